@@ -1,0 +1,135 @@
+//! The per-repository cache: `<repository>/.lastgood/catalog.db`, a small SQLite file.
+//!
+//! It maps a backup file (path relative to the repository) to the facts lastgood read from it, keyed
+//! by the file's size and mtime and its manifest's mtime: a file is read again only when one of
+//! those changed. The cache is an optimisation, never a source of truth: a repository that cannot
+//! hold it (read-only mount) is scanned without it, and a cache of another layout version is
+//! discarded.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::FileFacts;
+
+const LAYOUT_VERSION: i64 = 1;
+pub const DIR: &str = ".lastgood";
+
+/// The key that says whether cached facts still describe a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub manifest_mtime_ns: i64,
+}
+
+pub struct Cache {
+    conn: Option<Connection>,
+    entries: HashMap<String, (Stamp, FileFacts)>,
+    dirty: Vec<(String, Stamp, FileFacts)>,
+    seen: Vec<String>,
+}
+
+impl Cache {
+    /// Opens (creating if possible) the cache of `repo`. Never fails: without a usable cache file
+    /// the cache is simply empty and not written.
+    pub fn open(repo: &Path) -> Cache {
+        let conn = open_conn(repo).ok();
+        let entries = conn.as_ref().and_then(|c| load(c).ok()).unwrap_or_default();
+        Cache { conn, entries, dirty: Vec::new(), seen: Vec::new() }
+    }
+
+    pub fn get(&mut self, rel: &str, stamp: Stamp) -> Option<FileFacts> {
+        self.seen.push(rel.to_string());
+        match self.entries.get(rel) {
+            Some((s, facts)) if *s == stamp => Some(facts.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn put(&mut self, rel: &str, stamp: Stamp, facts: FileFacts) {
+        self.dirty.push((rel.to_string(), stamp, facts));
+    }
+
+    /// Writes new entries and forgets files no longer present. Errors are ignored: see module docs.
+    pub fn save(self) {
+        let Some(mut conn) = self.conn else { return };
+        let seen: std::collections::HashSet<&String> = self.seen.iter().collect();
+        let stale: Vec<&String> = self.entries.keys().filter(|k| !seen.contains(k)).collect();
+        if self.dirty.is_empty() && stale.is_empty() {
+            return;
+        }
+        let _ = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            for (rel, s, facts) in &self.dirty {
+                let json = serde_json::to_string(facts).unwrap_or_default();
+                tx.execute(
+                    "INSERT OR REPLACE INTO files(path, size, mtime_ns, manifest_mtime_ns, facts) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![rel, s.size as i64, s.mtime_ns, s.manifest_mtime_ns, json],
+                )?;
+            }
+            for rel in stale {
+                tx.execute("DELETE FROM files WHERE path = ?1", [rel])?;
+            }
+            tx.commit()
+        })();
+    }
+}
+
+/// Where the cache of `repo` lives.
+pub fn path(repo: &Path) -> PathBuf {
+    repo.join(DIR).join("catalog.db")
+}
+
+fn open_conn(repo: &Path) -> Result<Connection> {
+    std::fs::create_dir_all(repo.join(DIR))?;
+    let conn = Connection::open(path(repo))?;
+    conn.busy_timeout(std::time::Duration::from_secs(2))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version != LAYOUT_VERSION {
+        conn.execute_batch(&format!(
+            "DROP TABLE IF EXISTS files;
+             CREATE TABLE files(path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                                manifest_mtime_ns INTEGER NOT NULL, facts TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS marks(sha256 TEXT NOT NULL, mark TEXT NOT NULL, value TEXT NOT NULL,
+                                PRIMARY KEY (sha256, mark));
+             PRAGMA user_version = {LAYOUT_VERSION};"
+        ))?;
+    }
+    Ok(conn)
+}
+
+fn load(conn: &Connection) -> Result<HashMap<String, (Stamp, FileFacts)>> {
+    let mut st = conn.prepare("SELECT path, size, mtime_ns, manifest_mtime_ns, facts FROM files")?;
+    let mut rows = st.query([])?;
+    let mut out = HashMap::new();
+    while let Some(r) = rows.next()? {
+        let facts: Option<FileFacts> = serde_json::from_str(&r.get::<_, String>(4)?).ok();
+        if let Some(facts) = facts {
+            let stamp = Stamp { size: r.get::<_, i64>(1)? as u64, mtime_ns: r.get(2)?, manifest_mtime_ns: r.get(3)? };
+            out.insert(r.get(0)?, (stamp, facts));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a mark (e.g. `lkg`) recorded for a backup in `repo`'s cache.
+pub fn read_mark(repo: &Path, sha256: &str, mark: &str) -> Option<String> {
+    let conn = Connection::open_with_flags(path(repo), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    conn.query_row("SELECT value FROM marks WHERE sha256 = ?1 AND mark = ?2", params![sha256, mark], |r| r.get(0))
+        .optional()
+        .ok()
+        .flatten()
+}
+
+/// Records a mark for a backup in `repo`'s cache (best effort, like all cache writes).
+pub fn write_mark(repo: &Path, sha256: &str, mark: &str, value: &str) -> Result<()> {
+    let conn = open_conn(repo)?;
+    conn.execute(
+        "INSERT OR REPLACE INTO marks(sha256, mark, value) VALUES (?1, ?2, ?3)",
+        params![sha256, mark, value],
+    )?;
+    Ok(())
+}

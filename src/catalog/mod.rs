@@ -1,0 +1,448 @@
+//! The catalog: every backup in every repository, with its facts and its copies.
+//!
+//! A repository is a folder scanned recursively. Files are recognised by content (`format.rs`);
+//! facts (checksum, taken-at and where it came from, tables and row counts, any problem) come from
+//! the file itself, its manifest (`manifest.rs`) and its name, and are cached per repository
+//! (`cache.rs`). Files with the same sha256 are one backup with several copies.
+//!
+//! Invariants: scanning never writes into a repository except its `.lastgood/` cache; a damaged
+//! backup is listed with its `problem`, never dropped silently; backups are sorted by taken-at
+//! (then id), oldest first.
+
+pub mod cache;
+pub mod format;
+pub mod manifest;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Database;
+use crate::engine::sqlite::SqliteDb;
+use crate::error::{bad_input, environment, usage};
+use crate::output::Output;
+use format::{Compression, Format, Sniff};
+
+/// Marker file that makes the catalog skip a folder (lastgood's own scratch folders carry it).
+pub const SKIP_MARKER: &str = ".lastgood-scratch";
+
+/// Where a backup's taken-at time came from, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TakenAtSource {
+    Manifest,
+    FileName,
+    Mtime,
+}
+
+impl TakenAtSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            TakenAtSource::Manifest => "manifest",
+            TakenAtSource::FileName => "file name",
+            TakenAtSource::Mtime => "mtime",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableFacts {
+    pub name: String,
+    pub rows: u64,
+}
+
+/// What lastgood learned from one file; cached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileFacts {
+    pub format: Format,
+    pub compression: Compression,
+    pub sha256: String,
+    pub taken_at: DateTime<Utc>,
+    pub taken_at_source: TakenAtSource,
+    pub tables: Vec<TableFacts>,
+    /// Why this file cannot be used as a backup, if it cannot.
+    pub problem: Option<String>,
+    /// The live database it was taken from, per its manifest (password-free).
+    pub source: Option<String>,
+}
+
+/// One place where a backup's bytes are stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Copy {
+    pub repository: PathBuf,
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// One backup: distinct content, possibly stored in several repositories.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Backup {
+    /// Short stable id: the first 10 hex digits of the sha256.
+    pub id: String,
+    pub sha256: String,
+    pub format: Format,
+    pub compression: Compression,
+    pub taken_at: DateTime<Utc>,
+    pub taken_at_source: TakenAtSource,
+    pub size: u64,
+    pub tables: Vec<TableFacts>,
+    pub copies: Vec<Copy>,
+    pub problem: Option<String>,
+    pub source: Option<String>,
+}
+
+impl Backup {
+    /// The first copy, which restores read from.
+    pub fn primary(&self) -> &Copy {
+        &self.copies[0]
+    }
+
+    pub fn table(&self, name: &str) -> Option<&TableFacts> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+/// All backups found, oldest first, and what was passed over.
+#[derive(Debug, Clone, Serialize)]
+pub struct Catalog {
+    pub repositories: Vec<PathBuf>,
+    pub backups: Vec<Backup>,
+    /// Files that look like backups by name but are not (empty, wrong content).
+    pub ignored: Vec<Ignored>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ignored {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// Names that suggest a backup; such files are reported when their content is not one.
+const BACKUP_LIKE: [&str; 9] = ["db", "sqlite", "sqlite3", "db3", "gz", "zst", "bak", "backup", "dump"];
+
+impl Catalog {
+    /// Scans `repos`. Errors: `Environment` if a repository cannot be read, `Usage` if none is
+    /// given.
+    pub fn scan(repos: &[PathBuf], out: &Output) -> Result<Catalog> {
+        if repos.is_empty() {
+            return Err(usage("no repository given")
+                .hint("pass --repo DIR (repeatable) or set LASTGOOD_REPO=dir1:dir2")
+                .into());
+        }
+        let mut by_sha: BTreeMap<String, Backup> = BTreeMap::new();
+        let mut ignored = Vec::new();
+        for repo in repos {
+            let files = list_files(repo)?;
+            let mut cache = cache::Cache::open(repo);
+            let bar = out.count_bar(files.len() as u64, &format!("scanning {}", repo.display()));
+            for (path, meta) in files {
+                bar.inc(1);
+                if let Some(backup) = scan_file(repo, &path, &meta, &mut cache, &mut ignored)? {
+                    merge_copy(&mut by_sha, backup);
+                }
+            }
+            bar.finish_and_clear();
+            cache.save();
+        }
+        let mut backups: Vec<Backup> = by_sha.into_values().collect();
+        backups.sort_by(|a, b| a.taken_at.cmp(&b.taken_at).then(a.id.cmp(&b.id)));
+        Ok(Catalog { repositories: repos.to_vec(), backups, ignored })
+    }
+
+    /// Finds a backup by selector: an id prefix, `latest`, `latest~N`, or the path of one of its
+    /// copies. Errors: `BadInput` when nothing or more than one backup matches.
+    pub fn select(&self, selector: &str) -> Result<&Backup> {
+        if let Some(n) = selector.strip_prefix("latest") {
+            let back: usize = match n.strip_prefix('~') {
+                Some(k) => k.parse().map_err(|_| {
+                    usage(format!("bad backup selector `{selector}`"))
+                        .hint("use latest, latest~N, an id prefix or a path")
+                })?,
+                None if n.is_empty() => 0,
+                None => {
+                    return Err(usage(format!("bad backup selector `{selector}`"))
+                        .hint("use latest, latest~N, an id prefix or a path")
+                        .into());
+                }
+            };
+            let len = self.backups.len();
+            return self
+                .backups
+                .get(len.wrapping_sub(1 + back))
+                .ok_or_else(|| bad_input(format!("no backup `{selector}`: the catalog holds {len} backup(s)")).into());
+        }
+        let as_path = Path::new(selector);
+        if as_path.exists()
+            && let Some(b) =
+                self.backups.iter().find(|b| b.copies.iter().any(|c| crate::engine::same_file(&c.path, as_path)))
+        {
+            return Ok(b);
+        }
+        let lower = selector.to_ascii_lowercase();
+        let matches: Vec<&Backup> = self.backups.iter().filter(|b| b.sha256.starts_with(&lower)).collect();
+        match matches.as_slice() {
+            [one] => Ok(one),
+            [] => {
+                Err(bad_input(format!("no backup matches `{selector}` in {} repository(ies)", self.repositories.len()))
+                    .hint("run `lastgood catalog` to list backup ids")
+                    .into())
+            }
+            many => Err(bad_input(format!("`{selector}` matches {} backups", many.len()))
+                .hint("give more digits of the id")
+                .into()),
+        }
+    }
+
+    /// The newest usable backup taken at or before `at`, with the backups passed over because
+    /// they have problems. Errors: `BadInput` when every backup is newer than `at`.
+    pub fn newest_at_or_before(&self, at: DateTime<Utc>) -> Result<(&Backup, Vec<&Backup>)> {
+        let mut skipped = Vec::new();
+        for b in self.backups.iter().rev().filter(|b| b.taken_at <= at) {
+            if b.problem.is_some() {
+                skipped.push(b);
+                continue;
+            }
+            return Ok((b, skipped));
+        }
+        let oldest = self.backups.first().map(|b| crate::time::show(b.taken_at));
+        let msg = match (oldest, skipped.is_empty()) {
+            (None, _) => "the catalog holds no backup".to_string(),
+            (Some(_), false) => format!("every backup taken at or before {} is damaged", crate::time::show(at)),
+            (Some(o), true) => {
+                format!("no backup taken at or before {}: the oldest is from {o}", crate::time::show(at))
+            }
+        };
+        Err(bad_input(msg).hint("pick a later --at, or list backups with `lastgood catalog`").into())
+    }
+}
+
+fn merge_copy(by_sha: &mut BTreeMap<String, Backup>, new: Backup) {
+    match by_sha.get_mut(&new.sha256) {
+        None => {
+            by_sha.insert(new.sha256.clone(), new);
+        }
+        Some(b) => {
+            // Best-sourced taken-at wins (manifest > name > mtime); then the earliest.
+            if (new.taken_at_source, new.taken_at) < (b.taken_at_source, b.taken_at) {
+                b.taken_at = new.taken_at;
+                b.taken_at_source = new.taken_at_source;
+            }
+            if b.problem.is_none() {
+                b.problem = new.problem.clone();
+            }
+            b.source = b.source.take().or(new.source.clone());
+            b.copies.extend(new.copies);
+        }
+    }
+}
+
+/// Every regular file under `repo`, skipping lastgood's own folders and SQLite side files.
+fn list_files(repo: &Path) -> Result<Vec<(PathBuf, fs::Metadata)>> {
+    let meta = fs::metadata(repo).map_err(|e| {
+        environment(format!("cannot read repository `{}`: {e}", repo.display()))
+            .hint("check the path given to --repo / LASTGOOD_REPO")
+    })?;
+    if !meta.is_dir() {
+        return Err(environment(format!("repository `{}` is not a directory", repo.display())).into());
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![repo.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = fs::read_dir(&dir)
+            .map_err(|e| environment(format!("cannot read repository folder `{}`: {e}", dir.display())))?;
+        if dir.join(SKIP_MARKER).exists() {
+            continue;
+        }
+        for entry in entries {
+            let entry = entry.with_context(|| format!("listing `{}`", dir.display()))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let path = entry.path();
+            let ft = entry.file_type()?;
+            if ft.is_dir() {
+                if name != cache::DIR {
+                    stack.push(path);
+                }
+            } else if ft.is_file()
+                && !is_side_file(&name)
+                && !manifest::is_manifest(&path)
+                && !name.starts_with(".lastgood-tmp")
+            {
+                out.push((path, entry.metadata()?));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn is_side_file(name: &str) -> bool {
+    name.ends_with("-wal") || name.ends_with("-shm") || name.ends_with("-journal")
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> i64 {
+    meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+fn scan_file(
+    repo: &Path,
+    path: &Path,
+    meta: &fs::Metadata,
+    cache: &mut cache::Cache,
+    ignored: &mut Vec<Ignored>,
+) -> Result<Option<Backup>> {
+    let rel = path.strip_prefix(repo).unwrap_or(path).to_string_lossy().into_owned();
+    let manifest_mtime = fs::metadata(manifest::path_for(path)).map(|m| mtime_ns(&m)).unwrap_or(0);
+    let stamp = cache::Stamp { size: meta.len(), mtime_ns: mtime_ns(meta), manifest_mtime_ns: manifest_mtime };
+    let facts = match cache.get(&rel, stamp) {
+        Some(f) => f,
+        None => match inspect(path, meta)? {
+            Inspected::Backup(f) => {
+                cache.put(&rel, stamp, f.clone());
+                f
+            }
+            Inspected::Ignored(reason) => {
+                if looks_like_backup(path) {
+                    ignored.push(Ignored { path: path.to_path_buf(), reason });
+                }
+                return Ok(None);
+            }
+        },
+    };
+    Ok(Some(Backup {
+        id: facts.sha256[..10].to_string(),
+        sha256: facts.sha256,
+        format: facts.format,
+        compression: facts.compression,
+        taken_at: facts.taken_at,
+        taken_at_source: facts.taken_at_source,
+        size: meta.len(),
+        tables: facts.tables,
+        copies: vec![Copy { repository: repo.to_path_buf(), path: path.to_path_buf(), size: meta.len() }],
+        problem: facts.problem,
+        source: facts.source,
+    }))
+}
+
+fn looks_like_backup(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| BACKUP_LIKE.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// The result of reading one file.
+pub enum Inspected {
+    Backup(FileFacts),
+    Ignored(String),
+}
+
+/// Reads one file's facts: format, checksum, taken-at, tables and row counts, problems.
+pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
+    let (format, compression) = match format::sniff(path)? {
+        Sniff::Backup(f, c) => (f, c),
+        Sniff::Empty => return Ok(Inspected::Ignored("empty file (0 bytes)".into())),
+        Sniff::NotABackup => {
+            return Ok(Inspected::Ignored("not a SQLite database (no `SQLite format 3` header)".into()));
+        }
+    };
+    let manifest = manifest::read_for(path);
+    let opened = open_backup_file(path, compression);
+    let (sha256, mut problem, tables) = match opened {
+        Ok(opened) => {
+            let tables = SqliteDb::open_backup(opened.path()).and_then(|mut db| read_tables(&mut db));
+            match tables {
+                Ok(t) => (opened.sha256, None, t),
+                Err(e) => (opened.sha256, Some(format!("{e:#}")), Vec::new()),
+            }
+        }
+        Err(e) => (format::sha256_file(path)?, Some(format!("{e:#}")), Vec::new()),
+    };
+    let (mut taken_at, mut source_kind) = (None, TakenAtSource::Mtime);
+    let mut source = None;
+    match manifest {
+        Ok(Some(m)) => {
+            if let Some(expected) = &m.sha256
+                && !expected.eq_ignore_ascii_case(&sha256)
+                && problem.is_none()
+            {
+                problem = Some(format!(
+                    "checksum differs from its manifest (manifest {}…, file {}…)",
+                    &expected[..expected.len().min(12)],
+                    &sha256[..12]
+                ));
+            }
+            taken_at = Some(m.taken_at);
+            source_kind = TakenAtSource::Manifest;
+            source = m.source.map(|s| crate::redact::connection_string(&s));
+        }
+        Ok(None) => {}
+        Err(e) => problem = problem.or(Some(format!("{e:#}"))),
+    }
+    if taken_at.is_none() {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(t) = crate::time::timestamp_in_name(&name) {
+            taken_at = Some(t);
+            source_kind = TakenAtSource::FileName;
+        }
+    }
+    let taken_at = taken_at.unwrap_or_else(|| DateTime::<Utc>::from(meta.modified().unwrap_or(UNIX_EPOCH)));
+    Ok(Inspected::Backup(FileFacts {
+        format,
+        compression,
+        sha256,
+        taken_at,
+        taken_at_source: source_kind,
+        tables,
+        problem,
+        source,
+    }))
+}
+
+fn read_tables(db: &mut SqliteDb) -> Result<Vec<TableFacts>> {
+    let names = db.tables()?;
+    names.into_iter().map(|name| Ok(TableFacts { rows: db.row_count(&name)?, name })).collect()
+}
+
+/// A backup's bytes as a plain SQLite file: the file itself, or a decompressed temporary copy
+/// that is deleted when this value is dropped.
+pub struct OpenedBackup {
+    path: PathBuf,
+    _temp: Option<tempfile::TempPath>,
+    /// sha256 of the stored file (compressed bytes when compressed).
+    pub sha256: String,
+}
+
+impl OpenedBackup {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Makes a stored backup readable by SQLite, decompressing into a temporary file when needed.
+pub fn open_backup_file(path: &Path, compression: Compression) -> Result<OpenedBackup> {
+    open_backup_file_with(path, compression, |_| {})
+}
+
+/// As `open_backup_file`, reporting each chunk of stored bytes read to `progress`.
+pub fn open_backup_file_with(
+    path: &Path,
+    compression: Compression,
+    progress: impl FnMut(u64) + 'static,
+) -> Result<OpenedBackup> {
+    if compression == Compression::None {
+        crate::engine::sqlite::check_header(path)?;
+        return Ok(OpenedBackup { path: path.to_path_buf(), _temp: None, sha256: format::sha256_file(path)? });
+    }
+    let mut tmp =
+        tempfile::Builder::new().prefix("lastgood-").suffix(".db").tempfile().map_err(|e| {
+            environment(format!("cannot create a temporary file to decompress `{}`: {e}", path.display()))
+        })?;
+    let sha256 = format::decompress_into(path, compression, tmp.as_file_mut(), progress)?;
+    let temp = tmp.into_temp_path();
+    crate::engine::sqlite::check_header(&temp)
+        .map_err(|_| bad_input(format!("`{}` does not decompress to a SQLite database", path.display())))?;
+    Ok(OpenedBackup { path: temp.to_path_buf(), _temp: Some(temp), sha256 })
+}

@@ -1,0 +1,53 @@
+//! The command line: global flags and one subcommand per file under `src/cmd/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cmd;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lastgood",
+    version,
+    about = "Point-in-time restore for databases: find the last known good backup, restore only the damaged tables into scratch, diff, and merge them back.",
+    after_help = "Exit codes: 0 ok, 1 differences found / check failed, 2 usage error, 3 bad input, 4 environment error, 5 refused for safety, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand takes.
+#[derive(Debug, Args)]
+pub struct GlobalOpts {
+    /// Machine-readable JSON on stdout instead of human text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars and no warnings on stderr.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    /// More detail on stderr (repeat for more).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// A repository of backups (repeatable; LASTGOOD_REPO takes a colon-separated list).
+    #[arg(long = "repo", value_name = "DIR", global = true, env = "LASTGOOD_REPO", value_delimiter = ':')]
+    pub repos: Vec<PathBuf>,
+    /// Read times without an offset as UTC instead of local time.
+    #[arg(long, global = true)]
+    pub utc: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the backups in every repository, oldest first, with tables and row counts.
+    Catalog(cmd::catalog::Args),
+    /// One backup in detail: copies, tables, row counts and schema.
+    Show(cmd::show::Args),
+    /// Restore a backup, whole or some tables, into a new scratch database.
+    Restore(cmd::restore::Args),
+    /// Check backups: checksum against the manifest, decompression, header, integrity.
+    Verify(cmd::verify::Args),
+}

@@ -1,0 +1,70 @@
+//! `lastgood show BACKUP`: one backup in detail, including its schema.
+
+use serde::Serialize;
+
+use crate::catalog::{self, Backup};
+use crate::engine::sqlite::SqliteDb;
+use crate::engine::{Database, SchemaObject};
+
+use super::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Backup id (or prefix), `latest`, `latest~N`, or a path to one of its copies.
+    pub backup: String,
+}
+
+#[derive(Serialize)]
+struct ShowView<'a> {
+    #[serde(flatten)]
+    backup: &'a Backup,
+    schema: Vec<SchemaObject>,
+}
+
+pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
+    let catalog = ctx.catalog()?;
+    let backup = catalog.select(&args.backup)?;
+    if let Some(p) = &backup.problem {
+        return Err(crate::error::bad_input(format!(
+            "backup {} (`{}`) is damaged: {p}",
+            backup.id,
+            backup.primary().path.display()
+        ))
+        .into());
+    }
+    let opened = catalog::open_backup_file(&backup.primary().path, backup.compression)?;
+    let schema = SqliteDb::open_backup(opened.path())?.schema_objects()?;
+    let view = ShowView { backup, schema };
+    ctx.out.emit(&view, render)?;
+    Ok(crate::exit::OK)
+}
+
+fn render(v: &ShowView) -> String {
+    let b = v.backup;
+    let mut s = format!(
+        "backup    {}\nsha256    {}\ntaken at  {} (from {})\nformat    {:?}, compression {:?}\nsize      {}\n",
+        b.id,
+        b.sha256,
+        crate::time::show(b.taken_at),
+        b.taken_at_source.label(),
+        b.format,
+        b.compression,
+        crate::output::human_bytes(b.size),
+    );
+    if let Some(src) = &b.source {
+        s.push_str(&format!("source    {src}\n"));
+    }
+    s.push_str(&format!("copies    {}\n", b.copies.len()));
+    for c in &b.copies {
+        s.push_str(&format!("  {}  (repository `{}`)\n", c.path.display(), c.repository.display()));
+    }
+    s.push_str("tables\n");
+    for t in &b.tables {
+        s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows));
+    }
+    s.push_str("schema\n");
+    for o in &v.schema {
+        s.push_str(&format!("  {};\n", o.sql.replace('\n', "\n  ")));
+    }
+    s
+}

@@ -1,0 +1,179 @@
+//! The one small trait both engines implement, so that catalog, restore, diff and merge are
+//! written once.
+//!
+//! A `Database` is an open connection to a live, scratch, or backup-read-in-place database. It
+//! answers questions about tables and streams rows; writes to live go through `WriteTxn`, one
+//! transaction that commits all or nothing. Invariants every implementation keeps:
+//! - identifiers are always quoted (`quote_ident`), values always bound as parameters;
+//! - `scan` with `order_by` yields rows sorted exactly in `Value`'s `Ord` (see `value.rs`), and
+//!   holds at most a bounded batch of rows in memory;
+//! - `describe` never contains a password.
+
+pub mod sqlite;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::value::{Row, Value};
+
+/// Which engine a database or backup belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Sqlite,
+    Postgres,
+}
+
+/// Where a database lives: a SQLite file, or a PostgreSQL connection string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Location {
+    /// A `postgres://`/`postgresql://` URL or a libpq `key=value` string is PostgreSQL; anything
+    /// else is a SQLite path.
+    pub fn parse(s: &str) -> Location {
+        let t = s.trim();
+        if t.starts_with("postgres://") || t.starts_with("postgresql://") || looks_like_keyvalue(t) {
+            Location::Postgres(t.to_string())
+        } else {
+            Location::Sqlite(PathBuf::from(s))
+        }
+    }
+
+    /// For messages: a path, or a connection string with any password removed.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(p) => p.display().to_string(),
+            Location::Postgres(s) => crate::redact::connection_string(s),
+        }
+    }
+
+    pub fn engine(&self) -> EngineKind {
+        match self {
+            Location::Sqlite(_) => EngineKind::Sqlite,
+            Location::Postgres(_) => EngineKind::Postgres,
+        }
+    }
+}
+
+fn looks_like_keyvalue(s: &str) -> bool {
+    let first = s.split_whitespace().next().unwrap_or("");
+    ["host=", "dbname=", "user=", "port=", "hostaddr=", "service="].iter().any(|k| first.starts_with(k))
+}
+
+/// How a database is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read-only; nothing is written, not even a `-wal` or `-shm` file where avoidable.
+    ReadOnly,
+    /// Read-write, for live during merge and for scratch.
+    ReadWrite,
+}
+
+/// Opens a database at `loc`. Errors: `BadInput` for a file that is not a database,
+/// `Environment` for one that cannot be reached.
+pub fn open(loc: &Location, access: Access) -> Result<Box<dyn Database>> {
+    match loc {
+        Location::Sqlite(p) => Ok(Box::new(sqlite::SqliteDb::open(p, access)?)),
+        Location::Postgres(_) => Err(crate::error::environment(format!(
+            "`{}`: PostgreSQL databases are not supported by this build yet",
+            loc.describe()
+        ))
+        .into()),
+    }
+}
+
+/// A column as the engine declares it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Column {
+    pub name: String,
+    /// Declared type as written (SQLite) or the type name (PostgreSQL); may be empty.
+    pub decl_type: String,
+    pub not_null: bool,
+}
+
+/// What diff and merge need to know about a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableSchema {
+    pub name: String,
+    pub columns: Vec<Column>,
+    /// Primary-key column names in key order; empty when the table has no primary key.
+    pub primary_key: Vec<String>,
+}
+
+impl TableSchema {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// One schema object as the database stores it, for `show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchemaObject {
+    /// `table`, `index`, `trigger` or `view`.
+    pub kind: String,
+    pub name: String,
+    pub table: String,
+    pub sql: String,
+}
+
+/// A read of one table: which columns, in which order, optionally sorted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    pub table: String,
+    pub columns: Vec<String>,
+    /// Sort by these columns (in `Value` order); empty means any order.
+    pub order_by: Vec<String>,
+}
+
+/// An open database. See the module docs for the invariants.
+pub trait Database: Send {
+    fn engine(&self) -> EngineKind;
+    /// For messages; never contains a password.
+    fn describe(&self) -> String;
+    /// User tables, sorted by name (no internal tables such as `sqlite_sequence`).
+    fn tables(&mut self) -> Result<Vec<String>>;
+    /// Columns and primary key of `table`. Errors: `BadInput` if there is no such table.
+    fn table_schema(&mut self, table: &str) -> Result<TableSchema>;
+    fn row_count(&mut self, table: &str) -> Result<u64>;
+    /// CREATE statements of tables, indexes, triggers and views, in creation order.
+    fn schema_objects(&mut self) -> Result<Vec<SchemaObject>>;
+    /// Streams the rows of `scan` to `sink`, one at a time, in bounded memory.
+    fn scan(&mut self, scan: &Scan, sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()>;
+    /// Integrity problems found (`quick` for the cheaper check); empty means healthy.
+    fn integrity_problems(&mut self, quick: bool) -> Result<Vec<String>>;
+    /// Starts the one transaction in which a merge writes.
+    fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>>;
+}
+
+/// One transaction on a database. Dropping it without `commit` rolls everything back.
+pub trait WriteTxn {
+    /// Runs a statement with bound values; returns the number of rows changed.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
+    /// Runs a query, handing each row to `sink`.
+    fn query(&mut self, sql: &str, params: &[Value], sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()>;
+    fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Quotes an identifier for SQLite and PostgreSQL alike: `"name"`, inner quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A comma-separated list of quoted identifiers.
+pub fn quote_list(names: &[String]) -> String {
+    names.iter().map(|n| quote_ident(n)).collect::<Vec<_>>().join(", ")
+}
+
+/// True if `p` names the same file as `q` (both existing), or the same path text.
+pub fn same_file(p: &Path, q: &Path) -> bool {
+    match (p.canonicalize(), q.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => p == q,
+    }
+}

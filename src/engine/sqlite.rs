@@ -1,0 +1,345 @@
+//! The SQLite engine: opening files safely, reading tables, and restoring from SQLite backups.
+//!
+//! Invariants: a backup is only ever opened read-only (`immutable=1` when no `-wal` sits beside
+//! it, so nothing is created next to it); a file is checked for the SQLite header before SQLite
+//! sees it, so a text file named `.db` is reported as such rather than as "file is not a
+//! database"; SQLite errors are classified (corruption → `BadInput`, I/O → `Environment`).
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, ToSql};
+
+use super::{Access, Database, EngineKind, Scan, SchemaObject, TableSchema, WriteTxn, quote_ident, quote_list};
+use crate::error::{bad_input, environment};
+use crate::value::{Row, Value};
+
+/// The 16 bytes every SQLite database file starts with.
+pub const HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Checks that `path` is a readable SQLite database file by its header. Errors name the file and
+/// the problem: missing (`Environment`), empty, too short or not SQLite (`BadInput`).
+pub fn check_header(path: &Path) -> Result<()> {
+    let mut f = File::open(path).map_err(|e| environment(format!("cannot open `{}`: {e}", path.display())))?;
+    let mut head = [0u8; 100];
+    let n = read_up_to(&mut f, &mut head).with_context(|| format!("reading `{}`", path.display()))?;
+    if n == 0 {
+        return Err(bad_input(format!("`{}` is empty (0 bytes), not a SQLite database", path.display())).into());
+    }
+    if n < 16 || &head[..16] != HEADER {
+        return Err(
+            bad_input(format!("`{}` is not a SQLite database (no `SQLite format 3` header)", path.display())).into()
+        );
+    }
+    if n < 100 {
+        return Err(
+            bad_input(format!("`{}` is truncated ({n} bytes, shorter than a SQLite header)", path.display())).into()
+        );
+    }
+    Ok(())
+}
+
+/// Reads until `buf` is full or the input ends; returns how many bytes were read.
+pub fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Turns a SQLite error about `path` into a classified failure with one clear line.
+pub fn classify(err: rusqlite::Error, path: &Path) -> anyhow::Error {
+    use rusqlite::ErrorCode::*;
+    let code = err.sqlite_error_code();
+    let what = path.display();
+    match code {
+        Some(DatabaseCorrupt) | Some(NotADatabase) => bad_input(format!("`{what}` is corrupt: {err}"))
+            .hint("run `lastgood verify` on it, or restore from another backup")
+            .into(),
+        Some(DiskFull) => environment(format!("disk full while writing `{what}`: {err}")).into(),
+        Some(ReadOnly) | Some(PermissionDenied) | Some(CannotOpen) | Some(SystemIoFailure) => {
+            environment(format!("cannot access `{what}`: {err}")).into()
+        }
+        Some(DatabaseBusy) | Some(DatabaseLocked) => {
+            environment(format!("`{what}` is locked by another connection: {err}"))
+                .hint("retry when the other writer is done")
+                .into()
+        }
+        _ => anyhow::Error::new(err).context(format!("SQLite error on `{what}`")),
+    }
+}
+
+/// An open SQLite database.
+pub struct SqliteDb {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteDb {
+    /// Opens a live or scratch database. The file must exist and carry the SQLite header.
+    pub fn open(path: &Path, access: Access) -> Result<SqliteDb> {
+        check_header(path)?;
+        let flags = match access {
+            Access::ReadOnly => {
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            }
+            Access::ReadWrite => {
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            }
+        };
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(e, path))?;
+        let db = SqliteDb { conn, path: path.to_path_buf() };
+        db.conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| classify(e, path))?;
+        // Reading the schema is the cheapest way to surface "not a database" or corruption now.
+        db.conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))
+            .map_err(|e| classify(e, path))?;
+        Ok(db)
+    }
+
+    /// Opens a backup file in place, read-only, creating nothing beside it.
+    pub fn open_backup(path: &Path) -> Result<SqliteDb> {
+        check_header(path)?;
+        let conn = Connection::open_with_flags(backup_uri(path), backup_flags()).map_err(|e| classify(e, path))?;
+        let db = SqliteDb { conn, path: path.to_path_buf() };
+        db.conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))
+            .map_err(|e| classify(e, path))?;
+        Ok(db)
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn map_err(&self, e: rusqlite::Error) -> anyhow::Error {
+        classify(e, &self.path)
+    }
+
+    /// Whether `table` exists as an ordinary table.
+    pub fn has_table(&self, table: &str) -> Result<bool> {
+        self.conn
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1", [table], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n > 0)
+            .map_err(|e| self.map_err(e))
+    }
+
+    /// Collation of a column (`BINARY`, `NOCASE`, …), from SQLite's own metadata.
+    fn collation(&self, table: &str, column: &str) -> Result<String> {
+        let meta = self.conn.column_metadata(Some("main"), table, column).map_err(|e| self.map_err(e))?;
+        Ok(meta.1.map(|c| c.to_string_lossy().into_owned()).unwrap_or_else(|| "BINARY".into()))
+    }
+}
+
+/// The URI that opens a backup read-only; `immutable=1` unless a `-wal` file sits beside it
+/// (immutable would ignore the WAL's committed pages).
+pub fn backup_uri(path: &Path) -> String {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let encoded = uri_encode(&abs.to_string_lossy());
+    if Path::new(&wal).exists() { format!("file:{encoded}?mode=ro") } else { format!("file:{encoded}?immutable=1") }
+}
+
+pub fn backup_flags() -> OpenFlags {
+    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX
+}
+
+fn uri_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+/// Converts a SQLite cell to a `Value` (TEXT that is not valid UTF-8 is kept lossily).
+pub fn to_value(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+impl Database for SqliteDb {
+    fn engine(&self) -> EngineKind {
+        EngineKind::Sqlite
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn tables(&mut self) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+            .map_err(|e| classify(e, &self.path))?;
+        let names =
+            st.query_map([], |r| r.get::<_, String>(0)).and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
+        names.map_err(|e| classify(e, &self.path))
+    }
+
+    fn table_schema(&mut self, table: &str) -> Result<TableSchema> {
+        if !self.has_table(table)? {
+            return Err(bad_input(format!("`{}` has no table `{table}`", self.path.display())).into());
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?1) WHERE hidden = 0 ORDER BY cid")
+            .map_err(|e| classify(e, &self.path))?;
+        let mut columns = Vec::new();
+        let mut pk: Vec<(i64, String)> = Vec::new();
+        let mut rows = st.query([table]).map_err(|e| classify(e, &self.path))?;
+        while let Some(r) = rows.next().map_err(|e| classify(e, &self.path))? {
+            let name: String = r.get(0)?;
+            let pos: i64 = r.get(3)?;
+            if pos > 0 {
+                pk.push((pos, name.clone()));
+            }
+            columns.push(super::Column { name, decl_type: r.get(1)?, not_null: r.get::<_, i64>(2)? != 0 });
+        }
+        pk.sort();
+        Ok(TableSchema { name: table.to_string(), columns, primary_key: pk.into_iter().map(|(_, n)| n).collect() })
+    }
+
+    fn row_count(&mut self, table: &str) -> Result<u64> {
+        let sql = format!("SELECT count(*) FROM {}", quote_ident(table));
+        self.conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(|e| classify(e, &self.path))
+    }
+
+    fn schema_objects(&mut self) -> Result<Vec<SchemaObject>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT type, name, tbl_name, sql FROM sqlite_schema \
+                 WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
+            )
+            .map_err(|e| classify(e, &self.path))?;
+        let objs = st
+            .query_map([], |r| Ok(SchemaObject { kind: r.get(0)?, name: r.get(1)?, table: r.get(2)?, sql: r.get(3)? }))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
+        objs.map_err(|e| classify(e, &self.path))
+    }
+
+    fn scan(&mut self, scan: &Scan, sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+        let mut order = Vec::new();
+        for c in &scan.order_by {
+            let coll = self.collation(&scan.table, c)?;
+            // ORDER BY must sort like `Value::cmp`: bytes for text, and for equal numbers INTEGER
+            // before REAL (typeof names sort that way).
+            if coll.eq_ignore_ascii_case("BINARY") {
+                order.push(quote_ident(c));
+            } else {
+                order.push(format!("{} COLLATE BINARY", quote_ident(c)));
+            }
+        }
+        let mut sql = format!("SELECT {} FROM {}", quote_list(&scan.columns), quote_ident(&scan.table));
+        if !order.is_empty() {
+            sql.push_str(" ORDER BY ");
+            sql.push_str(&order.join(", "));
+        }
+        let mut st = self.conn.prepare(&sql).map_err(|e| classify(e, &self.path))?;
+        let n = scan.columns.len();
+        let mut rows = st.query([]).map_err(|e| classify(e, &self.path))?;
+        while let Some(r) = rows.next().map_err(|e| classify(e, &self.path))? {
+            let mut row = Vec::with_capacity(n);
+            for i in 0..n {
+                row.push(to_value(r.get_ref(i)?));
+            }
+            sink(row)?;
+        }
+        Ok(())
+    }
+
+    fn integrity_problems(&mut self, quick: bool) -> Result<Vec<String>> {
+        integrity_problems(&self.conn, quick)
+    }
+
+    fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| classify(e, &path))?;
+        Ok(Box::new(SqliteTxn { tx, path }))
+    }
+}
+
+/// Runs `PRAGMA quick_check` or `integrity_check`; returns the problems (empty when `ok`). A check
+/// that cannot even run (corruption in the schema) is itself reported as the problem.
+pub fn integrity_problems(conn: &Connection, quick: bool) -> Result<Vec<String>> {
+    let pragma = if quick { "PRAGMA quick_check" } else { "PRAGMA integrity_check" };
+    let run = || -> rusqlite::Result<Vec<String>> {
+        let mut st = conn.prepare(pragma)?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect()
+    };
+    match run() {
+        Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(Vec::new()),
+        Ok(lines) => Ok(lines),
+        Err(e) => Ok(vec![e.to_string()]),
+    }
+}
+
+struct SqliteTxn<'a> {
+    tx: rusqlite::Transaction<'a>,
+    path: PathBuf,
+}
+
+impl WriteTxn for SqliteTxn<'_> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let mut st = self.tx.prepare_cached(sql).map_err(|e| classify(e, &self.path))?;
+        let n = st.execute(rusqlite::params_from_iter(params.iter())).map_err(|e| classify(e, &self.path))?;
+        Ok(n as u64)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value], sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+        let mut st = self.tx.prepare_cached(sql).map_err(|e| classify(e, &self.path))?;
+        let n = st.column_count();
+        let mut rows = st.query(rusqlite::params_from_iter(params.iter())).map_err(|e| classify(e, &self.path))?;
+        while let Some(r) = rows.next().map_err(|e| classify(e, &self.path))? {
+            let row = (0..n).map(|i| r.get_ref(i).map(to_value)).collect::<rusqlite::Result<Row>>()?;
+            sink(row)?;
+        }
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        let path = self.path.clone();
+        self.tx.commit().map_err(|e| classify(e, &path))
+    }
+}

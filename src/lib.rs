@@ -1,0 +1,42 @@
+//! lastgood: point-in-time restore for databases.
+//!
+//! `main.rs` parses the command line and calls `run`; each subcommand lives in `cmd/`, over an
+//! engine-agnostic core (`catalog`, `restore`, …) and the engines behind one trait (`engine`).
+
+pub mod catalog;
+pub mod cli;
+pub mod cmd;
+pub mod engine;
+pub mod error;
+pub mod exit;
+pub mod lock;
+pub mod output;
+pub mod redact;
+pub mod restore;
+pub mod time;
+pub mod value;
+
+use cli::{Cli, Command};
+
+/// Runs one parsed command line; returns the exit code for a completed command.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let ctx = cmd::Context::new(&cli.global);
+    match &cli.command {
+        Command::Catalog(a) => cmd::catalog::run(a, &ctx),
+        Command::Show(a) => cmd::show::run(a, &ctx),
+        Command::Restore(a) => cmd::restore::run(a, &ctx),
+        Command::Verify(a) => cmd::verify::run(a, &ctx),
+    }
+}
+
+/// Prints an error as one line (`error: …` with its cause chain) plus an optional `hint:` line,
+/// and returns its exit code. Passwords are redacted from the text.
+pub fn report_error(err: &anyhow::Error) -> i32 {
+    let failure = error::classify(err);
+    let line = redact::in_text(&format!("{err:#}"));
+    eprintln!("error: {}", line.replace('\n', " "));
+    if let Some(hint) = failure.and_then(|f| f.hint.as_deref()) {
+        eprintln!("hint: {hint}");
+    }
+    failure.map(|f| f.kind.exit_code()).unwrap_or(exit::ENVIRONMENT)
+}

@@ -1,0 +1,324 @@
+//! Restore: a backup (whole, or some tables) into a new scratch SQLite file.
+//!
+//! Built in two steps, like every write lastgood makes: `RestorePlan::new` checks everything that
+//! can be checked without writing (backup usable, tables present, target allowed) and can be
+//! printed; `execute` carries it out.
+//!
+//! Invariants: the target is written under a temporary name in its own folder and renamed into
+//! place only after the copy, `PRAGMA quick_check` and fsync succeeded, so a failed or interrupted
+//! restore leaves nothing at the target path; an existing file is replaced only with `force`, and
+//! never when it is a catalogued backup or a known live database.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde::Serialize;
+
+use crate::catalog::format::Compression;
+use crate::catalog::{self, Backup, Catalog, TableFacts};
+use crate::engine::quote_ident;
+use crate::engine::sqlite::{backup_uri, classify};
+use crate::error::{bad_input, environment, refused, usage};
+use crate::output::Output;
+
+/// What a restore will do; printable before anything is written.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestorePlan {
+    pub backup_id: String,
+    pub backup_path: PathBuf,
+    pub taken_at: DateTime<Utc>,
+    /// Why this backup was chosen, in words.
+    pub why: String,
+    /// `None` restores every table (a whole-file copy).
+    pub tables: Option<Vec<String>>,
+    pub target: PathBuf,
+    pub replace_existing: bool,
+    #[serde(skip)]
+    compression: Compression,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    #[serde(flatten)]
+    pub plan: RestorePlan,
+    pub tables_restored: Vec<TableFacts>,
+    pub quick_check: String,
+    pub seconds: f64,
+}
+
+impl RestorePlan {
+    /// Checks the request against the catalog. Errors: `BadInput` for an unusable backup or an
+    /// unknown table, `Refused` for a target that exists (without `force`) or that is a backup or a
+    /// live database, `Usage` for a target folder that does not exist.
+    pub fn new(
+        catalog: &Catalog,
+        backup: &Backup,
+        why: String,
+        tables: Option<Vec<String>>,
+        target: PathBuf,
+        force: bool,
+    ) -> Result<RestorePlan> {
+        if let Some(problem) = &backup.problem {
+            return Err(bad_input(format!(
+                "backup {} (`{}`) cannot be restored: {problem}",
+                backup.id,
+                backup.primary().path.display()
+            ))
+            .hint("pick another backup with --backup or an earlier --at; `lastgood verify --all` lists healthy ones")
+            .into());
+        }
+        if let Some(tables) = &tables {
+            for t in tables {
+                if backup.table(t).is_none() {
+                    let have: Vec<&str> = backup.tables.iter().map(|t| t.name.as_str()).collect();
+                    return Err(bad_input(format!(
+                        "backup {} has no table `{t}` (it has: {})",
+                        backup.id,
+                        have.join(", ")
+                    ))
+                    .hint("check the names given to --tables")
+                    .into());
+                }
+            }
+        }
+        check_target(catalog, &target, force)?;
+        Ok(RestorePlan {
+            backup_id: backup.id.clone(),
+            backup_path: backup.primary().path.clone(),
+            taken_at: backup.taken_at,
+            why,
+            tables,
+            replace_existing: force && target.exists(),
+            target,
+            compression: backup.compression,
+        })
+    }
+
+    /// Carries the plan out. Errors name the backup and the table involved; on any error nothing
+    /// is left at the target path.
+    pub fn execute(self, out: &Output) -> Result<RestoreReport> {
+        let started = Instant::now();
+        let dir = parent_dir(&self.target);
+        let tmp = tempfile::Builder::new()
+            .prefix(".lastgood-tmp-")
+            .suffix(".db")
+            .tempfile_in(&dir)
+            .map_err(|e| environment(format!("cannot create a file in `{}`: {e}", dir.display())))?;
+        let tmp_path = tmp.path().to_path_buf();
+        match &self.tables {
+            None => self.copy_whole(tmp.as_file(), out)?,
+            Some(tables) => self.copy_tables(&tmp_path, tables, out)?,
+        }
+        let (quick_check, tables_restored) = check_result(&tmp_path)?;
+        if quick_check != "ok" {
+            return Err(bad_input(format!(
+                "restored copy of backup {} fails quick_check: {quick_check}",
+                self.backup_id
+            ))
+            .into());
+        }
+        tmp.as_file().sync_all().with_context(|| format!("syncing `{}`", tmp_path.display()))?;
+        let persisted =
+            if self.replace_existing { tmp.persist(&self.target) } else { tmp.persist_noclobber(&self.target) };
+        persisted.map_err(|e| {
+            refused(format!("cannot put the restore at `{}`: {}", self.target.display(), e.error))
+                .hint("pass --force to replace an existing file")
+        })?;
+        sync_dir(&dir);
+        Ok(RestoreReport { plan: self, tables_restored, quick_check, seconds: started.elapsed().as_secs_f64() })
+    }
+
+    fn copy_whole(&self, dst: &File, out: &Output) -> Result<()> {
+        let size = fs::metadata(&self.backup_path).map(|m| m.len()).unwrap_or(0);
+        let bar = out.bytes_bar(size, &format!("restoring {}", self.backup_id));
+        let mut dst = dst;
+        if self.compression == Compression::None {
+            let mut src = File::open(&self.backup_path)
+                .map_err(|e| environment(format!("cannot read `{}`: {e}", self.backup_path.display())))?;
+            // Chunks of 64 MiB keep the kernel's copy_file_range fast path and let the bar move.
+            loop {
+                let n = std::io::copy(&mut (&mut src).take(64 << 20), &mut dst).map_err(|e| {
+                    environment(format!("copying `{}` to `{}`: {e}", self.backup_path.display(), self.target.display()))
+                })?;
+                if n == 0 {
+                    break;
+                }
+                bar.inc(n);
+            }
+        } else {
+            let b = bar.clone();
+            catalog::format::decompress_into(&self.backup_path, self.compression, &mut dst, move |n| b.inc(n))?;
+        }
+        bar.finish_and_clear();
+        Ok(())
+    }
+
+    fn copy_tables(&self, tmp_path: &Path, tables: &[String], out: &Output) -> Result<()> {
+        let bar = out.bytes_bar(fs::metadata(&self.backup_path).map(|m| m.len()).unwrap_or(0), "decompressing");
+        let b = bar.clone();
+        let opened = catalog::open_backup_file_with(&self.backup_path, self.compression, move |n| b.inc(n))?;
+        bar.finish_and_clear();
+        let spinner = out.count_bar(tables.len() as u64, "copying tables");
+        copy_tables(
+            opened.path(),
+            tmp_path,
+            tables,
+            |t| spinner.set_message(format!("copying `{t}`")),
+            || spinner.inc(1),
+        )
+        .with_context(|| format!("restoring from backup {}", self.backup_id))?;
+        spinner.finish_and_clear();
+        Ok(())
+    }
+}
+
+/// Copies `tables` from the SQLite file `src` into the empty database `dst`: each table's CREATE
+/// statement, then its indexes (before the rows, so SQLite's transfer optimisation copies pages
+/// rather than re-inserting rows), the rows, then its triggers and AUTOINCREMENT counter.
+pub fn copy_tables(
+    src: &Path,
+    dst: &Path,
+    tables: &[String],
+    mut starting: impl FnMut(&str),
+    mut done: impl FnMut(),
+) -> Result<()> {
+    let conn = Connection::open(dst).map_err(|e| classify(e, dst))?;
+    let page_size: i64 = Connection::open_with_flags(backup_uri(src), crate::engine::sqlite::backup_flags())
+        .and_then(|c| c.query_row("PRAGMA page_size", [], |r| r.get(0)))
+        .map_err(|e| classify(e, src))?;
+    conn.execute_batch(&format!(
+        "PRAGMA page_size = {page_size}; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
+    ))
+    .map_err(|e| classify(e, dst))?;
+    conn.execute("ATTACH DATABASE ?1 AS lastgood_src", [backup_uri(src)]).map_err(|e| classify(e, src))?;
+    conn.execute_batch("BEGIN").map_err(|e| classify(e, dst))?;
+    for table in tables {
+        starting(table);
+        copy_one_table(&conn, table)
+            .map_err(|e| classify(e, src))
+            .with_context(|| format!("copying table `{table}`"))?;
+        done();
+    }
+    conn.execute_batch("COMMIT").map_err(|e| classify(e, dst))?;
+    conn.execute_batch("DETACH DATABASE lastgood_src").map_err(|e| classify(e, dst))?;
+    Ok(())
+}
+
+fn copy_one_table(conn: &Connection, table: &str) -> rusqlite::Result<()> {
+    let objects = {
+        let mut st = conn.prepare(
+            "SELECT type, name, sql FROM lastgood_src.sqlite_schema WHERE tbl_name = ?1 AND sql IS NOT NULL ORDER BY rowid",
+        )?;
+        st.query_map([table], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let of_kind = |k: &'static str| objects.iter().filter(move |o| o.0 == k);
+    for (_, _, sql) in of_kind("table").chain(of_kind("index")) {
+        conn.execute_batch(sql)?;
+    }
+    let q = quote_ident(table);
+    conn.execute(&format!("INSERT INTO main.{q} SELECT * FROM lastgood_src.{q}"), [])?;
+    for (_, _, sql) in of_kind("trigger") {
+        conn.execute_batch(sql)?;
+    }
+    let has_seq: i64 =
+        conn.query_row("SELECT count(*) FROM lastgood_src.sqlite_schema WHERE name = 'sqlite_sequence'", [], |r| {
+            r.get(0)
+        })?;
+    let has_main_seq: i64 =
+        conn.query_row("SELECT count(*) FROM main.sqlite_schema WHERE name = 'sqlite_sequence'", [], |r| r.get(0))?;
+    if has_seq > 0 && has_main_seq > 0 {
+        conn.execute("INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM lastgood_src.sqlite_sequence WHERE name = ?1", [table])?;
+    }
+    Ok(())
+}
+
+/// `PRAGMA quick_check` and per-table row counts of a restored file.
+fn check_result(path: &Path) -> Result<(String, Vec<TableFacts>)> {
+    let mut db = crate::engine::sqlite::SqliteDb::open(path, crate::engine::Access::ReadOnly)?;
+    let problems = crate::engine::Database::integrity_problems(&mut db, true)?;
+    let quick = if problems.is_empty() { "ok".to_string() } else { problems.join("; ") };
+    let names = crate::engine::Database::tables(&mut db)?;
+    let mut tables = Vec::new();
+    for name in names {
+        tables.push(TableFacts { rows: crate::engine::Database::row_count(&mut db, &name)?, name });
+    }
+    Ok((quick, tables))
+}
+
+fn check_target(catalog: &Catalog, target: &Path, force: bool) -> Result<()> {
+    let dir = parent_dir(target);
+    if !dir.is_dir() {
+        return Err(usage(format!(
+            "cannot restore into `{}`: folder `{}` does not exist",
+            target.display(),
+            dir.display()
+        ))
+        .hint("create the folder first, or pick another --into")
+        .into());
+    }
+    if target.is_dir() {
+        return Err(usage(format!("`{}` is a directory; --into takes a file path", target.display())).into());
+    }
+    let is_backup = catalog.backups.iter().flat_map(|b| &b.copies).any(|c| crate::engine::same_file(&c.path, target));
+    if is_backup {
+        return Err(refused(format!(
+            "`{}` is a catalogued backup; lastgood never restores over a backup",
+            target.display()
+        ))
+        .into());
+    }
+    let is_live = catalog
+        .backups
+        .iter()
+        .filter_map(|b| b.source.as_deref())
+        .any(|s| crate::engine::same_file(Path::new(s), target));
+    if is_live {
+        return Err(refused(format!(
+            "`{}` is a live database (named as a backup source); lastgood restores only into scratch",
+            target.display()
+        ))
+        .hint("restore into scratch, then use `lastgood merge` or `lastgood promote`")
+        .into());
+    }
+    if target.exists() && !force {
+        return Err(refused(format!("`{}` already exists", target.display()))
+            .hint("pass --force to replace it, or pick another --into")
+            .into());
+    }
+    Ok(())
+}
+
+fn parent_dir(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// fsyncs a directory so a rename in it is durable (best effort).
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// The default scratch folder (`--scratch-dir`, `LASTGOOD_SCRATCH_DIR`, else `./lastgood-scratch`),
+/// created with the marker that keeps the catalog out of it.
+pub fn scratch_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+    let dir = explicit.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("lastgood-scratch"));
+    fs::create_dir_all(&dir)
+        .map_err(|e| environment(format!("cannot create scratch folder `{}`: {e}", dir.display())))?;
+    let marker = dir.join(catalog::SKIP_MARKER);
+    if !marker.exists() {
+        fs::write(&marker, "This folder holds lastgood scratch databases; `lastgood catalog` skips it.\n")
+            .map_err(|e| environment(format!("cannot write in scratch folder `{}`: {e}", dir.display())))?;
+    }
+    Ok(dir)
+}

@@ -1,0 +1,188 @@
+//! `Value`: one cell, as diff and merge see it, whatever the engine.
+//!
+//! Equality is exact and documented in the README: NULL equals NULL; INTEGER, REAL, TEXT and BLOB
+//! are distinct storage classes (integer `1`, real `1.0` and text `'1'` all differ); REAL compares
+//! bit for bit (so `-0.0` differs from `0.0`, and a NaN equals the same NaN); TEXT and BLOB compare
+//! byte for byte.
+//!
+//! Ordering (`Ord`) is SQLite's ORDER BY order with BINARY collation, which is what the engines
+//! produce for key columns: NULL < numbers (INTEGER and REAL compared by value; on a tie INTEGER
+//! first, then REAL by bits) < TEXT (bytes) < BLOB (bytes). Diff relies on both sides arriving in this
+//! order, so an engine that scans "ordered by key" must sort exactly like this.
+
+use std::cmp::Ordering;
+
+use serde::ser::{SerializeMap, Serializer};
+
+#[derive(Debug, Clone)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// A row: values in the order of the columns asked for.
+pub type Row = Vec<Value>;
+
+impl Value {
+    fn class_rank(&self) -> u8 {
+        match self {
+            Value::Null => 0,
+            Value::Integer(_) | Value::Real(_) => 1,
+            Value::Text(_) => 2,
+            Value::Blob(_) => 3,
+        }
+    }
+
+    /// SQLite's name of the storage class.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Integer(_) => "integer",
+            Value::Real(_) => "real",
+            Value::Text(_) => "text",
+            Value::Blob(_) => "blob",
+        }
+    }
+
+    /// The value as an SQL literal that SQLite and PostgreSQL both read back exactly
+    /// (REAL in shortest round-trip form; BLOB as `X'…'`, which the PostgreSQL engine rewrites).
+    pub fn sql_literal(&self) -> String {
+        match self {
+            Value::Null => "NULL".to_string(),
+            Value::Integer(i) => i.to_string(),
+            Value::Real(f) if f.is_nan() => "NULL".to_string(),
+            Value::Real(f) if f.is_infinite() => if *f > 0.0 { "9e999" } else { "-9e999" }.to_string(),
+            Value::Real(f) => {
+                let s = format!("{f:?}");
+                if s.contains(['.', 'e', 'E']) { s } else { format!("{s}.0") }
+            }
+            Value::Text(s) => format!("'{}'", s.replace('\'', "''")),
+            Value::Blob(b) => format!("X'{}'", hex::encode_upper(b)),
+        }
+    }
+
+    /// A short human rendering for tables of changes.
+    pub fn display(&self) -> String {
+        match self {
+            Value::Null => "NULL".to_string(),
+            Value::Text(s) => format!("{s:?}"),
+            Value::Blob(b) if b.len() > 16 => format!("x'{}…' ({} bytes)", hex::encode(&b[..16]), b.len()),
+            other => other.sql_literal(),
+        }
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Integer(a), Value::Integer(b)) => a == b,
+            (Value::Real(a), Value::Real(b)) => a.to_bits() == b.to_bits(),
+            (Value::Text(a), Value::Text(b)) => a == b,
+            (Value::Blob(a), Value::Blob(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+impl Eq for Value {}
+
+impl PartialOrd for Value {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Value {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Value::Integer(a), Value::Integer(b)) => a.cmp(b),
+            (Value::Real(a), Value::Real(b)) => a.total_cmp(b).then(a.to_bits().cmp(&b.to_bits())),
+            (Value::Integer(a), Value::Real(b)) => cmp_int_real(*a, *b).then(Ordering::Less),
+            (Value::Real(a), Value::Integer(b)) => cmp_int_real(*b, *a).reverse().then(Ordering::Greater),
+            (Value::Text(a), Value::Text(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (Value::Blob(a), Value::Blob(b)) => a.cmp(b),
+            _ => self.class_rank().cmp(&other.class_rank()),
+        }
+    }
+}
+
+/// Compares an integer with a real by value, exactly (no lossy i64 → f64 rounding at the edges).
+fn cmp_int_real(i: i64, r: f64) -> Ordering {
+    if r.is_nan() {
+        return Ordering::Greater;
+    }
+    if r >= 9_223_372_036_854_775_808.0 {
+        return Ordering::Less;
+    }
+    if r < -9_223_372_036_854_775_808.0 {
+        return Ordering::Greater;
+    }
+    let t = r.trunc() as i64;
+    i.cmp(&t).then_with(|| {
+        let frac = r - r.trunc();
+        if frac > 0.0 {
+            Ordering::Less
+        } else if frac < 0.0 {
+            Ordering::Greater
+        } else {
+            Ordering::Equal
+        }
+    })
+}
+
+/// JSON: null, numbers, strings; a BLOB as `{"blob": "<hex>"}`; a non-finite REAL as a string.
+impl serde::Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => s.serialize_unit(),
+            Value::Integer(i) => s.serialize_i64(*i),
+            Value::Real(f) if f.is_finite() => s.serialize_f64(*f),
+            Value::Real(f) => s.serialize_str(&f.to_string()),
+            Value::Text(t) => s.serialize_str(t),
+            Value::Blob(b) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("blob", &hex::encode(b))?;
+                m.end()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Value::*;
+    use super::*;
+
+    #[test]
+    fn storage_classes_differ() {
+        assert_ne!(Integer(1), Real(1.0));
+        assert_ne!(Integer(1), Text("1".into()));
+        assert_ne!(Real(0.0), Real(-0.0));
+        assert_eq!(Null, Null);
+        assert_eq!(Real(f64::NAN), Real(f64::NAN));
+    }
+
+    #[test]
+    fn sqlite_order() {
+        let mut v =
+            vec![Blob(vec![0]), Text("b".into()), Text("B".into()), Real(1.5), Integer(2), Integer(1), Real(1.0), Null];
+        v.sort();
+        assert_eq!(
+            v,
+            vec![Null, Integer(1), Real(1.0), Real(1.5), Integer(2), Text("B".into()), Text("b".into()), Blob(vec![0])]
+        );
+        assert_eq!(Integer(i64::MAX).cmp(&Real(9.3e18)), Ordering::Less);
+    }
+
+    #[test]
+    fn literals_round_trip_shape() {
+        assert_eq!(Real(1.0).sql_literal(), "1.0");
+        assert_eq!(Real(0.1).sql_literal(), "0.1");
+        assert_eq!(Real(1e300).sql_literal(), "1e300");
+        assert_eq!(Text("it's".into()).sql_literal(), "'it''s'");
+        assert_eq!(Blob(vec![0xab, 1]).sql_literal(), "X'AB01'");
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests: one binary, one module per subcommand. Each test builds real databases and
+//! backups (with the real `sqlite3` tool where the issue asks for it), runs the real `lastgood`
+//! binary, and checks outcomes by querying the resulting files and parsing `--json`.
+
+mod catalog;
+mod common;
