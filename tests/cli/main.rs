@@ -4,3 +4,5 @@
 
 mod catalog;
 mod common;
+mod pg;
+mod pgcluster;
