@@ -9,6 +9,8 @@
 //!   holds at most a bounded batch of rows in memory;
 //! - `describe` never contains a password.
 
+pub mod pgconn;
+pub mod postgres;
 pub mod sqlite;
 
 use std::path::{Path, PathBuf};
@@ -80,11 +82,7 @@ pub enum Access {
 pub fn open(loc: &Location, access: Access) -> Result<Box<dyn Database>> {
     match loc {
         Location::Sqlite(p) => Ok(Box::new(sqlite::SqliteDb::open(p, access)?)),
-        Location::Postgres(_) => Err(crate::error::environment(format!(
-            "`{}`: PostgreSQL databases are not supported by this build yet",
-            loc.describe()
-        ))
-        .into()),
+        Location::Postgres(spec) => Ok(Box::new(postgres::PgDb::open_with(spec, access)?)),
     }
 }
 
