@@ -97,7 +97,7 @@ fn render(r: &RestoreReport) -> String {
     let mut s = format!("restored {} into {}\n", what(&r.plan), r.plan.target.display());
     s.push_str(&format!("quick_check: {}   time: {:.2}s\n", r.quick_check, r.seconds));
     for t in &r.tables_restored {
-        s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows));
+        s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows_text()));
     }
     s
 }

@@ -60,7 +60,7 @@ fn render(v: &ShowView) -> String {
     }
     s.push_str("tables\n");
     for t in &b.tables {
-        s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows));
+        s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows_text()));
     }
     s.push_str("schema\n");
     for o in &v.schema {
