@@ -48,6 +48,8 @@ pub enum Command {
     Show(cmd::show::Args),
     /// Restore a backup, whole or some tables, into a new scratch database.
     Restore(cmd::restore::Args),
+    /// PostgreSQL scratch databases lastgood created: list them, drop them.
+    Scratch(cmd::scratch::Args),
     /// Check backups: checksum against the manifest, decompression, header, integrity.
     Verify(cmd::verify::Args),
 }

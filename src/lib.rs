@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Show(a) => cmd::show::run(a, &ctx),
         Command::Restore(a) => cmd::restore::run(a, &ctx),
         Command::Verify(a) => cmd::verify::run(a, &ctx),
+        Command::Scratch(a) => cmd::scratch::run(a, &ctx),
     }
 }
 

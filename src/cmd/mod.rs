@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod restore;
+pub mod scratch;
 pub mod show;
 pub mod verify;
 
