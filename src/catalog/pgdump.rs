@@ -455,10 +455,10 @@ pub fn read_plain(r: impl Read, what: &Path) -> Result<PlainFacts> {
             facts.pg_dump_version = Some(v.to_string());
         } else if let Some(v) = text.strip_prefix("-- Started on ") {
             facts.started = parse_dump_time(v);
-        } else if let Some(rest) = text.strip_prefix("-- Name: ") {
+        } else if let Some(rest) = text.strip_prefix("-- Name: ").or_else(|| text.strip_prefix("-- Data for Name: ")) {
             if let Some((name, kind, schema)) = parse_name_comment(rest) {
                 match kind {
-                    "TABLE" => {
+                    "TABLE" | "TABLE DATA" => {
                         facts.tables.entry(qualified(schema, name)).or_default();
                     }
                     "DATABASE" if facts.dbname.is_none() => facts.dbname = Some(name.to_string()),
@@ -517,6 +517,54 @@ fn parse_dump_time(s: &str) -> Option<DateTime<Utc>> {
         return Some(naive.and_utc());
     }
     Local.from_local_datetime(&naive).earliest().map(|t| t.with_timezone(&Utc))
+}
+
+/// Splits dump SQL (pg_restore's output or a plain dump) into objects at its
+/// `-- Name: …; Type: …` comments: (kind, schema-qualified name, SQL). COPY data is skipped, so
+/// memory is bounded by the schema's size, not the data's.
+pub fn split_schema_sql(r: impl Read) -> Result<Vec<(String, String, String)>> {
+    let mut out: Vec<(String, String, String)> = Vec::new();
+    let mut reader = BufReader::new(r);
+    let mut raw = Vec::new();
+    let mut in_copy = false;
+    loop {
+        raw.clear();
+        if reader.read_until(b'\n', &mut raw)? == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&raw);
+        let line = line.trim_end_matches(['\n', '\r']);
+        if in_copy {
+            in_copy = line != "\\.";
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("-- Name: ") {
+            if let Some((name, kind, schema)) = parse_name_comment(rest) {
+                out.push((kind.to_lowercase(), qualified(schema, name), String::new()));
+            }
+            continue;
+        }
+        if line.starts_with("COPY ") && line.ends_with("FROM stdin;") {
+            in_copy = true;
+            continue;
+        }
+        let session_setting = line.starts_with("SET ") || line.starts_with("SELECT pg_catalog.set_config(");
+        if line.starts_with("--") || line.starts_with('\\') || line.trim().is_empty() || session_setting {
+            continue;
+        }
+        if let Some(last) = out.last_mut() {
+            if !last.2.is_empty() {
+                last.2.push('\n');
+            }
+            last.2.push_str(line);
+        }
+    }
+    out.retain(|o| !o.2.is_empty() && o.0 != "table data");
+    for o in &mut out {
+        // `show` prints each object with its own `;`.
+        o.2 = o.2.trim_end().trim_end_matches(';').to_string();
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -502,3 +502,52 @@ pub fn server_for_restore(live: Option<&str>, scratch_url: Option<&str>) -> Resu
             .into()),
     }
 }
+
+/// What `show` adds for a pg_dump archive: row counts per table (by reading the data through
+/// `pg_restore -a`, or the plain dump itself) and the schema objects, both streamed.
+pub fn archive_details(backup: &Backup) -> Result<(Vec<TableFacts>, Vec<super::SchemaObject>)> {
+    let path = &backup.primary().path;
+    let to_objects = |v: Vec<(String, String, String)>| {
+        v.into_iter()
+            .map(|(kind, name, sql)| super::SchemaObject { kind, table: name.clone(), name, sql })
+            .collect::<Vec<_>>()
+    };
+    if backup.format == Format::PgPlain {
+        let open = || -> Result<Box<dyn std::io::Read>> {
+            let f = std::fs::File::open(path).map_err(|e| environment(format!("cannot read `{}`: {e}", path.display())))?;
+            crate::catalog::format::decoder(backup.compression, f)
+        };
+        let schema = pgdump::split_schema_sql(open()?)?;
+        return Ok((backup.tables.clone(), to_objects(schema)));
+    }
+    let data = run_pg_restore_to_stdout(path, &["-a"], |r| pgdump::read_plain(r, path))?;
+    let tables = backup
+        .tables
+        .iter()
+        .map(|t| TableFacts { name: t.name.clone(), rows: Some(data.tables.get(&t.name).copied().unwrap_or(0)) })
+        .collect();
+    let schema = run_pg_restore_to_stdout(path, &["-s"], pgdump::split_schema_sql)?;
+    Ok((tables, to_objects(schema)))
+}
+
+/// Runs `pg_restore ARGS -f - PATH` and hands its stdout to `read` while it runs.
+fn run_pg_restore_to_stdout<T>(
+    path: &std::path::Path,
+    args: &[&str],
+    read: impl FnOnce(std::process::ChildStdout) -> Result<T>,
+) -> Result<T> {
+    let mut cmd = pgtools::command("pg_restore", None)?;
+    cmd.args(args).args(["-f", "-"]).arg(path).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| environment(format!("cannot run pg_restore: {e}")))?;
+    let result = read(child.stdout.take().expect("piped stdout"));
+    let out = child.wait_with_output().context("waiting for pg_restore")?;
+    if !out.status.success() {
+        return Err(bad_input(format!(
+            "pg_restore cannot read `{}`: {}",
+            path.display(),
+            pgtools::stderr_tail(&out, None, 3)
+        ))
+        .into());
+    }
+    result
+}
