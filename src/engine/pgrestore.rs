@@ -55,6 +55,8 @@ pub struct PgRestorePlan {
     conn: PgConn,
     #[serde(skip)]
     compression: Compression,
+    #[serde(skip)]
+    archive: Option<pgdump::ArchiveInfo>,
 }
 
 /// What a restore did.
@@ -149,6 +151,7 @@ impl PgRestorePlan {
             jobs,
             conn,
             compression: backup.compression,
+            archive: backup.archive.clone(),
         })
     }
 
@@ -195,9 +198,12 @@ impl PgRestorePlan {
         let err = String::from_utf8_lossy(&out.stderr);
         if err.contains("unsupported version") {
             let local = pgtools::version("pg_restore").unwrap_or_else(|_| "unknown".into());
-            let made_by = pgdump_version_of(&self.backup_path, self.format).unwrap_or_else(|| "a newer pg_dump".into());
+            let (made_by, format) = match &self.archive {
+                Some(a) => (a.pg_dump_version.clone().unwrap_or_else(|| "?".into()), a.archive_version.clone()),
+                None => ("?".into(), "?".into()),
+            };
             return Err(environment(format!(
-                "backup {} was made by pg_dump {made_by}, newer than the local pg_restore {local}, which cannot read it",
+                "backup {} was made by pg_dump {made_by} (archive format {format}); the local pg_restore {local} is too old to read it",
                 self.backup_id
             ))
             .hint("install the PostgreSQL client programs of that version (or newer) and put them on PATH or in LASTGOOD_PG_BIN")
@@ -356,23 +362,6 @@ fn read_archive(path: &std::path::Path, format: Format) -> Result<pgdump::Archiv
     }
 }
 
-fn pgdump_version_of(path: &std::path::Path, format: Format) -> Option<String> {
-    let toc = if format == Format::PgDirectory { path.join("toc.dat") } else { path.to_path_buf() };
-    let mut f = std::fs::File::open(toc).ok()?;
-    if format == Format::PgTar {
-        std::io::copy(&mut std::io::Read::take(&mut f, 512), &mut std::io::sink()).ok()?;
-    }
-    // The version check in read_archive would refuse unknown versions; the strings sit in the header.
-    let mut head = vec![0u8; 4096];
-    let n = std::io::Read::read(&mut f, &mut head).ok()?;
-    let text = String::from_utf8_lossy(&head[..n]);
-    let versions: Vec<&str> = text
-        .split(|c: char| c.is_control())
-        .filter(|s| s.len() >= 2 && s.chars().next().is_some_and(|c| c.is_ascii_digit()) && s.contains('.'))
-        .collect();
-    versions.get(1).or(versions.first()).map(|s| s.to_string())
-}
-
 /// A connection to the server's maintenance database, for CREATE/DROP DATABASE.
 pub struct Admin {
     client: postgres::Client,
@@ -493,6 +482,10 @@ pub fn scratch_drop(server: &PgConn, which: Option<&str>) -> Result<Vec<ScratchD
 /// a PostgreSQL server.
 pub fn server_for_restore(live: Option<&str>, scratch_url: Option<&str>) -> Result<(PgConn, bool, Option<String>)> {
     let live_conn = live.map(PgConn::resolve).transpose()?;
+    if let Some(c) = &live_conn {
+        // A typo in --live should fail here, naming the database, not after a long restore.
+        c.connect()?;
+    }
     let live_db = live_conn.as_ref().map(|c| c.dbname.clone());
     match (scratch_url, live_conn) {
         (Some(url), _) => Ok((PgConn::resolve(url)?, true, live_db)),
