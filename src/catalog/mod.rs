@@ -125,9 +125,10 @@ impl Backup {
     /// The table named `name`; in a pg_dump archive a bare name means `public.name`.
     pub fn table(&self, name: &str) -> Option<&TableFacts> {
         let in_public = format!("public.{name}");
-        self.tables.iter().find(|t| t.name == name).or_else(|| {
-            if self.format.is_postgres() { self.tables.iter().find(|t| t.name == in_public) } else { None }
-        })
+        self.tables
+            .iter()
+            .find(|t| t.name == name)
+            .or_else(|| if self.format.is_postgres() { self.tables.iter().find(|t| t.name == in_public) } else { None })
     }
 }
 
@@ -333,8 +334,8 @@ fn scan_file(
         Some(f) => f,
         None => match inspect(path, meta)? {
             Inspected::Backup(f) => {
-                cache.put(&rel, stamp, f.clone());
-                f
+                cache.put(&rel, stamp, (*f).clone());
+                *f
             }
             Inspected::Ignored(reason) => {
                 if looks_like_backup(path) {
@@ -379,7 +380,7 @@ fn looks_like_backup(path: &Path) -> bool {
 
 /// The result of reading one file.
 pub enum Inspected {
-    Backup(FileFacts),
+    Backup(Box<FileFacts>),
     Ignored(String),
 }
 
@@ -399,11 +400,8 @@ pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
         }
     };
     let manifest = manifest::read_for(path);
-    let read = if format.is_postgres() {
-        pg_facts(path, format, compression)?
-    } else {
-        sqlite_facts(path, compression)?
-    };
+    let read =
+        if format.is_postgres() { pg_facts(path, format, compression)? } else { sqlite_facts(path, compression)? };
     let ArchiveRead { sha256, mut problem, tables, archive, created } = read;
     let (mut taken_at, mut source_kind) = match created {
         Some(t) => (Some(t), TakenAtSource::Archive),
@@ -439,7 +437,7 @@ pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
         }
     }
     let taken_at = taken_at.unwrap_or_else(|| DateTime::<Utc>::from(meta.modified().unwrap_or(UNIX_EPOCH)));
-    Ok(Inspected::Backup(FileFacts {
+    Ok(Inspected::Backup(Box::new(FileFacts {
         format,
         compression,
         sha256,
@@ -449,7 +447,7 @@ pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
         problem,
         source,
         archive,
-    }))
+    })))
 }
 
 /// What reading one backup's content yielded.
@@ -486,8 +484,12 @@ fn pg_facts(path: &Path, format: Format, compression: Compression) -> Result<Arc
         _ => pgdump::read_directory(path).map(archive_facts),
     };
     Ok(match read {
-        Ok((tables, archive, created)) => ArchiveRead { sha256, problem: None, tables, archive: Some(archive), created },
-        Err(e) => ArchiveRead { sha256, problem: Some(format!("{e:#}")), tables: Vec::new(), archive: None, created: None },
+        Ok((tables, archive, created)) => {
+            ArchiveRead { sha256, problem: None, tables, archive: Some(archive), created }
+        }
+        Err(e) => {
+            ArchiveRead { sha256, problem: Some(format!("{e:#}")), tables: Vec::new(), archive: None, created: None }
+        }
     })
 }
 

@@ -120,8 +120,12 @@ impl<R: Read> Reader<R> {
 /// Reads header and TOC from `r` (positioned at "PGDMP"). `what` names the file for errors.
 pub fn read_archive(r: impl Read, what: &Path) -> Result<Archive> {
     let damaged = |e: std::io::Error| {
-        let why = if e.kind() == std::io::ErrorKind::UnexpectedEof { "cut short".to_string() } else { e.to_string() };
-        anyhow::Error::from(bad_input(format!("pg_dump archive `{}` is damaged: its table of contents is {why}", what.display())))
+        let text = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            format!("pg_dump archive `{}` is truncated: its table of contents is cut short", what.display())
+        } else {
+            format!("pg_dump archive `{}` is damaged: its table of contents is unreadable ({e})", what.display())
+        };
+        anyhow::Error::from(bad_input(text))
     };
     let mut rd = Reader { r: BufReader::new(r), int_size: 4, off_size: 8, pos: 0 };
     let mut magic = [0u8; 5];
@@ -294,9 +298,10 @@ pub fn read_directory(dir: &Path) -> Result<Archive> {
     for e in archive.entries.iter().filter(|e| e.had_dumper && e.desc == "TABLE DATA") {
         if let Some(name) = &e.filename {
             let plain = dir.join(name);
-            let present = [plain.clone(), with_suffix(&plain, ".gz"), with_suffix(&plain, ".lz4"), with_suffix(&plain, ".zst")]
-                .iter()
-                .any(|p| p.is_file());
+            let present =
+                [plain.clone(), with_suffix(&plain, ".gz"), with_suffix(&plain, ".lz4"), with_suffix(&plain, ".zst")]
+                    .iter()
+                    .any(|p| p.is_file());
             if !present {
                 return Err(bad_input(format!(
                     "pg_dump directory archive `{}` is incomplete: `{name}` (data of `{}`) is missing",
@@ -385,7 +390,10 @@ impl Archive {
             let Some(e) = by_id.get(&id) else { continue };
             for d in &e.deps {
                 let Some(dep) = by_id.get(d) else { continue };
-                let needed = !matches!(dep.desc.as_str(), "TABLE" | "TABLE DATA" | "DATABASE" | "ENCODING" | "STDSTRINGS" | "SEARCHPATH");
+                let needed = !matches!(
+                    dep.desc.as_str(),
+                    "TABLE" | "TABLE DATA" | "DATABASE" | "ENCODING" | "STDSTRINGS" | "SEARCHPATH"
+                );
                 if needed && keep.insert(*d) {
                     stack.push(*d);
                 }
@@ -430,9 +438,9 @@ pub fn read_plain(r: impl Read, what: &Path) -> Result<PlainFacts> {
     let mut copying: Option<String> = None;
     loop {
         line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(|e| {
-            bad_input(format!("plain dump `{}` cannot be read to its end: {e}", what.display()))
-        })?;
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| bad_input(format!("plain dump `{}` cannot be read to its end: {e}", what.display())))?;
         if n == 0 {
             break;
         }
@@ -573,7 +581,10 @@ mod tests {
 
     #[test]
     fn plain_comments() {
-        assert_eq!(parse_name_comment("Order Items; Type: TABLE; Schema: public; Owner: bob"), Some(("Order Items", "TABLE", "public")));
+        assert_eq!(
+            parse_name_comment("Order Items; Type: TABLE; Schema: public; Owner: bob"),
+            Some(("Order Items", "TABLE", "public"))
+        );
         assert_eq!(unquote_qualified("public.\"Order \"\"Items\"\"\""), "public.Order \"Items\"");
         assert_eq!(parse_dump_time("2026-11-24 05:15:25 UTC").unwrap().to_rfc3339(), "2026-11-24T05:15:25+00:00");
     }

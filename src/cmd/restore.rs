@@ -108,10 +108,7 @@ fn what_pg(p: &PgRestorePlan) -> String {
 
 fn render_pg(r: &PgRestoreReport) -> String {
     let mut s = format!("restored {} into {}\n", what_pg(&r.plan), r.plan.target);
-    s.push_str(&format!(
-        "indexes: {}   constraints: {}   time: {:.2}s\n",
-        r.indexes, r.constraints, r.seconds
-    ));
+    s.push_str(&format!("indexes: {}   constraints: {}   time: {:.2}s\n", r.indexes, r.constraints, r.seconds));
     for fk in &r.skipped_foreign_keys {
         s.push_str(&format!("left out foreign key {fk} (it points at a table not restored)\n"));
     }

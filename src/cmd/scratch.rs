@@ -40,8 +40,10 @@ struct Dropped {
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
-    let Some(live) = &args.live else {
-        return Err(usage("`scratch` needs the PostgreSQL server").hint("pass --live postgres://… or set LASTGOOD_LIVE").into());
+    let Some(live) = args.live.as_deref().filter(|s| !s.trim().is_empty()) else {
+        return Err(usage("`scratch` needs the PostgreSQL server")
+            .hint("pass --live postgres://… or set LASTGOOD_LIVE")
+            .into());
     };
     let server = PgConn::resolve(live)?;
     match &args.action {
@@ -68,7 +70,9 @@ fn render_list(list: &[ScratchDb], server: &PgConn) -> String {
     if list.is_empty() {
         return format!("no scratch databases on {}\n", server.describe_server());
     }
-    let rows: Vec<Vec<String>> =
-        list.iter().map(|s| vec![s.id.clone(), s.database.clone(), human_bytes(s.size as u64), s.comment.clone()]).collect();
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| vec![s.id.clone(), s.database.clone(), human_bytes(s.size as u64), s.comment.clone()])
+        .collect();
     table(&["ID", "DATABASE", "SIZE", "NOTE"], &rows)
 }

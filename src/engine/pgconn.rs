@@ -177,14 +177,14 @@ impl PgConn {
         let detail = self.scrub(&driver_message(&err));
         let what = self.describe();
         match code.as_deref() {
-            Some("3D000") => bad_input(format!("database `{}` does not exist on {}", self.dbname, self.describe_server()))
-                .hint("check the database name, or list databases with `psql -l`")
-                .into(),
-            Some("28P01") | Some("28000") => {
-                environment(format!("{doing} `{what}`: login refused: {detail}"))
-                    .hint("check the user and password (PGPASSWORD, ~/.pgpass or the connection string)")
+            Some("3D000") => {
+                bad_input(format!("database `{}` does not exist on {}", self.dbname, self.describe_server()))
+                    .hint("check the database name, or list databases with `psql -l`")
                     .into()
             }
+            Some("28P01") | Some("28000") => environment(format!("{doing} `{what}`: login refused: {detail}"))
+                .hint("check the user and password (PGPASSWORD, ~/.pgpass or the connection string)")
+                .into(),
             Some("42P01") | Some("42703") | Some("42P07") | Some("23505") | Some("23503") | Some("22P02") => {
                 bad_input(format!("{doing} on `{what}`: {detail}")).into()
             }
@@ -309,7 +309,10 @@ mod tests {
         assert_eq!((c.host.as_str(), c.port, c.user.as_str(), c.dbname.as_str()), ("db.example", 5433, "bob", "shop"));
         assert_eq!(c.password(), Some("pw"));
         let c = PgConn::resolve_with("dbname=other", &env).unwrap();
-        assert_eq!((c.host.as_str(), c.port, c.user.as_str(), c.dbname.as_str()), ("envhost", 6000, "envuser", "other"));
+        assert_eq!(
+            (c.host.as_str(), c.port, c.user.as_str(), c.dbname.as_str()),
+            ("envhost", 6000, "envuser", "other")
+        );
         assert!(!format!("{c:?}").contains("pw"));
     }
 

@@ -161,12 +161,15 @@ impl PgRestorePlan {
         self.check_pg_restore_reads_archive()?;
         let mut admin = Admin::connect(&self.conn)?;
         admin.prepare_target(&self.target_database, self.replace_existing)?;
-        admin.create(&self.target_database, &format!(
-            "{MARK}: backup {} taken at {}, created {}",
-            self.backup_id,
-            self.taken_at.to_rfc3339(),
-            Utc::now().to_rfc3339()
-        ))?;
+        admin.create(
+            &self.target_database,
+            &format!(
+                "{MARK}: backup {} taken at {}, created {}",
+                self.backup_id,
+                self.taken_at.to_rfc3339(),
+                Utc::now().to_rfc3339()
+            ),
+        )?;
         let spinner = out.spinner(&format!("restoring backup {} into {}", self.backup_id, self.target_database));
         let result = self.run_restore().and_then(|skipped| self.report(skipped, started));
         spinner.finish_and_clear();
@@ -324,8 +327,12 @@ impl PgRestorePlan {
             Ok(n as u64)
         };
         let user_ns = "(SELECT oid FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%')";
-        let indexes = count(&mut client, &format!("SELECT count(*) FROM pg_class WHERE relkind = 'i' AND relnamespace IN {user_ns}"))?;
-        let constraints = count(&mut client, &format!("SELECT count(*) FROM pg_constraint WHERE connamespace IN {user_ns}"))?;
+        let indexes = count(
+            &mut client,
+            &format!("SELECT count(*) FROM pg_class WHERE relkind = 'i' AND relnamespace IN {user_ns}"),
+        )?;
+        let constraints =
+            count(&mut client, &format!("SELECT count(*) FROM pg_constraint WHERE connamespace IN {user_ns}"))?;
         Ok(PgRestoreReport {
             plan: self.clone(),
             tables_restored: tables,
@@ -481,6 +488,8 @@ pub fn scratch_drop(server: &PgConn, which: Option<&str>) -> Result<Vec<ScratchD
 /// Resolves `--live`/`--scratch-url` for a PostgreSQL restore. Errors: `Usage` when neither names
 /// a PostgreSQL server.
 pub fn server_for_restore(live: Option<&str>, scratch_url: Option<&str>) -> Result<(PgConn, bool, Option<String>)> {
+    let live = live.filter(|s| !s.trim().is_empty());
+    let scratch_url = scratch_url.filter(|s| !s.trim().is_empty());
     let live_conn = live.map(PgConn::resolve).transpose()?;
     if let Some(c) = &live_conn {
         // A typo in --live should fail here, naming the database, not after a long restore.
@@ -507,7 +516,8 @@ pub fn archive_details(backup: &Backup) -> Result<(Vec<TableFacts>, Vec<super::S
     };
     if backup.format == Format::PgPlain {
         let open = || -> Result<Box<dyn std::io::Read>> {
-            let f = std::fs::File::open(path).map_err(|e| environment(format!("cannot read `{}`: {e}", path.display())))?;
+            let f =
+                std::fs::File::open(path).map_err(|e| environment(format!("cannot read `{}`: {e}", path.display())))?;
             crate::catalog::format::decoder(backup.compression, f)
         };
         let schema = pgdump::split_schema_sql(open()?)?;

@@ -20,12 +20,9 @@ pub fn find(name: &str) -> Result<PathBuf> {
         if p.is_file() {
             return Ok(p);
         }
-        return Err(environment(format!(
-            "`{name}` not found in LASTGOOD_PG_BIN (`{}`)",
-            Path::new(&dir).display()
-        ))
-        .hint("point LASTGOOD_PG_BIN at PostgreSQL's bin folder, or unset it to search PATH")
-        .into());
+        return Err(environment(format!("`{name}` not found in LASTGOOD_PG_BIN (`{}`)", Path::new(&dir).display()))
+            .hint("point LASTGOOD_PG_BIN at PostgreSQL's bin folder, or unset it to search PATH")
+            .into());
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).ok_or_else(|| {

@@ -189,9 +189,10 @@ impl PgDb {
         let t = self.resolve_table(&scan.table)?;
         let cols = self.columns(&t)?;
         let find = |name: &str| {
-            cols.iter().find(|(c, _)| c.name == name).map(|(_, ty)| mapping_of(ty)).ok_or_else(|| {
-                anyhow::Error::from(bad_input(format!("table `{}` has no column `{name}`", scan.table)))
-            })
+            cols.iter()
+                .find(|(c, _)| c.name == name)
+                .map(|(_, ty)| mapping_of(ty))
+                .ok_or_else(|| anyhow::Error::from(bad_input(format!("table `{}` has no column `{name}`", scan.table))))
         };
         let mut select = Vec::new();
         let mut maps = Vec::new();
@@ -229,7 +230,9 @@ impl PgDb {
             .map_err(|e| self.err(e, "reading constraints"))?;
         let mut parts: Vec<String> = cols
             .iter()
-            .map(|(c, _)| format!("{} {}{}", quote_ident(&c.name), c.decl_type, if c.not_null { " NOT NULL" } else { "" }))
+            .map(|(c, _)| {
+                format!("{} {}{}", quote_ident(&c.name), c.decl_type, if c.not_null { " NOT NULL" } else { "" })
+            })
             .collect();
         for r in &cons {
             parts.push(format!("CONSTRAINT {} {}", quote_ident(r.get::<_, &str>(0)), r.get::<_, &str>(1)));
@@ -307,7 +310,12 @@ impl Database for PgDb {
         let mut out = Vec::new();
         for name in self.tables()? {
             let t = self.resolve_table(&name)?;
-            out.push(SchemaObject { kind: "table".into(), name: name.clone(), table: name.clone(), sql: self.table_ddl(&t)? });
+            out.push(SchemaObject {
+                kind: "table".into(),
+                name: name.clone(),
+                table: name.clone(),
+                sql: self.table_ddl(&t)?,
+            });
             let rows = self
                 .client
                 .query(
@@ -396,8 +404,11 @@ impl WriteTxn for PgTxn<'_> {
                 .zip(&maps)
                 .map(|(n, m)| if *m == Mapping::TextForm { format!("{n}::text") } else { n.clone() })
                 .collect();
-            let wrapped =
-                format!("WITH lastgood_q({}) AS ({sql}) SELECT {} FROM lastgood_q", names.join(", "), select.join(", "));
+            let wrapped = format!(
+                "WITH lastgood_q({}) AS ({sql}) SELECT {} FROM lastgood_q",
+                names.join(", "),
+                select.join(", ")
+            );
             self.tx.prepare(&wrapped).map_err(|e| self.conn.classify(e, "preparing a query"))?
         } else {
             stmt
@@ -501,7 +512,10 @@ mod tests {
     fn placeholders() {
         assert_eq!(to_pg_placeholders("SELECT ? , ?"), "SELECT $1 , $2");
         assert_eq!(to_pg_placeholders("UPDATE t SET a = ?2 WHERE b = ?1"), "UPDATE t SET a = $2 WHERE b = $1");
-        assert_eq!(to_pg_placeholders("SELECT '?', \"a?\" FROM t WHERE x = ?"), "SELECT '?', \"a?\" FROM t WHERE x = $1");
+        assert_eq!(
+            to_pg_placeholders("SELECT '?', \"a?\" FROM t WHERE x = ?"),
+            "SELECT '?', \"a?\" FROM t WHERE x = $1"
+        );
     }
 
     #[test]

@@ -46,7 +46,9 @@ pub fn start() -> Option<Cluster> {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("PostgreSQL binaries (initdb, pg_ctl) not found and CI=true: install postgresql");
         }
-        eprintln!("\n*** SKIPPED: PostgreSQL binaries (initdb, pg_ctl) not found; install postgresql to run this test ***\n");
+        eprintln!(
+            "\n*** SKIPPED: PostgreSQL binaries (initdb, pg_ctl) not found; install postgresql to run this test ***\n"
+        );
         return None;
     };
     let as_postgres = is_root();
@@ -141,9 +143,15 @@ impl Cluster {
 
     /// Runs SQL with psql (stop on first error) and returns stdout (unaligned, tuples only).
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        let out = self.tool("psql", db).args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]).output().unwrap();
+        let out =
+            self.tool("psql", db).args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]).output().unwrap();
         assert!(out.status.success(), "psql {sql:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The server's major version (`15`).
+    pub fn server_major(&self) -> String {
+        self.psql("postgres", "SHOW server_version").trim().split('.').next().unwrap().to_string()
     }
 
     pub fn create_db(&self, db: &str) {
@@ -171,7 +179,10 @@ impl Cluster {
     /// Stops the server now (for "server down" tests); Drop then only removes the folder.
     pub fn stop(&self) {
         let _ = self.run_as_server_user(
-            Command::new(self.bin.join("pg_ctl")).args(["-w", "-m", "immediate", "-D"]).arg(self.data_dir()).arg("stop"),
+            Command::new(self.bin.join("pg_ctl"))
+                .args(["-w", "-m", "immediate", "-D"])
+                .arg(self.data_dir())
+                .arg("stop"),
         );
     }
 }
