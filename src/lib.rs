@@ -11,6 +11,7 @@ pub mod error;
 pub mod exit;
 pub mod lock;
 pub mod output;
+pub mod picker;
 pub mod redact;
 pub mod restore;
 pub mod time;

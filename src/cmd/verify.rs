@@ -52,8 +52,18 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         .collect();
     bar.finish_and_clear();
     let failed = verdicts.iter().filter(|v| !v.ok).count();
+    record_marks(&copies, &verdicts, ctx);
     ctx.out.emit(&verdicts, |vs| render(vs, failed))?;
     Ok(if failed > 0 { crate::exit::FOUND } else { crate::exit::OK })
+}
+
+/// Records each copy's verdict in its repository's cache (mark `verified`), for the picker and
+/// `catalog`. Best effort: a read-only repository simply keeps no mark.
+fn record_marks(copies: &[(&Backup, &Copy)], verdicts: &[CopyVerdict], ctx: &Context) {
+    for ((b, c), v) in copies.iter().zip(verdicts) {
+        let value = format!("{} {}", if v.ok { "ok" } else { "failed" }, ctx.now.to_rfc3339());
+        let _ = catalog::cache::write_mark(&c.repository, &b.sha256, "verified", &value);
+    }
 }
 
 /// Runs every check on one copy: manifest checksum, decompression, header, integrity_check.
