@@ -47,7 +47,7 @@ pub fn line(b: &Backup, now: DateTime<Utc>) -> String {
 
 /// Lets the operator pick a backup. Errors: `Usage` without a terminal, `Interrupted` when the
 /// operator cancels (Esc or q), `BadInput` when the catalog is empty or a damaged backup is chosen.
-pub fn pick<'c>(catalog: &'c Catalog, now: DateTime<Utc>) -> Result<&'c Backup> {
+pub fn pick(catalog: &Catalog, now: DateTime<Utc>) -> Result<&Backup> {
     if !available() {
         return Err(usage("no backup chosen, and there is no terminal for the interactive picker")
             .hint("pass --at TIME or --backup ID")
