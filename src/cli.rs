@@ -50,4 +50,10 @@ pub enum Command {
     Restore(cmd::restore::Args),
     /// Check backups: checksum against the manifest, decompression, header, integrity.
     Verify(cmd::verify::Args),
+    /// Take a consistent backup of live, with a manifest, into every repository given.
+    Backup(cmd::backup::Args),
+    /// Remove old backups by retention rules (never the newest verified one).
+    Prune(cmd::prune::Args),
+    /// Restore drill for CI: verify, restore and check the newest backup; RPO, RTO, JUnit.
+    Drill(cmd::drill::Args),
 }

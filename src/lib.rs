@@ -3,19 +3,23 @@
 //! `main.rs` parses the command line and calls `run`; each subcommand lives in `cmd/`, over an
 //! engine-agnostic core (`catalog`, `restore`, …) and the engines behind one trait (`engine`).
 
+pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod cmd;
+pub mod drill;
 pub mod engine;
 pub mod error;
 pub mod exit;
 pub mod lock;
 pub mod output;
 pub mod picker;
+pub mod prune;
 pub mod redact;
 pub mod restore;
 pub mod time;
 pub mod value;
+pub mod verify;
 
 use cli::{Cli, Command};
 
@@ -27,6 +31,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Show(a) => cmd::show::run(a, &ctx),
         Command::Restore(a) => cmd::restore::run(a, &ctx),
         Command::Verify(a) => cmd::verify::run(a, &ctx),
+        Command::Backup(a) => cmd::backup::run(a, &ctx),
+        Command::Prune(a) => cmd::prune::run(a, &ctx),
+        Command::Drill(a) => cmd::drill::run(a, &ctx),
     }
 }
 
