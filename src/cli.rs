@@ -42,6 +42,8 @@ pub struct GlobalOpts {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build an incident sandbox and walk through the recovery: catalog, bisect, restore, diff, merge.
+    Demo(cmd::demo::Args),
     /// List the backups in every repository, oldest first, with tables and row counts.
     Catalog(cmd::catalog::Args),
     /// One backup in detail: copies, tables, row counts and schema.

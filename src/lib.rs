@@ -7,6 +7,7 @@ pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod cmd;
+pub mod demo;
 pub mod drill;
 pub mod engine;
 pub mod error;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Backup(a) => cmd::backup::run(a, &ctx),
         Command::Prune(a) => cmd::prune::run(a, &ctx),
         Command::Drill(a) => cmd::drill::run(a, &ctx),
+        Command::Demo(a) => cmd::demo::run(a, &ctx),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod catalog;
+pub mod demo;
 pub mod drill;
 pub mod prune;
 pub mod restore;
