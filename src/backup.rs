@@ -157,6 +157,15 @@ fn compress(snapshot: &Path, compression: Compression, dir: &Path) -> Result<Pat
     Ok(dst)
 }
 
+/// Stops tracking a temporary file for Ctrl-C cleanup when dropped.
+struct Untrack(PathBuf);
+
+impl Drop for Untrack {
+    fn drop(&mut self) {
+        crate::interrupt::untrack(&self.0);
+    }
+}
+
 /// Writes one copy into `repo` under a temporary name, fsyncs it, re-reads it to check the
 /// checksum, renames it to `file`, then writes the manifest beside it the same way.
 fn store_copy(stored: &Path, repo: &Path, file: &str, sha256: &str, manifest: &Manifest) -> Result<PathBuf> {
@@ -168,6 +177,8 @@ fn store_copy(stored: &Path, repo: &Path, file: &str, sha256: &str, manifest: &M
         .prefix(".lastgood-tmp-")
         .tempfile_in(repo)
         .map_err(|e| environment(format!("cannot write in repository `{}`: {e}", repo.display())))?;
+    crate::interrupt::track(tmp.path());
+    let _untrack = Untrack(tmp.path().to_path_buf());
     let mut src = File::open(stored)?;
     std::io::copy(&mut src, tmp.as_file_mut())
         .map_err(|e| environment(format!("writing to `{}`: {e}", repo.display())))?;

@@ -12,6 +12,7 @@ pub mod drill;
 pub mod engine;
 pub mod error;
 pub mod exit;
+pub mod interrupt;
 pub mod lock;
 pub mod output;
 pub mod picker;
