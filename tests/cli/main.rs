@@ -4,5 +4,7 @@
 
 mod catalog;
 mod common;
+mod drill;
 mod pg;
 mod pgcluster;
+mod picker;
