@@ -170,9 +170,18 @@ impl PgRestorePlan {
                 Utc::now().to_rfc3339()
             ),
         )?;
+        let cleanup = {
+            let (conn, name) = (self.conn.clone(), self.target_database.clone());
+            crate::interrupt::on_interrupt(move || {
+                if let Ok(mut admin) = Admin::connect(&conn) {
+                    let _ = admin.drop(&name);
+                }
+            })
+        };
         let spinner = out.spinner(&format!("restoring backup {} into {}", self.backup_id, self.target_database));
         let result = self.run_restore().and_then(|skipped| self.report(skipped, started));
         spinner.finish_and_clear();
+        crate::interrupt::forget(cleanup);
         match result {
             Ok(r) => Ok(r),
             Err(e) => {

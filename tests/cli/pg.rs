@@ -529,3 +529,81 @@ fn engine_scans_in_value_order_and_writes_bound_values() {
     );
     assert_eq!(db.row_count("nums").unwrap(), 3, "the injected text stayed a value");
 }
+
+fn scratch_count(c: &Cluster) -> String {
+    c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'lastgood%'").trim().to_string()
+}
+
+#[test]
+fn a_failed_restore_drops_the_database_it_created() {
+    let c = cluster_or_skip!();
+    c.create_db("shop");
+    // A table owned by a role that exists when dumping and is gone when restoring.
+    c.psql(
+        "shop",
+        "CREATE ROLE bob; CREATE TABLE t(id int PRIMARY KEY); ALTER TABLE t OWNER TO bob; INSERT INTO t VALUES (1);",
+    );
+    let dir = tempdir();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    c.pg_dump("shop", &["-Fc"], &repo.join("shop.dump"));
+    c.pg_dump("shop", &["-Fp"], &repo.join("shop.sql"));
+    c.psql("shop", "DROP TABLE t; DROP ROLE bob;");
+    for file in ["shop.dump", "shop.sql"] {
+        let backup = repo.join(file);
+        let (code, text) = run(
+            dir.path(),
+            &[
+                "restore",
+                "--repo",
+                repo.to_str().unwrap(),
+                "--backup",
+                backup.to_str().unwrap(),
+                "--live",
+                &c.url("shop"),
+            ],
+            &[],
+        );
+        assert_eq!(code, 3, "{text}");
+        assert!(text.contains("role \"bob\" does not exist"), "{text}");
+        assert_eq!(scratch_count(&c), "0", "{file}: the half-restored database was dropped");
+    }
+}
+
+#[test]
+fn ctrl_c_during_a_restore_drops_the_scratch_database_and_exits_130() {
+    let c = cluster_or_skip!();
+    c.create_db("big");
+    let out = c.tool("pgbench", "big").args(["-i", "-s", "10", "-q"]).output().unwrap();
+    assert!(out.status.success());
+    let dir = tempdir();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    c.pg_dump("big", &["-Fc", "-Z0"], &repo.join("big.dump"));
+    let mut child = lastgood(dir.path())
+        .args([
+            "restore",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--backup",
+            "latest",
+            "--live",
+            &c.url("big"),
+            "--jobs",
+            "1",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while scratch_count(&c) == "0" {
+        assert!(std::time::Instant::now() < deadline, "the scratch database never appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let st = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(scratch_count(&c), "0", "the interrupted restore left its database");
+}
