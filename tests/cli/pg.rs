@@ -580,7 +580,7 @@ fn ctrl_c_during_a_restore_drops_the_scratch_database_and_exits_130() {
     let repo = dir.path().join("repo");
     std::fs::create_dir(&repo).unwrap();
     c.pg_dump("big", &["-Fc", "-Z0"], &repo.join("big.dump"));
-    let mut child = lastgood(dir.path())
+    let child = lastgood(dir.path())
         .args([
             "restore",
             "--repo",
