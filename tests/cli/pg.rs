@@ -261,6 +261,25 @@ fn restore_whole_archives_with_pg_restore_and_plain_gzip_with_psql() {
             "new.zip"
         );
     }
+    // --dry-run prints the plan and creates nothing; --scratch-url restores into exactly that database.
+    let dump = repo.join("shop.dump");
+    let args =
+        ["restore", "--repo", repo.to_str().unwrap(), "--backup", dump.to_str().unwrap(), "--tables", "customers"];
+    let mut dry = args.to_vec();
+    dry.extend(["--live", "postgres://postgres@127.0.0.1:1/nowhere", "--dry-run"]);
+    let (code, text) = run(dir.path(), &dry, &[]);
+    assert_eq!(code, 4, "--live is checked even for a dry run: {text}");
+    let url = c.url("picked_by_url");
+    let mut dry = args.to_vec();
+    dry.extend(["--scratch-url", url.as_str(), "--dry-run"]);
+    let plan = json(dir.path(), &dry);
+    assert_eq!(plan["target_database"], "picked_by_url");
+    assert_eq!(c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'picked_by_url'").trim(), "0");
+    let mut real = args.to_vec();
+    real.extend(["--scratch-url", url.as_str()]);
+    let v = json(dir.path(), &real);
+    assert_eq!(v["tables_restored"][0]["rows"], 50);
+    assert_eq!(c.psql("picked_by_url", "SELECT count(*) FROM customers").trim(), "50");
     // A database lastgood did not create is not replaced without --force.
     let out = lastgood(dir.path())
         .args([
