@@ -188,18 +188,24 @@ impl PgDb {
     fn scan_sql(&mut self, scan: &Scan) -> Result<(String, Vec<Mapping>)> {
         let t = self.resolve_table(&scan.table)?;
         let cols = self.columns(&t)?;
-        let find = |name: &str| {
+        let find_type = |name: &str| {
             cols.iter()
                 .find(|(c, _)| c.name == name)
-                .map(|(_, ty)| mapping_of(ty))
+                .map(|(_, ty)| ty.clone())
                 .ok_or_else(|| anyhow::Error::from(bad_input(format!("table `{}` has no column `{name}`", scan.table))))
         };
+        let find = |name: &str| find_type(name).map(|ty| mapping_of(&ty));
         let mut select = Vec::new();
         let mut maps = Vec::new();
         for c in &scan.columns {
             let m = find(c)?;
             let q = quote_ident(c);
-            select.push(if m == Mapping::TextForm { format!("{q}::text") } else { q });
+            // Every cell arrives as int2/4/8, float4/8, bool, bytea or text; oid (unsigned) as int8.
+            select.push(match m {
+                Mapping::TextForm => format!("{q}::text"),
+                Mapping::Integer if find_type(c)? == Type::OID => format!("{q}::int8"),
+                _ => q,
+            });
             maps.push(if m == Mapping::TextForm { Mapping::Text } else { m });
         }
         let mut order = Vec::new();
