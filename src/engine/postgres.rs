@@ -382,27 +382,41 @@ impl Database for PgDb {
     fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
         let conn = self.conn.clone();
         let tx = self.client.transaction().map_err(|e| conn.classify(e, "starting a transaction"))?;
-        Ok(Box::new(PgTxn { tx, conn }))
+        Ok(Box::new(PgTxn { tx, conn, statements: std::collections::HashMap::new() }))
     }
 }
 
 struct PgTxn<'a> {
     tx: postgres::Transaction<'a>,
     conn: PgConn,
+    /// Prepared statements by SQL text: a merge runs the same few statements once per row.
+    statements: std::collections::HashMap<String, postgres::Statement>,
+}
+
+impl PgTxn<'_> {
+    fn prepared(&mut self, sql: &str) -> Result<postgres::Statement> {
+        if let Some(st) = self.statements.get(sql) {
+            return Ok(st.clone());
+        }
+        let st =
+            self.tx.prepare(&to_pg_placeholders(sql)).map_err(|e| self.conn.classify(e, "preparing a statement"))?;
+        self.statements.insert(sql.to_string(), st.clone());
+        Ok(st)
+    }
 }
 
 impl WriteTxn for PgTxn<'_> {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        let sql = to_pg_placeholders(sql);
+        let st = self.prepared(sql)?;
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        self.tx.execute(sql.as_str(), &refs).map_err(|e| self.conn.classify(e, "writing"))
+        self.tx.execute(&st, &refs).map_err(|e| self.conn.classify(e, "writing"))
     }
 
     fn query(&mut self, sql: &str, params: &[Value], sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
-        let sql = to_pg_placeholders(sql);
-        let stmt = self.tx.prepare(&sql).map_err(|e| self.conn.classify(e, "preparing a query"))?;
+        let stmt = self.prepared(sql)?;
         let maps: Vec<Mapping> = stmt.columns().iter().map(|c| mapping_of(c.type_())).collect();
         let stmt = if maps.contains(&Mapping::TextForm) {
+            let sql = to_pg_placeholders(sql);
             // Re-read every column of a type without a native mapping as its text form.
             let names: Vec<String> = (1..=maps.len()).map(|i| format!("c{i}")).collect();
             let select: Vec<String> = names
@@ -415,7 +429,7 @@ impl WriteTxn for PgTxn<'_> {
                 names.join(", "),
                 select.join(", ")
             );
-            self.tx.prepare(&wrapped).map_err(|e| self.conn.classify(e, "preparing a query"))?
+            self.prepared(&wrapped)?
         } else {
             stmt
         };
