@@ -50,4 +50,8 @@ pub enum Command {
     Restore(cmd::restore::Args),
     /// Check backups: checksum against the manifest, decompression, header, integrity.
     Verify(cmd::verify::Args),
+    /// Compare scratch with live: rows deleted, inserted and updated since the backup, per table.
+    Diff(cmd::diff::Args),
+    /// Put a chosen subset of the diff back into live, in one transaction, after a safety snapshot.
+    Merge(cmd::merge::Args),
 }

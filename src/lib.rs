@@ -6,13 +6,16 @@
 pub mod catalog;
 pub mod cli;
 pub mod cmd;
+pub mod diff;
 pub mod engine;
 pub mod error;
 pub mod exit;
 pub mod lock;
+pub mod merge;
 pub mod output;
 pub mod redact;
 pub mod restore;
+pub mod sqlgen;
 pub mod time;
 pub mod value;
 
@@ -26,6 +29,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Show(a) => cmd::show::run(a, &ctx),
         Command::Restore(a) => cmd::restore::run(a, &ctx),
         Command::Verify(a) => cmd::verify::run(a, &ctx),
+        Command::Diff(a) => cmd::diff::run(a, &ctx),
+        Command::Merge(a) => cmd::merge::run(a, &ctx),
     }
 }
 

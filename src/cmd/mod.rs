@@ -2,6 +2,8 @@
 //! human text or `--json`. No command holds logic that another command needs.
 
 pub mod catalog;
+pub mod diff;
+pub mod merge;
 pub mod restore;
 pub mod show;
 pub mod verify;
