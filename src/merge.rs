@@ -85,17 +85,7 @@ pub fn plan(
     request: MergeRequest,
     spool: bool,
 ) -> Result<MergePlan> {
-    let dialect = {
-        let mut s = engine::open(scratch, Access::ReadOnly)?;
-        let mut l = engine::open(live, Access::ReadOnly)?;
-        if let Some(f) = &request.filter {
-            for spec in &prepared.tables {
-                s.check_expression(&spec.table, f)?;
-                l.check_expression(&spec.table, f)?;
-            }
-        }
-        Dialect::of(l.engine())
-    };
+    let dialect = check_filter(scratch, live, prepared, request.filter.as_deref())?;
     let mut spool = if spool { Some(Spool::new()?) } else { None };
     let mut plan = MergePlan {
         scratch: scratch.describe(),
@@ -137,6 +127,20 @@ pub fn plan(
     }
     plan.spool = spool;
     Ok(plan)
+}
+
+/// Checks `filter` against every table on both sides before anything else happens; returns the
+/// dialect of live. Errors: `BadInput` for a condition that is not valid SQL there.
+pub fn check_filter(scratch: &Location, live: &Location, prepared: &Prepared, filter: Option<&str>) -> Result<Dialect> {
+    let mut s = engine::open(scratch, Access::ReadOnly)?;
+    let mut l = engine::open(live, Access::ReadOnly)?;
+    if let Some(f) = filter {
+        for spec in &prepared.tables {
+            s.check_expression(&spec.table, f)?;
+            l.check_expression(&spec.table, f)?;
+        }
+    }
+    Ok(Dialect::of(l.engine()))
 }
 
 fn table_sql(dialect: Dialect, spec: &TableSpec) -> TableSql {

@@ -76,6 +76,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
         return Ok(crate::exit::OK);
     }
     check_writable(&live_path)?;
+    merge::check_filter(&scratch, &live, &prepared, args.filter.as_deref())?;
     let _lock = LiveLock::acquire(&live_path, "merge")?;
     let plan = merge::plan(&scratch, &live, &prepared, request, true)?;
     let snapshot = merge::snapshot_path(&live_path, chrono::Local::now());

@@ -214,9 +214,9 @@ fn may_mix_integer_and_real(decl: &str) -> bool {
 
 /// Copies the whole database behind `conn` into the new file `dest` through the online backup
 /// API (one step, so a concurrent writer cannot starve it), under a temporary name in the same
-/// folder, fsynced, then renamed into place. Errors: `Refused` if `dest` exists, `Environment`
+/// folder, with the permissions of `mode_of`, fsynced, then renamed into place. Errors: `Refused` if `dest` exists, `Environment`
 /// for I/O problems (disk full included); the temporary file is removed on failure.
-pub fn snapshot_to(conn: &Connection, dest: &Path) -> Result<()> {
+pub fn snapshot_to(conn: &Connection, dest: &Path, mode_of: &Path) -> Result<()> {
     if dest.exists() {
         return Err(crate::error::refused(format!("snapshot `{}` already exists", dest.display())).into());
     }
@@ -241,6 +241,10 @@ pub fn snapshot_to(conn: &Connection, dest: &Path) -> Result<()> {
                 other => anyhow::bail!("snapshot of live did not finish ({other:?})"),
             }
         }
+    }
+    // The snapshot may be promoted back over live one day: give it live's permissions.
+    if let Ok(meta) = std::fs::metadata(mode_of) {
+        let _ = tmp.as_file().set_permissions(meta.permissions());
     }
     tmp.as_file()
         .sync_all()
@@ -444,7 +448,7 @@ impl WriteTxn for SqliteTxn<'_> {
         // from: nothing is written yet, and no other writer can commit while we hold the lock.
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let src = Connection::open_with_flags(&self.path, flags).map_err(|e| classify(e, &self.path))?;
-        snapshot_to(&src, dest)
+        snapshot_to(&src, dest, &self.path)
     }
 
     fn commit(self: Box<Self>) -> Result<()> {
