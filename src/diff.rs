@@ -15,7 +15,7 @@
 //! classes differ, REAL bit for bit, TEXT and BLOB byte for byte. Key order is `Value::cmp`.
 
 use std::cmp::Ordering;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use anyhow::Result;
@@ -23,6 +23,7 @@ use serde::Serialize;
 
 use crate::engine::{self, Access, Database, Location, Scan, TableSchema};
 use crate::error::bad_input;
+use crate::rows::{Batch, cmp_rows};
 use crate::value::{Row, Value};
 
 /// How rows of a table are matched between scratch and live.
@@ -366,65 +367,137 @@ impl Counts {
     }
 }
 
-/// One side's rows with the order check: every row must sort after the previous one (strictly,
-/// for a keyed table).
-struct Ordered<I> {
-    rows: I,
+/// Where one side's batches come from: the scanning thread (`RowStream`), or rows in memory.
+pub trait BatchSource {
+    /// The next non-empty batch, or `None` at the end; `spent` is the previous batch, handed
+    /// back so its buffers can be reused.
+    fn next_batch(&mut self, spent: Batch) -> Result<Option<Batch>>;
+}
+
+/// Rows already in memory, in batches of `per_batch` rows (tests, small inputs).
+pub struct RowsSource {
+    batches: std::vec::IntoIter<Batch>,
+}
+
+impl RowsSource {
+    pub fn new(width: usize, rows: &[Row], per_batch: usize) -> RowsSource {
+        let batches: Vec<Batch> = rows.chunks(per_batch.max(1)).map(|c| Batch::from_rows(width, c)).collect();
+        RowsSource { batches: batches.into_iter() }
+    }
+}
+
+impl BatchSource for RowsSource {
+    fn next_batch(&mut self, _spent: Batch) -> Result<Option<Batch>> {
+        Ok(self.batches.next())
+    }
+}
+
+/// Walks one side row by row and checks the order: every row must sort after the previous one
+/// (strictly, for a keyed table). Nothing is decoded unless asked for.
+struct Cursor<S> {
+    src: S,
     side: Side,
-    order_len: usize,
+    batch: Batch,
+    row: usize,
+    has: bool,
     width: usize,
+    order_len: usize,
     strict: bool,
-    head: Option<Row>,
+    /// The previous row's ordering columns, for the order check.
+    prev: Batch,
+    /// The row of the last group taken (multiset), whole.
+    group: Batch,
     count: u64,
 }
 
-impl<I: Iterator<Item = Result<Row>>> Ordered<I> {
-    fn new(rows: I, side: Side, spec: &TableSpec, width: usize) -> Result<Self> {
-        let mut o = Ordered {
-            rows,
+impl<S: BatchSource> Cursor<S> {
+    fn new(src: S, side: Side, spec: &TableSpec, width: usize) -> Result<Self> {
+        let order_len = spec.order_len();
+        let mut c = Cursor {
+            src,
             side,
-            order_len: spec.order_len(),
+            batch: Batch::new(width),
+            row: 0,
+            has: false,
             width,
+            order_len,
             strict: spec.mode != KeyMode::Multiset,
-            head: None,
+            prev: Batch::new(order_len),
+            group: Batch::new(width),
             count: 0,
         };
-        o.head = o.pull(None)?;
-        Ok(o)
+        c.fetch()?;
+        if c.has {
+            c.count = 1;
+        }
+        Ok(c)
     }
 
-    /// The next row, checked to sort after `prev`.
-    fn pull(&mut self, prev: Option<&Row>) -> Result<Option<Row>> {
-        let Some(row) = self.rows.next().transpose()? else { return Ok(None) };
-        if row.len() != self.width {
-            anyhow::bail!("a {} scan returned {} values per row, expected {}", self.side.name(), row.len(), self.width);
-        }
-        if let Some(prev) = prev {
-            let o = cmp_prefix(prev, &row, self.order_len);
-            if o == Ordering::Greater || (self.strict && o == Ordering::Equal) {
-                anyhow::bail!(
-                    "the {} rows did not arrive in key order (the engine's ORDER BY disagrees with value order)",
-                    self.side.name()
-                );
+    /// Loads the next batch (row 0 of it) or marks the end.
+    fn fetch(&mut self) -> Result<()> {
+        let spent = std::mem::take(&mut self.batch);
+        match self.src.next_batch(spent)? {
+            Some(b) if b.rows() > 0 => {
+                if b.width() != self.width {
+                    anyhow::bail!(
+                        "a {} scan returned {} values per row, expected {}",
+                        self.side.name(),
+                        b.width(),
+                        self.width
+                    );
+                }
+                self.batch = b;
+                self.row = 0;
+                self.has = true;
             }
+            _ => self.has = false,
+        }
+        Ok(())
+    }
+
+    /// Moves to the next row, checking it sorts after the current one.
+    fn advance(&mut self) -> Result<()> {
+        self.prev.reset(self.order_len);
+        self.prev.push_from(&self.batch, self.row, self.order_len);
+        self.row += 1;
+        if self.row >= self.batch.rows() {
+            self.fetch()?;
+            if !self.has {
+                return Ok(());
+            }
+        }
+        let o = cmp_rows(&self.prev, 0, &self.batch, self.row, self.order_len);
+        if o == Ordering::Greater || (self.strict && o == Ordering::Equal) {
+            anyhow::bail!(
+                "the {} rows did not arrive in key order (the engine's ORDER BY disagrees with value order)",
+                self.side.name()
+            );
         }
         self.count += 1;
-        Ok(Some(row))
+        Ok(())
     }
 
-    /// Takes the head row and how many exact copies of it there are (1 for a keyed table).
-    fn take(&mut self) -> Result<Option<(Row, u64)>> {
-        let Some(row) = self.head.take() else { return Ok(None) };
+    /// The current row, decoded (all `width` values).
+    fn current(&self) -> Row {
+        self.batch.row(self.row, self.width)
+    }
+
+    fn raw(&self, c: usize) -> &[u8] {
+        self.batch.raw(self.row, c)
+    }
+
+    /// Takes the current row and every exact copy that follows it; returns how many. The row is
+    /// kept in `group`.
+    fn take_group(&mut self) -> Result<u64> {
+        self.group.reset(self.width);
+        self.group.push_from(&self.batch, self.row, self.width);
         let mut copies = 1;
-        let mut next = self.pull(Some(&row))?;
-        if !self.strict {
-            while let Some(dup) = next.take_if(|h| cmp_prefix(h, &row, self.order_len) == Ordering::Equal) {
-                copies += 1;
-                next = self.pull(Some(&dup))?;
-            }
+        self.advance()?;
+        while self.has && self.batch.raw_prefix(self.row, self.order_len) == self.group.raw_prefix(0, self.order_len) {
+            copies += 1;
+            self.advance()?;
         }
-        self.head = next;
-        Ok(Some((row, copies)))
+        Ok(copies)
     }
 }
 
@@ -441,67 +514,83 @@ pub fn cmp_prefix(a: &[Value], b: &[Value], n: usize) -> Ordering {
 
 /// The merge-join: compares two streams of rows of `spec` (each sorted by `spec.order_len()`
 /// columns in `Value` order, each row `spec.columns` long, plus one trailing filter flag when
-/// `filtered`) and hands every change to `sink`. Errors: a row out of order on either side, a row
-/// of the wrong width, or whatever the streams or the sink return.
-pub fn diff_rows<S, L>(
+/// `filtered`) and hands every change to `sink`. Unchanged rows are compared on their encoded
+/// bytes and never decoded. Errors: a row out of order on either side, a row of the wrong width,
+/// or whatever the sources or the sink return.
+pub fn diff_rows(
     spec: &TableSpec,
-    scratch: S,
-    live: L,
+    scratch: impl BatchSource,
+    live: impl BatchSource,
     filtered: bool,
     sink: &mut dyn FnMut(Change) -> Result<()>,
-) -> Result<Counts>
-where
-    S: Iterator<Item = Result<Row>>,
-    L: Iterator<Item = Result<Row>>,
-{
+) -> Result<Counts> {
     let width = spec.columns.len() + usize::from(filtered);
-    let mut s = Ordered::new(scratch, Side::Scratch, spec, width)?;
-    let mut l = Ordered::new(live, Side::Live, spec, width)?;
+    let mut s = Cursor::new(scratch, Side::Scratch, spec, width)?;
+    let mut l = Cursor::new(live, Side::Live, spec, width)?;
     let mut counts = Counts::default();
     let n = spec.order_len();
-    let ncols = spec.columns.len();
-    loop {
-        let order = match (&s.head, &l.head) {
-            (None, None) => break,
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (Some(a), Some(b)) => cmp_prefix(a, b, n),
+    let multiset = spec.mode == KeyMode::Multiset;
+    while s.has || l.has {
+        let order = match (s.has, l.has) {
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            _ => cmp_rows(&s.batch, s.row, &l.batch, l.row, n),
         };
         match order {
-            Ordering::Less => {
-                let (row, copies) = s.take()?.expect("head present");
+            Ordering::Less if multiset => {
+                let copies = s.take_group()?;
                 counts.deleted += copies;
-                sink(one_sided(ChangeKind::Deleted, row, copies, 0, spec, filtered))?;
+                sink(one_sided(ChangeKind::Deleted, s.group.row(0, width), copies, 0, spec, filtered))?;
+            }
+            Ordering::Greater if multiset => {
+                let copies = l.take_group()?;
+                counts.inserted += copies;
+                sink(one_sided(ChangeKind::Inserted, l.group.row(0, width), 0, copies, spec, filtered))?;
+            }
+            Ordering::Less => {
+                counts.deleted += 1;
+                let row = s.current();
+                s.advance()?;
+                sink(one_sided(ChangeKind::Deleted, row, 1, 0, spec, filtered))?;
             }
             Ordering::Greater => {
-                let (row, copies) = l.take()?.expect("head present");
-                counts.inserted += copies;
-                sink(one_sided(ChangeKind::Inserted, row, 0, copies, spec, filtered))?;
+                counts.inserted += 1;
+                let row = l.current();
+                l.advance()?;
+                sink(one_sided(ChangeKind::Inserted, row, 0, 1, spec, filtered))?;
+            }
+            Ordering::Equal if multiset => {
+                let (ca, cb) = (s.take_group()?, l.take_group()?);
+                counts.unchanged += ca.min(cb);
+                if ca != cb {
+                    let kind = if ca > cb { ChangeKind::Deleted } else { ChangeKind::Inserted };
+                    if ca > cb {
+                        counts.deleted += ca - cb
+                    } else {
+                        counts.inserted += cb - ca
+                    }
+                    let (a, b) = (s.group.row(0, width), l.group.row(0, width));
+                    sink(multiset_change(kind, a, b, ca, cb, spec.columns.len(), filtered))?;
+                }
             }
             Ordering::Equal => {
-                let (a, ca) = s.take()?.expect("head present");
-                let (b, cb) = l.take()?.expect("head present");
-                if spec.mode == KeyMode::Multiset {
-                    counts.unchanged += ca.min(cb);
-                    if ca != cb {
-                        let kind = if ca > cb { ChangeKind::Deleted } else { ChangeKind::Inserted };
-                        if ca > cb {
-                            counts.deleted += ca - cb
-                        } else {
-                            counts.inserted += cb - ca
-                        }
-                        let change = multiset_change(kind, a, b, ca, cb, ncols, filtered);
-                        sink(change)?;
-                    }
-                    continue;
-                }
-                let differing: Vec<usize> = spec.compared.iter().copied().filter(|&i| a[i] != b[i]).collect();
-                if differing.is_empty() {
-                    counts.unchanged += 1;
-                } else {
+                let differs = spec.compared.iter().any(|&i| s.raw(i) != l.raw(i));
+                if differs {
                     counts.updated += 1;
-                    let columns = differing.iter().map(|&i| spec.columns[i].clone()).collect();
+                    let columns: Vec<String> = spec
+                        .compared
+                        .iter()
+                        .filter(|&&i| s.raw(i) != l.raw(i))
+                        .map(|&i| spec.columns[i].clone())
+                        .collect();
+                    let (a, b) = (s.current(), l.current());
+                    s.advance()?;
+                    l.advance()?;
                     sink(updated(columns, a, b, spec, filtered))?;
+                } else {
+                    counts.unchanged += 1;
+                    s.advance()?;
+                    l.advance()?;
                 }
             }
         }
@@ -556,74 +645,59 @@ fn updated(columns: Vec<String>, a: Row, b: Row, spec: &TableSpec, filtered: boo
     }
 }
 
-/// Rows handed over per channel message, and messages in flight per side: bounds memory to
-/// about `BATCH * DEPTH` rows per side.
-const BATCH: usize = 512;
+/// Bytes per batch handed over, and batches in flight per side: memory per side stays below
+/// about `(DEPTH + 3) * BATCH_BYTES` plus one row, whatever the table size.
+const BATCH_BYTES: usize = 256 * 1024;
 const DEPTH: usize = 4;
 
 /// One side of one table, scanned in key order on its own thread with its own connection.
+/// Spent batches travel back to the thread to be refilled, so steady state allocates nothing.
 pub struct RowStream {
-    rx: Receiver<Result<Vec<Row>>>,
-    batch: std::vec::IntoIter<Row>,
+    rx: Option<Receiver<Result<Batch>>>,
+    back: SyncSender<Batch>,
     worker: Option<JoinHandle<()>>,
-    done: bool,
 }
 
 impl RowStream {
     /// Starts scanning `scan` on `loc` (opened read-only) in a new thread.
     pub fn start(loc: &Location, scan: Scan) -> RowStream {
-        let (tx, rx) = sync_channel::<Result<Vec<Row>>>(DEPTH);
+        let (tx, rx) = sync_channel::<Result<Batch>>(DEPTH);
+        let (back, back_rx) = sync_channel::<Batch>(DEPTH + 2);
         let loc = loc.clone();
         let worker = std::thread::spawn(move || {
             let result = (|| -> Result<()> {
                 let mut db = engine::open(&loc, Access::ReadOnly)?;
-                let mut batch = Vec::with_capacity(BATCH);
-                db.scan(&scan, &mut |row| {
-                    batch.push(row);
-                    if batch.len() == BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        tx.send(Ok(full)).map_err(|_| anyhow::anyhow!("diff stopped"))?;
-                    }
-                    Ok(())
-                })?;
-                if !batch.is_empty() {
-                    let _ = tx.send(Ok(batch));
-                }
-                Ok(())
+                db.scan_batches(&scan, BATCH_BYTES, &mut |full| {
+                    tx.send(Ok(full)).map_err(|_| anyhow::anyhow!("diff stopped"))?;
+                    Ok(back_rx.try_recv().unwrap_or_default())
+                })
             })();
             if let Err(e) = result {
                 let _ = tx.send(Err(e));
             }
         });
-        RowStream { rx, batch: Vec::new().into_iter(), worker: Some(worker), done: false }
+        RowStream { rx: Some(rx), back, worker: Some(worker) }
     }
 }
 
-impl Iterator for RowStream {
-    type Item = Result<Row>;
-
-    fn next(&mut self) -> Option<Result<Row>> {
-        loop {
-            if let Some(row) = self.batch.next() {
-                return Some(Ok(row));
+impl BatchSource for RowStream {
+    fn next_batch(&mut self, spent: Batch) -> Result<Option<Batch>> {
+        let _ = self.back.try_send(spent);
+        let Some(rx) = &self.rx else { return Ok(None) };
+        match rx.recv() {
+            Ok(Ok(batch)) => Ok(Some(batch)),
+            Ok(Err(e)) => {
+                self.rx = None;
+                Err(e)
             }
-            if self.done {
-                return None;
-            }
-            match self.rx.recv() {
-                Ok(Ok(batch)) => self.batch = batch.into_iter(),
-                Ok(Err(e)) => {
-                    self.done = true;
-                    return Some(Err(e));
+            Err(_) => {
+                self.rx = None;
+                if let Some(w) = self.worker.take()
+                    && w.join().is_err()
+                {
+                    anyhow::bail!("a scan thread panicked");
                 }
-                Err(_) => {
-                    self.done = true;
-                    if let Some(w) = self.worker.take()
-                        && w.join().is_err()
-                    {
-                        return Some(Err(anyhow::anyhow!("a scan thread panicked")));
-                    }
-                }
+                Ok(None)
             }
         }
     }
@@ -631,9 +705,8 @@ impl Iterator for RowStream {
 
 impl Drop for RowStream {
     fn drop(&mut self) {
-        // Closing the channel first lets a blocked worker see the hang-up and stop.
-        let (_, dead) = sync_channel(0);
-        self.rx = dead;
+        // Dropping the receiver first lets a worker blocked on a full channel see the hang-up.
+        self.rx = None;
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
@@ -672,7 +745,8 @@ mod tests {
 
     fn run(spec: &TableSpec, s: Vec<Row>, l: Vec<Row>) -> Result<(Vec<Change>, Counts)> {
         let mut out = Vec::new();
-        let counts = diff_rows(spec, s.into_iter().map(Ok), l.into_iter().map(Ok), false, &mut |c| {
+        let w = spec.columns.len();
+        let counts = diff_rows(spec, RowsSource::new(w, &s, 2), RowsSource::new(w, &l, 2), false, &mut |c| {
             out.push(c);
             Ok(())
         })?;

@@ -15,6 +15,7 @@ pub mod merge;
 pub mod output;
 pub mod redact;
 pub mod restore;
+pub mod rows;
 pub mod sqlgen;
 pub mod time;
 pub mod value;

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::rows::Batch;
 use crate::value::{Row, Value};
 
 /// Which engine a database or backup belongs to.
@@ -149,6 +150,34 @@ pub trait Database: Send {
     fn schema_objects(&mut self) -> Result<Vec<SchemaObject>>;
     /// Streams the rows of `scan` to `sink`, one at a time, in bounded memory.
     fn scan(&mut self, scan: &Scan, sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()>;
+    /// Streams the rows of `scan` in encoded batches (see `rows::Batch`): hands a batch to `sink`
+    /// once it holds at least `batch_bytes` bytes, and the last one if not empty; `sink` returns
+    /// an empty batch to fill next, so buffers are reused and memory stays bounded. The default
+    /// goes through `scan`; an engine overrides it to skip building `Value`s.
+    fn scan_batches(
+        &mut self,
+        scan: &Scan,
+        batch_bytes: usize,
+        sink: &mut dyn FnMut(Batch) -> Result<Batch>,
+    ) -> Result<()> {
+        let width = scan.columns.len() + usize::from(scan.filter.is_some());
+        let mut batch = Batch::new(width);
+        self.scan(scan, &mut |row| {
+            for v in &row {
+                batch.push_value(v);
+            }
+            if batch.bytes() >= batch_bytes {
+                let full = std::mem::replace(&mut batch, Batch::new(width));
+                batch = sink(full)?;
+                batch.reset(width);
+            }
+            Ok(())
+        })?;
+        if batch.rows() > 0 {
+            sink(batch)?;
+        }
+        Ok(())
+    }
     /// Integrity problems found (`quick` for the cheaper check); empty means healthy.
     fn integrity_problems(&mut self, quick: bool) -> Result<Vec<String>>;
     /// Checks that `expr` is a valid boolean expression over `table`'s columns, without reading

@@ -15,6 +15,7 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 
 use super::{Access, Database, EngineKind, Scan, SchemaObject, TableSchema, WriteTxn, quote_ident, quote_list};
 use crate::error::{bad_input, environment};
+use crate::rows::Batch;
 use crate::value::{Row, Value};
 
 /// The 16 bytes every SQLite database file starts with.
@@ -375,6 +376,39 @@ impl Database for SqliteDb {
                 row.push(to_value(r.get_ref(i)?));
             }
             sink(row)?;
+        }
+        Ok(())
+    }
+
+    fn scan_batches(
+        &mut self,
+        scan: &Scan,
+        batch_bytes: usize,
+        sink: &mut dyn FnMut(Batch) -> Result<Batch>,
+    ) -> Result<()> {
+        let sql = self.scan_sql(scan)?;
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.scan_error(e, scan))?;
+        let n = st.column_count();
+        let mut batch = Batch::new(n);
+        let mut rows = st.query([]).map_err(|e| self.scan_error(e, scan))?;
+        while let Some(r) = rows.next().map_err(|e| self.scan_error(e, scan))? {
+            for i in 0..n {
+                match r.get_ref(i)? {
+                    ValueRef::Null => batch.push_null(),
+                    ValueRef::Integer(v) => batch.push_integer(v),
+                    ValueRef::Real(v) => batch.push_real(v),
+                    ValueRef::Text(t) => batch.push_text(t),
+                    ValueRef::Blob(b) => batch.push_blob(b),
+                }
+            }
+            if batch.bytes() >= batch_bytes {
+                let full = std::mem::replace(&mut batch, Batch::new(n));
+                batch = sink(full)?;
+                batch.reset(n);
+            }
+        }
+        if batch.rows() > 0 {
+            sink(batch)?;
         }
         Ok(())
     }
