@@ -455,18 +455,21 @@ impl<S: BatchSource> Cursor<S> {
         Ok(())
     }
 
-    /// Moves to the next row, checking it sorts after the current one.
+    /// Moves to the next row, checking it sorts after the current one. The previous row is
+    /// copied aside only when the batch ends; within a batch it is compared in place.
     fn advance(&mut self) -> Result<()> {
-        self.prev.reset(self.order_len);
-        self.prev.push_from(&self.batch, self.row, self.order_len);
         self.row += 1;
-        if self.row >= self.batch.rows() {
+        let o = if self.row < self.batch.rows() {
+            cmp_rows(&self.batch, self.row - 1, &self.batch, self.row, self.order_len)
+        } else {
+            self.prev.reset(self.order_len);
+            self.prev.push_from(&self.batch, self.row - 1, self.order_len);
             self.fetch()?;
             if !self.has {
                 return Ok(());
             }
-        }
-        let o = cmp_rows(&self.prev, 0, &self.batch, self.row, self.order_len);
+            cmp_rows(&self.prev, 0, &self.batch, self.row, self.order_len)
+        };
         if o == Ordering::Greater || (self.strict && o == Ordering::Equal) {
             anyhow::bail!(
                 "the {} rows did not arrive in key order (the engine's ORDER BY disagrees with value order)",
@@ -530,10 +533,15 @@ pub fn diff_rows(
     let mut counts = Counts::default();
     let n = spec.order_len();
     let multiset = spec.mode == KeyMode::Multiset;
+    let ncols = spec.columns.len();
+    // Every non-key column compared: a row is unchanged exactly when its encoding is.
+    let all_compared = spec.compared.len() + spec.key_len == ncols;
     while s.has || l.has {
         let order = match (s.has, l.has) {
             (true, false) => Ordering::Less,
             (false, true) => Ordering::Greater,
+            // Equal encodings are equal keys: one memcmp for the common case.
+            _ if s.batch.raw_prefix(s.row, n) == l.batch.raw_prefix(l.row, n) => Ordering::Equal,
             _ => cmp_rows(&s.batch, s.row, &l.batch, l.row, n),
         };
         match order {
@@ -574,7 +582,11 @@ pub fn diff_rows(
                 }
             }
             Ordering::Equal => {
-                let differs = spec.compared.iter().any(|&i| s.raw(i) != l.raw(i));
+                let differs = if all_compared {
+                    s.batch.raw_prefix(s.row, ncols) != l.batch.raw_prefix(l.row, ncols)
+                } else {
+                    spec.compared.iter().any(|&i| s.raw(i) != l.raw(i))
+                };
                 if differs {
                     counts.updated += 1;
                     let columns: Vec<String> = spec
@@ -783,6 +795,9 @@ mod tests {
         let sp = spec(KeyMode::PrimaryKey, 1, &["id"]);
         let err = run(&sp, vec![vec![Integer(2)], vec![Integer(1)]], vec![]).unwrap_err();
         assert!(format!("{err}").contains("key order"), "{err}");
+        // Batches hold two rows here: the third row is checked against the end of the first batch.
+        let err = run(&sp, vec![vec![Integer(1)], vec![Integer(3)], vec![Integer(2)]], vec![]).unwrap_err();
+        assert!(format!("{err}").contains("scratch rows did not arrive in key order"), "{err}");
         let err = run(&sp, vec![], vec![vec![Integer(1)], vec![Integer(1)]]).unwrap_err();
         assert!(format!("{err}").contains("key order"), "{err}");
         let ms = spec(KeyMode::Multiset, 0, &["a"]);

@@ -32,7 +32,7 @@ impl ValueView<'_> {
     }
 
     /// The same order as `Value::cmp` (see `value.rs`).
-    pub fn cmp(&self, other: &ValueView<'_>) -> Ordering {
+    pub fn order(&self, other: &ValueView<'_>) -> Ordering {
         use ValueView::*;
         match (self, other) {
             (Integer(a), Integer(b)) => a.cmp(b),
@@ -184,7 +184,7 @@ impl Batch {
 /// Compares the first `n` values of row `ra` of `a` with row `rb` of `b`, in `Value` order.
 pub fn cmp_rows(a: &Batch, ra: usize, b: &Batch, rb: usize, n: usize) -> Ordering {
     for c in 0..n {
-        match a.get(ra, c).cmp(&b.get(rb, c)) {
+        match a.get(ra, c).order(&b.get(rb, c)) {
             Ordering::Equal => {}
             o => return o,
         }
@@ -219,7 +219,7 @@ mod tests {
         let b = Batch::from_rows(1, &vals.iter().map(|v| vec![v.clone()]).collect::<Vec<_>>());
         for (i, x) in vals.iter().enumerate() {
             for (j, y) in vals.iter().enumerate() {
-                assert_eq!(b.get(i, 0).cmp(&b.get(j, 0)), x.cmp(y), "{x:?} vs {y:?}");
+                assert_eq!(b.get(i, 0).order(&b.get(j, 0)), x.cmp(y), "{x:?} vs {y:?}");
                 assert_eq!(b.raw(i, 0) == b.raw(j, 0), x == y, "{x:?} vs {y:?}");
             }
             assert_eq!(&b.get(i, 0).to_value(), x);

@@ -67,8 +67,16 @@ pub fn kinds_from(names: &[KindName]) -> Kinds {
     }
 }
 
+/// Scratch and live, located and open for reading.
+pub struct Pair {
+    pub scratch: Location,
+    pub live: Location,
+    pub scratch_db: Box<dyn Database>,
+    pub live_db: Box<dyn Database>,
+}
+
 /// Opens scratch and live for reading. Errors: `BadInput` when both name the same database.
-pub fn open_pair(scratch: &str, live: &str) -> Result<(Location, Location, Box<dyn Database>, Box<dyn Database>)> {
+pub fn open_pair(scratch: &str, live: &str) -> Result<Pair> {
     let s = Location::parse(scratch);
     let l = Location::parse(live);
     let same = match (&s, &l) {
@@ -82,7 +90,7 @@ pub fn open_pair(scratch: &str, live: &str) -> Result<(Location, Location, Box<d
     }
     let sdb = engine::open(&s, Access::ReadOnly).map_err(|e| e.context("opening scratch"))?;
     let ldb = engine::open(&l, Access::ReadOnly).map_err(|e| e.context("opening live"))?;
-    Ok((s, l, sdb, ldb))
+    Ok(Pair { scratch: s, live: l, scratch_db: sdb, live_db: ldb })
 }
 
 pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
@@ -90,7 +98,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
         return Err(usage("--sql and --json cannot be combined").into());
     }
     let kinds = args.kinds.as_deref().map(kinds_from).unwrap_or(Kinds::ALL);
-    let (s, l, mut sdb, mut ldb) = open_pair(&args.scratch, &args.live)?;
+    let Pair { scratch: s, live: l, scratch_db: mut sdb, live_db: mut ldb } = open_pair(&args.scratch, &args.live)?;
     let sel = Selection {
         tables: args.tables.clone(),
         columns: args.columns.clone(),

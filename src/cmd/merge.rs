@@ -12,7 +12,7 @@ use crate::lock::LiveLock;
 use crate::merge::{self, MergePlan, MergeReport, MergeRequest};
 
 use super::Context;
-use super::diff::{KindName, kinds_from, open_pair};
+use super::diff::{KindName, Pair, kinds_from, open_pair};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -53,7 +53,7 @@ pub struct Args {
 
 pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     let kinds = kinds_from(&args.restore);
-    let (scratch, live, mut sdb, mut ldb) = open_pair(&args.scratch, &args.live)?;
+    let Pair { scratch, live, scratch_db: mut sdb, live_db: mut ldb } = open_pair(&args.scratch, &args.live)?;
     let live_path = match &live {
         Location::Sqlite(p) => p.clone(),
         Location::Postgres(_) => return Err(usage("merge into PostgreSQL is not supported by this build yet").into()),
