@@ -84,6 +84,7 @@ pub fn plan(
     prepared: &Prepared,
     request: MergeRequest,
     spool: bool,
+    out: &Output,
 ) -> Result<MergePlan> {
     let dialect = check_filter(scratch, live, prepared, request.filter.as_deref())?;
     let mut spool = if spool { Some(Spool::new()?) } else { None };
@@ -104,6 +105,7 @@ pub fn plan(
         let mut tp = TablePlan { table: spec.table.clone(), mode: spec.mode, updated: 0, deleted: 0, inserted: 0 };
         let (kinds, show) = (plan.request.kinds, plan.request.show);
         let first = &mut plan.first_statements;
+        let bar = out.spinner(&format!("planning `{}`", spec.table));
         diff::diff_table(scratch, live, spec, plan.request.filter.as_deref(), &mut |c| {
             if !c.selected || !kinds.wants(&c.kind) {
                 return Ok(());
@@ -122,6 +124,7 @@ pub fn plan(
             }
             Ok(())
         })?;
+        bar.finish_and_clear();
         plan.total += tp.updated + tp.deleted + tp.inserted;
         plan.tables.push(tp);
     }

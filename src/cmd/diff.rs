@@ -117,7 +117,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     let mut total = 0;
     for spec in &prepared.tables {
         render.table_start(spec, &mut out)?;
+        let bar = ctx.out.spinner(&format!("comparing `{}`", spec.table));
         let counts = diff::diff_table(&s, &l, spec, None, &mut |c| render.change(spec, c, &mut out))?;
+        bar.finish_and_clear();
         let counts = kinds.filter(counts);
         total += counts.changes();
         render.table_end(spec, counts, &mut out)?;

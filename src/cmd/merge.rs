@@ -71,14 +71,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     }
     let request = MergeRequest { kinds, filter: args.filter.clone(), strict: args.strict, show: args.show };
     if !args.apply {
-        let plan = merge::plan(&scratch, &live, &prepared, request, false)?;
+        let plan = merge::plan(&scratch, &live, &prepared, request, false, &ctx.out)?;
         ctx.out.emit(&plan, render_plan)?;
         return Ok(crate::exit::OK);
     }
     check_writable(&live_path)?;
     merge::check_filter(&scratch, &live, &prepared, args.filter.as_deref())?;
     let _lock = LiveLock::acquire(&live_path, "merge")?;
-    let plan = merge::plan(&scratch, &live, &prepared, request, true)?;
+    let plan = merge::plan(&scratch, &live, &prepared, request, true, &ctx.out)?;
     let snapshot = merge::snapshot_path(&live_path, chrono::Local::now());
     let report = merge::apply(plan, &live, &snapshot, &ctx.out)?;
     ctx.out.emit(&report, render_report)?;

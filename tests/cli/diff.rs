@@ -422,3 +422,63 @@ fn bad_input_is_refused_with_exit_3() {
         assert!(err.starts_with("error: ") && err.contains(msg), "{err}");
     }
 }
+
+/// The JSON Lines shapes, parsed strictly so that a renamed or added field is noticed.
+#[derive(serde::Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+#[allow(dead_code)]
+enum Line {
+    Table {
+        table: String,
+        mode: String,
+        key: Vec<String>,
+        columns: Vec<String>,
+        drift: serde_json::Value,
+    },
+    Change {
+        table: String,
+        kind: String,
+        key: serde_json::Map<String, serde_json::Value>,
+        columns: Option<Vec<String>>,
+        scratch: Option<serde_json::Value>,
+        live: Option<serde_json::Value>,
+        scratch_copies: Option<u64>,
+        live_copies: Option<u64>,
+    },
+    Summary {
+        table: String,
+        scratch_rows: u64,
+        live_rows: u64,
+        deleted: u64,
+        inserted: u64,
+        updated: u64,
+        unchanged: u64,
+    },
+    End {
+        tables: usize,
+        changes: u64,
+        equal: bool,
+        only_in_scratch: Vec<String>,
+        only_in_live: Vec<String>,
+    },
+}
+
+#[test]
+fn json_lines_keep_their_documented_shape() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "scratch.db"), path(&dir, "live.db"));
+    generate_pair(3, true, &scratch, &live);
+    let out = lastgood(dir.path())
+        .args(["--json", "diff", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<Line> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(matches!(lines.first(), Some(Line::Table { .. })));
+    assert!(matches!(lines.last(), Some(Line::End { equal: false, tables: 3, .. })));
+    assert_eq!(lines.iter().filter(|l| matches!(l, Line::Summary { .. })).count(), 3);
+}
