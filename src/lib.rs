@@ -3,22 +3,29 @@
 //! `main.rs` parses the command line and calls `run`; each subcommand lives in `cmd/`, over an
 //! engine-agnostic core (`catalog`, `restore`, …) and the engines behind one trait (`engine`).
 
+pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod cmd;
+pub mod demo;
 pub mod diff;
+pub mod drill;
 pub mod engine;
 pub mod error;
 pub mod exit;
+pub mod interrupt;
 pub mod lock;
 pub mod merge;
 pub mod output;
+pub mod picker;
+pub mod prune;
 pub mod redact;
 pub mod restore;
 pub mod rows;
 pub mod sqlgen;
 pub mod time;
 pub mod value;
+pub mod verify;
 
 use cli::{Cli, Command};
 
@@ -32,6 +39,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(a) => cmd::verify::run(a, &ctx),
         Command::Diff(a) => cmd::diff::run(a, &ctx),
         Command::Merge(a) => cmd::merge::run(a, &ctx),
+        Command::Backup(a) => cmd::backup::run(a, &ctx),
+        Command::Prune(a) => cmd::prune::run(a, &ctx),
+        Command::Drill(a) => cmd::drill::run(a, &ctx),
+        Command::Demo(a) => cmd::demo::run(a, &ctx),
     }
 }
 

@@ -5,4 +5,6 @@
 mod catalog;
 mod common;
 mod diff;
+mod drill;
 mod merge;
+mod picker;
