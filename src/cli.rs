@@ -50,4 +50,6 @@ pub enum Command {
     Restore(cmd::restore::Args),
     /// Check backups: checksum against the manifest, decompression, header, integrity.
     Verify(cmd::verify::Args),
+    /// Replace live by a scratch database as a whole, atomically, keeping the old live as a snapshot.
+    Promote(cmd::promote::Args),
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod exit;
 pub mod lock;
 pub mod output;
+pub mod promote;
 pub mod redact;
 pub mod restore;
 pub mod time;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Show(a) => cmd::show::run(a, &ctx),
         Command::Restore(a) => cmd::restore::run(a, &ctx),
         Command::Verify(a) => cmd::verify::run(a, &ctx),
+        Command::Promote(a) => cmd::promote::run(a, &ctx),
     }
 }
 

@@ -2,6 +2,7 @@
 //! human text or `--json`. No command holds logic that another command needs.
 
 pub mod catalog;
+pub mod promote;
 pub mod restore;
 pub mod show;
 pub mod verify;
