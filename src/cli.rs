@@ -52,4 +52,8 @@ pub enum Command {
     Verify(cmd::verify::Args),
     /// Replace live by a scratch database as a whole, atomically, keeping the old live as a snapshot.
     Promote(cmd::promote::Args),
+    /// Find the last known good backup: the newest one where a check query holds.
+    Bisect(cmd::bisect::Args),
+    /// Per backup, a table's row count and content checksum: where the damage shows up.
+    History(cmd::history::Args),
 }

@@ -3,12 +3,14 @@
 //! `main.rs` parses the command line and calls `run`; each subcommand lives in `cmd/`, over an
 //! engine-agnostic core (`catalog`, `restore`, …) and the engines behind one trait (`engine`).
 
+pub mod bisect;
 pub mod catalog;
 pub mod cli;
 pub mod cmd;
 pub mod engine;
 pub mod error;
 pub mod exit;
+pub mod history;
 pub mod lock;
 pub mod output;
 pub mod promote;
@@ -28,6 +30,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Restore(a) => cmd::restore::run(a, &ctx),
         Command::Verify(a) => cmd::verify::run(a, &ctx),
         Command::Promote(a) => cmd::promote::run(a, &ctx),
+        Command::Bisect(a) => cmd::bisect::run(a, &ctx),
+        Command::History(a) => cmd::history::run(a, &ctx),
     }
 }
 

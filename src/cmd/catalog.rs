@@ -24,25 +24,29 @@ struct BackupView<'a> {
     #[serde(flatten)]
     backup: &'a Backup,
     age_seconds: i64,
+    /// The last known good backup, as recorded by `lastgood bisect`.
+    lkg: bool,
 }
 
 pub fn run(_args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let catalog = ctx.catalog()?;
+    let lkg: Vec<bool> = catalog.backups.iter().map(crate::bisect::is_lkg).collect();
     let view = CatalogView {
         repositories: &catalog.repositories,
         now: ctx.now,
         backups: catalog
             .backups
             .iter()
-            .map(|b| BackupView { backup: b, age_seconds: (ctx.now - b.taken_at).num_seconds() })
+            .zip(&lkg)
+            .map(|(b, &lkg)| BackupView { backup: b, age_seconds: (ctx.now - b.taken_at).num_seconds(), lkg })
             .collect(),
         ignored: &catalog.ignored,
     };
-    ctx.out.emit(&view, |_| render(&catalog, ctx))?;
+    ctx.out.emit(&view, |_| render(&catalog, &lkg, ctx))?;
     Ok(crate::exit::OK)
 }
 
-fn render(catalog: &Catalog, ctx: &Context) -> String {
+fn render(catalog: &Catalog, lkg: &[bool], ctx: &Context) -> String {
     if catalog.backups.is_empty() {
         let mut s = format!("no backups found in {}\n", join_paths(&catalog.repositories));
         s.push_str(&ignored_lines(&catalog.ignored));
@@ -51,7 +55,8 @@ fn render(catalog: &Catalog, ctx: &Context) -> String {
     let rows: Vec<Vec<String>> = catalog
         .backups
         .iter()
-        .map(|b| {
+        .zip(lkg)
+        .map(|(b, &lkg)| {
             let tables = if b.tables.is_empty() {
                 "-".to_string()
             } else {
@@ -64,6 +69,7 @@ fn render(catalog: &Catalog, ctx: &Context) -> String {
                 human_age(ctx.now - b.taken_at),
                 human_bytes(b.size),
                 b.copies.len().to_string(),
+                if lkg { "LKG".to_string() } else { String::new() },
                 match &b.problem {
                     Some(p) => format!("DAMAGED: {p}"),
                     None => tables,
@@ -72,7 +78,7 @@ fn render(catalog: &Catalog, ctx: &Context) -> String {
             ]
         })
         .collect();
-    let mut s = table(&["ID", "TAKEN AT", "FROM", "AGE", "SIZE", "COPIES", "TABLES (ROWS)", "PATH"], &rows);
+    let mut s = table(&["ID", "TAKEN AT", "FROM", "AGE", "SIZE", "COPIES", "MARK", "TABLES (ROWS)", "PATH"], &rows);
     s.push_str(&format!("{} backup(s) in {}\n", catalog.backups.len(), join_paths(&catalog.repositories)));
     s.push_str(&ignored_lines(&catalog.ignored));
     s

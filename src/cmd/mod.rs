@@ -1,7 +1,9 @@
 //! One module per subcommand: each reads its flags, calls the core, and renders the result as
 //! human text or `--json`. No command holds logic that another command needs.
 
+pub mod bisect;
 pub mod catalog;
+pub mod history;
 pub mod promote;
 pub mod restore;
 pub mod show;
