@@ -167,8 +167,10 @@ pub fn bisect(catalog: &Catalog, req: &Request, out: &Output) -> Result<BisectRe
     };
     let (lkg, bad, alternates) = if req.scan { scan(cands.len(), &mut run)? } else { binary(cands.len(), &mut run)? };
     bar.finish_and_clear();
-    let cannot_tell_between = evals
-        .iter()
+    let mut by_time: Vec<&Evaluation> = evals.iter().collect();
+    by_time.sort_by_key(|e| e.taken_at);
+    let cannot_tell_between = by_time
+        .into_iter()
         .filter(|e| e.verdict == Verdict::CannotTell)
         .filter(|e| {
             lkg.is_none_or(|l| e.taken_at >= cands[l].taken_at) && bad.is_none_or(|b| e.taken_at <= cands[b].taken_at)

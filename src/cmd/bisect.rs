@@ -92,6 +92,9 @@ fn render(r: &BisectReport, args: &Args) -> String {
             crate::time::show(b.taken_at),
             b.path.display()
         )),
+        None if r.evaluations.iter().all(|e| e.verdict == Verdict::CannotTell) => {
+            s.push_str("last known good: none — no backup could evaluate the check (see RESULT)\n")
+        }
         None => s.push_str("last known good: none — no backup passes the check\n"),
     }
     match &r.first_bad {
