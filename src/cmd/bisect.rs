@@ -16,10 +16,10 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_name = "T1,T2")]
     pub tables: Vec<String>,
     /// Only backups taken at or after TIME (e.g. `yesterday 18:00`, `-12h`).
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Only backups taken at or before TIME.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub until: Option<String>,
     /// Evaluate every backup and print the whole timeline.
     #[arg(long)]

@@ -12,7 +12,7 @@ use super::Context;
 #[command(group(clap::ArgGroup::new("which").args(["at", "backup"]).required(true)))]
 pub struct Args {
     /// Use the newest backup taken at or before TIME (`-3h`, `yesterday 18:00`, `2026-11-24 06:00 +01:00`, RFC 3339, `now`).
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// Use this backup: id prefix, `latest`, `latest~N`, or a path to one of its copies.
     #[arg(long, value_name = "ID")]

@@ -180,6 +180,10 @@ fn no_good_backup_exits_1_and_time_window_takes_human_times() {
     assert_eq!(v["candidates"], 3);
     assert_eq!(v["since"], "2026-11-24T10:00:00Z");
 
+    // A relative time right after the flag (clap must not take `-100000h` for a flag).
+    let v = ok_json(&run(dir.path(), &repo, &["--check", CHECK, "--since", "-100000h"]));
+    assert_eq!(v["candidates"], 13);
+
     let out = run(dir.path(), &repo, &["--check", CHECK, "--since", "yesterday"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("understood `yesterday`"));
