@@ -354,11 +354,6 @@ pub fn record_lkg(catalog: &Catalog, lkg: &BackupRef, check: &str, now: DateTime
 /// The cache mark naming the last known good backup.
 pub const LKG_MARK: &str = "lkg";
 
-/// Whether `b` carries the LKG mark in any of its copies' repositories.
-pub fn is_lkg(b: &Backup) -> bool {
-    b.copies.iter().any(|c| catalog::cache::read_mark(&c.repository, &b.sha256, LKG_MARK).is_some())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,21 +3,28 @@
 //! `main.rs` parses the command line and calls `run`; each subcommand lives in `cmd/`, over an
 //! engine-agnostic core (`catalog`, `restore`, …) and the engines behind one trait (`engine`).
 
+pub mod backup;
 pub mod bisect;
 pub mod catalog;
 pub mod cli;
 pub mod cmd;
+pub mod demo;
+pub mod drill;
 pub mod engine;
 pub mod error;
 pub mod exit;
 pub mod history;
+pub mod interrupt;
 pub mod lock;
 pub mod output;
+pub mod picker;
 pub mod promote;
+pub mod prune;
 pub mod redact;
 pub mod restore;
 pub mod time;
 pub mod value;
+pub mod verify;
 
 use cli::{Cli, Command};
 
@@ -32,6 +39,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Promote(a) => cmd::promote::run(a, &ctx),
         Command::Bisect(a) => cmd::bisect::run(a, &ctx),
         Command::History(a) => cmd::history::run(a, &ctx),
+        Command::Backup(a) => cmd::backup::run(a, &ctx),
+        Command::Prune(a) => cmd::prune::run(a, &ctx),
+        Command::Drill(a) => cmd::drill::run(a, &ctx),
+        Command::Demo(a) => cmd::demo::run(a, &ctx),
     }
 }
 

@@ -111,6 +111,21 @@ impl RestorePlan {
             .tempfile_in(&dir)
             .map_err(|e| environment(format!("cannot create a file in `{}`: {e}", dir.display())))?;
         let tmp_path = tmp.path().to_path_buf();
+        crate::interrupt::track(&tmp_path);
+        let result = self.fill_and_place(tmp, &dir, out);
+        crate::interrupt::untrack(&tmp_path);
+        let (tables_restored, quick_check) = result?;
+        Ok(RestoreReport { plan: self, tables_restored, quick_check, seconds: started.elapsed().as_secs_f64() })
+    }
+
+    /// Writes the restore into `tmp`, checks it, and renames it to the target.
+    fn fill_and_place(
+        &self,
+        tmp: tempfile::NamedTempFile,
+        dir: &Path,
+        out: &Output,
+    ) -> Result<(Vec<TableFacts>, String)> {
+        let tmp_path = tmp.path().to_path_buf();
         match &self.tables {
             None => self.copy_whole(tmp.as_file(), out)?,
             Some(tables) => self.copy_tables(&tmp_path, tables, out)?,
@@ -130,8 +145,8 @@ impl RestorePlan {
             refused(format!("cannot put the restore at `{}`: {}", self.target.display(), e.error))
                 .hint("pass --force to replace an existing file")
         })?;
-        sync_dir(&dir);
-        Ok(RestoreReport { plan: self, tables_restored, quick_check, seconds: started.elapsed().as_secs_f64() })
+        sync_dir(dir);
+        Ok((tables_restored, quick_check))
     }
 
     fn copy_whole(&self, dst: &File, out: &Output) -> Result<()> {

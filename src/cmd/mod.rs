@@ -1,10 +1,14 @@
 //! One module per subcommand: each reads its flags, calls the core, and renders the result as
 //! human text or `--json`. No command holds logic that another command needs.
 
+pub mod backup;
 pub mod bisect;
 pub mod catalog;
+pub mod demo;
+pub mod drill;
 pub mod history;
 pub mod promote;
+pub mod prune;
 pub mod restore;
 pub mod show;
 pub mod verify;

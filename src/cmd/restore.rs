@@ -9,9 +9,10 @@ use crate::restore::{RestorePlan, RestoreReport, scratch_dir};
 use super::Context;
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("which").args(["at", "backup"]).required(true)))]
+#[command(group(clap::ArgGroup::new("which").args(["at", "backup"])))]
 pub struct Args {
     /// Use the newest backup taken at or before TIME (`-3h`, `yesterday 18:00`, `2026-11-24 06:00 +01:00`, RFC 3339, `now`).
+    /// Without --at and --backup, an interactive picker opens on a terminal.
     #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// Use this backup: id prefix, `latest`, `latest~N`, or a path to one of its copies.
@@ -70,7 +71,13 @@ fn choose<'c>(
             format!("using backup {} taken at {} (selected as `{sel}`)", b.id, crate::time::show(b.taken_at)),
         ));
     }
-    let at_text = args.at.as_deref().unwrap_or("now");
+    let Some(at_text) = args.at.as_deref() else {
+        let b = crate::picker::pick(catalog, ctx.now)?;
+        return Ok((
+            b,
+            format!("using backup {} taken at {} (picked interactively)", b.id, crate::time::show(b.taken_at)),
+        ));
+    };
     let at = crate::time::parse_time(at_text, ctx.now, ctx.utc)?;
     let (b, skipped) = catalog.newest_at_or_before(at)?;
     let mut why = format!(

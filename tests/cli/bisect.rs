@@ -57,7 +57,7 @@ fn binary_search_names_the_0900_backup_in_at_most_4_checks_and_marks_it_in_the_c
 
     let cat = json(dir.path(), &["catalog", "--repo", repo.to_str().unwrap()]);
     let marked: Vec<String> =
-        cat["backups"].as_array().unwrap().iter().filter(|b| b["lkg"] == true).map(hour_of).collect();
+        cat["backups"].as_array().unwrap().iter().filter(|b| b["last_known_good"] == true).map(hour_of).collect();
     assert_eq!(marked, ["09:00"]);
 
     // A later bisect with another answer moves the mark.
@@ -65,7 +65,7 @@ fn binary_search_names_the_0900_backup_in_at_most_4_checks_and_marks_it_in_the_c
     assert_eq!(hour_of(&v["last_known_good"]), "05:00");
     let cat = json(dir.path(), &["catalog", "--repo", repo.to_str().unwrap()]);
     let marked: Vec<String> =
-        cat["backups"].as_array().unwrap().iter().filter(|b| b["lkg"] == true).map(hour_of).collect();
+        cat["backups"].as_array().unwrap().iter().filter(|b| b["last_known_good"] == true).map(hour_of).collect();
     assert_eq!(marked, ["05:00"]);
 }
 
@@ -158,7 +158,7 @@ fn bad_checks_are_refused_with_documented_exit_codes() {
     assert_eq!(code("SELECT NULL").0, 3);
     // Nothing recorded by a failed bisect.
     let cat = json(dir.path(), &["catalog", "--repo", repo.to_str().unwrap()]);
-    assert!(cat["backups"].as_array().unwrap().iter().all(|b| b["lkg"] == false));
+    assert!(cat["backups"].as_array().unwrap().iter().all(|b| b["last_known_good"] == false));
 }
 
 #[test]

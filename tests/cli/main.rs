@@ -5,5 +5,7 @@
 mod bisect;
 mod catalog;
 mod common;
+mod drill;
 mod history;
+mod picker;
 mod promote;
