@@ -279,7 +279,16 @@ fn evaluate(b: &Backup, req: &Request, step: usize) -> Result<Evaluation> {
         e.reason = Some(format!("no table `{t}`"));
         return Ok(e);
     }
-    let opened = open_queryable(b)?;
+    // A backup the catalog found healthy can still fail to open or read (damaged since, or
+    // corrupt pages the catalog did not touch): it cannot tell; the search goes on around it.
+    let opened = match open_queryable(b) {
+        Ok(o) => o,
+        Err(err) => {
+            e.reason = Some(format!("cannot read it: {err:#}"));
+            e.seconds = started.elapsed().as_secs_f64();
+            return Ok(e);
+        }
+    };
     match run_check(&opened.db, req.check, b)? {
         Ok((verdict, value)) => {
             e.verdict = verdict;
@@ -308,7 +317,11 @@ fn run_check(db: &SqliteDb, check: &Check, b: &Backup) -> Result<std::result::Re
             bad_input(format!("the --check query returns {} columns; it must return one", st.column_count())).into()
         );
     }
-    let mut rows = st.query([]).map_err(|e| crate::engine::sqlite::classify(e, &b.primary().path))?;
+    let unreadable = |e: rusqlite::Error| format!("cannot read it: {e}");
+    let mut rows = match st.query([]) {
+        Ok(rows) => rows,
+        Err(e) => return Ok(Err(unreadable(e))),
+    };
     let shape = |what: &str| -> anyhow::Error {
         bad_input(format!(
             "the --check query returned {what} on backup {} (taken at {}); it must return one row with one number",
@@ -318,7 +331,11 @@ fn run_check(db: &SqliteDb, check: &Check, b: &Backup) -> Result<std::result::Re
         .hint("e.g. SELECT count(*) = 0 FROM downloads WHERE filename = 'bad.zip'")
         .into()
     };
-    let Some(row) = rows.next()? else { return Err(shape("no row")) };
+    let row = match rows.next() {
+        Ok(Some(row)) => row,
+        Ok(None) => return Err(shape("no row")),
+        Err(e) => return Ok(Err(unreadable(e))),
+    };
     let (verdict, text) = match row.get_ref(0)? {
         ValueRef::Integer(i) => (if i != 0 { Verdict::Good } else { Verdict::Bad }, i.to_string()),
         ValueRef::Real(f) => (if f != 0.0 { Verdict::Good } else { Verdict::Bad }, f.to_string()),
@@ -326,8 +343,10 @@ fn run_check(db: &SqliteDb, check: &Check, b: &Backup) -> Result<std::result::Re
         ValueRef::Text(t) => return Err(shape(&format!("the text '{}'", String::from_utf8_lossy(t)))),
         ValueRef::Blob(_) => return Err(shape("a blob")),
     };
-    if rows.next()?.is_some() {
-        return Err(shape("several rows"));
+    match rows.next() {
+        Ok(Some(_)) => return Err(shape("several rows")),
+        Ok(None) => {}
+        Err(e) => return Ok(Err(unreadable(e))),
     }
     Ok(Ok((verdict, text)))
 }

@@ -88,6 +88,16 @@ impl PromotePlan {
     /// file; `BadInput` when either is not a SQLite database; `Environment` when missing. A live
     /// in use is not an error here: it is listed in `in_use` and `check_not_in_use` refuses it.
     pub fn new(scratch: &Path, live: &Path, force: bool, now: DateTime<Utc>) -> Result<PromotePlan> {
+        for (what, p) in [("scratch", scratch), ("live", live)] {
+            if let crate::engine::Location::Postgres(_) = crate::engine::Location::parse(&p.to_string_lossy()) {
+                return Err(crate::error::usage(format!(
+                    "promote replaces SQLite files; {what} `{}` is a PostgreSQL connection",
+                    crate::redact::connection_string(&p.to_string_lossy())
+                ))
+                .hint("for PostgreSQL, merge the changes with `lastgood merge` instead")
+                .into());
+            }
+        }
         if crate::engine::same_file(scratch, live) {
             return Err(refused(format!("scratch and live are the same file (`{}`)", live.display()))
                 .hint("promote takes a scratch database made by `lastgood restore` and the live database it replaces")
@@ -183,7 +193,7 @@ impl PromotePlan {
         copy.as_file().sync_all().with_context(|| format!("syncing `{}`", copy.path().display()))?;
         self.take_snapshot(&dir, out)?;
         self.retire_live_side_files()?;
-        copy.persist(&self.live).map_err(|e| {
+        copy.persist(&self.live, false).map_err(|e| {
             environment(format!("cannot rename the copy over live `{}`: {}", self.live.display(), e.error))
         })?;
         sync_dir(&dir);
@@ -199,7 +209,7 @@ impl PromotePlan {
             byte_copy(&self.live, tmp.as_file(), out)?;
         }
         tmp.as_file().sync_all().with_context(|| format!("syncing `{}`", tmp.path().display()))?;
-        tmp.persist_noclobber(&self.snapshot).map_err(|e| {
+        tmp.persist(&self.snapshot, true).map_err(|e| {
             environment(format!("cannot write safety snapshot `{}`: {}", self.snapshot.display(), e.error))
         })?;
         sync_dir(dir);
@@ -313,12 +323,57 @@ fn lock_probe(live: &Path) -> Result<Option<String>> {
     }
 }
 
-fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
+/// A temporary file beside live, removed on drop (tempfile) and on Ctrl-C (`interrupt`), with the
+/// `-wal`/`-shm`/`-journal` files SQLite may create beside it.
+struct TempBeside {
+    file: tempfile::NamedTempFile,
+    _guard: Tracked,
+}
+
+/// Paths registered with `interrupt`; on drop, untracked, and the side files removed.
+struct Tracked(Vec<PathBuf>);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                let _ = fs::remove_file(p);
+            }
+            crate::interrupt::untrack(p);
+        }
+    }
+}
+
+impl TempBeside {
+    fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    fn as_file(&self) -> &File {
+        self.file.as_file()
+    }
+
+    /// Renames the file to `to` (replacing it unless `noclobber`).
+    fn persist(self, to: &Path, noclobber: bool) -> std::result::Result<(), tempfile::PersistError> {
+        let TempBeside { file, _guard } = self;
+        let done = if noclobber { file.persist_noclobber(to) } else { file.persist(to) };
+        done.map(|_| ())
+    }
+}
+
+fn temp_in(dir: &Path) -> Result<TempBeside> {
+    let file = tempfile::Builder::new()
         .prefix(".lastgood-tmp-")
         .suffix(".db")
         .tempfile_in(dir)
-        .map_err(|e| environment(format!("cannot create a file in `{}`: {e}", dir.display())).into())
+        .map_err(|e| environment(format!("cannot create a file in `{}`: {e}", dir.display())))?;
+    let main = file.path().to_path_buf();
+    let tracked: Vec<PathBuf> =
+        std::iter::once(main.clone()).chain(["-wal", "-shm", "-journal"].iter().map(|s| side_file(&main, s))).collect();
+    for p in &tracked {
+        crate::interrupt::track(p);
+    }
+    Ok(TempBeside { file, _guard: Tracked(tracked) })
 }
 
 /// Copies the database `src` (with any committed pages in its WAL) into the file `dst`, read-only

@@ -286,3 +286,40 @@ fn sigkill_at_random_moments_leaves_live_either_old_or_promoted_never_partial() 
     }
     assert!(saw_old > 0 && saw_new > 0, "kills should land before and after the rename: old {saw_old}, new {saw_new}");
 }
+
+#[test]
+fn ctrl_c_at_random_moments_exits_130_and_leaves_no_temporary_file() {
+    let dir = tempdir();
+    let pristine = path(&dir, "pristine.db");
+    let live = path(&dir, "live.db");
+    let scratch = path(&dir, "scratch.db");
+    make_big(&pristine, "old");
+    make_big(&scratch, "new");
+    let (old, new) = (content_digest(&pristine), content_digest(&scratch));
+    let mut rng = fastrand::Rng::with_seed(0xc7_1c);
+    let mut interrupted = 0;
+    for round in 0..8 {
+        for name in file_names(dir.path()) {
+            if name.starts_with("live.db") {
+                std::fs::remove_file(dir.path().join(name)).unwrap();
+            }
+        }
+        std::fs::copy(&pristine, &live).unwrap();
+        let mut child = lastgood(dir.path())
+            .args(["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20 + rng.u64(0..120)));
+        let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+        let code = child.wait().unwrap().code();
+        assert!(matches!(code, Some(0) | Some(130) | None), "round {round}: exit {code:?}");
+        interrupted += usize::from(code == Some(130));
+        let got = content_digest(&live);
+        assert!(got == old || got == new, "round {round}: live is partial");
+        let left: Vec<String> = file_names(dir.path()).into_iter().filter(|n| n.starts_with(".lastgood-tmp")).collect();
+        assert!(left.is_empty(), "round {round}: left {left:?}");
+    }
+    assert!(interrupted > 0, "no round was interrupted mid-promote");
+}
