@@ -26,6 +26,8 @@
 //!   rolls back at once: it fails while any other connection has a read or write transaction
 //!   open, which covers processes the first probe cannot see (other users, other OSes).
 //!
+//! A non-empty `-journal` beside a rollback-journal live means a writer is mid-transaction or
+//! crashed; it is refused without probing (the probe would roll the journal back, a write).
 //! A WAL-mode live that has a non-empty `-wal` has committed pages not yet in the main file (or
 //! a connection still using it): promoting over it is refused too. Both refusals are lifted by
 //! `force`; then live's WAL is checkpointed into live before it is removed, and the snapshot is
@@ -115,6 +117,13 @@ impl PromotePlan {
             in_use.push(format!(
                 "has a WAL file `{}` of {live_wal_bytes} bytes that is not checkpointed",
                 side_file(live, "-wal").display()
+            ));
+        } else if fs::metadata(side_file(live, "-journal")).is_ok_and(|m| m.len() > 0) {
+            // A hot journal: a writer is mid-transaction or crashed. Probing would make SQLite roll
+            // it back, which is a write to live; refuse instead.
+            in_use.push(format!(
+                "has a rollback journal `{}` (a writer is mid-transaction, or crashed and live needs recovery)",
+                side_file(live, "-journal").display()
             ));
         } else if !wal_mode && let Some(why) = lock_probe(live)? {
             in_use.push(why);

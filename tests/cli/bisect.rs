@@ -188,3 +188,57 @@ fn no_good_backup_exits_1_and_time_window_takes_human_times() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("understood `yesterday`"));
 }
+
+/// The `--json` shape, pinned: a field added, renamed or removed fails here.
+#[allow(dead_code)]
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportShape {
+    check: String,
+    mode: String,
+    since: Option<String>,
+    until: Option<String>,
+    candidates: usize,
+    skipped_damaged: Vec<String>,
+    checks_run: usize,
+    evaluations: Vec<EvaluationShape>,
+    last_known_good: Option<BackupShape>,
+    first_bad: Option<BackupShape>,
+    cannot_tell_between: Vec<String>,
+    alternates: bool,
+    seconds: f64,
+}
+
+#[allow(dead_code)]
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvaluationShape {
+    step: usize,
+    backup_id: String,
+    taken_at: String,
+    path: String,
+    verdict: String,
+    value: Option<String>,
+    reason: Option<String>,
+    seconds: f64,
+}
+
+#[allow(dead_code)]
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupShape {
+    id: String,
+    sha256: String,
+    taken_at: String,
+    path: String,
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let (dir, repo) = incident_repo();
+    let out = run(dir.path(), &repo, &["--check", CHECK]);
+    let r: ReportShape = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r.mode, "binary");
+    assert_eq!(r.evaluations.len(), r.checks_run);
+    assert!(r.evaluations.iter().all(|e| e.verdict == "good" || e.verdict == "bad"));
+}
