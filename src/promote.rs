@@ -7,11 +7,12 @@
 //!    are included) to `.lastgood-tmp-*.db` in live's folder, given live's journal mode, checked
 //!    with `PRAGMA quick_check` and fsynced;
 //! 2. the safety snapshot `<live>.lastgood-snapshot-<UTC stamp>.db` is written beside live (a
-//!    byte copy of live when live has no un-checkpointed WAL, else a backup-API copy that includes
-//!    the WAL), under a temporary name, fsynced and renamed into place;
-//! 3. live's `-wal` and `-shm` are removed (after a checkpoint when `--force` overrode a WAL
-//!    with content): a promoted file must never be opened together with the old live's WAL, whose
-//!    frames SQLite would replay onto it;
+//!    byte copy of an idle live; under `force`, a backup-API copy through a normal connection, which
+//!    includes the WAL's pages and recovers a hot journal first), under a temporary name, fsynced
+//!    and renamed into place;
+//! 3. live's `-wal`, `-shm` and `-journal` are removed (after a checkpoint when `--force`
+//!    overrode a WAL with content): a promoted file must never be opened together with the old
+//!    live's WAL or journal, which SQLite would replay or roll back onto it;
 //! 4. the copy is renamed over live (`rename(2)` is atomic) and the folder is fsynced.
 //!
 //! Invariant: at every instant live is either exactly the old live or exactly scratch's content;
@@ -159,9 +160,9 @@ impl PromotePlan {
             format!("keep the current live as safety snapshot `{}` (fsynced)", self.snapshot.display()),
         ];
         if self.live_wal_bytes > 0 {
-            steps.push("checkpoint live's WAL into live, then remove live's -wal and -shm files".into());
+            steps.push("checkpoint live's WAL into live, then remove live's -wal, -shm and -journal files".into());
         } else {
-            steps.push("remove live's leftover -wal and -shm files, if any".into());
+            steps.push("remove live's leftover -wal, -shm and -journal files, if any".into());
         }
         steps.push(format!("rename the copy over live `{}` (atomic), fsync the folder", self.live.display()));
         steps
@@ -212,8 +213,8 @@ impl PromotePlan {
     /// Writes the safety snapshot under a temporary name, then renames it into place.
     fn take_snapshot(&self, dir: &Path, out: &Output) -> Result<()> {
         let tmp = temp_in(dir)?;
-        if self.live_wal_bytes > 0 {
-            copy_through_backup_api(&self.live, tmp.path(), out).context("taking the safety snapshot of live")?;
+        if self.live_wal_bytes > 0 || !self.in_use.is_empty() {
+            copy_live_through_backup_api(&self.live, tmp.path(), out).context("taking the safety snapshot of live")?;
         } else {
             byte_copy(&self.live, tmp.as_file(), out)?;
         }
@@ -236,7 +237,8 @@ impl PromotePlan {
             let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
             drop(conn);
         }
-        for suffix in ["-wal", "-shm"] {
+        // A leftover `-journal` would be rolled back onto the promoted file just the same.
+        for suffix in ["-wal", "-shm", "-journal"] {
             let p = side_file(&self.live, suffix);
             match fs::remove_file(&p) {
                 Ok(()) => {}
@@ -389,8 +391,20 @@ fn temp_in(dir: &Path) -> Result<TempBeside> {
 /// on `src`, in steps so the progress bar moves.
 fn copy_through_backup_api(src: &Path, dst: &Path, out: &Output) -> Result<()> {
     let from = Connection::open_with_flags(backup_uri(src), backup_flags()).map_err(|e| classify(e, src))?;
+    copy_from_connection(&from, src, dst, out)
+}
+
+/// Copies live, opened read-write so that SQLite first recovers a hot journal (only under
+/// `force`: a crashed writer's journal is rolled back, as any connection would do).
+fn copy_live_through_backup_api(live: &Path, dst: &Path, out: &Output) -> Result<()> {
+    let from = Connection::open(live).map_err(|e| classify(e, live))?;
+    from.busy_timeout(Duration::from_secs(2)).map_err(|e| classify(e, live))?;
+    copy_from_connection(&from, live, dst, out)
+}
+
+fn copy_from_connection(from: &Connection, src: &Path, dst: &Path, out: &Output) -> Result<()> {
     let mut to = Connection::open(dst).map_err(|e| classify(e, dst))?;
-    let backup = rusqlite::backup::Backup::new(&from, &mut to).map_err(|e| classify(e, dst))?;
+    let backup = rusqlite::backup::Backup::new(from, &mut to).map_err(|e| classify(e, dst))?;
     let bar = out.count_bar(0, "copying pages");
     loop {
         let step = backup.step(4096).map_err(|e| classify(e, src))?;

@@ -323,3 +323,42 @@ fn ctrl_c_at_random_moments_exits_130_and_leaves_no_temporary_file() {
     }
     assert!(interrupted > 0, "no round was interrupted mid-promote");
 }
+
+#[test]
+fn hot_journal_of_a_crashed_writer_is_refused_and_force_snapshots_the_recovered_live() {
+    let dir = tempdir();
+    let (live, scratch) = live_and_scratch(&dir);
+    let before = rows(&live, "orders");
+    // A writer killed mid-transaction leaves a hot journal beside a half-written live.
+    let mut writer = Command::new("sqlite3").arg(&live).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    use std::io::Write;
+    writer
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"PRAGMA cache_size = 1;\nBEGIN;\nUPDATE orders SET item = 'half-written', note = zeroblob(3000);\n")
+        .unwrap();
+    let journal = std::path::PathBuf::from(format!("{}-journal", live.display()));
+    let started = Instant::now();
+    while std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "sqlite3 never wrote its journal");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+
+    let out =
+        lastgood(dir.path()).args(["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("rollback journal"), "{err}");
+    assert!(std::fs::metadata(&journal).unwrap().len() > 0, "the refusal did not touch the journal");
+
+    let v = json(dir.path(), &["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes", "--force"]);
+    let snapshot = Path::new(v["snapshot"].as_str().unwrap()).to_path_buf();
+    assert_eq!(rows(&snapshot, "orders"), before, "the snapshot is live as recovered from its journal");
+    assert!(!journal.exists());
+    assert_eq!(rows(&live, "orders"), rows(&scratch, "orders"));
+    assert_eq!(integrity(&live), "ok");
+}
