@@ -50,7 +50,7 @@ use serde::Serialize;
 use crate::engine::sqlite::{backup_flags, backup_uri, check_header, classify};
 use crate::error::{bad_input, environment, refused};
 use crate::output::Output;
-use crate::restore::sync_dir;
+use crate::restore::{parent_dir, sync_dir};
 
 /// SQLite file header bytes 18 and 19 are 2 for a WAL-mode database, 1 for rollback journal.
 const WAL_MODE_BYTE: u8 = 2;
@@ -451,13 +451,6 @@ fn byte_copy(src: &Path, mut dst: &File, out: &Output) -> Result<()> {
     }
     bar.finish_and_clear();
     Ok(())
-}
-
-fn parent_dir(p: &Path) -> PathBuf {
-    match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }
 
 /// Quotes a path for a POSIX shell when it needs it.

@@ -23,6 +23,24 @@ fn live_and_scratch(dir: &tempfile::TempDir) -> (std::path::PathBuf, std::path::
     (live, scratch)
 }
 
+/// Feeds `script` to a real `sqlite3` process on `db`, waits until it has written to the side file
+/// `db` + `suffix`, then SIGKILLs it (a crashed writer); returns the side file's path.
+fn sqlite3_killed_after(db: &Path, suffix: &str, script: &str) -> std::path::PathBuf {
+    use std::io::Write;
+    let mut writer = Command::new("sqlite3").arg(db).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    writer.stdin.as_mut().unwrap().write_all(script.as_bytes()).unwrap();
+    let side = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+    let started = Instant::now();
+    while std::fs::metadata(&side).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "sqlite3 never wrote `{}`", side.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    side
+}
+
 fn file_names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> =
         std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -117,23 +135,11 @@ fn uncheckpointed_wal_is_refused_and_force_snapshots_the_wal_content() {
     let (live, scratch) = live_and_scratch(&dir);
     // A WAL-mode live whose writer died: the committed row is only in live-wal.
     sqlite3(&live, "PRAGMA journal_mode = WAL;");
-    let mut writer = Command::new("sqlite3").arg(&live).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
-    use std::io::Write;
-    writer
-        .stdin
-        .as_mut()
-        .unwrap()
-        .write_all(b"PRAGMA wal_autocheckpoint = 0;\nINSERT INTO orders(id, customer_id, item) VALUES (9999, 1, 'only in wal');\n")
-        .unwrap();
-    let wal = std::path::PathBuf::from(format!("{}-wal", live.display()));
-    let started = Instant::now();
-    while std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(10), "sqlite3 never wrote its WAL");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    writer.kill().unwrap();
-    writer.wait().unwrap();
+    let wal = sqlite3_killed_after(
+        &live,
+        "-wal",
+        "PRAGMA wal_autocheckpoint = 0;\nINSERT INTO orders(id, customer_id, item) VALUES (9999, 1, 'only in wal');\n",
+    );
     assert!(std::fs::metadata(&wal).unwrap().len() > 0);
 
     let out =
@@ -330,23 +336,11 @@ fn hot_journal_of_a_crashed_writer_is_refused_and_force_snapshots_the_recovered_
     let (live, scratch) = live_and_scratch(&dir);
     let before = rows(&live, "orders");
     // A writer killed mid-transaction leaves a hot journal beside a half-written live.
-    let mut writer = Command::new("sqlite3").arg(&live).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
-    use std::io::Write;
-    writer
-        .stdin
-        .as_mut()
-        .unwrap()
-        .write_all(b"PRAGMA cache_size = 1;\nBEGIN;\nUPDATE orders SET item = 'half-written', note = zeroblob(3000);\n")
-        .unwrap();
-    let journal = std::path::PathBuf::from(format!("{}-journal", live.display()));
-    let started = Instant::now();
-    while std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(10), "sqlite3 never wrote its journal");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    writer.kill().unwrap();
-    writer.wait().unwrap();
+    let journal = sqlite3_killed_after(
+        &live,
+        "-journal",
+        "PRAGMA cache_size = 1;\nBEGIN;\nUPDATE orders SET item = 'half-written', note = zeroblob(3000);\n",
+    );
 
     let out =
         lastgood(dir.path()).args(["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"]).output().unwrap();
