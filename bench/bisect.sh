@@ -5,7 +5,8 @@
 # 1,000,000-row `files` table, copied 64 times with a small change per copy (one row's `customer`
 # bumped, so every backup has distinct content), and from copy BAD_FROM on, the bad change (one
 # row's filename set to 'bad.zip'). Reports: time to build the catalog once (sha256 + row counts,
-# cached afterwards), bisect time and number of checks (target: <= 7, seconds), and --scan time.
+# cached afterwards), bisect time and number of checks (target: <= 7, seconds), --scan time, and
+# history (64 x 1M rows digested; first run and cached run, peak RSS).
 #
 # Usage: bench/bisect.sh            (LASTGOOD=path/to/lastgood to use another binary;
 #                                    BAD_FROM=N to move the bad change, default 41)
@@ -58,3 +59,14 @@ s=$(date +%s.%N)
 e=$(date +%s.%N)
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"scan: {r['checks_run']} checks\")" "$work/scan.json"
 echo "bisect --scan wall time: $(echo "$e - $s" | bc) s"
+
+# history over the same 64 backups: every row of `files` streamed in key order and digested.
+s=$(date +%s.%N)
+/usr/bin/time -f "%M" -o "$work/rss" "$LASTGOOD" --quiet --json --repo "$work/repo" history --table files --column filename > "$work/history.json"
+e=$(date +%s.%N)
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"history: {len(r['entries'])} backups, column changed in {r['changes']}\")" "$work/history.json"
+echo "history wall time (first run, 64 x 1M rows): $(echo "$e - $s" | bc) s, peak RSS $(( $(cat "$work/rss") / 1024 )) MB"
+s=$(date +%s.%N)
+"$LASTGOOD" --quiet --json --repo "$work/repo" history --table files --column filename > /dev/null
+e=$(date +%s.%N)
+echo "history wall time (cached): $(echo "$e - $s" | bc) s"

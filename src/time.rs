@@ -8,7 +8,8 @@
 //!   `ago` (`3h ago`), or in words: `2 hours ago`, `1 day 6 hours ago`, `90 minutes ago`. Units:
 //!   s/sec/second, m/min/minute, h/hr/hour, d/day, w/week (plural allowed). Months and years are
 //!   refused (no fixed length), and so are times in the future (`+3h`);
-//! - a time of day, today: `06:00`, `06:00:30`; `today 06:00`, `yesterday 18:00`;
+//! - a time of day, today: `06:00`, `06:00:30` (refused when still in the future: today's or
+//!   yesterday's? `today 06:00` says it); `today 06:00`, `yesterday 18:00`;
 //! - a date, optionally with a time: `2026-11-24` (midnight), `2026-11-24 06:00[:SS]`, also with
 //!   `T` between date and time;
 //! - any of the last two followed by a zone: `Z`, `UTC`, `+01:00`, `+0100`
@@ -196,7 +197,15 @@ fn wall_clock(input: &str, lower: &str, now: DateTime<Utc>, utc: bool) -> Result
             None if utc => now.date_naive(),
             None => now.with_timezone(&Local).date_naive(),
         };
-        return zoned(today.and_time(time), zone, utc, input).map(Some);
+        let t = zoned(today.and_time(time), zone, utc, input)?;
+        if t > now {
+            let why = format!(
+                "understood today at {text}, {}, which is still in the future; say `yesterday {text}`, or `today {text}` if you mean it",
+                show(t)
+            );
+            return Err(refuse(input, &why).into());
+        }
+        return Ok(Some(t));
     }
     let normalized = text.replacen('t', " ", 1);
     for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
@@ -432,13 +441,13 @@ mod tests {
         assert_eq!(parse_time("yesterday at 18:00", now, true).unwrap(), utc("2026-11-23T18:00:00Z"));
         assert_eq!(parse_time("today 06:00", now, true).unwrap(), utc("2026-11-24T06:00:00Z"));
         assert_eq!(parse_time("06:00 +01:00", now, false).unwrap(), utc("2026-11-24T05:00:00Z"));
-        // Local wall-clock time: today's date in the local zone.
-        let local_six = Local
-            .from_local_datetime(&now.with_timezone(&Local).date_naive().and_hms_opt(6, 0, 0).unwrap())
+        // Local wall-clock time: today's date in the local zone (midnight is never in the future).
+        let local_midnight = Local
+            .from_local_datetime(&now.with_timezone(&Local).date_naive().and_hms_opt(0, 0, 0).unwrap())
             .single()
             .unwrap()
             .with_timezone(&Utc);
-        assert_eq!(parse_time("06:00", now, false).unwrap(), local_six);
+        assert_eq!(parse_time("00:00", now, false).unwrap(), local_midnight);
     }
 
     #[test]
@@ -460,6 +469,8 @@ mod tests {
         assert!(msg("2026-13-01").contains("not a valid date"));
         assert!(msg("25:00").contains("not a valid time of day"));
         assert!(msg("whenever").contains("not a form"));
+        assert!(msg("13:00").contains("still in the future; say `yesterday 13:00`"), "{}", msg("13:00"));
+        assert_eq!(parse_time("today 13:00", now, true).unwrap(), utc("2026-11-24T13:00:00Z"));
     }
 
     #[test]
