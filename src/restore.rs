@@ -310,7 +310,8 @@ fn check_target(catalog: &Catalog, target: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-fn parent_dir(p: &Path) -> PathBuf {
+/// The folder holding `p` (`.` for a bare file name).
+pub fn parent_dir(p: &Path) -> PathBuf {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
