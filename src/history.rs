@@ -168,7 +168,7 @@ pub fn digest_table(db: &mut dyn Database, table: &str, column: Option<&str>) ->
     let col_idx = column.and_then(|c| columns.iter().position(|n| n == c));
     let (mut table_hash, mut col_hash) = (Sha256::new(), Sha256::new());
     let mut rows = 0u64;
-    let scan = Scan { table: table.to_string(), columns: columns.clone(), order_by: key };
+    let scan = Scan { table: table.to_string(), columns: columns.clone(), order_by: key, filter: None };
     db.scan(&scan, &mut |row| {
         rows += 1;
         for v in &row {
