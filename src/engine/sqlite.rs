@@ -310,8 +310,17 @@ pub fn integrity_problems(conn: &Connection, quick: bool) -> Result<Vec<String>>
     };
     match run() {
         Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(Vec::new()),
-        Ok(lines) => Ok(lines),
+        Ok(lines) => Ok(lines.iter().map(|l| without_banner(l)).filter(|l| !l.is_empty()).collect()),
         Err(e) => Ok(vec![e.to_string()]),
+    }
+}
+
+/// An integrity-check line without the `*** in database main ***` banner SQLite puts before the
+/// first problem it found.
+pub fn without_banner(line: &str) -> String {
+    match line.strip_prefix("*** in database ") {
+        Some(rest) => rest.split_once('\n').map_or("", |(_, r)| r).trim().to_string(),
+        None => line.trim().to_string(),
     }
 }
 
