@@ -84,8 +84,9 @@ impl RestorePlan {
                 if backup.table(t).is_none() {
                     let have: Vec<&str> = backup.tables.iter().map(|t| t.name.as_str()).collect();
                     return Err(bad_input(format!(
-                        "backup {} has no table `{t}` (it has: {})",
+                        "backup {} (`{}`) has no table `{t}` (it has: {})",
                         backup.id,
+                        backup.primary().path.display(),
                         have.join(", ")
                     ))
                     .hint("check the names given to --tables")

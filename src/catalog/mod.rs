@@ -183,6 +183,9 @@ impl Catalog {
         {
             return Ok(b);
         }
+        if as_path.is_file() {
+            return Err(self.not_a_catalogued_path(as_path).into());
+        }
         let lower = selector.to_ascii_lowercase();
         let matches: Vec<&Backup> = self.backups.iter().filter(|b| b.sha256.starts_with(&lower)).collect();
         match matches.as_slice() {
@@ -195,6 +198,26 @@ impl Catalog {
             many => Err(bad_input(format!("`{selector}` matches {} backups", many.len()))
                 .hint("give more digits of the id")
                 .into()),
+        }
+    }
+
+    /// Why an existing file given as a backup selector is not one of the catalog's backups.
+    fn not_a_catalogued_path(&self, path: &Path) -> crate::error::Failure {
+        match self.ignored.iter().find(|i| crate::engine::same_file(&i.path, path)) {
+            Some(i) => bad_input(format!("`{}` is not a backup: {}", path.display(), i.reason)),
+            None if let Ok(Sniff::Empty) = format::sniff(path) => {
+                bad_input(format!("`{}` is not a backup: empty file (0 bytes)", path.display()))
+            }
+            None if let Ok(Sniff::NotABackup) = format::sniff(path) => bad_input(format!(
+                "`{}` is not a backup: not a SQLite database (no `SQLite format 3` header)",
+                path.display()
+            )),
+            None => bad_input(format!(
+                "`{}` is not in any repository given ({})",
+                path.display(),
+                self.repositories.iter().map(|r| format!("`{}`", r.display())).collect::<Vec<_>>().join(", ")
+            ))
+            .hint("add its folder with --repo"),
         }
     }
 
@@ -226,14 +249,20 @@ fn merge_copy(by_sha: &mut BTreeMap<String, Backup>, new: Backup) {
         None => {
             by_sha.insert(new.sha256.clone(), new);
         }
+        Some(b) if b.problem.is_some() && new.problem.is_none() => {
+            // Copies hold the same bytes, so their problems can differ only by their manifests
+            // (checksum, taken-at): a healthy copy's facts win, and it becomes the primary copy.
+            let mut new = new;
+            new.copies.append(&mut b.copies);
+            new.source = new.source.or(b.source.take());
+            *b = new;
+        }
         Some(b) => {
-            // Best-sourced taken-at wins (manifest > name > mtime); then the earliest.
-            if (new.taken_at_source, new.taken_at) < (b.taken_at_source, b.taken_at) {
+            // Best-sourced taken-at of a healthy copy wins (manifest > name > mtime); then the
+            // earliest.
+            if new.problem.is_none() && (new.taken_at_source, new.taken_at) < (b.taken_at_source, b.taken_at) {
                 b.taken_at = new.taken_at;
                 b.taken_at_source = new.taken_at_source;
-            }
-            if b.problem.is_none() {
-                b.problem = new.problem.clone();
             }
             b.source = b.source.take().or(new.source.clone());
             b.copies.extend(new.copies);
