@@ -6,3 +6,5 @@ mod catalog;
 mod common;
 mod picker;
 mod restore;
+mod show;
+mod verify;
