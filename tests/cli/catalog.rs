@@ -251,3 +251,32 @@ fn unreadable_repositories_are_environment_errors() {
     // Nothing was written: no cache beside a missing repository or a file.
     assert!(!missing.exists());
 }
+
+#[test]
+fn fixtures_repo_of_the_readme_holds_three_backups_in_time_order() {
+    let dir = tempdir();
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/repo");
+    for e in std::fs::read_dir(&fixtures).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), repo.join(e.file_name())).unwrap();
+        }
+    }
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    let seen: Vec<(&str, u64, u64)> = v["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let rows = |t: &str| b["tables"].as_array().unwrap().iter().find(|x| x["name"] == t).unwrap()["rows"].as_u64().unwrap();
+            (b["taken_at"].as_str().unwrap(), rows("orders"), rows("downloads"))
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [("2026-11-23T06:00:00Z", 3, 3), ("2026-11-23T12:00:00Z", 5, 5), ("2026-11-23T18:00:00Z", 6, 5)]
+    );
+    assert!(v["backups"].as_array().unwrap().iter().all(|b| b["size"].as_u64().unwrap() < 16_384));
+}
