@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: lastgood restore and catalog against the peer tools, in the same run.
 #
-#   bash bench/restore.sh            # 1,000,000 orders, 1,000 small backups, 3 runs each
+#   bash bench/restore.sh            # 1,000,000 orders, 1,000 small backups, 5 runs each
 #   ROWS=200000 RUNS=5 bash bench/restore.sh
 #
 # Builds the release binary, generates its data in a temp dir (deleted at the end; nothing is
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROWS=${ROWS:-1000000}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 FILES=${FILES:-1000}
 
 command -v sqlite3 >/dev/null || { echo "bench: needs sqlite3 (apt-get install sqlite3)" >&2; exit 4; }
@@ -86,6 +86,11 @@ ours_one_table() {
   "$LG" --quiet restore --repo "$WORK/repo" --backup latest --tables orders --into "$WORK/out/ours.db"
 }
 peer_whole() { cp "$BACKUP" "$WORK/out/peer.db"; }
+# For context: what a durable, checked copy costs with the plain tools.
+peer_whole_sync() { cp "$BACKUP" "$WORK/out/peer.db" && sync "$WORK/out/peer.db"; }
+peer_whole_checked() {
+  cp "$BACKUP" "$WORK/out/peer.db" && sync "$WORK/out/peer.db" && sqlite3 "$WORK/out/peer.db" "PRAGMA quick_check"
+}
 ours_whole() { "$LG" --quiet restore --repo "$WORK/repo" --backup latest --into "$WORK/out/ours.db"; }
 ours_catalog() { "$LG" --quiet catalog --repo "$WORK/many"; }
 
@@ -94,11 +99,12 @@ p1=$(median_of peer_one_table); o1=$(median_of ours_one_table)
 # Both sides must have produced the same rows.
 prepare
 peer_one_table
-ours_one_table
+ours_one_table >/dev/null
 [ "$(sqlite3 "$WORK/out/peer.db" 'SELECT count(*), sum(customer_id) FROM orders')" = \
   "$(sqlite3 "$WORK/out/ours.db" 'SELECT count(*), sum(customer_id) FROM orders')" ] || {
   echo "bench: one-table restores differ" >&2; exit 1; }
 p2=$(median_of peer_whole); o2=$(median_of ours_whole)
+p2s=$(median_of peer_whole_sync); p2c=$(median_of peer_whole_checked)
 prepare() { :; }
 o3=$(median_of ours_catalog)
 
@@ -106,4 +112,6 @@ echo
 printf '%-44s %10s %10s %8s %s\n' "benchmark ($ROWS orders, $((SIZE / 1000000)) MB)" "lastgood" "peer" "ratio" "target"
 printf '%-44s %9ss %9ss %7sx %s\n' "one-table restore vs sqlite3 ATTACH+INSERT" "$(fmt "$o1")" "$(fmt "$p1")" "$(ratio "$o1" "$p1")" "<= 1.0x"
 printf '%-44s %9ss %9ss %7sx %s\n' "whole restore vs cp" "$(fmt "$o2")" "$(fmt "$p2")" "$(ratio "$o2" "$p2")" "<= 1.3x"
+printf '%-44s %9ss %9ss %7sx %s\n' "  (context) whole restore vs cp + sync" "$(fmt "$o2")" "$(fmt "$p2s")" "$(ratio "$o2" "$p2s")" ""
+printf '%-44s %9ss %9ss %7sx %s\n' "  (context) vs cp + sync + sqlite3 quick_check" "$(fmt "$o2")" "$(fmt "$p2c")" "$(ratio "$o2" "$p2c")" ""
 printf '%-44s %9ss %10s %8s %s\n' "catalog of $FILES unchanged backups" "$(fmt "$o3")" "-" "-" "<= 1 s"

@@ -80,7 +80,11 @@ fn taken_at_comes_from_manifest_then_each_file_name_pattern_then_mtime() {
     // A manifest wins over the time in the name.
     sqlite3(&live, "INSERT INTO customers(name) VALUES ('m')");
     cli_backup(&live, &repo.join("e-2026-11-24T07-00-00.db"));
-    std::fs::write(repo.join("e-2026-11-24T07-00-00.db.lastgood.json"), r#"{"manifest_version": 1, "taken_at": "2026-11-20T05:00:00Z", "engine": "sqlite"}"#).unwrap();
+    std::fs::write(
+        repo.join("e-2026-11-24T07-00-00.db.lastgood.json"),
+        r#"{"manifest_version": 1, "taken_at": "2026-11-20T05:00:00Z", "engine": "sqlite"}"#,
+    )
+    .unwrap();
     // No time in the name: the mtime.
     sqlite3(&live, "INSERT INTO customers(name) VALUES ('t')");
     let plain = repo.join("shop.db");
@@ -91,10 +95,17 @@ fn taken_at_comes_from_manifest_then_each_file_name_pattern_then_mtime() {
     let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
     for (name, at) in names {
         let b = backup_named(&v, name);
-        assert_eq!((b["taken_at"].as_str().unwrap(), b["taken_at_source"].as_str().unwrap()), (at, "file-name"), "{name}");
+        assert_eq!(
+            (b["taken_at"].as_str().unwrap(), b["taken_at_source"].as_str().unwrap()),
+            (at, "file-name"),
+            "{name}"
+        );
     }
     let e = backup_named(&v, "e-2026-11-24T07-00-00.db");
-    assert_eq!((e["taken_at"].as_str().unwrap(), e["taken_at_source"].as_str().unwrap()), ("2026-11-20T05:00:00Z", "manifest"));
+    assert_eq!(
+        (e["taken_at"].as_str().unwrap(), e["taken_at_source"].as_str().unwrap()),
+        ("2026-11-20T05:00:00Z", "manifest")
+    );
     let m = backup_named(&v, "shop.db");
     let expected = chrono::DateTime::<chrono::Utc>::from(mtime).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     assert_eq!((m["taken_at"].as_str().unwrap(), m["taken_at_source"].as_str().unwrap()), (expected.as_str(), "mtime"));
@@ -190,11 +201,8 @@ fn cache_is_kept_in_the_repository_and_unchanged_files_are_not_read_again() {
     assert_ne!(b["sha256"], backup_named(&first, "shop-2026-11-23T06-00-00.db")["sha256"]);
 
     // A manifest written later is noticed too, though the backup file did not change.
-    std::fs::write(
-        repo.join("shop-2026-11-23T06-00-00.db.lastgood.json"),
-        r#"{"taken_at": "2026-11-23T05:55:00Z"}"#,
-    )
-    .unwrap();
+    std::fs::write(repo.join("shop-2026-11-23T06-00-00.db.lastgood.json"), r#"{"taken_at": "2026-11-23T05:55:00Z"}"#)
+        .unwrap();
     let fourth = json(dir.path(), &["catalog", "--repo", s(&repo)]);
     assert_eq!(backup_named(&fourth, "shop-2026-11-23T06-00-00.db")["taken_at_source"], "manifest");
     // Removed files leave the catalog.
@@ -270,13 +278,12 @@ fn fixtures_repo_of_the_readme_holds_three_backups_in_time_order() {
         .unwrap()
         .iter()
         .map(|b| {
-            let rows = |t: &str| b["tables"].as_array().unwrap().iter().find(|x| x["name"] == t).unwrap()["rows"].as_u64().unwrap();
+            let rows = |t: &str| {
+                b["tables"].as_array().unwrap().iter().find(|x| x["name"] == t).unwrap()["rows"].as_u64().unwrap()
+            };
             (b["taken_at"].as_str().unwrap(), rows("orders"), rows("downloads"))
         })
         .collect();
-    assert_eq!(
-        seen,
-        [("2026-11-23T06:00:00Z", 3, 3), ("2026-11-23T12:00:00Z", 5, 5), ("2026-11-23T18:00:00Z", 6, 5)]
-    );
+    assert_eq!(seen, [("2026-11-23T06:00:00Z", 3, 3), ("2026-11-23T12:00:00Z", 5, 5), ("2026-11-23T18:00:00Z", 6, 5)]);
     assert!(v["backups"].as_array().unwrap().iter().all(|b| b["size"].as_u64().unwrap() < 16_384));
 }

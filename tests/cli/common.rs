@@ -88,7 +88,10 @@ pub fn path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
 pub fn api_backup(live: &Path, dst: &Path) {
     let src = Connection::open(live).unwrap();
     let mut dst = Connection::open(dst).unwrap();
-    rusqlite::backup::Backup::new(&src, &mut dst).unwrap().run_to_completion(100, std::time::Duration::ZERO, None).unwrap();
+    rusqlite::backup::Backup::new(&src, &mut dst)
+        .unwrap()
+        .run_to_completion(100, std::time::Duration::ZERO, None)
+        .unwrap();
 }
 
 /// A backup of `live` at `dst` made with the real `sqlite3 .backup` command.

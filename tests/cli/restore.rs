@@ -39,7 +39,7 @@ fn at_picks_the_newest_backup_taken_at_or_before_the_time_and_says_why() {
         let v = json(dir.path(), &["restore", "--utc", "--repo", s(&repo), "--at", at, "--into", s(&into)]);
         assert_eq!(v["backup_path"], s(&repo.join(file)), "--at {at}");
         let why = v["why"].as_str().unwrap();
-        assert!(why.contains("newest taken at or before") && why.contains(&v["backup_id"].as_str().unwrap()), "{why}");
+        assert!(why.contains("newest taken at or before") && why.contains(v["backup_id"].as_str().unwrap()), "{why}");
         assert_eq!(rows(&into, "orders").len(), *orders as usize);
         let report: Vec<(String, u64)> = v["tables_restored"]
             .as_array()
@@ -65,7 +65,10 @@ fn tables_orders_gives_exactly_that_table_with_its_indexes_and_triggers_and_equa
     let backup = repo.join("shop-2026-11-23T09-00-00.db");
     api_backup(&live, &backup);
     let into = path(&dir, "orders.db");
-    let v = json(dir.path(), &["restore", "--repo", s(&repo), "--backup", s(&backup), "--tables", "orders", "--into", s(&into)]);
+    let v = json(
+        dir.path(),
+        &["restore", "--repo", s(&repo), "--backup", s(&backup), "--tables", "orders", "--into", s(&into)],
+    );
     assert_eq!(v["tables"], serde_json::json!(["orders"]));
     assert_eq!(tables(&into), ["orders"]);
     assert_eq!(rows(&into, "orders"), rows(&backup, "orders"));
@@ -86,8 +89,14 @@ fn tables_keeps_the_autoincrement_counter_once() {
     let backup = repo.join("shop-2026-11-23T09-00-00.db");
     cli_backup(&live, &backup);
     let into = path(&dir, "downloads.db");
-    json(dir.path(), &["restore", "--repo", s(&repo), "--backup", s(&backup), "--tables", "downloads", "--into", s(&into)]);
-    assert_eq!(rows(&into, "sqlite_sequence"), rows(&backup, "sqlite_sequence").into_iter().filter(|r| r[0].contains("downloads")).collect::<Vec<_>>());
+    json(
+        dir.path(),
+        &["restore", "--repo", s(&repo), "--backup", s(&backup), "--tables", "downloads", "--into", s(&into)],
+    );
+    assert_eq!(
+        rows(&into, "sqlite_sequence"),
+        rows(&backup, "sqlite_sequence").into_iter().filter(|r| r[0].contains("downloads")).collect::<Vec<_>>()
+    );
     assert_eq!(rows(&into, "sqlite_sequence").len(), 1);
     assert_eq!(rows(&into, "downloads"), rows(&backup, "downloads"));
 }
@@ -97,7 +106,10 @@ fn several_tables_at_once() {
     let dir = tempdir();
     let (repo, _) = three_backups(&dir);
     let into = path(&dir, "two.db");
-    json(dir.path(), &["restore", "--repo", s(&repo), "--backup", "latest~1", "--tables", "orders,customers", "--into", s(&into)]);
+    json(
+        dir.path(),
+        &["restore", "--repo", s(&repo), "--backup", "latest~1", "--tables", "orders,customers", "--into", s(&into)],
+    );
     let backup = repo.join("shop-20261123-070000.db");
     assert_eq!(tables(&into), ["customers", "orders"]);
     assert_eq!(rows(&into, "customers"), rows(&backup, "customers"));
@@ -130,7 +142,9 @@ fn default_target_is_a_new_file_in_the_scratch_folder_which_catalog_skips() {
     assert_eq!(rows(&target, "orders").len(), 102);
     // A repository that holds the scratch folder does not list the scratch file as a backup.
     let v = json(dir.path(), &["catalog", "--repo", dir.path().to_str().unwrap()]);
-    assert!(v["backups"].as_array().unwrap().iter().all(|b| !b["copies"][0]["path"].as_str().unwrap().contains("scratch")));
+    assert!(
+        v["backups"].as_array().unwrap().iter().all(|b| !b["copies"][0]["path"].as_str().unwrap().contains("scratch"))
+    );
 }
 
 #[test]
@@ -146,7 +160,20 @@ fn wal_mode_backup_restores_without_side_files() {
     let out = path(&dir, "out");
     std::fs::create_dir(&out).unwrap();
     json(dir.path(), &["restore", "--repo", s(&repo), "--backup", "latest", "--into", s(&out.join("whole.db"))]);
-    json(dir.path(), &["restore", "--repo", s(&repo), "--backup", "latest", "--tables", "orders", "--into", s(&out.join("orders.db"))]);
+    json(
+        dir.path(),
+        &[
+            "restore",
+            "--repo",
+            s(&repo),
+            "--backup",
+            "latest",
+            "--tables",
+            "orders",
+            "--into",
+            s(&out.join("orders.db")),
+        ],
+    );
     assert_eq!(files_in(&out), ["orders.db", "whole.db"]);
     assert_eq!(rows(&out.join("whole.db"), "orders"), rows(&backup, "orders"));
 }
@@ -161,7 +188,8 @@ fn gzip_and_zstd_backups_restore_whole_and_by_table() {
     gzip(&plain, &packed.join("shop-2026-11-23T10-00-00.db.gz"));
     zstd(&plain, &packed.join("shop-2026-11-23T11-00-00.db.zst"));
     let v = json(dir.path(), &["catalog", "--repo", s(&packed)]);
-    let compression: Vec<&str> = v["backups"].as_array().unwrap().iter().map(|b| b["compression"].as_str().unwrap()).collect();
+    let compression: Vec<&str> =
+        v["backups"].as_array().unwrap().iter().map(|b| b["compression"].as_str().unwrap()).collect();
     assert_eq!(compression, ["gzip", "zstd"]);
     for (i, at) in ["2026-11-23T10:00:00Z", "2026-11-23T11:00:00Z"].iter().enumerate() {
         let whole = path(&dir, &format!("whole-{i}.db"));
@@ -180,7 +208,10 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     let dir = tempdir();
     let (repo, _) = three_backups(&dir);
     let into = path(&dir, "planned.db");
-    let v = json(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--tables", "orders", "--into", s(&into), "--dry-run"]);
+    let v = json(
+        dir.path(),
+        &["restore", "--repo", s(&repo), "--at", "now", "--tables", "orders", "--into", s(&into), "--dry-run"],
+    );
     assert_eq!(v["target"], s(&into));
     assert!(!into.exists());
 }
@@ -192,7 +223,11 @@ fn unknown_table_is_bad_input() {
     let dir = tempdir();
     let (repo, _) = three_backups(&dir);
     let into = path(&dir, "x.db");
-    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--tables", "orders,nope", "--into", s(&into)], 3);
+    let err = fails(
+        dir.path(),
+        &["restore", "--repo", s(&repo), "--at", "now", "--tables", "orders,nope", "--into", s(&into)],
+        3,
+    );
     assert!(err.contains("no table `nope`") && err.contains("shop-2026-11-23_08-00.db"), "{err}");
     assert!(!into.exists());
 }
@@ -245,7 +280,8 @@ fn into_a_backup_or_the_live_database_is_refused_even_with_force() {
     )
     .unwrap();
     let live_before = std::fs::read(&live).unwrap();
-    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--backup", s(&newest), "--into", s(&live), "--force"], 5);
+    let err =
+        fails(dir.path(), &["restore", "--repo", s(&repo), "--backup", s(&newest), "--into", s(&live), "--force"], 5);
     assert!(err.contains("is a live database"), "{err}");
     assert_eq!(std::fs::read(&live).unwrap(), live_before);
 }
@@ -313,7 +349,8 @@ fn backup_that_is_not_a_backup_is_bad_input() {
     let (repo, _) = three_backups(&dir);
     std::fs::write(repo.join("notes.db"), "this is text, not SQLite\n").unwrap();
     std::fs::write(repo.join("empty-2026-11-23T09-00-00.db"), "").unwrap();
-    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--backup", s(&repo.join("notes.db")), "--into", "x.db"], 3);
+    let err =
+        fails(dir.path(), &["restore", "--repo", s(&repo), "--backup", s(&repo.join("notes.db")), "--into", "x.db"], 3);
     assert!(err.contains("notes.db") && err.contains("not a SQLite database"), "{err}");
     let empty = repo.join("empty-2026-11-23T09-00-00.db");
     let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--backup", s(&empty), "--into", "x.db"], 3);

@@ -15,14 +15,29 @@ fn shows_tables_row_counts_schema_and_copies() {
     let v = json(dir.path(), &["show", "latest~2", "--repo", s(&repo)]);
     assert_eq!(v["taken_at"], "2026-11-23T06:00:00Z");
     assert_eq!(v["copies"][0]["path"], s(&repo.join("shop-2026-11-23T06-00-00.db")));
-    let tables: Vec<(&str, u64)> =
-        v["tables"].as_array().unwrap().iter().map(|t| (t["name"].as_str().unwrap(), t["rows"].as_u64().unwrap())).collect();
+    let tables: Vec<(&str, u64)> = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["rows"].as_u64().unwrap()))
+        .collect();
     assert_eq!(tables, [("audit", 0), ("customers", 50), ("downloads", 50), ("orders", 100)]);
-    let schema: Vec<String> =
-        v["schema"].as_array().unwrap().iter().map(|o| format!("{} {}", o["kind"].as_str().unwrap(), o["name"].as_str().unwrap())).collect();
+    let schema: Vec<String> = v["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {}", o["kind"].as_str().unwrap(), o["name"].as_str().unwrap()))
+        .collect();
     assert_eq!(
         schema,
-        ["table customers", "table orders", "index orders_customer", "table downloads", "table audit", "trigger downloads_audit"]
+        [
+            "table customers",
+            "table orders",
+            "index orders_customer",
+            "table downloads",
+            "table audit",
+            "trigger downloads_audit"
+        ]
     );
     assert!(v["schema"][1]["sql"].as_str().unwrap().starts_with("CREATE TABLE orders("));
     // By id prefix, too, and the human rendering holds the CREATE statements.

@@ -66,7 +66,8 @@ fn damaged_backups_fail_with_the_reason_and_exit_1() {
     let out = lastgood(dir.path()).args(["verify", "--all", "--repo", s(&repo)]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
-    let line = |file: &str| text.lines().find(|l| l.contains(file)).unwrap_or_else(|| panic!("{file}: {text}")).to_string();
+    let line =
+        |file: &str| text.lines().find(|l| l.contains(file)).unwrap_or_else(|| panic!("{file}: {text}")).to_string();
     for ok in ["shop-2026-11-23T06-00-00.db", "shop-20261123-070000.db", "shop-2026-11-23_08-00.db"] {
         assert!(line(ok).starts_with("OK "), "{}", line(ok));
     }
@@ -88,8 +89,13 @@ fn damaged_backups_fail_with_the_reason_and_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["ok"], false);
-    let failed: Vec<&str> =
-        v[0]["checks"].as_array().unwrap().iter().filter(|c| c["ok"] == false).map(|c| c["name"].as_str().unwrap()).collect();
+    let failed: Vec<&str> = v[0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(failed, ["integrity_check"]);
 }
 
