@@ -273,21 +273,11 @@ pub fn copy_tables(
 }
 
 fn copy_one_table(conn: &Connection, table: &str) -> rusqlite::Result<()> {
-    let objects = {
-        let mut st = conn.prepare(
-            "SELECT type, name, sql FROM lastgood_src.sqlite_schema WHERE tbl_name = ?1 AND sql IS NOT NULL ORDER BY rowid",
-        )?;
-        st.query_map([table], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-    };
-    let of_kind = |k: &'static str| objects.iter().filter(move |o| o.0 == k);
-    for (_, _, sql) in of_kind("table").chain(of_kind("index")) {
-        conn.execute_batch(sql)?;
-    }
-    let q = quote_ident(table);
-    conn.execute(&format!("INSERT INTO main.{q} SELECT * FROM lastgood_src.{q}"), [])?;
-    for (_, _, sql) in of_kind("trigger") {
-        conn.execute_batch(sql)?;
+    let objects = source_objects(conn, table)?;
+    create_table_and_indexes(conn, &objects)?;
+    copy_rows(conn, table)?;
+    for o in objects.iter().filter(|o| o.kind == "trigger") {
+        conn.execute_batch(&o.sql)?;
     }
     let has_seq: i64 =
         conn.query_row("SELECT count(*) FROM lastgood_src.sqlite_schema WHERE name = 'sqlite_sequence'", [], |r| {
@@ -302,6 +292,82 @@ fn copy_one_table(conn: &Connection, table: &str) -> rusqlite::Result<()> {
         conn.execute("INSERT INTO main.sqlite_sequence(name, seq) SELECT name, seq FROM lastgood_src.sqlite_sequence WHERE name = ?1", [table])?;
     }
     Ok(())
+}
+
+/// A schema object of the attached backup: `table`, `index`, `trigger` or `view`.
+struct SourceObject {
+    kind: String,
+    sql: String,
+}
+
+/// The objects of `table` in the backup attached as `lastgood_src`, in creation order.
+fn source_objects(conn: &Connection, table: &str) -> rusqlite::Result<Vec<SourceObject>> {
+    let mut st = conn.prepare(
+        "SELECT type, sql FROM lastgood_src.sqlite_schema WHERE tbl_name = ?1 AND sql IS NOT NULL ORDER BY rowid",
+    )?;
+    st.query_map([table], |r| Ok(SourceObject { kind: r.get(0)?, sql: r.get(1)? }))?.collect()
+}
+
+/// The table, then its indexes, as the backup has them: indexes exist before the rows arrive so
+/// that SQLite's transfer optimisation can copy them too (TECH-NOTES §1); triggers come after.
+fn create_table_and_indexes(conn: &Connection, objects: &[SourceObject]) -> rusqlite::Result<()> {
+    let of_kind = |k: &'static str| objects.iter().filter(move |o| o.kind == k);
+    for o in of_kind("table").chain(of_kind("index")) {
+        conn.execute_batch(&o.sql)?;
+    }
+    Ok(())
+}
+
+/// Copies the rows of `table` from the backup into the same table in main: by SQLite's transfer
+/// optimisation (pages of records, rowids kept) when it applies, else row by row with an explicit
+/// column list. The transfer does not apply, for instance, to a table with CHECK constraints: SQLite
+/// does not load them for a read-only database (the backup), so the two tables look different.
+fn copy_rows(conn: &Connection, table: &str) -> rusqlite::Result<()> {
+    let fast = insert_sql(table);
+    if uses_transfer(conn, &fast) {
+        conn.execute(&fast, [])?;
+    } else {
+        conn.execute(&insert_by_columns_sql(conn, table)?, [])?;
+    }
+    Ok(())
+}
+
+/// The one statement form SQLite's transfer optimisation accepts: no column list, no WHERE.
+fn insert_sql(table: &str) -> String {
+    let q = quote_ident(table);
+    format!("INSERT INTO main.{q} SELECT * FROM lastgood_src.{q}")
+}
+
+/// Whether SQLite compiles `sql` to a transfer: its program reads whole records (RowData or
+/// RowCell) instead of columns. A statement that does not even compile (a generated column makes
+/// `SELECT *` wider than the insert) is no transfer either.
+fn uses_transfer(conn: &Connection, sql: &str) -> bool {
+    let Ok(mut st) = conn.prepare(&format!("EXPLAIN {sql}")) else { return false };
+    let Ok(ops) = st.query_map([], |r| r.get::<_, String>(1)) else { return false };
+    ops.flatten().any(|op| op == "RowData" || op == "RowCell")
+}
+
+/// `INSERT … (cols) SELECT cols …` over the stored (non-generated) columns, with the rowid too
+/// when the table has one that no column carries, so that rowids survive as in a transfer.
+fn insert_by_columns_sql(conn: &Connection, table: &str) -> rusqlite::Result<String> {
+    let mut st = conn
+        .prepare("SELECT name, type, pk FROM pragma_table_xinfo(?1, 'lastgood_src') WHERE hidden = 0 ORDER BY cid")?;
+    let cols: Vec<(String, String, i64)> =
+        st.query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+    let without_rowid: bool =
+        conn.query_row("SELECT wr FROM pragma_table_list WHERE schema = 'lastgood_src' AND name = ?1", [table], |r| {
+            r.get(0)
+        })?;
+    let pk: Vec<&(String, String, i64)> = cols.iter().filter(|c| c.2 > 0).collect();
+    let integer_pk = pk.len() == 1 && pk[0].1.eq_ignore_ascii_case("INTEGER");
+    let named_rowid = cols.iter().any(|c| ["rowid", "_rowid_", "oid"].iter().any(|r| c.0.eq_ignore_ascii_case(r)));
+    let mut names: Vec<String> = cols.iter().map(|c| quote_ident(&c.0)).collect();
+    if !without_rowid && !integer_pk && !named_rowid {
+        names.insert(0, "rowid".to_string());
+    }
+    let list = names.join(", ");
+    let q = quote_ident(table);
+    Ok(format!("INSERT INTO main.{q} ({list}) SELECT {list} FROM lastgood_src.{q}"))
 }
 
 /// `PRAGMA quick_check` and per-table row counts of a restored file.
@@ -390,4 +456,69 @@ pub fn scratch_dir(explicit: Option<&Path>) -> Result<PathBuf> {
             .map_err(|e| environment(format!("cannot write in scratch folder `{}`: {e}", dir.display())))?;
     }
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backup_with(sql: &str) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src.db");
+        Connection::open(&src).unwrap().execute_batch(sql).unwrap();
+        let conn = Connection::open(dir.path().join("dst.db")).unwrap();
+        conn.execute("ATTACH DATABASE ?1 AS lastgood_src", [backup_uri(&src)]).unwrap();
+        (dir, conn)
+    }
+
+    /// Pitfall 1 of TECH-NOTES: one schema difference or an early trigger silently turns the page
+    /// copy into a row-by-row insert, 6× slower. The transfer shows in EXPLAIN as RowData/RowCell.
+    #[test]
+    fn table_copy_uses_the_transfer_optimisation_for_common_table_shapes() {
+        let (_dir, conn) = backup_with(
+            "CREATE TABLE orders(id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL,
+                                 item TEXT COLLATE NOCASE, amount REAL DEFAULT 0);
+             CREATE INDEX orders_customer ON orders(customer_id DESC);
+             CREATE INDEX orders_paid ON orders(item) WHERE amount > 0;
+             CREATE TRIGGER orders_audit AFTER UPDATE ON orders BEGIN SELECT 1; END;
+             CREATE TABLE kv(k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;
+             CREATE TABLE counters(id INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER NOT NULL,
+                                   twice INTEGER GENERATED ALWAYS AS (n * 2)) STRICT;
+             CREATE TABLE plain(a, b UNIQUE);
+             CREATE INDEX plain_a ON plain(a);",
+        );
+        for table in ["orders", "kv", "counters", "plain"] {
+            create_table_and_indexes(&conn, &source_objects(&conn, table).unwrap()).unwrap();
+            assert!(uses_transfer(&conn, &insert_sql(table)), "{table}: copied row by row");
+        }
+    }
+
+    /// Where the transfer cannot apply (CHECK constraints), rows, rowids and generated columns
+    /// still come across exactly.
+    #[test]
+    fn tables_the_transfer_cannot_copy_are_copied_row_by_row_keeping_rowids() {
+        let (_dir, conn) = backup_with(
+            "CREATE TABLE checked(a INTEGER CHECK (a >= 0), b TEXT, g INTEGER AS (a + 1));
+             INSERT INTO checked(rowid, a, b) VALUES (7, 1, 'x'), (3, 2, NULL), (100, 3, 'z');
+             CREATE TABLE checked_pk(id INTEGER PRIMARY KEY, a INTEGER CHECK (a > 0));
+             INSERT INTO checked_pk VALUES (5, 1), (9, 2);",
+        );
+        for table in ["checked", "checked_pk"] {
+            create_table_and_indexes(&conn, &source_objects(&conn, table).unwrap()).unwrap();
+            assert!(!uses_transfer(&conn, &insert_sql(table)), "{table}");
+            copy_rows(&conn, table).unwrap();
+            let dump = |schema: &str| -> Vec<String> {
+                let sql = format!("SELECT rowid, * FROM {schema}.{table} ORDER BY rowid");
+                let mut st = conn.prepare(&sql).unwrap();
+                let n = st.column_count();
+                st.query_map([], |r| {
+                    Ok((0..n).map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap())).collect())
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+            };
+            assert_eq!(dump("main"), dump("lastgood_src"), "{table}");
+        }
+    }
 }
