@@ -9,6 +9,7 @@ pub mod cmd;
 pub mod engine;
 pub mod error;
 pub mod exit;
+pub mod interrupt;
 pub mod lock;
 pub mod output;
 pub mod picker;

@@ -118,11 +118,12 @@ impl RestorePlan {
     pub fn execute(self, out: &Output) -> Result<RestoreReport> {
         let started = Instant::now();
         let dir = parent_dir(&self.target);
-        let tmp = tempfile::Builder::new()
-            .prefix(".lastgood-tmp-")
-            .suffix(".db")
-            .tempfile_in(&dir)
-            .map_err(|e| environment(format!("cannot create a file in `{}`: {e}", dir.display())))?;
+        // `_pending` is declared first so that it drops last, after `tmp` is renamed or deleted.
+        let (_pending, tmp) = crate::interrupt::Pending::create(
+            || tempfile::Builder::new().prefix(".lastgood-tmp-").suffix(".db").tempfile_in(&dir),
+            |t| t.path(),
+        )
+        .map_err(|e| environment(format!("cannot create a file in `{}`: {e}", dir.display())))?;
         let tmp_path = tmp.path().to_path_buf();
         let hashed = match &self.tables {
             None => self.copy_whole(tmp.as_file(), out)?,

@@ -440,6 +440,7 @@ fn read_tables(db: &mut SqliteDb) -> Result<Vec<TableFacts>> {
 pub struct OpenedBackup {
     path: PathBuf,
     _temp: Option<tempfile::TempPath>,
+    _pending: Option<crate::interrupt::Pending>,
     /// sha256 of the stored file (compressed bytes when compressed).
     pub sha256: String,
 }
@@ -463,15 +464,21 @@ pub fn open_backup_file_with(
 ) -> Result<OpenedBackup> {
     if compression == Compression::None {
         crate::engine::sqlite::check_header(path)?;
-        return Ok(OpenedBackup { path: path.to_path_buf(), _temp: None, sha256: format::sha256_file(path)? });
+        return Ok(OpenedBackup {
+            path: path.to_path_buf(),
+            _temp: None,
+            _pending: None,
+            sha256: format::sha256_file(path)?,
+        });
     }
-    let mut tmp =
-        tempfile::Builder::new().prefix("lastgood-").suffix(".db").tempfile().map_err(|e| {
-            environment(format!("cannot create a temporary file to decompress `{}`: {e}", path.display()))
-        })?;
+    let (pending, mut tmp) = crate::interrupt::Pending::create(
+        || tempfile::Builder::new().prefix("lastgood-").suffix(".db").tempfile(),
+        |t| t.path(),
+    )
+    .map_err(|e| environment(format!("cannot create a temporary file to decompress `{}`: {e}", path.display())))?;
     let sha256 = format::decompress_into(path, compression, tmp.as_file_mut(), progress)?;
     let temp = tmp.into_temp_path();
     crate::engine::sqlite::check_header(&temp)
         .map_err(|_| bad_input(format!("`{}` does not decompress to a SQLite database", path.display())))?;
-    Ok(OpenedBackup { path: temp.to_path_buf(), _temp: Some(temp), sha256 })
+    Ok(OpenedBackup { path: temp.to_path_buf(), _temp: Some(temp), _pending: Some(pending), sha256 })
 }
