@@ -42,6 +42,8 @@ pub struct GlobalOpts {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build an incident sandbox and walk through the recovery: catalog, bisect, restore, diff, merge.
+    Demo(cmd::demo::Args),
     /// List the backups in every repository, oldest first, with tables and row counts.
     Catalog(cmd::catalog::Args),
     /// One backup in detail: copies, tables, row counts and schema.
@@ -50,4 +52,10 @@ pub enum Command {
     Restore(cmd::restore::Args),
     /// Check backups: checksum against the manifest, decompression, header, integrity.
     Verify(cmd::verify::Args),
+    /// Take a consistent backup of live, with a manifest, into every repository given.
+    Backup(cmd::backup::Args),
+    /// Remove old backups by retention rules (never the newest verified one).
+    Prune(cmd::prune::Args),
+    /// Restore drill for CI: verify, restore and check the newest backup; RPO, RTO, JUnit.
+    Drill(cmd::drill::Args),
 }

@@ -1,27 +1,35 @@
-//! Ctrl-C (SIGINT) and SIGTERM: remove the files lastgood is writing under temporary names, then
-//! exit with `exit::INTERRUPTED`.
+//! Ctrl-C (SIGINT) and SIGTERM: exit 130 and leave nothing half-written.
 //!
-//! A command creates each temporary file through `Pending::create`, which registers it under the
-//! same lock the handler takes, so no file exists unregistered; the guard is dropped after the file
-//! is renamed into place or deleted (declare it first so it drops last). The handler runs on its
-//! own thread: it holds the lock (no new file can appear), deletes every registered file with its
-//! SQLite side files and exits, so an interrupted command leaves nothing half-written. A file
-//! already renamed into place is complete and checked, so a handler that finds it gone has nothing
-//! to undo.
+//! Every write lastgood makes goes to a temporary name first (see `restore`, `backup`), so an
+//! interruption can never leave a partial file under a final name; this module also removes those
+//! temporary files. Writes to live are SQLite or PostgreSQL transactions, which the engine rolls
+//! back when the process ends without committing.
+//!
+//! Code that creates a temporary file registers it: best with `Pending::create`, which creates and
+//! registers under the handler's lock, so that no file ever exists unregistered (declare the guard
+//! first so it drops last, after the file is renamed or deleted); or with `track` right after
+//! creating it and `untrack` once it is renamed. The handler runs on its own thread: it keeps the
+//! lock (no new file can appear), deletes every registered file with its SQLite side files, and
+//! exits. A file already renamed into place is complete and checked, so a handler that finds it
+//! gone has nothing to undo.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
-static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Installs the handler (once per process; a second call is a no-op).
+fn temp_files() -> MutexGuard<'static, Vec<PathBuf>> {
+    TEMP_FILES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Installs the handler (once, from `main`; a second call is a no-op).
 pub fn install() {
     let _ = ctrlc::set_handler(on_interrupt);
 }
 
 fn on_interrupt() {
     // Held until the process exits, so that no temporary file is created after this point.
-    let files = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+    let files = temp_files();
     for f in files.iter() {
         for suffix in ["", "-journal", "-wal", "-shm"] {
             let mut p = f.as_os_str().to_owned();
@@ -29,11 +37,23 @@ fn on_interrupt() {
             let _ = std::fs::remove_file(PathBuf::from(p));
         }
     }
-    eprintln!("error: interrupted; {} temporary file(s) removed", files.len());
+    eprintln!("error: interrupted; nothing was left half-written");
     std::process::exit(crate::exit::INTERRUPTED);
 }
 
-/// A temporary file that the interrupt handler deletes; unregistered when dropped.
+/// Removes `path` if the process is interrupted before `untrack(path)`.
+pub fn track(path: &Path) {
+    temp_files().push(path.to_path_buf());
+}
+
+pub fn untrack(path: &Path) {
+    let mut files = temp_files();
+    if let Some(i) = files.iter().position(|f| f == path) {
+        files.swap_remove(i);
+    }
+}
+
+/// A registered temporary file; unregistered when dropped.
 #[must_use = "the file is unregistered when the guard is dropped"]
 pub struct Pending(PathBuf);
 
@@ -44,7 +64,7 @@ impl Pending {
         create: impl FnOnce() -> Result<T, E>,
         path_of: impl FnOnce(&T) -> &Path,
     ) -> Result<(Pending, T), E> {
-        let mut files = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        let mut files = temp_files();
         let made = create()?;
         let path = path_of(&made).to_path_buf();
         files.push(path.clone());
@@ -54,9 +74,6 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        let mut files = PENDING.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = files.iter().position(|f| *f == self.0) {
-            files.swap_remove(i);
-        }
+        untrack(&self.0);
     }
 }

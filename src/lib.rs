@@ -3,9 +3,12 @@
 //! `main.rs` parses the command line and calls `run`; each subcommand lives in `cmd/`, over an
 //! engine-agnostic core (`catalog`, `restore`, …) and the engines behind one trait (`engine`).
 
+pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod cmd;
+pub mod demo;
+pub mod drill;
 pub mod engine;
 pub mod error;
 pub mod exit;
@@ -13,10 +16,12 @@ pub mod interrupt;
 pub mod lock;
 pub mod output;
 pub mod picker;
+pub mod prune;
 pub mod redact;
 pub mod restore;
 pub mod time;
 pub mod value;
+pub mod verify;
 
 use cli::{Cli, Command};
 
@@ -28,6 +33,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Show(a) => cmd::show::run(a, &ctx),
         Command::Restore(a) => cmd::restore::run(a, &ctx),
         Command::Verify(a) => cmd::verify::run(a, &ctx),
+        Command::Backup(a) => cmd::backup::run(a, &ctx),
+        Command::Prune(a) => cmd::prune::run(a, &ctx),
+        Command::Drill(a) => cmd::drill::run(a, &ctx),
+        Command::Demo(a) => cmd::demo::run(a, &ctx),
     }
 }
 

@@ -94,6 +94,9 @@ pub struct Backup {
     pub copies: Vec<Copy>,
     pub problem: Option<String>,
     pub source: Option<String>,
+    /// Files with the same name as one of this backup's copies, in another repository, whose
+    /// content differs: a copy was damaged or replaced.
+    pub differing_copies: Vec<PathBuf>,
 }
 
 impl Backup {
@@ -150,6 +153,7 @@ impl Catalog {
             cache.save();
         }
         let mut backups: Vec<Backup> = by_sha.into_values().collect();
+        flag_differing_copies(&mut backups);
         backups.sort_by(|a, b| a.taken_at.cmp(&b.taken_at).then(a.id.cmp(&b.id)));
         Ok(Catalog { repositories: repos.to_vec(), backups, ignored })
     }
@@ -241,6 +245,24 @@ impl Catalog {
             }
         };
         Err(bad_input(msg).hint("pick a later --at, or list backups with `lastgood catalog`").into())
+    }
+}
+
+/// Marks backups whose copies (same file name in several repositories) differ in content.
+fn flag_differing_copies(backups: &mut [Backup]) {
+    let mut by_name: BTreeMap<std::ffi::OsString, Vec<(usize, PathBuf)>> = BTreeMap::new();
+    for (i, b) in backups.iter().enumerate() {
+        for c in &b.copies {
+            if let Some(name) = c.path.file_name() {
+                by_name.entry(name.to_owned()).or_default().push((i, c.path.clone()));
+            }
+        }
+    }
+    for entries in by_name.values() {
+        for (i, _) in entries {
+            let others = entries.iter().filter(|(j, _)| j != i).map(|(_, p)| p.clone());
+            backups[*i].differing_copies.extend(others);
+        }
     }
 }
 
@@ -355,6 +377,7 @@ fn scan_file(
         copies: vec![Copy { repository: repo.to_path_buf(), path: path.to_path_buf(), size: meta.len() }],
         problem: facts.problem,
         source: facts.source,
+        differing_copies: Vec::new(),
     }))
 }
 

@@ -5,11 +5,16 @@ use serde::Serialize;
 
 use crate::catalog::{Backup, Catalog, Ignored};
 use crate::output::{human_age, human_bytes, table};
+use crate::picker::mark;
 
 use super::Context;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Flag backups with fewer copies than this across the repositories.
+    #[arg(long, value_name = "N")]
+    pub require_copies: Option<usize>,
+}
 
 #[derive(Serialize)]
 struct CatalogView<'a> {
@@ -24,9 +29,15 @@ struct BackupView<'a> {
     #[serde(flatten)]
     backup: &'a Backup,
     age_seconds: i64,
+    /// Fewer copies than `--require-copies`.
+    under_replicated: bool,
+    /// Recorded by `bisect`: this is the last known good backup.
+    last_known_good: bool,
+    /// Recorded by `verify`: `ok <time>` or `failed <time>`.
+    verified: Option<String>,
 }
 
-pub fn run(_args: &Args, ctx: &Context) -> anyhow::Result<i32> {
+pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let catalog = ctx.catalog()?;
     let view = CatalogView {
         repositories: &catalog.repositories,
@@ -34,24 +45,46 @@ pub fn run(_args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         backups: catalog
             .backups
             .iter()
-            .map(|b| BackupView { backup: b, age_seconds: (ctx.now - b.taken_at).num_seconds() })
+            .map(|b| BackupView {
+                backup: b,
+                age_seconds: (ctx.now - b.taken_at).num_seconds(),
+                under_replicated: args.require_copies.is_some_and(|n| b.copies.len() < n),
+                last_known_good: mark(b, "lkg").is_some(),
+                verified: mark(b, "verified"),
+            })
             .collect(),
         ignored: &catalog.ignored,
     };
-    ctx.out.emit(&view, |_| render(&catalog, ctx))?;
+    ctx.out.emit(&view, |v| render(&catalog, v, ctx))?;
     Ok(crate::exit::OK)
 }
 
-fn render(catalog: &Catalog, ctx: &Context) -> String {
+fn render(catalog: &Catalog, view: &CatalogView, ctx: &Context) -> String {
     if catalog.backups.is_empty() {
         let mut s = format!("no backups found in {}\n", join_paths(&catalog.repositories));
         s.push_str(&ignored_lines(&catalog.ignored));
         return s;
     }
-    let rows: Vec<Vec<String>> = catalog
+    let rows: Vec<Vec<String>> = view
         .backups
         .iter()
-        .map(|b| {
+        .map(|v| {
+            let b = v.backup;
+            let mut flags = Vec::new();
+            if v.last_known_good {
+                flags.push("LKG".to_string());
+            }
+            match v.verified.as_deref() {
+                Some(s) if s.starts_with("ok") => flags.push("verified".into()),
+                Some(_) => flags.push("VERIFY FAILED".into()),
+                None => {}
+            }
+            if v.under_replicated {
+                flags.push("UNDER-REPLICATED".into());
+            }
+            if !b.differing_copies.is_empty() {
+                flags.push("COPIES DIFFER".into());
+            }
             let tables = if b.tables.is_empty() {
                 "-".to_string()
             } else {
@@ -64,6 +97,7 @@ fn render(catalog: &Catalog, ctx: &Context) -> String {
                 human_age(ctx.now - b.taken_at),
                 human_bytes(b.size),
                 b.copies.len().to_string(),
+                flags.join(" "),
                 match &b.problem {
                     Some(p) => format!("DAMAGED: {p}"),
                     None => tables,
@@ -72,7 +106,7 @@ fn render(catalog: &Catalog, ctx: &Context) -> String {
             ]
         })
         .collect();
-    let mut s = table(&["ID", "TAKEN AT", "FROM", "AGE", "SIZE", "COPIES", "TABLES (ROWS)", "PATH"], &rows);
+    let mut s = table(&["ID", "TAKEN AT", "FROM", "AGE", "SIZE", "COPIES", "FLAGS", "TABLES (ROWS)", "PATH"], &rows);
     s.push_str(&format!("{} backup(s) in {}\n", catalog.backups.len(), join_paths(&catalog.repositories)));
     s.push_str(&ignored_lines(&catalog.ignored));
     s

@@ -1,7 +1,11 @@
 //! One module per subcommand: each reads its flags, calls the core, and renders the result as
 //! human text or `--json`. No command holds logic that another command needs.
 
+pub mod backup;
 pub mod catalog;
+pub mod demo;
+pub mod drill;
+pub mod prune;
 pub mod restore;
 pub mod show;
 pub mod verify;

@@ -1,10 +1,7 @@
 //! `lastgood verify [BACKUP | --all]`: is each backup (or each copy) restorable?
 
-use serde::Serialize;
-
-use crate::catalog::{self, Backup, Copy, manifest};
-use crate::engine::Database;
-use crate::engine::sqlite::SqliteDb;
+use crate::catalog::{self, Backup, Copy};
+use crate::verify::{Check, CopyVerdict, verify_copy};
 
 use super::Context;
 
@@ -16,23 +13,6 @@ pub struct Args {
     /// Verify every copy of every backup.
     #[arg(long)]
     pub all: bool,
-}
-
-/// The verdict on one copy.
-#[derive(Debug, Serialize)]
-pub struct CopyVerdict {
-    pub backup_id: String,
-    pub path: std::path::PathBuf,
-    pub ok: bool,
-    /// The checks that ran, in order, each `ok` or the reason it failed.
-    pub checks: Vec<Check>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Check {
-    pub name: &'static str,
-    pub ok: bool,
-    pub detail: String,
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
@@ -77,61 +57,6 @@ fn not_a_backup(i: &catalog::Ignored) -> CopyVerdict {
         ok: false,
         checks: vec![Check { name: "format", ok: false, detail: i.reason.clone() }],
     }
-}
-
-/// Runs every check on one copy: manifest checksum, decompression, header, integrity_check.
-pub fn verify_copy(b: &Backup, c: &Copy) -> CopyVerdict {
-    let mut checks = Vec::new();
-    let mut push = |name, r: anyhow::Result<String>| {
-        let ok = r.is_ok();
-        checks.push(Check { name, ok, detail: r.unwrap_or_else(|e| format!("{e:#}")) });
-        ok
-    };
-    let opened = catalog::open_backup_file(&c.path, b.compression);
-    let sha = opened.as_ref().map(|o| o.sha256.clone()).ok();
-    let manifest = manifest::read_for(&c.path);
-    let checksum = match (&manifest, &sha) {
-        (Err(e), _) => Err(anyhow::anyhow!("{e:#}")),
-        (Ok(Some(m)), Some(sha)) => match &m.sha256 {
-            Some(expected) if expected.eq_ignore_ascii_case(sha) => Ok("matches manifest".to_string()),
-            Some(expected) => Err(anyhow::anyhow!("sha256 {sha} differs from manifest's {expected}")),
-            None => Ok("manifest has no checksum".to_string()),
-        },
-        (Ok(None), Some(sha)) if *sha != b.sha256 => Err(anyhow::anyhow!(
-            "sha256 {sha} differs from the catalog's {} (file changed since it was catalogued)",
-            b.sha256
-        )),
-        (Ok(None), _) => Ok("no manifest".to_string()),
-        (Ok(Some(_)), None) => Err(anyhow::anyhow!("file unreadable, checksum not computed")),
-    };
-    let all_ok = push("checksum", checksum);
-    let opened = match opened {
-        Ok(o) => {
-            push(
-                "readable",
-                Ok(if b.compression == catalog::format::Compression::None {
-                    "SQLite header ok".into()
-                } else {
-                    "decompressed, SQLite header ok".into()
-                }),
-            );
-            o
-        }
-        Err(e) => {
-            push("readable", Err(e));
-            return CopyVerdict { backup_id: b.id.clone(), path: c.path.clone(), ok: false, checks };
-        }
-    };
-    let integrity =
-        SqliteDb::open_backup(opened.path()).and_then(|mut db| db.integrity_problems(false)).and_then(|p| {
-            if p.is_empty() {
-                Ok("ok".to_string())
-            } else {
-                Err(anyhow::anyhow!("{}", p.into_iter().take(5).collect::<Vec<_>>().join("; ")))
-            }
-        });
-    let integrity_ok = push("integrity_check", integrity);
-    CopyVerdict { backup_id: b.id.clone(), path: c.path.clone(), ok: all_ok && integrity_ok, checks }
 }
 
 fn render(vs: &[CopyVerdict], failed: usize) -> String {

@@ -4,6 +4,7 @@
 
 mod catalog;
 mod common;
+mod drill;
 mod interrupt;
 mod picker;
 mod restore;

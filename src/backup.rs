@@ -1,0 +1,201 @@
+//! Taking a backup of a live database into one or more repositories, with a manifest.
+//!
+//! SQLite: `VACUUM INTO` a temporary file — one read transaction, so the snapshot is consistent
+//! even while the application writes (TECH-NOTES §2: the online backup API restarts under steady
+//! writes; VACUUM INTO does not), and its output is a compact rollback-mode file that opens
+//! read-only anywhere.
+//!
+//! Invariants: a copy appears under its final name only complete, fsynced and checksummed (written
+//! under a temporary name in the repository, re-read and hashed, then renamed); the manifest is
+//! written the same way after the copy; a repository that fails does not stop the others, and the
+//! command then fails naming it; the manifest's `source` never holds a password.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+
+use crate::catalog::TableFacts;
+use crate::catalog::format::{self, Compression};
+use crate::catalog::manifest::{self, Manifest, ManifestTable};
+use crate::engine::sqlite::{SqliteDb, check_header, classify};
+use crate::engine::{Database, Location};
+use crate::error::{environment, usage};
+use crate::output::Output;
+use crate::restore::sync_dir;
+
+/// The outcome for one repository.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyOutcome {
+    pub repository: PathBuf,
+    pub path: Option<PathBuf>,
+    pub error: Option<String>,
+}
+
+/// What `backup` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupReport {
+    pub taken_at: DateTime<Utc>,
+    pub source: String,
+    pub file: String,
+    pub compression: Compression,
+    pub size: u64,
+    pub sha256: String,
+    pub tables: Vec<TableFacts>,
+    pub copies: Vec<CopyOutcome>,
+    pub seconds: f64,
+}
+
+impl BackupReport {
+    pub fn failed(&self) -> Vec<&CopyOutcome> {
+        self.copies.iter().filter(|c| c.error.is_some()).collect()
+    }
+}
+
+/// Takes one backup of `live` and stores a copy in every repository. Errors (before any copy):
+/// `Usage` without repositories, `BadInput`/`Environment` when live cannot be read. Per-repository
+/// failures are reported in `copies`, not as an error.
+pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &Output) -> Result<BackupReport> {
+    if repos.is_empty() {
+        return Err(usage("no repository to write the backup to").hint("pass --repo DIR (repeatable)").into());
+    }
+    let Location::Sqlite(live_path) = live else {
+        return Err(
+            environment(format!("`{}`: backups of PostgreSQL need the PostgreSQL engine", live.describe())).into()
+        );
+    };
+    let started = std::time::Instant::now();
+    let work = tempfile::Builder::new()
+        .prefix("lastgood-backup-")
+        .tempdir()
+        .map_err(|e| environment(format!("cannot create a temporary folder: {e}")))?;
+    let spinner = out.spinner(&format!("snapshotting {}", live_path.display()));
+    let (taken_at, snapshot) = snapshot_sqlite(live_path, work.path())?;
+    let tables = count_tables(&snapshot)?;
+    spinner.set_message("compressing");
+    let stored = compress(&snapshot, compression, work.path())?;
+    spinner.finish_and_clear();
+    let sha256 = format::sha256_file(&stored)?;
+    let size = std::fs::metadata(&stored)?.len();
+    let stem = live_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "backup".into());
+    let file = format!("{stem}-{}.db{}", taken_at.format("%Y-%m-%dT%H-%M-%SZ"), compression.suffix());
+    let manifest = Manifest {
+        manifest_version: 1,
+        taken_at,
+        engine: Some("sqlite".into()),
+        source: Some(crate::redact::connection_string(&std::path::absolute(live_path)?.display().to_string())),
+        file: Some(file.clone()),
+        compression: (compression != Compression::None).then(|| format!("{compression:?}").to_lowercase()),
+        size: Some(size),
+        sha256: Some(sha256.clone()),
+        tables: tables.iter().map(|t| ManifestTable { name: t.name.clone(), rows: t.rows }).collect(),
+        lastgood_version: Some(env!("CARGO_PKG_VERSION").into()),
+    };
+    let copies = repos
+        .iter()
+        .map(|repo| match store_copy(&stored, repo, &file, &sha256, &manifest) {
+            Ok(path) => CopyOutcome { repository: repo.clone(), path: Some(path), error: None },
+            Err(e) => CopyOutcome { repository: repo.clone(), path: None, error: Some(format!("{e:#}")) },
+        })
+        .collect();
+    Ok(BackupReport {
+        taken_at,
+        source: manifest.source.clone().unwrap_or_default(),
+        file,
+        compression,
+        size,
+        sha256,
+        tables,
+        copies,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// A consistent snapshot of a live SQLite database via `VACUUM INTO`; returns when it was taken
+/// (the start of its read transaction) and the snapshot's path.
+fn snapshot_sqlite(live: &Path, dir: &Path) -> Result<(DateTime<Utc>, PathBuf)> {
+    check_header(live)?;
+    let conn = Connection::open_with_flags(live, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| classify(e, live))?;
+    conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| classify(e, live))?;
+    let dst = dir.join("snapshot.db");
+    let taken_at = Utc::now();
+    conn.execute("VACUUM INTO ?1", [dst.to_string_lossy()]).map_err(|e| classify(e, live))?;
+    Ok((taken_at, dst))
+}
+
+fn count_tables(snapshot: &Path) -> Result<Vec<TableFacts>> {
+    let mut db = SqliteDb::open_backup(snapshot)?;
+    let names = db.tables()?;
+    names.into_iter().map(|name| Ok(TableFacts { rows: db.row_count(&name)?, name })).collect()
+}
+
+fn compress(snapshot: &Path, compression: Compression, dir: &Path) -> Result<PathBuf> {
+    if compression == Compression::None {
+        return Ok(snapshot.to_path_buf());
+    }
+    let dst = dir.join(format!("snapshot.db{}", compression.suffix()));
+    let mut src = File::open(snapshot)?;
+    let file = BufWriter::with_capacity(1 << 20, File::create(&dst)?);
+    match compression {
+        Compression::Gzip => {
+            let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+            std::io::copy(&mut src, &mut enc)?;
+            enc.finish()?.flush()?;
+        }
+        Compression::Zstd => {
+            let mut enc = zstd::stream::write::Encoder::new(file, 3)?;
+            std::io::copy(&mut src, &mut enc)?;
+            enc.finish()?.flush()?;
+        }
+        Compression::None => unreachable!("handled above"),
+    }
+    Ok(dst)
+}
+
+/// Stops tracking a temporary file for Ctrl-C cleanup when dropped.
+struct Untrack(PathBuf);
+
+impl Drop for Untrack {
+    fn drop(&mut self) {
+        crate::interrupt::untrack(&self.0);
+    }
+}
+
+/// Writes one copy into `repo` under a temporary name, fsyncs it, re-reads it to check the
+/// checksum, renames it to `file`, then writes the manifest beside it the same way.
+fn store_copy(stored: &Path, repo: &Path, file: &str, sha256: &str, manifest: &Manifest) -> Result<PathBuf> {
+    if !repo.is_dir() {
+        return Err(environment(format!("repository `{}` is not a reachable folder", repo.display())).into());
+    }
+    let target = repo.join(file);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".lastgood-tmp-")
+        .tempfile_in(repo)
+        .map_err(|e| environment(format!("cannot write in repository `{}`: {e}", repo.display())))?;
+    crate::interrupt::track(tmp.path());
+    let _untrack = Untrack(tmp.path().to_path_buf());
+    let mut src = File::open(stored)?;
+    std::io::copy(&mut src, tmp.as_file_mut())
+        .map_err(|e| environment(format!("writing to `{}`: {e}", repo.display())))?;
+    tmp.as_file().sync_all().map_err(|e| environment(format!("syncing a copy in `{}`: {e}", repo.display())))?;
+    let copied = format::sha256_file(tmp.path())?;
+    if copied != sha256 {
+        return Err(
+            environment(format!("the copy in `{}` does not match the snapshot's checksum", repo.display())).into()
+        );
+    }
+    tmp.persist_noclobber(&target)
+        .map_err(|e| environment(format!("cannot name the copy `{}`: {}", target.display(), e.error)))?;
+    let json = serde_json::to_string_pretty(manifest)?;
+    let mut mtmp = tempfile::Builder::new().prefix(".lastgood-tmp-").tempfile_in(repo)?;
+    mtmp.write_all(json.as_bytes())?;
+    mtmp.as_file().sync_all()?;
+    mtmp.persist(manifest::path_for(&target)).context("naming the manifest")?;
+    sync_dir(repo);
+    Ok(target)
+}

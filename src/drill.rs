@@ -1,0 +1,455 @@
+//! Restore drills: prove, unattended, that the newest backup of each database restores and holds
+//! sane data, within the RPO and RTO bounds.
+//!
+//! For each database: the newest backup (damaged or not: a damaged newest backup is a failure, not
+//! a reason to fall back silently) is verified copy by copy, restored whole into a scratch folder,
+//! checked (integrity, minimum row counts, SQL assertions) and timed. RPO = now − taken-at; RTO =
+//! restore + checks wall time. Invariant: the scratch folder is removed afterwards, on success and
+//! on failure alike (it is a `TempDir`), and nothing is written anywhere else.
+//!
+//! Config (TOML), every key optional but `name`; unknown keys are errors with their line:
+//! ```toml
+//! [[database]]
+//! name = "shop"
+//! repos = ["/backups", "/mnt/offsite"]   # relative paths are relative to the config file
+//! match = "shop-*"                        # which backup files belong to this database (glob on the name)
+//! max_age = "26h"                         # RPO bound
+//! max_restore_time = "5m"                 # RTO bound
+//! require_copies = 2
+//! integrity_check = true                  # default true
+//! min_rows = { orders = 1000 }
+//! [[database.check]]
+//! name = "no negative amounts"
+//! sql = "SELECT count(*) = 0 FROM orders WHERE amount < 0"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Backup, Catalog};
+use crate::engine::sqlite::SqliteDb;
+use crate::engine::{Access, Database};
+use crate::error::{bad_input, usage};
+use crate::output::Output;
+use crate::restore::RestorePlan;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillConfig {
+    #[serde(rename = "database")]
+    pub databases: Vec<DatabaseSpec>,
+}
+
+/// One database to drill.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSpec {
+    pub name: String,
+    #[serde(default)]
+    pub repos: Vec<PathBuf>,
+    #[serde(default, rename = "match")]
+    pub file_match: Option<String>,
+    #[serde(default)]
+    pub max_age: Option<HumanDuration>,
+    #[serde(default)]
+    pub max_restore_time: Option<HumanDuration>,
+    #[serde(default)]
+    pub require_copies: Option<usize>,
+    #[serde(default = "yes")]
+    pub integrity_check: bool,
+    #[serde(default)]
+    pub min_rows: BTreeMap<String, u64>,
+    #[serde(default, rename = "check")]
+    pub checks: Vec<SqlCheck>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlCheck {
+    pub name: String,
+    pub sql: String,
+}
+
+/// A duration written as `26h`, `90s`, `1h 30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+pub fn parse_duration(s: &str) -> std::result::Result<HumanDuration, String> {
+    humantime::parse_duration(s)
+        .map(HumanDuration)
+        .map_err(|e| format!("bad duration `{s}` ({e}); write it like `26h`, `90s` or `1h 30m`"))
+}
+
+impl DrillConfig {
+    /// Reads a config file. Errors: `Usage` naming the file, the line and the key.
+    pub fn load(path: &Path) -> Result<DrillConfig> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| crate::error::environment(format!("cannot read drill config `{}`: {e}", path.display())))?;
+        let mut cfg: DrillConfig = toml::from_str(&text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+            let at = line.map(|l| format!(" line {l}:")).unwrap_or_default();
+            usage(format!("drill config `{}`:{at} {}", path.display(), e.message()))
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for db in &mut cfg.databases {
+            for r in &mut db.repos {
+                if r.is_relative() {
+                    *r = base.join(&*r);
+                }
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+/// The result of one check of a drill (one JUnit testcase).
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub name: String,
+    pub ok: bool,
+    pub message: String,
+    pub seconds: f64,
+}
+
+/// The drill of one database.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseReport {
+    pub name: String,
+    pub backup_id: Option<String>,
+    pub backup_path: Option<PathBuf>,
+    pub taken_at: Option<DateTime<Utc>>,
+    /// Recovery point: age of the newest backup, in seconds.
+    pub rpo_seconds: Option<i64>,
+    /// Recovery time: restore plus checks, in seconds.
+    pub rto_seconds: Option<f64>,
+    pub checks: Vec<CheckResult>,
+    pub ok: bool,
+}
+
+struct Recorder {
+    checks: Vec<CheckResult>,
+}
+
+impl Recorder {
+    fn record(&mut self, name: impl Into<String>, started: Instant, r: Result<String>) -> bool {
+        let ok = r.is_ok();
+        let message = r.unwrap_or_else(|e| format!("{e:#}"));
+        self.checks.push(CheckResult { name: name.into(), ok, message, seconds: started.elapsed().as_secs_f64() });
+        ok
+    }
+
+    fn not_run(&mut self, name: impl Into<String>, why: &str) {
+        self.checks.push(CheckResult {
+            name: name.into(),
+            ok: false,
+            message: format!("not run: {why}"),
+            seconds: 0.0,
+        });
+    }
+}
+
+/// Drills one database. Errors only for a repository that cannot be read; everything about the
+/// backup itself is a failed check in the report.
+pub fn drill(spec: &DatabaseSpec, now: DateTime<Utc>, out: &Output) -> Result<DatabaseReport> {
+    let catalog = Catalog::scan(&spec.repos, out)?;
+    let mine: Vec<&Backup> = catalog.backups.iter().filter(|b| belongs(spec, b)).collect();
+    let mut rec = Recorder { checks: Vec::new() };
+    let mut report = DatabaseReport {
+        name: spec.name.clone(),
+        backup_id: None,
+        backup_path: None,
+        taken_at: None,
+        rpo_seconds: None,
+        rto_seconds: None,
+        checks: Vec::new(),
+        ok: false,
+    };
+    let t = Instant::now();
+    let Some(newest) = mine.last().copied() else {
+        rec.record("newest backup", t, Err(bad_input(format!("no backup found for `{}`", spec.name)).into()));
+        report.checks = rec.checks;
+        return Ok(report);
+    };
+    report.backup_id = Some(newest.id.clone());
+    report.backup_path = Some(newest.primary().path.clone());
+    report.taken_at = Some(newest.taken_at);
+    let age = now - newest.taken_at;
+    report.rpo_seconds = Some(age.num_seconds());
+    rec.record("newest backup", t, Ok(format!("{} taken at {}", newest.id, crate::time::show(newest.taken_at))));
+    if let Some(max) = spec.max_age {
+        let ok = age.to_std().map(|a| a <= max.0).unwrap_or(true);
+        let msg = format!(
+            "backup {} is {} old (max_age {})",
+            newest.id,
+            crate::output::human_age(age),
+            humantime::format_duration(max.0)
+        );
+        rec.record("backup age (RPO)", t, if ok { Ok(msg) } else { Err(anyhow::anyhow!(msg)) });
+    }
+    if let Some(n) = spec.require_copies {
+        rec.record("copies", t, check_copies(newest, &mine, n));
+    }
+    for c in &newest.copies {
+        let t = Instant::now();
+        let v = crate::verify::verify_copy(newest, c);
+        let why: Vec<String> = v.checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.name, c.detail)).collect();
+        let r = if v.ok {
+            Ok("checksum, readable, integrity_check ok".into())
+        } else {
+            Err(anyhow::anyhow!(why.join("; ")))
+        };
+        rec.record(format!("verify {}", c.path.display()), t, r);
+    }
+    let started = Instant::now();
+    let restored = restore_and_check(spec, &catalog, newest, &mut rec, out);
+    let rto = started.elapsed();
+    if restored {
+        report.rto_seconds = Some(rto.as_secs_f64());
+    }
+    if let Some(max) = spec.max_restore_time {
+        let msg = format!(
+            "restore and checks took {:.2}s (max_restore_time {})",
+            rto.as_secs_f64(),
+            humantime::format_duration(max.0)
+        );
+        let r = if !restored {
+            Err(anyhow::anyhow!("not measured: the restore failed"))
+        } else if rto <= max.0 {
+            Ok(msg)
+        } else {
+            Err(anyhow::anyhow!(msg))
+        };
+        rec.record("restore time (RTO)", Instant::now(), r);
+    }
+    report.ok = rec.checks.iter().all(|c| c.ok);
+    report.checks = rec.checks;
+    Ok(report)
+}
+
+/// Restores `backup` whole into a temporary scratch folder and runs the data checks there. Returns
+/// whether the restore itself succeeded.
+fn restore_and_check(
+    spec: &DatabaseSpec,
+    catalog: &Catalog,
+    backup: &Backup,
+    rec: &mut Recorder,
+    out: &Output,
+) -> bool {
+    let t = Instant::now();
+    let scratch = match tempfile::Builder::new().prefix("lastgood-drill-").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            rec.record(
+                "restore",
+                t,
+                Err(crate::error::environment(format!("cannot create a scratch folder: {e}")).into()),
+            );
+            return false;
+        }
+    };
+    let target = scratch.path().join("drill.db");
+    let why = format!("drill of `{}`", spec.name);
+    let restored = RestorePlan::new(catalog, backup, why, None, target.clone(), false).and_then(|p| p.execute(out));
+    let restored_ok = rec.record(
+        "restore",
+        t,
+        restored.map(|r| format!("restored whole in {:.2}s, quick_check {}", r.seconds, r.quick_check)),
+    );
+    let names = data_check_names(spec);
+    if !restored_ok {
+        for n in names {
+            rec.not_run(n, "the restore failed");
+        }
+        return false;
+    }
+    let mut db = match SqliteDb::open(&target, Access::ReadOnly) {
+        Ok(db) => db,
+        Err(e) => {
+            rec.record("open scratch", Instant::now(), Err(e));
+            return false;
+        }
+    };
+    if spec.integrity_check {
+        let t = Instant::now();
+        let r = db
+            .integrity_problems(false)
+            .and_then(|p| if p.is_empty() { Ok("ok".to_string()) } else { Err(anyhow::anyhow!(p.join("; "))) });
+        rec.record("integrity_check", t, r);
+    }
+    for (table, min) in &spec.min_rows {
+        let t = Instant::now();
+        let r = db.row_count(table).and_then(|n| {
+            if n >= *min {
+                Ok(format!("{n} rows (min {min})"))
+            } else {
+                Err(anyhow::anyhow!("`{table}` has {n} rows, fewer than {min}"))
+            }
+        });
+        rec.record(format!("min_rows {table}"), t, r);
+    }
+    for c in &spec.checks {
+        let t = Instant::now();
+        rec.record(format!("check {}", c.name), t, run_sql_check(db.connection(), &c.sql));
+    }
+    drop(db);
+    drop(scratch);
+    true
+}
+
+fn data_check_names(spec: &DatabaseSpec) -> Vec<String> {
+    let mut v = Vec::new();
+    if spec.integrity_check {
+        v.push("integrity_check".to_string());
+    }
+    v.extend(spec.min_rows.keys().map(|t| format!("min_rows {t}")));
+    v.extend(spec.checks.iter().map(|c| format!("check {}", c.name)));
+    v
+}
+
+/// Runs a SQL assertion: one row, one value; true or non-zero passes.
+pub fn run_sql_check(conn: &rusqlite::Connection, sql: &str) -> Result<String> {
+    let mut st = conn.prepare(sql).map_err(|e| bad_input(format!("check is not valid SQL: {e}")))?;
+    if st.column_count() != 1 {
+        return Err(bad_input(format!("check returns {} columns; it must return one", st.column_count())).into());
+    }
+    let mut rows = st.query([])?;
+    let Some(row) = rows.next()? else { return Err(bad_input("check returned no row; it must return one").into()) };
+    let v = crate::engine::sqlite::to_value(row.get_ref(0)?);
+    if rows.next()?.is_some() {
+        return Err(bad_input("check returned several rows; it must return one").into());
+    }
+    match v {
+        crate::value::Value::Integer(0) => Err(anyhow::anyhow!("assertion is false (0)")),
+        crate::value::Value::Integer(n) => Ok(format!("true ({n})")),
+        crate::value::Value::Real(f) if f != 0.0 => Ok(format!("true ({f})")),
+        crate::value::Value::Real(_) => Err(anyhow::anyhow!("assertion is false (0.0)")),
+        other => Err(bad_input(format!(
+            "check returned {} `{}`, not a boolean or number",
+            other.type_name(),
+            other.display()
+        ))
+        .into()),
+    }
+}
+
+fn check_copies(newest: &Backup, all: &[&Backup], n: usize) -> Result<String> {
+    let names: Vec<_> = newest.copies.iter().filter_map(|c| c.path.file_name()).collect();
+    let differing: Vec<String> = all
+        .iter()
+        .filter(|b| b.sha256 != newest.sha256)
+        .flat_map(|b| &b.copies)
+        .filter(|c| c.path.file_name().is_some_and(|f| names.contains(&f)))
+        .map(|c| c.path.display().to_string())
+        .collect();
+    if !differing.is_empty() {
+        return Err(anyhow::anyhow!("copies of backup {} differ in checksum: {}", newest.id, differing.join(", ")));
+    }
+    if newest.copies.len() < n {
+        return Err(anyhow::anyhow!(
+            "backup {} has {} cop{}, {n} required",
+            newest.id,
+            newest.copies.len(),
+            if newest.copies.len() == 1 { "y" } else { "ies" }
+        ));
+    }
+    Ok(format!("{} copies (required {n})", newest.copies.len()))
+}
+
+fn belongs(spec: &DatabaseSpec, b: &Backup) -> bool {
+    let Some(pattern) = &spec.file_match else { return true };
+    b.copies.iter().any(|c| c.path.file_name().is_some_and(|n| glob_match(pattern, &n.to_string_lossy())))
+}
+
+/// `*` matches any run of characters, `?` one character; everything else literally.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// The JUnit XML report: one testsuite per database, one testcase per check; a failure message
+/// names the backup and the check.
+pub fn junit(reports: &[DatabaseReport]) -> Result<String> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut report = Report::new("lastgood drill");
+    for db in reports {
+        let mut suite = TestSuite::new(format!("drill {}", db.name));
+        for c in &db.checks {
+            let status = if c.ok {
+                TestCaseStatus::success()
+            } else {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                let backup = db.backup_id.as_deref().unwrap_or("(none)");
+                s.set_message(format!("backup {backup}: {}: {}", c.name, c.message));
+                s
+            };
+            let mut case = TestCase::new(c.name.clone(), status);
+            case.set_classname(format!("lastgood.drill.{}", db.name));
+            case.set_time(Duration::from_secs_f64(c.seconds));
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    Ok(report.to_string()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("shop-*", "shop-2026.db"));
+        assert!(glob_match("*.db", "x.db"));
+        assert!(!glob_match("shop-*", "crm-2026.db"));
+        assert!(glob_match("a?c*", "abcdef"));
+    }
+
+    #[test]
+    fn config_errors_name_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("drill.toml");
+        std::fs::write(&p, "[[database]]\nname = \"shop\"\nmax_agee = \"26h\"\n").unwrap();
+        let e = format!("{:#}", DrillConfig::load(&p).unwrap_err());
+        assert!(e.contains("line 3") && e.contains("max_agee"), "{e}");
+        std::fs::write(&p, "[[database]]\nname = \"shop\"\nmax_age = \"26 hours-ish\"\n").unwrap();
+        let e = format!("{:#}", DrillConfig::load(&p).unwrap_err());
+        assert!(e.contains("line 3") && e.contains("bad duration"), "{e}");
+        std::fs::write(&p, "[[database]]\nname = \"shop\"\nmax_age = \"26h\"\nrepos = [\"r\"]\n").unwrap();
+        let cfg = DrillConfig::load(&p).unwrap();
+        assert_eq!(cfg.databases[0].max_age, Some(HumanDuration(Duration::from_secs(26 * 3600))));
+        assert_eq!(cfg.databases[0].repos, vec![dir.path().join("r")]);
+    }
+}

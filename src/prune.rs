@@ -1,0 +1,104 @@
+//! Pruning old backups by retention rules, as a plan that can be printed before it is carried out.
+//!
+//! Rules (newest first, over the whole catalog): `keep_last` newest backups; the newest backup of
+//! each of the `keep_hourly` most recent hours that have one; likewise per local calendar day for
+//! `keep_daily`. A backup kept by any rule is kept. Invariant: the newest verified backup (or, when
+//! nothing was ever verified, the newest undamaged one) is always kept, whatever the rules say.
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+use chrono::Local;
+use serde::Serialize;
+
+use crate::catalog::{Backup, Catalog, manifest};
+use crate::error::usage;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rules {
+    pub keep_last: usize,
+    pub keep_hourly: usize,
+    pub keep_daily: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Decision {
+    pub backup_id: String,
+    pub taken_at: chrono::DateTime<chrono::Utc>,
+    pub keep: bool,
+    /// Why kept (`last`, `hourly`, `daily`, `newest verified`), empty when removed.
+    pub reasons: Vec<&'static str>,
+    pub paths: Vec<std::path::PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PrunePlan {
+    pub decisions: Vec<Decision>,
+}
+
+impl PrunePlan {
+    /// Decides what to keep. Errors: `Usage` when no rule is given (that would remove everything).
+    pub fn new(catalog: &Catalog, rules: Rules, verified: impl Fn(&Backup) -> bool) -> Result<PrunePlan> {
+        if rules.keep_last + rules.keep_hourly + rules.keep_daily == 0 {
+            return Err(usage("no retention rule given: pruning would remove every backup")
+                .hint("pass --keep-last N, --keep-hourly N and/or --keep-daily N")
+                .into());
+        }
+        let newest_first: Vec<&Backup> = catalog.backups.iter().rev().collect();
+        let protected = newest_first
+            .iter()
+            .find(|b| verified(b))
+            .or_else(|| newest_first.iter().find(|b| b.problem.is_none()))
+            .map(|b| b.sha256.clone());
+        let mut hours = BTreeSet::new();
+        let mut days = BTreeSet::new();
+        let decisions = newest_first
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let local = b.taken_at.with_timezone(&Local);
+                let mut reasons = Vec::new();
+                if i < rules.keep_last {
+                    reasons.push("last");
+                }
+                let hour = local.format("%Y-%m-%d %H").to_string();
+                if hours.len() < rules.keep_hourly && hours.insert(hour) {
+                    reasons.push("hourly");
+                }
+                let day = local.date_naive();
+                if days.len() < rules.keep_daily && days.insert(day) {
+                    reasons.push("daily");
+                }
+                if protected.as_deref() == Some(b.sha256.as_str()) {
+                    reasons.push("newest verified");
+                }
+                Decision {
+                    backup_id: b.id.clone(),
+                    taken_at: b.taken_at,
+                    keep: !reasons.is_empty(),
+                    reasons,
+                    paths: b.copies.iter().map(|c| c.path.clone()).collect(),
+                }
+            })
+            .collect();
+        Ok(PrunePlan { decisions })
+    }
+
+    /// Removes every copy (and its manifest) of the backups not kept. Returns the files removed.
+    pub fn execute(&self) -> Result<Vec<std::path::PathBuf>> {
+        let mut removed = Vec::new();
+        for d in self.decisions.iter().filter(|d| !d.keep) {
+            for p in &d.paths {
+                std::fs::remove_file(p)
+                    .map_err(|e| crate::error::environment(format!("cannot remove `{}`: {e}", p.display())))?;
+                removed.push(p.clone());
+                let m = manifest::path_for(p);
+                if m.exists() {
+                    std::fs::remove_file(&m)?;
+                    removed.push(m);
+                }
+            }
+        }
+        Ok(removed)
+    }
+}

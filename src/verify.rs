@@ -1,0 +1,84 @@
+//! Verifying one stored copy of a backup: is it what the manifest says, and is it a healthy
+//! database? Used by `verify`, `drill` and anything else that must trust a backup.
+//!
+//! The checks run in order — checksum (against the manifest, else the catalog), readable
+//! (decompression and header), `PRAGMA integrity_check` — and each reports `ok` or why not; a copy
+//! is OK only when all pass.
+
+use serde::Serialize;
+
+use crate::catalog::{self, Backup, Copy, manifest};
+use crate::engine::Database;
+use crate::engine::sqlite::SqliteDb;
+
+/// The verdict on one copy.
+#[derive(Debug, Serialize)]
+pub struct CopyVerdict {
+    pub backup_id: String,
+    pub path: std::path::PathBuf,
+    pub ok: bool,
+    /// The checks that ran, in order, each `ok` or the reason it failed.
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// Runs every check on one copy: manifest checksum, decompression, header, integrity_check.
+pub fn verify_copy(b: &Backup, c: &Copy) -> CopyVerdict {
+    let mut checks = Vec::new();
+    let mut push = |name, r: anyhow::Result<String>| {
+        let ok = r.is_ok();
+        checks.push(Check { name, ok, detail: r.unwrap_or_else(|e| format!("{e:#}")) });
+        ok
+    };
+    let opened = catalog::open_backup_file(&c.path, b.compression);
+    let sha = opened.as_ref().map(|o| o.sha256.clone()).ok();
+    let manifest = manifest::read_for(&c.path);
+    let checksum = match (&manifest, &sha) {
+        (Err(e), _) => Err(anyhow::anyhow!("{e:#}")),
+        (Ok(Some(m)), Some(sha)) => match &m.sha256 {
+            Some(expected) if expected.eq_ignore_ascii_case(sha) => Ok("matches manifest".to_string()),
+            Some(expected) => Err(anyhow::anyhow!("sha256 {sha} differs from manifest's {expected}")),
+            None => Ok("manifest has no checksum".to_string()),
+        },
+        (Ok(None), Some(sha)) if *sha != b.sha256 => Err(anyhow::anyhow!(
+            "sha256 {sha} differs from the catalog's {} (file changed since it was catalogued)",
+            b.sha256
+        )),
+        (Ok(None), _) => Ok("no manifest".to_string()),
+        (Ok(Some(_)), None) => Err(anyhow::anyhow!("file unreadable, checksum not computed")),
+    };
+    let all_ok = push("checksum", checksum);
+    let opened = match opened {
+        Ok(o) => {
+            push(
+                "readable",
+                Ok(if b.compression == catalog::format::Compression::None {
+                    "SQLite header ok".into()
+                } else {
+                    "decompressed, SQLite header ok".into()
+                }),
+            );
+            o
+        }
+        Err(e) => {
+            push("readable", Err(e));
+            return CopyVerdict { backup_id: b.id.clone(), path: c.path.clone(), ok: false, checks };
+        }
+    };
+    let integrity =
+        SqliteDb::open_backup(opened.path()).and_then(|mut db| db.integrity_problems(false)).and_then(|p| {
+            if p.is_empty() {
+                Ok("ok".to_string())
+            } else {
+                Err(anyhow::anyhow!("{}", p.into_iter().take(5).collect::<Vec<_>>().join("; ")))
+            }
+        });
+    let integrity_ok = push("integrity_check", integrity);
+    CopyVerdict { backup_id: b.id.clone(), path: c.path.clone(), ok: all_ok && integrity_ok, checks }
+}

@@ -1,0 +1,394 @@
+//! `lastgood backup`, `drill`, `prune` and copy checks: the datacenter-fire questions.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use quick_junit::Report;
+use rusqlite::Connection;
+
+use crate::common::*;
+
+fn repos(dir: &Path, n: usize) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| {
+            let r = dir.join(format!("repo{i}"));
+            std::fs::create_dir_all(&r).unwrap();
+            r
+        })
+        .collect()
+}
+
+fn backup(dir: &Path, live: &Path, repos: &[PathBuf], extra: &[&str]) -> std::process::Output {
+    let mut cmd = lastgood(dir);
+    cmd.args(["backup", "--live", live.to_str().unwrap()]);
+    for r in repos {
+        cmd.args(["--repo", r.to_str().unwrap()]);
+    }
+    cmd.args(extra).output().unwrap()
+}
+
+fn drill(dir: &Path, repos: &[PathBuf], extra: &[&str]) -> (i32, serde_json::Value) {
+    let mut cmd = lastgood(dir);
+    cmd.args(["--json", "drill"]);
+    for r in repos {
+        cmd.args(["--repo", r.to_str().unwrap()]);
+    }
+    let out = cmd.args(extra).output().unwrap();
+    let v =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), v)
+}
+
+fn failed_checks(v: &serde_json::Value) -> Vec<String> {
+    v["databases"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| format!("{}: {}", c["name"].as_str().unwrap(), c["message"].as_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn backup_writes_checksummed_copies_with_manifests_and_a_healthy_drill_passes_with_junit() {
+    let dir = tempdir();
+    let live = path(&dir, "shop.db");
+    make_shop(&live, 500);
+    let rs = repos(dir.path(), 2);
+    let out = backup(dir.path(), &live, &rs, &["--compress", "gzip"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for r in &rs {
+        let files: Vec<_> =
+            std::fs::read_dir(r).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let data = files.iter().find(|f| f.ends_with(".db.gz")).expect("a .db.gz copy");
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(r.join(format!("{data}.lastgood.json"))).unwrap()).unwrap();
+        let sha = sha256_hex(&r.join(data));
+        assert_eq!(manifest["sha256"], sha.as_str());
+        assert_eq!(manifest["engine"], "sqlite");
+        assert!(manifest["tables"].as_array().unwrap().iter().any(|t| t["name"] == "orders" && t["rows"] == 500));
+        assert!(!files.iter().any(|f| f.starts_with(".lastgood-tmp")), "{files:?}");
+    }
+    let junit = dir.path().join("drill.xml");
+    let (code, v) = drill(
+        dir.path(),
+        &rs,
+        &[
+            "--max-age",
+            "1h",
+            "--require-copies",
+            "2",
+            "--min-rows",
+            "orders=500",
+            "--check",
+            "SELECT count(*) = 50 FROM customers",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{:?}", failed_checks(&v));
+    assert!(v["databases"][0]["rpo_seconds"].as_i64().unwrap() < 60);
+    assert!(v["databases"][0]["rto_seconds"].as_f64().unwrap() > 0.0);
+    let report = Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap()).expect("valid JUnit XML");
+    let names: Vec<String> = report.test_suites[0].test_cases.iter().map(|c| c.name.to_string()).collect();
+    for expected in [
+        "newest backup",
+        "backup age (RPO)",
+        "copies",
+        "restore",
+        "integrity_check",
+        "min_rows orders",
+        "check 1",
+        "restore time (RTO)",
+    ] {
+        if expected == "restore time (RTO)" {
+            continue; // only with --max-restore-time
+        }
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    }
+    assert_eq!(names.iter().filter(|n| n.starts_with("verify ")).count(), 2, "{names:?}");
+    assert_eq!(report.failures, 0);
+}
+
+#[test]
+fn drill_fails_and_names_the_reason_for_corrupt_old_or_under_replicated_backups() {
+    let dir = tempdir();
+    let live = path(&dir, "shop.db");
+    make_shop(&live, 200);
+    let rs = repos(dir.path(), 1);
+    assert!(backup(dir.path(), &live, &rs, &[]).status.success());
+
+    // One copy, two required.
+    let (code, v) = drill(dir.path(), &rs, &["--require-copies", "2"]);
+    assert_eq!(code, 1);
+    assert!(
+        failed_checks(&v).iter().any(|c| c.starts_with("copies:") && c.contains("1 copy, 2 required")),
+        "{:?}",
+        failed_checks(&v)
+    );
+
+    // Older than --max-age: a newer-than-zero bound fails.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, v) = drill(dir.path(), &rs, &["--max-age", "1s"]);
+    assert_eq!(code, 1);
+    assert!(failed_checks(&v).iter().any(|c| c.starts_with("backup age (RPO)")), "{:?}", failed_checks(&v));
+
+    // The newest backup corrupt: a page of its orders table overwritten.
+    let file = std::fs::read_dir(&rs[0])
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "db"))
+        .unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let page = 4096 * 3;
+    for b in &mut bytes[page + 100..page + 900] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    let junit = dir.path().join("j.xml");
+    let (code, v) = drill(dir.path(), &rs, &["--junit", junit.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let failed = failed_checks(&v);
+    assert!(failed.iter().any(|c| c.starts_with("verify ") && c.contains("checksum")), "{failed:?}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let report = Report::deserialize_from_str(&xml).unwrap();
+    assert!(report.failures >= 1);
+    let id = v["databases"][0]["backup_id"].as_str().unwrap();
+    assert!(xml.contains(&format!("backup {id}: verify")), "{xml}");
+}
+
+#[test]
+fn backup_under_a_concurrent_writer_is_consistent() {
+    let dir = tempdir();
+    let live = path(&dir, "bank.db");
+    {
+        let c = Connection::open(&live).unwrap();
+        c.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE ledger(id INTEGER PRIMARY KEY, account INTEGER NOT NULL, amount INTEGER NOT NULL);",
+        )
+        .unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (live, stop) = (live.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut c = Connection::open(&live).unwrap();
+            c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            let mut n = 0i64;
+            while !stop.load(Ordering::Relaxed) {
+                // Each transaction moves money between two accounts: the sum stays 0.
+                let tx = c.transaction().unwrap();
+                tx.execute("INSERT INTO ledger(account, amount) VALUES (?1, ?2)", (n % 7, n + 1)).unwrap();
+                tx.execute("INSERT INTO ledger(account, amount) VALUES (?1, ?2)", ((n + 3) % 7, -(n + 1))).unwrap();
+                tx.commit().unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    let rs = repos(dir.path(), 1);
+    for _ in 0..4 {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let out = backup(dir.path(), &live, &rs, &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::thread::sleep(std::time::Duration::from_millis(1000)); // distinct file names (seconds)
+    }
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(written > 10, "the writer made progress ({written} transactions)");
+    let files: Vec<PathBuf> = std::fs::read_dir(&rs[0])
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "db"))
+        .collect();
+    assert_eq!(files.len(), 4);
+    let mut counts = Vec::new();
+    for f in files {
+        let c = Connection::open(&f).unwrap();
+        let check: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(check, "ok");
+        let (rows, sum): (i64, i64) = c
+            .query_row("SELECT count(*), coalesce(sum(amount), 0) FROM ledger", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(sum, 0, "{}", f.display());
+        assert_eq!(rows % 2, 0);
+        counts.push(rows);
+    }
+    assert!(counts.iter().any(|&n| n > 0), "{counts:?}");
+}
+
+#[test]
+fn an_unreachable_repository_fails_the_backup_but_the_others_complete() {
+    let dir = tempdir();
+    let live = path(&dir, "shop.db");
+    make_shop(&live, 10);
+    let good = repos(dir.path(), 1);
+    let gone = dir.path().join("offsite-not-mounted");
+    let out = backup(dir.path(), &live, &[good[0].clone(), gone.clone()], &[]);
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("offsite-not-mounted") && err.contains("1 of 2"), "{err}");
+    let n = std::fs::read_dir(&good[0])
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|e| e == "db"))
+        .count();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn a_copy_corrupted_after_the_fact_is_found_by_verify_all_and_shown_in_catalog() {
+    let dir = tempdir();
+    let live = path(&dir, "shop.db");
+    make_shop(&live, 100);
+    let rs = repos(dir.path(), 2);
+    assert!(backup(dir.path(), &live, &rs, &[]).status.success());
+    let copy = std::fs::read_dir(&rs[1])
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "db"))
+        .unwrap();
+    let mut bytes = std::fs::read(&copy).unwrap();
+    let last = bytes.len() - 50;
+    bytes[last] ^= 0xff;
+    std::fs::write(&copy, &bytes).unwrap();
+
+    let mut cmd = lastgood(dir.path());
+    cmd.args(["verify", "--all", "--repo", rs[0].to_str().unwrap(), "--repo", rs[1].to_str().unwrap()]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l.starts_with("FAILED") && l.contains("repo1") && l.contains("differs from manifest")),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.starts_with("OK") && l.contains("repo0")), "{text}");
+
+    let v = json(
+        dir.path(),
+        &["catalog", "--require-copies", "2", "--repo", rs[0].to_str().unwrap(), "--repo", rs[1].to_str().unwrap()],
+    );
+    let backups = v["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 2, "the damaged copy no longer matches the good one");
+    assert!(backups.iter().all(|b| !b["differing_copies"].as_array().unwrap().is_empty()));
+    assert!(backups.iter().all(|b| b["under_replicated"] == true));
+    assert!(
+        backups.iter().any(|b| b["problem"].as_str().is_some_and(|p| p.contains("checksum differs from its manifest")))
+    );
+}
+
+#[test]
+fn prune_keeps_by_rules_and_never_the_newest_verified_backup() {
+    let dir = tempdir();
+    let repo = repos(dir.path(), 1).remove(0);
+    let live = path(&dir, "shop.db");
+    make_shop(&live, 5);
+    // Six hourly backups, then a damaged newest one.
+    for h in 1..=6 {
+        sqlite3(&live, "INSERT INTO customers(name) VALUES ('x')");
+        sqlite3(&live, &format!(".backup '{}'", repo.join(format!("shop-2026-11-20T{h:02}-00-00.db")).display()));
+    }
+    std::fs::write(repo.join("shop-2026-11-20T07-00-00.db"), b"SQLite format 3\0 but cut short").unwrap();
+    let r = repo.to_str().unwrap();
+    // Mark 05:00 as verified (verify writes the mark) by verifying it.
+    let v = json(dir.path(), &["catalog", "--repo", r]);
+    let five = v["backups"].as_array().unwrap().iter().find(|b| b["taken_at"] == "2026-11-20T05:00:00Z").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(lastgood(dir.path()).args(["verify", &five, "--repo", r]).status().unwrap().success());
+
+    let plan = json(dir.path(), &["prune", "--keep-last", "1", "--dry-run", "--repo", r]);
+    let kept: Vec<&str> = plan["plan"]["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["keep"] == true)
+        .map(|d| d["backup_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept.len(), 2, "the newest (damaged) by --keep-last and 05:00 as newest verified: {plan}");
+    assert!(kept.contains(&five.as_str()));
+    assert_eq!(
+        std::fs::read_dir(&repo)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|e| e == "db"))
+            .count(),
+        7,
+        "dry run removed nothing"
+    );
+
+    json(dir.path(), &["prune", "--keep-last", "1", "--repo", r]);
+    let mut left: Vec<String> = std::fs::read_dir(&repo)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".db"))
+        .collect();
+    left.sort();
+    assert_eq!(left, ["shop-2026-11-20T05-00-00.db", "shop-2026-11-20T07-00-00.db"]);
+
+    let out = lastgood(dir.path()).args(["prune", "--repo", r]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "no rule: refuse to remove everything");
+}
+
+#[test]
+fn a_drill_config_with_an_unknown_key_names_the_line_and_key() {
+    let dir = tempdir();
+    let cfg = dir.path().join("drill.toml");
+    std::fs::write(&cfg, "[[database]]\nname = \"shop\"\nrepos = [\"r\"]\nmax_age = \"26h\"\nrequire_copys = 2\n")
+        .unwrap();
+    let out = lastgood(dir.path()).args(["drill", "--config", cfg.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 5") && err.contains("require_copys"), "{err}");
+}
+
+fn sha256_hex(p: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(p).unwrap()))
+}
+
+/// A tmpfs of `kib` KiB mounted at `dir`, unmounted on drop; `None` where mounting is not allowed.
+pub struct TinyDisk(PathBuf);
+
+impl TinyDisk {
+    pub fn mount(dir: &Path, kib: u32) -> Option<TinyDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs", dir.to_str().unwrap()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| TinyDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_during_backup_leaves_no_file_under_a_final_name() {
+    let dir = tempdir();
+    let live = path(&dir, "shop.db");
+    make_shop(&live, 3000);
+    let full = dir.path().join("full");
+    let Some(_disk) = TinyDisk::mount(&full, 64) else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); disk-full backup not tested");
+        return;
+    };
+    let ok = repos(dir.path(), 1).remove(0);
+    let out = backup(dir.path(), &live, &[full.clone(), ok.clone()], &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    let left: Vec<_> = std::fs::read_dir(&full).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "nothing left on the full disk: {left:?}");
+    assert_eq!(
+        std::fs::read_dir(&ok)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|e| e == "db"))
+            .count(),
+        1
+    );
+}
