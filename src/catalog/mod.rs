@@ -139,7 +139,15 @@ impl Catalog {
         }
         let mut by_sha: BTreeMap<String, Backup> = BTreeMap::new();
         let mut ignored = Vec::new();
+        let mut scanned: Vec<PathBuf> = Vec::new();
         for repo in repos {
+            // The same folder given twice (or by two spellings) is scanned once: its files are not
+            // copies of themselves.
+            let canonical = repo.canonicalize().unwrap_or_else(|_| repo.clone());
+            if scanned.contains(&canonical) {
+                continue;
+            }
+            scanned.push(canonical);
             let files = list_files(repo)?;
             let mut cache = cache::Cache::open(repo);
             let bar = out.count_bar(files.len() as u64, &format!("scanning {}", repo.display()));

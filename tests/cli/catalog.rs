@@ -287,3 +287,13 @@ fn fixtures_repo_of_the_readme_holds_three_backups_in_time_order() {
     assert_eq!(seen, [("2026-11-23T06:00:00Z", 3, 3), ("2026-11-23T12:00:00Z", 5, 5), ("2026-11-23T18:00:00Z", 6, 5)]);
     assert!(v["backups"].as_array().unwrap().iter().all(|b| b["size"].as_u64().unwrap() < 16_384));
 }
+
+#[test]
+fn the_same_repository_given_twice_is_scanned_once() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let again = format!("{}/.", s(&repo));
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo), "--repo", &again]);
+    assert_eq!(v["backups"].as_array().unwrap().len(), 3);
+    assert!(v["backups"].as_array().unwrap().iter().all(|b| b["copies"].as_array().unwrap().len() == 1), "{v:#}");
+}
