@@ -9,8 +9,8 @@
 //! registers under the handler's lock, so that no file ever exists unregistered (declare the guard
 //! first so it drops last, after the file is renamed or deleted); or with `track` right after
 //! creating it and `untrack` once it is renamed. The handler runs on its own thread: it keeps the
-//! lock (no new file can appear), deletes every registered file with its SQLite side files, and
-//! exits. A file already renamed into place is complete and checked, so a handler that finds it
+//! lock (no new file can appear), deletes every registered file with its SQLite side files (or
+//! folder), and exits. A file already renamed into place is complete and checked, so a handler that finds it
 //! gone has nothing to undo.
 
 use std::path::{Path, PathBuf};
@@ -31,6 +31,10 @@ fn on_interrupt() {
     // Held until the process exits, so that no temporary file is created after this point.
     let files = temp_files();
     for f in files.iter() {
+        if f.is_dir() {
+            let _ = std::fs::remove_dir_all(f);
+            continue;
+        }
         for suffix in ["", "-journal", "-wal", "-shm"] {
             let mut p = f.as_os_str().to_owned();
             p.push(suffix);

@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::catalog::format::Compression;
 use crate::catalog::{self, Backup, Catalog, TableFacts};
 use crate::engine::quote_ident;
-use crate::engine::sqlite::{backup_uri, classify};
+use crate::engine::sqlite::{backup_uri, classify, wal_beside};
 use crate::error::{bad_input, environment, refused, usage};
 use crate::output::Output;
 
@@ -126,7 +126,7 @@ impl RestorePlan {
         .map_err(|e| environment(format!("cannot create a file in `{}`: {e}", dir.display())))?;
         let tmp_path = tmp.path().to_path_buf();
         let hashed = match &self.tables {
-            None => self.copy_whole(tmp.as_file(), out)?,
+            None => self.copy_whole(tmp.as_file(), &tmp_path, out)?,
             Some(tables) => Some(self.copy_tables(&tmp_path, tables, out)?),
         };
         let (sha256, checked, synced) = std::thread::scope(|s| {
@@ -178,11 +178,13 @@ impl RestorePlan {
 
     /// Copies the whole backup into `dst`, decompressing as needed. Returns the sha256 of the
     /// stored bytes when it was computed on the way (compressed backups), else `None`.
-    fn copy_whole(&self, dst: &File, out: &Output) -> Result<Option<String>> {
+    fn copy_whole(&self, dst: &File, dst_path: &Path, out: &Output) -> Result<Option<String>> {
         let size = fs::metadata(&self.backup_path).map(|m| m.len()).unwrap_or(0);
         let bar = out.bytes_bar(size, &format!("restoring {}", self.backup_id));
         let mut dst = dst;
-        let hashed = if self.compression == Compression::None {
+        let hashed = if self.compression == Compression::None && wal_beside(&self.backup_path) {
+            Some(self.copy_whole_with_wal(dst_path)?)
+        } else if self.compression == Compression::None {
             let mut src = File::open(&self.backup_path)
                 .map_err(|e| environment(format!("cannot read `{}`: {e}", self.backup_path.display())))?;
             // Chunks of 64 MiB keep the kernel's copy_file_range fast path and let the bar move.
@@ -204,10 +206,32 @@ impl RestorePlan {
         Ok(hashed)
     }
 
+    /// A backup with a `-wal` beside it: a byte copy of the main file would lose the WAL's
+    /// committed pages, so SQLite's backup API copies the database as SQLite reads it. Returns the
+    /// sha256 of the stored main file.
+    fn copy_whole_with_wal(&self, dst_path: &Path) -> Result<String> {
+        let opened = catalog::open_backup_file(&self.backup_path, self.compression)?;
+        let src = Connection::open_with_flags(backup_uri(opened.path()), crate::engine::sqlite::backup_flags())
+            .map_err(|e| classify(e, &self.backup_path))?;
+        let mut to = Connection::open(dst_path).map_err(|e| classify(e, dst_path))?;
+        // One step copies every page; the source is a private temporary copy, so nothing contends.
+        let step = rusqlite::backup::Backup::new(&src, &mut to)
+            .and_then(|b| b.step(-1))
+            .map_err(|e| classify(e, &self.backup_path))?;
+        if step != rusqlite::backup::StepResult::Done {
+            return Err(environment(format!(
+                "copying `{}`: SQLite backup ended with {step:?}",
+                self.backup_path.display()
+            ))
+            .into());
+        }
+        Ok(opened.sha256)
+    }
+
     /// Copies `tables` into the SQLite file `tmp_path`; returns the sha256 of the stored backup,
     /// computed beside the copy (uncompressed) or while decompressing.
     fn copy_tables(&self, tmp_path: &Path, tables: &[String], out: &Output) -> Result<String> {
-        if self.compression != Compression::None {
+        if self.compression != Compression::None || wal_beside(&self.backup_path) {
             let bar = out.bytes_bar(fs::metadata(&self.backup_path).map(|m| m.len()).unwrap_or(0), "decompressing");
             let b = bar.clone();
             let opened = catalog::open_backup_file_with(&self.backup_path, self.compression, move |n| b.inc(n))?;

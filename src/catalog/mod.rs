@@ -471,6 +471,7 @@ fn read_tables(db: &mut SqliteDb) -> Result<Vec<TableFacts>> {
 pub struct OpenedBackup {
     path: PathBuf,
     _temp: Option<tempfile::TempPath>,
+    _dir: Option<tempfile::TempDir>,
     _pending: Option<crate::interrupt::Pending>,
     /// sha256 of the stored file (compressed bytes when compressed).
     pub sha256: String,
@@ -495,9 +496,13 @@ pub fn open_backup_file_with(
 ) -> Result<OpenedBackup> {
     if compression == Compression::None {
         crate::engine::sqlite::check_header(path)?;
+        if crate::engine::sqlite::wal_beside(path) {
+            return open_with_wal(path);
+        }
         return Ok(OpenedBackup {
             path: path.to_path_buf(),
             _temp: None,
+            _dir: None,
             _pending: None,
             sha256: format::sha256_file(path)?,
         });
@@ -511,5 +516,25 @@ pub fn open_backup_file_with(
     let temp = tmp.into_temp_path();
     crate::engine::sqlite::check_header(&temp)
         .map_err(|_| bad_input(format!("`{}` does not decompress to a SQLite database", path.display())))?;
-    Ok(OpenedBackup { path: temp.to_path_buf(), _temp: Some(temp), _pending: Some(pending), sha256 })
+    Ok(OpenedBackup { path: temp.to_path_buf(), _temp: Some(temp), _dir: None, _pending: Some(pending), sha256 })
+}
+
+/// A backup with a `-wal` file beside it (a live WAL database copied with its WAL). SQLite reads
+/// the WAL's committed pages only through a `-shm` file, which it would create in the repository
+/// (or fail to, on read-only media), so both files are copied into a temporary folder and read
+/// there. The sha256 is that of the main file, as the catalog records it.
+fn open_with_wal(path: &Path) -> Result<OpenedBackup> {
+    let (pending, dir) =
+        crate::interrupt::Pending::create(|| tempfile::Builder::new().prefix("lastgood-").tempdir(), |d| d.path())
+            .map_err(|e| environment(format!("cannot create a temporary folder to read `{}`: {e}", path.display())))?;
+    let main = dir.path().join("backup.db");
+    let copy_err =
+        |e: std::io::Error| environment(format!("cannot copy `{}` to a temporary folder: {e}", path.display()));
+    let src = fs::File::open(path).map_err(copy_err)?;
+    let mut hashing = format::HashingReader::new(src);
+    std::io::copy(&mut hashing, &mut fs::File::create(&main).map_err(copy_err)?).map_err(copy_err)?;
+    let sha256 = hashing.finish();
+    use crate::engine::sqlite::side_file;
+    fs::copy(side_file(path, "-wal"), side_file(&main, "-wal")).map_err(copy_err)?;
+    Ok(OpenedBackup { path: main, _temp: None, _dir: Some(dir), _pending: Some(pending), sha256 })
 }

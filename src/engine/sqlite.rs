@@ -149,11 +149,21 @@ impl SqliteDb {
 /// The URI that opens a backup read-only; `immutable=1` unless a `-wal` file sits beside it
 /// (immutable would ignore the WAL's committed pages).
 pub fn backup_uri(path: &Path) -> String {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let encoded = uri_encode(&abs.to_string_lossy());
-    if Path::new(&wal).exists() { format!("file:{encoded}?mode=ro") } else { format!("file:{encoded}?immutable=1") }
+    if wal_beside(path) { format!("file:{encoded}?mode=ro") } else { format!("file:{encoded}?immutable=1") }
+}
+
+/// `path` with `suffix` appended (`-wal`, `-shm`, `-journal`).
+pub fn side_file(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// Whether a `-wal` file sits beside `path`: its committed pages are part of the database.
+pub fn wal_beside(path: &Path) -> bool {
+    side_file(path, "-wal").exists()
 }
 
 pub fn backup_flags() -> OpenFlags {

@@ -418,3 +418,57 @@ fn quick_check_of_the_result_catches_a_damaged_page_the_catalog_missed() {
     assert!(!target.exists());
     no_temp_files(dir.path());
 }
+
+/// A live WAL database copied with its `-wal` file (a common hand-made backup): the WAL's
+/// committed rows are part of the backup. Catalog counts them without writing a `-shm` into the
+/// repository, and whole and per-table restores bring them back.
+#[test]
+fn backup_with_a_wal_file_beside_it_restores_the_committed_rows_and_writes_nothing_in_the_repository() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    make_shop(&live, 10);
+    let writer = Connection::open(&live).unwrap();
+    writer.execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;").unwrap();
+    writer
+        .execute_batch("INSERT INTO orders(customer_id, item) VALUES (1, 'in the wal'), (2, 'also in the wal');")
+        .unwrap();
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    let backup = repo.join("shop-2026-11-23T06-00-00.db");
+    std::fs::copy(&live, &backup).unwrap();
+    std::fs::copy(dir.path().join("live.db-wal"), repo.join("shop-2026-11-23T06-00-00.db-wal")).unwrap();
+    drop(writer);
+    let in_repo = files_in(&repo);
+
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    let orders = v["backups"][0]["tables"].as_array().unwrap().iter().find(|t| t["name"] == "orders").unwrap().clone();
+    assert_eq!(orders["rows"], 12);
+    let out = path(&dir, "out");
+    std::fs::create_dir(&out).unwrap();
+    json(dir.path(), &["restore", "--repo", s(&repo), "--backup", "latest", "--into", s(&out.join("whole.db"))]);
+    json(
+        dir.path(),
+        &[
+            "restore",
+            "--repo",
+            s(&repo),
+            "--backup",
+            "latest",
+            "--tables",
+            "orders",
+            "--into",
+            s(&out.join("orders.db")),
+        ],
+    );
+    json(dir.path(), &["verify", "--all", "--repo", s(&repo)]);
+    json(dir.path(), &["show", "latest", "--repo", s(&repo)]);
+    assert_eq!(files_in(&out), ["orders.db", "whole.db"]);
+    for f in ["whole.db", "orders.db"] {
+        let items: Vec<String> = rows(&out.join(f), "orders").into_iter().map(|r| r[2].clone()).collect();
+        assert_eq!(items.len(), 12, "{f}");
+        assert!(items.last().unwrap().contains("also in the wal"), "{f}: {items:?}");
+    }
+    let mut now_in_repo = files_in(&repo);
+    now_in_repo.retain(|f| f != ".lastgood");
+    assert_eq!(now_in_repo, in_repo, "lastgood wrote into the repository");
+}
