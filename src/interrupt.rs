@@ -10,8 +10,8 @@
 //! first so it drops last, after the file is renamed or deleted); or with `track` right after
 //! creating it and `untrack` once it is renamed. The handler runs on its own thread: it keeps the
 //! lock (no new file can appear), deletes every registered file with its SQLite side files (or
-//! folder), and exits. A file already renamed into place is complete and checked, so a handler that finds it
-//! gone has nothing to undo.
+//! folder), and exits. A file already renamed into place is complete and checked, so a handler
+//! that finds it gone has nothing to undo.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
