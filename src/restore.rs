@@ -277,8 +277,11 @@ pub fn copy_tables(
     let page_size: i64 = Connection::open_with_flags(backup_uri(src), crate::engine::sqlite::backup_flags())
         .and_then(|c| c.query_row("PRAGMA page_size", [], |r| r.get(0)))
         .map_err(|e| classify(e, src))?;
+    // Foreign keys off: the restored tables may reference tables left out of the restore, and the
+    // bundled SQLite turns enforcement on by default (SQLITE_DEFAULT_FOREIGN_KEYS=1), which would
+    // also disable the transfer optimisation.
     conn.execute_batch(&format!(
-        "PRAGMA page_size = {page_size}; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
+        "PRAGMA foreign_keys = OFF; PRAGMA page_size = {page_size}; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
     ))
     .map_err(|e| classify(e, dst))?;
     conn.execute("ATTACH DATABASE ?1 AS lastgood_src", [backup_uri(src)]).map_err(|e| classify(e, src))?;
@@ -455,7 +458,8 @@ fn check_target(catalog: &Catalog, target: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-fn parent_dir(p: &Path) -> PathBuf {
+/// The folder holding `p` (`.` for a bare file name).
+pub fn parent_dir(p: &Path) -> PathBuf {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

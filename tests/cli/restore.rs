@@ -472,3 +472,24 @@ fn backup_with_a_wal_file_beside_it_restores_the_committed_rows_and_writes_nothi
     now_in_repo.retain(|f| f != ".lastgood");
     assert_eq!(now_in_repo, in_repo, "lastgood wrote into the repository");
 }
+
+#[test]
+fn tables_with_a_foreign_key_to_a_table_left_out_restore() {
+    // The bundled SQLite enforces foreign keys by default; a restored `child` must not need `parent`.
+    let dir = tempdir();
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    let live = path(&dir, "live.db");
+    sqlite3(
+        &live,
+        "CREATE TABLE parent(id INTEGER PRIMARY KEY);
+         CREATE TABLE child(id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL REFERENCES parent(id), name TEXT);
+         INSERT INTO parent VALUES (1), (2);
+         INSERT INTO child VALUES (10, 1, 'a'), (11, 2, 'b');",
+    );
+    sqlite3(&live, &format!(".backup '{}'", repo.join("app-2026-11-24T06-00-00.db").display()));
+    let into = path(&dir, "child.db");
+    json(dir.path(), &["restore", "--repo", s(&repo), "--backup", "latest", "--tables", "child", "--into", s(&into)]);
+    assert_eq!(tables(&into), ["child"]);
+    assert_eq!(rows(&into, "child"), rows(&repo.join("app-2026-11-24T06-00-00.db"), "child"));
+}
