@@ -6,7 +6,8 @@
 #
 #   bash bench/pg.sh [SCALE] [RUNS]        (defaults: 20, 3)
 #
-# Reported: median wall time of each, their ratio (target <= 1.1), and lastgood's peak RSS.
+# Reported: median wall time of each, their ratio (target <= 1.1), and lastgood's peak RSS; then
+# `lastgood diff` of pgbench_accounts against a copy with 1% of rows changed (rows/s, peak RSS).
 # Note: lastgood restores the table with its primary key (as a one-table restore must); pg_restore
 # -t restores the bare table only, so a third line times pg_restore with the same -L list, the
 # floor for the same objects.
@@ -87,3 +88,25 @@ printf 'one-table restore of pgbench_accounts (%d rows), median of %d runs\n' $(
 printf '  lastgood restore --tables (table + primary key): %6.2f s   peak RSS %d MB\n' "$lg" $((rss / 1024))
 printf '  createdb + pg_restore -t (bare table):            %6.2f s   ratio %.2fx\n' "$pr" "$(echo "$lg / $pr" | bc -l)"
 printf '  createdb + pg_restore -L (table + primary key):   %6.2f s   ratio %.2fx\n' "$pl" "$(echo "$lg / $pl" | bc -l)"
+
+# Diff: scratch is a copy of shop, then 1% of live's accounts change.
+"$BIN/createdb" -T shop scratch
+"$BIN/psql" -qc "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 100 = 0" shop
+"$BIN/psql" -qc "VACUUM ANALYZE pgbench_accounts" shop
+: > "$WORK/t_diff"; : > "$WORK/rss_diff"
+for i in $(seq 1 "$RUNS"); do
+    t0=$(now)
+    set +e
+    /usr/bin/time -f %M -o "$WORK/rss_diff.$i" "$LASTGOOD" --quiet diff --scratch "postgres://postgres@127.0.0.1:$PORT/scratch" \
+        --live "postgres://postgres@127.0.0.1:$PORT/shop" --tables pgbench_accounts > "$WORK/diff.out"
+    rc=$?
+    set -e
+    t1=$(now)
+    [[ $rc == 1 ]] && grep -q "$((SCALE * 1000)) difference" "$WORK/diff.out" || { echo "diff gave: $(cat "$WORK/diff.out")" >&2; exit 1; }
+    echo "$t1 - $t0" | bc >> "$WORK/t_diff"
+    cat "$WORK/rss_diff.$i" >> "$WORK/rss_diff"
+done
+df=$(median < "$WORK/t_diff")
+rss=$(sort -n "$WORK/rss_diff" | tail -1)
+printf 'diff of pgbench_accounts, %d rows per side, 1%% changed: %.2f s, %.2fM rows/s compared, peak RSS %d MB\n' \
+    $((SCALE * 100000)) "$df" "$(echo "$SCALE * 100000 / $df / 1000000" | bc -l)" $((rss / 1024))

@@ -110,7 +110,7 @@ impl Ord for Value {
 }
 
 /// Compares an integer with a real by value, exactly (no lossy i64 → f64 rounding at the edges).
-fn cmp_int_real(i: i64, r: f64) -> Ordering {
+pub(crate) fn cmp_int_real(i: i64, r: f64) -> Ordering {
     if r.is_nan() {
         return Ordering::Greater;
     }

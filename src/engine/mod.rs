@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::rows::Batch;
 use crate::value::{Row, Value};
 
 /// Which engine a database or backup belongs to.
@@ -129,6 +130,10 @@ pub struct Scan {
     pub columns: Vec<String>,
     /// Sort by these columns (in `Value` order); empty means any order.
     pub order_by: Vec<String>,
+    /// An SQL boolean expression over the table's columns, given by the operator (`merge
+    /// --where`); when set, each row carries one more value after `columns`: `Integer(1)` where
+    /// the expression is true, `Integer(0)` otherwise (false or NULL). It never drops rows.
+    pub filter: Option<String>,
 }
 
 /// An open database. See the module docs for the invariants.
@@ -145,8 +150,39 @@ pub trait Database: Send {
     fn schema_objects(&mut self) -> Result<Vec<SchemaObject>>;
     /// Streams the rows of `scan` to `sink`, one at a time, in bounded memory.
     fn scan(&mut self, scan: &Scan, sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()>;
+    /// Streams the rows of `scan` in encoded batches (see `rows::Batch`): hands a batch to `sink`
+    /// once it holds at least `batch_bytes` bytes, and the last one if not empty; `sink` returns
+    /// an empty batch to fill next, so buffers are reused and memory stays bounded. The default
+    /// goes through `scan`; an engine overrides it to skip building `Value`s.
+    fn scan_batches(
+        &mut self,
+        scan: &Scan,
+        batch_bytes: usize,
+        sink: &mut dyn FnMut(Batch) -> Result<Batch>,
+    ) -> Result<()> {
+        let width = scan.columns.len() + usize::from(scan.filter.is_some());
+        let mut batch = Batch::new(width);
+        self.scan(scan, &mut |row| {
+            for v in &row {
+                batch.push_value(v);
+            }
+            if batch.bytes() >= batch_bytes {
+                let full = std::mem::replace(&mut batch, Batch::new(width));
+                batch = sink(full)?;
+                batch.reset(width);
+            }
+            Ok(())
+        })?;
+        if batch.rows() > 0 {
+            sink(batch)?;
+        }
+        Ok(())
+    }
     /// Integrity problems found (`quick` for the cheaper check); empty means healthy.
     fn integrity_problems(&mut self, quick: bool) -> Result<Vec<String>>;
+    /// Checks that `expr` is a valid boolean expression over `table`'s columns, without reading
+    /// rows. Errors: `BadInput` naming the expression and the engine's complaint.
+    fn check_expression(&mut self, table: &str, expr: &str) -> Result<()>;
     /// Starts the one transaction in which a merge writes.
     fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>>;
 }
@@ -157,6 +193,10 @@ pub trait WriteTxn {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
     /// Runs a query, handing each row to `sink`.
     fn query(&mut self, sql: &str, params: &[Value], sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()>;
+    /// Writes a consistent copy of the whole database, as it is inside this transaction, to the
+    /// new file `dest` (temporary name in the same folder, fsync, rename): the safety snapshot a
+    /// merge takes before its first write, so no other writer can slip in between.
+    fn safety_snapshot(&mut self, dest: &Path) -> Result<()>;
     fn commit(self: Box<Self>) -> Result<()>;
 }
 

@@ -172,7 +172,7 @@ impl PgRestorePlan {
         )?;
         let cleanup = {
             let (conn, name) = (self.conn.clone(), self.target_database.clone());
-            crate::interrupt::on_interrupt(move || {
+            crate::interrupt::cleanup_on_interrupt(move || {
                 if let Ok(mut admin) = Admin::connect(&conn) {
                     let _ = admin.drop(&name);
                 }
@@ -181,7 +181,7 @@ impl PgRestorePlan {
         let spinner = out.spinner(&format!("restoring backup {} into {}", self.backup_id, self.target_database));
         let result = self.run_restore().and_then(|skipped| self.report(skipped, started));
         spinner.finish_and_clear();
-        crate::interrupt::forget(cleanup);
+        crate::interrupt::forget_cleanup(cleanup);
         match result {
             Ok(r) => Ok(r),
             Err(e) => {

@@ -36,6 +36,9 @@ use crate::value::{Row, Value};
 /// Rows fetched per round trip while scanning.
 const PAGE_ROWS: i32 = 5000;
 
+/// The advisory lock key every lastgood write transaction takes (`lastgood` in ASCII).
+pub const ADVISORY_LOCK_KEY: i64 = 0x6c61_7374_676f_6f64;
+
 /// An open PostgreSQL database.
 pub struct PgDb {
     client: Client,
@@ -208,6 +211,11 @@ impl PgDb {
             });
             maps.push(if m == Mapping::TextForm { Mapping::Text } else { m });
         }
+        if let Some(f) = &scan.filter {
+            // The operator's `--where` (checked by `check_expression`): one more 0/1 column.
+            select.push(format!("CASE WHEN ({f}) THEN 1 ELSE 0 END"));
+            maps.push(Mapping::Integer);
+        }
         let mut order = Vec::new();
         for c in &scan.order_by {
             let q = quote_ident(c);
@@ -373,6 +381,58 @@ impl Database for PgDb {
         tx.commit().map_err(|e| conn.classify(e, "ending a read"))
     }
 
+    /// Streams through `COPY (SELECT …) TO STDOUT (FORMAT binary)` and encodes each cell straight
+    /// into the batch: no `Value` per cell, one buffer per batch, bounded memory.
+    fn scan_batches(
+        &mut self,
+        scan: &Scan,
+        batch_bytes: usize,
+        sink: &mut dyn FnMut(crate::rows::Batch) -> Result<crate::rows::Batch>,
+    ) -> Result<()> {
+        let (sql, maps) = self.scan_sql(scan)?;
+        let conn = self.conn.clone();
+        let what = format!("reading `{}`", scan.table);
+        let mut tx = self
+            .client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .map_err(|e| conn.classify(e, "starting a read"))?;
+        let reader = tx
+            .copy_out(format!("COPY ({sql}) TO STDOUT (FORMAT binary)").as_str())
+            .map_err(|e| conn.classify(e, &what))?;
+        let mut copy = CopyBinary::new(std::io::BufReader::with_capacity(1 << 20, reader), &maps)
+            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+        let mut batch = crate::rows::Batch::new(maps.len());
+        while copy.read_row(&mut batch).map_err(|e| anyhow::anyhow!("{what}: {e}"))? {
+            if batch.bytes() >= batch_bytes {
+                let full = std::mem::replace(&mut batch, crate::rows::Batch::new(maps.len()));
+                batch = sink(full)?;
+                batch.reset(maps.len());
+            }
+        }
+        drop(copy);
+        if batch.rows() > 0 {
+            sink(batch)?;
+        }
+        tx.commit().map_err(|e| conn.classify(e, "ending a read"))
+    }
+
+    fn check_expression(&mut self, table: &str, expr: &str) -> Result<()> {
+        let t = self.resolve_table(table)?;
+        let sql = format!("SELECT 1 FROM {} WHERE ({expr}) LIMIT 0", t.qualified());
+        match self.client.prepare(&sql) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let why = self.conn.scrub(&e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string()));
+                Err(bad_input(format!("--where `{expr}` is not a valid condition on table `{table}`: {why}"))
+                    .hint("write an SQL boolean expression over the table's columns, e.g. --where \"id > 100\"")
+                    .into())
+            }
+        }
+    }
+
     fn integrity_problems(&mut self, _quick: bool) -> Result<Vec<String>> {
         // A server keeps its own pages consistent; reading the catalog proves the database answers.
         self.client.query_one("SELECT count(*) FROM pg_class", &[]).map_err(|e| self.err(e, "checking"))?;
@@ -381,8 +441,85 @@ impl Database for PgDb {
 
     fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
         let conn = self.conn.clone();
-        let tx = self.client.transaction().map_err(|e| conn.classify(e, "starting a transaction"))?;
+        let mut tx = self.client.transaction().map_err(|e| conn.classify(e, "starting a transaction"))?;
+        // One writer of ours per database: a transaction-scoped advisory lock, released at commit
+        // or rollback (also when the process dies).
+        let locked: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&ADVISORY_LOCK_KEY])
+            .map_err(|e| conn.classify(e, "taking lastgood's advisory lock"))?
+            .get(0);
+        if !locked {
+            return Err(crate::error::refused(format!(
+                "another lastgood is writing to `{}` (it holds lastgood's advisory lock)",
+                conn.describe()
+            ))
+            .hint("wait for it to finish; `SELECT pid FROM pg_locks WHERE locktype = 'advisory'` shows who")
+            .into());
+        }
         Ok(Box::new(PgTxn { tx, conn, statements: std::collections::HashMap::new() }))
+    }
+}
+
+/// A reader of PostgreSQL's binary COPY format (header, then per row a 16-bit field count and
+/// per field a 32-bit length, -1 for NULL, and the value in the type's binary send format).
+struct CopyBinary<'m, R> {
+    r: R,
+    maps: &'m [Mapping],
+    buf: Vec<u8>,
+}
+
+impl<'m, R: std::io::Read> CopyBinary<'m, R> {
+    fn new(mut r: R, maps: &'m [Mapping]) -> std::io::Result<Self> {
+        let mut head = [0u8; 19];
+        r.read_exact(&mut head)?;
+        if &head[..11] != b"PGCOPY\n\xff\r\n\0" {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not a binary COPY stream"));
+        }
+        let ext = u32::from_be_bytes([head[15], head[16], head[17], head[18]]);
+        std::io::copy(&mut std::io::Read::take(&mut r, u64::from(ext)), &mut std::io::sink())?;
+        Ok(CopyBinary { r, maps, buf: Vec::with_capacity(256) })
+    }
+
+    /// Appends the next row to `batch`; false at the end of the stream.
+    fn read_row(&mut self, batch: &mut crate::rows::Batch) -> std::io::Result<bool> {
+        let mut n = [0u8; 2];
+        self.r.read_exact(&mut n)?;
+        let fields = i16::from_be_bytes(n);
+        if fields == -1 {
+            return Ok(false);
+        }
+        if fields as usize != self.maps.len() {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected field count in COPY row"));
+        }
+        for m in self.maps {
+            let mut l = [0u8; 4];
+            self.r.read_exact(&mut l)?;
+            let len = i32::from_be_bytes(l);
+            if len < 0 {
+                batch.push_null();
+                continue;
+            }
+            self.buf.resize(len as usize, 0);
+            self.r.read_exact(&mut self.buf)?;
+            let b = &self.buf[..];
+            match (m, b.len()) {
+                (Mapping::Integer, 2) => batch.push_integer(i16::from_be_bytes([b[0], b[1]]).into()),
+                (Mapping::Integer, 4) => batch.push_integer(i32::from_be_bytes(b.try_into().unwrap()).into()),
+                (Mapping::Integer, 8) => batch.push_integer(i64::from_be_bytes(b.try_into().unwrap())),
+                (Mapping::Real, 4) => batch.push_real(f32::from_be_bytes(b.try_into().unwrap()).into()),
+                (Mapping::Real, 8) => batch.push_real(f64::from_be_bytes(b.try_into().unwrap())),
+                (Mapping::Bool, 1) => batch.push_integer(i64::from(b[0] != 0)),
+                (Mapping::Blob, _) => batch.push_blob(b),
+                (Mapping::Text | Mapping::TextForm, _) => batch.push_text(b),
+                _ => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "unexpected value size in COPY row",
+                    ));
+                }
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -439,6 +576,38 @@ impl WriteTxn for PgTxn<'_> {
         for r in &rows {
             sink(decode_row(r, &maps)?)?;
         }
+        Ok(())
+    }
+
+    /// pg_dump (custom format) of the whole database as this transaction sees it before its first
+    /// write: the transaction exports its snapshot and pg_dump reads through it
+    /// (`--snapshot`), so the copy is exactly the state the merge starts from.
+    fn safety_snapshot(&mut self, dest: &std::path::Path) -> Result<()> {
+        let id: String = self
+            .tx
+            .query_one("SELECT pg_export_snapshot()", &[])
+            .map_err(|e| self.conn.classify(e, "exporting the snapshot"))?
+            .get(0);
+        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let tmp =
+            tempfile::Builder::new().prefix(".lastgood-snapshot-").suffix(".tmp").tempfile_in(dir).map_err(|e| {
+                crate::error::environment(format!("cannot create a snapshot in `{}`: {e}", dir.display()))
+            })?;
+        let mut cmd = super::pgtools::command("pg_dump", Some(&self.conn))?;
+        cmd.args(["-Fc", "--no-password"]).arg(format!("--snapshot={id}")).arg("-f").arg(tmp.path());
+        let out = super::pgtools::output(&mut cmd)?;
+        if !out.status.success() {
+            return Err(crate::error::environment(format!(
+                "pg_dump of `{}` for the safety snapshot failed: {}",
+                self.conn.describe(),
+                super::pgtools::stderr_tail(&out, Some(&self.conn), 3)
+            ))
+            .into());
+        }
+        tmp.as_file().sync_all().map_err(|e| crate::error::environment(format!("syncing the snapshot: {e}")))?;
+        tmp.persist_noclobber(dest).map_err(|e| {
+            crate::error::refused(format!("cannot put the safety snapshot at `{}`: {}", dest.display(), e.error))
+        })?;
         Ok(())
     }
 

@@ -15,6 +15,7 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 
 use super::{Access, Database, EngineKind, Scan, SchemaObject, TableSchema, WriteTxn, quote_ident, quote_list};
 use crate::error::{bad_input, environment};
+use crate::rows::Batch;
 use crate::value::{Row, Value};
 
 /// The 16 bytes every SQLite database file starts with.
@@ -139,21 +140,140 @@ impl SqliteDb {
             .map_err(|e| self.map_err(e))
     }
 
-    /// Collation of a column (`BINARY`, `NOCASE`, …), from SQLite's own metadata.
-    fn collation(&self, table: &str, column: &str) -> Result<String> {
-        let meta = self.conn.column_metadata(Some("main"), table, column).map_err(|e| self.map_err(e))?;
-        Ok(meta.1.map(|c| c.to_string_lossy().into_owned()).unwrap_or_else(|| "BINARY".into()))
+    /// The SELECT for a scan. ORDER BY sorts exactly like `Value::cmp`: every key column with
+    /// BINARY collation (bytes for text), and after a column whose affinity lets an INTEGER and an
+    /// equal REAL coexist (no affinity, or `ANY`), `typeof(c) = 'real'` so that on such a tie the
+    /// INTEGER comes first (SQLite alone would leave their order unspecified). Other affinities
+    /// convert one into the other on storage, so no tie can occur there.
+    fn scan_sql(&self, scan: &Scan) -> Result<String> {
+        let mut order = Vec::new();
+        for c in &scan.order_by {
+            let (decl, coll) = self.column_meta(&scan.table, c)?;
+            let q = quote_ident(c);
+            if coll.eq_ignore_ascii_case("BINARY") {
+                order.push(q.clone());
+            } else {
+                order.push(format!("{q} COLLATE BINARY"));
+            }
+            if may_mix_integer_and_real(&decl) {
+                order.push(format!("typeof({q}) = 'real'"));
+            }
+        }
+        let mut cols = quote_list(&scan.columns);
+        if let Some(f) = &scan.filter {
+            cols.push_str(&format!(", CASE WHEN ({f}) THEN 1 ELSE 0 END"));
+        }
+        let mut sql = format!("SELECT {cols} FROM {}", quote_ident(&scan.table));
+        if !order.is_empty() {
+            sql.push_str(" ORDER BY ");
+            sql.push_str(&order.join(", "));
+        }
+        Ok(sql)
     }
+
+    /// A scan error; an invalid operator filter is bad input, anything else is classified.
+    fn scan_error(&self, e: rusqlite::Error, scan: &Scan) -> anyhow::Error {
+        match &scan.filter {
+            Some(f) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::Unknown) => {
+                bad_input(format!("--where `{f}` is not a valid condition on table `{}`: {e}", scan.table)).into()
+            }
+            _ => classify(e, &self.path),
+        }
+    }
+
+    /// Declared type and collation of a column (`rowid` has none: INTEGER, BINARY).
+    fn column_meta(&self, table: &str, column: &str) -> Result<(String, String)> {
+        if column.eq_ignore_ascii_case("rowid") && !self.has_column(table, column)? {
+            return Ok(("INTEGER".into(), "BINARY".into()));
+        }
+        let meta = self.conn.column_metadata(Some("main"), table, column).map_err(|e| self.map_err(e))?;
+        let decl = meta.0.map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
+        let coll = meta.1.map(|c| c.to_string_lossy().into_owned()).unwrap_or_else(|| "BINARY".into());
+        Ok((decl, coll))
+    }
+
+    fn has_column(&self, table: &str, column: &str) -> Result<bool> {
+        self.conn
+            .query_row("SELECT count(*) FROM pragma_table_xinfo(?1) WHERE name = ?2", [table, column], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n > 0)
+            .map_err(|e| self.map_err(e))
+    }
+}
+
+/// Whether a column of this declared type can hold an INTEGER and an equal REAL side by side:
+/// only with BLOB ("none") affinity (no type, or a type naming none of INT, CHAR/CLOB/TEXT,
+/// REAL/FLOA/DOUB… that is BLOB), or `ANY` (which keeps values as given in STRICT tables).
+fn may_mix_integer_and_real(decl: &str) -> bool {
+    let t = decl.to_ascii_uppercase();
+    if t.contains("INT") || t.contains("CHAR") || t.contains("CLOB") || t.contains("TEXT") {
+        return false;
+    }
+    t.is_empty() || t.contains("BLOB") || t == "ANY"
+}
+
+/// Copies the whole database behind `conn` into the new file `dest` through the online backup
+/// API (one step, so a concurrent writer cannot starve it), under a temporary name in the same
+/// folder, with the permissions of `mode_of`, fsynced, then renamed into place. Errors: `Refused` if `dest` exists, `Environment`
+/// for I/O problems (disk full included); the temporary file is removed on failure.
+pub fn snapshot_to(conn: &Connection, dest: &Path, mode_of: &Path) -> Result<()> {
+    if dest.exists() {
+        return Err(crate::error::refused(format!("snapshot `{}` already exists", dest.display())).into());
+    }
+    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".lastgood-snapshot-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| environment(format!("cannot create a snapshot in `{}`: {e}", dir.display())))?;
+    {
+        let mut dst = Connection::open(tmp.path()).map_err(|e| classify(e, tmp.path()))?;
+        let backup = rusqlite::backup::Backup::new(conn, &mut dst).map_err(|e| classify(e, tmp.path()))?;
+        // One step copies every page; Busy/Locked only come from another connection, so retry briefly.
+        let mut tries = 0;
+        loop {
+            match backup.step(-1).map_err(|e| classify(e, tmp.path()))? {
+                rusqlite::backup::StepResult::Done => break,
+                _ if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => anyhow::bail!("snapshot of live did not finish ({other:?})"),
+            }
+        }
+    }
+    // The snapshot may be promoted back over live one day: give it live's permissions.
+    if let Ok(meta) = std::fs::metadata(mode_of) {
+        let _ = tmp.as_file().set_permissions(meta.permissions());
+    }
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| environment(format!("cannot sync snapshot `{}`: {e}", tmp.path().display())))?;
+    tmp.persist_noclobber(dest)
+        .map_err(|e| environment(format!("cannot write snapshot `{}`: {}", dest.display(), e.error)))?;
+    crate::restore::sync_dir(dir);
+    Ok(())
 }
 
 /// The URI that opens a backup read-only; `immutable=1` unless a `-wal` file sits beside it
 /// (immutable would ignore the WAL's committed pages).
 pub fn backup_uri(path: &Path) -> String {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let encoded = uri_encode(&abs.to_string_lossy());
-    if Path::new(&wal).exists() { format!("file:{encoded}?mode=ro") } else { format!("file:{encoded}?immutable=1") }
+    if wal_beside(path) { format!("file:{encoded}?mode=ro") } else { format!("file:{encoded}?immutable=1") }
+}
+
+/// `path` with `suffix` appended (`-wal`, `-shm`, `-journal`).
+pub fn side_file(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// Whether a `-wal` file sits beside `path`: its committed pages are part of the database.
+pub fn wal_beside(path: &Path) -> bool {
+    side_file(path, "-wal").exists()
 }
 
 pub fn backup_flags() -> OpenFlags {
@@ -256,26 +376,11 @@ impl Database for SqliteDb {
     }
 
     fn scan(&mut self, scan: &Scan, sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
-        let mut order = Vec::new();
-        for c in &scan.order_by {
-            let coll = self.collation(&scan.table, c)?;
-            // ORDER BY must sort like `Value::cmp`: bytes for text, and for equal numbers INTEGER
-            // before REAL (typeof names sort that way).
-            if coll.eq_ignore_ascii_case("BINARY") {
-                order.push(quote_ident(c));
-            } else {
-                order.push(format!("{} COLLATE BINARY", quote_ident(c)));
-            }
-        }
-        let mut sql = format!("SELECT {} FROM {}", quote_list(&scan.columns), quote_ident(&scan.table));
-        if !order.is_empty() {
-            sql.push_str(" ORDER BY ");
-            sql.push_str(&order.join(", "));
-        }
-        let mut st = self.conn.prepare(&sql).map_err(|e| classify(e, &self.path))?;
-        let n = scan.columns.len();
-        let mut rows = st.query([]).map_err(|e| classify(e, &self.path))?;
-        while let Some(r) = rows.next().map_err(|e| classify(e, &self.path))? {
+        let sql = self.scan_sql(scan)?;
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.scan_error(e, scan))?;
+        let n = st.column_count();
+        let mut rows = st.query([]).map_err(|e| self.scan_error(e, scan))?;
+        while let Some(r) = rows.next().map_err(|e| self.scan_error(e, scan))? {
             let mut row = Vec::with_capacity(n);
             for i in 0..n {
                 row.push(to_value(r.get_ref(i)?));
@@ -283,6 +388,49 @@ impl Database for SqliteDb {
             sink(row)?;
         }
         Ok(())
+    }
+
+    fn scan_batches(
+        &mut self,
+        scan: &Scan,
+        batch_bytes: usize,
+        sink: &mut dyn FnMut(Batch) -> Result<Batch>,
+    ) -> Result<()> {
+        let sql = self.scan_sql(scan)?;
+        let mut st = self.conn.prepare(&sql).map_err(|e| self.scan_error(e, scan))?;
+        let n = st.column_count();
+        let mut batch = Batch::new(n);
+        let mut rows = st.query([]).map_err(|e| self.scan_error(e, scan))?;
+        while let Some(r) = rows.next().map_err(|e| self.scan_error(e, scan))? {
+            for i in 0..n {
+                match r.get_ref(i)? {
+                    ValueRef::Null => batch.push_null(),
+                    ValueRef::Integer(v) => batch.push_integer(v),
+                    ValueRef::Real(v) => batch.push_real(v),
+                    ValueRef::Text(t) => batch.push_text(t),
+                    ValueRef::Blob(b) => batch.push_blob(b),
+                }
+            }
+            if batch.bytes() >= batch_bytes {
+                let full = std::mem::replace(&mut batch, Batch::new(n));
+                batch = sink(full)?;
+                batch.reset(n);
+            }
+        }
+        if batch.rows() > 0 {
+            sink(batch)?;
+        }
+        Ok(())
+    }
+
+    fn check_expression(&mut self, table: &str, expr: &str) -> Result<()> {
+        let sql = format!("SELECT 1 FROM {} WHERE ({expr}) LIMIT 0", quote_ident(table));
+        match self.conn.prepare(&sql) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(bad_input(format!("--where `{expr}` is not a valid condition on table `{table}`: {e}"))
+                .hint("write an SQL boolean expression over the table's columns, e.g. --where \"id > 100\"")
+                .into()),
+        }
     }
 
     fn integrity_problems(&mut self, quick: bool) -> Result<Vec<String>> {
@@ -310,8 +458,17 @@ pub fn integrity_problems(conn: &Connection, quick: bool) -> Result<Vec<String>>
     };
     match run() {
         Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(Vec::new()),
-        Ok(lines) => Ok(lines),
+        Ok(lines) => Ok(lines.iter().map(|l| without_banner(l)).filter(|l| !l.is_empty()).collect()),
         Err(e) => Ok(vec![e.to_string()]),
+    }
+}
+
+/// An integrity-check line without the `*** in database main ***` banner SQLite puts before the
+/// first problem it found.
+pub fn without_banner(line: &str) -> String {
+    match line.strip_prefix("*** in database ") {
+        Some(rest) => rest.split_once('\n').map_or("", |(_, r)| r).trim().to_string(),
+        None => line.trim().to_string(),
     }
 }
 
@@ -336,6 +493,15 @@ impl WriteTxn for SqliteTxn<'_> {
             sink(row)?;
         }
         Ok(())
+    }
+
+    fn safety_snapshot(&mut self, dest: &Path) -> Result<()> {
+        // The backup API refuses a source connection that is in a write transaction, so the copy
+        // is read through a second connection. It sees exactly the state this transaction started
+        // from: nothing is written yet, and no other writer can commit while we hold the lock.
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let src = Connection::open_with_flags(&self.path, flags).map_err(|e| classify(e, &self.path))?;
+        snapshot_to(&src, dest, &self.path)
     }
 
     fn commit(self: Box<Self>) -> Result<()> {

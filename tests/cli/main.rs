@@ -2,9 +2,19 @@
 //! backups (with the real `sqlite3` tool where the issue asks for it), runs the real `lastgood`
 //! binary, and checks outcomes by querying the resulting files and parsing `--json`.
 
+mod bisect;
 mod catalog;
 mod common;
+mod demo;
+mod diff;
 mod drill;
+mod history;
+mod interrupt;
+mod merge;
 mod pg;
 mod pgcluster;
 mod picker;
+mod promote;
+mod restore;
+mod show;
+mod verify;

@@ -484,11 +484,42 @@ fn engine_scans_in_value_order_and_writes_bound_values() {
     assert_eq!(schema.columns[6].name, "select");
     let cols: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
     let mut rows = Vec::new();
-    db.scan(&Scan { table: "Order Items".into(), columns: cols.clone(), order_by: vec!["k".into()] }, &mut |r| {
-        rows.push(r);
-        Ok(())
-    })
+    db.scan(
+        &Scan { table: "Order Items".into(), columns: cols.clone(), order_by: vec!["k".into()], filter: None },
+        &mut |r| {
+            rows.push(r);
+            Ok(())
+        },
+    )
     .unwrap();
+    // The batch path (binary COPY) yields exactly the same rows, in the same order.
+    let mut batched = Vec::new();
+    db.scan_batches(
+        &Scan {
+            table: "Order Items".into(),
+            columns: cols.clone(),
+            order_by: vec!["k".into()],
+            filter: Some("n > 2".into()),
+        },
+        64,
+        &mut |b| {
+            for r in 0..b.rows() {
+                batched.push(b.row(r, b.width()));
+            }
+            Ok(lastgood::rows::Batch::new(b.width()))
+        },
+    )
+    .unwrap();
+    let with_filter: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            let n = if let Value::Integer(n) = r[1] { n } else { 0 };
+            r.push(Value::Integer(i64::from(n > 2)));
+            r
+        })
+        .collect();
+    assert_eq!(batched, with_filter);
     let keys: Vec<Value> = rows.iter().map(|r| r[0].clone()).collect();
     let mut sorted = keys.clone();
     sorted.sort();
@@ -507,10 +538,13 @@ fn engine_scans_in_value_order_and_writes_bound_values() {
         ]
     );
     let mut dates = Vec::new();
-    db.scan(&Scan { table: "nums".into(), columns: vec!["d".into()], order_by: vec!["d".into()] }, &mut |r| {
-        dates.push(r[0].clone());
-        Ok(())
-    })
+    db.scan(
+        &Scan { table: "nums".into(), columns: vec!["d".into()], order_by: vec!["d".into()], filter: None },
+        &mut |r| {
+            dates.push(r[0].clone());
+            Ok(())
+        },
+    )
     .unwrap();
     assert_eq!(dates[0], Value::Text("1999-12-31".into()));
 
@@ -625,4 +659,171 @@ fn ctrl_c_during_a_restore_drops_the_scratch_database_and_exits_130() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(scratch_count(&c), "0", "the interrupted restore left its database");
+}
+
+/// The seed scenario with live on PostgreSQL: a bad script rewrites every download's filename
+/// after the 06:00 pg_dump; orders keep coming. Restore `downloads` from the archive into scratch,
+/// merge back only the updated filenames: every filename is good again, no order is lost, the
+/// safety snapshot is a pg_dump archive of live as it was, and a second lastgood writer is refused.
+#[test]
+fn seed_scenario_with_live_on_postgres_merges_filenames_and_loses_no_order() {
+    let c = cluster_or_skip!();
+    make_pg_shop(&c, "shop");
+    let dir = tempdir();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    c.pg_dump("shop", &["-Fc"], &repo.join("shop-06.dump"));
+    c.psql("shop", "UPDATE downloads SET filename = 'oops.zip'; INSERT INTO orders(customer_id, amount) SELECT 1, 9.99 FROM generate_series(1, 25); INSERT INTO downloads(order_id, filename) VALUES (501, 'new.zip');");
+    let live = c.url("shop");
+    let v = json(
+        dir.path(),
+        &["restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &live, "--tables", "downloads"],
+    );
+    let scratch = c.url(v["target_database"].as_str().unwrap());
+
+    let args = [
+        "merge",
+        "--scratch",
+        scratch.as_str(),
+        "--live",
+        live.as_str(),
+        "--tables",
+        "downloads",
+        "--restore",
+        "updated",
+        "--columns",
+        "filename",
+    ];
+    let plan = json(dir.path(), &args);
+    assert_eq!(plan["total"], 250, "{plan:#}");
+    assert_eq!(
+        c.psql("shop", "SELECT count(*) FROM downloads WHERE filename = 'oops.zip'").trim(),
+        "250",
+        "dry run wrote nothing"
+    );
+
+    // Another session holding lastgood's advisory lock: refused, nothing written.
+    let mut holder = std::process::Command::new(c.bin.join("psql"))
+        .args(["-X", "-q", "-h", "127.0.0.1", "-p", &c.port.to_string(), "-U", "postgres", "-d", "shop", "-c"])
+        .arg(format!("SELECT pg_advisory_lock({}); SELECT pg_sleep(3);", lastgood::engine::postgres::ADVISORY_LOCK_KEY))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let mut with_apply = args.to_vec();
+    with_apply.push("--apply");
+    let (code, text) = run(dir.path(), &with_apply, &[]);
+    holder.wait().unwrap();
+    assert_eq!(code, 5, "{text}");
+    assert!(text.contains("advisory lock"), "{text}");
+
+    let report = json(dir.path(), &with_apply);
+    assert_eq!(report["applied"], 250, "{report:#}");
+    assert_eq!(report["residual"], 0);
+    assert_eq!(c.psql("shop", "SELECT count(*) FROM downloads WHERE filename = 'oops.zip'").trim(), "0");
+    assert_eq!(c.psql("shop", "SELECT filename FROM downloads WHERE order_id = 4").trim(), "file-4.zip");
+    assert_eq!(c.psql("shop", "SELECT count(*) FROM orders").trim(), "525", "no order lost");
+    assert_eq!(
+        c.psql("shop", "SELECT count(*) FROM downloads WHERE filename = 'new.zip'").trim(),
+        "1",
+        "new download kept"
+    );
+    // The safety snapshot is a pg_dump archive of live before the merge.
+    let snapshot = dir.path().join(report["snapshot"].as_str().unwrap());
+    let cat = json(dir.path(), &["catalog", "--repo", snapshot.parent().unwrap().to_str().unwrap()]);
+    let snap = cat["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["copies"][0]["path"].as_str().unwrap().ends_with(report["snapshot"].as_str().unwrap()))
+        .expect("snapshot catalogued");
+    assert_eq!(snap["format"], "pg-custom");
+    assert_eq!(snap["archive"]["dbname"], "shop");
+    let check =
+        c.tool("pg_restore", "shop").args(["-a", "-t", "downloads", "-f", "-"]).arg(&snapshot).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&check.stdout).matches("oops.zip").count(), 250);
+}
+
+/// SIGKILL of `merge --apply` into a PostgreSQL live at 20+ moments: live is always either as it
+/// was or fully merged (one transaction), and the next merge is never blocked by a leftover lock.
+#[test]
+fn sigkill_of_a_postgres_merge_leaves_live_before_or_fully_merged() {
+    let c = cluster_or_skip!();
+    make_pg_shop(&c, "shop");
+    c.psql("shop", "INSERT INTO downloads(order_id, filename) SELECT x, 'bulk-' || x FROM generate_series(1, 3000) x;");
+    let dir = tempdir();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    c.pg_dump("shop", &["-Fc"], &repo.join("shop.dump"));
+    let live = c.url("shop");
+    let v = json(
+        dir.path(),
+        &["restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &live, "--tables", "downloads"],
+    );
+    let scratch = c.url(v["target_database"].as_str().unwrap());
+    let state = || {
+        c.psql("shop", "SELECT md5(string_agg(id || ':' || filename, ',' ORDER BY id)) FROM downloads")
+            .trim()
+            .to_string()
+    };
+    let merged = state();
+    let damage = || c.psql("shop", "UPDATE downloads SET filename = 'oops.zip'");
+    damage();
+    let pristine = state();
+    let args = [
+        "merge",
+        "--scratch",
+        scratch.as_str(),
+        "--live",
+        live.as_str(),
+        "--tables",
+        "downloads",
+        "--restore",
+        "updated",
+        "--apply",
+    ];
+    let started = std::time::Instant::now();
+    let (code, text) = run(dir.path(), &args, &[]);
+    assert_eq!(code, 0, "{text}");
+    let whole = started.elapsed();
+    assert_eq!(state(), merged);
+    let (mut before, mut after) = (0, 0);
+    for i in 0..24u32 {
+        damage();
+        let frac = f64::from(i) / 20.0;
+        let mut child = lastgood(dir.path()).args(args).stdout(std::process::Stdio::null()).spawn().unwrap();
+        std::thread::sleep(whole.mul_f64(frac));
+        let _ = child.kill();
+        child.wait().unwrap();
+        // The killed session's transaction ends when the server notices the closed socket.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while c.psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lastgood'").trim()
+            != "0"
+        {
+            assert!(std::time::Instant::now() < deadline, "the killed merge's session lingers");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let s = state();
+        if s == pristine {
+            before += 1;
+        } else if s == merged {
+            after += 1;
+        } else {
+            panic!("kill {i} at {frac:.2} of a run left live partially merged");
+        }
+    }
+    assert!(before > 0, "some kills landed before the commit ({before} before, {after} after)");
+    // Nothing lingers: a merge after all the kills runs and completes.
+    damage();
+    let (code, text) = run(dir.path(), &args, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(state(), merged);
+    // Snapshots are whole archives or absent, never partial ones under the final name.
+    for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".dump") && name.contains("lastgood-snapshot") {
+            let out = c.tool("pg_restore", "shop").arg("-l").arg(e.path()).output().unwrap();
+            assert!(out.status.success(), "snapshot {name} is whole");
+        }
+    }
 }

@@ -1,0 +1,156 @@
+//! `lastgood merge`: put a chosen subset of the diff back into live. A dry run by default (the
+//! plan: counts per table and kind, the first statements); `--apply` writes, under the writer lock,
+//! after a safety snapshot, in one transaction (see `merge.rs`), and prints the command that undoes
+//! it.
+
+use anyhow::Result;
+
+use crate::diff::{self, Selection};
+use crate::engine::Location;
+use crate::error::environment;
+use crate::lock::LiveLock;
+use crate::merge::{self, MergePlan, MergeReport, MergeRequest};
+
+use super::Context;
+use super::diff::{KindName, Pair, kinds_from, open_pair};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The scratch database holding the values to put back (e.g. made by `lastgood restore`).
+    #[arg(long, value_name = "DB")]
+    pub scratch: String,
+    /// The live database to merge into.
+    #[arg(long, value_name = "DB")]
+    pub live: String,
+    /// Only these tables (comma-separated; default: every table on both sides).
+    #[arg(long, value_delimiter = ',', value_name = "T1,T2")]
+    pub tables: Option<Vec<String>>,
+    /// Only these columns: `updated` writes back just these (the primary key is always used).
+    #[arg(long, value_delimiter = ',', value_name = "C1,C2")]
+    pub columns: Option<Vec<String>>,
+    /// Only rows for which this SQL condition holds: on scratch's row for updated and deleted
+    /// rows, on live's row for inserted rows.
+    #[arg(long = "where", value_name = "SQL")]
+    pub filter: Option<String>,
+    /// What to put back (comma-separated): updated (scratch's values into rows live still has),
+    /// deleted (re-insert rows live lost), inserted (remove rows live gained: rarely wanted).
+    #[arg(long, value_delimiter = ',', value_enum, required = true, value_name = "KINDS")]
+    pub restore: Vec<KindName>,
+    /// Write to live (default: print the plan and write nothing).
+    #[arg(long)]
+    pub apply: bool,
+    /// Abort the whole merge, writing nothing, if any planned row changed in live since the plan
+    /// (default: skip such rows and report them).
+    #[arg(long)]
+    pub strict: bool,
+    /// Match tables without a primary key by rowid (warning: VACUUM may renumber rowids).
+    #[arg(long)]
+    pub rowid: bool,
+    /// How many of the planned statements to show.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub show: usize,
+}
+
+pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
+    let kinds = kinds_from(&args.restore);
+    let Pair { scratch, live, scratch_db: mut sdb, live_db: mut ldb } = open_pair(&args.scratch, &args.live)?;
+    let live_path = match &live {
+        Location::Sqlite(p) => Some(p.clone()),
+        Location::Postgres(_) => None,
+    };
+    let sel = Selection {
+        tables: args.tables.clone(),
+        columns: args.columns.clone(),
+        rowid: args.rowid,
+        read_all_columns: true,
+    };
+    let prepared = diff::prepare(sdb.as_mut(), ldb.as_mut(), &sel)?;
+    drop((sdb, ldb));
+    for w in &prepared.warnings {
+        ctx.out.warn(w);
+    }
+    let request = MergeRequest { kinds, filter: args.filter.clone(), strict: args.strict, show: args.show };
+    if !args.apply {
+        let plan = merge::plan(&scratch, &live, &prepared, request, false, &ctx.out)?;
+        ctx.out.emit(&plan, render_plan)?;
+        return Ok(crate::exit::OK);
+    }
+    let _lock = match &live_path {
+        Some(p) => {
+            check_writable(p)?;
+            merge::check_filter(&scratch, &live, &prepared, args.filter.as_deref())?;
+            Some(LiveLock::acquire(p, "merge")?)
+        }
+        // PostgreSQL: the write transaction takes lastgood's advisory lock itself.
+        None => {
+            merge::check_filter(&scratch, &live, &prepared, args.filter.as_deref())?;
+            None
+        }
+    };
+    let plan = merge::plan(&scratch, &live, &prepared, request, true, &ctx.out)?;
+    let snapshot = match &live_path {
+        Some(p) => merge::snapshot_path(p, chrono::Local::now()),
+        None => pg_snapshot_path(&live, chrono::Local::now())?,
+    };
+    let report = merge::apply(plan, &live, &snapshot, &ctx.out)?;
+    ctx.out.emit(&report, render_report)?;
+    Ok(crate::exit::OK)
+}
+
+/// Where the safety snapshot (a pg_dump custom archive) of a PostgreSQL live goes: the current
+/// folder, named after the database and the time.
+fn pg_snapshot_path(live: &Location, now: chrono::DateTime<chrono::Local>) -> Result<std::path::PathBuf> {
+    let Location::Postgres(spec) = live else { unreachable!("called for PostgreSQL only") };
+    let conn = crate::engine::pgconn::PgConn::resolve(spec)?;
+    Ok(std::path::PathBuf::from(format!("{}.lastgood-snapshot-{}.dump", conn.dbname, now.format("%Y%m%dT%H%M%S%.3f"))))
+}
+
+/// A live file whose permissions say read-only is refused before anything is written (even root,
+/// who could write it anyway, is taken at the file's word).
+fn check_writable(live: &std::path::Path) -> Result<()> {
+    let meta = std::fs::metadata(live).map_err(|e| environment(format!("cannot read `{}`: {e}", live.display())))?;
+    if meta.permissions().readonly() {
+        return Err(environment(format!("live `{}` is read-only; nothing was written", live.display()))
+            .hint("make it writable (chmod u+w) if you mean to merge into it")
+            .into());
+    }
+    Ok(())
+}
+
+fn plan_table(p: &MergePlan) -> String {
+    let rows: Vec<Vec<String>> = p
+        .tables
+        .iter()
+        .map(|t| vec![t.table.clone(), t.updated.to_string(), t.deleted.to_string(), t.inserted.to_string()])
+        .collect();
+    crate::output::table(&["table", "updated", "deleted", "inserted"], &rows)
+}
+
+fn render_plan(p: &MergePlan) -> String {
+    let mut s = format!("merge plan: {} row(s) to write into {} (dry run: nothing written)\n", p.total, p.live);
+    s.push_str(&plan_table(p));
+    if !p.first_statements.is_empty() {
+        s.push_str(&format!("first {} statement(s):\n", p.first_statements.len()));
+        for st in &p.first_statements {
+            s.push_str(&format!("  {st}\n"));
+        }
+    }
+    s.push_str("pass --apply to write them (after a safety snapshot, in one transaction)\n");
+    s
+}
+
+fn render_report(r: &MergeReport) -> String {
+    let mut s = format!("merged {} row(s) into {} in {:.2}s\n", r.applied, r.plan.live, r.seconds);
+    s.push_str(&plan_table(&r.plan));
+    s.push_str(&format!("safety snapshot: {}\n", r.snapshot.display()));
+    if r.skipped > 0 {
+        s.push_str(&format!("skipped {} row(s) that changed in live since the plan:\n", r.skipped));
+        for k in &r.skipped_rows {
+            let key: Vec<String> = k.key.iter().map(|(c, v)| format!("{c}={}", v.display())).collect();
+            s.push_str(&format!("  {} {} ({}): {}\n", k.table, k.kind, key.join(", "), k.reason));
+        }
+    }
+    s.push_str(&format!("re-diff after the merge: {} change(s) of the merged selection remain\n", r.residual));
+    s.push_str(&format!("to undo: {}\n", r.undo));
+    s
+}

@@ -1,0 +1,612 @@
+//! Merge: put a chosen subset of the diff (kinds, columns, `--where`) back into live.
+//!
+//! Two steps, like every write lastgood makes. `plan` streams the diff once and counts what would
+//! be written, keeping the first statements for display; when the plan is to be applied, every
+//! selected change is also written to a spool (an unnamed temporary file, deleted by the OS even
+//! if we are killed), so memory stays bounded whatever the size of the diff. `apply` then, inside
+//! ONE write transaction on live (BEGIN IMMEDIATE: no other writer can slip in):
+//! 1. takes the safety snapshot (a whole-file copy through the engine, before the first write);
+//! 2. replays the spool with compare-and-set: before each write it reads the row from live and
+//!    checks it still holds the values the plan saw (a keyed row: the compared columns; a row of a
+//!    table without a key: its number of copies). A row that changed since the plan is skipped
+//!    and reported; with `strict`, the transaction is rolled back and nothing is written;
+//! 3. reads each written row back and checks it now equals scratch (the re-diff of the merged
+//!    subset, inside the transaction: a mismatch, e.g. from a trigger, rolls everything back);
+//! 4. commits. After the commit the selection is diffed again as a whole (`residual`).
+//!
+//! `--where` is evaluated on scratch's row for `updated` and `deleted` changes (the values the
+//! backup holds: after a bad UPDATE live's values are the damage) and on live's row for
+//! `inserted` changes (scratch has no such row).
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::diff::{self, Change, ChangeKind, KeyMode, Kinds, Prepared, TableSpec};
+use crate::engine::{self, Access, Location, WriteTxn};
+use crate::error::{bad_input, refused};
+use crate::output::Output;
+use crate::sqlgen::{Dialect, TableSql, undo_statement};
+use crate::value::{Row, Value};
+
+/// What to merge besides the tables and columns (those are in `Prepared`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MergeRequest {
+    pub kinds: Kinds,
+    /// An SQL condition choosing rows (see the module docs for which side it is evaluated on).
+    pub filter: Option<String>,
+    pub strict: bool,
+    /// How many statements the plan keeps for display.
+    #[serde(skip)]
+    pub show: usize,
+}
+
+/// Counts of one table's planned changes (copies, for a table without a key).
+#[derive(Debug, Clone, Serialize)]
+pub struct TablePlan {
+    pub table: String,
+    pub mode: KeyMode,
+    pub updated: u64,
+    pub deleted: u64,
+    pub inserted: u64,
+}
+
+/// A merge, planned and printable; `apply` carries it out.
+#[derive(Debug, Serialize)]
+pub struct MergePlan {
+    pub scratch: String,
+    pub live: String,
+    #[serde(flatten)]
+    pub request: MergeRequest,
+    pub tables: Vec<TablePlan>,
+    /// Rows to write (statements, counting a row without a key once per copy).
+    pub total: u64,
+    pub first_statements: Vec<String>,
+    #[serde(skip)]
+    specs: Vec<TableSpec>,
+    #[serde(skip)]
+    spool: Option<Spool>,
+    #[serde(skip)]
+    dialect: Dialect,
+    #[serde(skip)]
+    scratch_loc: Location,
+}
+
+/// Plans a merge by streaming the diff of every prepared table. With `spool`, the selected
+/// changes are also kept on disk for `apply`. Errors: an invalid `--where` (`BadInput`), and
+/// whatever reading the tables raises.
+pub fn plan(
+    scratch: &Location,
+    live: &Location,
+    prepared: &Prepared,
+    request: MergeRequest,
+    spool: bool,
+    out: &Output,
+) -> Result<MergePlan> {
+    let dialect = check_filter(scratch, live, prepared, request.filter.as_deref())?;
+    let mut spool = if spool { Some(Spool::new()?) } else { None };
+    let mut plan = MergePlan {
+        scratch: scratch.describe(),
+        live: live.describe(),
+        request,
+        tables: Vec::new(),
+        total: 0,
+        first_statements: Vec::new(),
+        specs: prepared.tables.clone(),
+        spool: None,
+        dialect,
+        scratch_loc: scratch.clone(),
+    };
+    for (ti, spec) in prepared.tables.iter().enumerate() {
+        let sql = table_sql(dialect, spec);
+        let mut tp = TablePlan { table: spec.table.clone(), mode: spec.mode, updated: 0, deleted: 0, inserted: 0 };
+        let (kinds, show) = (plan.request.kinds, plan.request.show);
+        let first = &mut plan.first_statements;
+        let bar = out.spinner(&format!("planning `{}`", spec.table));
+        diff::diff_table(scratch, live, spec, plan.request.filter.as_deref(), &mut |c| {
+            if !c.selected || !kinds.wants(&c.kind) {
+                return Ok(());
+            }
+            let n = c.copies();
+            match c.kind {
+                ChangeKind::Updated { .. } => tp.updated += n,
+                ChangeKind::Deleted => tp.deleted += n,
+                ChangeKind::Inserted => tp.inserted += n,
+            }
+            if first.len() < show {
+                first.push(undo_statement(&sql, spec, &c));
+            }
+            if let Some(sp) = spool.as_mut() {
+                sp.write(ti, spec, &c)?;
+            }
+            Ok(())
+        })?;
+        bar.finish_and_clear();
+        plan.total += tp.updated + tp.deleted + tp.inserted;
+        plan.tables.push(tp);
+    }
+    plan.spool = spool;
+    Ok(plan)
+}
+
+/// Checks `filter` against every table on both sides before anything else happens; returns the
+/// dialect of live. Errors: `BadInput` for a condition that is not valid SQL there.
+pub fn check_filter(scratch: &Location, live: &Location, prepared: &Prepared, filter: Option<&str>) -> Result<Dialect> {
+    let mut s = engine::open(scratch, Access::ReadOnly)?;
+    let mut l = engine::open(live, Access::ReadOnly)?;
+    if let Some(f) = filter {
+        for spec in &prepared.tables {
+            s.check_expression(&spec.table, f)?;
+            l.check_expression(&spec.table, f)?;
+        }
+    }
+    Ok(Dialect::of(l.engine()))
+}
+
+fn table_sql(dialect: Dialect, spec: &TableSpec) -> TableSql {
+    TableSql { dialect, table: spec.table.clone(), columns: spec.columns.clone(), key_len: spec.key_len }
+}
+
+/// A planned row that was not written because live changed it since the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedRow {
+    pub table: String,
+    pub kind: &'static str,
+    pub key: Vec<(String, Value)>,
+    pub reason: String,
+}
+
+/// What `apply` did.
+#[derive(Debug, Serialize)]
+pub struct MergeReport {
+    #[serde(flatten)]
+    pub plan: MergePlan,
+    pub snapshot: PathBuf,
+    /// Rows written (copies, for a table without a key).
+    pub applied: u64,
+    pub skipped: u64,
+    /// The first skipped rows (at most 100).
+    pub skipped_rows: Vec<SkippedRow>,
+    /// Changes of the merged selection still found by the diff after the commit: the skipped rows,
+    /// plus anything another writer changed meanwhile.
+    pub residual: u64,
+    pub undo: String,
+    pub seconds: f64,
+}
+
+/// Where the safety snapshot of the SQLite live database `live` goes: beside it, named after it
+/// and the time.
+pub fn snapshot_path(live: &Path, now: chrono::DateTime<chrono::Local>) -> PathBuf {
+    let name = live.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "live".into());
+    let stem = format!("{name}.lastgood-snapshot-{}", now.format("%Y%m%dT%H%M%S%.3f"));
+    live.with_file_name(format!("{stem}.db"))
+}
+
+/// Applies a plan made with a spool, in one transaction on `live` after a safety snapshot written
+/// to `snapshot`. Errors: `Refused` when `strict` and a planned row changed in live since the plan
+/// (nothing written, the snapshot removed); `Environment` for a read-only live or a full disk;
+/// an error when a written row does not read back as scratch's. On any error live is unchanged.
+pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output) -> Result<MergeReport> {
+    let started = std::time::Instant::now();
+    let mut spool = plan.spool.take().context("the plan was made without a spool")?;
+    let mut db = engine::open(live, Access::ReadWrite)?;
+    let mut tx = db.begin_write().context("starting the merge transaction on live")?;
+    tx.safety_snapshot(snapshot).context("taking the safety snapshot of live")?;
+    let result = replay(&plan, &mut spool, tx.as_mut(), out);
+    let (applied, skipped, skipped_rows) = match result.and_then(|r| tx.commit().map(|_| r)) {
+        Ok(r) => r,
+        Err(e) => {
+            // Live is unchanged (the transaction rolled back), so the snapshot is not needed.
+            let _ = std::fs::remove_file(snapshot);
+            return Err(e);
+        }
+    };
+    drop(db);
+    let residual = residual(&plan, live)?;
+    let undo = match live {
+        // The snapshot is a pg_dump archive of live as the merge found it.
+        Location::Postgres(_) => format!(
+            "pg_restore --clean --if-exists --single-transaction -d {} {}",
+            shell_word(&plan.live),
+            shell_word(&snapshot.display().to_string())
+        ),
+        Location::Sqlite(_) => format!(
+            "lastgood promote --scratch {} --live {} --yes",
+            shell_word(&snapshot.display().to_string()),
+            shell_word(&plan.live)
+        ),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(MergeReport { plan, snapshot: snapshot.to_path_buf(), applied, skipped, skipped_rows, residual, undo, seconds })
+}
+
+/// Replays the spool inside the transaction; returns (applied, skipped, first skipped rows).
+fn replay(
+    plan: &MergePlan,
+    spool: &mut Spool,
+    tx: &mut dyn WriteTxn,
+    out: &Output,
+) -> Result<(u64, u64, Vec<SkippedRow>)> {
+    let sqls: Vec<TableSql> = plan.specs.iter().map(|s| table_sql(plan.dialect, s)).collect();
+    let bar = out.count_bar(plan.total, "merging");
+    let (mut applied, mut skipped, mut rows) = (0u64, 0u64, Vec::new());
+    let mut reader = spool.reader()?;
+    while let Some((ti, change)) = reader.next(&plan.specs)? {
+        let spec = &plan.specs[ti];
+        match apply_change(tx, spec, &sqls[ti], &change)? {
+            None => applied += change.copies(),
+            Some(reason) => {
+                if plan.request.strict {
+                    return Err(refused(format!(
+                        "--strict: a planned {} row of `{}` ({}) changed in live since the plan: {reason}; nothing was written",
+                        change.kind.name(),
+                        spec.table,
+                        key_text(spec, &change)
+                    ))
+                    .hint("re-run the merge to plan against live as it is now, or drop --strict to skip such rows")
+                    .into());
+                }
+                skipped += change.copies();
+                if rows.len() < 100 {
+                    rows.push(SkippedRow {
+                        table: spec.table.clone(),
+                        kind: change.kind.name(),
+                        key: spec.columns.iter().cloned().zip(change.key.iter().cloned()).collect(),
+                        reason,
+                    });
+                }
+            }
+        }
+        bar.inc(change.copies());
+    }
+    bar.finish_and_clear();
+    Ok((applied, skipped, rows))
+}
+
+fn key_text(spec: &TableSpec, c: &Change) -> String {
+    spec.columns.iter().zip(&c.key).map(|(n, v)| format!("{n}={}", v.display())).collect::<Vec<_>>().join(", ")
+}
+
+/// Values of `row` at `idx`.
+fn pick(row: &[Value], idx: &[usize]) -> Vec<Value> {
+    idx.iter().map(|&i| row[i].clone()).collect()
+}
+
+/// Rows of a query, collected (point queries by key: at most one row each).
+fn query_rows(tx: &mut dyn WriteTxn, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    tx.query(sql, params, &mut |r| {
+        rows.push(r);
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+fn count(tx: &mut dyn WriteTxn, sql: &str, params: &[Value]) -> Result<u64> {
+    let rows = query_rows(tx, sql, params)?;
+    match rows.first().and_then(|r| r.first()) {
+        Some(Value::Integer(n)) => Ok(*n as u64),
+        _ => anyhow::bail!("count query returned no number: {sql}"),
+    }
+}
+
+/// Writes one change with compare-and-set and reads it back. Returns `Some(reason)` when it was
+/// skipped because live changed since the plan.
+fn apply_change(tx: &mut dyn WriteTxn, spec: &TableSpec, sql: &TableSql, c: &Change) -> Result<Option<String>> {
+    if spec.mode == KeyMode::Multiset {
+        return apply_copies(tx, sql, c);
+    }
+    let key = c.key.clone();
+    // The key and the compared columns: what compare-and-set checks and the read-back verifies.
+    let compared: &Vec<usize> = &(0..spec.key_len).chain(spec.compared.iter().copied()).collect();
+    match &c.kind {
+        ChangeKind::Updated { columns } => {
+            let now = query_rows(tx, &sql.select_by_key(compared), &key)?;
+            let planned = pick(c.live_row.as_ref().expect("live row"), compared);
+            if now.len() != 1 || now[0] != planned {
+                return Ok(Some(if now.is_empty() { "deleted since" } else { "updated since" }.to_string()));
+            }
+            let scratch = c.scratch_row.as_ref().expect("scratch row");
+            let set: Vec<usize> =
+                columns.iter().map(|n| spec.columns.iter().position(|x| x == n).expect("column")).collect();
+            let mut params = pick(scratch, &set);
+            params.extend(key.iter().cloned());
+            tx.execute(&sql.update(&set), &params)?;
+            verify(query_rows(tx, &sql.select_by_key(compared), &key)?, vec![pick(scratch, compared)], spec, c)?;
+        }
+        ChangeKind::Deleted => {
+            if !query_rows(tx, &sql.select_by_key(&[]), &key)?.is_empty() {
+                return Ok(Some("a row with this key was inserted since".to_string()));
+            }
+            let scratch = c.scratch_row.as_ref().expect("scratch row");
+            tx.execute(&sql.insert(), scratch)?;
+            let all: Vec<usize> = (0..spec.columns.len()).collect();
+            verify(query_rows(tx, &sql.select_by_key(&all), &key)?, vec![scratch.clone()], spec, c)?;
+        }
+        ChangeKind::Inserted => {
+            let now = query_rows(tx, &sql.select_by_key(compared), &key)?;
+            let planned = pick(c.live_row.as_ref().expect("live row"), compared);
+            if now.len() != 1 || now[0] != planned {
+                return Ok(Some(if now.is_empty() { "deleted since" } else { "updated since" }.to_string()));
+            }
+            tx.execute(&sql.delete(), &key)?;
+            verify(query_rows(tx, &sql.select_by_key(&[]), &key)?, Vec::new(), spec, c)?;
+        }
+    }
+    Ok(None)
+}
+
+/// A table without a key: checks live still has the planned number of copies, then adds or
+/// removes copies until it has scratch's number.
+fn apply_copies(tx: &mut dyn WriteTxn, sql: &TableSql, c: &Change) -> Result<Option<String>> {
+    let row = &c.key;
+    let params = TableSql::exact_params(row);
+    let have = count(tx, &sql.count_copies(row), &params)?;
+    if have != c.live_copies {
+        return Ok(Some(format!("live has {have} copies of the row, the plan saw {}", c.live_copies)));
+    }
+    if c.scratch_copies > c.live_copies {
+        for _ in c.live_copies..c.scratch_copies {
+            tx.execute(&sql.insert(), row)?;
+        }
+    } else {
+        let mut p = params.clone();
+        p.push(Value::Integer((c.live_copies - c.scratch_copies) as i64));
+        tx.execute(&sql.delete_copies(row), &p)?;
+    }
+    let now = count(tx, &sql.count_copies(row), &params)?;
+    if now != c.scratch_copies {
+        anyhow::bail!(
+            "merge check failed in `{}`: live has {now} copies of a row after the write, scratch has {}; nothing was written",
+            sql.table,
+            c.scratch_copies
+        );
+    }
+    Ok(None)
+}
+
+/// The re-diff of one merged row: live must now read back as scratch.
+fn verify(now: Vec<Row>, want: Vec<Row>, spec: &TableSpec, c: &Change) -> Result<()> {
+    if now != want {
+        return Err(bad_input(format!(
+            "merge check failed in `{}` ({}): after the write live does not hold scratch's values (a trigger or a constraint changed them?); nothing was written",
+            spec.table,
+            key_text(spec, c)
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// After the commit: how many changes of the merged selection the diff still finds.
+fn residual(plan: &MergePlan, live: &Location) -> Result<u64> {
+    let scratch = &plan.scratch_loc;
+    let mut n = 0;
+    for spec in &plan.specs {
+        diff::diff_table(scratch, live, spec, plan.request.filter.as_deref(), &mut |c| {
+            if c.selected && plan.request.kinds.wants(&c.kind) {
+                n += c.copies();
+            }
+            Ok(())
+        })?;
+    }
+    Ok(n)
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=@%,".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The selected changes of a plan, on disk: an unnamed temporary file (gone when closed, even
+/// after SIGKILL), written once and read once, in a small binary form.
+#[derive(Debug)]
+struct Spool {
+    w: BufWriter<File>,
+}
+
+impl Spool {
+    fn new() -> Result<Spool> {
+        let f = tempfile::tempfile()
+            .map_err(|e| crate::error::environment(format!("cannot create a temporary file: {e}")))?;
+        Ok(Spool { w: BufWriter::with_capacity(256 * 1024, f) })
+    }
+
+    fn write(&mut self, table: usize, spec: &TableSpec, c: &Change) -> Result<()> {
+        let w = &mut self.w;
+        w.write_all(&(table as u32).to_le_bytes())?;
+        let (tag, cols): (u8, Vec<u16>) = match &c.kind {
+            ChangeKind::Updated { columns } => {
+                (0, columns.iter().map(|n| spec.columns.iter().position(|x| x == n).expect("column") as u16).collect())
+            }
+            ChangeKind::Deleted => (1, Vec::new()),
+            ChangeKind::Inserted => (2, Vec::new()),
+        };
+        w.write_all(&[tag])?;
+        w.write_all(&(cols.len() as u16).to_le_bytes())?;
+        for i in cols {
+            w.write_all(&i.to_le_bytes())?;
+        }
+        w.write_all(&c.scratch_copies.to_le_bytes())?;
+        w.write_all(&c.live_copies.to_le_bytes())?;
+        write_opt_row(w, c.scratch_row.as_deref())?;
+        write_opt_row(w, c.live_row.as_deref())?;
+        Ok(())
+    }
+
+    fn reader(&mut self) -> Result<SpoolReader> {
+        self.w.flush()?;
+        let mut f = self.w.get_ref().try_clone()?;
+        f.rewind()?;
+        Ok(SpoolReader { r: BufReader::with_capacity(256 * 1024, f) })
+    }
+}
+
+struct SpoolReader {
+    r: BufReader<File>,
+}
+
+impl SpoolReader {
+    fn next(&mut self, specs: &[TableSpec]) -> Result<Option<(usize, Change)>> {
+        let mut b4 = [0u8; 4];
+        match self.r.read_exact(&mut b4) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let ti = u32::from_le_bytes(b4) as usize;
+        let spec = &specs[ti];
+        let tag = read_u8(&mut self.r)?;
+        let ncols = read_u16(&mut self.r)?;
+        let mut cols = Vec::with_capacity(ncols as usize);
+        for _ in 0..ncols {
+            cols.push(spec.columns[read_u16(&mut self.r)? as usize].clone());
+        }
+        let scratch_copies = read_u64(&mut self.r)?;
+        let live_copies = read_u64(&mut self.r)?;
+        let scratch_row = read_opt_row(&mut self.r)?;
+        let live_row = read_opt_row(&mut self.r)?;
+        let kind = match tag {
+            0 => ChangeKind::Updated { columns: cols },
+            1 => ChangeKind::Deleted,
+            _ => ChangeKind::Inserted,
+        };
+        let row = scratch_row.as_ref().or(live_row.as_ref()).context("spool record without a row")?;
+        let key = row[..spec.order_len()].to_vec();
+        let change = Change { kind, key, scratch_row, live_row, scratch_copies, live_copies, selected: true };
+        Ok(Some((ti, change)))
+    }
+}
+
+fn write_opt_row(w: &mut impl Write, row: Option<&[Value]>) -> Result<()> {
+    let Some(row) = row else {
+        w.write_all(&[0])?;
+        return Ok(());
+    };
+    w.write_all(&[1])?;
+    w.write_all(&(row.len() as u32).to_le_bytes())?;
+    for v in row {
+        match v {
+            Value::Null => w.write_all(&[0])?,
+            Value::Integer(i) => {
+                w.write_all(&[1])?;
+                w.write_all(&i.to_le_bytes())?;
+            }
+            Value::Real(f) => {
+                w.write_all(&[2])?;
+                w.write_all(&f.to_bits().to_le_bytes())?;
+            }
+            Value::Text(s) => {
+                w.write_all(&[3])?;
+                w.write_all(&(s.len() as u64).to_le_bytes())?;
+                w.write_all(s.as_bytes())?;
+            }
+            Value::Blob(b) => {
+                w.write_all(&[4])?;
+                w.write_all(&(b.len() as u64).to_le_bytes())?;
+                w.write_all(b)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_opt_row(r: &mut impl Read) -> Result<Option<Row>> {
+    if read_u8(r)? == 0 {
+        return Ok(None);
+    }
+    let mut b4 = [0u8; 4];
+    r.read_exact(&mut b4)?;
+    let n = u32::from_le_bytes(b4) as usize;
+    let mut row = Vec::with_capacity(n);
+    for _ in 0..n {
+        let v = match read_u8(r)? {
+            0 => Value::Null,
+            1 => Value::Integer(read_u64(r)? as i64),
+            2 => Value::Real(f64::from_bits(read_u64(r)?)),
+            3 => Value::Text(String::from_utf8(read_bytes(r)?).context("spool text")?),
+            _ => Value::Blob(read_bytes(r)?),
+        };
+        row.push(v);
+    }
+    Ok(Some(row))
+}
+
+fn read_u8(r: &mut impl Read) -> Result<u8> {
+    let mut b = [0u8; 1];
+    r.read_exact(&mut b)?;
+    Ok(b[0])
+}
+
+fn read_u16(r: &mut impl Read) -> Result<u16> {
+    let mut b = [0u8; 2];
+    r.read_exact(&mut b)?;
+    Ok(u16::from_le_bytes(b))
+}
+
+fn read_u64(r: &mut impl Read) -> Result<u64> {
+    let mut b = [0u8; 8];
+    r.read_exact(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+fn read_bytes(r: &mut impl Read) -> Result<Vec<u8>> {
+    let n = read_u64(r)? as usize;
+    let mut b = vec![0u8; n];
+    r.read_exact(&mut b)?;
+    Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spool_round_trips_changes_exactly() {
+        let spec = TableSpec {
+            table: "t".into(),
+            mode: KeyMode::PrimaryKey,
+            columns: vec!["id".into(), "v".into()],
+            key_len: 1,
+            compared: vec![1],
+            drift: Default::default(),
+        };
+        let c = Change {
+            kind: ChangeKind::Updated { columns: vec!["v".into()] },
+            key: vec![Value::Integer(-3)],
+            scratch_row: Some(vec![Value::Integer(-3), Value::Real(-0.0)]),
+            live_row: Some(vec![Value::Integer(-3), Value::Blob(vec![0, 1])]),
+            scratch_copies: 1,
+            live_copies: 1,
+            selected: true,
+        };
+        let d = Change {
+            kind: ChangeKind::Deleted,
+            live_row: None,
+            scratch_row: Some(vec![Value::Integer(9), Value::Text("é".into())]),
+            key: vec![Value::Integer(9)],
+            ..c.clone()
+        };
+        let mut sp = Spool::new().unwrap();
+        sp.write(0, &spec, &c).unwrap();
+        sp.write(0, &spec, &d).unwrap();
+        let specs = [spec];
+        let mut r = sp.reader().unwrap();
+        assert_eq!(r.next(&specs).unwrap().unwrap().1, c);
+        assert_eq!(r.next(&specs).unwrap().unwrap().1, d);
+        assert!(r.next(&specs).unwrap().is_none());
+    }
+
+    #[test]
+    fn shell_words_are_quoted_when_needed() {
+        assert_eq!(shell_word("/a/b.db"), "/a/b.db");
+        assert_eq!(shell_word("/a b/it's.db"), "'/a b/it'\\''s.db'");
+    }
+}

@@ -1,0 +1,240 @@
+//! `Batch`: many rows encoded back to back in one buffer, so that diff streams rows without
+//! allocating per value, and `ValueView`: one value of a batch, borrowed.
+//!
+//! The encoding is canonical: two values are equal (by `Value`'s exact equality) exactly when
+//! their encoded bytes are equal, so unchanged rows are compared with `memcmp` and never decoded.
+//! Each value is a tag byte (0 NULL, 1 INTEGER, 2 REAL, 3 TEXT, 4 BLOB) followed by its payload:
+//! 8 bytes little-endian for INTEGER and for REAL's bits, the raw bytes for TEXT and BLOB (their
+//! length follows from where the next value starts). `ValueView`'s order is `Value`'s order.
+
+use std::cmp::Ordering;
+
+use crate::value::{Row, Value, cmp_int_real};
+
+/// One value inside a `Batch`.
+#[derive(Debug, Clone, Copy)]
+pub enum ValueView<'a> {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(&'a [u8]),
+    Blob(&'a [u8]),
+}
+
+impl ValueView<'_> {
+    fn class_rank(&self) -> u8 {
+        match self {
+            ValueView::Null => 0,
+            ValueView::Integer(_) | ValueView::Real(_) => 1,
+            ValueView::Text(_) => 2,
+            ValueView::Blob(_) => 3,
+        }
+    }
+
+    /// The same order as `Value::cmp` (see `value.rs`).
+    pub fn order(&self, other: &ValueView<'_>) -> Ordering {
+        use ValueView::*;
+        match (self, other) {
+            (Integer(a), Integer(b)) => a.cmp(b),
+            (Real(a), Real(b)) => a.total_cmp(b).then(a.to_bits().cmp(&b.to_bits())),
+            (Integer(a), Real(b)) => cmp_int_real(*a, *b).then(Ordering::Less),
+            (Real(a), Integer(b)) => cmp_int_real(*b, *a).reverse().then(Ordering::Greater),
+            (Text(a), Text(b)) | (Blob(a), Blob(b)) => a.cmp(b),
+            _ => self.class_rank().cmp(&other.class_rank()),
+        }
+    }
+
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueView::Null => Value::Null,
+            ValueView::Integer(i) => Value::Integer(i),
+            ValueView::Real(f) => Value::Real(f),
+            ValueView::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+            ValueView::Blob(b) => Value::Blob(b.to_vec()),
+        }
+    }
+}
+
+/// Rows of `width` values each, encoded in one buffer. Invariant: `ends` holds the end offset of
+/// every value pushed, so row `r` column `c` spans `ends[r*width + c - 1] .. ends[r*width + c]`.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    buf: Vec<u8>,
+    ends: Vec<u32>,
+    width: usize,
+}
+
+impl Batch {
+    pub fn new(width: usize) -> Batch {
+        Batch { buf: Vec::new(), ends: Vec::new(), width: width.max(1) }
+    }
+
+    /// Empties the batch for reuse with rows of `width` values (keeps the allocations).
+    pub fn reset(&mut self, width: usize) {
+        self.buf.clear();
+        self.ends.clear();
+        self.width = width.max(1);
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Complete rows held.
+    pub fn rows(&self) -> usize {
+        self.ends.len() / self.width
+    }
+
+    /// Bytes held (for flushing batches by size).
+    pub fn bytes(&self) -> usize {
+        self.buf.len() + 4 * self.ends.len()
+    }
+
+    fn end(&mut self) {
+        self.ends.push(self.buf.len() as u32);
+    }
+
+    pub fn push_null(&mut self) {
+        self.buf.push(0);
+        self.end();
+    }
+    pub fn push_integer(&mut self, i: i64) {
+        self.buf.push(1);
+        self.buf.extend_from_slice(&i.to_le_bytes());
+        self.end();
+    }
+    pub fn push_real(&mut self, f: f64) {
+        self.buf.push(2);
+        self.buf.extend_from_slice(&f.to_bits().to_le_bytes());
+        self.end();
+    }
+    pub fn push_text(&mut self, t: &[u8]) {
+        self.buf.push(3);
+        self.buf.extend_from_slice(t);
+        self.end();
+    }
+    pub fn push_blob(&mut self, b: &[u8]) {
+        self.buf.push(4);
+        self.buf.extend_from_slice(b);
+        self.end();
+    }
+
+    pub fn push_value(&mut self, v: &Value) {
+        match v {
+            Value::Null => self.push_null(),
+            Value::Integer(i) => self.push_integer(*i),
+            Value::Real(f) => self.push_real(*f),
+            Value::Text(s) => self.push_text(s.as_bytes()),
+            Value::Blob(b) => self.push_blob(b),
+        }
+    }
+
+    /// Appends the first `n` values of row `r` of `other` (raw bytes, no decoding).
+    pub fn push_from(&mut self, other: &Batch, r: usize, n: usize) {
+        for c in 0..n {
+            self.buf.extend_from_slice(other.raw(r, c));
+            self.end();
+        }
+    }
+
+    /// The encoded bytes of one value (tag included).
+    pub fn raw(&self, r: usize, c: usize) -> &[u8] {
+        let i = r * self.width + c;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.buf[start..self.ends[i] as usize]
+    }
+
+    /// The encoded bytes of the first `n` values of row `r`.
+    pub fn raw_prefix(&self, r: usize, n: usize) -> &[u8] {
+        let i = r * self.width;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let end = if n == 0 { start } else { self.ends[i + n - 1] as usize };
+        &self.buf[start..end]
+    }
+
+    pub fn get(&self, r: usize, c: usize) -> ValueView<'_> {
+        let raw = self.raw(r, c);
+        let payload = &raw[1..];
+        match raw[0] {
+            0 => ValueView::Null,
+            1 => ValueView::Integer(i64::from_le_bytes(payload.try_into().expect("8 bytes"))),
+            2 => ValueView::Real(f64::from_bits(u64::from_le_bytes(payload.try_into().expect("8 bytes")))),
+            3 => ValueView::Text(payload),
+            _ => ValueView::Blob(payload),
+        }
+    }
+
+    /// Row `r`'s first `n` values, decoded.
+    pub fn row(&self, r: usize, n: usize) -> Row {
+        (0..n).map(|c| self.get(r, c).to_value()).collect()
+    }
+
+    /// A batch holding `rows` (for tests and for engines without a batch scan).
+    pub fn from_rows(width: usize, rows: &[Row]) -> Batch {
+        let mut b = Batch::new(width);
+        for r in rows {
+            for v in r {
+                b.push_value(v);
+            }
+        }
+        b
+    }
+}
+
+/// Compares the first `n` values of row `ra` of `a` with row `rb` of `b`, in `Value` order.
+pub fn cmp_rows(a: &Batch, ra: usize, b: &Batch, rb: usize, n: usize) -> Ordering {
+    for c in 0..n {
+        match a.get(ra, c).order(&b.get(rb, c)) {
+            Ordering::Equal => {}
+            o => return o,
+        }
+    }
+    Ordering::Equal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value::*;
+
+    #[test]
+    fn views_sort_like_values_and_encodings_are_equal_exactly_when_values_are() {
+        let vals = vec![
+            Blob(vec![0]),
+            Text("b".into()),
+            Text("B".into()),
+            Real(1.5),
+            Integer(2),
+            Integer(1),
+            Real(1.0),
+            Null,
+            Real(-0.0),
+            Real(0.0),
+            Integer(0),
+            Integer(i64::MAX),
+            Real(9.3e18),
+            Blob(vec![]),
+            Text(String::new()),
+        ];
+        let b = Batch::from_rows(1, &vals.iter().map(|v| vec![v.clone()]).collect::<Vec<_>>());
+        for (i, x) in vals.iter().enumerate() {
+            for (j, y) in vals.iter().enumerate() {
+                assert_eq!(b.get(i, 0).order(&b.get(j, 0)), x.cmp(y), "{x:?} vs {y:?}");
+                assert_eq!(b.raw(i, 0) == b.raw(j, 0), x == y, "{x:?} vs {y:?}");
+            }
+            assert_eq!(&b.get(i, 0).to_value(), x);
+        }
+    }
+
+    #[test]
+    fn rows_and_prefixes_round_trip() {
+        let rows = vec![vec![Integer(1), Text("a".into())], vec![Integer(2), Null]];
+        let b = Batch::from_rows(2, &rows);
+        assert_eq!(b.rows(), 2);
+        assert_eq!(b.row(1, 2), rows[1]);
+        let mut c = Batch::new(1);
+        c.push_from(&b, 1, 1);
+        assert_eq!(c.row(0, 1), vec![Integer(2)]);
+        assert_eq!(b.raw_prefix(1, 2), [b.raw(1, 0), b.raw(1, 1)].concat());
+    }
+}

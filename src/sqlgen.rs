@@ -1,0 +1,249 @@
+//! Every SQL statement diff and merge write, in one place, for each engine's dialect.
+//!
+//! Two forms of each statement: with bound parameters (`?`, what merge executes on live) and with
+//! literals (what `diff --sql` prints and what the merge plan shows). Identifiers are always
+//! quoted with `quote_ident`; the only dialect differences are how a key is matched (SQLite keys
+//! may be NULL, so `IS`; PostgreSQL keys cannot, so `=`, which its indexes serve), how a value is
+//! matched exactly in a table without a key (SQLite compares across storage classes, so the
+//! storage class is checked too), how one copy of a duplicated row is addressed (`rowid` vs
+//! `ctid`), and BLOB literals.
+
+use crate::diff::{Change, ChangeKind, KeyMode, TableSpec};
+use crate::engine::{EngineKind, quote_ident};
+use crate::value::Value;
+
+/// The SQL dialect of an engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub fn of(engine: EngineKind) -> Dialect {
+        match engine {
+            EngineKind::Sqlite => Dialect::Sqlite,
+            EngineKind::Postgres => Dialect::Postgres,
+        }
+    }
+
+    /// A literal the engine reads back as exactly this value.
+    pub fn literal(self, v: &Value) -> String {
+        match (self, v) {
+            (Dialect::Postgres, Value::Blob(b)) => format!("'\\x{}'::bytea", hex::encode(b)),
+            (Dialect::Postgres, Value::Real(f)) if f.is_infinite() => {
+                if *f > 0.0 { "'Infinity'::float8" } else { "'-Infinity'::float8" }.to_string()
+            }
+            _ => v.sql_literal(),
+        }
+    }
+
+    /// Matches a key column against a parameter.
+    fn key_eq_param(self, col: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("{} IS ?", quote_ident(col)),
+            Dialect::Postgres => format!("{} = ?", quote_ident(col)),
+        }
+    }
+
+    /// Matches a key column against a literal.
+    fn key_eq_literal(self, col: &str, v: &Value) -> String {
+        match v {
+            Value::Null => format!("{} IS NULL", quote_ident(col)),
+            _ => format!("{} = {}", quote_ident(col), self.literal(v)),
+        }
+    }
+
+    /// Matches a column exactly (storage class included) against `rhs` (a literal or `?`).
+    fn exact_eq(self, col: &str, rhs: &str, v: &Value) -> String {
+        let q = quote_ident(col);
+        match (self, v) {
+            (_, Value::Null) => format!("{q} IS NULL"),
+            (Dialect::Sqlite, _) => format!("({q} IS {rhs} AND typeof({q}) = '{}')", v.type_name()),
+            (Dialect::Postgres, _) => format!("{q} IS NOT DISTINCT FROM {rhs}"),
+        }
+    }
+
+    fn row_address(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "rowid",
+            Dialect::Postgres => "ctid",
+        }
+    }
+}
+
+/// The statements for one table: its name and the columns involved, keys first.
+#[derive(Debug, Clone)]
+pub struct TableSql {
+    pub dialect: Dialect,
+    pub table: String,
+    /// All columns read, key columns first.
+    pub columns: Vec<String>,
+    /// How many of `columns` form the key (0 for a table compared as a multiset).
+    pub key_len: usize,
+}
+
+impl TableSql {
+    fn t(&self) -> String {
+        quote_ident(&self.table)
+    }
+
+    fn key_where_params(&self) -> String {
+        let parts: Vec<String> = self.columns[..self.key_len].iter().map(|c| self.dialect.key_eq_param(c)).collect();
+        parts.join(" AND ")
+    }
+
+    fn key_where_literals(&self, row: &[Value]) -> String {
+        let parts: Vec<String> =
+            self.columns[..self.key_len].iter().zip(row).map(|(c, v)| self.dialect.key_eq_literal(c, v)).collect();
+        parts.join(" AND ")
+    }
+
+    fn col_list(&self, idx: &[usize]) -> String {
+        idx.iter().map(|&i| quote_ident(&self.columns[i])).collect::<Vec<_>>().join(", ")
+    }
+
+    /// `SELECT <cols> FROM t WHERE <key> = ?…` (parameters: the key values).
+    pub fn select_by_key(&self, cols: &[usize]) -> String {
+        let list = if cols.is_empty() { "1".to_string() } else { self.col_list(cols) };
+        format!("SELECT {list} FROM {} WHERE {}", self.t(), self.key_where_params())
+    }
+
+    /// `UPDATE t SET c = ?… WHERE <key>` (parameters: the new values, then the key values).
+    pub fn update(&self, set: &[usize]) -> String {
+        let sets: Vec<String> = set.iter().map(|&i| format!("{} = ?", quote_ident(&self.columns[i]))).collect();
+        format!("UPDATE {} SET {} WHERE {}", self.t(), sets.join(", "), self.key_where_params())
+    }
+
+    /// `INSERT INTO t (all columns) VALUES (?…)`.
+    pub fn insert(&self) -> String {
+        let all: Vec<usize> = (0..self.columns.len()).collect();
+        let marks = vec!["?"; self.columns.len()].join(", ");
+        format!("INSERT INTO {} ({}) VALUES ({marks})", self.t(), self.col_list(&all))
+    }
+
+    /// `DELETE FROM t WHERE <key>` (parameters: the key values).
+    pub fn delete(&self) -> String {
+        format!("DELETE FROM {} WHERE {}", self.t(), self.key_where_params())
+    }
+
+    fn exact_row_match(&self, row: &[Value], literals: bool) -> String {
+        let parts: Vec<String> = self
+            .columns
+            .iter()
+            .zip(row)
+            .map(|(c, v)| {
+                let rhs = if literals { self.dialect.literal(v) } else { "?".to_string() };
+                self.dialect.exact_eq(c, &rhs, v)
+            })
+            .collect();
+        if parts.is_empty() { "1 = 1".to_string() } else { parts.join(" AND ") }
+    }
+
+    /// Parameters for the exact-match statements: the non-NULL values of `row` (NULLs are
+    /// matched with `IS NULL` in the text itself).
+    pub fn exact_params(row: &[Value]) -> Vec<Value> {
+        row.iter().filter(|v| !matches!(v, Value::Null)).cloned().collect()
+    }
+
+    /// `SELECT count(*) FROM t WHERE <every column equals exactly>` (parameters: `exact_params`).
+    pub fn count_copies(&self, row: &[Value]) -> String {
+        format!("SELECT count(*) FROM {} WHERE {}", self.t(), self.exact_row_match(row, false))
+    }
+
+    /// Deletes `n` copies of `row` (parameters: `exact_params`, then `n`).
+    pub fn delete_copies(&self, row: &[Value]) -> String {
+        let a = self.dialect.row_address();
+        format!(
+            "DELETE FROM {t} WHERE {a} IN (SELECT {a} FROM {t} WHERE {} LIMIT ?)",
+            self.exact_row_match(row, false),
+            t = self.t()
+        )
+    }
+
+    // Literal forms, for `diff --sql` and the merge plan.
+
+    /// Restores the values of `set` from `row` (key first) into live.
+    pub fn update_literal(&self, set: &[usize], row: &[Value]) -> String {
+        let sets: Vec<String> = set
+            .iter()
+            .map(|&i| format!("{} = {}", quote_ident(&self.columns[i]), self.dialect.literal(&row[i])))
+            .collect();
+        format!("UPDATE {} SET {} WHERE {};", self.t(), sets.join(", "), self.key_where_literals(row))
+    }
+
+    /// Inserts `row` (`copies` times, in one statement).
+    pub fn insert_literal(&self, row: &[Value], copies: u64) -> String {
+        let all: Vec<usize> = (0..self.columns.len()).collect();
+        let vals: Vec<String> = row.iter().map(|v| self.dialect.literal(v)).collect();
+        let one = format!("({})", vals.join(", "));
+        let many = vec![one; copies.max(1) as usize].join(", ");
+        format!("INSERT INTO {} ({}) VALUES {many};", self.t(), self.col_list(&all))
+    }
+
+    /// Deletes the row with `row`'s key.
+    pub fn delete_literal(&self, row: &[Value]) -> String {
+        format!("DELETE FROM {} WHERE {};", self.t(), self.key_where_literals(row))
+    }
+
+    /// Deletes `copies` copies of `row` from a table without a key.
+    pub fn delete_copies_literal(&self, row: &[Value], copies: u64) -> String {
+        let a = self.dialect.row_address();
+        format!(
+            "DELETE FROM {t} WHERE {a} IN (SELECT {a} FROM {t} WHERE {} LIMIT {copies});",
+            self.exact_row_match(row, true),
+            t = self.t()
+        )
+    }
+}
+
+/// The statement that undoes `c` in live (turns live's row back into scratch's).
+pub fn undo_statement(t: &TableSql, spec: &TableSpec, c: &Change) -> String {
+    match (&c.kind, spec.mode) {
+        (ChangeKind::Updated { columns }, _) => {
+            let set: Vec<usize> =
+                columns.iter().map(|n| spec.columns.iter().position(|x| x == n).expect("column")).collect();
+            t.update_literal(&set, c.scratch_row.as_ref().expect("row"))
+        }
+        (ChangeKind::Deleted, KeyMode::Multiset) => t.insert_literal(&c.key, c.copies()),
+        (ChangeKind::Inserted, KeyMode::Multiset) => t.delete_copies_literal(&c.key, c.copies()),
+        (ChangeKind::Deleted, _) => t.insert_literal(c.scratch_row.as_ref().expect("row"), 1),
+        (ChangeKind::Inserted, _) => t.delete_literal(&c.key),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn orders() -> TableSql {
+        TableSql {
+            dialect: Dialect::Sqlite,
+            table: "or\"ders".into(),
+            columns: vec!["id".into(), "note".into()],
+            key_len: 1,
+        }
+    }
+
+    #[test]
+    fn statements_quote_identifiers_and_bind_values() {
+        let t = orders();
+        assert_eq!(t.update(&[1]), "UPDATE \"or\"\"ders\" SET \"note\" = ? WHERE \"id\" IS ?");
+        assert_eq!(t.insert(), "INSERT INTO \"or\"\"ders\" (\"id\", \"note\") VALUES (?, ?)");
+        assert_eq!(
+            t.update_literal(&[1], &[Value::Integer(7), Value::Text("it's".into())]),
+            "UPDATE \"or\"\"ders\" SET \"note\" = 'it''s' WHERE \"id\" = 7;"
+        );
+    }
+
+    #[test]
+    fn multiset_matching_checks_the_storage_class() {
+        let t = TableSql { key_len: 0, ..orders() };
+        let row = [Value::Integer(1), Value::Null];
+        assert_eq!(
+            t.delete_copies_literal(&row, 2),
+            "DELETE FROM \"or\"\"ders\" WHERE rowid IN (SELECT rowid FROM \"or\"\"ders\" WHERE (\"id\" IS 1 AND typeof(\"id\") = 'integer') AND \"note\" IS NULL LIMIT 2);"
+        );
+        assert_eq!(TableSql::exact_params(&row).len(), 1);
+    }
+}

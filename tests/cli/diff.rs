@@ -1,0 +1,484 @@
+//! `lastgood diff`, checked against SQLite's own `sqldiff` on generated database pairs.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use rusqlite::Connection;
+use rusqlite::types::Value;
+
+use crate::common::*;
+
+/// A small deterministic generator (xorshift64*), so every seed gives the same pair of databases.
+pub struct Rng(u64, bool);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, false)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// A random value of any storage class: NULL, INTEGER, REAL, TEXT (quotes and non-ASCII
+/// included), BLOB. REALs take any finite non-zero bits, unless the generator is limited to
+/// values of at most 15 significant digits (`sqldiff` prints REALs with 15 digits, so its
+/// patches round other values: measured, `0.30000000000000004` comes out as `0.3`).
+fn any_value(rng: &mut Rng) -> Value {
+    match rng.below(5) {
+        0 => Value::Null,
+        1 => Value::Integer(rng.below(2_000_000) as i64 - 1_000_000),
+        2 if rng.1 => Value::Real((rng.below(1 << 30) as f64) / 4.0 - 1e8),
+        2 => loop {
+            let f = f64::from_bits(rng.next());
+            if f.is_finite() && f != 0.0 {
+                break Value::Real(f);
+            }
+        },
+        3 => Value::Text(format!("t'{}é\"{}", rng.below(1_000_000), rng.below(100))),
+        _ => Value::Blob((0..rng.below(12)).map(|_| rng.next() as u8).collect()),
+    }
+}
+
+fn real(rng: &mut Rng) -> Value {
+    if rng.chance(10) { Value::Null } else { Value::Real((rng.below(1 << 40) as f64) / 4.0 - 1e11) }
+}
+
+const SCHEMA: &str = "
+    CREATE TABLE t1(id INTEGER PRIMARY KEY, a, b TEXT, c REAL, d BLOB);
+    CREATE TABLE t2(k1 TEXT NOT NULL, k2 INTEGER NOT NULL, v, w REAL, PRIMARY KEY (k1, k2)) WITHOUT ROWID;
+    CREATE TABLE t3(x, y);";
+
+fn t1_row(rng: &mut Rng, id: i64) -> Vec<Value> {
+    let b = if rng.chance(10) { Value::Null } else { Value::Text(format!("name {}", rng.below(1000))) };
+    let d = if rng.chance(20) { Value::Null } else { Value::Blob((0..8).map(|_| rng.next() as u8).collect()) };
+    vec![Value::Integer(id), any_value(rng), b, real(rng), d]
+}
+
+fn t2_row(rng: &mut Rng, k1: &str, k2: i64) -> Vec<Value> {
+    vec![Value::Text(k1.to_string()), Value::Integer(k2), any_value(rng), real(rng)]
+}
+
+/// Rows of the keyless table come from a small domain, so duplicates occur.
+fn t3_row(rng: &mut Rng) -> Vec<Value> {
+    let x = match rng.below(3) {
+        0 => Value::Integer(rng.below(4) as i64),
+        1 => Value::Real(rng.below(4) as f64 + 0.5),
+        _ => Value::Null,
+    };
+    vec![x, Value::Text(format!("y{}", rng.below(3)))]
+}
+
+fn insert(c: &Connection, table: &str, row: &[Value]) {
+    let marks = vec!["?"; row.len()].join(", ");
+    c.execute(&format!("INSERT INTO {table} VALUES ({marks})"), rusqlite::params_from_iter(row)).unwrap();
+}
+
+/// Scratch (the backup) and live (scratch after random updates, deletes and inserts).
+pub fn generate_pair(seed: u64, short_reals: bool, scratch: &Path, live: &Path) {
+    let mut rng = Rng::new(seed);
+    rng.1 = short_reals;
+    let c = Connection::open(scratch).unwrap();
+    c.execute_batch(SCHEMA).unwrap();
+    c.execute_batch("BEGIN").unwrap();
+    for id in 1..=300 {
+        insert(&c, "t1", &t1_row(&mut rng, id));
+    }
+    for i in 0..200 {
+        insert(&c, "t2", &t2_row(&mut rng, &format!("k{}", i % 20), i / 20));
+    }
+    for _ in 0..150 {
+        insert(&c, "t3", &t3_row(&mut rng));
+    }
+    c.execute_batch("COMMIT").unwrap();
+    drop(c);
+    std::fs::copy(scratch, live).unwrap();
+    let c = Connection::open(live).unwrap();
+    c.execute_batch("BEGIN").unwrap();
+    for id in 1..=300 {
+        if rng.chance(5) {
+            c.execute("DELETE FROM t1 WHERE id = ?1", [id]).unwrap();
+        } else if rng.chance(10) {
+            let r = t1_row(&mut rng, id);
+            let col = ["a", "b", "c", "d"][rng.below(4) as usize];
+            let v = &r[1 + ["a", "b", "c", "d"].iter().position(|x| *x == col).unwrap()];
+            c.execute(&format!("UPDATE t1 SET {col} = ?1 WHERE id = ?2"), rusqlite::params![v, id]).unwrap();
+        }
+    }
+    for id in 301..330 {
+        insert(&c, "t1", &t1_row(&mut rng, id));
+    }
+    for i in 0..200i64 {
+        let (k1, k2) = (format!("k{}", i % 20), i / 20);
+        if rng.chance(5) {
+            c.execute("DELETE FROM t2 WHERE k1 = ?1 AND k2 = ?2", rusqlite::params![k1, k2]).unwrap();
+        } else if rng.chance(10) {
+            let v = any_value(&mut rng);
+            c.execute("UPDATE t2 SET v = ?1 WHERE k1 = ?2 AND k2 = ?3", rusqlite::params![v, k1, k2]).unwrap();
+        }
+    }
+    for i in 0..15 {
+        insert(&c, "t2", &t2_row(&mut rng, &format!("new{i}"), i));
+    }
+    for rowid in 1..=150 {
+        if rng.chance(8) {
+            c.execute("DELETE FROM t3 WHERE rowid = ?1", [rowid]).unwrap();
+        }
+    }
+    for _ in 0..10 {
+        insert(&c, "t3", &t3_row(&mut rng));
+    }
+    c.execute_batch("COMMIT").unwrap();
+}
+
+/// Every row of `table`, exactly (storage class included), sorted: a multiset comparison.
+pub fn row_multiset(db: &Path, table: &str) -> Vec<String> {
+    let c = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut st = c.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+    let n = st.column_count();
+    let mut rows: Vec<String> = st
+        .query_map([], |r| {
+            let vals: Vec<String> = (0..n)
+                .map(|i| match r.get::<_, Value>(i).unwrap() {
+                    Value::Real(f) => format!("Real({:#x})", f.to_bits()),
+                    v => format!("{v:?}"),
+                })
+                .collect();
+            Ok(vals.join("|"))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    rows.sort();
+    rows
+}
+
+/// Logs every key a patch touches: (table, op, key) with op u(pdate), d(elete), i(nsert).
+const LOG_TRIGGERS: &str = "
+    CREATE TABLE patch_log(tbl, op, k);
+    CREATE TRIGGER l1u AFTER UPDATE ON t1 BEGIN INSERT INTO patch_log VALUES ('t1', 'u', OLD.id); END;
+    CREATE TRIGGER l1d AFTER DELETE ON t1 BEGIN INSERT INTO patch_log VALUES ('t1', 'd', OLD.id); END;
+    CREATE TRIGGER l1i AFTER INSERT ON t1 BEGIN INSERT INTO patch_log VALUES ('t1', 'i', NEW.id); END;
+    CREATE TRIGGER l2u AFTER UPDATE ON t2 BEGIN INSERT INTO patch_log VALUES ('t2', 'u', NEW.k1 || '/' || NEW.k2); END;
+    CREATE TRIGGER l2d AFTER DELETE ON t2 BEGIN INSERT INTO patch_log VALUES ('t2', 'd', OLD.k1 || '/' || OLD.k2); END;
+    CREATE TRIGGER l2i AFTER INSERT ON t2 BEGIN INSERT INTO patch_log VALUES ('t2', 'i', NEW.k1 || '/' || NEW.k2); END;";
+
+/// Applies an SQL patch to a copy of `live` with the key-logging triggers; returns the copy and
+/// the sorted log.
+fn apply_patch(live: &Path, copy: &Path, patch: &str) -> Vec<(String, String, String)> {
+    std::fs::copy(live, copy).unwrap();
+    sqlite3(copy, LOG_TRIGGERS);
+    let mut child = Command::new("sqlite3").arg("-bail").arg(copy).stdin(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(patch.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "patch failed on {}", copy.display());
+    let c = Connection::open(copy).unwrap();
+    let mut st = c.prepare("SELECT tbl, op, CAST(k AS TEXT) FROM patch_log").unwrap();
+    let mut log: Vec<(String, String, String)> =
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap();
+    log.sort();
+    log
+}
+
+/// Keys per table and kind from `diff --json`, in the log's terms (restoring a deleted row is an
+/// insert, restoring an inserted one a delete).
+fn keys_from_json(lines: &[serde_json::Value]) -> Vec<(String, String, String)> {
+    let mut keys = Vec::new();
+    for l in lines.iter().filter(|l| l["type"] == "change") {
+        let table = l["table"].as_str().unwrap().to_string();
+        if table == "t3" {
+            continue;
+        }
+        let op = match l["kind"].as_str().unwrap() {
+            "updated" => "u",
+            "deleted" => "i",
+            _ => "d",
+        };
+        let k = &l["key"];
+        let key =
+            if table == "t1" { k["id"].to_string() } else { format!("{}/{}", k["k1"].as_str().unwrap(), k["k2"]) };
+        keys.push((table, op.to_string(), key));
+    }
+    keys.sort();
+    keys
+}
+
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+#[test]
+fn changes_equal_sqldiffs_on_generated_pairs() {
+    for seed in [1, 2, 3, 4, 5] {
+        let dir = tempdir();
+        let (scratch, live) = (path(&dir, "scratch.db"), path(&dir, "live.db"));
+        generate_pair(seed, true, &scratch, &live);
+
+        let ours = lastgood(dir.path())
+            .args(["diff", "--sql", "--scratch"])
+            .arg(&scratch)
+            .arg("--live")
+            .arg(&live)
+            .output()
+            .unwrap();
+        assert_eq!(ours.status.code(), Some(1), "seed {seed}: differences exit 1");
+        let theirs = Command::new("sqldiff").arg(&live).arg(&scratch).output().expect("sqldiff installed");
+        assert!(theirs.status.success());
+
+        let our_log = apply_patch(&live, &path(&dir, "ours.db"), &String::from_utf8(ours.stdout).unwrap());
+        let their_log = apply_patch(&live, &path(&dir, "theirs.db"), &String::from_utf8(theirs.stdout).unwrap());
+        assert!(!our_log.is_empty());
+        assert_eq!(our_log, their_log, "seed {seed}: changed keys differ from sqldiff's");
+        for t in ["t1", "t2", "t3"] {
+            let want = row_multiset(&scratch, t);
+            assert_eq!(row_multiset(&path(&dir, "theirs.db"), t), want, "seed {seed}: sqldiff's patch on {t}");
+            assert_eq!(row_multiset(&path(&dir, "ours.db"), t), want, "seed {seed}: our patch on {t}");
+        }
+
+        let out = lastgood(dir.path())
+            .args(["--json", "diff", "--scratch"])
+            .arg(&scratch)
+            .arg("--live")
+            .arg(&live)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let lines = json_lines(&out.stdout);
+        assert_eq!(keys_from_json(&lines), our_log, "seed {seed}: --json keys");
+        let end = lines.last().unwrap();
+        assert_eq!(end["type"], "end");
+        assert_eq!(end["equal"], false);
+        let t3 = lines.iter().find(|l| l["type"] == "table" && l["table"] == "t3").unwrap();
+        assert_eq!(t3["mode"], "multiset");
+    }
+}
+
+#[test]
+fn our_patch_restores_any_real_bit_for_bit() {
+    for seed in [11, 12] {
+        let dir = tempdir();
+        let (scratch, live) = (path(&dir, "scratch.db"), path(&dir, "live.db"));
+        generate_pair(seed, false, &scratch, &live);
+        let ours = lastgood(dir.path())
+            .args(["diff", "--sql", "--scratch"])
+            .arg(&scratch)
+            .arg("--live")
+            .arg(&live)
+            .output()
+            .unwrap();
+        assert_eq!(ours.status.code(), Some(1));
+        apply_patch(&live, &path(&dir, "ours.db"), &String::from_utf8(ours.stdout).unwrap());
+        for t in ["t1", "t2", "t3"] {
+            assert_eq!(row_multiset(&path(&dir, "ours.db"), t), row_multiset(&scratch, t), "seed {seed}: {t}");
+        }
+        let again = lastgood(dir.path())
+            .args(["diff", "--scratch"])
+            .arg(&scratch)
+            .arg("--live")
+            .arg(path(&dir, "ours.db"))
+            .output()
+            .unwrap();
+        assert_eq!(again.status.code(), Some(0), "after our patch live equals scratch");
+    }
+}
+
+#[test]
+fn counts_per_table_match_sqldiff_summary() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "scratch.db"), path(&dir, "live.db"));
+    generate_pair(9, true, &scratch, &live);
+    let theirs = Command::new("sqldiff").arg("--summary").arg(&live).arg(&scratch).output().unwrap();
+    // sqldiff's summary line: "t1: 12 changes, 3 inserts, 4 deletes, 281 unchanged" (live → scratch).
+    let mut summary = BTreeMap::new();
+    for line in String::from_utf8(theirs.stdout).unwrap().lines() {
+        let (t, rest) = line.split_once(": ").unwrap();
+        let n: Vec<u64> = rest.split(", ").map(|p| p.split(' ').next().unwrap().parse().unwrap()).collect();
+        summary.insert(t.to_string(), n);
+    }
+    let out = lastgood(dir.path())
+        .args(["--json", "diff", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .output()
+        .unwrap();
+    for l in json_lines(&out.stdout).iter().filter(|l| l["type"] == "summary" && l["table"] != "t3") {
+        let n = &summary[l["table"].as_str().unwrap()];
+        assert_eq!(l["updated"].as_u64().unwrap(), n[0], "{l}");
+        assert_eq!(l["deleted"].as_u64().unwrap(), n[1], "{l}");
+        assert_eq!(l["inserted"].as_u64().unwrap(), n[2], "{l}");
+        assert_eq!(l["unchanged"].as_u64().unwrap(), n[3], "{l}");
+    }
+}
+
+#[test]
+fn storage_classes_blobs_and_reals_are_compared_exactly() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "scratch.db"), path(&dir, "live.db"));
+    sqlite3(
+        &scratch,
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES (1, 1), (2, '1'), (3, x'00'), (4, 0.1), (5, NULL), (6, 1.0);",
+    );
+    sqlite3(
+        &live,
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES (1, 1.0), (2, 1), (3, x'0000'), (4, 0.1), (5, NULL), (6, 1.0);",
+    );
+    let out = lastgood(dir.path())
+        .args(["--json", "diff", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .output()
+        .unwrap();
+    let lines = json_lines(&out.stdout);
+    let updated: Vec<i64> =
+        lines.iter().filter(|l| l["kind"] == "updated").map(|l| l["key"]["id"].as_i64().unwrap()).collect();
+    assert_eq!(updated, [1, 2, 3]);
+    let s = lines.iter().find(|l| l["type"] == "summary").unwrap();
+    assert_eq!((s["updated"].as_u64(), s["unchanged"].as_u64()), (Some(3), Some(3)));
+}
+
+#[test]
+fn keyless_table_with_integer_and_equal_real_is_a_multiset_in_value_order() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "scratch.db"), path(&dir, "live.db"));
+    sqlite3(&scratch, "CREATE TABLE n(a, b); INSERT INTO n VALUES (1, 'x'), (1.0, 'a'), (1, 'x'), (2, NULL);");
+    sqlite3(&live, "CREATE TABLE n(a, b); INSERT INTO n VALUES (1.0, 'a'), (1, 'x'), (2, NULL), (2, NULL);");
+    let out = lastgood(dir.path())
+        .args(["--json", "diff", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    let changes: Vec<(String, u64, u64)> = lines
+        .iter()
+        .filter(|l| l["type"] == "change")
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().into(),
+                l["scratch_copies"].as_u64().unwrap(),
+                l["live_copies"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(changes, [("deleted".into(), 2, 1), ("inserted".into(), 1, 2)]);
+}
+
+#[test]
+fn equal_databases_exit_0_and_schema_drift_is_reported() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "scratch.db"), path(&dir, "live.db"));
+    sqlite3(&scratch, "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT, old INT); INSERT INTO t VALUES (1, 'x', 5);");
+    sqlite3(&live, "CREATE TABLE t(id INTEGER PRIMARY KEY, a BLOB, new INT); INSERT INTO t VALUES (1, 'x', 7);");
+    let out = lastgood(dir.path())
+        .args(["--json", "diff", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "rows equal on the common columns");
+    let lines = json_lines(&out.stdout);
+    let drift = &lines[0]["drift"];
+    assert_eq!(drift["only_in_scratch"], serde_json::json!(["old"]));
+    assert_eq!(drift["only_in_live"], serde_json::json!(["new"]));
+    assert_eq!(drift["type_changed"][0]["column"], "a");
+}
+
+#[test]
+fn bad_input_is_refused_with_exit_3() {
+    let dir = tempdir();
+    let (scratch, live, other) = (path(&dir, "scratch.db"), path(&dir, "live.db"), path(&dir, "other.db"));
+    sqlite3(&scratch, "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT);");
+    sqlite3(&live, "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT);");
+    sqlite3(&other, "CREATE TABLE u(id INTEGER PRIMARY KEY);");
+    let cases: [(&Path, &Path, &[&str], &str); 4] = [
+        (&scratch, &other, &[], "no table in common"),
+        (&scratch, &live, &["--columns", "nope"], "column `nope`"),
+        (&live, &live, &[], "same database"),
+        (&scratch, &live, &["--tables", "zzz"], "table `zzz`"),
+    ];
+    for (s, l, extra, msg) in cases {
+        let out =
+            lastgood(dir.path()).arg("diff").arg("--scratch").arg(s).arg("--live").arg(l).args(extra).output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{msg}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error: ") && err.contains(msg), "{err}");
+    }
+}
+
+/// The JSON Lines shapes, parsed strictly so that a renamed or added field is noticed.
+#[derive(serde::Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+#[allow(dead_code)]
+enum Line {
+    Table {
+        table: String,
+        mode: String,
+        key: Vec<String>,
+        columns: Vec<String>,
+        drift: serde_json::Value,
+    },
+    Change {
+        table: String,
+        kind: String,
+        key: serde_json::Map<String, serde_json::Value>,
+        columns: Option<Vec<String>>,
+        scratch: Option<serde_json::Value>,
+        live: Option<serde_json::Value>,
+        scratch_copies: Option<u64>,
+        live_copies: Option<u64>,
+    },
+    Summary {
+        table: String,
+        scratch_rows: u64,
+        live_rows: u64,
+        deleted: u64,
+        inserted: u64,
+        updated: u64,
+        unchanged: u64,
+    },
+    End {
+        tables: usize,
+        changes: u64,
+        equal: bool,
+        only_in_scratch: Vec<String>,
+        only_in_live: Vec<String>,
+    },
+}
+
+#[test]
+fn json_lines_keep_their_documented_shape() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "scratch.db"), path(&dir, "live.db"));
+    generate_pair(3, true, &scratch, &live);
+    let out = lastgood(dir.path())
+        .args(["--json", "diff", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<Line> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(matches!(lines.first(), Some(Line::Table { .. })));
+    assert!(matches!(lines.last(), Some(Line::End { equal: false, tables: 3, .. })));
+    assert_eq!(lines.iter().filter(|l| matches!(l, Line::Summary { .. })).count(), 3);
+}

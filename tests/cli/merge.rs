@@ -1,0 +1,364 @@
+//! `lastgood merge`: the seed scenario, dry runs, compare-and-set, the lock, bad input, and
+//! SIGKILL at many moments of an `--apply`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use rusqlite::Connection;
+
+use crate::common::*;
+
+fn merge(dir: &Path, scratch: &Path, live: &Path, extra: &[&str]) -> std::process::Output {
+    lastgood(dir).arg("merge").arg("--scratch").arg(scratch).arg("--live").arg(live).args(extra).output().unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+fn query_one(db: &Path, sql: &str) -> i64 {
+    let c = Connection::open(db).unwrap();
+    c.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn seed_scenario_bad_update_of_every_filename_is_undone_and_no_order_is_lost() {
+    let dir = tempdir();
+    let (live, repo, scratch) = (path(&dir, "live.db"), path(&dir, "repo"), path(&dir, "scratch.db"));
+    std::fs::create_dir(&repo).unwrap();
+    make_shop(&live, 2000);
+    // 06:00: the nightly backup, by the real sqlite3 tool.
+    sqlite3(&live, &format!(".backup '{}'", repo.join("shop-2026-11-24T06-00-00.db").display()));
+    let good_downloads = rows(&live, "downloads");
+    // 09:14: the bad script meant for one row rewrites every filename.
+    sqlite3(&live, "UPDATE downloads SET filename = 'oops.zip'");
+    // Orders and their downloads keep coming in afterwards.
+    sqlite3(
+        &live,
+        "INSERT INTO orders(customer_id, item, amount) SELECT 7, 'late ' || x, x * 2.5 FROM
+           (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 40) SELECT x FROM c);
+         INSERT INTO downloads(order_id, filename) SELECT id, 'late-' || id || '.zip' FROM orders WHERE id > 2000;",
+    );
+    let orders_before = rows(&live, "orders");
+    let downloads_before = rows(&live, "downloads");
+    assert_eq!(orders_before.len(), 2040);
+
+    let r = lastgood(dir.path())
+        .args(["restore", "--repo"])
+        .arg(&repo)
+        .args(["--backup", "latest", "--tables", "downloads", "--into"])
+        .arg(&scratch)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let out = lastgood(dir.path())
+        .args(["--json", "merge", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .args(["--tables", "downloads", "--restore", "updated", "--columns", "filename", "--apply"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["applied"].as_u64(), Some(good_downloads.len() as u64));
+    assert_eq!((report["skipped"].as_u64(), report["residual"].as_u64()), (Some(0), Some(0)));
+
+    assert_eq!(rows(&live, "orders"), orders_before, "not one order row lost or changed");
+    let after = rows(&live, "downloads");
+    assert_eq!(after.len(), downloads_before.len());
+    for (i, row) in after.iter().enumerate() {
+        if i < good_downloads.len() {
+            assert_eq!(row, &good_downloads[i], "filename restored from the backup");
+        } else {
+            assert_eq!(row, &downloads_before[i], "downloads made after the backup untouched");
+        }
+    }
+    // The safety snapshot holds live as it was just before the merge, and the undo command names it.
+    let snapshot = PathBuf::from(report["snapshot"].as_str().unwrap());
+    assert_eq!(rows(&snapshot, "downloads"), downloads_before);
+    assert_eq!(rows(&snapshot, "orders"), orders_before);
+    assert!(report["undo"].as_str().unwrap().starts_with("lastgood promote --scratch "));
+}
+
+/// scratch and live with `t(id, v)`: rows 1..=n, live's `v` rewritten for every row.
+fn damaged_pair(dir: &Path, n: u32) -> (PathBuf, PathBuf) {
+    let (scratch, live) = (dir.join("scratch.db"), dir.join("live.db"));
+    sqlite3(
+        &scratch,
+        &format!(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT, n INTEGER);
+             INSERT INTO t SELECT x, 'good ' || x, x FROM
+               (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) SELECT x FROM c);"
+        ),
+    );
+    std::fs::copy(&scratch, &live).unwrap();
+    sqlite3(&live, "UPDATE t SET v = 'bad'; INSERT INTO t VALUES (1000000000, 'new', 0);");
+    (scratch, live)
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let dir = tempdir();
+    let (scratch, live) = damaged_pair(dir.path(), 100);
+    let bytes = std::fs::read(&live).unwrap();
+    let files = files_in(dir.path());
+    let out = lastgood(dir.path())
+        .args(["--json", "merge", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .args(["--restore", "updated,inserted"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["tables"][0]["updated"], 100);
+    assert_eq!(plan["tables"][0]["inserted"], 1);
+    assert_eq!(plan["first_statements"][0], "UPDATE \"t\" SET \"v\" = 'good 1' WHERE \"id\" = 1;");
+    assert_eq!(std::fs::read(&live).unwrap(), bytes, "live bytes unchanged");
+    assert_eq!(files_in(dir.path()), files, "no snapshot, no lock file");
+}
+
+/// A trigger in live changes row 2 while the merge writes row 1: row 2 no longer holds what the
+/// plan saw, exactly as if another writer had changed it between plan and apply.
+fn pair_with_meddling_trigger(dir: &Path) -> (PathBuf, PathBuf) {
+    let (scratch, live) = (dir.join("scratch.db"), dir.join("live.db"));
+    sqlite3(
+        &scratch,
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c');",
+    );
+    sqlite3(
+        &live,
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'x'), (2, 'y'), (3, 'z');
+         CREATE TRIGGER meddle AFTER UPDATE ON t WHEN NEW.id = 1 BEGIN UPDATE t SET v = 'moved' WHERE id = 2; END;",
+    );
+    (scratch, live)
+}
+
+#[test]
+fn a_row_changed_since_the_plan_is_skipped_and_reported() {
+    let dir = tempdir();
+    let (scratch, live) = pair_with_meddling_trigger(dir.path());
+    let out = lastgood(dir.path())
+        .args(["--json", "merge", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .args(["--restore", "updated", "--apply"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["applied"].as_u64(), report["skipped"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(report["skipped_rows"][0]["key"][0][1], 2);
+    assert_eq!(report["residual"].as_u64(), Some(1));
+    let c = Connection::open(&live).unwrap();
+    let v: Vec<String> = c
+        .prepare("SELECT v FROM t ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(v, ["a", "moved", "c"]);
+}
+
+#[test]
+fn strict_aborts_the_whole_merge_and_writes_nothing() {
+    let dir = tempdir();
+    let (scratch, live) = pair_with_meddling_trigger(dir.path());
+    let bytes = std::fs::read(&live).unwrap();
+    let out = merge(dir.path(), &scratch, &live, &["--restore", "updated", "--apply", "--strict"]);
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--strict") && err.contains("id=2") && err.contains("nothing was written"), "{err}");
+    assert_eq!(std::fs::read(&live).unwrap(), bytes);
+    assert!(!files_in(dir.path()).iter().any(|f| f.contains("snapshot")), "no snapshot left behind");
+}
+
+#[test]
+fn a_second_writer_is_refused_naming_the_lock_holder() {
+    let dir = tempdir();
+    let (scratch, live) = damaged_pair(dir.path(), 10);
+    let bytes = std::fs::read(&live).unwrap();
+    let _held = lastgood::lock::LiveLock::acquire(&live, "promote").unwrap();
+    let out = merge(dir.path(), &scratch, &live, &["--restore", "updated", "--apply"]);
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("pid {}", std::process::id())) && err.contains("promote"), "{err}");
+    assert_eq!(std::fs::read(&live).unwrap(), bytes);
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_is_written() {
+    let dir = tempdir();
+    let (scratch, live) = damaged_pair(dir.path(), 10);
+    let bytes = std::fs::read(&live).unwrap();
+    let files = files_in(dir.path());
+    let cases: [(&[&str], i32, &str); 4] = [
+        (&["--restore", "updated", "--where", "id >", "--apply"], 3, "--where `id >`"),
+        (&["--restore", "updated", "--where", "nosuch = 1", "--apply"], 3, "no such column"),
+        (&["--restore", "updated", "--columns", "nosuch", "--apply"], 3, "column `nosuch`"),
+        (&["--restore", "sideways"], 2, "sideways"),
+    ];
+    for (args, code, msg) in cases {
+        let out = merge(dir.path(), &scratch, &live, args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(msg), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let same = merge(dir.path(), &live, &live, &["--restore", "updated", "--apply"]);
+    assert_eq!(same.status.code(), Some(3));
+    assert_eq!(std::fs::read(&live).unwrap(), bytes);
+    assert_eq!(files_in(dir.path()), files);
+}
+
+#[test]
+fn where_filter_is_evaluated_on_scratch_rows() {
+    let dir = tempdir();
+    let (scratch, live) = damaged_pair(dir.path(), 100);
+    let out = merge(
+        dir.path(),
+        &scratch,
+        &live,
+        &["--restore", "updated", "--where", "n % 10 = 0 AND v LIKE 'good%'", "--apply"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(query_one(&live, "SELECT count(*) FROM t WHERE v LIKE 'good %'"), 10);
+    assert_eq!(query_one(&live, "SELECT count(*) FROM t WHERE v LIKE 'good %' AND n % 10 <> 0"), 0);
+}
+
+#[test]
+fn read_only_live_is_an_environment_error_and_stays_unchanged() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let (scratch, live) = damaged_pair(dir.path(), 10);
+    let bytes = std::fs::read(&live).unwrap();
+    std::fs::set_permissions(&live, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let out = merge(dir.path(), &scratch, &live, &["--restore", "updated", "--apply"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read-only"));
+    assert_eq!(std::fs::read(&live).unwrap(), bytes);
+}
+
+/// A tmpfs mounted for one test and unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: PathBuf, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(&at).unwrap();
+        let ok = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&at).status();
+        ok.ok().filter(|s| s.success()).map(|_| Tmpfs(at))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn full_disk_is_an_environment_error_and_live_stays_unchanged() {
+    let dir = tempdir();
+    let Some(fs) = Tmpfs::mount(dir.path().join("small"), "1200k") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let (scratch, live) = damaged_pair(dir.path(), 40_000);
+    let small_live = fs.0.join("live.db");
+    std::fs::copy(&live, &small_live).unwrap();
+    let bytes = std::fs::read(&small_live).unwrap();
+    assert!(bytes.len() > 600_000 && bytes.len() < 1_100_000, "live fits, a snapshot beside it does not");
+    let out = merge(dir.path(), &scratch, &small_live, &["--restore", "updated", "--apply"]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&small_live).unwrap(), bytes);
+    assert!(!files_in(&fs.0).iter().any(|f| f.contains("snapshot")), "{:?}", files_in(&fs.0));
+}
+
+/// Row-level equality of table `t` in two files (EXCEPT both ways, and equal counts).
+fn same_rows(a: &Path, b: &Path) -> bool {
+    let c = Connection::open(a).unwrap();
+    c.execute("ATTACH ?1 AS other", [b.to_str().unwrap()]).unwrap();
+    let q = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    q("SELECT count(*) FROM main.t") == q("SELECT count(*) FROM other.t")
+        && q("SELECT count(*) FROM (SELECT * FROM main.t EXCEPT SELECT * FROM other.t)") == 0
+        && q("SELECT count(*) FROM (SELECT * FROM other.t EXCEPT SELECT * FROM main.t)") == 0
+}
+
+#[test]
+fn sigkill_at_any_moment_leaves_live_before_or_fully_merged() {
+    const ROWS: u32 = 50_000;
+    const KILLS: u32 = 20;
+    let dir = tempdir();
+    let (scratch, pristine) = damaged_pair(dir.path(), ROWS);
+    // The expected outcome, computed by SQLite itself, independently of lastgood.
+    let merged = dir.path().join("merged.db");
+    std::fs::copy(&pristine, &merged).unwrap();
+    sqlite3(
+        &merged,
+        &format!(
+            "ATTACH '{}' AS s; UPDATE main.t SET v = (SELECT x.v FROM s.t AS x WHERE x.id = main.t.id) WHERE id IN (SELECT id FROM s.t);",
+            scratch.display()
+        ),
+    );
+    // One uninterrupted run gives the duration to spread the kills over.
+    let full = dir.path().join("full.db");
+    std::fs::copy(&pristine, &full).unwrap();
+    let started = Instant::now();
+    assert!(merge(dir.path(), &scratch, &full, &["--restore", "updated", "--apply"]).status.success());
+    let whole = started.elapsed();
+    assert!(same_rows(&full, &merged));
+
+    let (mut seen, mut mid_run) = ((0, 0), 0);
+    let mut rng = crate::diff::Rng::new(7);
+    for i in 0..3 * KILLS {
+        if mid_run >= KILLS && seen.0 > 0 && seen.1 > 0 {
+            break;
+        }
+        let sub = dir.path().join(format!("run{i}"));
+        std::fs::create_dir(&sub).unwrap();
+        let live = sub.join("live.db");
+        std::fs::copy(&pristine, &live).unwrap();
+        // Spread over the whole run, with jitter, so kills land in every phase: plan, snapshot,
+        // writes, commit, and the re-diff after the commit.
+        let frac = ((i % KILLS) as f64 + (rng.below(1000) as f64 / 1000.0)) / KILLS as f64 * 1.05;
+        let mut child = crate::common::lastgood(dir.path())
+            .arg("merge")
+            .arg("--scratch")
+            .arg(&scratch)
+            .arg("--live")
+            .arg(&live)
+            .args(["--restore", "updated", "--apply"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(whole.mul_f64(frac));
+        let running = child.try_wait().unwrap().is_none();
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+        mid_run += usize::from(running) as u32;
+        let c = Connection::open(&live).unwrap();
+        let check: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(check, "ok", "kill {i} at {frac:.2}");
+        drop(c);
+        if same_rows(&live, &pristine) {
+            seen.0 += 1;
+        } else if same_rows(&live, &merged) {
+            seen.1 += 1;
+        } else {
+            panic!("kill {i} at {frac:.2} of a run left live partially merged");
+        }
+        // A snapshot that reached its final name is whole.
+        for f in files_in(&sub).iter().filter(|f| f.contains("snapshot") && f.ends_with(".db")) {
+            assert!(same_rows(&sub.join(f), &pristine), "snapshot {f} is whole");
+        }
+    }
+    assert!(mid_run >= KILLS, "only {mid_run} kills landed while merge ran");
+    assert!(seen.0 > 0 && seen.1 > 0, "kills landed before and after the commit: {seen:?}");
+    eprintln!("{mid_run} kills while running; live before: {}, fully merged: {}", seen.0, seen.1);
+}
