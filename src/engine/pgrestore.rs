@@ -447,6 +447,41 @@ impl Admin {
             .map_err(|e| self.conn.classify(e, &format!("dropping database `{name}`")))
     }
 
+    /// Other sessions connected to any of `dbs`, as `application (pid N)`.
+    pub fn sessions_on(&mut self, dbs: &[&str]) -> Result<Vec<String>> {
+        let names: Vec<String> = dbs.iter().map(|d| d.to_string()).collect();
+        let rows = self
+            .client
+            .query(
+                "SELECT coalesce(nullif(application_name, ''), 'unnamed') || ' (pid ' || pid || ')' FROM pg_stat_activity \
+                 WHERE datname = ANY($1) AND pid <> pg_backend_pid() ORDER BY pid",
+                &[&names],
+            )
+            .map_err(|e| self.conn.classify(e, "listing sessions"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Ends every other session on any of `dbs`; returns how many were signalled.
+    pub fn terminate_sessions(&mut self, dbs: &[&str]) -> Result<u64> {
+        let names: Vec<String> = dbs.iter().map(|d| d.to_string()).collect();
+        let rows = self
+            .client
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()",
+                &[&names],
+            )
+            .map_err(|e| self.conn.classify(e, "ending sessions"))?;
+        Ok(rows.len() as u64)
+    }
+
+    /// Runs `sql` (several statements) in one transaction: all or nothing.
+    pub fn in_transaction(&mut self, sql: &str) -> Result<()> {
+        let conn = self.conn.clone();
+        let mut tx = self.client.transaction().map_err(|e| conn.classify(e, "starting a transaction"))?;
+        tx.batch_execute(sql).map_err(|e| conn.classify(e, "renaming databases"))?;
+        tx.commit().map_err(|e| conn.classify(e, "committing the renames"))
+    }
+
     /// Databases carrying lastgood's scratch mark.
     pub fn scratch_list(&mut self) -> Result<Vec<ScratchDb>> {
         let rows = self

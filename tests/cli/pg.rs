@@ -827,3 +827,85 @@ fn sigkill_of_a_postgres_merge_leaves_live_before_or_fully_merged() {
         }
     }
 }
+
+/// Promote on PostgreSQL renames databases in one transaction: scratch becomes live, the previous
+/// live is kept whole under a safety name, marks are swapped so `scratch drop --all` never touches
+/// the new live, sessions block it unless --terminate-connections, and the printed undo swaps back.
+#[test]
+fn promote_renames_scratch_into_live_and_keeps_the_previous_live() {
+    let c = cluster_or_skip!();
+    make_small_db(&c);
+    let dir = tempdir();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    c.pg_dump("shop", &["-Fc"], &repo.join("shop.dump"));
+    c.psql("shop", r#"UPDATE "Order Items" SET "select" = 'bad'"#);
+    let live = c.url("shop");
+    let v = json(dir.path(), &["restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &live]);
+    let scratch_db = v["target_database"].as_str().unwrap().to_string();
+    let scratch = c.url(&scratch_db);
+
+    // Dry run: nothing renamed.
+    let plan = json(dir.path(), &["promote", "--scratch", &scratch, "--live", &live]);
+    assert_eq!(plan["dry_run"], true);
+    assert!(
+        c.psql("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'lastgood_safety%'").trim().is_empty()
+    );
+
+    // An application connected to live blocks it: refused, nothing renamed.
+    let mut app = std::process::Command::new(c.bin.join("psql"))
+        .args([
+            "-X",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &c.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "shop",
+            "-c",
+            "SELECT pg_sleep(30)",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (code, text) = run(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes"], &[]);
+    assert_eq!(code, 5, "{text}");
+    assert!(text.contains("--terminate-connections"), "{text}");
+    assert_eq!(c.psql("shop", r#"SELECT "select" FROM "Order Items" WHERE id = 1"#).trim(), "bad");
+
+    let report =
+        json(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes", "--terminate-connections"]);
+    app.wait().unwrap();
+    assert_eq!(report["terminated_sessions"], 1);
+    assert_eq!(c.psql("shop", r#"SELECT "select" FROM "Order Items" WHERE id = 1"#).trim(), "a", "live is scratch now");
+    let safety = report["safety_database"].as_str().unwrap().to_string();
+    assert_eq!(
+        c.psql(&safety, r#"SELECT "select" FROM "Order Items" WHERE id = 1"#).trim(),
+        "bad",
+        "previous live kept"
+    );
+    assert_eq!(
+        c.psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{scratch_db}'")).trim(),
+        "0"
+    );
+    // The new live carries no scratch mark: dropping every scratch database leaves it alone.
+    let dropped = json(dir.path(), &["scratch", "drop", "--all", "--live", &live]);
+    assert_eq!(dropped["dropped"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        c.psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname IN ('shop', '{safety}')")).trim(),
+        "2"
+    );
+
+    // The printed undo swaps back.
+    let undo = report["undo"].as_str().unwrap();
+    let words: Vec<String> = undo.split_whitespace().skip(1).map(|w| w.trim_matches('\'').to_string()).collect();
+    let args: Vec<&str> = words.iter().map(String::as_str).collect();
+    let (code, text) = run(dir.path(), &args, &[]);
+    assert_eq!(code, 0, "{undo}: {text}");
+    assert_eq!(c.psql("shop", r#"SELECT "select" FROM "Order Items" WHERE id = 1"#).trim(), "bad");
+}
