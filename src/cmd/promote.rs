@@ -14,10 +14,10 @@ use super::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The scratch SQLite database that becomes live.
+    /// The scratch database that becomes live (SQLite file, or PostgreSQL URL on live's server).
     #[arg(long, value_name = "PATH")]
     pub scratch: PathBuf,
-    /// The live SQLite database to replace.
+    /// The live database to replace (SQLite file or PostgreSQL URL).
     #[arg(long, value_name = "PATH")]
     pub live: PathBuf,
     /// Do it (without this flag: print the plan, write nothing).
