@@ -130,7 +130,13 @@ fn render_report(r: &MergeReport) -> String {
             s.push_str(&format!("  {} {} ({}): {}\n", k.table, k.kind, key.join(", "), k.reason));
         }
     }
-    s.push_str(&format!("re-diff after the merge: {} change(s) of the merged selection remain\n", r.residual));
+    match (r.residual, &r.residual_error) {
+        (Some(n), _) => s.push_str(&format!("re-diff after the merge: {n} change(s) of the merged selection remain\n")),
+        (None, e) => s.push_str(&format!(
+            "re-diff after the merge failed (the merge is committed): {}\n",
+            e.as_deref().unwrap_or("unknown error")
+        )),
+    }
     s.push_str(&format!("to undo: {}\n", r.undo));
     s
 }
