@@ -482,3 +482,65 @@ fn json_lines_keep_their_documented_shape() {
     assert!(matches!(lines.last(), Some(Line::End { equal: false, tables: 3, .. })));
     assert_eq!(lines.iter().filter(|l| matches!(l, Line::Summary { .. })).count(), 3);
 }
+
+#[test]
+fn nocase_keys_kinds_rows_limit_and_rowid() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "scratch.db"), path(&dir, "live.db"));
+    let schema = "CREATE TABLE k(name TEXT COLLATE NOCASE PRIMARY KEY, v INT); CREATE TABLE n(a, b);";
+    sqlite3(
+        &scratch,
+        &format!(
+            "{schema} INSERT INTO k VALUES ('a', 1), ('B', 2), ('c', 3), ('D', 4); INSERT INTO n VALUES (1, 'x'), (2, 'y');"
+        ),
+    );
+    sqlite3(
+        &live,
+        &format!(
+            "{schema} INSERT INTO k VALUES ('a', 10), ('B', 20), ('c', 30), ('e', 5); INSERT INTO n VALUES (1, 'x'), (2, 'Y');"
+        ),
+    );
+    let run = |args: &[&str]| {
+        lastgood(dir.path())
+            .arg("diff")
+            .arg("--scratch")
+            .arg(&scratch)
+            .arg("--live")
+            .arg(&live)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // NOCASE sorts 'a' < 'B' but keys are compared byte for byte ('B' < 'a'): no order error.
+    let out = run(&["--json", "--tables", "k", "--kinds", "updated"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    let keys: Vec<&str> =
+        lines.iter().filter(|l| l["type"] == "change").map(|l| l["key"]["name"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["B", "a", "c"]);
+    let s = lines.iter().find(|l| l["type"] == "summary").unwrap();
+    assert_eq!((s["updated"].as_u64(), s["deleted"].as_u64(), s["inserted"].as_u64()), (Some(3), Some(0), Some(0)));
+    // --rows --limit 2: two updated rows shown, then how many more.
+    let text = String::from_utf8(run(&["--tables", "k", "--rows", "--limit", "2"]).stdout).unwrap();
+    assert_eq!(text.lines().filter(|l| l.trim_start().starts_with("updated ")).count(), 2, "{text}");
+    assert!(text.contains("… 1 more updated"), "{text}");
+    // --rowid: the keyless table is matched by rowid, so row 2 is one update, with a warning.
+    let out = lastgood(dir.path())
+        .args(["--json", "diff", "--rowid", "--tables", "n", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .output()
+        .unwrap();
+    let lines = json_lines(&out.stdout);
+    let change = lines.iter().find(|l| l["type"] == "change").unwrap();
+    assert_eq!((change["kind"].as_str(), change["key"]["rowid"].as_i64()), (Some("updated"), Some(2)));
+    let warned = Command::new(assert_cmd::cargo::cargo_bin("lastgood"))
+        .args(["diff", "--rowid", "--tables", "n", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&warned.stderr).contains("VACUUM"));
+}
