@@ -56,6 +56,12 @@ pub enum Command {
     Diff(cmd::diff::Args),
     /// Put a chosen subset of the diff back into live, in one transaction, after a safety snapshot.
     Merge(cmd::merge::Args),
+    /// Replace live by a scratch database as a whole, atomically, keeping the old live as a snapshot.
+    Promote(cmd::promote::Args),
+    /// Find the last known good backup: the newest one where a check query holds.
+    Bisect(cmd::bisect::Args),
+    /// Per backup, a table's row count and content checksum: where the damage shows up.
+    History(cmd::history::Args),
     /// Take a consistent backup of live, with a manifest, into every repository given.
     Backup(cmd::backup::Args),
     /// Remove old backups by retention rules (never the newest verified one).

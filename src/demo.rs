@@ -26,8 +26,8 @@ pub const BASE_ORDERS: i64 = 100_000;
 pub const ORDERS_PER_HOUR: i64 = 400;
 /// The value the bad script wrote into every `downloads.filename`.
 pub const BAD_FILENAME: &str = "seller-17-latest.zip";
-/// The check that tells good data from bad: downloads have more than one distinct filename.
-pub const CHECK: &str = "SELECT count(DISTINCT filename) > 1 FROM downloads";
+/// The check that tells good data from bad: no download carries the bad script's filename.
+pub const CHECK: &str = "SELECT count(*) = 0 FROM downloads WHERE filename = 'seller-17-latest.zip'";
 
 /// Where the sandbox's pieces are.
 #[derive(Debug, Clone)]

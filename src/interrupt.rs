@@ -1,38 +1,83 @@
-//! Ctrl-C: exit 130 and leave nothing half-written.
+//! Ctrl-C (SIGINT) and SIGTERM: exit 130 and leave nothing half-written.
 //!
 //! Every write lastgood makes goes to a temporary name first (see `restore`, `backup`), so an
 //! interruption can never leave a partial file under a final name; this module also removes those
-//! temporary files. Code that creates one registers its path with `track` and releases it with
-//! `untrack` once renamed. Writes to live are SQLite or PostgreSQL transactions, which the engine
-//! rolls back when the process ends without committing.
+//! temporary files. Writes to live are SQLite or PostgreSQL transactions, which the engine rolls
+//! back when the process ends without committing.
+//!
+//! Code that creates a temporary file registers it: best with `Pending::create`, which creates and
+//! registers under the handler's lock, so that no file ever exists unregistered (declare the guard
+//! first so it drops last, after the file is renamed or deleted); or with `track` right after
+//! creating it and `untrack` once it is renamed. The handler runs on its own thread: it keeps the
+//! lock (no new file can appear), deletes every registered file with its SQLite side files (or
+//! folder), and exits. A file already renamed into place is complete and checked, so a handler
+//! that finds it gone has nothing to undo.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Installs the handler (once, from `main`).
+fn temp_files() -> MutexGuard<'static, Vec<PathBuf>> {
+    TEMP_FILES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Installs the handler (once, from `main`; a second call is a no-op).
 pub fn install() {
-    let _ = ctrlc::set_handler(|| {
-        if let Ok(files) = TEMP_FILES.lock() {
-            for f in files.iter() {
-                let _ = std::fs::remove_file(f);
-            }
+    let _ = ctrlc::set_handler(on_interrupt);
+}
+
+fn on_interrupt() {
+    // Held until the process exits, so that no temporary file is created after this point.
+    let files = temp_files();
+    for f in files.iter() {
+        if f.is_dir() {
+            let _ = std::fs::remove_dir_all(f);
+            continue;
         }
-        eprintln!("error: interrupted; nothing was left half-written");
-        std::process::exit(crate::exit::INTERRUPTED);
-    });
+        for suffix in ["", "-journal", "-wal", "-shm"] {
+            let mut p = f.as_os_str().to_owned();
+            p.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(p));
+        }
+    }
+    eprintln!("error: interrupted; nothing was left half-written");
+    std::process::exit(crate::exit::INTERRUPTED);
 }
 
 /// Removes `path` if the process is interrupted before `untrack(path)`.
 pub fn track(path: &Path) {
-    if let Ok(mut files) = TEMP_FILES.lock() {
-        files.push(path.to_path_buf());
-    }
+    temp_files().push(path.to_path_buf());
 }
 
 pub fn untrack(path: &Path) {
-    if let Ok(mut files) = TEMP_FILES.lock() {
-        files.retain(|f| f != path);
+    let mut files = temp_files();
+    if let Some(i) = files.iter().position(|f| f == path) {
+        files.swap_remove(i);
+    }
+}
+
+/// A registered temporary file; unregistered when dropped.
+#[must_use = "the file is unregistered when the guard is dropped"]
+pub struct Pending(PathBuf);
+
+impl Pending {
+    /// Creates a temporary file with `create` and registers the path `path_of` gives, both under
+    /// the handler's lock.
+    pub fn create<T, E>(
+        create: impl FnOnce() -> Result<T, E>,
+        path_of: impl FnOnce(&T) -> &Path,
+    ) -> Result<(Pending, T), E> {
+        let mut files = temp_files();
+        let made = create()?;
+        let path = path_of(&made).to_path_buf();
+        files.push(path.clone());
+        Ok((Pending(path), made))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        untrack(&self.0);
     }
 }

@@ -4,6 +4,7 @@
 //! engine-agnostic core (`catalog`, `restore`, …) and the engines behind one trait (`engine`).
 
 pub mod backup;
+pub mod bisect;
 pub mod catalog;
 pub mod cli;
 pub mod cmd;
@@ -13,11 +14,13 @@ pub mod drill;
 pub mod engine;
 pub mod error;
 pub mod exit;
+pub mod history;
 pub mod interrupt;
 pub mod lock;
 pub mod merge;
 pub mod output;
 pub mod picker;
+pub mod promote;
 pub mod prune;
 pub mod redact;
 pub mod restore;
@@ -39,6 +42,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(a) => cmd::verify::run(a, &ctx),
         Command::Diff(a) => cmd::diff::run(a, &ctx),
         Command::Merge(a) => cmd::merge::run(a, &ctx),
+        Command::Promote(a) => cmd::promote::run(a, &ctx),
+        Command::Bisect(a) => cmd::bisect::run(a, &ctx),
+        Command::History(a) => cmd::history::run(a, &ctx),
         Command::Backup(a) => cmd::backup::run(a, &ctx),
         Command::Prune(a) => cmd::prune::run(a, &ctx),
         Command::Drill(a) => cmd::drill::run(a, &ctx),

@@ -5,6 +5,10 @@
 //! those changed. The cache is an optimisation, never a source of truth: a repository that cannot
 //! hold it (read-only mount) is scanned without it, and a cache of another layout version is
 //! discarded.
+//!
+//! Besides per-file facts it holds `marks` (e.g. which backup is the last known good, written by
+//! `bisect`) and `history` digests per (backup sha256, table, column; `''` for none), written by
+//! `history`. Both are keyed by content checksum, so they stay true while the file is unchanged.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::FileFacts;
 
-const LAYOUT_VERSION: i64 = 1;
+const LAYOUT_VERSION: i64 = 2;
 pub const DIR: &str = ".lastgood";
 
 /// The key that says whether cached facts still describe a file.
@@ -95,6 +99,9 @@ fn open_conn(repo: &Path) -> Result<Connection> {
                                 manifest_mtime_ns INTEGER NOT NULL, facts TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS marks(sha256 TEXT NOT NULL, mark TEXT NOT NULL, value TEXT NOT NULL,
                                 PRIMARY KEY (sha256, mark));
+             CREATE TABLE IF NOT EXISTS history(sha256 TEXT NOT NULL, tbl TEXT NOT NULL, col TEXT NOT NULL,
+                                rows INTEGER NOT NULL, table_digest TEXT NOT NULL, column_digest TEXT,
+                                PRIMARY KEY (sha256, tbl, col));
              PRAGMA user_version = {LAYOUT_VERSION};"
         ))?;
     }
@@ -130,6 +137,44 @@ pub fn write_mark(repo: &Path, sha256: &str, mark: &str, value: &str) -> Result<
     conn.execute(
         "INSERT OR REPLACE INTO marks(sha256, mark, value) VALUES (?1, ?2, ?3)",
         params![sha256, mark, value],
+    )?;
+    Ok(())
+}
+
+/// Removes a mark from every backup in `repo`'s cache (best effort).
+pub fn clear_mark(repo: &Path, mark: &str) -> Result<()> {
+    let conn = open_conn(repo)?;
+    conn.execute("DELETE FROM marks WHERE mark = ?1", [mark])?;
+    Ok(())
+}
+
+/// A table's digest in one backup, as `history` computes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDigest {
+    pub rows: u64,
+    pub table_digest: String,
+    pub column_digest: Option<String>,
+}
+
+/// The cached digest of (`sha256`, `table`, `column`) in `repo`'s cache, if any.
+pub fn read_history(repo: &Path, sha256: &str, table: &str, column: &str) -> Option<TableDigest> {
+    let conn = Connection::open_with_flags(path(repo), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    conn.query_row(
+        "SELECT rows, table_digest, column_digest FROM history WHERE sha256 = ?1 AND tbl = ?2 AND col = ?3",
+        params![sha256, table, column],
+        |r| Ok(TableDigest { rows: r.get::<_, i64>(0)? as u64, table_digest: r.get(1)?, column_digest: r.get(2)? }),
+    )
+    .optional()
+    .ok()
+    .flatten()
+}
+
+/// Stores a digest in `repo`'s cache (best effort, like all cache writes).
+pub fn write_history(repo: &Path, sha256: &str, table: &str, column: &str, d: &TableDigest) -> Result<()> {
+    let conn = open_conn(repo)?;
+    conn.execute(
+        "INSERT OR REPLACE INTO history(sha256, tbl, col, rows, table_digest, column_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![sha256, table, column, d.rows as i64, d.table_digest, d.column_digest],
     )?;
     Ok(())
 }

@@ -139,7 +139,15 @@ impl Catalog {
         }
         let mut by_sha: BTreeMap<String, Backup> = BTreeMap::new();
         let mut ignored = Vec::new();
+        let mut scanned: Vec<PathBuf> = Vec::new();
         for repo in repos {
+            // The same folder given twice (or by two spellings) is scanned once: its files are not
+            // copies of themselves.
+            let canonical = repo.canonicalize().unwrap_or_else(|_| repo.clone());
+            if scanned.contains(&canonical) {
+                continue;
+            }
+            scanned.push(canonical);
             let files = list_files(repo)?;
             let mut cache = cache::Cache::open(repo);
             let bar = out.count_bar(files.len() as u64, &format!("scanning {}", repo.display()));
@@ -187,6 +195,9 @@ impl Catalog {
         {
             return Ok(b);
         }
+        if as_path.is_file() {
+            return Err(self.not_a_catalogued_path(as_path).into());
+        }
         let lower = selector.to_ascii_lowercase();
         let matches: Vec<&Backup> = self.backups.iter().filter(|b| b.sha256.starts_with(&lower)).collect();
         match matches.as_slice() {
@@ -199,6 +210,26 @@ impl Catalog {
             many => Err(bad_input(format!("`{selector}` matches {} backups", many.len()))
                 .hint("give more digits of the id")
                 .into()),
+        }
+    }
+
+    /// Why an existing file given as a backup selector is not one of the catalog's backups.
+    fn not_a_catalogued_path(&self, path: &Path) -> crate::error::Failure {
+        match self.ignored.iter().find(|i| crate::engine::same_file(&i.path, path)) {
+            Some(i) => bad_input(format!("`{}` is not a backup: {}", path.display(), i.reason)),
+            None if let Ok(Sniff::Empty) = format::sniff(path) => {
+                bad_input(format!("`{}` is not a backup: empty file (0 bytes)", path.display()))
+            }
+            None if let Ok(Sniff::NotABackup) = format::sniff(path) => bad_input(format!(
+                "`{}` is not a backup: not a SQLite database (no `SQLite format 3` header)",
+                path.display()
+            )),
+            None => bad_input(format!(
+                "`{}` is not in any repository given ({})",
+                path.display(),
+                self.repositories.iter().map(|r| format!("`{}`", r.display())).collect::<Vec<_>>().join(", ")
+            ))
+            .hint("add its folder with --repo"),
         }
     }
 
@@ -248,14 +279,20 @@ fn merge_copy(by_sha: &mut BTreeMap<String, Backup>, new: Backup) {
         None => {
             by_sha.insert(new.sha256.clone(), new);
         }
+        Some(b) if b.problem.is_some() && new.problem.is_none() => {
+            // Copies hold the same bytes, so their problems can differ only by their manifests
+            // (checksum, taken-at): a healthy copy's facts win, and it becomes the primary copy.
+            let mut new = new;
+            new.copies.append(&mut b.copies);
+            new.source = new.source.or(b.source.take());
+            *b = new;
+        }
         Some(b) => {
-            // Best-sourced taken-at wins (manifest > name > mtime); then the earliest.
-            if (new.taken_at_source, new.taken_at) < (b.taken_at_source, b.taken_at) {
+            // Best-sourced taken-at of a healthy copy wins (manifest > name > mtime); then the
+            // earliest.
+            if new.problem.is_none() && (new.taken_at_source, new.taken_at) < (b.taken_at_source, b.taken_at) {
                 b.taken_at = new.taken_at;
                 b.taken_at_source = new.taken_at_source;
-            }
-            if b.problem.is_none() {
-                b.problem = new.problem.clone();
             }
             b.source = b.source.take().or(new.source.clone());
             b.copies.extend(new.copies);
@@ -434,6 +471,8 @@ fn read_tables(db: &mut SqliteDb) -> Result<Vec<TableFacts>> {
 pub struct OpenedBackup {
     path: PathBuf,
     _temp: Option<tempfile::TempPath>,
+    _dir: Option<tempfile::TempDir>,
+    _pending: Option<crate::interrupt::Pending>,
     /// sha256 of the stored file (compressed bytes when compressed).
     pub sha256: String,
 }
@@ -457,15 +496,45 @@ pub fn open_backup_file_with(
 ) -> Result<OpenedBackup> {
     if compression == Compression::None {
         crate::engine::sqlite::check_header(path)?;
-        return Ok(OpenedBackup { path: path.to_path_buf(), _temp: None, sha256: format::sha256_file(path)? });
+        if crate::engine::sqlite::wal_beside(path) {
+            return open_with_wal(path);
+        }
+        return Ok(OpenedBackup {
+            path: path.to_path_buf(),
+            _temp: None,
+            _dir: None,
+            _pending: None,
+            sha256: format::sha256_file(path)?,
+        });
     }
-    let mut tmp =
-        tempfile::Builder::new().prefix("lastgood-").suffix(".db").tempfile().map_err(|e| {
-            environment(format!("cannot create a temporary file to decompress `{}`: {e}", path.display()))
-        })?;
+    let (pending, mut tmp) = crate::interrupt::Pending::create(
+        || tempfile::Builder::new().prefix("lastgood-").suffix(".db").tempfile(),
+        |t| t.path(),
+    )
+    .map_err(|e| environment(format!("cannot create a temporary file to decompress `{}`: {e}", path.display())))?;
     let sha256 = format::decompress_into(path, compression, tmp.as_file_mut(), progress)?;
     let temp = tmp.into_temp_path();
     crate::engine::sqlite::check_header(&temp)
         .map_err(|_| bad_input(format!("`{}` does not decompress to a SQLite database", path.display())))?;
-    Ok(OpenedBackup { path: temp.to_path_buf(), _temp: Some(temp), sha256 })
+    Ok(OpenedBackup { path: temp.to_path_buf(), _temp: Some(temp), _dir: None, _pending: Some(pending), sha256 })
+}
+
+/// A backup with a `-wal` file beside it (a live WAL database copied with its WAL). SQLite reads
+/// the WAL's committed pages only through a `-shm` file, which it would create in the repository
+/// (or fail to, on read-only media), so both files are copied into a temporary folder and read
+/// there. The sha256 is that of the main file, as the catalog records it.
+fn open_with_wal(path: &Path) -> Result<OpenedBackup> {
+    let (pending, dir) =
+        crate::interrupt::Pending::create(|| tempfile::Builder::new().prefix("lastgood-").tempdir(), |d| d.path())
+            .map_err(|e| environment(format!("cannot create a temporary folder to read `{}`: {e}", path.display())))?;
+    let main = dir.path().join("backup.db");
+    let copy_err =
+        |e: std::io::Error| environment(format!("cannot copy `{}` to a temporary folder: {e}", path.display()));
+    let src = fs::File::open(path).map_err(copy_err)?;
+    let mut hashing = format::HashingReader::new(src);
+    std::io::copy(&mut hashing, &mut fs::File::create(&main).map_err(copy_err)?).map_err(copy_err)?;
+    let sha256 = hashing.finish();
+    use crate::engine::sqlite::side_file;
+    fs::copy(side_file(path, "-wal"), side_file(&main, "-wal")).map_err(copy_err)?;
+    Ok(OpenedBackup { path: main, _temp: None, _dir: Some(dir), _pending: Some(pending), sha256 })
 }

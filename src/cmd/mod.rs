@@ -2,11 +2,14 @@
 //! human text or `--json`. No command holds logic that another command needs.
 
 pub mod backup;
+pub mod bisect;
 pub mod catalog;
 pub mod demo;
 pub mod diff;
 pub mod drill;
+pub mod history;
 pub mod merge;
+pub mod promote;
 pub mod prune;
 pub mod restore;
 pub mod show;

@@ -11,9 +11,9 @@ use super::Context;
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("which").args(["at", "backup"])))]
 pub struct Args {
-    /// Use the newest backup taken at or before TIME (RFC 3339, `YYYY-MM-DD HH:MM[:SS]`, `now`).
+    /// Use the newest backup taken at or before TIME (`-3h`, `yesterday 18:00`, `2026-11-24 06:00 +01:00`, RFC 3339, `now`).
     /// Without --at and --backup, an interactive picker opens on a terminal.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// Use this backup: id prefix, `latest`, `latest~N`, or a path to one of its copies.
     #[arg(long, value_name = "ID")]

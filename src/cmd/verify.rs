@@ -1,7 +1,7 @@
 //! `lastgood verify [BACKUP | --all]`: is each backup (or each copy) restorable?
 
 use crate::catalog::{self, Backup, Copy};
-use crate::verify::{CopyVerdict, verify_copy};
+use crate::verify::{Check, CopyVerdict, verify_copy};
 
 use super::Context;
 
@@ -23,13 +23,17 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     };
     let copies: Vec<(&Backup, &Copy)> = backups.iter().flat_map(|b| b.copies.iter().map(move |c| (*b, c))).collect();
     let bar = ctx.out.count_bar(copies.len() as u64, "verifying");
-    let verdicts: Vec<CopyVerdict> = copies
+    let mut verdicts: Vec<CopyVerdict> = copies
         .iter()
         .map(|(b, c)| {
             bar.inc(1);
             verify_copy(b, c)
         })
         .collect();
+    if args.all {
+        // A file named like a backup that is not one (empty, text) is a backup that failed.
+        verdicts.extend(catalog.ignored.iter().map(not_a_backup));
+    }
     bar.finish_and_clear();
     let failed = verdicts.iter().filter(|v| !v.ok).count();
     record_marks(&copies, &verdicts, ctx);
@@ -43,6 +47,15 @@ fn record_marks(copies: &[(&Backup, &Copy)], verdicts: &[CopyVerdict], ctx: &Con
     for ((b, c), v) in copies.iter().zip(verdicts) {
         let value = format!("{} {}", if v.ok { "ok" } else { "failed" }, ctx.now.to_rfc3339());
         let _ = catalog::cache::write_mark(&c.repository, &b.sha256, "verified", &value);
+    }
+}
+
+fn not_a_backup(i: &catalog::Ignored) -> CopyVerdict {
+    CopyVerdict {
+        backup_id: "-".to_string(),
+        path: i.path.clone(),
+        ok: false,
+        checks: vec![Check { name: "format", ok: false, detail: i.reason.clone() }],
     }
 }
 

@@ -271,11 +271,21 @@ fn copy_pages(conn: &Connection, tmp: &tempfile::NamedTempFile, mode_of: &Path) 
 /// The URI that opens a backup read-only; `immutable=1` unless a `-wal` file sits beside it
 /// (immutable would ignore the WAL's committed pages).
 pub fn backup_uri(path: &Path) -> String {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let encoded = uri_encode(&abs.to_string_lossy());
-    if Path::new(&wal).exists() { format!("file:{encoded}?mode=ro") } else { format!("file:{encoded}?immutable=1") }
+    if wal_beside(path) { format!("file:{encoded}?mode=ro") } else { format!("file:{encoded}?immutable=1") }
+}
+
+/// `path` with `suffix` appended (`-wal`, `-shm`, `-journal`).
+pub fn side_file(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// Whether a `-wal` file sits beside `path`: its committed pages are part of the database.
+pub fn wal_beside(path: &Path) -> bool {
+    side_file(path, "-wal").exists()
 }
 
 pub fn backup_flags() -> OpenFlags {
@@ -460,8 +470,17 @@ pub fn integrity_problems(conn: &Connection, quick: bool) -> Result<Vec<String>>
     };
     match run() {
         Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(Vec::new()),
-        Ok(lines) => Ok(lines),
+        Ok(lines) => Ok(lines.iter().map(|l| without_banner(l)).filter(|l| !l.is_empty()).collect()),
         Err(e) => Ok(vec![e.to_string()]),
+    }
+}
+
+/// An integrity-check line without the `*** in database main ***` banner SQLite puts before the
+/// first problem it found.
+pub fn without_banner(line: &str) -> String {
+    match line.strip_prefix("*** in database ") {
+        Some(rest) => rest.split_once('\n').map_or("", |(_, r)| r).trim().to_string(),
+        None => line.trim().to_string(),
     }
 }
 

@@ -41,3 +41,259 @@ fn lists_backups_made_by_sqlite3_and_the_backup_api_in_time_order() {
         assert_eq!(names, ["audit", "customers", "downloads", "orders"]);
     }
 }
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn backup_named<'a>(v: &'a serde_json::Value, file: &str) -> &'a serde_json::Value {
+    v["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["copies"].as_array().unwrap().iter().any(|c| c["path"].as_str().unwrap().ends_with(file)))
+        .unwrap_or_else(|| panic!("no backup {file} in {v:#}"))
+}
+
+fn orders_rows(b: &serde_json::Value) -> u64 {
+    b["tables"].as_array().unwrap().iter().find(|t| t["name"] == "orders").unwrap()["rows"].as_u64().unwrap()
+}
+
+#[test]
+fn taken_at_comes_from_manifest_then_each_file_name_pattern_then_mtime() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    make_shop(&live, 5);
+    let names = [
+        ("a-2026-11-24T06:00:00Z.db", "2026-11-24T06:00:00Z"),
+        ("b-2026-11-24T06-00-01.db", "2026-11-24T06:00:01Z"),
+        ("c-20261124-060002.db", "2026-11-24T06:00:02Z"),
+        ("d-2026-11-24_06-03.db", "2026-11-24T06:03:00Z"),
+    ];
+    for (i, (name, _)) in names.iter().enumerate() {
+        // Distinct content per file, so each is its own backup.
+        sqlite3(&live, &format!("INSERT INTO customers(name) VALUES ('n{i}')"));
+        cli_backup(&live, &repo.join(name));
+    }
+    // A manifest wins over the time in the name.
+    sqlite3(&live, "INSERT INTO customers(name) VALUES ('m')");
+    cli_backup(&live, &repo.join("e-2026-11-24T07-00-00.db"));
+    std::fs::write(
+        repo.join("e-2026-11-24T07-00-00.db.lastgood.json"),
+        r#"{"manifest_version": 1, "taken_at": "2026-11-20T05:00:00Z", "engine": "sqlite"}"#,
+    )
+    .unwrap();
+    // No time in the name: the mtime.
+    sqlite3(&live, "INSERT INTO customers(name) VALUES ('t')");
+    let plain = repo.join("shop.db");
+    cli_backup(&live, &plain);
+    let mtime = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_790_000_000);
+    std::fs::File::options().write(true).open(&plain).unwrap().set_modified(mtime).unwrap();
+
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    for (name, at) in names {
+        let b = backup_named(&v, name);
+        assert_eq!(
+            (b["taken_at"].as_str().unwrap(), b["taken_at_source"].as_str().unwrap()),
+            (at, "file-name"),
+            "{name}"
+        );
+    }
+    let e = backup_named(&v, "e-2026-11-24T07-00-00.db");
+    assert_eq!(
+        (e["taken_at"].as_str().unwrap(), e["taken_at_source"].as_str().unwrap()),
+        ("2026-11-20T05:00:00Z", "manifest")
+    );
+    let m = backup_named(&v, "shop.db");
+    let expected = chrono::DateTime::<chrono::Utc>::from(mtime).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    assert_eq!((m["taken_at"].as_str().unwrap(), m["taken_at_source"].as_str().unwrap()), (expected.as_str(), "mtime"));
+    // Oldest first: the manifest's 2026-11-20, the names of 2026-11-24, then the mtime (2026-09).
+    let taken: Vec<&str> = v["backups"].as_array().unwrap().iter().map(|b| b["taken_at"].as_str().unwrap()).collect();
+    let mut sorted = taken.clone();
+    sorted.sort_by_key(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap());
+    assert_eq!(taken, sorted);
+    // The human table says where each time came from.
+    let out = lastgood(dir.path()).args(["catalog", "--repo", s(&repo)]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("manifest") && text.contains("file name") && text.contains("mtime"), "{text}");
+}
+
+#[test]
+fn same_content_in_two_repositories_is_one_backup_with_two_copies() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let offsite = path(&dir, "offsite");
+    std::fs::create_dir_all(offsite.join("2026/11")).unwrap();
+    std::fs::copy(repo.join("shop-20261123-070000.db"), offsite.join("2026/11/shop-20261123-070000.db")).unwrap();
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo), "--repo", s(&offsite)]);
+    assert_eq!(v["backups"].as_array().unwrap().len(), 3);
+    let b = backup_named(&v, "shop-20261123-070000.db");
+    let copies: Vec<(&str, &str)> = b["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["repository"].as_str().unwrap(), c["path"].as_str().unwrap()))
+        .collect();
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_eq!(copies[0].0, s(&repo));
+    assert_eq!(copies[1], (s(&offsite), s(&offsite.join("2026/11/shop-20261123-070000.db"))));
+    // LASTGOOD_REPO takes the same list, colon-separated.
+    let out = lastgood(dir.path())
+        .env("LASTGOOD_REPO", format!("{}:{}", s(&repo), s(&offsite)))
+        .args(["--json", "catalog"])
+        .output()
+        .unwrap();
+    let v2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(backup_named(&v2, "shop-20261123-070000.db")["copies"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_damaged_copy_does_not_hide_a_healthy_copy_of_the_same_backup() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let offsite = path(&dir, "offsite");
+    std::fs::create_dir(&offsite).unwrap();
+    let file = "shop-20261123-070000.db";
+    std::fs::copy(repo.join(file), offsite.join(file)).unwrap();
+    // The primary repository's copy carries a manifest whose checksum does not match.
+    std::fs::write(
+        repo.join(format!("{file}.lastgood.json")),
+        format!(r#"{{"taken_at": "2026-11-23T07:00:00Z", "sha256": "{}"}}"#, "00".repeat(32)),
+    )
+    .unwrap();
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo), "--repo", s(&offsite)]);
+    let b = backup_named(&v, file);
+    assert_eq!(b["problem"], serde_json::Value::Null);
+    assert_eq!(b["copies"][0]["path"], s(&offsite.join(file)));
+    assert_eq!(b["copies"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn cache_is_kept_in_the_repository_and_unchanged_files_are_not_read_again() {
+    let dir = tempdir();
+    let (repo, live) = three_backups(&dir);
+    let first = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    assert!(repo.join(".lastgood/catalog.db").is_file());
+    let file = repo.join("shop-2026-11-23T06-00-00.db");
+    assert_eq!(orders_rows(backup_named(&first, "shop-2026-11-23T06-00-00.db")), 100);
+
+    // New content of the same size (delete rows: the page count stays), old mtime kept.
+    let changed = path(&dir, "changed.db");
+    std::fs::copy(&file, &changed).unwrap();
+    sqlite3(&changed, "DELETE FROM orders WHERE id > 60");
+    assert_eq!(std::fs::metadata(&changed).unwrap().len(), std::fs::metadata(&file).unwrap().len());
+    replace_keeping_stamp(&file, &std::fs::read(&changed).unwrap());
+
+    // Size and mtime unchanged: the cached facts (100 rows, old sha256) are used, not the file.
+    let second = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    let b = backup_named(&second, "shop-2026-11-23T06-00-00.db");
+    assert_eq!(orders_rows(b), 100);
+    assert_eq!(b["sha256"], backup_named(&first, "shop-2026-11-23T06-00-00.db")["sha256"]);
+
+    // A new mtime: the file is read again.
+    let later = std::fs::metadata(&file).unwrap().modified().unwrap() + std::time::Duration::from_secs(1);
+    std::fs::File::options().write(true).open(&file).unwrap().set_modified(later).unwrap();
+    let third = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    let b = backup_named(&third, "shop-2026-11-23T06-00-00.db");
+    assert_eq!(orders_rows(b), 60);
+    assert_ne!(b["sha256"], backup_named(&first, "shop-2026-11-23T06-00-00.db")["sha256"]);
+
+    // A manifest written later is noticed too, though the backup file did not change.
+    std::fs::write(repo.join("shop-2026-11-23T06-00-00.db.lastgood.json"), r#"{"taken_at": "2026-11-23T05:55:00Z"}"#)
+        .unwrap();
+    let fourth = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    assert_eq!(backup_named(&fourth, "shop-2026-11-23T06-00-00.db")["taken_at_source"], "manifest");
+    // Removed files leave the catalog.
+    std::fs::remove_file(repo.join("shop-20261123-070000.db")).unwrap();
+    let fifth = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    assert_eq!(fifth["backups"].as_array().unwrap().len(), 2);
+    drop(live);
+}
+
+#[test]
+fn damaged_and_non_backup_files_are_listed_with_their_problem() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let bytes = std::fs::read(repo.join("shop-2026-11-23_08-00.db")).unwrap();
+    std::fs::write(repo.join("truncated-2026-11-23T09-00-00.db"), &bytes[..bytes.len() / 3]).unwrap();
+    std::fs::write(repo.join("zero-2026-11-23T10-00-00.db"), "").unwrap();
+    std::fs::write(repo.join("readme.db"), "plain text\n").unwrap();
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    let t = backup_named(&v, "truncated-2026-11-23T09-00-00.db");
+    assert!(t["problem"].as_str().unwrap().contains("is corrupt"), "{t}");
+    let ignored: Vec<(String, String)> = v["ignored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let p = i["path"].as_str().unwrap();
+            (p.rsplit('/').next().unwrap().to_string(), i["reason"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(
+        ignored,
+        [
+            ("readme.db".to_string(), "not a SQLite database (no `SQLite format 3` header)".to_string()),
+            ("zero-2026-11-23T10-00-00.db".to_string(), "empty file (0 bytes)".to_string()),
+        ]
+    );
+    let out = lastgood(dir.path()).args(["catalog", "--repo", s(&repo)]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("DAMAGED:") && text.contains("ignored `") && text.contains("readme.db"), "{text}");
+}
+
+#[test]
+fn unreadable_repositories_are_environment_errors() {
+    let dir = tempdir();
+    let (repo, live) = three_backups(&dir);
+    let missing = path(&dir, "nowhere");
+    let err = fails(dir.path(), &["catalog", "--repo", s(&repo), "--repo", s(&missing)], 4);
+    assert!(err.contains("cannot read repository") && err.contains("nowhere"), "{err}");
+    let err = fails(dir.path(), &["catalog", "--repo", s(&live)], 4);
+    assert!(err.contains("live.db") && err.contains("is not a directory"), "{err}");
+    let err = fails(dir.path(), &["catalog"], 2);
+    assert!(err.contains("no repository given"), "{err}");
+    // Nothing was written: no cache beside a missing repository or a file.
+    assert!(!missing.exists());
+}
+
+#[test]
+fn fixtures_repo_of_the_readme_holds_three_backups_in_time_order() {
+    let dir = tempdir();
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/repo");
+    for e in std::fs::read_dir(&fixtures).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), repo.join(e.file_name())).unwrap();
+        }
+    }
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    let seen: Vec<(&str, u64, u64)> = v["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let rows = |t: &str| {
+                b["tables"].as_array().unwrap().iter().find(|x| x["name"] == t).unwrap()["rows"].as_u64().unwrap()
+            };
+            (b["taken_at"].as_str().unwrap(), rows("orders"), rows("downloads"))
+        })
+        .collect();
+    assert_eq!(seen, [("2026-11-23T06:00:00Z", 3, 3), ("2026-11-23T12:00:00Z", 5, 5), ("2026-11-23T18:00:00Z", 6, 5)]);
+    assert!(v["backups"].as_array().unwrap().iter().all(|b| b["size"].as_u64().unwrap() < 16_384));
+}
+
+#[test]
+fn the_same_repository_given_twice_is_scanned_once() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let again = format!("{}/.", s(&repo));
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo), "--repo", &again]);
+    assert_eq!(v["backups"].as_array().unwrap().len(), 3);
+    assert!(v["backups"].as_array().unwrap().iter().all(|b| b["copies"].as_array().unwrap().len() == 1), "{v:#}");
+}

@@ -82,3 +82,107 @@ pub fn tempdir() -> tempfile::TempDir {
 pub fn path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
 }
+
+/// A backup of `live` at `dst` made with SQLite's online backup API (rusqlite), as an application
+/// would make it.
+pub fn api_backup(live: &Path, dst: &Path) {
+    let src = Connection::open(live).unwrap();
+    let mut dst = Connection::open(dst).unwrap();
+    rusqlite::backup::Backup::new(&src, &mut dst)
+        .unwrap()
+        .run_to_completion(100, std::time::Duration::ZERO, None)
+        .unwrap();
+}
+
+/// A backup of `live` at `dst` made with the real `sqlite3 .backup` command.
+pub fn cli_backup(live: &Path, dst: &Path) {
+    sqlite3(live, &format!(".backup '{}'", dst.display()));
+}
+
+/// A repository `DIR/repo` with three backups of a shop (100, 101, 102 orders) taken at 06:00
+/// (sqlite3 .backup), 07:00 (backup API) and 08:00 (sqlite3 .backup) on 2026-11-23, time in the
+/// file names. Returns (repo, live).
+pub fn three_backups(dir: &tempfile::TempDir) -> (PathBuf, PathBuf) {
+    let live = path(dir, "live.db");
+    let repo = path(dir, "repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    make_shop(&live, 100);
+    cli_backup(&live, &repo.join("shop-2026-11-23T06-00-00.db"));
+    sqlite3(&live, "INSERT INTO orders(customer_id, item) VALUES (1, 'late 1')");
+    api_backup(&live, &repo.join("shop-20261123-070000.db"));
+    sqlite3(&live, "INSERT INTO orders(customer_id, item) VALUES (2, 'late 2')");
+    cli_backup(&live, &repo.join("shop-2026-11-23_08-00.db"));
+    (repo, live)
+}
+
+/// Runs `lastgood ARGS` in `cwd` expecting failure with exit `code`; asserts stderr starts with one
+/// `error:` line (optionally followed by a `hint:` line) and nothing reached stdout. Returns the
+/// error line.
+pub fn fails(cwd: &Path, args: &[&str], code: i32) -> String {
+    let out = lastgood(cwd).args(args).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "lastgood {args:?}: stderr {stderr}");
+    assert!(out.stdout.is_empty(), "lastgood {args:?} wrote to stdout: {}", String::from_utf8_lossy(&out.stdout));
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.first().is_some_and(|l| l.starts_with("error: ")), "no error line: {stderr}");
+    assert!(lines.len() == 1 || (lines.len() == 2 && lines[1].starts_with("hint: ")), "not one line: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    lines[0].to_string()
+}
+
+/// Files in `dir` (not recursive), sorted, for "nothing left behind" checks.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// Asserts no temporary restore file (`.lastgood-tmp-*`) is left in `dir`.
+pub fn no_temp_files(dir: &Path) {
+    let left: Vec<String> = files_in(dir).into_iter().filter(|f| f.starts_with(".lastgood-tmp")).collect();
+    assert!(left.is_empty(), "left behind in {}: {left:?}", dir.display());
+}
+
+/// Page size and the pages of `name`'s b-tree (table or index) that are leaves, from the real
+/// `sqlite3` tool's dbstat table.
+pub fn leaf_pages(db: &Path, name: &str) -> (u64, Vec<u64>) {
+    let c = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let page_size = c.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0)).unwrap() as u64;
+    let mut st = c.prepare("SELECT pageno FROM dbstat WHERE name = ?1 AND pagetype = 'leaf' ORDER BY pageno").unwrap();
+    let pages = st.query_map([name], |r| r.get::<_, i64>(0)).unwrap().map(|p| p.unwrap() as u64).collect();
+    (page_size, pages)
+}
+
+/// Flips every bit of the bytes `at..at + len` of `file` (keeping its size).
+pub fn flip_bytes(file: &Path, at: u64, len: u64) {
+    let mut bytes = std::fs::read(file).unwrap();
+    for b in &mut bytes[at as usize..(at + len) as usize] {
+        *b ^= 0xff;
+    }
+    std::fs::write(file, bytes).unwrap();
+}
+
+/// Replaces `file`'s content with `bytes` of the same length, keeping its mtime, so that only a
+/// re-read of the content can notice.
+pub fn replace_keeping_stamp(file: &Path, bytes: &[u8]) {
+    let meta = std::fs::metadata(file).unwrap();
+    assert_eq!(meta.len(), bytes.len() as u64, "same size required");
+    let mtime = meta.modified().unwrap();
+    std::fs::write(file, bytes).unwrap();
+    std::fs::File::options().write(true).open(file).unwrap().set_modified(mtime).unwrap();
+    assert_eq!(std::fs::metadata(file).unwrap().modified().unwrap(), mtime);
+}
+
+/// gzip-compresses `src` into `dst` with the real `gzip` tool.
+pub fn gzip(src: &Path, dst: &Path) {
+    let out = Command::new("gzip").arg("-c").arg(src).output().expect("gzip installed");
+    assert!(out.status.success());
+    std::fs::write(dst, out.stdout).unwrap();
+}
+
+/// zstd-compresses `src` into `dst` (the zstd crate; the `zstd` tool may be absent).
+pub fn zstd(src: &Path, dst: &Path) {
+    let data = std::fs::read(src).unwrap();
+    std::fs::write(dst, zstd::encode_all(&data[..], 3).unwrap()).unwrap();
+}

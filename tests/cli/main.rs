@@ -2,9 +2,16 @@
 //! backups (with the real `sqlite3` tool where the issue asks for it), runs the real `lastgood`
 //! binary, and checks outcomes by querying the resulting files and parsing `--json`.
 
+mod bisect;
 mod catalog;
 mod common;
 mod diff;
 mod drill;
+mod history;
+mod interrupt;
 mod merge;
 mod picker;
+mod promote;
+mod restore;
+mod show;
+mod verify;

@@ -1,0 +1,432 @@
+//! Bisect: find the last known good (LKG) backup with an operator's check.
+//!
+//! The check is one SQL query returning one row with one numeric value: non-zero means good. The
+//! backups of the catalog (damaged ones skipped, optionally limited to a time window) are searched
+//! in time order assuming good-then-bad: a binary search needs ⌈log2(n + 1)⌉ checks for n
+//! backups. `scan` evaluates every backup instead, and notices when good and bad alternate.
+//!
+//! A SQLite backup is queried in place, read-only (`immutable=1`, see `engine::sqlite`); only a
+//! compressed backup is decompressed, into a temporary file. A backup that lacks a table, a
+//! column or a table named by `tables` "cannot tell": it is shown as such and the search probes
+//! its neighbours instead.
+//!
+//! Errors, raised before the search goes on: a check that is not SQL, not one read-only
+//! statement, or that names an unknown function → `Usage` (exit 2); a check that returns no row,
+//! several rows, several columns, NULL or a non-numeric value on a backup → `BadInput` (exit 3).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::types::ValueRef;
+use serde::Serialize;
+
+use crate::catalog::format::Compression;
+use crate::catalog::{self, Backup, Catalog, OpenedBackup};
+use crate::engine::sqlite::SqliteDb;
+use crate::error::{bad_input, usage};
+use crate::output::Output;
+
+/// A validated check query.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub sql: String,
+}
+
+impl Check {
+    /// Checks what can be checked without a backup: SQL syntax, one statement, read-only.
+    /// Errors: `Usage`.
+    pub fn new(sql: &str) -> Result<Check> {
+        let sql = sql.trim().trim_end_matches(';').trim().to_string();
+        if sql.is_empty() {
+            return Err(usage("the --check query is empty").into());
+        }
+        let conn = rusqlite::Connection::open_in_memory()?;
+        match conn.prepare(&sql) {
+            Ok(st) if !st.readonly() => Err(usage(format!("the --check query `{sql}` writes; it must be a query"))
+                .hint("write a SELECT that returns one number, e.g. SELECT count(*) = 0 FROM t WHERE …")
+                .into()),
+            Ok(st) if st.column_count() != 1 => Err(usage(format!(
+                "the --check query `{sql}` returns {} columns; it must return one",
+                st.column_count()
+            ))
+            .into()),
+            Ok(_) => Ok(Check { sql }),
+            Err(e) if names_missing_object(&e) => Ok(Check { sql }),
+            Err(e) => Err(usage(format!("the --check query is not valid SQL: {e}"))
+                .hint("write one SELECT that returns one number (non-zero = good)")
+                .into()),
+        }
+    }
+}
+
+/// "no such table/column": the query may be fine on a backup that has them.
+fn names_missing_object(e: &rusqlite::Error) -> bool {
+    let m = e.to_string();
+    m.contains("no such table") || m.contains("no such column")
+}
+
+/// What one backup says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Good,
+    Bad,
+    CannotTell,
+}
+
+/// One evaluation of the check on one backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// 1 for the first check run, 2 for the next, …
+    pub step: usize,
+    pub backup_id: String,
+    pub taken_at: DateTime<Utc>,
+    pub path: PathBuf,
+    pub verdict: Verdict,
+    /// The value the check returned, as text.
+    pub value: Option<String>,
+    /// Why the backup cannot tell.
+    pub reason: Option<String>,
+    pub seconds: f64,
+}
+
+/// A backup named in the result.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupRef {
+    pub id: String,
+    pub sha256: String,
+    pub taken_at: DateTime<Utc>,
+    pub path: PathBuf,
+}
+
+impl BackupRef {
+    fn of(b: &Backup) -> BackupRef {
+        BackupRef { id: b.id.clone(), sha256: b.sha256.clone(), taken_at: b.taken_at, path: b.primary().path.clone() }
+    }
+}
+
+/// The outcome of a bisect.
+#[derive(Debug, Clone, Serialize)]
+pub struct BisectReport {
+    pub check: String,
+    /// `binary` or `scan`.
+    pub mode: String,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Backups searched (usable, in the window).
+    pub candidates: usize,
+    /// Damaged backups in the window, left out.
+    pub skipped_damaged: Vec<String>,
+    pub checks_run: usize,
+    /// Every check run, in the order it ran (scan: time order).
+    pub evaluations: Vec<Evaluation>,
+    pub last_known_good: Option<BackupRef>,
+    pub first_bad: Option<BackupRef>,
+    /// Backups between the last known good and the first bad that could not tell.
+    pub cannot_tell_between: Vec<String>,
+    /// Scan only: a bad backup is followed by a good one.
+    pub alternates: bool,
+    pub seconds: f64,
+}
+
+/// What to search.
+pub struct Request<'a> {
+    pub check: &'a Check,
+    pub tables: &'a [String],
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub scan: bool,
+}
+
+/// Runs the search over `catalog`. Errors: see the module docs.
+pub fn bisect(catalog: &Catalog, req: &Request, out: &Output) -> Result<BisectReport> {
+    let started = Instant::now();
+    let in_window: Vec<&Backup> = catalog
+        .backups
+        .iter()
+        .filter(|b| req.since.is_none_or(|s| b.taken_at >= s) && req.until.is_none_or(|u| b.taken_at <= u))
+        .collect();
+    let skipped_damaged = in_window.iter().filter(|b| b.problem.is_some()).map(|b| b.id.clone()).collect();
+    let cands: Vec<&Backup> = in_window.into_iter().filter(|b| b.problem.is_none()).collect();
+    if cands.is_empty() {
+        return Err(bad_input("no usable backup to bisect (in the given time window)")
+            .hint("list backups with `lastgood catalog`; widen --since/--until")
+            .into());
+    }
+    let bar = out.count_bar(if req.scan { cands.len() as u64 } else { 0 }, "checking backups");
+    let mut evals: Vec<Evaluation> = Vec::new();
+    let mut run = |i: usize| -> Result<Verdict> {
+        bar.set_message(format!("checking {}", cands[i].id));
+        let e = evaluate(cands[i], req, evals.len() + 1)?;
+        bar.inc(1);
+        let v = e.verdict;
+        evals.push(e);
+        Ok(v)
+    };
+    let (lkg, bad, alternates) = if req.scan { scan(cands.len(), &mut run)? } else { binary(cands.len(), &mut run)? };
+    bar.finish_and_clear();
+    let mut by_time: Vec<&Evaluation> = evals.iter().collect();
+    by_time.sort_by_key(|e| e.taken_at);
+    let cannot_tell_between = by_time
+        .into_iter()
+        .filter(|e| e.verdict == Verdict::CannotTell)
+        .filter(|e| {
+            lkg.is_none_or(|l| e.taken_at >= cands[l].taken_at) && bad.is_none_or(|b| e.taken_at <= cands[b].taken_at)
+        })
+        .map(|e| e.backup_id.clone())
+        .collect();
+    Ok(BisectReport {
+        check: req.check.sql.clone(),
+        mode: if req.scan { "scan" } else { "binary" }.into(),
+        since: req.since,
+        until: req.until,
+        candidates: cands.len(),
+        skipped_damaged,
+        checks_run: evals.len(),
+        evaluations: evals,
+        last_known_good: lkg.map(|i| BackupRef::of(cands[i])),
+        first_bad: bad.map(|i| BackupRef::of(cands[i])),
+        cannot_tell_between,
+        alternates,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+type Found = (Option<usize>, Option<usize>, bool);
+
+/// Binary search for the boundary between good (lower indexes) and bad. When the backup in the
+/// middle cannot tell, its nearest neighbours inside the open interval are tried instead; when
+/// none can, the boundary lies among backups that cannot tell and the search stops there.
+fn binary(n: usize, run: &mut dyn FnMut(usize) -> Result<Verdict>) -> Result<Found> {
+    let (mut lo, mut hi) = (-1i64, n as i64);
+    let mut silent = std::collections::HashSet::new();
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        let mut found = None;
+        for off in 0..(hi - lo) {
+            for i in [mid + off, mid - off] {
+                if i <= lo || i >= hi || silent.contains(&i) || found.is_some() {
+                    continue;
+                }
+                match run(i as usize)? {
+                    Verdict::CannotTell => {
+                        silent.insert(i);
+                    }
+                    v => found = Some((i, v)),
+                }
+            }
+            if found.is_some() {
+                break;
+            }
+        }
+        match found {
+            None => break,
+            Some((i, Verdict::Good)) => lo = i,
+            Some((i, _)) => hi = i,
+        }
+    }
+    let lkg = (lo >= 0).then_some(lo as usize);
+    let bad = (hi < n as i64).then_some(hi as usize);
+    Ok((lkg, bad, false))
+}
+
+/// Evaluates every backup; the LKG is the newest good one, the first bad the first bad one after
+/// it. `alternates` is set when a bad backup is followed by a good one.
+fn scan(n: usize, run: &mut dyn FnMut(usize) -> Result<Verdict>) -> Result<Found> {
+    let mut verdicts = Vec::with_capacity(n);
+    for i in 0..n {
+        verdicts.push(run(i)?);
+    }
+    let lkg = verdicts.iter().rposition(|v| *v == Verdict::Good);
+    let bad =
+        verdicts.iter().enumerate().skip(lkg.map_or(0, |l| l + 1)).find(|(_, v)| **v == Verdict::Bad).map(|(i, _)| i);
+    let first_bad_anywhere = verdicts.iter().position(|v| *v == Verdict::Bad);
+    let alternates = matches!((first_bad_anywhere, lkg), (Some(b), Some(g)) if b < g);
+    Ok((lkg, bad, alternates))
+}
+
+/// A backup opened for queries: in place when plain, via a temporary file when compressed.
+pub struct QueryableBackup {
+    pub db: SqliteDb,
+    _decompressed: Option<OpenedBackup>,
+}
+
+/// Opens a catalogued backup read-only for queries.
+pub fn open_queryable(b: &Backup) -> Result<QueryableBackup> {
+    let path = &b.primary().path;
+    if b.compression == Compression::None {
+        return Ok(QueryableBackup { db: SqliteDb::open_backup(path)?, _decompressed: None });
+    }
+    let opened = catalog::open_backup_file(path, b.compression)?;
+    Ok(QueryableBackup { db: SqliteDb::open_backup(opened.path())?, _decompressed: Some(opened) })
+}
+
+fn evaluate(b: &Backup, req: &Request, step: usize) -> Result<Evaluation> {
+    let started = Instant::now();
+    let mut e = Evaluation {
+        step,
+        backup_id: b.id.clone(),
+        taken_at: b.taken_at,
+        path: b.primary().path.clone(),
+        verdict: Verdict::CannotTell,
+        value: None,
+        reason: None,
+        seconds: 0.0,
+    };
+    if let Some(t) = req.tables.iter().find(|t| b.table(t).is_none()) {
+        e.reason = Some(format!("no table `{t}`"));
+        return Ok(e);
+    }
+    // A backup the catalog found healthy can still fail to open or read (damaged since, or
+    // corrupt pages the catalog did not touch): it cannot tell; the search goes on around it.
+    let opened = match open_queryable(b) {
+        Ok(o) => o,
+        Err(err) => {
+            e.reason = Some(format!("cannot read it: {err:#}"));
+            e.seconds = started.elapsed().as_secs_f64();
+            return Ok(e);
+        }
+    };
+    match run_check(&opened.db, req.check, b)? {
+        Ok((verdict, value)) => {
+            e.verdict = verdict;
+            e.value = Some(value);
+        }
+        Err(reason) => e.reason = Some(reason),
+    }
+    e.seconds = started.elapsed().as_secs_f64();
+    Ok(e)
+}
+
+/// Runs the check on one backup: `Ok(Ok(verdict))`, `Ok(Err(reason))` when it cannot tell, or an
+/// error for a check that is unusable whatever the backup.
+fn run_check(db: &SqliteDb, check: &Check, b: &Backup) -> Result<std::result::Result<(Verdict, String), String>> {
+    let conn = db.connection();
+    let mut st = match conn.prepare(&check.sql) {
+        Ok(st) => st,
+        Err(e) if names_missing_object(&e) => return Ok(Err(e.to_string())),
+        Err(e) => return Err(usage(format!("the --check query fails on backup {}: {e}", b.id)).into()),
+    };
+    if !st.readonly() {
+        return Err(usage(format!("the --check query `{}` writes; it must be a query", check.sql)).into());
+    }
+    if st.column_count() != 1 {
+        return Err(
+            bad_input(format!("the --check query returns {} columns; it must return one", st.column_count())).into()
+        );
+    }
+    let unreadable = |e: rusqlite::Error| format!("cannot read it: {e}");
+    let mut rows = match st.query([]) {
+        Ok(rows) => rows,
+        Err(e) => return Ok(Err(unreadable(e))),
+    };
+    let shape = |what: &str| -> anyhow::Error {
+        bad_input(format!(
+            "the --check query returned {what} on backup {} (taken at {}); it must return one row with one number",
+            b.id,
+            crate::time::show(b.taken_at)
+        ))
+        .hint("e.g. SELECT count(*) = 0 FROM downloads WHERE filename = 'bad.zip'")
+        .into()
+    };
+    let row = match rows.next() {
+        Ok(Some(row)) => row,
+        Ok(None) => return Err(shape("no row")),
+        Err(e) => return Ok(Err(unreadable(e))),
+    };
+    let (verdict, text) = match row.get_ref(0)? {
+        ValueRef::Integer(i) => (if i != 0 { Verdict::Good } else { Verdict::Bad }, i.to_string()),
+        ValueRef::Real(f) => (if f != 0.0 { Verdict::Good } else { Verdict::Bad }, f.to_string()),
+        ValueRef::Null => return Err(shape("NULL")),
+        ValueRef::Text(t) => return Err(shape(&format!("the text '{}'", String::from_utf8_lossy(t)))),
+        ValueRef::Blob(_) => return Err(shape("a blob")),
+    };
+    match rows.next() {
+        Ok(Some(_)) => return Err(shape("several rows")),
+        Ok(None) => {}
+        Err(e) => return Ok(Err(unreadable(e))),
+    }
+    Ok(Ok((verdict, text)))
+}
+
+/// Records the LKG in the cache of every repository holding a copy of it, clearing earlier LKG
+/// marks in every repository of the catalog. Best effort: returns the repositories that failed.
+pub fn record_lkg(catalog: &Catalog, lkg: &BackupRef, check: &str, now: DateTime<Utc>) -> Vec<String> {
+    let mut failed = Vec::new();
+    let value = serde_json::json!({ "check": check, "at": now }).to_string();
+    for repo in &catalog.repositories {
+        if catalog::cache::clear_mark(repo, LKG_MARK).is_err() {
+            failed.push(repo.display().to_string());
+        }
+    }
+    let b = catalog.backups.iter().find(|b| b.sha256 == lkg.sha256);
+    for copy in b.map(|b| b.copies.as_slice()).unwrap_or_default() {
+        if catalog::cache::write_mark(&copy.repository, &lkg.sha256, LKG_MARK, &value).is_err() {
+            failed.push(copy.repository.display().to_string());
+        }
+    }
+    failed
+}
+
+/// The cache mark naming the last known good backup.
+pub const LKG_MARK: &str = "lkg";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_on(verdicts: &[Verdict], scan_all: bool) -> (Found, usize) {
+        let mut calls = 0;
+        let mut f = |i: usize| {
+            calls += 1;
+            Ok(verdicts[i])
+        };
+        let r = if scan_all { scan(verdicts.len(), &mut f).unwrap() } else { binary(verdicts.len(), &mut f).unwrap() };
+        (r, calls)
+    }
+
+    #[test]
+    fn binary_search_finds_the_boundary_in_at_most_log2_n_plus_1_checks() {
+        use Verdict::*;
+        for n in 1..=64usize {
+            for boundary in 0..=n {
+                let v: Vec<Verdict> = (0..n).map(|i| if i < boundary { Good } else { Bad }).collect();
+                let ((lkg, bad, _), calls) = run_on(&v, false);
+                assert_eq!(lkg, boundary.checked_sub(1), "n {n} boundary {boundary}");
+                assert_eq!(bad, (boundary < n).then_some(boundary));
+                assert!(calls <= 7, "n {n}: {calls} checks");
+            }
+        }
+    }
+
+    #[test]
+    fn backups_that_cannot_tell_are_stepped_around() {
+        use Verdict::*;
+        let v = [Good, Good, CannotTell, CannotTell, Good, Bad, CannotTell, Bad];
+        let ((lkg, bad, _), _) = run_on(&v, false);
+        assert_eq!((lkg, bad), (Some(4), Some(5)));
+        let v = [Good, CannotTell, CannotTell, Bad];
+        let ((lkg, bad, _), _) = run_on(&v, false);
+        assert_eq!((lkg, bad), (Some(0), Some(3)));
+    }
+
+    #[test]
+    fn scan_flags_alternation() {
+        use Verdict::*;
+        let ((lkg, bad, alt), calls) = run_on(&[Good, Bad, Good, Bad], true);
+        assert_eq!((lkg, bad, alt, calls), (Some(2), Some(3), true, 4));
+        let ((_, _, alt), _) = run_on(&[Good, Good, Bad], true);
+        assert!(!alt);
+    }
+
+    #[test]
+    fn checks_are_validated_before_any_backup() {
+        let kind = |s: &str| crate::error::classify(&Check::new(s).unwrap_err()).unwrap().kind;
+        assert_eq!(kind("SELEC 1"), crate::error::Kind::Usage);
+        assert_eq!(kind("SELECT 1; SELECT 2"), crate::error::Kind::Usage);
+        assert_eq!(kind("SELECT 1, 2"), crate::error::Kind::Usage);
+        assert!(Check::new("SELECT count(*) = 0 FROM downloads WHERE filename = 'x'").is_ok());
+    }
+}

@@ -1,0 +1,77 @@
+//! `lastgood promote`: replace live by scratch as a whole, atomically, keeping the previous live as
+//! a safety snapshot. Without `--yes` it prints the plan and writes nothing.
+
+use std::path::PathBuf;
+
+use crate::lock::LiveLock;
+use crate::promote::{PromotePlan, PromoteReport};
+
+use super::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The scratch SQLite database that becomes live.
+    #[arg(long, value_name = "PATH")]
+    pub scratch: PathBuf,
+    /// The live SQLite database to replace.
+    #[arg(long, value_name = "PATH")]
+    pub live: PathBuf,
+    /// Do it (without this flag: print the plan, write nothing).
+    #[arg(long)]
+    pub yes: bool,
+    /// Promote even though live looks in use or has a WAL that is not checkpointed.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
+    if !args.yes {
+        let plan = PromotePlan::new(&args.scratch, &args.live, args.force, ctx.now)?;
+        ctx.out.emit(&DryRun { dry_run: true, plan: &plan }, |d| render_plan(d.plan))?;
+        plan.check_not_in_use()?;
+        return Ok(crate::exit::OK);
+    }
+    // The lock comes first so that a second lastgood fails at once, before any inspection.
+    let _lock = LiveLock::acquire(&args.live, "promote")?;
+    let plan = PromotePlan::new(&args.scratch, &args.live, args.force, ctx.now)?;
+    for why in &plan.in_use {
+        if plan.force {
+            ctx.out.warn(&format!("--force: live {why}"));
+        }
+    }
+    let report = plan.execute(&ctx.out)?;
+    ctx.out.emit(&report, render_report)?;
+    Ok(crate::exit::OK)
+}
+
+#[derive(serde::Serialize)]
+struct DryRun<'a> {
+    dry_run: bool,
+    #[serde(flatten)]
+    plan: &'a PromotePlan,
+}
+
+fn render_plan(p: &PromotePlan) -> String {
+    let mut s = format!("dry run: would replace live `{}` by scratch `{}`\n", p.live.display(), p.scratch.display());
+    for (i, step) in p.steps.iter().enumerate() {
+        s.push_str(&format!("  {}. {step}\n", i + 1));
+    }
+    for why in &p.in_use {
+        s.push_str(&format!("live {why}{}\n", if p.force { " (overridden by --force)" } else { "" }));
+    }
+    s.push_str("nothing written; add --yes to promote\n");
+    s
+}
+
+fn render_report(r: &PromoteReport) -> String {
+    let p = &r.plan;
+    format!(
+        "promoted `{}` over live `{}` ({:.2}s, quick_check {})\nsafety snapshot of the previous live: {}\nundo: {}\n",
+        p.scratch.display(),
+        p.live.display(),
+        r.seconds,
+        r.quick_check,
+        p.snapshot.display(),
+        p.undo
+    )
+}

@@ -1,0 +1,358 @@
+//! `lastgood promote`: atomic replacement of live by scratch, with a safety snapshot.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+
+use crate::common::*;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A shop as live, and a scratch copy of it with a few changes.
+fn live_and_scratch(dir: &tempfile::TempDir) -> (std::path::PathBuf, std::path::PathBuf) {
+    let live = path(dir, "live.db");
+    let scratch = path(dir, "scratch.db");
+    make_shop(&live, 200);
+    std::fs::copy(&live, &scratch).unwrap();
+    sqlite3(&scratch, "UPDATE downloads SET filename = 'restored-' || id; DELETE FROM orders WHERE id > 150;");
+    (live, scratch)
+}
+
+/// Feeds `script` to a real `sqlite3` process on `db`, waits until it has written to the side file
+/// `db` + `suffix`, then SIGKILLs it (a crashed writer); returns the side file's path.
+fn sqlite3_killed_after(db: &Path, suffix: &str, script: &str) -> std::path::PathBuf {
+    use std::io::Write;
+    let mut writer = Command::new("sqlite3").arg(db).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    writer.stdin.as_mut().unwrap().write_all(script.as_bytes()).unwrap();
+    let side = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+    let started = Instant::now();
+    while std::fs::metadata(&side).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "sqlite3 never wrote `{}`", side.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    side
+}
+
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn promote_replaces_live_keeps_the_old_live_as_snapshot_and_prints_a_working_undo() {
+    let dir = tempdir();
+    let (live, scratch) = live_and_scratch(&dir);
+    let old_bytes = std::fs::read(&live).unwrap();
+    let old_orders = rows(&live, "orders");
+    let v = json(dir.path(), &["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"]);
+    for t in ["orders", "downloads", "customers", "audit"] {
+        assert_eq!(rows(&live, t), rows(&scratch, t), "table {t}");
+    }
+    let snapshot = Path::new(v["snapshot"].as_str().unwrap()).to_path_buf();
+    assert_eq!(std::fs::read(&snapshot).unwrap(), old_bytes, "snapshot is byte for byte the old live");
+    assert!(!Path::new(&format!("{}-wal", live.display())).exists());
+    assert!(!file_names(dir.path()).iter().any(|n| n.starts_with(".lastgood-tmp")), "{:?}", file_names(dir.path()));
+
+    // The printed undo command puts the old live back.
+    let undo = v["undo"].as_str().unwrap();
+    let args: Vec<&str> = undo.split(' ').skip(1).collect();
+    let out = lastgood(dir.path()).args(&args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(rows(&live, "orders"), old_orders);
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let dir = tempdir();
+    let (live, scratch) = live_and_scratch(&dir);
+    let before = (file_names(dir.path()), std::fs::read(&live).unwrap());
+    let v = json(dir.path(), &["promote", "--scratch", s(&scratch), "--live", s(&live)]);
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["steps"].as_array().unwrap().len(), 4);
+    assert_eq!((file_names(dir.path()), std::fs::read(&live).unwrap()), before);
+}
+
+#[test]
+fn scratch_equal_to_live_is_refused() {
+    let dir = tempdir();
+    let (live, _) = live_and_scratch(&dir);
+    let out =
+        lastgood(dir.path()).args(["promote", "--scratch", s(&live), "--live", s(&live), "--yes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("same file"));
+}
+
+#[test]
+fn refused_while_another_connection_holds_a_read_transaction() {
+    let dir = tempdir();
+    let (live, scratch) = live_and_scratch(&dir);
+    let before = std::fs::read(&live).unwrap();
+    let reader = Connection::open(&live).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let n: i64 = reader.query_row("SELECT count(*) FROM orders", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 200);
+    let out =
+        lastgood(dir.path()).args(["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("is in use") && err.contains(&format!("pid {}", std::process::id())), "{err}");
+    assert_eq!(std::fs::read(&live).unwrap(), before);
+    assert!(!file_names(dir.path()).iter().any(|n| n.contains("snapshot")));
+    drop(reader);
+}
+
+#[test]
+fn refused_by_the_lock_probe_when_a_sqlite3_process_holds_a_transaction() {
+    let dir = tempdir();
+    let (live, scratch) = live_and_scratch(&dir);
+    // A real sqlite3 process with an open write transaction (RESERVED lock), fed from a pipe.
+    let mut holder = Command::new("sqlite3").arg(&live).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    use std::io::Write;
+    holder.stdin.as_mut().unwrap().write_all(b"BEGIN IMMEDIATE;\nSELECT 1;\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out =
+        lastgood(dir.path()).args(["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains(&format!("pid {}", holder.id())) && err.contains("transaction open"), "{err}");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
+
+#[test]
+fn uncheckpointed_wal_is_refused_and_force_snapshots_the_wal_content() {
+    let dir = tempdir();
+    let (live, scratch) = live_and_scratch(&dir);
+    // A WAL-mode live whose writer died: the committed row is only in live-wal.
+    sqlite3(&live, "PRAGMA journal_mode = WAL;");
+    let wal = sqlite3_killed_after(
+        &live,
+        "-wal",
+        "PRAGMA wal_autocheckpoint = 0;\nINSERT INTO orders(id, customer_id, item) VALUES (9999, 1, 'only in wal');\n",
+    );
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+
+    let out =
+        lastgood(dir.path()).args(["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("not checkpointed"), "{err}");
+
+    let v = json(dir.path(), &["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes", "--force"]);
+    assert_eq!(v["live_journal_mode"], "wal");
+    let snapshot = Path::new(v["snapshot"].as_str().unwrap()).to_path_buf();
+    assert!(rows(&snapshot, "orders").iter().any(|r| r[0] == "Integer(9999)"), "snapshot holds the WAL's row");
+    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
+    assert_eq!(rows(&live, "orders"), rows(&scratch, "orders"));
+    let mode: String = Connection::open(&live).unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal", "the promoted file keeps live's journal mode");
+}
+
+#[test]
+fn second_promote_fails_at_once_naming_the_lock_holder_pid() {
+    let dir = tempdir();
+    let (live, scratch) = live_and_scratch(&dir);
+    let lock = format!("{}.lastgood-lock", live.display());
+    // Another process holds the writer lock (flock) and has written its pid into it, as lastgood does.
+    let mut holder = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf 'pid %s\\nstarted at now\\ncommand promote\\n' $$ > '{lock}'; exec flock '{lock}' sleep 30"
+        ))
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let f = std::fs::File::open(&lock);
+        if let Ok(f) = f
+            && std::fs::read_to_string(&lock).unwrap_or_default().contains("pid")
+            && matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock))
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "flock never took the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let t = Instant::now();
+    let out =
+        lastgood(dir.path()).args(["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains(&format!("pid {}", holder.id())), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(3), "fails at once");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
+
+/// Digest of every row of every table, in key order: two files with equal digests hold equal rows.
+fn content_digest(db: &Path) -> String {
+    let c = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut h = Sha256::new();
+    for t in tables(db) {
+        h.update(t.as_bytes());
+        let mut st = c.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY 1")).unwrap();
+        let n = st.column_count();
+        let mut rs = st.query([]).unwrap();
+        while let Some(r) = rs.next().unwrap() {
+            for i in 0..n {
+                use rusqlite::types::ValueRef;
+                match r.get_ref(i).unwrap() {
+                    ValueRef::Null => h.update(b"n"),
+                    ValueRef::Integer(x) => h.update([b"i".as_slice(), &x.to_le_bytes()].concat()),
+                    ValueRef::Real(x) => h.update([b"r".as_slice(), &x.to_le_bytes()].concat()),
+                    ValueRef::Text(b) | ValueRef::Blob(b) => {
+                        let tag = if matches!(r.get_ref(i).unwrap(), ValueRef::Text(_)) { b"t" } else { b"b" };
+                        h.update(tag);
+                        h.update((b.len() as u64).to_le_bytes());
+                        h.update(b)
+                    }
+                }
+            }
+            h.update(b"\x1e");
+        }
+    }
+    hex::encode(h.finalize())
+}
+
+fn integrity(db: &Path) -> String {
+    Connection::open(db).unwrap().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
+}
+
+fn make_big(path: &Path, marker: &str) {
+    let c = Connection::open(path).unwrap();
+    c.execute_batch(&format!(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, marker TEXT, payload BLOB);
+         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 120000)
+           INSERT INTO t SELECT x, '{marker}', randomblob(200) FROM c;"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn sigkill_at_random_moments_leaves_live_either_old_or_promoted_never_partial() {
+    let dir = tempdir();
+    let pristine = path(&dir, "pristine.db");
+    let live = path(&dir, "live.db");
+    let scratch = path(&dir, "scratch.db");
+    make_big(&pristine, "old");
+    make_big(&scratch, "new");
+    assert!(std::fs::metadata(&scratch).unwrap().len() > 20_000_000);
+    let (old, new) = (content_digest(&pristine), content_digest(&scratch));
+    assert_ne!(old, new);
+
+    // How long one promote takes here, so that kills spread over the whole run.
+    std::fs::copy(&pristine, &live).unwrap();
+    let t = Instant::now();
+    let st =
+        lastgood(dir.path()).args(["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"]).status().unwrap();
+    assert!(st.success());
+    let full = t.elapsed();
+
+    let (mut saw_old, mut saw_new) = (0, 0);
+    let mut rng = fastrand::Rng::with_seed(0x1a57_900d);
+    for round in 0..24 {
+        for name in file_names(dir.path()) {
+            if name.starts_with("live.db") || name.starts_with(".lastgood-tmp") {
+                std::fs::remove_file(dir.path().join(name)).unwrap();
+            }
+        }
+        std::fs::copy(&pristine, &live).unwrap();
+        let delay = full.mul_f64(rng.f64() * 1.1);
+        let mut child = lastgood(dir.path())
+            .args(["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+        let got = content_digest(&live);
+        assert!(got == old || got == new, "round {round} (kill after {delay:?}): live is partial");
+        assert_eq!(integrity(&live), "ok", "round {round}");
+        if got == old {
+            saw_old += 1
+        } else {
+            saw_new += 1
+        }
+        // A snapshot, when it exists under its final name, is always the complete old live.
+        for name in file_names(dir.path()).iter().filter(|n| n.contains("lastgood-snapshot")) {
+            assert_eq!(content_digest(&dir.path().join(name)), old, "round {round}: snapshot {name}");
+        }
+    }
+    assert!(saw_old > 0 && saw_new > 0, "kills should land before and after the rename: old {saw_old}, new {saw_new}");
+}
+
+#[test]
+fn ctrl_c_at_random_moments_exits_130_and_leaves_no_temporary_file() {
+    let dir = tempdir();
+    let pristine = path(&dir, "pristine.db");
+    let live = path(&dir, "live.db");
+    let scratch = path(&dir, "scratch.db");
+    make_big(&pristine, "old");
+    make_big(&scratch, "new");
+    let (old, new) = (content_digest(&pristine), content_digest(&scratch));
+    let mut rng = fastrand::Rng::with_seed(0xc7_1c);
+    let mut interrupted = 0;
+    for round in 0..8 {
+        for name in file_names(dir.path()) {
+            if name.starts_with("live.db") {
+                std::fs::remove_file(dir.path().join(name)).unwrap();
+            }
+        }
+        std::fs::copy(&pristine, &live).unwrap();
+        let mut child = lastgood(dir.path())
+            .args(["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20 + rng.u64(0..120)));
+        let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+        let code = child.wait().unwrap().code();
+        assert!(matches!(code, Some(0) | Some(130) | None), "round {round}: exit {code:?}");
+        interrupted += usize::from(code == Some(130));
+        let got = content_digest(&live);
+        assert!(got == old || got == new, "round {round}: live is partial");
+        let left: Vec<String> = file_names(dir.path()).into_iter().filter(|n| n.starts_with(".lastgood-tmp")).collect();
+        assert!(left.is_empty(), "round {round}: left {left:?}");
+    }
+    assert!(interrupted > 0, "no round was interrupted mid-promote");
+}
+
+#[test]
+fn hot_journal_of_a_crashed_writer_is_refused_and_force_snapshots_the_recovered_live() {
+    let dir = tempdir();
+    let (live, scratch) = live_and_scratch(&dir);
+    let before = rows(&live, "orders");
+    // A writer killed mid-transaction leaves a hot journal beside a half-written live.
+    let journal = sqlite3_killed_after(
+        &live,
+        "-journal",
+        "PRAGMA cache_size = 1;\nBEGIN;\nUPDATE orders SET item = 'half-written', note = zeroblob(3000);\n",
+    );
+
+    let out =
+        lastgood(dir.path()).args(["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("rollback journal"), "{err}");
+    assert!(std::fs::metadata(&journal).unwrap().len() > 0, "the refusal did not touch the journal");
+
+    let v = json(dir.path(), &["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes", "--force"]);
+    let snapshot = Path::new(v["snapshot"].as_str().unwrap()).to_path_buf();
+    assert_eq!(rows(&snapshot, "orders"), before, "the snapshot is live as recovered from its journal");
+    assert!(!journal.exists());
+    assert_eq!(rows(&live, "orders"), rows(&scratch, "orders"));
+    assert_eq!(integrity(&live), "ok");
+}

@@ -1,0 +1,495 @@
+//! `lastgood restore`: choosing the backup, whole and per-table restores, compressed backups, and
+//! every way a restore must refuse or fail without leaving anything behind.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::common::*;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `type name tbl_name sql` of every schema object of `table`, in creation order.
+fn schema_of(db: &Path, table: &str) -> Vec<(String, String, String)> {
+    let c = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut st = c.prepare("SELECT type, name, sql FROM sqlite_schema WHERE tbl_name = ?1 ORDER BY rowid").unwrap();
+    st.query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+}
+
+fn quick_check(db: &Path) -> String {
+    let c = Connection::open(db).unwrap();
+    c.query_row("PRAGMA quick_check", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn at_picks_the_newest_backup_taken_at_or_before_the_time_and_says_why() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let cases = [
+        ("2026-11-23T06:00:00Z", "shop-2026-11-23T06-00-00.db", 100),
+        ("2026-11-23T07:30:00Z", "shop-20261123-070000.db", 101),
+        ("2026-11-23 07:59:59", "shop-20261123-070000.db", 101),
+        ("2026-11-23T09:00:00+01:00", "shop-2026-11-23_08-00.db", 102),
+        ("now", "shop-2026-11-23_08-00.db", 102),
+    ];
+    for (i, (at, file, orders)) in cases.iter().enumerate() {
+        let into = path(&dir, &format!("at-{i}.db"));
+        let v = json(dir.path(), &["restore", "--utc", "--repo", s(&repo), "--at", at, "--into", s(&into)]);
+        assert_eq!(v["backup_path"], s(&repo.join(file)), "--at {at}");
+        let why = v["why"].as_str().unwrap();
+        assert!(why.contains("newest taken at or before") && why.contains(v["backup_id"].as_str().unwrap()), "{why}");
+        assert_eq!(rows(&into, "orders").len(), *orders as usize);
+        let report: Vec<(String, u64)> = v["tables_restored"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["name"].as_str().unwrap().to_string(), t["rows"].as_u64().unwrap()))
+            .collect();
+        assert!(report.contains(&("orders".to_string(), *orders)), "{report:?}");
+        assert_eq!(v["quick_check"], "ok");
+    }
+}
+
+#[test]
+fn tables_orders_gives_exactly_that_table_with_its_indexes_and_triggers_and_equal_rows() {
+    let dir = tempdir();
+    let (repo, live) = three_backups(&dir);
+    // A trigger on orders too, in a fourth backup, so the test sees triggers come along.
+    sqlite3(
+        &live,
+        "CREATE TRIGGER orders_audit AFTER DELETE ON orders BEGIN INSERT INTO audit VALUES ('now', OLD.item); END;
+         UPDATE orders SET note = x'00ff' WHERE id = 3;",
+    );
+    let backup = repo.join("shop-2026-11-23T09-00-00.db");
+    api_backup(&live, &backup);
+    let into = path(&dir, "orders.db");
+    let v = json(
+        dir.path(),
+        &["restore", "--repo", s(&repo), "--backup", s(&backup), "--tables", "orders", "--into", s(&into)],
+    );
+    assert_eq!(v["tables"], serde_json::json!(["orders"]));
+    assert_eq!(tables(&into), ["orders"]);
+    assert_eq!(rows(&into, "orders"), rows(&backup, "orders"));
+    assert_eq!(rows(&into, "orders").len(), 102);
+    assert_eq!(schema_of(&into, "orders"), schema_of(&backup, "orders"));
+    let kinds: Vec<String> = schema_of(&into, "orders").into_iter().map(|o| format!("{} {}", o.0, o.1)).collect();
+    assert_eq!(kinds, ["table orders", "index orders_customer", "trigger orders_audit"]);
+    assert_eq!(quick_check(&into), "ok");
+    no_temp_files(dir.path());
+}
+
+#[test]
+fn tables_keeps_the_autoincrement_counter_once() {
+    let dir = tempdir();
+    let (repo, live) = three_backups(&dir);
+    // Delete the newest downloads so the counter is above max(id).
+    sqlite3(&live, "DELETE FROM downloads WHERE id > 40");
+    let backup = repo.join("shop-2026-11-23T09-00-00.db");
+    cli_backup(&live, &backup);
+    let into = path(&dir, "downloads.db");
+    json(
+        dir.path(),
+        &["restore", "--repo", s(&repo), "--backup", s(&backup), "--tables", "downloads", "--into", s(&into)],
+    );
+    assert_eq!(
+        rows(&into, "sqlite_sequence"),
+        rows(&backup, "sqlite_sequence").into_iter().filter(|r| r[0].contains("downloads")).collect::<Vec<_>>()
+    );
+    assert_eq!(rows(&into, "sqlite_sequence").len(), 1);
+    assert_eq!(rows(&into, "downloads"), rows(&backup, "downloads"));
+}
+
+#[test]
+fn several_tables_at_once() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let into = path(&dir, "two.db");
+    json(
+        dir.path(),
+        &["restore", "--repo", s(&repo), "--backup", "latest~1", "--tables", "orders,customers", "--into", s(&into)],
+    );
+    let backup = repo.join("shop-20261123-070000.db");
+    assert_eq!(tables(&into), ["customers", "orders"]);
+    assert_eq!(rows(&into, "customers"), rows(&backup, "customers"));
+    assert_eq!(rows(&into, "orders"), rows(&backup, "orders"));
+}
+
+#[test]
+fn whole_restore_equals_the_backup_byte_for_byte() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    for (i, file) in ["shop-2026-11-23T06-00-00.db", "shop-20261123-070000.db"].iter().enumerate() {
+        let into = path(&dir, &format!("whole-{i}.db"));
+        let backup = repo.join(file);
+        let v = json(dir.path(), &["restore", "--repo", s(&repo), "--backup", s(&backup), "--into", s(&into)]);
+        assert_eq!(v["tables"], serde_json::Value::Null);
+        assert_eq!(std::fs::read(&into).unwrap(), std::fs::read(&backup).unwrap(), "{file}");
+        for t in ["orders", "customers", "downloads", "audit"] {
+            assert_eq!(rows(&into, t), rows(&backup, t));
+        }
+    }
+}
+
+#[test]
+fn default_target_is_a_new_file_in_the_scratch_folder_which_catalog_skips() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let v = json(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--scratch-dir", "scratch"]);
+    let target = dir.path().join(v["target"].as_str().unwrap());
+    assert!(target.starts_with(dir.path().join("scratch")), "{target:?}");
+    assert_eq!(rows(&target, "orders").len(), 102);
+    // A repository that holds the scratch folder does not list the scratch file as a backup.
+    let v = json(dir.path(), &["catalog", "--repo", dir.path().to_str().unwrap()]);
+    assert!(
+        v["backups"].as_array().unwrap().iter().all(|b| !b["copies"][0]["path"].as_str().unwrap().contains("scratch"))
+    );
+}
+
+#[test]
+fn wal_mode_backup_restores_without_side_files() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    make_shop(&live, 20);
+    sqlite3(&live, "PRAGMA journal_mode = WAL");
+    let backup = repo.join("wal-2026-11-23T06-00-00.db");
+    api_backup(&live, &backup);
+    let out = path(&dir, "out");
+    std::fs::create_dir(&out).unwrap();
+    json(dir.path(), &["restore", "--repo", s(&repo), "--backup", "latest", "--into", s(&out.join("whole.db"))]);
+    json(
+        dir.path(),
+        &[
+            "restore",
+            "--repo",
+            s(&repo),
+            "--backup",
+            "latest",
+            "--tables",
+            "orders",
+            "--into",
+            s(&out.join("orders.db")),
+        ],
+    );
+    assert_eq!(files_in(&out), ["orders.db", "whole.db"]);
+    assert_eq!(rows(&out.join("whole.db"), "orders"), rows(&backup, "orders"));
+}
+
+#[test]
+fn gzip_and_zstd_backups_restore_whole_and_by_table() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let plain = repo.join("shop-2026-11-23_08-00.db");
+    let packed = path(&dir, "packed");
+    std::fs::create_dir(&packed).unwrap();
+    gzip(&plain, &packed.join("shop-2026-11-23T10-00-00.db.gz"));
+    zstd(&plain, &packed.join("shop-2026-11-23T11-00-00.db.zst"));
+    let v = json(dir.path(), &["catalog", "--repo", s(&packed)]);
+    let compression: Vec<&str> =
+        v["backups"].as_array().unwrap().iter().map(|b| b["compression"].as_str().unwrap()).collect();
+    assert_eq!(compression, ["gzip", "zstd"]);
+    for (i, at) in ["2026-11-23T10:00:00Z", "2026-11-23T11:00:00Z"].iter().enumerate() {
+        let whole = path(&dir, &format!("whole-{i}.db"));
+        json(dir.path(), &["restore", "--repo", s(&packed), "--at", at, "--into", s(&whole)]);
+        assert_eq!(std::fs::read(&whole).unwrap(), std::fs::read(&plain).unwrap(), "--at {at}");
+        let one = path(&dir, &format!("one-{i}.db"));
+        json(dir.path(), &["restore", "--repo", s(&packed), "--at", at, "--tables", "orders", "--into", s(&one)]);
+        assert_eq!(rows(&one, "orders"), rows(&plain, "orders"));
+        assert_eq!(tables(&one), ["orders"]);
+    }
+    no_temp_files(dir.path());
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_writes_nothing() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let into = path(&dir, "planned.db");
+    let v = json(
+        dir.path(),
+        &["restore", "--repo", s(&repo), "--at", "now", "--tables", "orders", "--into", s(&into), "--dry-run"],
+    );
+    assert_eq!(v["target"], s(&into));
+    assert!(!into.exists());
+}
+
+// --- refusals and bad input: one error line, the documented exit code, nothing left behind ------
+
+#[test]
+fn unknown_table_is_bad_input() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let into = path(&dir, "x.db");
+    let err = fails(
+        dir.path(),
+        &["restore", "--repo", s(&repo), "--at", "now", "--tables", "orders,nope", "--into", s(&into)],
+        3,
+    );
+    assert!(err.contains("no table `nope`") && err.contains("shop-2026-11-23_08-00.db"), "{err}");
+    assert!(!into.exists());
+}
+
+#[test]
+fn at_earlier_than_every_backup_is_bad_input() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--at", "2026-11-23T05:59:59Z", "--into", "x.db"], 3);
+    assert!(err.contains("no backup taken at or before 2026-11-23") && err.contains("the oldest is from"), "{err}");
+    assert!(!dir.path().join("x.db").exists());
+}
+
+#[test]
+fn malformed_time_is_a_usage_error() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--at", "yesterday-ish", "--into", "x.db"], 2);
+    assert!(err.contains("cannot read time `yesterday-ish`"), "{err}");
+}
+
+#[test]
+fn into_an_existing_file_is_refused_without_force_and_replaced_with_it() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let into = path(&dir, "taken.db");
+    std::fs::write(&into, "keep me").unwrap();
+    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", s(&into)], 5);
+    assert!(err.contains("taken.db") && err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read_to_string(&into).unwrap(), "keep me");
+    json(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", s(&into), "--force"]);
+    assert_eq!(rows(&into, "orders").len(), 102);
+    no_temp_files(dir.path());
+}
+
+#[test]
+fn into_a_backup_or_the_live_database_is_refused_even_with_force() {
+    let dir = tempdir();
+    let (repo, live) = three_backups(&dir);
+    let backup = repo.join("shop-2026-11-23T06-00-00.db");
+    let before = std::fs::read(&backup).unwrap();
+    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", s(&backup), "--force"], 5);
+    assert!(err.contains("is a catalogued backup"), "{err}");
+    assert_eq!(std::fs::read(&backup).unwrap(), before);
+    // A manifest naming `live` as its source makes it a known live database.
+    let newest = repo.join("shop-2026-11-23_08-00.db");
+    std::fs::write(
+        repo.join("shop-2026-11-23_08-00.db.lastgood.json"),
+        format!(r#"{{"taken_at": "2026-11-23T08:00:00Z", "source": "{}"}}"#, s(&live)),
+    )
+    .unwrap();
+    let live_before = std::fs::read(&live).unwrap();
+    let err =
+        fails(dir.path(), &["restore", "--repo", s(&repo), "--backup", s(&newest), "--into", s(&live), "--force"], 5);
+    assert!(err.contains("is a live database"), "{err}");
+    assert_eq!(std::fs::read(&live).unwrap(), live_before);
+}
+
+#[test]
+fn into_a_folder_that_does_not_exist_is_a_usage_error() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", "missing/x.db"], 2);
+    assert!(err.contains("folder `missing` does not exist"), "{err}");
+    assert!(!dir.path().join("missing").exists());
+}
+
+#[test]
+fn damaged_backups_are_refused_before_anything_is_written() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let newest = repo.join("shop-2026-11-23_08-00.db");
+    let bytes = std::fs::read(&newest).unwrap();
+    let bad = path(&dir, "bad");
+    std::fs::create_dir(&bad).unwrap();
+    // Truncated: half of the file.
+    std::fs::write(bad.join("truncated-2026-11-23T09-00-00.db"), &bytes[..bytes.len() / 2]).unwrap();
+    // A gzip stream cut short.
+    gzip(&newest, &path(&dir, "full.gz"));
+    let gz = std::fs::read(path(&dir, "full.gz")).unwrap();
+    std::fs::write(bad.join("cut-2026-11-23T10-00-00.db.gz"), &gz[..gz.len() / 2]).unwrap();
+    // A checksum that differs from its manifest (content of its own, so it is a backup of its own).
+    let live = path(&dir, "live.db");
+    sqlite3(&live, "INSERT INTO orders(customer_id, item) VALUES (3, 'late 3')");
+    cli_backup(&live, &bad.join("sum-2026-11-23T11-00-00.db"));
+    std::fs::write(
+        bad.join("sum-2026-11-23T11-00-00.db.lastgood.json"),
+        format!(r#"{{"taken_at": "2026-11-23T11:00:00Z", "sha256": "{}"}}"#, "ab".repeat(32)),
+    )
+    .unwrap();
+    let out = path(&dir, "out");
+    std::fs::create_dir(&out).unwrap();
+    for (file, says) in [
+        ("truncated-2026-11-23T09-00-00.db", "is corrupt"),
+        ("cut-2026-11-23T10-00-00.db.gz", "gzip stream is damaged or cut short"),
+        ("sum-2026-11-23T11-00-00.db", "checksum differs from its manifest"),
+    ] {
+        for tables in [None, Some("orders")] {
+            let target = out.join("r.db");
+            let backup = bad.join(file);
+            let mut args = vec!["restore", "--repo", s(&bad), "--backup", s(&backup), "--into", s(&target)];
+            args.extend(tables.map(|t| ["--tables", t]).into_iter().flatten());
+            let err = fails(dir.path(), &args, 3);
+            assert!(err.contains(file) && err.contains(says), "{file}: {err}");
+            assert!(files_in(&out).is_empty(), "{file}: {:?}", files_in(&out));
+        }
+    }
+    // --at passes over damaged backups to the newest healthy one, and says so.
+    let target = out.join("at.db");
+    let v = json(dir.path(), &["restore", "--repo", s(&bad), "--repo", s(&repo), "--at", "now", "--into", s(&target)]);
+    assert_eq!(v["backup_path"], s(&newest));
+    let why = v["why"].as_str().unwrap();
+    assert_eq!(why.matches("skipped damaged backup").count(), 3, "{why}");
+}
+
+#[test]
+fn backup_that_is_not_a_backup_is_bad_input() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    std::fs::write(repo.join("notes.db"), "this is text, not SQLite\n").unwrap();
+    std::fs::write(repo.join("empty-2026-11-23T09-00-00.db"), "").unwrap();
+    let err =
+        fails(dir.path(), &["restore", "--repo", s(&repo), "--backup", s(&repo.join("notes.db")), "--into", "x.db"], 3);
+    assert!(err.contains("notes.db") && err.contains("not a SQLite database"), "{err}");
+    let empty = repo.join("empty-2026-11-23T09-00-00.db");
+    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--backup", s(&empty), "--into", "x.db"], 3);
+    assert!(err.contains("empty-2026-11-23T09-00-00.db") && err.contains("empty file (0 bytes)"), "{err}");
+    assert!(!dir.path().join("x.db").exists());
+}
+
+/// A backup damaged after it was catalogued (same size and mtime, so the catalog keeps its cached
+/// facts and the plan goes ahead): the restore fails midway and leaves nothing at the target.
+#[test]
+fn restore_failing_midway_leaves_nothing_at_the_target() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let newest = repo.join("shop-2026-11-23_08-00.db");
+    let gz = repo.join("shop-2026-11-23T09-00-00.db.gz");
+    gzip(&newest, &gz);
+    json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    // 1. The gzip backup loses its second half (zeros instead), restored whole and by table.
+    let mut bytes = std::fs::read(&gz).unwrap();
+    let half = bytes.len() / 2;
+    bytes[half..].fill(0);
+    replace_keeping_stamp(&gz, &bytes);
+    let out = path(&dir, "out");
+    std::fs::create_dir(&out).unwrap();
+    let target = out.join("r.db");
+    for extra in [&[][..], &["--tables", "orders"][..]] {
+        let mut args = vec!["restore", "--repo", s(&repo), "--backup", s(&gz), "--into", s(&target)];
+        args.extend_from_slice(extra);
+        let err = fails(dir.path(), &args, 3);
+        assert!(err.contains("shop-2026-11-23T09-00-00.db.gz") && err.contains("gzip stream is damaged"), "{err}");
+        assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
+    }
+    // 2. A bit flip in a leaf page of `orders` of the plain backup: the copy's checksum differs
+    //    from the catalog's, and the quick_check of the result fails too.
+    let (page_size, leaves) = leaf_pages(&newest, "orders");
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let page = leaves[0];
+    bytes[((page - 1) * page_size) as usize] ^= 0xff;
+    replace_keeping_stamp(&newest, &bytes);
+    for extra in [&[][..], &["--tables", "orders"][..]] {
+        let mut args = vec!["restore", "--repo", s(&repo), "--backup", s(&newest), "--into", s(&target)];
+        args.extend_from_slice(extra);
+        let err = fails(dir.path(), &args, 3);
+        assert!(err.contains("shop-2026-11-23_08-00.db"), "{err}");
+        assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
+    }
+}
+
+/// A damaged page that the catalog's row counts do not touch (they read the smaller index): the
+/// catalog lists the backup, and the restore's quick_check catches the damage.
+#[test]
+fn quick_check_of_the_result_catches_a_damaged_page_the_catalog_missed() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let newest = repo.join("shop-2026-11-23_08-00.db");
+    let (page_size, leaves) = leaf_pages(&newest, "orders");
+    // The page header's type byte of a leaf of the `orders` table b-tree.
+    flip_bytes(&newest, (leaves[0] - 1) * page_size, 1);
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    let b = v["backups"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(b["problem"], serde_json::Value::Null, "catalog counted rows through the index");
+    let target = path(&dir, "r.db");
+    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--backup", "latest", "--into", s(&target)], 3);
+    assert!(err.contains("shop-2026-11-23_08-00.db") && err.contains("fails quick_check"), "{err}");
+    assert!(!target.exists());
+    no_temp_files(dir.path());
+}
+
+/// A live WAL database copied with its `-wal` file (a common hand-made backup): the WAL's
+/// committed rows are part of the backup. Catalog counts them without writing a `-shm` into the
+/// repository, and whole and per-table restores bring them back.
+#[test]
+fn backup_with_a_wal_file_beside_it_restores_the_committed_rows_and_writes_nothing_in_the_repository() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    make_shop(&live, 10);
+    let writer = Connection::open(&live).unwrap();
+    writer.execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;").unwrap();
+    writer
+        .execute_batch("INSERT INTO orders(customer_id, item) VALUES (1, 'in the wal'), (2, 'also in the wal');")
+        .unwrap();
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    let backup = repo.join("shop-2026-11-23T06-00-00.db");
+    std::fs::copy(&live, &backup).unwrap();
+    std::fs::copy(dir.path().join("live.db-wal"), repo.join("shop-2026-11-23T06-00-00.db-wal")).unwrap();
+    drop(writer);
+    let in_repo = files_in(&repo);
+
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    let orders = v["backups"][0]["tables"].as_array().unwrap().iter().find(|t| t["name"] == "orders").unwrap().clone();
+    assert_eq!(orders["rows"], 12);
+    let out = path(&dir, "out");
+    std::fs::create_dir(&out).unwrap();
+    json(dir.path(), &["restore", "--repo", s(&repo), "--backup", "latest", "--into", s(&out.join("whole.db"))]);
+    json(
+        dir.path(),
+        &[
+            "restore",
+            "--repo",
+            s(&repo),
+            "--backup",
+            "latest",
+            "--tables",
+            "orders",
+            "--into",
+            s(&out.join("orders.db")),
+        ],
+    );
+    json(dir.path(), &["verify", "--all", "--repo", s(&repo)]);
+    json(dir.path(), &["show", "latest", "--repo", s(&repo)]);
+    assert_eq!(files_in(&out), ["orders.db", "whole.db"]);
+    for f in ["whole.db", "orders.db"] {
+        let items: Vec<String> = rows(&out.join(f), "orders").into_iter().map(|r| r[2].clone()).collect();
+        assert_eq!(items.len(), 12, "{f}");
+        assert!(items.last().unwrap().contains("also in the wal"), "{f}: {items:?}");
+    }
+    let mut now_in_repo = files_in(&repo);
+    now_in_repo.retain(|f| f != ".lastgood");
+    assert_eq!(now_in_repo, in_repo, "lastgood wrote into the repository");
+}
+
+#[test]
+fn tables_with_a_foreign_key_to_a_table_left_out_restore() {
+    // The bundled SQLite enforces foreign keys by default; a restored `child` must not need `parent`.
+    let dir = tempdir();
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    let live = path(&dir, "live.db");
+    sqlite3(
+        &live,
+        "CREATE TABLE parent(id INTEGER PRIMARY KEY);
+         CREATE TABLE child(id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL REFERENCES parent(id), name TEXT);
+         INSERT INTO parent VALUES (1), (2);
+         INSERT INTO child VALUES (10, 1, 'a'), (11, 2, 'b');",
+    );
+    sqlite3(&live, &format!(".backup '{}'", repo.join("app-2026-11-24T06-00-00.db").display()));
+    let into = path(&dir, "child.db");
+    json(dir.path(), &["restore", "--repo", s(&repo), "--backup", "latest", "--tables", "child", "--into", s(&into)]);
+    assert_eq!(tables(&into), ["child"]);
+    assert_eq!(rows(&into, "child"), rows(&repo.join("app-2026-11-24T06-00-00.db"), "child"));
+}
