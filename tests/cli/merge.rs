@@ -82,7 +82,14 @@ fn seed_scenario_bad_update_of_every_filename_is_undone_and_no_order_is_lost() {
     let snapshot = PathBuf::from(report["snapshot"].as_str().unwrap());
     assert_eq!(rows(&snapshot, "downloads"), downloads_before);
     assert_eq!(rows(&snapshot, "orders"), orders_before);
-    assert!(report["undo"].as_str().unwrap().starts_with("lastgood promote --scratch "));
+    // And the printed undo command (promote the snapshot) really undoes the merge.
+    let undo = report["undo"].as_str().unwrap();
+    let words: Vec<&str> = undo.split_whitespace().collect();
+    assert_eq!(&words[..2], ["lastgood", "promote"]);
+    let out = lastgood(dir.path()).args(&words[1..]).output().unwrap();
+    assert!(out.status.success(), "{undo}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(rows(&live, "downloads"), downloads_before);
+    assert_eq!(rows(&live, "orders"), orders_before);
 }
 
 /// scratch and live with `t(id, v)`: rows 1..=n, live's `v` rewritten for every row.
