@@ -15,7 +15,7 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 
 use super::{Access, Database, EngineKind, Scan, SchemaObject, TableSchema, WriteTxn, quote_ident, quote_list};
 use crate::error::{bad_input, environment};
-use crate::rows::Batch;
+use crate::rows::{Batch, BatchFiller};
 use crate::value::{Row, Value};
 
 /// The 16 bytes every SQLite database file starts with.
@@ -411,9 +411,10 @@ impl Database for SqliteDb {
         let sql = self.scan_sql(scan)?;
         let mut st = self.conn.prepare(&sql).map_err(|e| self.scan_error(e, scan))?;
         let n = st.column_count();
-        let mut batch = Batch::new(n);
+        let mut filler = BatchFiller::new(n, batch_bytes, sink);
         let mut rows = st.query([]).map_err(|e| self.scan_error(e, scan))?;
         while let Some(r) = rows.next().map_err(|e| self.scan_error(e, scan))? {
+            let batch = filler.batch();
             for i in 0..n {
                 match r.get_ref(i)? {
                     ValueRef::Null => batch.push_null(),
@@ -423,16 +424,9 @@ impl Database for SqliteDb {
                     ValueRef::Blob(b) => batch.push_blob(b),
                 }
             }
-            if batch.bytes() >= batch_bytes {
-                let full = std::mem::replace(&mut batch, Batch::new(n));
-                batch = sink(full)?;
-                batch.reset(n);
-            }
+            filler.row_done()?;
         }
-        if batch.rows() > 0 {
-            sink(batch)?;
-        }
-        Ok(())
+        filler.finish()
     }
 
     fn check_expression(&mut self, table: &str, expr: &str) -> Result<()> {
