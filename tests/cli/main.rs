@@ -5,6 +5,7 @@
 mod bisect;
 mod catalog;
 mod common;
+mod demo;
 mod diff;
 mod drill;
 mod history;

@@ -260,14 +260,19 @@ fn sigkill_at_random_moments_leaves_live_either_old_or_promoted_never_partial() 
 
     let (mut saw_old, mut saw_new) = (0, 0);
     let mut rng = fastrand::Rng::with_seed(0x1a57_900d);
-    for round in 0..24 {
+    // At least 24 kills; more (up to 60) until some landed on each side of the rename. A loaded
+    // machine runs slower than the measured run, so the delays stretch while no kill lands late.
+    let mut round = 0;
+    while round < 24 || (saw_old == 0 || saw_new == 0) && round < 60 {
+        round += 1;
         for name in file_names(dir.path()) {
             if name.starts_with("live.db") || name.starts_with(".lastgood-tmp") {
                 std::fs::remove_file(dir.path().join(name)).unwrap();
             }
         }
         std::fs::copy(&pristine, &live).unwrap();
-        let delay = full.mul_f64(rng.f64() * 1.1);
+        let stretch = if saw_new == 0 { 1.1 + 0.25 * round as f64 } else { 1.1 };
+        let delay = full.mul_f64(rng.f64() * stretch);
         let mut child = lastgood(dir.path())
             .args(["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"])
             .stdout(Stdio::null())
