@@ -22,7 +22,8 @@ fn demo_finds_the_0900_backup_restores_every_filename_and_loses_no_order() {
 
     // Bisect named the 09:00 backup as last known good.
     let catalog = json(dir.path(), &["catalog", "--repo", sandbox.join("backups").to_str().unwrap()]);
-    let lkg: Vec<&serde_json::Value> = catalog["backups"].as_array().unwrap().iter().filter(|b| b["last_known_good"] == true).collect();
+    let lkg: Vec<&serde_json::Value> =
+        catalog["backups"].as_array().unwrap().iter().filter(|b| b["last_known_good"] == true).collect();
     assert_eq!(lkg.len(), 1, "{catalog}");
     assert!(lkg[0]["taken_at"].as_str().unwrap().ends_with("T09:00:00Z"), "{}", lkg[0]);
     assert_eq!(v["last_known_good"], lkg[0]["id"]);
