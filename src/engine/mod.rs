@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::rows::Batch;
+use crate::rows::{Batch, BatchFiller};
 use crate::value::{Row, Value};
 
 /// Which engine a database or backup belongs to.
@@ -162,22 +162,14 @@ pub trait Database: Send {
         sink: &mut dyn FnMut(Batch) -> Result<Batch>,
     ) -> Result<()> {
         let width = scan.columns.len() + usize::from(scan.filter.is_some());
-        let mut batch = Batch::new(width);
+        let mut filler = BatchFiller::new(width, batch_bytes, sink);
         self.scan(scan, &mut |row| {
             for v in &row {
-                batch.push_value(v);
+                filler.batch().push_value(v);
             }
-            if batch.bytes() >= batch_bytes {
-                let full = std::mem::replace(&mut batch, Batch::new(width));
-                batch = sink(full)?;
-                batch.reset(width);
-            }
-            Ok(())
+            filler.row_done()
         })?;
-        if batch.rows() > 0 {
-            sink(batch)?;
-        }
-        Ok(())
+        filler.finish()
     }
     /// Integrity problems found (`quick` for the cheaper check); empty means healthy.
     fn integrity_problems(&mut self, quick: bool) -> Result<Vec<String>>;
