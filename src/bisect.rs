@@ -6,7 +6,10 @@
 //! backups. `scan` evaluates every backup instead, and notices when good and bad alternate.
 //!
 //! A SQLite backup is queried in place, read-only (`immutable=1`, see `engine::sqlite`); only a
-//! compressed backup is decompressed, into a temporary file. A backup that lacks a table, a
+//! compressed backup is decompressed, into a temporary file. A pg_dump archive restores only the
+//! `tables` (all of it without them) into a marked scratch database on the `--scratch-url`
+//! server, which is dropped after the probe whatever happens (`pgrestore::ProbeScratch`); in a
+//! mixed catalog each backup is checked by its own engine. A backup that lacks a table, a
 //! column or a table named by `tables` "cannot tell": it is shown as such and the search probes
 //! its neighbours instead.
 //!
@@ -19,12 +22,15 @@ use std::time::Instant;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::types::ValueRef;
 use serde::Serialize;
 
 use crate::catalog::format::Compression;
 use crate::catalog::{self, Backup, Catalog, OpenedBackup};
+use crate::engine::pgconn::PgConn;
+use crate::engine::pgrestore::ProbeScratch;
 use crate::engine::sqlite::SqliteDb;
+use crate::engine::{Database, QueryProblem, truth};
+use crate::value::Value;
 use crate::error::{bad_input, usage};
 use crate::output::Output;
 
@@ -35,12 +41,16 @@ pub struct Check {
 }
 
 impl Check {
-    /// Checks what can be checked without a backup: SQL syntax, one statement, read-only.
-    /// Errors: `Usage`.
-    pub fn new(sql: &str) -> Result<Check> {
+    /// Checks what can be checked without a backup: SQL syntax, one statement, read-only, by
+    /// SQLite's parser when `sqlite` backups are to be checked (PostgreSQL checks each query on
+    /// its first probe). Errors: `Usage`.
+    pub fn new(sql: &str, sqlite: bool) -> Result<Check> {
         let sql = sql.trim().trim_end_matches(';').trim().to_string();
         if sql.is_empty() {
             return Err(usage("the --check query is empty").into());
+        }
+        if !sqlite {
+            return Ok(Check { sql });
         }
         let conn = rusqlite::Connection::open_in_memory()?;
         match conn.prepare(&sql) {
@@ -138,6 +148,8 @@ pub struct Request<'a> {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub scan: bool,
+    /// The server where pg_dump archives are restored for a probe.
+    pub scratch: Option<&'a PgConn>,
 }
 
 /// Runs the search over `catalog`. Errors: see the module docs.
@@ -150,6 +162,11 @@ pub fn bisect(catalog: &Catalog, req: &Request, out: &Output) -> Result<BisectRe
         .collect();
     let skipped_damaged = in_window.iter().filter(|b| b.problem.is_some()).map(|b| b.id.clone()).collect();
     let cands: Vec<&Backup> = in_window.into_iter().filter(|b| b.problem.is_none()).collect();
+    if req.scratch.is_none()
+        && let Some(pg) = cands.iter().find(|b| b.format.is_postgres())
+    {
+        return Err(no_scratch_server(pg));
+    }
     if cands.is_empty() {
         return Err(bad_input("no usable backup to bisect (in the given time window)")
             .hint("list backups with `lastgood catalog`; widen --since/--until")
@@ -159,7 +176,7 @@ pub fn bisect(catalog: &Catalog, req: &Request, out: &Output) -> Result<BisectRe
     let mut evals: Vec<Evaluation> = Vec::new();
     let mut run = |i: usize| -> Result<Verdict> {
         bar.set_message(format!("checking {}", cands[i].id));
-        let e = evaluate(cands[i], req, evals.len() + 1)?;
+        let e = evaluate(cands[i], req, evals.len() + 1, out)?;
         bar.inc(1);
         let v = e.verdict;
         evals.push(e);
@@ -263,7 +280,7 @@ pub fn open_queryable(b: &Backup) -> Result<QueryableBackup> {
     Ok(QueryableBackup { db: SqliteDb::open_backup(opened.path())?, _decompressed: Some(opened) })
 }
 
-fn evaluate(b: &Backup, req: &Request, step: usize) -> Result<Evaluation> {
+fn evaluate(b: &Backup, req: &Request, step: usize, out: &Output) -> Result<Evaluation> {
     let started = Instant::now();
     let mut e = Evaluation {
         step,
@@ -279,76 +296,100 @@ fn evaluate(b: &Backup, req: &Request, step: usize) -> Result<Evaluation> {
         e.reason = Some(format!("no table `{t}`"));
         return Ok(e);
     }
-    // A backup the catalog found healthy can still fail to open or read (damaged since, or
-    // corrupt pages the catalog did not touch): it cannot tell; the search goes on around it.
-    let opened = match open_queryable(b) {
-        Ok(o) => o,
-        Err(err) => {
-            e.reason = Some(format!("cannot read it: {err:#}"));
-            e.seconds = started.elapsed().as_secs_f64();
-            return Ok(e);
-        }
-    };
-    match run_check(&opened.db, req.check, b)? {
-        Ok((verdict, value)) => {
-            e.verdict = verdict;
-            e.value = Some(value);
-        }
+    match answer(b, req, out)? {
+        Ok(value) => match verdict_of(&value, b)? {
+            Some(verdict) => {
+                e.verdict = verdict;
+                e.value = Some(value.display());
+            }
+            None => e.reason = Some("the check returned nothing usable".into()),
+        },
         Err(reason) => e.reason = Some(reason),
     }
     e.seconds = started.elapsed().as_secs_f64();
     Ok(e)
 }
 
-/// Runs the check on one backup: `Ok(Ok(verdict))`, `Ok(Err(reason))` when it cannot tell, or an
-/// error for a check that is unusable whatever the backup.
-fn run_check(db: &SqliteDb, check: &Check, b: &Backup) -> Result<std::result::Result<(Verdict, String), String>> {
-    let conn = db.connection();
-    let mut st = match conn.prepare(&check.sql) {
-        Ok(st) => st,
-        Err(e) if names_missing_object(&e) => return Ok(Err(e.to_string())),
-        Err(e) => return Err(usage(format!("the --check query fails on backup {}: {e}", b.id)).into()),
+/// The check's value on one backup, `Ok(Err(reason))` when the backup cannot tell, or an error
+/// for a check that is unusable whatever the backup. SQLite backups are queried in place; a
+/// pg_dump archive restores the `--tables` (or everything) into a scratch database on the
+/// `--scratch-url` server, which is dropped again whatever happens.
+fn answer(b: &Backup, req: &Request, out: &Output) -> Result<std::result::Result<Value, String>> {
+    let result = if b.format.is_postgres() {
+        let server = req.scratch.ok_or_else(|| no_scratch_server(b))?;
+        let tables = (!req.tables.is_empty()).then(|| req.tables.to_vec());
+        let why = format!("bisect probe of backup {}", b.id);
+        let mut probe = match ProbeScratch::restore(b, tables, server, why, out) {
+            Ok(p) => p,
+            Err(err) if is_environment(&err) => return Err(err),
+            Err(err) => return Ok(Err(format!("cannot restore it: {err:#}"))),
+        };
+        let r = probe.db().one_value(&req.check.sql);
+        probe.finish()?;
+        r?
+    } else {
+        // A backup the catalog found healthy can still fail to open or read (damaged since, or
+        // corrupt pages the catalog did not touch): it cannot tell; the search goes on around it.
+        match open_queryable(b) {
+            Ok(mut o) => o.db.one_value(&req.check.sql)?,
+            Err(err) => return Ok(Err(format!("cannot read it: {err:#}"))),
+        }
     };
-    if !st.readonly() {
-        return Err(usage(format!("the --check query `{}` writes; it must be a query", check.sql)).into());
+    match result {
+        Ok(v) => Ok(Ok(v)),
+        Err(p) => problem_to_reason(p, req.check, b),
     }
-    if st.column_count() != 1 {
-        return Err(
-            bad_input(format!("the --check query returns {} columns; it must return one", st.column_count())).into()
-        );
-    }
-    let unreadable = |e: rusqlite::Error| format!("cannot read it: {e}");
-    let mut rows = match st.query([]) {
-        Ok(rows) => rows,
-        Err(e) => return Ok(Err(unreadable(e))),
-    };
-    let shape = |what: &str| -> anyhow::Error {
-        bad_input(format!(
-            "the --check query returned {what} on backup {} (taken at {}); it must return one row with one number",
-            b.id,
-            crate::time::show(b.taken_at)
-        ))
-        .hint("e.g. SELECT count(*) = 0 FROM downloads WHERE filename = 'bad.zip'")
+}
+
+fn is_environment(e: &anyhow::Error) -> bool {
+    crate::error::classify(e).is_some_and(|f| f.kind == crate::error::Kind::Environment)
+}
+
+pub fn no_scratch_server(b: &Backup) -> anyhow::Error {
+    usage(format!("backup {} is a pg_dump archive: checking it needs a PostgreSQL server for scratch databases", b.id))
+        .hint("pass --scratch-url postgres://user@host/postgres (a scratch database is created there and dropped)")
         .into()
-    };
-    let row = match rows.next() {
-        Ok(Some(row)) => row,
-        Ok(None) => return Err(shape("no row")),
-        Err(e) => return Ok(Err(unreadable(e))),
-    };
-    let (verdict, text) = match row.get_ref(0)? {
-        ValueRef::Integer(i) => (if i != 0 { Verdict::Good } else { Verdict::Bad }, i.to_string()),
-        ValueRef::Real(f) => (if f != 0.0 { Verdict::Good } else { Verdict::Bad }, f.to_string()),
-        ValueRef::Null => return Err(shape("NULL")),
-        ValueRef::Text(t) => return Err(shape(&format!("the text '{}'", String::from_utf8_lossy(t)))),
-        ValueRef::Blob(_) => return Err(shape("a blob")),
-    };
-    match rows.next() {
-        Ok(Some(_)) => return Err(shape("several rows")),
-        Ok(None) => {}
-        Err(e) => return Ok(Err(unreadable(e))),
+}
+
+/// What a query problem means for bisect: the backup cannot tell (missing table or column,
+/// unreadable data), or the check itself is unusable (an error).
+fn problem_to_reason(p: QueryProblem, check: &Check, b: &Backup) -> Result<std::result::Result<Value, String>> {
+    match p {
+        QueryProblem::MissingObject(m) => Ok(Err(m)),
+        QueryProblem::Unreadable(m) => Ok(Err(format!("cannot read it: {m}"))),
+        QueryProblem::NotSql(m) => Err(usage(format!("the --check query fails on backup {}: {m}", b.id)).into()),
+        QueryProblem::Writes => {
+            Err(usage(format!("the --check query `{}` writes; it must be a query", check.sql)).into())
+        }
+        QueryProblem::Columns(n) => {
+            Err(bad_input(format!("the --check query returns {n} columns; it must return one")).into())
+        }
+        QueryProblem::NoRow => Err(shape("no row", b)),
+        QueryProblem::SeveralRows => Err(shape("several rows", b)),
     }
-    Ok(Ok((verdict, text)))
+}
+
+fn shape(what: &str, b: &Backup) -> anyhow::Error {
+    bad_input(format!(
+        "the --check query returned {what} on backup {} (taken at {}); it must return one row with one number",
+        b.id,
+        crate::time::show(b.taken_at)
+    ))
+    .hint("e.g. SELECT count(*) = 0 FROM downloads WHERE filename = 'bad.zip'")
+    .into()
+}
+
+/// Good for non-zero, bad for zero; an error for NULL, text or a blob.
+fn verdict_of(v: &Value, b: &Backup) -> Result<Option<Verdict>> {
+    match truth(v) {
+        Some(true) => Ok(Some(Verdict::Good)),
+        Some(false) => Ok(Some(Verdict::Bad)),
+        None => Err(match v {
+            Value::Null => shape("NULL", b),
+            Value::Text(t) => shape(&format!("the text '{t}'"), b),
+            _ => shape("a blob", b),
+        }),
+    }
 }
 
 /// Records the LKG in the cache of every repository holding a copy of it, clearing earlier LKG
@@ -423,10 +464,11 @@ mod tests {
 
     #[test]
     fn checks_are_validated_before_any_backup() {
-        let kind = |s: &str| crate::error::classify(&Check::new(s).unwrap_err()).unwrap().kind;
+        let kind = |s: &str| crate::error::classify(&Check::new(s, true).unwrap_err()).unwrap().kind;
         assert_eq!(kind("SELEC 1"), crate::error::Kind::Usage);
         assert_eq!(kind("SELECT 1; SELECT 2"), crate::error::Kind::Usage);
         assert_eq!(kind("SELECT 1, 2"), crate::error::Kind::Usage);
-        assert!(Check::new("SELECT count(*) = 0 FROM downloads WHERE filename = 'x'").is_ok());
+        assert!(Check::new("SELECT count(*) = 0 FROM downloads WHERE filename = 'x'", true).is_ok());
+        assert!(Check::new("SELECT count(*) = 0 FROM t WHERE v ILIKE 'x%' AND id::int > 0", false).is_ok());
     }
 }

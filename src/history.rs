@@ -6,7 +6,10 @@
 //! size. Each value is encoded with its storage class (a tag byte, then the integer or the REAL's
 //! bits little-endian, or the length-prefixed bytes of TEXT/BLOB), so integer 1, real 1.0 and text
 //! '1' differ, as in `Value`'s equality. The column digest covers (key, column value) pairs, so a
-//! value that moved to another row counts as a change. Digests are cached in the repository cache
+//! value that moved to another row counts as a change. A pg_dump archive is read by restoring
+//! only that table into a scratch database (on `--scratch-url`), dropped after the digest;
+//! PostgreSQL values map to `Value`s as in `engine::postgres`, so digests compare across backups
+//! of one engine. Digests are cached in the repository cache
 //! per (backup sha256, table, column): a backup's content never changes under its checksum.
 
 use std::time::Instant;
@@ -19,6 +22,8 @@ use sha2::{Digest, Sha256};
 use crate::bisect::open_queryable;
 use crate::catalog::cache::{self, TableDigest};
 use crate::catalog::{Backup, Catalog};
+use crate::engine::pgconn::PgConn;
+use crate::engine::pgrestore::ProbeScratch;
 use crate::engine::{Database, Scan};
 use crate::error::bad_input;
 use crate::output::Output;
@@ -57,7 +62,13 @@ pub struct HistoryReport {
 
 /// Builds the history of `table` (and `column`) over the catalog, oldest first. Errors:
 /// `BadInput` when no usable backup has the table, or none of those has the column.
-pub fn history(catalog: &Catalog, table: &str, column: Option<&str>, out: &Output) -> Result<HistoryReport> {
+pub fn history(
+    catalog: &Catalog,
+    table: &str,
+    column: Option<&str>,
+    scratch: Option<&PgConn>,
+    out: &Output,
+) -> Result<HistoryReport> {
     let started = Instant::now();
     let with_table: Vec<&Backup> =
         catalog.backups.iter().filter(|b| b.problem.is_none() && b.table(table).is_some()).collect();
@@ -69,7 +80,7 @@ pub fn history(catalog: &Catalog, table: &str, column: Option<&str>, out: &Outpu
     let bar = out.count_bar(catalog.backups.len() as u64, &format!("digesting `{table}`"));
     let mut entries = Vec::new();
     for b in &catalog.backups {
-        entries.push(entry_for(b, table, column)?);
+        entries.push(entry_for(b, table, column, scratch, out)?);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -94,7 +105,13 @@ pub fn history(catalog: &Catalog, table: &str, column: Option<&str>, out: &Outpu
     })
 }
 
-fn entry_for(b: &Backup, table: &str, column: Option<&str>) -> Result<HistoryEntry> {
+fn entry_for(
+    b: &Backup,
+    table: &str,
+    column: Option<&str>,
+    scratch: Option<&PgConn>,
+    out: &Output,
+) -> Result<HistoryEntry> {
     let mut e = HistoryEntry {
         backup_id: b.id.clone(),
         sha256: b.sha256.clone(),
@@ -124,8 +141,7 @@ fn entry_for(b: &Backup, table: &str, column: Option<&str>) -> Result<HistoryEnt
             d
         }
         None => {
-            let mut opened = open_queryable(b)?;
-            let d = digest_table(&mut opened.db, table, column)?;
+            let d = digest_backup(b, table, column, scratch, out)?;
             // Best effort, like every cache write.
             let _ = cache::write_history(&b.primary().repository, &b.sha256, table, col_key, &d);
             d
@@ -141,6 +157,27 @@ fn entry_for(b: &Backup, table: &str, column: Option<&str>) -> Result<HistoryEnt
         e.column_digest = digest.column_digest;
     }
     Ok(e)
+}
+
+/// Digests `table` of one backup: a SQLite backup in place; a pg_dump archive by restoring only
+/// that table into a scratch database on `scratch`, dropped again afterwards whatever happens.
+fn digest_backup(
+    b: &Backup,
+    table: &str,
+    column: Option<&str>,
+    scratch: Option<&PgConn>,
+    out: &Output,
+) -> Result<TableDigest> {
+    if !b.format.is_postgres() {
+        let mut opened = open_queryable(b)?;
+        return digest_table(&mut opened.db, table, column);
+    }
+    let server = scratch.ok_or_else(|| crate::bisect::no_scratch_server(b))?;
+    let why = format!("history of `{table}` in backup {}", b.id);
+    let mut probe = ProbeScratch::restore(b, Some(vec![table.to_string()]), server, why, out)?;
+    let d = digest_table(probe.db(), table, column)?;
+    probe.finish()?;
+    Ok(d)
 }
 
 /// Sets `changed` / `column_changed` against the previous entry that has a digest.

@@ -3,6 +3,7 @@
 //! is not a valid query, 3 for a check whose result is not one row with one number.
 
 use crate::bisect::{BisectReport, Check, Request, Verdict, bisect, record_lkg};
+use crate::engine::pgconn::PgConn;
 use crate::output::table;
 
 use super::Context;
@@ -24,10 +25,16 @@ pub struct Args {
     /// Evaluate every backup and print the whole timeline.
     #[arg(long)]
     pub scan: bool,
+    /// PostgreSQL archives: the server where each probe restores the --tables into a scratch
+    /// database (dropped after the check), as a URL or key=value string.
+    #[arg(long, value_name = "URL")]
+    pub scratch_url: Option<String>,
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
-    let check = Check::new(&args.check)?;
+    let catalog = ctx.catalog()?;
+    let has_sqlite = catalog.backups.iter().any(|b| !b.format.is_postgres());
+    let check = Check::new(&args.check, has_sqlite)?;
     let parse = |t: &Option<String>| -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
         t.as_deref().map(|s| crate::time::parse_time(s, ctx.now, ctx.utc)).transpose()
     };
@@ -37,8 +44,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
             ctx.out.debug(&format!("--{flag} {}", crate::time::explain(text, t)));
         }
     }
-    let catalog = ctx.catalog()?;
-    let req = Request { check: &check, tables: &args.tables, since, until, scan: args.scan };
+    let scratch = args.scratch_url.as_deref().map(PgConn::resolve).transpose()?;
+    let req = Request { check: &check, tables: &args.tables, since, until, scan: args.scan, scratch: scratch.as_ref() };
     let report = bisect(&catalog, &req, &ctx.out)?;
     if let Some(lkg) = &report.last_known_good {
         for repo in record_lkg(&catalog, lkg, &check.sql, ctx.now) {

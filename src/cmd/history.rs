@@ -14,11 +14,16 @@ pub struct Args {
     /// Also follow this column's values (keyed by primary key).
     #[arg(long, value_name = "COLUMN")]
     pub column: Option<String>,
+    /// PostgreSQL archives: the server where the table is restored into a scratch database
+    /// (dropped after the digest), as a URL or key=value string.
+    #[arg(long, value_name = "URL")]
+    pub scratch_url: Option<String>,
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let catalog = ctx.catalog()?;
-    let report = history(&catalog, &args.table, args.column.as_deref(), &ctx.out)?;
+    let scratch = args.scratch_url.as_deref().map(crate::engine::pgconn::PgConn::resolve).transpose()?;
+    let report = history(&catalog, &args.table, args.column.as_deref(), scratch.as_ref(), &ctx.out)?;
     ctx.out.emit(&report, render)?;
     Ok(crate::exit::OK)
 }

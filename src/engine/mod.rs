@@ -176,8 +176,38 @@ pub trait Database: Send {
     /// Checks that `expr` is a valid boolean expression over `table`'s columns, without reading
     /// rows. Errors: `BadInput` naming the expression and the engine's complaint.
     fn check_expression(&mut self, table: &str, expr: &str) -> Result<()>;
+    /// Runs an operator's check query (drill `check`, bisect `--check`) read-only: it must
+    /// return exactly one row with one column. `Ok(Err(problem))` says why it gave no value;
+    /// `Err` is for the database itself failing (connection lost).
+    fn one_value(&mut self, sql: &str) -> Result<std::result::Result<Value, QueryProblem>>;
     /// Starts the one transaction in which a merge writes.
     fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>>;
+}
+
+/// Why a check query gave no value (see `Database::one_value`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryProblem {
+    /// It names a table, column or schema this database lacks; the engine's message.
+    MissingObject(String),
+    /// Not one valid statement here (syntax, several statements, unknown function).
+    NotSql(String),
+    /// It writes.
+    Writes,
+    /// It returns this many columns, not one.
+    Columns(usize),
+    NoRow,
+    SeveralRows,
+    /// Reading failed (damaged data, or an error raised while evaluating); the engine's message.
+    Unreadable(String),
+}
+
+/// A check's value as a verdict: non-zero numbers (and true) pass; `None` for NULL, text, blobs.
+pub fn truth(v: &Value) -> Option<bool> {
+    match v {
+        Value::Integer(i) => Some(*i != 0),
+        Value::Real(f) => Some(*f != 0.0),
+        _ => None,
+    }
 }
 
 /// One transaction on a database. Dropping it without `commit` rolls everything back.

@@ -155,6 +155,11 @@ impl PgRestorePlan {
         })
     }
 
+    /// The connection to the target database (password included; never print it).
+    pub fn conn(&self) -> &PgConn {
+        &self.conn
+    }
+
     /// Carries the plan out; on any error the database it created is dropped again.
     pub fn execute(self, out: &Output) -> Result<PgRestoreReport> {
         let started = Instant::now();
@@ -350,6 +355,68 @@ impl PgRestorePlan {
             skipped_foreign_keys,
             seconds: started.elapsed().as_secs_f64(),
         })
+    }
+}
+
+/// A scratch database restored for one probe (drill, bisect, history) and dropped again: by
+/// `finish`, or when it drops (also after an error or a panic), or on Ctrl-C.
+pub struct ProbeScratch {
+    pub report: PgRestoreReport,
+    db: Option<super::postgres::PgDb>,
+    /// The database to drop; `None` once dropped.
+    name: Option<String>,
+    server: PgConn,
+    cleanup: u64,
+}
+
+impl ProbeScratch {
+    /// Restores `tables` (`None`: the whole archive) of `backup` into a new marked database on
+    /// `server`, named after the backup and this process so concurrent probes never collide.
+    pub fn restore(
+        backup: &Backup,
+        tables: Option<Vec<String>>,
+        server: &PgConn,
+        why: String,
+        out: &Output,
+    ) -> Result<ProbeScratch> {
+        let now = Utc::now();
+        let id: String = backup.id.chars().take(16).collect();
+        let name = format!("{PREFIX}{id}_{}_{}", std::process::id(), now.format("%H%M%S%3f"));
+        let plan = PgRestorePlan::new(backup, why, tables, server, false, Some(&name), None, false, 2, now)?;
+        let report = plan.execute(out)?;
+        let cleanup = {
+            let (conn, name) = (server.clone(), name.clone());
+            crate::interrupt::cleanup_on_interrupt(move || {
+                if let Ok(mut admin) = Admin::connect(&conn) {
+                    let _ = admin.drop(&name);
+                }
+            })
+        };
+        let mut probe = ProbeScratch { db: None, name: Some(name), server: server.clone(), cleanup, report };
+        probe.db = Some(super::postgres::PgDb::connect(probe.report.plan.conn())?);
+        Ok(probe)
+    }
+
+    pub fn db(&mut self) -> &mut super::postgres::PgDb {
+        self.db.as_mut().expect("open until finished")
+    }
+
+    /// Drops the scratch database now. Errors: `Environment` when the server refuses.
+    pub fn finish(mut self) -> Result<()> {
+        self.drop_database()
+    }
+
+    fn drop_database(&mut self) -> Result<()> {
+        self.db = None;
+        let Some(name) = self.name.take() else { return Ok(()) };
+        crate::interrupt::forget_cleanup(self.cleanup);
+        Admin::connect(&self.server)?.drop(&name)
+    }
+}
+
+impl Drop for ProbeScratch {
+    fn drop(&mut self) {
+        let _ = self.drop_database();
     }
 }
 
@@ -567,14 +634,19 @@ pub fn archive_details(backup: &Backup) -> Result<(Vec<TableFacts>, Vec<super::S
         let schema = pgdump::split_schema_sql(open()?)?;
         return Ok((backup.tables.clone(), to_objects(schema)));
     }
-    let data = run_pg_restore_to_stdout(path, &["-a"], |r| pgdump::read_plain(r, path))?;
-    let tables = backup
-        .tables
-        .iter()
-        .map(|t| TableFacts { name: t.name.clone(), rows: Some(data.tables.get(&t.name).copied().unwrap_or(0)) })
-        .collect();
+    let tables = count_rows(path, &backup.tables.iter().map(|t| t.name.clone()).collect::<Vec<_>>())?;
     let schema = run_pg_restore_to_stdout(path, &["-s"], pgdump::split_schema_sql)?;
     Ok((tables, to_objects(schema)))
+}
+
+/// Row counts of `tables` (schema-qualified) in a binary archive, read by streaming its data
+/// through `pg_restore -a`.
+pub fn count_rows(path: &std::path::Path, tables: &[String]) -> Result<Vec<TableFacts>> {
+    let data = run_pg_restore_to_stdout(path, &["-a"], |r| pgdump::read_plain(r, path))?;
+    Ok(tables
+        .iter()
+        .map(|t| TableFacts { name: t.clone(), rows: Some(data.tables.get(t).copied().unwrap_or(0)) })
+        .collect())
 }
 
 /// Runs `pg_restore ARGS -f - PATH` and hands its stdout to `read` while it runs.

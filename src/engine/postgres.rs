@@ -29,7 +29,7 @@ use postgres::types::{Format, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Row as PgRow};
 
 use super::pgconn::PgConn;
-use super::{Column, Database, EngineKind, Scan, SchemaObject, TableSchema, WriteTxn, quote_ident};
+use super::{Column, Database, EngineKind, QueryProblem, Scan, SchemaObject, TableSchema, WriteTxn, quote_ident};
 use crate::error::bad_input;
 use crate::value::{Row, Value};
 
@@ -255,6 +255,24 @@ impl PgDb {
     }
 }
 
+/// Sorts a failed check query into a `QueryProblem`; errors that are not about the query (the
+/// connection) stay errors.
+fn query_problem(e: postgres::Error, conn: &PgConn) -> Result<QueryProblem> {
+    use postgres::error::SqlState;
+    let Some(db) = e.as_db_error() else { return Err(conn.classify(e, "running the check")) };
+    let message = db.message().to_string();
+    let code = db.code().clone();
+    Ok(if [SqlState::UNDEFINED_TABLE, SqlState::UNDEFINED_COLUMN, SqlState::INVALID_SCHEMA_NAME].contains(&code) {
+        QueryProblem::MissingObject(message)
+    } else if code == SqlState::READ_ONLY_SQL_TRANSACTION {
+        QueryProblem::Writes
+    } else if code.code().starts_with("42") || code.code().starts_with("0A") {
+        QueryProblem::NotSql(message)
+    } else {
+        QueryProblem::Unreadable(message)
+    })
+}
+
 /// Decodes one cell by its mapping.
 fn cell(row: &PgRow, i: usize, m: Mapping) -> Result<Value> {
     let ty = row.columns()[i].type_().clone();
@@ -433,10 +451,57 @@ impl Database for PgDb {
         }
     }
 
-    fn integrity_problems(&mut self, _quick: bool) -> Result<Vec<String>> {
+    fn integrity_problems(&mut self, quick: bool) -> Result<Vec<String>> {
         // A server keeps its own pages consistent; reading the catalog proves the database answers.
         self.client.query_one("SELECT count(*) FROM pg_class", &[]).map_err(|e| self.err(e, "checking"))?;
-        Ok(Vec::new())
+        if quick {
+            return Ok(Vec::new());
+        }
+        // The full check reads every row of every table: each one is readable.
+        let mut problems = Vec::new();
+        for table in self.tables()? {
+            if let Err(e) = self.row_count(&table) {
+                problems.push(format!("`{table}` cannot be read: {e:#}"));
+            }
+        }
+        Ok(problems)
+    }
+
+    fn one_value(&mut self, sql: &str) -> Result<std::result::Result<Value, QueryProblem>> {
+        let conn = self.conn.clone();
+        let mut tx = self
+            .client
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .map_err(|e| conn.classify(e, "starting a read-only transaction"))?;
+        let st = match tx.prepare(sql) {
+            Ok(st) => st,
+            Err(e) => return query_problem(e, &conn).map(Err),
+        };
+        if st.columns().len() != 1 {
+            return Ok(Err(QueryProblem::Columns(st.columns().len())));
+        }
+        // Types read as text elsewhere are read here as numbers (numeric) or as their text form.
+        let ty = st.columns()[0].type_().clone();
+        let wrapped = match mapping_of(&ty) {
+            Mapping::TextForm if ty == Type::NUMERIC => Some(format!("SELECT (q.v)::float8 FROM ({sql}) AS q(v)")),
+            Mapping::TextForm => Some(format!("SELECT (q.v)::text FROM ({sql}) AS q(v)")),
+            _ => None,
+        };
+        let rows = match tx.query(wrapped.as_deref().unwrap_or(sql), &[]) {
+            Ok(rows) => rows,
+            Err(e) => return query_problem(e, &conn).map(Err),
+        };
+        let value = match rows.as_slice() {
+            [] => return Ok(Err(QueryProblem::NoRow)),
+            [row] => {
+                let st_ty = row.columns()[0].type_().clone();
+                cell(row, 0, mapping_of(&st_ty))?
+            }
+            _ => return Ok(Err(QueryProblem::SeveralRows)),
+        };
+        Ok(Ok(value))
     }
 
     fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {

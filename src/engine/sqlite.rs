@@ -13,7 +13,9 @@ use anyhow::{Context, Result};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 
-use super::{Access, Database, EngineKind, Scan, SchemaObject, TableSchema, WriteTxn, quote_ident, quote_list};
+use super::{
+    Access, Database, EngineKind, QueryProblem, Scan, SchemaObject, TableSchema, WriteTxn, quote_ident, quote_list,
+};
 use crate::error::{bad_input, environment};
 use crate::rows::{Batch, BatchFiller};
 use crate::value::{Row, Value};
@@ -443,6 +445,10 @@ impl Database for SqliteDb {
         integrity_problems(&self.conn, quick)
     }
 
+    fn one_value(&mut self, sql: &str) -> Result<std::result::Result<Value, QueryProblem>> {
+        Ok(one_value(&self.conn, sql))
+    }
+
     fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
         let path = self.path.clone();
         let tx = self
@@ -455,6 +461,35 @@ impl Database for SqliteDb {
 
 /// Runs `PRAGMA quick_check` or `integrity_check`; returns the problems (empty when `ok`). A check
 /// that cannot even run (corruption in the schema) is itself reported as the problem.
+/// See `Database::one_value`: "no such table/column" is a missing object; a statement that is
+/// not read-only is refused before it runs.
+fn one_value(conn: &Connection, sql: &str) -> std::result::Result<Value, QueryProblem> {
+    let mut st = match conn.prepare(sql) {
+        Ok(st) => st,
+        Err(e) => {
+            let m = e.to_string();
+            let missing = m.contains("no such table") || m.contains("no such column");
+            return Err(if missing { QueryProblem::MissingObject(m) } else { QueryProblem::NotSql(m) });
+        }
+    };
+    if !st.readonly() {
+        return Err(QueryProblem::Writes);
+    }
+    if st.column_count() != 1 {
+        return Err(QueryProblem::Columns(st.column_count()));
+    }
+    let unreadable = |e: rusqlite::Error| QueryProblem::Unreadable(e.to_string());
+    let mut rows = st.query([]).map_err(unreadable)?;
+    let value = match rows.next().map_err(unreadable)? {
+        Some(row) => to_value(row.get_ref(0).map_err(unreadable)?),
+        None => return Err(QueryProblem::NoRow),
+    };
+    match rows.next().map_err(unreadable)? {
+        Some(_) => Err(QueryProblem::SeveralRows),
+        None => Ok(value),
+    }
+}
+
 pub fn integrity_problems(conn: &Connection, quick: bool) -> Result<Vec<String>> {
     let pragma = if quick { "PRAGMA quick_check" } else { "PRAGMA integrity_check" };
     let run = || -> rusqlite::Result<Vec<String>> {
