@@ -5,6 +5,9 @@
 //! writes; VACUUM INTO does not), and its output is a compact rollback-mode file that opens
 //! read-only anywhere.
 //!
+//! PostgreSQL: `pg_dump -Fc` into a temporary file (one snapshot, consistent while the
+//! application writes); the archive is then stored and described exactly like a SQLite snapshot.
+//!
 //! Invariants: a copy appears under its final name only complete, fsynced and checksummed (written
 //! under a temporary name in the repository, re-read and hashed, then renamed); the manifest is
 //! written the same way after the copy; a repository that fails does not stop the others, and the
@@ -22,7 +25,10 @@ use serde::Serialize;
 use crate::catalog::TableFacts;
 use crate::catalog::format::{self, Compression};
 use crate::catalog::manifest::{self, Manifest, ManifestTable};
+use crate::catalog::pgdump;
+use crate::engine::pgconn::PgConn;
 use crate::engine::sqlite::{SqliteDb, check_header, classify};
+use crate::engine::{pgrestore, pgtools};
 use crate::engine::{Database, Location};
 use crate::error::{environment, usage};
 use crate::output::Output;
@@ -56,6 +62,16 @@ impl BackupReport {
     }
 }
 
+/// A snapshot taken and ready to store.
+struct Snapshot {
+    taken_at: DateTime<Utc>,
+    /// The file to copy into the repositories (compressed when asked).
+    stored: PathBuf,
+    file: String,
+    engine: &'static str,
+    tables: Vec<TableFacts>,
+}
+
 /// Takes one backup of `live` and stores a copy in every repository. Errors (before any copy):
 /// `Usage` without repositories, `BadInput`/`Environment` when live cannot be read. Per-repository
 /// failures are reported in `copies`, not as an error.
@@ -63,56 +79,106 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
     if repos.is_empty() {
         return Err(usage("no repository to write the backup to").hint("pass --repo DIR (repeatable)").into());
     }
-    let Location::Sqlite(live_path) = live else {
-        return Err(
-            environment(format!("`{}`: backups of PostgreSQL need the PostgreSQL engine", live.describe())).into()
-        );
-    };
     let started = std::time::Instant::now();
     let work = tempfile::Builder::new()
         .prefix("lastgood-backup-")
         .tempdir()
         .map_err(|e| environment(format!("cannot create a temporary folder: {e}")))?;
-    let spinner = out.spinner(&format!("snapshotting {}", live_path.display()));
-    let (taken_at, snapshot) = snapshot_sqlite(live_path, work.path())?;
-    let tables = count_tables(&snapshot)?;
-    spinner.set_message("compressing");
-    let stored = compress(&snapshot, compression, work.path())?;
-    spinner.finish_and_clear();
-    let sha256 = format::sha256_file(&stored)?;
-    let size = std::fs::metadata(&stored)?.len();
-    let stem = live_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "backup".into());
-    let file = format!("{stem}-{}.db{}", taken_at.format("%Y-%m-%dT%H-%M-%SZ"), compression.suffix());
+    let (snap, source) = match live {
+        Location::Sqlite(path) => {
+            (sqlite_snapshot(path, compression, work.path(), out)?, std::path::absolute(path)?.display().to_string())
+        }
+        Location::Postgres(spec) => (pg_snapshot(spec, compression, work.path(), out)?, spec.clone()),
+    };
+    let sha256 = format::sha256_file(&snap.stored)?;
+    let size = std::fs::metadata(&snap.stored)?.len();
     let manifest = Manifest {
         manifest_version: 1,
-        taken_at,
-        engine: Some("sqlite".into()),
-        source: Some(crate::redact::connection_string(&std::path::absolute(live_path)?.display().to_string())),
-        file: Some(file.clone()),
+        taken_at: snap.taken_at,
+        engine: Some(snap.engine.into()),
+        source: Some(crate::redact::connection_string(&source)),
+        file: Some(snap.file.clone()),
         compression: (compression != Compression::None).then(|| format!("{compression:?}").to_lowercase()),
         size: Some(size),
         sha256: Some(sha256.clone()),
-        tables: tables.iter().map(|t| ManifestTable { name: t.name.clone(), rows: t.rows.unwrap_or(0) }).collect(),
+        tables: snap
+            .tables
+            .iter()
+            .map(|t| ManifestTable { name: t.name.clone(), rows: t.rows.unwrap_or(0) })
+            .collect(),
         lastgood_version: Some(env!("CARGO_PKG_VERSION").into()),
     };
     let copies = repos
         .iter()
-        .map(|repo| match store_copy(&stored, repo, &file, &sha256, &manifest) {
+        .map(|repo| match store_copy(&snap.stored, repo, &snap.file, &sha256, &manifest) {
             Ok(path) => CopyOutcome { repository: repo.clone(), path: Some(path), error: None },
             Err(e) => CopyOutcome { repository: repo.clone(), path: None, error: Some(format!("{e:#}")) },
         })
         .collect();
     Ok(BackupReport {
-        taken_at,
+        taken_at: snap.taken_at,
         source: manifest.source.clone().unwrap_or_default(),
-        file,
+        file: snap.file,
         compression,
         size,
         sha256,
-        tables,
+        tables: snap.tables,
         copies,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+fn sqlite_snapshot(live_path: &Path, compression: Compression, dir: &Path, out: &Output) -> Result<Snapshot> {
+    let spinner = out.spinner(&format!("snapshotting {}", live_path.display()));
+    let (taken_at, snapshot) = snapshot_sqlite(live_path, dir)?;
+    let tables = count_tables(&snapshot)?;
+    spinner.set_message("compressing");
+    let stored = compress(&snapshot, compression, dir)?;
+    spinner.finish_and_clear();
+    let stem = live_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "backup".into());
+    let file = format!("{stem}-{}.db{}", taken_at.format("%Y-%m-%dT%H-%M-%SZ"), compression.suffix());
+    Ok(Snapshot { taken_at, stored, file, engine: "sqlite", tables })
+}
+
+/// PostgreSQL: `pg_dump -Fc` (one consistent snapshot of the database; the password reaches it
+/// only through the environment). Taken-at is the dump's start as the archive header records it
+/// (the catalog reads the same field), tables come from the archive's TOC and their row counts
+/// from streaming its data.
+fn pg_snapshot(spec: &str, compression: Compression, dir: &Path, out: &Output) -> Result<Snapshot> {
+    if compression != Compression::None {
+        return Err(usage("pg_dump custom archives are compressed already; --compress applies to SQLite backups")
+            .hint("drop --compress")
+            .into());
+    }
+    let conn = PgConn::resolve(spec)?;
+    // A wrong database name or password fails here, with the engine's clear message.
+    drop(conn.connect()?);
+    let dst = dir.join("snapshot.dump");
+    let spinner = out.spinner(&format!("pg_dump of {}", conn.describe()));
+    let started = Utc::now();
+    let mut cmd = pgtools::command("pg_dump", Some(&conn))?;
+    cmd.args(["-Fc", "--no-password", "-f"]).arg(&dst);
+    let done = pgtools::output(&mut cmd)?;
+    if !done.status.success() {
+        return Err(environment(format!(
+            "pg_dump of `{}` failed: {}",
+            conn.describe(),
+            pgtools::stderr_tail(&done, Some(&conn), 3)
+        ))
+        .into());
+    }
+    spinner.set_message("counting rows");
+    let archive = pgdump::read_custom(&dst)?;
+    let tables = pgrestore::count_rows(&dst, &archive.tables())?;
+    spinner.finish_and_clear();
+    let taken_at = archive.created.unwrap_or(started);
+    let file = format!("{}-{}.dump", file_safe(&conn.dbname), taken_at.format("%Y-%m-%dT%H-%M-%SZ"));
+    Ok(Snapshot { taken_at, stored: dst, file, engine: "postgres", tables })
+}
+
+/// A database name as a file-name stem: anything but letters, digits, `-`, `_` becomes `_`.
+fn file_safe(name: &str) -> String {
+    name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
 /// A consistent snapshot of a live SQLite database via `VACUUM INTO`; returns when it was taken

@@ -4,8 +4,12 @@
 //! For each database: the newest backup (damaged or not: a damaged newest backup is a failure, not
 //! a reason to fall back silently) is verified copy by copy, restored whole into a scratch folder,
 //! checked (integrity, minimum row counts, SQL assertions) and timed. RPO = now − taken-at; RTO =
-//! restore + checks wall time. Invariant: the scratch folder is removed afterwards, on success and
-//! on failure alike (it is a `TempDir`), and nothing is written anywhere else.
+//! restore + checks wall time. A pg_dump archive is restored whole into a marked scratch database
+//! on the drill's `server` (`--scratch-url`); its integrity check means: pg_restore succeeded
+//! (it stops at the first error) and every row of every table could be read. Checks run through
+//! the engine trait, so both engines answer them alike. Invariant: the scratch (a `TempDir`, or
+//! the scratch database) is removed afterwards, on success and on failure alike, and nothing is
+//! written anywhere else.
 //!
 //! Config (TOML), every key optional but `name`; unknown keys are errors with their line:
 //! ```toml
@@ -17,6 +21,7 @@
 //! max_restore_time = "5m"                 # RTO bound
 //! require_copies = 2
 //! integrity_check = true                  # default true
+//! server = "postgres://user@db-host/postgres"  # pg_dump archives: where scratch is created
 //! min_rows = { orders = 1000 }
 //! [[database.check]]
 //! name = "no negative amounts"
@@ -32,8 +37,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Backup, Catalog};
+use crate::engine::pgconn::PgConn;
+use crate::engine::pgrestore::ProbeScratch;
 use crate::engine::sqlite::SqliteDb;
-use crate::engine::{Access, Database};
+use crate::engine::{Access, Database, EngineKind, QueryProblem, truth};
 use crate::error::{bad_input, usage};
 use crate::output::Output;
 use crate::restore::RestorePlan;
@@ -66,6 +73,10 @@ pub struct DatabaseSpec {
     pub min_rows: BTreeMap<String, u64>,
     #[serde(default, rename = "check")]
     pub checks: Vec<SqlCheck>,
+    /// pg_dump archives: the PostgreSQL server (URL or key=value) where the scratch database
+    /// is created and dropped again.
+    #[serde(default)]
+    pub server: Option<String>,
 }
 
 fn yes() -> bool {
@@ -216,9 +227,9 @@ pub fn drill(spec: &DatabaseSpec, now: DateTime<Utc>, out: &Output) -> Result<Da
         };
         rec.record(format!("verify {}", c.path.display()), t, r);
     }
-    let started = Instant::now();
-    let restored = restore_and_check(spec, &catalog, newest, &mut rec, out);
-    let rto = started.elapsed();
+    let took = restore_and_check(spec, &catalog, newest, &mut rec, out);
+    let restored = took.is_some();
+    let rto = took.unwrap_or_default();
     if restored {
         report.rto_seconds = Some(rto.as_secs_f64());
     }
@@ -242,54 +253,101 @@ pub fn drill(spec: &DatabaseSpec, now: DateTime<Utc>, out: &Output) -> Result<Da
     Ok(report)
 }
 
-/// Restores `backup` whole into a temporary scratch folder and runs the data checks there. Returns
-/// whether the restore itself succeeded.
+/// Restores `backup` whole into scratch (a temporary folder for SQLite, a marked database on the
+/// `server` for a pg_dump archive) and runs the data checks there. Returns the restore-plus-checks
+/// time when the restore itself succeeded. The scratch is removed before returning either way.
 fn restore_and_check(
     spec: &DatabaseSpec,
     catalog: &Catalog,
     backup: &Backup,
     rec: &mut Recorder,
     out: &Output,
-) -> bool {
+) -> Option<Duration> {
+    if backup.format.is_postgres() {
+        return restore_and_check_pg(spec, backup, rec, out);
+    }
     let t = Instant::now();
     let scratch = match tempfile::Builder::new().prefix("lastgood-drill-").tempdir() {
         Ok(d) => d,
         Err(e) => {
-            rec.record(
-                "restore",
-                t,
-                Err(crate::error::environment(format!("cannot create a scratch folder: {e}")).into()),
-            );
-            return false;
+            let e = crate::error::environment(format!("cannot create a scratch folder: {e}"));
+            return restore_failed(spec, rec, t, e.into());
         }
     };
     let target = scratch.path().join("drill.db");
     let why = format!("drill of `{}`", spec.name);
     let restored = RestorePlan::new(catalog, backup, why, None, target.clone(), false).and_then(|p| p.execute(out));
-    let restored_ok = rec.record(
-        "restore",
-        t,
-        restored.map(|r| format!("restored whole in {:.2}s, quick_check {}", r.seconds, r.quick_check)),
-    );
-    let names = data_check_names(spec);
-    if !restored_ok {
-        for n in names {
-            rec.not_run(n, "the restore failed");
-        }
-        return false;
-    }
+    let restored = match restored {
+        Ok(r) => format!("restored whole in {:.2}s, quick_check {}", r.seconds, r.quick_check),
+        Err(e) => return restore_failed(spec, rec, t, e),
+    };
+    rec.record("restore", t, Ok(restored));
     let mut db = match SqliteDb::open(&target, Access::ReadOnly) {
         Ok(db) => db,
         Err(e) => {
             rec.record("open scratch", Instant::now(), Err(e));
-            return false;
+            return None;
         }
     };
+    run_data_checks(spec, &mut db, rec);
+    let took = t.elapsed();
+    drop(db);
+    drop(scratch);
+    Some(took)
+}
+
+/// PostgreSQL: restore whole into a marked scratch database on the drill's `server`, check, and
+/// drop it (`ProbeScratch` drops it on every path, also when a check errs).
+fn restore_and_check_pg(spec: &DatabaseSpec, backup: &Backup, rec: &mut Recorder, out: &Output) -> Option<Duration> {
+    let t = Instant::now();
+    let Some(server) = spec.server.as_deref() else {
+        let e = usage(format!("backup {} is a pg_dump archive: the drill needs a server for the scratch database", backup.id))
+            .hint("set `server = \"postgres://…\"` in the drill config, or pass --scratch-url");
+        return restore_failed(spec, rec, t, e.into());
+    };
+    let why = format!("drill of `{}`", spec.name);
+    let probe = PgConn::resolve(server).and_then(|conn| ProbeScratch::restore(backup, None, &conn, why, out));
+    let mut probe = match probe {
+        Ok(p) => p,
+        Err(e) => return restore_failed(spec, rec, t, e),
+    };
+    let r = &probe.report;
+    let msg = format!(
+        "restored whole into scratch database `{}` in {:.2}s ({} tables, {} indexes, {} constraints)",
+        r.plan.target_database,
+        r.seconds,
+        r.tables_restored.len(),
+        r.indexes,
+        r.constraints
+    );
+    rec.record("restore", t, Ok(msg));
+    run_data_checks(spec, probe.db(), rec);
+    let took = t.elapsed();
+    let name = probe.report.plan.target_database.clone();
+    let dropped = Instant::now();
+    rec.record("drop scratch", dropped, probe.finish().map(|_| format!("scratch database `{name}` dropped")));
+    Some(took)
+}
+
+fn restore_failed(spec: &DatabaseSpec, rec: &mut Recorder, t: Instant, e: anyhow::Error) -> Option<Duration> {
+    rec.record("restore", t, Err(e));
+    for n in data_check_names(spec) {
+        rec.not_run(n, "the restore failed");
+    }
+    None
+}
+
+/// The integrity check, minimum row counts and SQL assertions, through the engine trait.
+fn run_data_checks(spec: &DatabaseSpec, db: &mut dyn Database, rec: &mut Recorder) {
     if spec.integrity_check {
         let t = Instant::now();
+        let ok = match db.engine() {
+            EngineKind::Sqlite => "ok (PRAGMA integrity_check)".to_string(),
+            EngineKind::Postgres => "ok: pg_restore succeeded and every row of every table was read".to_string(),
+        };
         let r = db
             .integrity_problems(false)
-            .and_then(|p| if p.is_empty() { Ok("ok".to_string()) } else { Err(anyhow::anyhow!(p.join("; "))) });
+            .and_then(|p| if p.is_empty() { Ok(ok) } else { Err(anyhow::anyhow!(p.join("; "))) });
         rec.record("integrity_check", t, r);
     }
     for (table, min) in &spec.min_rows {
@@ -305,11 +363,8 @@ fn restore_and_check(
     }
     for c in &spec.checks {
         let t = Instant::now();
-        rec.record(format!("check {}", c.name), t, run_sql_check(db.connection(), &c.sql));
+        rec.record(format!("check {}", c.name), t, run_sql_check(db, &c.sql));
     }
-    drop(db);
-    drop(scratch);
-    true
 }
 
 fn data_check_names(spec: &DatabaseSpec) -> Vec<String> {
@@ -323,26 +378,30 @@ fn data_check_names(spec: &DatabaseSpec) -> Vec<String> {
 }
 
 /// Runs a SQL assertion: one row, one value; true or non-zero passes.
-pub fn run_sql_check(conn: &rusqlite::Connection, sql: &str) -> Result<String> {
-    let mut st = conn.prepare(sql).map_err(|e| bad_input(format!("check is not valid SQL: {e}")))?;
-    if st.column_count() != 1 {
-        return Err(bad_input(format!("check returns {} columns; it must return one", st.column_count())).into());
-    }
-    let mut rows = st.query([])?;
-    let Some(row) = rows.next()? else { return Err(bad_input("check returned no row; it must return one").into()) };
-    let v = crate::engine::sqlite::to_value(row.get_ref(0)?);
-    if rows.next()?.is_some() {
-        return Err(bad_input("check returned several rows; it must return one").into());
-    }
-    match v {
-        crate::value::Value::Integer(0) => Err(anyhow::anyhow!("assertion is false (0)")),
-        crate::value::Value::Integer(n) => Ok(format!("true ({n})")),
-        crate::value::Value::Real(f) if f != 0.0 => Ok(format!("true ({f})")),
-        crate::value::Value::Real(_) => Err(anyhow::anyhow!("assertion is false (0.0)")),
-        other => Err(bad_input(format!(
+pub fn run_sql_check(db: &mut dyn Database, sql: &str) -> Result<String> {
+    let value = match db.one_value(sql)? {
+        Ok(v) => v,
+        Err(p) => {
+            return Err(match p {
+                QueryProblem::MissingObject(m) | QueryProblem::NotSql(m) => {
+                    bad_input(format!("check is not valid SQL here: {m}"))
+                }
+                QueryProblem::Unreadable(m) => bad_input(format!("check failed while reading: {m}")),
+                QueryProblem::Writes => bad_input("check writes; it must be a query"),
+                QueryProblem::Columns(n) => bad_input(format!("check returns {n} columns; it must return one")),
+                QueryProblem::NoRow => bad_input("check returned no row; it must return one"),
+                QueryProblem::SeveralRows => bad_input("check returned several rows; it must return one"),
+            }
+            .into());
+        }
+    };
+    match truth(&value) {
+        Some(true) => Ok(format!("true ({})", value.display())),
+        Some(false) => Err(anyhow::anyhow!("assertion is false ({})", value.display())),
+        None => Err(bad_input(format!(
             "check returned {} `{}`, not a boolean or number",
-            other.type_name(),
-            other.display()
+            value.type_name(),
+            value.display()
         ))
         .into()),
     }

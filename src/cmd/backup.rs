@@ -10,7 +10,8 @@ use super::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The live database: a SQLite file path.
+    /// The live database: a SQLite file path, or a PostgreSQL URL / key=value string (dumped with
+    /// `pg_dump -Fc`; PG* variables fill the gaps).
     #[arg(long, value_name = "DB")]
     pub live: String,
     /// Compress the stored backup.

@@ -102,6 +102,17 @@ pub fn open_pair(args: &PairArgs) -> Result<Pair> {
             .hint("pass the scratch database restored from a backup (see `lastgood restore`)")
             .into());
     }
+    if s.engine() != l.engine() {
+        return Err(bad_input(format!(
+            "--scratch `{}` is {:?} but --live `{}` is {:?}: lastgood compares and merges within one engine",
+            s.describe(),
+            s.engine(),
+            l.describe(),
+            l.engine()
+        ))
+        .hint("restore the backup with the live database's engine (a pg_dump archive into PostgreSQL, a SQLite backup into a file)")
+        .into());
+    }
     let sdb = engine::open(&s, Access::ReadOnly).map_err(|e| e.context("opening scratch"))?;
     let ldb = engine::open(&l, Access::ReadOnly).map_err(|e| e.context("opening live"))?;
     Ok(Pair { scratch: s, live: l, scratch_db: sdb, live_db: ldb })

@@ -32,6 +32,10 @@ pub struct Args {
     /// Only backups whose file name matches this glob belong to the database.
     #[arg(long = "match", value_name = "GLOB")]
     pub file_match: Option<String>,
+    /// pg_dump archives: the PostgreSQL server (URL or key=value) where the scratch database is
+    /// created and dropped again; a database's `server` in the config wins.
+    #[arg(long, value_name = "URL")]
+    pub scratch_url: Option<String>,
     /// Also write a JUnit XML report here.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -60,6 +64,9 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
                 if db.repos.is_empty() {
                     db.repos = ctx.repos.clone();
                 }
+                if db.server.is_none() {
+                    db.server = args.scratch_url.clone();
+                }
             }
             cfg.databases
         }
@@ -78,6 +85,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
                 .enumerate()
                 .map(|(i, sql)| SqlCheck { name: format!("{}", i + 1), sql: sql.clone() })
                 .collect(),
+            server: args.scratch_url.clone(),
         }],
     };
     if specs.is_empty() {
