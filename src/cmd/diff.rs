@@ -104,11 +104,11 @@ pub fn open_pair(args: &PairArgs) -> Result<Pair> {
     }
     if s.engine() != l.engine() {
         return Err(bad_input(format!(
-            "--scratch `{}` is {:?} but --live `{}` is {:?}: lastgood compares and merges within one engine",
+            "--scratch `{}` is {} but --live `{}` is {}: lastgood compares and merges within one engine",
             s.describe(),
-            s.engine(),
+            engine_name(s.engine()),
             l.describe(),
-            l.engine()
+            engine_name(l.engine())
         ))
         .hint("restore the backup with the live database's engine (a pg_dump archive into PostgreSQL, a SQLite backup into a file)")
         .into());
@@ -116,6 +116,13 @@ pub fn open_pair(args: &PairArgs) -> Result<Pair> {
     let sdb = engine::open(&s, Access::ReadOnly).map_err(|e| e.context("opening scratch"))?;
     let ldb = engine::open(&l, Access::ReadOnly).map_err(|e| e.context("opening live"))?;
     Ok(Pair { scratch: s, live: l, scratch_db: sdb, live_db: ldb })
+}
+
+fn engine_name(k: engine::EngineKind) -> &'static str {
+    match k {
+        engine::EngineKind::Sqlite => "a SQLite file",
+        engine::EngineKind::Postgres => "a PostgreSQL database",
+    }
 }
 
 pub fn run(args: &Args, ctx: &Context) -> Result<i32> {

@@ -13,6 +13,7 @@ mod interrupt;
 mod merge;
 mod pg;
 mod pgcluster;
+mod pgops;
 mod picker;
 mod promote;
 mod restore;
