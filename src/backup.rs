@@ -28,8 +28,8 @@ use crate::catalog::manifest::{self, Manifest, ManifestTable};
 use crate::catalog::pgdump;
 use crate::engine::pgconn::PgConn;
 use crate::engine::sqlite::{SqliteDb, check_header, classify};
-use crate::engine::{pgrestore, pgtools};
 use crate::engine::{Database, Location};
+use crate::engine::{pgrestore, pgtools};
 use crate::error::{environment, usage};
 use crate::output::Output;
 use crate::restore::sync_dir;
@@ -101,11 +101,7 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
         compression: (compression != Compression::None).then(|| format!("{compression:?}").to_lowercase()),
         size: Some(size),
         sha256: Some(sha256.clone()),
-        tables: snap
-            .tables
-            .iter()
-            .map(|t| ManifestTable { name: t.name.clone(), rows: t.rows.unwrap_or(0) })
-            .collect(),
+        tables: snap.tables.iter().map(|t| ManifestTable { name: t.name.clone(), rows: t.rows.unwrap_or(0) }).collect(),
         lastgood_version: Some(env!("CARGO_PKG_VERSION").into()),
     };
     let copies = repos

@@ -30,9 +30,9 @@ use crate::engine::pgconn::PgConn;
 use crate::engine::pgrestore::ProbeScratch;
 use crate::engine::sqlite::SqliteDb;
 use crate::engine::{Database, QueryProblem, truth};
-use crate::value::Value;
 use crate::error::{bad_input, usage};
 use crate::output::Output;
+use crate::value::Value;
 
 /// A validated check query.
 #[derive(Debug, Clone)]

@@ -301,8 +301,11 @@ fn restore_and_check(
 fn restore_and_check_pg(spec: &DatabaseSpec, backup: &Backup, rec: &mut Recorder, out: &Output) -> Option<Duration> {
     let t = Instant::now();
     let Some(server) = spec.server.as_deref() else {
-        let e = usage(format!("backup {} is a pg_dump archive: the drill needs a server for the scratch database", backup.id))
-            .hint("set `server = \"postgres://…\"` in the drill config, or pass --scratch-url");
+        let e = usage(format!(
+            "backup {} is a pg_dump archive: the drill needs a server for the scratch database",
+            backup.id
+        ))
+        .hint("set `server = \"postgres://…\"` in the drill config, or pass --scratch-url");
         return restore_failed(spec, rec, t, e.into());
     };
     let why = format!("drill of `{}`", spec.name);

@@ -182,7 +182,14 @@ fn drill_on_postgres_archives_passes_fails_on_a_truncated_newest_and_leaves_no_s
     // A failing assertion fails the drill, and the scratch database is gone all the same.
     let (code, v) = drill(
         dir.path(),
-        &["--repo", r.to_str().unwrap(), "--scratch-url", &c.url("postgres"), "--check", "SELECT count(*) = 0 FROM orders"],
+        &[
+            "--repo",
+            r.to_str().unwrap(),
+            "--scratch-url",
+            &c.url("postgres"),
+            "--check",
+            "SELECT count(*) = 0 FROM orders",
+        ],
     );
     assert_eq!(code, 1);
     assert!(failed_checks(&v).iter().any(|f| f.starts_with("check 1: assertion is false")), "{:?}", failed_checks(&v));
@@ -320,7 +327,8 @@ fn bisect_and_history_over_pg_dump_archives_find_the_last_good_and_leave_no_scra
         json(dir.path(), &a)
     };
     let h = hist("downloads", Some("filename"));
-    let changed: Vec<serde_json::Value> = h["entries"].as_array().unwrap().iter().map(|e| e["column_changed"].clone()).collect();
+    let changed: Vec<serde_json::Value> =
+        h["entries"].as_array().unwrap().iter().map(|e| e["column_changed"].clone()).collect();
     assert_eq!(changed, [serde_json::Value::Null, false.into(), true.into(), false.into(), false.into(), false.into()]);
     assert_eq!(h["entries"][0]["rows"], 40);
     assert_eq!(h["changes"], 1);
