@@ -341,3 +341,50 @@ fn bisect_and_history_over_pg_dump_archives_find_the_last_good_and_leave_no_scra
     assert!(h["entries"].as_array().unwrap().iter().all(|e| e["cached"] == true), "{h:#}");
     assert_eq!(scratch_dbs(&c), "");
 }
+
+#[test]
+fn bisect_over_a_mixed_catalog_checks_each_backup_with_its_own_engine() {
+    let c = cluster_or_skip!();
+    make_shop(&c, 10);
+    let dir = tempdir();
+    let r = repo(dir.path(), "repo");
+    // Two older SQLite backups (taken-at from their names), both good.
+    let live = dir.path().join("old.db");
+    sqlite3(
+        &live,
+        "CREATE TABLE downloads(id INTEGER PRIMARY KEY, filename TEXT NOT NULL); INSERT INTO downloads VALUES (1, 'a.zip');",
+    );
+    std::fs::copy(&live, r.join("shop-2020-01-01T00-00-00Z.db")).unwrap();
+    sqlite3(&live, "INSERT INTO downloads VALUES (2, 'b.zip');");
+    std::fs::copy(&live, r.join("shop-2020-01-02T00-00-00Z.db")).unwrap();
+    // Then four pg_dump archives: good, good, bad, bad.
+    for i in 1..=4 {
+        if i == 3 {
+            c.psql("shop", "UPDATE downloads SET filename = 'bad.zip' WHERE id = 1");
+        }
+        c.pg_dump("shop", &["-Fc"], &r.join(format!("shop-{i}.dump")));
+        std::thread::sleep(std::time::Duration::from_millis(1050));
+    }
+    let rs = r.to_str().unwrap();
+    let v = json(
+        dir.path(),
+        &[
+            "bisect",
+            "--repo",
+            rs,
+            "--scan",
+            "--check",
+            "SELECT count(*) = 0 FROM downloads WHERE filename = 'bad.zip'",
+            "--tables",
+            "downloads",
+            "--scratch-url",
+            &c.url("postgres"),
+        ],
+    );
+    let verdicts: Vec<&str> =
+        v["evaluations"].as_array().unwrap().iter().map(|e| e["verdict"].as_str().unwrap()).collect();
+    assert_eq!(verdicts, ["good", "good", "good", "good", "bad", "bad"], "{v:#}");
+    assert!(v["last_known_good"]["path"].as_str().unwrap().ends_with("shop-2.dump"), "{v:#}");
+    assert!(v["evaluations"][0]["path"].as_str().unwrap().ends_with(".db"), "{v:#}");
+    assert_eq!(scratch_dbs(&c), "");
+}
