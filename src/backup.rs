@@ -84,6 +84,9 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
         .prefix("lastgood-backup-")
         .tempdir()
         .map_err(|e| environment(format!("cannot create a temporary folder: {e}")))?;
+    // Ctrl-C removes the snapshot folder too (pg_dump output can be large).
+    crate::interrupt::track(work.path());
+    let _untrack_work = Untrack(work.path().to_path_buf());
     let (snap, source) = match live {
         Location::Sqlite(path) => {
             (sqlite_snapshot(path, compression, work.path(), out)?, std::path::absolute(path)?.display().to_string())
