@@ -93,6 +93,18 @@ fn scratch_equal_to_live_is_refused() {
 }
 
 #[test]
+fn a_hard_link_of_live_as_scratch_is_refused_as_the_same_file() {
+    let dir = tempdir();
+    let (live, _) = live_and_scratch(&dir);
+    let link = path(&dir, "link-to-live.db");
+    std::fs::hard_link(&live, &link).unwrap();
+    let before = std::fs::read(&live).unwrap();
+    let err = fails(dir.path(), &["promote", "--scratch", s(&link), "--live", s(&live), "--yes"], 5);
+    assert!(err.contains("same file"), "{err}");
+    assert_eq!(std::fs::read(&live).unwrap(), before);
+}
+
+#[test]
 fn refused_while_another_connection_holds_a_read_transaction() {
     let dir = tempdir();
     let (live, scratch) = live_and_scratch(&dir);
