@@ -193,7 +193,6 @@ fn backup_under_a_concurrent_writer_is_consistent() {
         std::thread::sleep(std::time::Duration::from_millis(150));
         let out = backup(dir.path(), &live, &rs, &[]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        std::thread::sleep(std::time::Duration::from_millis(1000)); // distinct file names (seconds)
     }
     stop.store(true, Ordering::Relaxed);
     let written = writer.join().unwrap();
