@@ -42,6 +42,9 @@ pub struct RestorePlan {
     pub tables: Option<Vec<String>>,
     pub target: PathBuf,
     pub replace_existing: bool,
+    /// The scratch folder `execute` first creates (or marks as scratch); a dry run writes nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prepares_scratch_folder: Option<PathBuf>,
     #[serde(skip)]
     compression: Compression,
     #[serde(skip)]
@@ -103,9 +106,31 @@ impl RestorePlan {
             tables,
             replace_existing: force && target.exists(),
             target,
+            prepares_scratch_folder: None,
             compression: backup.compression,
             backup_sha256: backup.sha256.clone(),
         })
+    }
+
+    /// Like `new`, for a restore to `name` in the scratch folder `scratch` (see `scratch_dir`),
+    /// which `execute` creates and marks when needed: planning writes nothing.
+    pub fn new_in_scratch(
+        catalog: &Catalog,
+        backup: &Backup,
+        why: String,
+        tables: Option<Vec<String>>,
+        scratch: &Path,
+        name: &str,
+        force: bool,
+    ) -> Result<RestorePlan> {
+        let ready = scratch.join(catalog::SKIP_MARKER).exists();
+        // Checked against the current folder when there is none yet: nothing can exist inside it.
+        let check_in = if scratch.is_dir() { scratch.to_path_buf() } else { PathBuf::from(".") };
+        let mut plan = RestorePlan::new(catalog, backup, why, tables, check_in.join(name), force)?;
+        plan.target = scratch.join(name);
+        plan.replace_existing = force && plan.target.exists();
+        plan.prepares_scratch_folder = (!ready).then(|| scratch.to_path_buf());
+        Ok(plan)
     }
 
     /// Carries the plan out. Errors name the backup and the table involved; on any error nothing
@@ -117,6 +142,9 @@ impl RestorePlan {
     /// hash, the quick_check and the fsync run side by side.
     pub fn execute(self, out: &Output) -> Result<RestoreReport> {
         let started = Instant::now();
+        if let Some(scratch) = &self.prepares_scratch_folder {
+            scratch_dir(Some(scratch))?;
+        }
         let dir = parent_dir(&self.target);
         // `_pending` is declared first so that it drops last, after `tmp` is renamed or deleted.
         let (_pending, tmp) = crate::interrupt::Pending::create(
@@ -473,10 +501,16 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
-/// The default scratch folder (`--scratch-dir`, `LASTGOOD_SCRATCH_DIR`, else `./lastgood-scratch`),
-/// created with the marker that keeps the catalog out of it.
+/// The scratch folder's path (`--scratch-dir`, `LASTGOOD_SCRATCH_DIR`, else `./lastgood-scratch`),
+/// without creating it.
+pub fn scratch_dir_path(explicit: Option<&Path>) -> PathBuf {
+    explicit.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("lastgood-scratch"))
+}
+
+/// The scratch folder (see `scratch_dir_path`), created with the marker that keeps the catalog
+/// out of it.
 pub fn scratch_dir(explicit: Option<&Path>) -> Result<PathBuf> {
-    let dir = explicit.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("lastgood-scratch"));
+    let dir = scratch_dir_path(explicit);
     fs::create_dir_all(&dir)
         .map_err(|e| environment(format!("cannot create scratch folder `{}`: {e}", dir.display())))?;
     let marker = dir.join(catalog::SKIP_MARKER);

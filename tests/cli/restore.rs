@@ -216,6 +216,23 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     assert!(!into.exists());
 }
 
+/// Without --into the target is in the default scratch folder; a dry run must not create that
+/// folder (nor its marker), and the real restore afterwards does.
+#[test]
+fn dry_run_without_into_creates_no_scratch_folder() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let before = files_in(dir.path());
+    let v = json(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--dry-run"]);
+    let target = v["target"].as_str().unwrap();
+    assert!(target.starts_with("lastgood-scratch/"), "{v}");
+    assert_eq!(files_in(dir.path()), before, "a dry run wrote something");
+    let v = json(dir.path(), &["restore", "--repo", s(&repo), "--at", "now"]);
+    let restored = dir.path().join(v["target"].as_str().unwrap());
+    assert_eq!(rows(&restored, "orders").len(), 102);
+    assert!(dir.path().join("lastgood-scratch/.lastgood-scratch").exists());
+}
+
 // --- refusals and bad input: one error line, the documented exit code, nothing left behind ------
 
 #[test]
