@@ -47,7 +47,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
-use crate::engine::sqlite::{backup_flags, backup_uri, check_header, classify};
+use crate::engine::sqlite::{
+    backup_flags, backup_uri, check_header, classify, other_processes_using, remove_side_files, side_file,
+};
 use crate::error::{bad_input, environment, refused};
 use crate::output::Output;
 use crate::restore::{parent_dir, sync_dir};
@@ -238,23 +240,8 @@ impl PromotePlan {
             drop(conn);
         }
         // A leftover `-journal` would be rolled back onto the promoted file just the same.
-        for suffix in ["-wal", "-shm", "-journal"] {
-            let p = side_file(&self.live, suffix);
-            match fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(environment(format!("cannot remove `{}`: {e}", p.display())).into()),
-            }
-        }
-        Ok(())
+        remove_side_files(&self.live)
     }
-}
-
-/// `live` + suffix (`-wal`, `-shm`).
-pub fn side_file(live: &Path, suffix: &str) -> PathBuf {
-    let mut s = live.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
 }
 
 /// `<live>.lastgood-snapshot-20261124T060000Z.db`, beside live.
@@ -276,41 +263,6 @@ fn header_byte(path: &Path, index: usize) -> Result<u8> {
     let mut f = File::open(path).map_err(|e| environment(format!("cannot open `{}`: {e}", path.display())))?;
     f.read_exact(&mut head).with_context(|| format!("reading the header of `{}`", path.display()))?;
     Ok(head[index])
-}
-
-/// A process other than this one holding a file open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenBy {
-    pub pid: u32,
-    pub program: String,
-}
-
-/// Other processes holding `live` or its `-wal` open, from `/proc/*/fd` (Linux; empty elsewhere or
-/// when `/proc` cannot be read).
-pub fn other_processes_using(live: &Path) -> Vec<OpenBy> {
-    use std::os::unix::fs::MetadataExt;
-    let targets: Vec<(u64, u64)> = [live.to_path_buf(), side_file(live, "-wal")]
-        .iter()
-        .filter_map(|p| fs::metadata(p).ok())
-        .map(|m| (m.dev(), m.ino()))
-        .collect();
-    let me = std::process::id();
-    let Ok(procs) = fs::read_dir("/proc") else { return Vec::new() };
-    let mut found = Vec::new();
-    for entry in procs.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        if pid == me {
-            continue;
-        }
-        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else { continue };
-        let holds =
-            fds.flatten().filter_map(|fd| fs::metadata(fd.path()).ok()).any(|m| targets.contains(&(m.dev(), m.ino())));
-        if holds {
-            let program = fs::read_to_string(entry.path().join("comm")).unwrap_or_default().trim().to_string();
-            found.push(OpenBy { pid, program });
-        }
-    }
-    found
 }
 
 /// Tries `BEGIN EXCLUSIVE` on a rollback-journal live with busy timeout 0; returns why it failed

@@ -7,7 +7,9 @@
 //! Invariants: the target is written under a temporary name in its own folder and renamed into
 //! place only after the copy, `PRAGMA quick_check` and fsync succeeded, so a failed or interrupted
 //! restore leaves nothing at the target path; an existing file is replaced only with `force`, and
-//! never when it is a catalogued backup or a known live database.
+//! never when it is a catalogued backup, a known live database, or open in another process; the
+//! target's `-wal`, `-shm` and `-journal` are removed (only with `force`) before the rename, so the
+//! new file is never combined with the old one's WAL.
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -22,7 +24,9 @@ use serde::Serialize;
 use crate::catalog::format::Compression;
 use crate::catalog::{self, Backup, Catalog, TableFacts};
 use crate::engine::quote_ident;
-use crate::engine::sqlite::{backup_uri, classify, wal_beside};
+use crate::engine::sqlite::{
+    backup_uri, classify, other_processes_using, remove_side_files, side_files_present, wal_beside,
+};
 use crate::error::{bad_input, environment, refused, usage};
 use crate::output::Output;
 
@@ -178,6 +182,9 @@ impl RestorePlan {
             .into());
         }
         synced.with_context(|| format!("syncing `{}`", tmp_path.display()))?;
+        // The old target's WAL or journal would be replayed or rolled back onto the new file.
+        // `check_target` refused them without `force`.
+        remove_side_files(&self.target)?;
         let persisted =
             if self.replace_existing { tmp.persist(&self.target) } else { tmp.persist_noclobber(&self.target) };
         persisted.map_err(|e| {
@@ -482,6 +489,28 @@ fn check_target(catalog: &Catalog, target: &Path, force: bool) -> Result<()> {
         return Err(refused(format!("`{}` already exists", target.display()))
             .hint("pass --force to replace it, or pick another --into")
             .into());
+    }
+    let side = side_files_present(target);
+    if !side.is_empty() && !force {
+        let names: Vec<String> = side.iter().map(|p| format!("`{}`", p.display())).collect();
+        return Err(refused(format!(
+            "{} beside `{}` would be combined with the restored file",
+            names.join(", "),
+            target.display()
+        ))
+        .hint("pass --force to remove them, or pick another --into")
+        .into());
+    }
+    let users = other_processes_using(target);
+    if !users.is_empty() {
+        let who: Vec<String> = users.iter().map(|p| format!("pid {} ({})", p.pid, p.program)).collect();
+        return Err(refused(format!(
+            "`{}` is open in another process ({}); replacing it would pull it from under that process",
+            target.display(),
+            who.join(", ")
+        ))
+        .hint("stop that process first, or pick another --into")
+        .into());
     }
     Ok(())
 }

@@ -271,6 +271,61 @@ pub fn side_file(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// Removes `path`'s `-wal`, `-shm` and `-journal`, if any: a file put at `path` must never be
+/// opened together with another database's WAL or journal, which SQLite would replay or roll back
+/// onto it. Errors: `Environment` naming the side file that cannot be removed.
+pub fn remove_side_files(path: &Path) -> Result<()> {
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let p = side_file(path, suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(environment(format!("cannot remove `{}`: {e}", p.display())).into()),
+        }
+    }
+    Ok(())
+}
+
+/// The `-wal`, `-shm` and `-journal` files that exist beside `path`.
+pub fn side_files_present(path: &Path) -> Vec<PathBuf> {
+    ["-wal", "-shm", "-journal"].iter().map(|s| side_file(path, s)).filter(|p| p.exists()).collect()
+}
+
+/// A process other than this one holding a file open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenBy {
+    pub pid: u32,
+    pub program: String,
+}
+
+/// Other processes holding `path` or its `-wal` open, from `/proc/*/fd` (Linux; empty elsewhere or
+/// when `/proc` cannot be read).
+pub fn other_processes_using(path: &Path) -> Vec<OpenBy> {
+    use std::os::unix::fs::MetadataExt;
+    let targets: Vec<(u64, u64)> = [path.to_path_buf(), side_file(path, "-wal")]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| (m.dev(), m.ino()))
+        .collect();
+    let me = std::process::id();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut found = Vec::new();
+    for entry in procs.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
+        let holds =
+            fds.flatten().filter_map(|fd| std::fs::metadata(fd.path()).ok()).any(|m| targets.contains(&(m.dev(), m.ino())));
+        if holds {
+            let program = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default().trim().to_string();
+            found.push(OpenBy { pid, program });
+        }
+    }
+    found
+}
+
 /// Whether a `-wal` file sits beside `path`: its committed pages are part of the database.
 pub fn wal_beside(path: &Path) -> bool {
     side_file(path, "-wal").exists()

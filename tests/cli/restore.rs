@@ -233,6 +233,69 @@ fn dry_run_without_into_creates_no_scratch_folder() {
     assert!(dir.path().join("lastgood-scratch/.lastgood-scratch").exists());
 }
 
+/// A WAL-mode file left by a process that died (its `-wal` holds a committed row) is replaced by
+/// `--force`: the restored file must not be read together with the old `-wal`.
+#[test]
+fn force_over_a_wal_mode_file_drops_the_old_wal() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let target = path(&dir, "t.db");
+    let st = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3,os;c=sqlite3.connect('{}',isolation_level=None);c.execute('pragma journal_mode=wal');\
+             c.execute('create table orders(id,item)');c.execute(\"insert into orders values(1,'stale')\");os._exit(0)",
+            target.display()
+        ))
+        .status()
+        .expect("python3 installed");
+    assert!(st.success());
+    let wal = path(&dir, "t.db-wal");
+    assert!(wal.metadata().unwrap().len() > 0, "the repro needs a -wal with content");
+    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", s(&target)], 5);
+    assert!(err.contains("already exists"), "{err}");
+    json(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", s(&target), "--force"]);
+    assert!(!wal.exists() && !path(&dir, "t.db-shm").exists());
+    let items: Vec<String> = rows(&target, "orders").into_iter().map(|r| r[2].clone()).collect();
+    assert_eq!(items.len(), 102);
+    assert!(!items.iter().any(|i| i.contains("stale")), "old WAL replayed onto the restore");
+    assert_eq!(quick_check(&target), "ok");
+}
+
+/// A leftover `-wal` beside a target that does not exist is refused without --force (it would
+/// be combined with the restored file), removed with it.
+#[test]
+fn an_orphan_wal_beside_the_target_needs_force() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let target = path(&dir, "new.db");
+    let wal = path(&dir, "new.db-wal");
+    std::fs::write(&wal, b"not really a wal").unwrap();
+    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", s(&target)], 5);
+    assert!(err.contains("new.db-wal"), "{err}");
+    assert!(!target.exists());
+    json(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", s(&target), "--force"]);
+    assert!(!wal.exists());
+    assert_eq!(rows(&target, "orders").len(), 102);
+}
+
+/// `--force` does not pull a file from under a process that has it open.
+#[test]
+fn force_refuses_a_target_open_in_another_process() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let target = path(&dir, "busy.db");
+    make_shop(&target, 5);
+    let holder = Connection::open(&target).unwrap();
+    holder.query_row("SELECT count(*) FROM orders", [], |r| r.get::<_, i64>(0)).unwrap();
+    let before = std::fs::read(&target).unwrap();
+    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", s(&target), "--force"], 5);
+    assert!(err.contains("open in another process") && err.contains("pid"), "{err}");
+    assert_eq!(std::fs::read(&target).unwrap(), before);
+    drop(holder);
+    no_temp_files(dir.path());
+}
+
 // --- refusals and bad input: one error line, the documented exit code, nothing left behind ------
 
 #[test]
