@@ -182,6 +182,7 @@ impl RestorePlan {
             .into());
         }
         synced.with_context(|| format!("syncing `{}`", tmp_path.display()))?;
+        set_default_file_mode(tmp.as_file())?;
         // The old target's WAL or journal would be replayed or rolled back onto the new file.
         // `check_target` refused them without `force`.
         remove_side_files(&self.target)?;
@@ -528,6 +529,40 @@ pub fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
+}
+
+/// Gives `to` the permission bits and the owner and group of the file `from`. The owner is
+/// changed where the system allows it (as root, or to a group this user is in); a refusal of that
+/// is not an error. Errors: `Environment` when `from` cannot be read or the mode cannot be set.
+pub fn copy_mode_and_owner(from: &Path, to: &File) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = fs::metadata(from).map_err(|e| environment(format!("cannot read `{}`: {e}", from.display())))?;
+    // Owner first: chown clears set-user-ID bits that chmod then puts back.
+    match std::os::unix::fs::fchown(to, Some(meta.uid()), Some(meta.gid())) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+        Err(e) => return Err(environment(format!("cannot give a new file the owner of `{}`: {e}", from.display())).into()),
+    }
+    to.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
+        .map_err(|e| environment(format!("cannot give a new file the mode of `{}`: {e}", from.display())).into())
+}
+
+/// Gives `file` the mode a newly created file gets (0666 less the umask), rather than the 0600 a
+/// temporary file is created with.
+pub fn set_default_file_mode(file: &File) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(0o666 & !umask()))
+        .map_err(|e| environment(format!("cannot set the mode of a new file: {e}")).into())
+}
+
+/// The process umask, from `/proc/self/status` (Linux); 022 where it cannot be read.
+fn umask() -> u32 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Umask:").and_then(|m| u32::from_str_radix(m.trim(), 8).ok()))
+        })
+        .unwrap_or(0o022)
 }
 
 /// The scratch folder's path (`--scratch-dir`, `LASTGOOD_SCRATCH_DIR`, else `./lastgood-scratch`),

@@ -215,7 +215,7 @@ fn may_mix_integer_and_real(decl: &str) -> bool {
 
 /// Copies the whole database behind `conn` into the new file `dest` through the online backup
 /// API (one step, so a concurrent writer cannot starve it), under a temporary name in the same
-/// folder, with the permissions of `mode_of`, fsynced, then renamed into place. Errors: `Refused` if `dest` exists, `Environment`
+/// folder, with the permissions and owner of `mode_of`, fsynced, then renamed into place. Errors: `Refused` if `dest` exists, `Environment`
 /// for I/O problems (disk full included); the temporary file is removed on failure.
 pub fn snapshot_to(conn: &Connection, dest: &Path, mode_of: &Path) -> Result<()> {
     if dest.exists() {
@@ -243,10 +243,8 @@ pub fn snapshot_to(conn: &Connection, dest: &Path, mode_of: &Path) -> Result<()>
             }
         }
     }
-    // The snapshot may be promoted back over live one day: give it live's permissions.
-    if let Ok(meta) = std::fs::metadata(mode_of) {
-        let _ = tmp.as_file().set_permissions(meta.permissions());
-    }
+    // The snapshot may be promoted back over live one day: give it live's permissions and owner.
+    crate::restore::copy_mode_and_owner(mode_of, tmp.as_file())?;
     tmp.as_file()
         .sync_all()
         .map_err(|e| environment(format!("cannot sync snapshot `{}`: {e}", tmp.path().display())))?;

@@ -296,6 +296,29 @@ fn force_refuses_a_target_open_in_another_process() {
     no_temp_files(dir.path());
 }
 
+/// A restored file gets the mode any new file gets (0666 less the umask), not the 0600 of the
+/// temporary file it was written as.
+#[test]
+fn restored_files_get_the_default_mode_for_new_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    for (umask, mode) in [("022", 0o644), ("002", 0o664)] {
+        let into = path(&dir, &format!("umask-{umask}.db"));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" --quiet restore --repo \"$1\" --at now --into \"$2\"",))
+            .arg(assert_cmd::cargo::cargo_bin("lastgood"))
+            .arg(&repo)
+            .arg(&into)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(std::fs::metadata(&into).unwrap().permissions().mode() & 0o777, mode, "umask {umask}");
+    }
+}
+
 // --- refusals and bad input: one error line, the documented exit code, nothing left behind ------
 
 #[test]
