@@ -43,6 +43,35 @@ pub fn check_header(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Checks that the SQLite file `path` is as long as its header says (page size, bytes 16–17, times
+/// the page count, bytes 28–31, which is valid when bytes 92–95 equal the change counter at 24–27;
+/// see the file format, §1.3). A copy cut short — a full disk, an interrupted transfer — may still
+/// open and even answer queries on the pages it has. `shown_as` names the file in the error.
+/// Errors: `BadInput` "truncated"; `Environment` when it cannot be read.
+pub fn check_complete(path: &Path, shown_as: &Path) -> Result<()> {
+    let mut f = File::open(path).map_err(|e| environment(format!("cannot open `{}`: {e}", shown_as.display())))?;
+    let len = f.metadata().map_err(|e| environment(format!("cannot read `{}`: {e}", shown_as.display())))?.len();
+    let mut head = [0u8; 100];
+    if read_up_to(&mut f, &mut head).with_context(|| format!("reading `{}`", shown_as.display()))? < 100 {
+        return Ok(()); // `check_header` reports short files
+    }
+    let page_size = match u16::from_be_bytes([head[16], head[17]]) {
+        1 => 65_536,
+        n => u64::from(n),
+    };
+    let pages = u64::from(u32::from_be_bytes([head[28], head[29], head[30], head[31]]));
+    let count_valid = head[92..96] == head[24..28] && pages > 0;
+    let expected = page_size * pages;
+    if count_valid && len < expected {
+        return Err(bad_input(format!(
+            "`{}` is truncated: {len} bytes, but its header says {pages} pages of {page_size} bytes ({expected} bytes)",
+            shown_as.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// Reads until `buf` is full or the input ends; returns how many bytes were read.
 pub fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;

@@ -306,7 +306,7 @@ fn prune_keeps_by_rules_and_never_the_newest_verified_backup() {
         .filter(|d| d["keep"] == true)
         .map(|d| d["backup_id"].as_str().unwrap())
         .collect();
-    assert_eq!(kept.len(), 2, "the newest (damaged) by --keep-last and 05:00 as newest verified: {plan}");
+    assert_eq!(kept.len(), 2, "the newest (damaged) by --keep-last and 05:00 as newest healthy: {plan}");
     assert!(kept.contains(&five.as_str()));
     assert_eq!(
         std::fs::read_dir(&repo)

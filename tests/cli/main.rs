@@ -14,6 +14,7 @@ mod interrupt;
 mod merge;
 mod picker;
 mod promote;
+mod prune;
 mod restore;
 mod show;
 mod verify;
