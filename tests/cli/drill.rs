@@ -346,16 +346,6 @@ fn sha256_hex(p: &Path) -> String {
     hex::encode(sha2::Sha256::digest(std::fs::read(p).unwrap()))
 }
 
-/// Skips a test that needs something this machine does not allow (mounting, as root), saying so
-/// on stderr; under CI (`CI=true`) that is a failure instead, so a CI run cannot pass without
-/// running it.
-pub fn skip_or_fail_in_ci(test: &str, why: &str) {
-    if std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true")) {
-        panic!("{test}: {why}, and CI=true: this test must run in CI");
-    }
-    eprintln!("SKIPPED {test}: {why}");
-}
-
 /// A tmpfs of `kib` KiB mounted at `dir`, unmounted on drop; `None` where mounting is not allowed.
 pub struct TinyDisk(PathBuf);
 
