@@ -503,7 +503,14 @@ mod tests {
     fn explain_prints_the_zone() {
         let t = utc("2026-11-24T06:00:00Z");
         let e = explain("-3h", t);
-        assert!(e.starts_with("`-3h` = 2026-11-24 ") || e.starts_with("`-3h` = 2026-11-2"), "{e}");
-        assert!(e.contains('+') || e.contains('-'), "{e}");
+        assert!(e.starts_with("`-3h` = 2026-11-2"), "{e}");
+        // Ends with the zone's offset, `+HH:MM` or `-HH:MM` (the date's dashes do not count).
+        let offset = &e[e.len() - 7..];
+        let b = offset.as_bytes();
+        assert!(b[0] == b' ' && matches!(b[1], b'+' | b'-') && b[4] == b':', "no zone offset at the end: {e}");
+        assert!(offset[2..4].bytes().chain(offset[5..].bytes()).all(|c| c.is_ascii_digit()), "{e}");
+        // And the local time shown is the instant: reading it back gives `t`.
+        let shown = e.trim_start_matches("`-3h` = ");
+        assert_eq!(DateTime::parse_from_str(shown, "%Y-%m-%d %H:%M:%S %:z").unwrap().with_timezone(&Utc), t);
     }
 }

@@ -319,6 +319,30 @@ fn restored_files_get_the_default_mode_for_new_files() {
     }
 }
 
+/// Local times a daylight-saving change skips or repeats are refused (exit 2) naming the problem,
+/// with the zone given to the binary through TZ; the same wall-clock time with an offset works.
+#[test]
+fn dst_gap_and_overlap_times_are_refused_in_the_local_zone() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let into = path(&dir, "dst.db");
+    let run = |at: &str| lastgood(dir.path()).env("TZ", "Europe/Berlin").args(["restore", "--repo", s(&repo), "--at", at, "--into", s(&into)]).output().unwrap();
+    for (at, problem) in [
+        ("2026-03-29 02:30", "does not exist in the local zone (skipped by a daylight saving change)"),
+        ("2026-10-25 02:30", "is ambiguous in the local zone (daylight saving change): 2026-10-25T02:30:00+01:00 or 2026-10-25T02:30:00+02:00"),
+    ] {
+        let out = run(at);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{at}: {err}");
+        assert!(err.starts_with(&format!("error: time `{at}` {problem}")), "{at}: {err}");
+        assert!(!into.exists());
+    }
+    // Outside the change, local Berlin time is read with its offset: 09:00 +01:00 is 08:00 UTC.
+    let out = run("2026-11-23 09:00");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(rows(&into, "orders").len(), 102);
+}
+
 // --- refusals and bad input: one error line, the documented exit code, nothing left behind ------
 
 #[test]
