@@ -110,11 +110,11 @@ impl PromotePlan {
             }
         }
         // A symlinked live: the file it points to is replaced, and the link stays.
-        let live_symlink = fs::symlink_metadata(live).is_ok_and(|m| m.file_type().is_symlink()).then(|| live.to_path_buf());
+        let live_symlink =
+            fs::symlink_metadata(live).is_ok_and(|m| m.file_type().is_symlink()).then(|| live.to_path_buf());
         let real_live = match &live_symlink {
-            Some(link) => fs::canonicalize(link).map_err(|e| {
-                environment(format!("cannot resolve live `{}` (a symbolic link): {e}", link.display()))
-            })?,
+            Some(link) => fs::canonicalize(link)
+                .map_err(|e| environment(format!("cannot resolve live `{}` (a symbolic link): {e}", link.display())))?,
             None => live.to_path_buf(),
         };
         let live = real_live.as_path();

@@ -77,32 +77,21 @@ impl RestorePlan {
         target: PathBuf,
         force: bool,
     ) -> Result<RestorePlan> {
-        if let Some(problem) = &backup.problem {
-            return Err(bad_input(format!(
-                "backup {} (`{}`) cannot be restored: {problem}",
-                backup.id,
-                backup.primary().path.display()
-            ))
-            .hint("pick another backup with --backup or an earlier --at; `lastgood verify --all` lists healthy ones")
-            .into());
-        }
-        if let Some(tables) = &tables {
-            for t in tables {
-                if backup.table(t).is_none() {
-                    let have: Vec<&str> = backup.tables.iter().map(|t| t.name.as_str()).collect();
-                    return Err(bad_input(format!(
-                        "backup {} (`{}`) has no table `{t}` (it has: {})",
-                        backup.id,
-                        backup.primary().path.display(),
-                        have.join(", ")
-                    ))
-                    .hint("check the names given to --tables")
-                    .into());
-                }
-            }
-        }
+        check_backup(backup, tables.as_deref())?;
+        check_folder(&target)?;
         check_target(catalog, &target, force)?;
-        Ok(RestorePlan {
+        Ok(RestorePlan::unchecked(backup, why, tables, target, force))
+    }
+
+    /// The plan, once every check passed.
+    fn unchecked(
+        backup: &Backup,
+        why: String,
+        tables: Option<Vec<String>>,
+        target: PathBuf,
+        force: bool,
+    ) -> RestorePlan {
+        RestorePlan {
             backup_id: backup.id.clone(),
             backup_path: backup.primary().path.clone(),
             taken_at: backup.taken_at,
@@ -113,7 +102,7 @@ impl RestorePlan {
             prepares_scratch_folder: None,
             compression: backup.compression,
             backup_sha256: backup.sha256.clone(),
-        })
+        }
     }
 
     /// Like `new`, for a restore to `name` in the scratch folder `scratch` (see `scratch_dir`),
@@ -127,13 +116,16 @@ impl RestorePlan {
         name: &str,
         force: bool,
     ) -> Result<RestorePlan> {
-        let ready = scratch.join(catalog::SKIP_MARKER).exists();
-        // Checked against the current folder when there is none yet: nothing can exist inside it.
-        let check_in = if scratch.is_dir() { scratch.to_path_buf() } else { PathBuf::from(".") };
-        let mut plan = RestorePlan::new(catalog, backup, why, tables, check_in.join(name), force)?;
-        plan.target = scratch.join(name);
-        plan.replace_existing = force && plan.target.exists();
-        plan.prepares_scratch_folder = (!ready).then(|| scratch.to_path_buf());
+        if scratch.is_dir() {
+            let mut plan = RestorePlan::new(catalog, backup, why, tables, scratch.join(name), force)?;
+            plan.prepares_scratch_folder =
+                (!scratch.join(catalog::SKIP_MARKER).exists()).then(|| scratch.to_path_buf());
+            return Ok(plan);
+        }
+        // No folder yet, so nothing exists at the target: only the backup and tables are checked.
+        check_backup(backup, tables.as_deref())?;
+        let mut plan = RestorePlan::unchecked(backup, why, tables, scratch.join(name), force);
+        plan.prepares_scratch_folder = Some(scratch.to_path_buf());
         Ok(plan)
     }
 
@@ -451,7 +443,37 @@ fn check_result(path: &Path) -> Result<(String, Vec<TableFacts>)> {
     Ok((quick, tables))
 }
 
-fn check_target(catalog: &Catalog, target: &Path, force: bool) -> Result<()> {
+/// The backup is usable and has every table asked for. Errors: `BadInput`.
+fn check_backup(backup: &Backup, tables: Option<&[String]>) -> Result<()> {
+    if let Some(problem) = &backup.problem {
+        return Err(bad_input(format!(
+            "backup {} (`{}`) cannot be restored: {problem}",
+            backup.id,
+            backup.primary().path.display()
+        ))
+        .hint("pick another backup with --backup or an earlier --at; `lastgood verify --all` lists healthy ones")
+        .into());
+    }
+    if let Some(tables) = tables {
+        for t in tables {
+            if backup.table(t).is_none() {
+                let have: Vec<&str> = backup.tables.iter().map(|t| t.name.as_str()).collect();
+                return Err(bad_input(format!(
+                    "backup {} (`{}`) has no table `{t}` (it has: {})",
+                    backup.id,
+                    backup.primary().path.display(),
+                    have.join(", ")
+                ))
+                .hint("check the names given to --tables")
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The target's folder exists. Errors: `Usage`.
+fn check_folder(target: &Path) -> Result<()> {
     let dir = parent_dir(target);
     if !dir.is_dir() {
         return Err(usage(format!(
@@ -462,6 +484,12 @@ fn check_target(catalog: &Catalog, target: &Path, force: bool) -> Result<()> {
         .hint("create the folder first, or pick another --into")
         .into());
     }
+    Ok(())
+}
+
+/// The target may be written: not a directory, a backup, a live database or a file open in
+/// another process; an existing file or side file only with `force`. Errors: `Usage`, `Refused`.
+fn check_target(catalog: &Catalog, target: &Path, force: bool) -> Result<()> {
     if target.is_dir() {
         return Err(usage(format!("`{}` is a directory; --into takes a file path", target.display())).into());
     }
@@ -541,7 +569,9 @@ pub fn copy_mode_and_owner(from: &Path, to: &File) -> Result<()> {
     match std::os::unix::fs::fchown(to, Some(meta.uid()), Some(meta.gid())) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
-        Err(e) => return Err(environment(format!("cannot give a new file the owner of `{}`: {e}", from.display())).into()),
+        Err(e) => {
+            return Err(environment(format!("cannot give a new file the owner of `{}`: {e}", from.display())).into());
+        }
     }
     to.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
         .map_err(|e| environment(format!("cannot give a new file the mode of `{}`: {e}", from.display())).into())

@@ -343,8 +343,10 @@ pub fn other_processes_using(path: &Path) -> Vec<OpenBy> {
             continue;
         }
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
-        let holds =
-            fds.flatten().filter_map(|fd| std::fs::metadata(fd.path()).ok()).any(|m| targets.contains(&(m.dev(), m.ino())));
+        let holds = fds
+            .flatten()
+            .filter_map(|fd| std::fs::metadata(fd.path()).ok())
+            .any(|m| targets.contains(&(m.dev(), m.ino())));
         if holds {
             let program = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default().trim().to_string();
             found.push(OpenBy { pid, program });

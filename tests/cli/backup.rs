@@ -29,7 +29,9 @@ fn backups_within_the_same_second_get_distinct_files() {
     assert_eq!(backups.len(), 3, "{v}");
     let paths: Vec<String> = backups
         .iter()
-        .map(|b| Path::new(b["copies"][0]["path"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned())
+        .map(|b| {
+            Path::new(b["copies"][0]["path"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned()
+        })
         .collect();
     assert_eq!(paths, dbs, "catalog order is the order taken");
 }
@@ -77,7 +79,8 @@ fn backup_into_a_read_only_repository_fails_naming_it_and_the_others_complete() 
         return;
     };
     assert!(std::fs::write(ro.join("probe"), b"x").is_err(), "the mount is not read-only");
-    let out = lastgood(dir.path()).args(["backup", "--live", s(&live), "--repo", s(&ro), "--repo", s(&ok)]).output().unwrap();
+    let out =
+        lastgood(dir.path()).args(["backup", "--live", s(&live), "--repo", s(&ro), "--repo", s(&ok)]).output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("readonly-repo") && err.contains("1 of 2"), "{err}");

@@ -415,7 +415,11 @@ fn a_drill_over_its_max_restore_time_fails_and_leaves_no_scratch_folder() {
     assert_eq!(failed.len(), 1, "only the RTO check fails: {failed:?}");
     assert!(failed[0].starts_with("restore time (RTO)") && failed[0].contains("max_restore_time"), "{failed:?}");
     let report = Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap()).unwrap();
-    let rto = report.test_suites[0].test_cases.iter().find(|c| c.name.as_str() == "restore time (RTO)").expect("RTO testcase");
+    let rto = report.test_suites[0]
+        .test_cases
+        .iter()
+        .find(|c| c.name.as_str() == "restore time (RTO)")
+        .expect("RTO testcase");
     assert!(matches!(rto.status, quick_junit::TestCaseStatus::NonSuccess { .. }), "{rto:?}");
     assert_eq!(report.failures, 1);
     let left: Vec<String> = files_in(&tmp).into_iter().filter(|f| f.starts_with("lastgood-drill-")).collect();

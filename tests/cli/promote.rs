@@ -135,7 +135,10 @@ fn a_symlinked_live_replaces_the_real_file_and_keeps_the_link() {
     assert_eq!(Path::new(v["live"].as_str().unwrap()), std::fs::canonicalize(&real).unwrap());
     let snapshot = Path::new(v["snapshot"].as_str().unwrap()).to_path_buf();
     assert_eq!(snapshot.parent(), std::fs::canonicalize(&real).unwrap().parent(), "snapshot beside the real file");
-    let out = lastgood(dir.path()).args(["promote", "--scratch", s(&snapshot), "--live", s(&link), "--yes"]).output().unwrap();
+    let out = lastgood(dir.path())
+        .args(["promote", "--scratch", s(&snapshot), "--live", s(&link), "--yes"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("symbolic link"), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());

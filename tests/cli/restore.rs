@@ -326,10 +326,19 @@ fn dst_gap_and_overlap_times_are_refused_in_the_local_zone() {
     let dir = tempdir();
     let (repo, _) = three_backups(&dir);
     let into = path(&dir, "dst.db");
-    let run = |at: &str| lastgood(dir.path()).env("TZ", "Europe/Berlin").args(["restore", "--repo", s(&repo), "--at", at, "--into", s(&into)]).output().unwrap();
+    let run = |at: &str| {
+        lastgood(dir.path())
+            .env("TZ", "Europe/Berlin")
+            .args(["restore", "--repo", s(&repo), "--at", at, "--into", s(&into)])
+            .output()
+            .unwrap()
+    };
     for (at, problem) in [
         ("2026-03-29 02:30", "does not exist in the local zone (skipped by a daylight saving change)"),
-        ("2026-10-25 02:30", "is ambiguous in the local zone (daylight saving change): 2026-10-25T02:30:00+01:00 or 2026-10-25T02:30:00+02:00"),
+        (
+            "2026-10-25 02:30",
+            "is ambiguous in the local zone (daylight saving change): 2026-10-25T02:30:00+01:00 or 2026-10-25T02:30:00+02:00",
+        ),
     ] {
         let out = run(at);
         let err = String::from_utf8_lossy(&out.stderr);
