@@ -457,7 +457,7 @@ fn damaged_backups_are_refused_before_anything_is_written() {
     let out = path(&dir, "out");
     std::fs::create_dir(&out).unwrap();
     for (file, says) in [
-        ("truncated-2026-11-23T09-00-00.db", "is corrupt"),
+        ("truncated-2026-11-23T09-00-00.db", "is truncated: "),
         ("cut-2026-11-23T10-00-00.db.gz", "gzip stream is damaged or cut short"),
         ("sum-2026-11-23T11-00-00.db", "checksum differs from its manifest"),
     ] {
