@@ -38,15 +38,18 @@ make_pair() {
     INSERT INTO t(name, amount, qty) SELECT 'late', 1.5, 1 FROM t WHERE id % 100000 = 11;"
 }
 
-# measure LABEL CMD...: prints wall seconds and peak RSS (MB) of one run.
+# measure LABEL CMD...: prints wall seconds, CPU seconds (user + system: on a shared machine the
+# fairer figure) and peak RSS (MB) of one run.
 measure() {
   local label=$1; shift
-  /usr/bin/time -f "%e %M" -o "$TMP/time" "$@" >/dev/null 2>"$TMP/err" || {
+  /usr/bin/time -f "%e %U %S %M" -o "$TMP/time" "$@" >/dev/null 2>"$TMP/err" || {
     local rc=$?; [ $rc -le 1 ] || { cat "$TMP/err"; exit $rc; }; }
-  read -r secs kb < <(tail -n 1 "$TMP/time")
-  printf '%-44s %7.2f s %8.1f MB\n' "$label" "$secs" "$(echo "$kb / 1024" | bc -l)"
+  read -r secs user sys kb < <(tail -n 1 "$TMP/time")
+  printf '%-44s %7.2f s wall %6.2f s cpu %8.1f MB\n' "$label" "$secs" "$(echo "$user + $sys" | bc -l)" \
+    "$(echo "$kb / 1024" | bc -l)"
 }
 
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 echo "== diff, $ROWS rows, 1% changed (lastgood: $BIN; $(sqlite3 --version | cut -d' ' -f1) sqldiff)"
 make_pair "$ROWS" "$TMP/m"
 for i in $(seq "$RUNS"); do

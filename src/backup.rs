@@ -92,7 +92,7 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
         compression: (compression != Compression::None).then(|| format!("{compression:?}").to_lowercase()),
         size: Some(size),
         sha256: Some(sha256.clone()),
-        tables: tables.iter().map(|t| ManifestTable { name: t.name.clone(), rows: t.rows }).collect(),
+        tables: tables.iter().map(|t| ManifestTable { name: t.name.clone(), rows: t.rows.unwrap_or(0) }).collect(),
         lastgood_version: Some(env!("CARGO_PKG_VERSION").into()),
     };
     let copies = repos
@@ -148,7 +148,7 @@ fn free_file_name(stem: &str, taken_at: DateTime<Utc>, compression: Compression,
 fn count_tables(snapshot: &Path) -> Result<Vec<TableFacts>> {
     let mut db = SqliteDb::open_backup(snapshot)?;
     let names = db.tables()?;
-    names.into_iter().map(|name| Ok(TableFacts { rows: db.row_count(&name)?, name })).collect()
+    names.into_iter().map(|name| Ok(TableFacts { rows: Some(db.row_count(&name)?), name })).collect()
 }
 
 fn compress(snapshot: &Path, compression: Compression, dir: &Path) -> Result<PathBuf> {

@@ -50,6 +50,8 @@ pub enum Command {
     Show(cmd::show::Args),
     /// Restore a backup, whole or some tables, into a new scratch database.
     Restore(cmd::restore::Args),
+    /// PostgreSQL scratch databases lastgood created: list them, drop them.
+    Scratch(cmd::scratch::Args),
     /// Check backups: checksum against the manifest, decompression, header, integrity.
     Verify(cmd::verify::Args),
     /// Compare scratch with live: rows deleted, inserted and updated since the backup, per table.

@@ -504,17 +504,6 @@ impl<S: BatchSource> Cursor<S> {
     }
 }
 
-/// Compares the first `n` values of two rows in `Value` order.
-pub fn cmp_prefix(a: &[Value], b: &[Value], n: usize) -> Ordering {
-    for i in 0..n {
-        match a[i].cmp(&b[i]) {
-            Ordering::Equal => {}
-            o => return o,
-        }
-    }
-    Ordering::Equal
-}
-
 /// The merge-join: compares two streams of rows of `spec` (each sorted by `spec.order_len()`
 /// columns in `Value` order, each row `spec.columns` long, plus one trailing filter flag when
 /// `filtered`) and hands every change to `sink`. Unchanged rows are compared on their encoded

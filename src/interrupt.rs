@@ -12,11 +12,19 @@
 //! lock (no new file can appear), deletes every registered file with its SQLite side files (or
 //! folder), and exits. A file already renamed into place is complete and checked, so a handler
 //! that finds it gone has nothing to undo.
+//!
+//! Work that removing a file cannot undo (a PostgreSQL scratch database being restored) registers
+//! a cleanup with `cleanup_on_interrupt` and releases it with `forget_cleanup`; the handler runs
+//! the cleanups first.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+type Cleanup = Box<dyn Fn() + Send>;
+static CLEANUPS: Mutex<Vec<(u64, Cleanup)>> = Mutex::new(Vec::new());
+static NEXT_CLEANUP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn temp_files() -> MutexGuard<'static, Vec<PathBuf>> {
     TEMP_FILES.lock().unwrap_or_else(|p| p.into_inner())
@@ -28,6 +36,11 @@ pub fn install() {
 }
 
 fn on_interrupt() {
+    // Held until the process exits, so that no cleanup is forgotten while it runs.
+    let cleanups = CLEANUPS.lock().unwrap_or_else(|p| p.into_inner());
+    for (_, f) in cleanups.iter() {
+        f();
+    }
     // Held until the process exits, so that no temporary file is created after this point.
     let files = temp_files();
     for f in files.iter() {
@@ -80,4 +93,15 @@ impl Drop for Pending {
     fn drop(&mut self) {
         untrack(&self.0);
     }
+}
+
+/// Runs `f` if the process is interrupted before `forget_cleanup(id)`; returns that id.
+pub fn cleanup_on_interrupt(f: impl Fn() + Send + 'static) -> u64 {
+    let id = NEXT_CLEANUP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    CLEANUPS.lock().unwrap_or_else(|p| p.into_inner()).push((id, Box::new(f)));
+    id
+}
+
+pub fn forget_cleanup(id: u64) {
+    CLEANUPS.lock().unwrap_or_else(|p| p.into_inner()).retain(|(i, _)| *i != id);
 }

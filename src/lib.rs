@@ -40,6 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Show(a) => cmd::show::run(a, &ctx),
         Command::Restore(a) => cmd::restore::run(a, &ctx),
         Command::Verify(a) => cmd::verify::run(a, &ctx),
+        Command::Scratch(a) => cmd::scratch::run(a, &ctx),
         Command::Diff(a) => cmd::diff::run(a, &ctx),
         Command::Merge(a) => cmd::merge::run(a, &ctx),
         Command::Promote(a) => cmd::promote::run(a, &ctx),

@@ -171,8 +171,11 @@ pub struct MergeReport {
     /// The first skipped rows (at most 100).
     pub skipped_rows: Vec<SkippedRow>,
     /// Changes of the merged selection still found by the diff after the commit: the skipped rows,
-    /// plus anything another writer changed meanwhile.
-    pub residual: u64,
+    /// plus anything another writer changed meanwhile (`None` if that re-diff failed).
+    pub residual: Option<u64>,
+    /// Why the re-diff after the commit failed (the merge itself is committed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub residual_error: Option<String>,
     pub undo: String,
     pub seconds: f64,
 }
@@ -205,14 +208,35 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
         }
     };
     drop(db);
-    let residual = residual(&plan, live)?;
-    let undo = format!(
-        "lastgood promote --scratch {} --live {} --yes",
-        shell_word(&snapshot.display().to_string()),
-        shell_word(&plan.live)
-    );
+    let (residual, residual_error) = match residual(&plan, live) {
+        Ok(n) => (Some(n), None),
+        Err(e) => (None, Some(format!("{e:#}"))),
+    };
+    let undo = match live {
+        // The snapshot is a pg_dump archive of live as the merge found it.
+        Location::Postgres(_) => format!(
+            "pg_restore --clean --if-exists --single-transaction -d {} {}",
+            shell_word(&plan.live),
+            shell_word(&snapshot.display().to_string())
+        ),
+        Location::Sqlite(_) => format!(
+            "lastgood promote --scratch {} --live {} --yes",
+            shell_word(&snapshot.display().to_string()),
+            shell_word(&plan.live)
+        ),
+    };
     let seconds = started.elapsed().as_secs_f64();
-    Ok(MergeReport { plan, snapshot: snapshot.to_path_buf(), applied, skipped, skipped_rows, residual, undo, seconds })
+    Ok(MergeReport {
+        plan,
+        snapshot: snapshot.to_path_buf(),
+        applied,
+        skipped,
+        skipped_rows,
+        residual,
+        residual_error,
+        undo,
+        seconds,
+    })
 }
 
 /// Replays the spool inside the transaction; returns (applied, skipped, first skipped rows).

@@ -77,6 +77,15 @@ impl RestorePlan {
         target: PathBuf,
         force: bool,
     ) -> Result<RestorePlan> {
+        if backup.format.is_postgres() {
+            return Err(usage(format!(
+                "backup {} is a {} archive, which restores into a PostgreSQL database, not a SQLite file",
+                backup.id,
+                backup.format.label()
+            ))
+            .hint("use `lastgood restore --live postgres://…` (or --scratch-url)")
+            .into());
+        }
         check_backup(backup, tables.as_deref())?;
         check_folder(&target)?;
         check_target(catalog, &target, force)?;
@@ -438,7 +447,7 @@ fn check_result(path: &Path) -> Result<(String, Vec<TableFacts>)> {
     let names = crate::engine::Database::tables(&mut db)?;
     let mut tables = Vec::new();
     for name in names {
-        tables.push(TableFacts { rows: crate::engine::Database::row_count(&mut db, &name)?, name });
+        tables.push(TableFacts { rows: Some(crate::engine::Database::row_count(&mut db, &name)?), name });
     }
     Ok((quick, tables))
 }

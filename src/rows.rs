@@ -181,6 +181,44 @@ impl Batch {
     }
 }
 
+/// Fills batches row by row and hands each one that reached `batch_bytes` to `sink`, which
+/// returns an empty batch to fill next (what `Database::scan_batches` implementations share).
+pub struct BatchFiller<'s> {
+    batch: Batch,
+    width: usize,
+    batch_bytes: usize,
+    sink: &'s mut dyn FnMut(Batch) -> anyhow::Result<Batch>,
+}
+
+impl<'s> BatchFiller<'s> {
+    pub fn new(width: usize, batch_bytes: usize, sink: &'s mut dyn FnMut(Batch) -> anyhow::Result<Batch>) -> Self {
+        BatchFiller { batch: Batch::new(width), width, batch_bytes, sink }
+    }
+
+    /// The batch to push the current row's values into.
+    pub fn batch(&mut self) -> &mut Batch {
+        &mut self.batch
+    }
+
+    /// Call after pushing a whole row: hands the batch over once it is full.
+    pub fn row_done(&mut self) -> anyhow::Result<()> {
+        if self.batch.bytes() >= self.batch_bytes {
+            let full = std::mem::replace(&mut self.batch, Batch::new(self.width));
+            self.batch = (self.sink)(full)?;
+            self.batch.reset(self.width);
+        }
+        Ok(())
+    }
+
+    /// Hands over the last, partly filled batch.
+    pub fn finish(self) -> anyhow::Result<()> {
+        if self.batch.rows() > 0 {
+            (self.sink)(self.batch)?;
+        }
+        Ok(())
+    }
+}
+
 /// Compares the first `n` values of row `ra` of `a` with row `rb` of `b`, in `Value` order.
 pub fn cmp_rows(a: &Batch, ra: usize, b: &Batch, rb: usize, n: usize) -> Ordering {
     for c in 0..n {

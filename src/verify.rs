@@ -3,7 +3,8 @@
 //!
 //! The checks run in order — checksum (against the manifest, else the catalog), readable
 //! (decompression and header), `PRAGMA integrity_check` — and each reports `ok` or why not; a copy
-//! is OK only when all pass.
+//! is OK only when all pass. pg_dump archives get checksum, archive structure (TOC, data blocks,
+//! data files, or the whole plain text) and `pg_restore -l`.
 
 use serde::Serialize;
 
@@ -30,6 +31,9 @@ pub struct Check {
 
 /// Runs every check on one copy: manifest checksum, decompression, header, integrity_check.
 pub fn verify_copy(b: &Backup, c: &Copy) -> CopyVerdict {
+    if b.format.is_postgres() {
+        return verify_pg_copy(b, c);
+    }
     let mut checks = Vec::new();
     let mut push = |name, r: anyhow::Result<String>| {
         let ok = r.is_ok();
@@ -81,4 +85,59 @@ pub fn verify_copy(b: &Backup, c: &Copy) -> CopyVerdict {
         });
     let integrity_ok = push("integrity_check", integrity);
     CopyVerdict { backup_id: b.id.clone(), path: c.path.clone(), ok: all_ok && integrity_ok, checks }
+}
+
+/// pg_dump archives: checksum, the archive's own structure (TOC, data blocks, data files, or the
+/// whole plain text), and that the local pg_restore reads it.
+fn verify_pg_copy(b: &Backup, c: &Copy) -> CopyVerdict {
+    use crate::catalog::format::Format;
+    let mut checks = Vec::new();
+    let mut push = |name, r: anyhow::Result<String>| {
+        let ok = r.is_ok();
+        checks.push(Check { name, ok, detail: r.unwrap_or_else(|e| format!("{e:#}")) });
+        ok
+    };
+    let sha = if b.format == Format::PgDirectory {
+        catalog::sha256_dir(&c.path)
+    } else {
+        catalog::format::sha256_file(&c.path)
+    };
+    let expected = match manifest::read_for(&c.path) {
+        Ok(Some(m)) => m.sha256.unwrap_or_else(|| b.sha256.clone()),
+        _ => b.sha256.clone(),
+    };
+    let checksum = sha.and_then(|sha| {
+        if sha.eq_ignore_ascii_case(&expected) {
+            Ok("matches".to_string())
+        } else {
+            Err(anyhow::anyhow!("sha256 {sha} differs from the expected {expected}"))
+        }
+    });
+    let mut ok = push("checksum", checksum);
+    let structure = match b.format {
+        Format::PgCustom => catalog::pgdump::read_custom(&c.path).map(|a| format!("{} TOC entries", a.entries.len())),
+        Format::PgTar => catalog::pgdump::read_tar(&c.path).map(|a| format!("{} TOC entries", a.entries.len())),
+        Format::PgDirectory => {
+            catalog::pgdump::read_directory(&c.path).map(|a| format!("{} TOC entries", a.entries.len()))
+        }
+        _ => std::fs::File::open(&c.path)
+            .map_err(anyhow::Error::from)
+            .and_then(|f| catalog::format::decoder(b.compression, f))
+            .and_then(|r| catalog::pgdump::read_plain(r, &c.path))
+            .map(|p| format!("{} tables", p.tables.len())),
+    };
+    ok &= push("archive", structure);
+    if b.format != Format::PgPlain {
+        let listed = crate::engine::pgtools::command("pg_restore", None)
+            .and_then(|mut cmd| crate::engine::pgtools::output(cmd.arg("-l").arg(&c.path)))
+            .and_then(|out| {
+                if out.status.success() {
+                    Ok("pg_restore -l reads it".to_string())
+                } else {
+                    Err(anyhow::anyhow!("{}", crate::engine::pgtools::stderr_tail(&out, None, 2)))
+                }
+            });
+        ok &= push("pg_restore", listed);
+    }
+    CopyVerdict { backup_id: b.id.clone(), path: c.path.clone(), ok, checks }
 }

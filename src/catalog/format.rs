@@ -1,7 +1,10 @@
 //! Recognising backups by content, and undoing gzip/zstd wrappers.
 //!
-//! A file is classified by its first bytes, never by its name: the SQLite header, or a gzip/zstd
-//! stream whose first decompressed bytes are the SQLite header. Anything else is not a backup.
+//! A file is classified by its first bytes, never by its name: the SQLite header, a pg_dump
+//! archive (`PGDMP` custom format, a tar whose first member is `toc.dat`, a plain SQL dump's
+//! header comment), or a gzip/zstd stream whose first decompressed bytes are a SQLite file or a
+//! plain dump. A folder holding `toc.dat` is a pg_dump directory archive (see `catalog/mod.rs`).
+//! Anything else is not a backup.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -20,6 +23,31 @@ use crate::error::{bad_input, environment};
 pub enum Format {
     /// A SQLite database file (as made by `sqlite3 .backup`, the backup API or VACUUM INTO).
     Sqlite,
+    /// pg_dump custom format (`-Fc`): one file starting with `PGDMP`.
+    PgCustom,
+    /// pg_dump directory format (`-Fd`): a folder with `toc.dat` and one file per table.
+    PgDirectory,
+    /// pg_dump tar format (`-Ft`).
+    PgTar,
+    /// pg_dump plain SQL (`-Fp`), possibly gzip/zstd-compressed; restored with psql.
+    PgPlain,
+}
+
+impl Format {
+    /// Whether this is a PostgreSQL archive (restored into a PostgreSQL database).
+    pub fn is_postgres(self) -> bool {
+        !matches!(self, Format::Sqlite)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Sqlite => "sqlite",
+            Format::PgCustom => "pg_dump custom",
+            Format::PgDirectory => "pg_dump directory",
+            Format::PgTar => "pg_dump tar",
+            Format::PgPlain => "pg_dump plain SQL",
+        }
+    }
 }
 
 /// How the file is wrapped.
@@ -55,7 +83,7 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// Classifies a file by content. Errors only when the file cannot be read.
 pub fn sniff(path: &Path) -> Result<Sniff> {
     let mut f = File::open(path).map_err(|e| environment(format!("cannot read `{}`: {e}", path.display())))?;
-    let mut head = [0u8; 16];
+    let mut head = [0u8; 600];
     let n = read_up_to(&mut f, &mut head).with_context(|| format!("reading `{}`", path.display()))?;
     if n == 0 {
         return Ok(Sniff::Empty);
@@ -71,16 +99,28 @@ pub fn sniff(path: &Path) -> Result<Sniff> {
         head[..n].to_vec()
     } else {
         let mut dec = decoder(compression, File::open(path)?)?;
-        let mut buf = [0u8; 16];
+        let mut buf = [0u8; 64];
         // A stream cut short still yields its first bytes; errors here mean "not really gzip".
         let k = read_up_to(&mut dec, &mut buf).unwrap_or(0);
         buf[..k].to_vec()
     };
-    if inner.len() == 16 && inner[..] == HEADER[..] {
-        Ok(Sniff::Backup(Format::Sqlite, compression))
+    let format = if inner.len() >= 16 && inner[..16] == HEADER[..] {
+        Some(Format::Sqlite)
+    } else if crate::catalog::pgdump::is_plain_dump(&inner) {
+        Some(Format::PgPlain)
+    } else if compression != Compression::None {
+        None
+    } else if inner.starts_with(crate::catalog::pgdump::MAGIC) {
+        Some(Format::PgCustom)
+    } else if crate::catalog::pgdump::is_pg_tar(&inner) {
+        Some(Format::PgTar)
     } else {
-        Ok(Sniff::NotABackup)
-    }
+        None
+    };
+    Ok(match format {
+        Some(f) => Sniff::Backup(f, compression),
+        None => Sniff::NotABackup,
+    })
 }
 
 /// A reader that undoes `compression`.

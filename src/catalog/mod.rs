@@ -12,6 +12,7 @@
 pub mod cache;
 pub mod format;
 pub mod manifest;
+pub mod pgdump;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -35,6 +36,9 @@ pub const SKIP_MARKER: &str = ".lastgood-scratch";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TakenAtSource {
+    /// The creation time a pg_dump archive records in its own header (or a plain dump's
+    /// "Started on" comment).
+    Archive,
     Manifest,
     FileName,
     Mtime,
@@ -43,6 +47,7 @@ pub enum TakenAtSource {
 impl TakenAtSource {
     pub fn label(self) -> &'static str {
         match self {
+            TakenAtSource::Archive => "archive",
             TakenAtSource::Manifest => "manifest",
             TakenAtSource::FileName => "file name",
             TakenAtSource::Mtime => "mtime",
@@ -53,7 +58,17 @@ impl TakenAtSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableFacts {
     pub name: String,
-    pub rows: u64,
+    /// Row count; absent where it is not cheap to know (pg_dump custom, directory and tar
+    /// archives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+}
+
+impl TableFacts {
+    /// The row count for human tables (`?` when unknown).
+    pub fn rows_text(&self) -> String {
+        self.rows.map_or_else(|| "?".to_string(), |n| n.to_string())
+    }
 }
 
 /// What lastgood learned from one file; cached.
@@ -69,6 +84,9 @@ pub struct FileFacts {
     pub problem: Option<String>,
     /// The live database it was taken from, per its manifest (password-free).
     pub source: Option<String>,
+    /// pg_dump archives: database name, versions, compression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<pgdump::ArchiveInfo>,
 }
 
 /// One place where a backup's bytes are stored.
@@ -94,6 +112,8 @@ pub struct Backup {
     pub copies: Vec<Copy>,
     pub problem: Option<String>,
     pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<pgdump::ArchiveInfo>,
     /// Files with the same name as one of this backup's copies, in another repository, whose
     /// content differs: a copy was damaged or replaced.
     pub differing_copies: Vec<PathBuf>,
@@ -105,8 +125,13 @@ impl Backup {
         &self.copies[0]
     }
 
+    /// The table named `name`; in a pg_dump archive a bare name means `public.name`.
     pub fn table(&self, name: &str) -> Option<&TableFacts> {
-        self.tables.iter().find(|t| t.name == name)
+        let in_public = format!("public.{name}");
+        self.tables
+            .iter()
+            .find(|t| t.name == name)
+            .or_else(|| if self.format.is_postgres() { self.tables.iter().find(|t| t.name == in_public) } else { None })
     }
 }
 
@@ -126,7 +151,8 @@ pub struct Ignored {
 }
 
 /// Names that suggest a backup; such files are reported when their content is not one.
-const BACKUP_LIKE: [&str; 9] = ["db", "sqlite", "sqlite3", "db3", "gz", "zst", "bak", "backup", "dump"];
+const BACKUP_LIKE: [&str; 12] =
+    ["db", "sqlite", "sqlite3", "db3", "gz", "zst", "bak", "backup", "dump", "sql", "tar", "pgdump"];
 
 impl Catalog {
     /// Scans `repos`. Errors: `Environment` if a repository cannot be read, `Usage` if none is
@@ -295,6 +321,7 @@ fn merge_copy(by_sha: &mut BTreeMap<String, Backup>, new: Backup) {
                 b.taken_at_source = new.taken_at_source;
             }
             b.source = b.source.take().or(new.source.clone());
+            b.archive = b.archive.take().or(new.archive.clone());
             b.copies.extend(new.copies);
         }
     }
@@ -324,7 +351,10 @@ fn list_files(repo: &Path) -> Result<Vec<(PathBuf, fs::Metadata)>> {
             let path = entry.path();
             let ft = entry.file_type()?;
             if ft.is_dir() {
-                if name != cache::DIR {
+                if path.join("toc.dat").is_file() {
+                    // A pg_dump directory archive: one backup, not a folder to descend into.
+                    out.push((path, entry.metadata()?));
+                } else if name != cache::DIR {
                     stack.push(path);
                 }
             } else if ft.is_file()
@@ -357,13 +387,14 @@ fn scan_file(
 ) -> Result<Option<Backup>> {
     let rel = path.strip_prefix(repo).unwrap_or(path).to_string_lossy().into_owned();
     let manifest_mtime = fs::metadata(manifest::path_for(path)).map(|m| mtime_ns(&m)).unwrap_or(0);
-    let stamp = cache::Stamp { size: meta.len(), mtime_ns: mtime_ns(meta), manifest_mtime_ns: manifest_mtime };
+    let (size, mtime) = if meta.is_dir() { dir_stamp(path)? } else { (meta.len(), mtime_ns(meta)) };
+    let stamp = cache::Stamp { size, mtime_ns: mtime, manifest_mtime_ns: manifest_mtime };
     let facts = match cache.get(&rel, stamp) {
         Some(f) => f,
         None => match inspect(path, meta)? {
             Inspected::Backup(f) => {
-                cache.put(&rel, stamp, f.clone());
-                f
+                cache.put(&rel, stamp, (*f).clone());
+                *f
             }
             Inspected::Ignored(reason) => {
                 if looks_like_backup(path) {
@@ -380,13 +411,27 @@ fn scan_file(
         compression: facts.compression,
         taken_at: facts.taken_at,
         taken_at_source: facts.taken_at_source,
-        size: meta.len(),
+        size,
         tables: facts.tables,
-        copies: vec![Copy { repository: repo.to_path_buf(), path: path.to_path_buf(), size: meta.len() }],
+        copies: vec![Copy { repository: repo.to_path_buf(), path: path.to_path_buf(), size }],
         problem: facts.problem,
         source: facts.source,
+        archive: facts.archive,
         differing_copies: Vec::new(),
     }))
+}
+
+/// Total size and newest mtime of the files in a directory archive (its cache key).
+fn dir_stamp(dir: &Path) -> Result<(u64, i64)> {
+    let (mut size, mut mtime) = (0, 0);
+    for e in fs::read_dir(dir).map_err(|e| environment(format!("cannot read `{}`: {e}", dir.display())))? {
+        let m = e?.metadata()?;
+        if m.is_file() {
+            size += m.len();
+            mtime = mtime.max(mtime_ns(&m));
+        }
+    }
+    Ok((size, mtime))
 }
 
 fn looks_like_backup(path: &Path) -> bool {
@@ -395,32 +440,32 @@ fn looks_like_backup(path: &Path) -> bool {
 
 /// The result of reading one file.
 pub enum Inspected {
-    Backup(FileFacts),
+    Backup(Box<FileFacts>),
     Ignored(String),
 }
 
 /// Reads one file's facts: format, checksum, taken-at, tables and row counts, problems.
 pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
-    let (format, compression) = match format::sniff(path)? {
-        Sniff::Backup(f, c) => (f, c),
-        Sniff::Empty => return Ok(Inspected::Ignored("empty file (0 bytes)".into())),
-        Sniff::NotABackup => {
-            return Ok(Inspected::Ignored("not a SQLite database (no `SQLite format 3` header)".into()));
+    let (format, compression) = if meta.is_dir() {
+        (Format::PgDirectory, Compression::None)
+    } else {
+        match format::sniff(path)? {
+            Sniff::Backup(f, c) => (f, c),
+            Sniff::Empty => return Ok(Inspected::Ignored("empty file (0 bytes)".into())),
+            Sniff::NotABackup => {
+                // Also not a pg_dump archive; the SQLite wording is what operators grep for.
+                return Ok(Inspected::Ignored("not a SQLite database (no `SQLite format 3` header)".into()));
+            }
         }
     };
     let manifest = manifest::read_for(path);
-    let opened = open_backup_file(path, compression);
-    let (sha256, mut problem, tables) = match opened {
-        Ok(opened) => {
-            let tables = SqliteDb::open_backup(opened.path()).and_then(|mut db| read_tables(&mut db));
-            match tables {
-                Ok(t) => (opened.sha256, None, t),
-                Err(e) => (opened.sha256, Some(format!("{e:#}")), Vec::new()),
-            }
-        }
-        Err(e) => (format::sha256_file(path)?, Some(format!("{e:#}")), Vec::new()),
+    let read =
+        if format.is_postgres() { pg_facts(path, format, compression)? } else { sqlite_facts(path, compression)? };
+    let ArchiveRead { sha256, mut problem, tables, archive, created } = read;
+    let (mut taken_at, mut source_kind) = match created {
+        Some(t) => (Some(t), TakenAtSource::Archive),
+        None => (None, TakenAtSource::Mtime),
     };
-    let (mut taken_at, mut source_kind) = (None, TakenAtSource::Mtime);
     let mut source = None;
     match manifest {
         Ok(Some(m)) => {
@@ -434,8 +479,10 @@ pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
                     &sha256[..12]
                 ));
             }
-            taken_at = Some(m.taken_at);
-            source_kind = TakenAtSource::Manifest;
+            if taken_at.is_none() {
+                taken_at = Some(m.taken_at);
+                source_kind = TakenAtSource::Manifest;
+            }
             source = m.source.map(|s| crate::redact::connection_string(&s));
         }
         Ok(None) => {}
@@ -449,7 +496,7 @@ pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
         }
     }
     let taken_at = taken_at.unwrap_or_else(|| DateTime::<Utc>::from(meta.modified().unwrap_or(UNIX_EPOCH)));
-    Ok(Inspected::Backup(FileFacts {
+    Ok(Inspected::Backup(Box::new(FileFacts {
         format,
         compression,
         sha256,
@@ -458,12 +505,95 @@ pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
         tables,
         problem,
         source,
-    }))
+        archive,
+    })))
+}
+
+/// What reading one backup's content yielded.
+struct ArchiveRead {
+    sha256: String,
+    problem: Option<String>,
+    tables: Vec<TableFacts>,
+    archive: Option<pgdump::ArchiveInfo>,
+    created: Option<DateTime<Utc>>,
+}
+
+fn sqlite_facts(path: &Path, compression: Compression) -> Result<ArchiveRead> {
+    let (sha256, problem, tables) = match open_backup_file(path, compression) {
+        Ok(opened) => {
+            let tables = SqliteDb::open_backup(opened.path()).and_then(|mut db| read_tables(&mut db));
+            match tables {
+                Ok(t) => (opened.sha256, None, t),
+                Err(e) => (opened.sha256, Some(format!("{e:#}")), Vec::new()),
+            }
+        }
+        Err(e) => (format::sha256_file(path)?, Some(format!("{e:#}")), Vec::new()),
+    };
+    Ok(ArchiveRead { sha256, problem, tables, archive: None, created: None })
+}
+
+/// Reads a pg_dump archive's header and TOC (or a plain dump's text); a damaged archive is kept
+/// with its problem.
+fn pg_facts(path: &Path, format: Format, compression: Compression) -> Result<ArchiveRead> {
+    let sha256 = if format == Format::PgDirectory { sha256_dir(path)? } else { format::sha256_file(path)? };
+    let read = match format {
+        Format::PgPlain => plain_facts(path, compression),
+        Format::PgCustom => pgdump::read_custom(path).map(archive_facts),
+        Format::PgTar => pgdump::read_tar(path).map(archive_facts),
+        _ => pgdump::read_directory(path).map(archive_facts),
+    };
+    Ok(match read {
+        Ok((tables, archive, created)) => {
+            ArchiveRead { sha256, problem: None, tables, archive: Some(archive), created }
+        }
+        Err(e) => {
+            ArchiveRead { sha256, problem: Some(format!("{e:#}")), tables: Vec::new(), archive: None, created: None }
+        }
+    })
+}
+
+type PgFacts = (Vec<TableFacts>, pgdump::ArchiveInfo, Option<DateTime<Utc>>);
+
+fn archive_facts(a: pgdump::Archive) -> PgFacts {
+    let tables = a.tables().into_iter().map(|name| TableFacts { name, rows: None }).collect();
+    (tables, a.info, a.created)
+}
+
+fn plain_facts(path: &Path, compression: Compression) -> Result<PgFacts> {
+    let f = fs::File::open(path).map_err(|e| environment(format!("cannot read `{}`: {e}", path.display())))?;
+    let p = pgdump::read_plain(format::decoder(compression, f)?, path)?;
+    let tables = p.tables.into_iter().map(|(name, rows)| TableFacts { name, rows: Some(rows) }).collect();
+    let info = pgdump::ArchiveInfo {
+        archive_version: "plain".to_string(),
+        dbname: p.dbname,
+        server_version: p.server_version,
+        pg_dump_version: p.pg_dump_version,
+        compression: format!("{compression:?}").to_lowercase(),
+    };
+    Ok((tables, info, p.started))
+}
+
+/// sha256 over a directory archive: each file's name and bytes, in name order.
+pub fn sha256_dir(dir: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut names: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| environment(format!("cannot read `{}`: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    names.sort();
+    let mut h = Sha256::new();
+    for p in names {
+        h.update(p.file_name().unwrap_or_default().as_encoded_bytes());
+        h.update([0]);
+        h.update(format::sha256_file(&p)?.as_bytes());
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 fn read_tables(db: &mut SqliteDb) -> Result<Vec<TableFacts>> {
     let names = db.tables()?;
-    names.into_iter().map(|name| Ok(TableFacts { rows: db.row_count(&name)?, name })).collect()
+    names.into_iter().map(|name| Ok(TableFacts { rows: Some(db.row_count(&name)?), name })).collect()
 }
 
 /// A backup's bytes as a plain SQLite file: the file itself, or a decompressed temporary copy

@@ -65,7 +65,7 @@ fn render(r: &BackupReport) -> String {
         }
     }
     for t in &r.tables {
-        s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows));
+        s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows_text()));
     }
     s
 }

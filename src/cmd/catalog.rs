@@ -88,7 +88,7 @@ fn render(catalog: &Catalog, view: &CatalogView, ctx: &Context) -> String {
             let tables = if b.tables.is_empty() {
                 "-".to_string()
             } else {
-                b.tables.iter().map(|t| format!("{} ({})", t.name, t.rows)).collect::<Vec<_>>().join(", ")
+                b.tables.iter().map(|t| format!("{} ({})", t.name, t.rows_text())).collect::<Vec<_>>().join(", ")
             };
             vec![
                 b.id.clone(),

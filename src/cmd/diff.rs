@@ -19,8 +19,9 @@ use crate::value::Value;
 
 use super::Context;
 
+/// The flags diff and merge share: which two databases, which tables and columns.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub struct PairArgs {
     /// The scratch database (the backup's data), e.g. made by `lastgood restore`.
     #[arg(long, value_name = "DB")]
     pub scratch: String,
@@ -30,9 +31,25 @@ pub struct Args {
     /// Only these tables (comma-separated; default: every table on both sides).
     #[arg(long, value_delimiter = ',', value_name = "T1,T2")]
     pub tables: Option<Vec<String>>,
-    /// Compare only these columns (the primary key is always compared).
+    /// Only these columns (the primary key is always used); merge's `updated` writes back just these.
     #[arg(long, value_delimiter = ',', value_name = "C1,C2")]
     pub columns: Option<Vec<String>>,
+    /// Match tables without a primary key by rowid (warning: VACUUM may renumber rowids).
+    #[arg(long)]
+    pub rowid: bool,
+}
+
+impl PairArgs {
+    /// The selection these flags describe (`read_all_columns` for merge).
+    pub fn selection(&self, read_all_columns: bool) -> Selection {
+        Selection { tables: self.tables.clone(), columns: self.columns.clone(), rowid: self.rowid, read_all_columns }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub pair: PairArgs,
     /// Only these kinds of change: updated, deleted, inserted (default: all).
     #[arg(long, value_delimiter = ',', value_enum, value_name = "KINDS")]
     pub kinds: Option<Vec<KindName>>,
@@ -45,9 +62,6 @@ pub struct Args {
     /// Print an SQL patch that turns live into scratch (for the chosen kinds) instead.
     #[arg(long, conflicts_with = "rows")]
     pub sql: bool,
-    /// Match tables without a primary key by rowid (warning: VACUUM may renumber rowids).
-    #[arg(long)]
-    pub rowid: bool,
 }
 
 /// A kind of change, as named on the command line.
@@ -76,9 +90,9 @@ pub struct Pair {
 }
 
 /// Opens scratch and live for reading. Errors: `BadInput` when both name the same database.
-pub fn open_pair(scratch: &str, live: &str) -> Result<Pair> {
-    let s = Location::parse(scratch);
-    let l = Location::parse(live);
+pub fn open_pair(args: &PairArgs) -> Result<Pair> {
+    let s = Location::parse(&args.scratch);
+    let l = Location::parse(&args.live);
     let same = match (&s, &l) {
         (Location::Sqlite(a), Location::Sqlite(b)) => engine::same_file(a, b),
         (a, b) => a == b,
@@ -98,14 +112,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
         return Err(usage("--sql and --json cannot be combined").into());
     }
     let kinds = args.kinds.as_deref().map(kinds_from).unwrap_or(Kinds::ALL);
-    let Pair { scratch: s, live: l, scratch_db: mut sdb, live_db: mut ldb } = open_pair(&args.scratch, &args.live)?;
-    let sel = Selection {
-        tables: args.tables.clone(),
-        columns: args.columns.clone(),
-        rowid: args.rowid,
-        read_all_columns: false,
-    };
-    let prepared = diff::prepare(sdb.as_mut(), ldb.as_mut(), &sel)?;
+    let Pair { scratch: s, live: l, scratch_db: mut sdb, live_db: mut ldb } = open_pair(&args.pair)?;
+    let prepared = diff::prepare(sdb.as_mut(), ldb.as_mut(), &args.pair.selection(false))?;
     for w in &prepared.warnings {
         ctx.out.warn(w);
     }

@@ -5,29 +5,19 @@
 
 use anyhow::Result;
 
-use crate::diff::{self, Selection};
+use crate::diff;
 use crate::engine::Location;
-use crate::error::{environment, usage};
+use crate::error::environment;
 use crate::lock::LiveLock;
 use crate::merge::{self, MergePlan, MergeReport, MergeRequest};
 
 use super::Context;
-use super::diff::{KindName, Pair, kinds_from, open_pair};
+use super::diff::{KindName, Pair, PairArgs, kinds_from, open_pair};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The scratch database holding the values to put back (e.g. made by `lastgood restore`).
-    #[arg(long, value_name = "DB")]
-    pub scratch: String,
-    /// The live database to merge into.
-    #[arg(long, value_name = "DB")]
-    pub live: String,
-    /// Only these tables (comma-separated; default: every table on both sides).
-    #[arg(long, value_delimiter = ',', value_name = "T1,T2")]
-    pub tables: Option<Vec<String>>,
-    /// Only these columns: `updated` writes back just these (the primary key is always used).
-    #[arg(long, value_delimiter = ',', value_name = "C1,C2")]
-    pub columns: Option<Vec<String>>,
+    #[command(flatten)]
+    pub pair: PairArgs,
     /// Only rows for which this SQL condition holds: on scratch's row for updated and deleted
     /// rows, on live's row for inserted rows.
     #[arg(long = "where", value_name = "SQL")]
@@ -43,9 +33,6 @@ pub struct Args {
     /// (default: skip such rows and report them).
     #[arg(long)]
     pub strict: bool,
-    /// Match tables without a primary key by rowid (warning: VACUUM may renumber rowids).
-    #[arg(long)]
-    pub rowid: bool,
     /// How many of the planned statements to show.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub show: usize,
@@ -53,18 +40,12 @@ pub struct Args {
 
 pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     let kinds = kinds_from(&args.restore);
-    let Pair { scratch, live, scratch_db: mut sdb, live_db: mut ldb } = open_pair(&args.scratch, &args.live)?;
+    let Pair { scratch, live, scratch_db: mut sdb, live_db: mut ldb } = open_pair(&args.pair)?;
     let live_path = match &live {
-        Location::Sqlite(p) => p.clone(),
-        Location::Postgres(_) => return Err(usage("merge into PostgreSQL is not supported by this build yet").into()),
+        Location::Sqlite(p) => Some(p.clone()),
+        Location::Postgres(_) => None,
     };
-    let sel = Selection {
-        tables: args.tables.clone(),
-        columns: args.columns.clone(),
-        rowid: args.rowid,
-        read_all_columns: true,
-    };
-    let prepared = diff::prepare(sdb.as_mut(), ldb.as_mut(), &sel)?;
+    let prepared = diff::prepare(sdb.as_mut(), ldb.as_mut(), &args.pair.selection(true))?;
     drop((sdb, ldb));
     for w in &prepared.warnings {
         ctx.out.warn(w);
@@ -75,14 +56,34 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
         ctx.out.emit(&plan, render_plan)?;
         return Ok(crate::exit::OK);
     }
-    check_writable(&live_path)?;
-    merge::check_filter(&scratch, &live, &prepared, args.filter.as_deref())?;
-    let _lock = LiveLock::acquire(&live_path, "merge")?;
+    let _lock = match &live_path {
+        Some(p) => {
+            check_writable(p)?;
+            merge::check_filter(&scratch, &live, &prepared, args.filter.as_deref())?;
+            Some(LiveLock::acquire(p, "merge")?)
+        }
+        // PostgreSQL: the write transaction takes lastgood's advisory lock itself.
+        None => {
+            merge::check_filter(&scratch, &live, &prepared, args.filter.as_deref())?;
+            None
+        }
+    };
     let plan = merge::plan(&scratch, &live, &prepared, request, true, &ctx.out)?;
-    let snapshot = merge::snapshot_path(&live_path, chrono::Local::now());
+    let snapshot = match &live_path {
+        Some(p) => merge::snapshot_path(p, chrono::Local::now()),
+        None => pg_snapshot_path(&live, chrono::Local::now())?,
+    };
     let report = merge::apply(plan, &live, &snapshot, &ctx.out)?;
     ctx.out.emit(&report, render_report)?;
     Ok(crate::exit::OK)
+}
+
+/// Where the safety snapshot (a pg_dump custom archive) of a PostgreSQL live goes: the current
+/// folder, named after the database and the time.
+fn pg_snapshot_path(live: &Location, now: chrono::DateTime<chrono::Local>) -> Result<std::path::PathBuf> {
+    let Location::Postgres(spec) = live else { unreachable!("called for PostgreSQL only") };
+    let conn = crate::engine::pgconn::PgConn::resolve(spec)?;
+    Ok(std::path::PathBuf::from(format!("{}.lastgood-snapshot-{}.dump", conn.dbname, now.format("%Y%m%dT%H%M%S%.3f"))))
 }
 
 /// A live file whose permissions say read-only is refused before anything is written (even root,
@@ -130,7 +131,13 @@ fn render_report(r: &MergeReport) -> String {
             s.push_str(&format!("  {} {} ({}): {}\n", k.table, k.kind, key.join(", "), k.reason));
         }
     }
-    s.push_str(&format!("re-diff after the merge: {} change(s) of the merged selection remain\n", r.residual));
+    match (r.residual, &r.residual_error) {
+        (Some(n), _) => s.push_str(&format!("re-diff after the merge: {n} change(s) of the merged selection remain\n")),
+        (None, e) => s.push_str(&format!(
+            "re-diff after the merge failed (the merge is committed): {}\n",
+            e.as_deref().unwrap_or("unknown error")
+        )),
+    }
     s.push_str(&format!("to undo: {}\n", r.undo));
     s
 }

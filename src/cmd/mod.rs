@@ -12,6 +12,7 @@ pub mod merge;
 pub mod promote;
 pub mod prune;
 pub mod restore;
+pub mod scratch;
 pub mod show;
 pub mod verify;
 

@@ -1,8 +1,12 @@
 //! `lastgood promote`: replace live by scratch as a whole, atomically, keeping the previous live as
-//! a safety snapshot. Without `--yes` it prints the plan and writes nothing.
+//! a safety snapshot. Without `--yes` it prints the plan and writes nothing. SQLite files are
+//! replaced by rename(2) (`promote.rs`); PostgreSQL databases are renamed on the server
+//! (`engine/pgpromote.rs`).
 
 use std::path::PathBuf;
 
+use crate::engine::Location;
+use crate::engine::pgpromote::PgPromotePlan;
 use crate::lock::LiveLock;
 use crate::promote::{PromotePlan, PromoteReport};
 
@@ -10,10 +14,10 @@ use super::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The scratch SQLite database that becomes live.
+    /// The scratch database that becomes live (SQLite file, or PostgreSQL URL on live's server).
     #[arg(long, value_name = "PATH")]
     pub scratch: PathBuf,
-    /// The live SQLite database to replace.
+    /// The live database to replace (SQLite file or PostgreSQL URL).
     #[arg(long, value_name = "PATH")]
     pub live: PathBuf,
     /// Do it (without this flag: print the plan, write nothing).
@@ -22,9 +26,24 @@ pub struct Args {
     /// Promote even though live looks in use or has a WAL that is not checkpointed.
     #[arg(long)]
     pub force: bool,
+    /// PostgreSQL: end other sessions on live and scratch (a database in use cannot be renamed).
+    #[arg(long)]
+    pub terminate_connections: bool,
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
+    let is_pg = |p: &PathBuf| matches!(Location::parse(&p.to_string_lossy()), Location::Postgres(_));
+    match (is_pg(&args.scratch), is_pg(&args.live)) {
+        (true, true) => return run_postgres(args, ctx),
+        (false, false) => {}
+        _ => {
+            return Err(crate::error::usage(
+                "promote needs scratch and live on the same engine (both SQLite files or both PostgreSQL)",
+            )
+            .hint("restore the backup into a scratch of live's engine first")
+            .into());
+        }
+    }
     if !args.yes {
         let plan = PromotePlan::new(&args.scratch, &args.live, args.force, ctx.now)?;
         ctx.out.emit(&DryRun { dry_run: true, plan: &plan }, |d| render_plan(d.plan))?;
@@ -47,6 +66,53 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let report = plan.execute(&ctx.out)?;
     ctx.out.emit(&report, render_report)?;
     Ok(crate::exit::OK)
+}
+
+fn run_postgres(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
+    let (scratch, live) = (args.scratch.to_string_lossy(), args.live.to_string_lossy());
+    let plan = PgPromotePlan::new(&scratch, &live, args.terminate_connections, ctx.now)?;
+    if !args.yes {
+        ctx.out.emit(&PgDryRun { dry_run: true, plan: &plan }, |d| render_pg_plan(d.plan))?;
+        plan.check_not_in_use()?;
+        return Ok(crate::exit::OK);
+    }
+    let report = plan.execute()?;
+    ctx.out.emit(&report, |r| {
+        format!(
+            "promoted `{}` to live `{}` ({:.2}s{})\nthe previous live is kept whole as database `{}`\nundo: {}\n",
+            r.plan.scratch_database,
+            r.plan.live_database,
+            r.seconds,
+            if r.terminated_sessions > 0 {
+                format!(", {} session(s) ended", r.terminated_sessions)
+            } else {
+                String::new()
+            },
+            r.plan.safety_database,
+            r.plan.undo
+        )
+    })?;
+    Ok(crate::exit::OK)
+}
+
+#[derive(serde::Serialize)]
+struct PgDryRun<'a> {
+    dry_run: bool,
+    #[serde(flatten)]
+    plan: &'a PgPromotePlan,
+}
+
+fn render_pg_plan(p: &PgPromotePlan) -> String {
+    let mut s =
+        format!("dry run: would make scratch `{}` the live database `{}`\n", p.scratch_database, p.live_database);
+    for (i, step) in p.steps.iter().enumerate() {
+        s.push_str(&format!("  {}. {step}\n", i + 1));
+    }
+    for who in &p.in_use {
+        s.push_str(&format!("in use by {who}{}\n", if p.terminate_connections { " (would be ended)" } else { "" }));
+    }
+    s.push_str("nothing written; add --yes to promote\n");
+    s
 }
 
 #[derive(serde::Serialize)]

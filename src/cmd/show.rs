@@ -32,6 +32,13 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         ))
         .into());
     }
+    if backup.format.is_postgres() {
+        // Row counts of binary pg_dump archives are not in the catalog; read them now.
+        let (tables, schema) = crate::engine::pgrestore::archive_details(backup)?;
+        let with_rows = Backup { tables, ..backup.clone() };
+        ctx.out.emit(&ShowView { backup: &with_rows, schema }, render)?;
+        return Ok(crate::exit::OK);
+    }
     let opened = catalog::open_backup_file(&backup.primary().path, backup.compression)?;
     let schema = SqliteDb::open_backup(opened.path())?.schema_objects()?;
     let view = ShowView { backup, schema };
@@ -51,6 +58,17 @@ fn render(v: &ShowView) -> String {
         b.compression,
         crate::output::human_bytes(b.size),
     );
+    if let Some(a) = &b.archive {
+        s.push_str(&format!(
+            "archive   {} (format {}), database {}, server {}, pg_dump {}, compression {}\n",
+            b.format.label(),
+            a.archive_version,
+            a.dbname.as_deref().unwrap_or("?"),
+            a.server_version.as_deref().unwrap_or("?"),
+            a.pg_dump_version.as_deref().unwrap_or("?"),
+            a.compression
+        ));
+    }
     if let Some(src) = &b.source {
         s.push_str(&format!("source    {src}\n"));
     }
@@ -60,7 +78,7 @@ fn render(v: &ShowView) -> String {
     }
     s.push_str("tables\n");
     for t in &b.tables {
-        s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows));
+        s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows_text()));
     }
     s.push_str("schema\n");
     for o in &v.schema {

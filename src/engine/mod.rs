@@ -9,6 +9,11 @@
 //!   holds at most a bounded batch of rows in memory;
 //! - `describe` never contains a password.
 
+pub mod pgconn;
+pub mod pgpromote;
+pub mod pgrestore;
+pub mod pgtools;
+pub mod postgres;
 pub mod sqlite;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +21,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::rows::Batch;
+use crate::rows::{Batch, BatchFiller};
 use crate::value::{Row, Value};
 
 /// Which engine a database or backup belongs to.
@@ -81,11 +86,7 @@ pub enum Access {
 pub fn open(loc: &Location, access: Access) -> Result<Box<dyn Database>> {
     match loc {
         Location::Sqlite(p) => Ok(Box::new(sqlite::SqliteDb::open(p, access)?)),
-        Location::Postgres(_) => Err(crate::error::environment(format!(
-            "`{}`: PostgreSQL databases are not supported by this build yet",
-            loc.describe()
-        ))
-        .into()),
+        Location::Postgres(spec) => Ok(Box::new(postgres::PgDb::open_with(spec, access)?)),
     }
 }
 
@@ -161,22 +162,14 @@ pub trait Database: Send {
         sink: &mut dyn FnMut(Batch) -> Result<Batch>,
     ) -> Result<()> {
         let width = scan.columns.len() + usize::from(scan.filter.is_some());
-        let mut batch = Batch::new(width);
+        let mut filler = BatchFiller::new(width, batch_bytes, sink);
         self.scan(scan, &mut |row| {
             for v in &row {
-                batch.push_value(v);
+                filler.batch().push_value(v);
             }
-            if batch.bytes() >= batch_bytes {
-                let full = std::mem::replace(&mut batch, Batch::new(width));
-                batch = sink(full)?;
-                batch.reset(width);
-            }
-            Ok(())
+            filler.row_done()
         })?;
-        if batch.rows() > 0 {
-            sink(batch)?;
-        }
-        Ok(())
+        filler.finish()
     }
     /// Integrity problems found (`quick` for the cheaper check); empty means healthy.
     fn integrity_problems(&mut self, quick: bool) -> Result<Vec<String>>;

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 
 use super::{Access, Database, EngineKind, Scan, SchemaObject, TableSchema, WriteTxn, quote_ident, quote_list};
 use crate::error::{bad_input, environment};
-use crate::rows::Batch;
+use crate::rows::{Batch, BatchFiller};
 use crate::value::{Row, Value};
 
 /// The 16 bytes every SQLite database file starts with.
@@ -244,8 +244,9 @@ fn may_mix_integer_and_real(decl: &str) -> bool {
 
 /// Copies the whole database behind `conn` into the new file `dest` through the online backup
 /// API (one step, so a concurrent writer cannot starve it), under a temporary name in the same
-/// folder, with the permissions and owner of `mode_of`, fsynced, then renamed into place. Errors: `Refused` if `dest` exists, `Environment`
-/// for I/O problems (disk full included); the temporary file is removed on failure.
+/// folder, with the permissions and owner of `mode_of`, fsynced, then renamed into place.
+/// Errors: `Refused` if `dest` exists, `Environment` for I/O problems (disk full included); the
+/// temporary file is removed on failure.
 pub fn snapshot_to(conn: &Connection, dest: &Path, mode_of: &Path) -> Result<()> {
     if dest.exists() {
         return Err(crate::error::refused(format!("snapshot `{}` already exists", dest.display())).into());
@@ -256,10 +257,27 @@ pub fn snapshot_to(conn: &Connection, dest: &Path, mode_of: &Path) -> Result<()>
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| environment(format!("cannot create a snapshot in `{}`: {e}", dir.display())))?;
+    let tmp_path = tmp.path().to_path_buf();
+    // Ctrl-C removes it; any other failure drops (removes) it below.
+    crate::interrupt::track(&tmp_path);
+    let written = copy_pages(conn, &tmp, mode_of).and_then(|_| {
+        tmp.persist_noclobber(dest)
+            .map(|_| ())
+            .map_err(|e| environment(format!("cannot write snapshot `{}`: {}", dest.display(), e.error)).into())
+    });
+    crate::interrupt::untrack(&tmp_path);
+    written?;
+    crate::restore::sync_dir(dir);
+    Ok(())
+}
+
+/// Copies every page of `conn`'s database into `tmp` in one backup step, then gives it the
+/// permissions and owner of `mode_of` (it may be promoted back over live one day) and fsyncs it.
+fn copy_pages(conn: &Connection, tmp: &tempfile::NamedTempFile, mode_of: &Path) -> Result<()> {
     {
         let mut dst = Connection::open(tmp.path()).map_err(|e| classify(e, tmp.path()))?;
         let backup = rusqlite::backup::Backup::new(conn, &mut dst).map_err(|e| classify(e, tmp.path()))?;
-        // One step copies every page; Busy/Locked only come from another connection, so retry briefly.
+        // Busy/Locked only come from another connection's lock, so retry briefly.
         let mut tries = 0;
         loop {
             match backup.step(-1).map_err(|e| classify(e, tmp.path()))? {
@@ -276,11 +294,7 @@ pub fn snapshot_to(conn: &Connection, dest: &Path, mode_of: &Path) -> Result<()>
     crate::restore::copy_mode_and_owner(mode_of, tmp.as_file())?;
     tmp.as_file()
         .sync_all()
-        .map_err(|e| environment(format!("cannot sync snapshot `{}`: {e}", tmp.path().display())))?;
-    tmp.persist_noclobber(dest)
-        .map_err(|e| environment(format!("cannot write snapshot `{}`: {}", dest.display(), e.error)))?;
-    crate::restore::sync_dir(dir);
-    Ok(())
+        .map_err(|e| environment(format!("cannot sync snapshot `{}`: {e}", tmp.path().display())).into())
 }
 
 /// The URI that opens a backup read-only; `immutable=1` unless a `-wal` file sits beside it
@@ -483,9 +497,10 @@ impl Database for SqliteDb {
         let sql = self.scan_sql(scan)?;
         let mut st = self.conn.prepare(&sql).map_err(|e| self.scan_error(e, scan))?;
         let n = st.column_count();
-        let mut batch = Batch::new(n);
+        let mut filler = BatchFiller::new(n, batch_bytes, sink);
         let mut rows = st.query([]).map_err(|e| self.scan_error(e, scan))?;
         while let Some(r) = rows.next().map_err(|e| self.scan_error(e, scan))? {
+            let batch = filler.batch();
             for i in 0..n {
                 match r.get_ref(i)? {
                     ValueRef::Null => batch.push_null(),
@@ -495,16 +510,9 @@ impl Database for SqliteDb {
                     ValueRef::Blob(b) => batch.push_blob(b),
                 }
             }
-            if batch.bytes() >= batch_bytes {
-                let full = std::mem::replace(&mut batch, Batch::new(n));
-                batch = sink(full)?;
-                batch.reset(n);
-            }
+            filler.row_done()?;
         }
-        if batch.rows() > 0 {
-            sink(batch)?;
-        }
-        Ok(())
+        filler.finish()
     }
 
     fn check_expression(&mut self, table: &str, expr: &str) -> Result<()> {

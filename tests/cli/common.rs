@@ -10,7 +10,11 @@ use rusqlite::Connection;
 /// A `lastgood` command with `--quiet`, run in `cwd`, with no repository from the environment.
 pub fn lastgood(cwd: &Path) -> Command {
     let mut cmd = Command::cargo_bin("lastgood").expect("binary built");
-    cmd.current_dir(cwd).env_remove("LASTGOOD_REPO").env_remove("LASTGOOD_SCRATCH_DIR").arg("--quiet");
+    cmd.current_dir(cwd)
+        .env_remove("LASTGOOD_REPO")
+        .env_remove("LASTGOOD_SCRATCH_DIR")
+        .env_remove("LASTGOOD_LIVE")
+        .arg("--quiet");
     cmd
 }
 

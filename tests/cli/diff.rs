@@ -213,6 +213,11 @@ fn keys_from_json(lines: &[serde_json::Value]) -> Vec<(String, String, String)> 
     keys
 }
 
+/// Runs `lastgood diff --scratch S --live L EXTRA…` in `dir`.
+fn diff_cmd(dir: &Path, scratch: &Path, live: &Path, extra: &[&str]) -> std::process::Output {
+    lastgood(dir).arg("diff").arg("--scratch").arg(scratch).arg("--live").arg(live).args(extra).output().unwrap()
+}
+
 fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(stdout)
         .lines()
@@ -227,13 +232,7 @@ fn changes_equal_sqldiffs_on_generated_pairs() {
         let (scratch, live) = (path(&dir, "scratch.db"), path(&dir, "live.db"));
         generate_pair(seed, true, &scratch, &live);
 
-        let ours = lastgood(dir.path())
-            .args(["diff", "--sql", "--scratch"])
-            .arg(&scratch)
-            .arg("--live")
-            .arg(&live)
-            .output()
-            .unwrap();
+        let ours = diff_cmd(dir.path(), &scratch, &live, &["--sql"]);
         assert_eq!(ours.status.code(), Some(1), "seed {seed}: differences exit 1");
         let theirs = Command::new("sqldiff").arg(&live).arg(&scratch).output().expect("sqldiff installed");
         assert!(theirs.status.success());
@@ -248,13 +247,7 @@ fn changes_equal_sqldiffs_on_generated_pairs() {
             assert_eq!(row_multiset(&path(&dir, "ours.db"), t), want, "seed {seed}: our patch on {t}");
         }
 
-        let out = lastgood(dir.path())
-            .args(["--json", "diff", "--scratch"])
-            .arg(&scratch)
-            .arg("--live")
-            .arg(&live)
-            .output()
-            .unwrap();
+        let out = diff_cmd(dir.path(), &scratch, &live, &["--json"]);
         assert_eq!(out.status.code(), Some(1));
         let lines = json_lines(&out.stdout);
         assert_eq!(keys_from_json(&lines), our_log, "seed {seed}: --json keys");
@@ -272,25 +265,13 @@ fn our_patch_restores_any_real_bit_for_bit() {
         let dir = tempdir();
         let (scratch, live) = (path(&dir, "scratch.db"), path(&dir, "live.db"));
         generate_pair(seed, false, &scratch, &live);
-        let ours = lastgood(dir.path())
-            .args(["diff", "--sql", "--scratch"])
-            .arg(&scratch)
-            .arg("--live")
-            .arg(&live)
-            .output()
-            .unwrap();
+        let ours = diff_cmd(dir.path(), &scratch, &live, &["--sql"]);
         assert_eq!(ours.status.code(), Some(1));
         apply_patch(&live, &path(&dir, "ours.db"), &String::from_utf8(ours.stdout).unwrap());
         for t in ["t1", "t2", "t3"] {
             assert_eq!(row_multiset(&path(&dir, "ours.db"), t), row_multiset(&scratch, t), "seed {seed}: {t}");
         }
-        let again = lastgood(dir.path())
-            .args(["diff", "--scratch"])
-            .arg(&scratch)
-            .arg("--live")
-            .arg(path(&dir, "ours.db"))
-            .output()
-            .unwrap();
+        let again = diff_cmd(dir.path(), &scratch, &path(&dir, "ours.db"), &[]);
         assert_eq!(again.status.code(), Some(0), "after our patch live equals scratch");
     }
 }
@@ -308,13 +289,7 @@ fn counts_per_table_match_sqldiff_summary() {
         let n: Vec<u64> = rest.split(", ").map(|p| p.split(' ').next().unwrap().parse().unwrap()).collect();
         summary.insert(t.to_string(), n);
     }
-    let out = lastgood(dir.path())
-        .args(["--json", "diff", "--scratch"])
-        .arg(&scratch)
-        .arg("--live")
-        .arg(&live)
-        .output()
-        .unwrap();
+    let out = diff_cmd(dir.path(), &scratch, &live, &["--json"]);
     for l in json_lines(&out.stdout).iter().filter(|l| l["type"] == "summary" && l["table"] != "t3") {
         let n = &summary[l["table"].as_str().unwrap()];
         assert_eq!(l["updated"].as_u64().unwrap(), n[0], "{l}");
@@ -336,13 +311,7 @@ fn storage_classes_blobs_and_reals_are_compared_exactly() {
         &live,
         "CREATE TABLE t(id INTEGER PRIMARY KEY, v); INSERT INTO t VALUES (1, 1.0), (2, 1), (3, x'0000'), (4, 0.1), (5, NULL), (6, 1.0);",
     );
-    let out = lastgood(dir.path())
-        .args(["--json", "diff", "--scratch"])
-        .arg(&scratch)
-        .arg("--live")
-        .arg(&live)
-        .output()
-        .unwrap();
+    let out = diff_cmd(dir.path(), &scratch, &live, &["--json"]);
     let lines = json_lines(&out.stdout);
     let updated: Vec<i64> =
         lines.iter().filter(|l| l["kind"] == "updated").map(|l| l["key"]["id"].as_i64().unwrap()).collect();
@@ -357,13 +326,7 @@ fn keyless_table_with_integer_and_equal_real_is_a_multiset_in_value_order() {
     let (scratch, live) = (path(&dir, "scratch.db"), path(&dir, "live.db"));
     sqlite3(&scratch, "CREATE TABLE n(a, b); INSERT INTO n VALUES (1, 'x'), (1.0, 'a'), (1, 'x'), (2, NULL);");
     sqlite3(&live, "CREATE TABLE n(a, b); INSERT INTO n VALUES (1.0, 'a'), (1, 'x'), (2, NULL), (2, NULL);");
-    let out = lastgood(dir.path())
-        .args(["--json", "diff", "--scratch"])
-        .arg(&scratch)
-        .arg("--live")
-        .arg(&live)
-        .output()
-        .unwrap();
+    let out = diff_cmd(dir.path(), &scratch, &live, &["--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let lines = json_lines(&out.stdout);
     let changes: Vec<(String, u64, u64)> = lines
@@ -386,13 +349,7 @@ fn equal_databases_exit_0_and_schema_drift_is_reported() {
     let (scratch, live) = (path(&dir, "scratch.db"), path(&dir, "live.db"));
     sqlite3(&scratch, "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT, old INT); INSERT INTO t VALUES (1, 'x', 5);");
     sqlite3(&live, "CREATE TABLE t(id INTEGER PRIMARY KEY, a BLOB, new INT); INSERT INTO t VALUES (1, 'x', 7);");
-    let out = lastgood(dir.path())
-        .args(["--json", "diff", "--scratch"])
-        .arg(&scratch)
-        .arg("--live")
-        .arg(&live)
-        .output()
-        .unwrap();
+    let out = diff_cmd(dir.path(), &scratch, &live, &["--json"]);
     assert_eq!(out.status.code(), Some(0), "rows equal on the common columns");
     let lines = json_lines(&out.stdout);
     let drift = &lines[0]["drift"];
@@ -415,8 +372,7 @@ fn bad_input_is_refused_with_exit_3() {
         (&scratch, &live, &["--tables", "zzz"], "table `zzz`"),
     ];
     for (s, l, extra, msg) in cases {
-        let out =
-            lastgood(dir.path()).arg("diff").arg("--scratch").arg(s).arg("--live").arg(l).args(extra).output().unwrap();
+        let out = diff_cmd(dir.path(), s, l, extra);
         assert_eq!(out.status.code(), Some(3), "{msg}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.starts_with("error: ") && err.contains(msg), "{err}");
@@ -468,17 +424,57 @@ fn json_lines_keep_their_documented_shape() {
     let dir = tempdir();
     let (scratch, live) = (path(&dir, "scratch.db"), path(&dir, "live.db"));
     generate_pair(3, true, &scratch, &live);
-    let out = lastgood(dir.path())
-        .args(["--json", "diff", "--scratch"])
-        .arg(&scratch)
-        .arg("--live")
-        .arg(&live)
-        .output()
-        .unwrap();
+    let out = diff_cmd(dir.path(), &scratch, &live, &["--json"]);
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<Line> =
         text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
     assert!(matches!(lines.first(), Some(Line::Table { .. })));
     assert!(matches!(lines.last(), Some(Line::End { equal: false, tables: 3, .. })));
     assert_eq!(lines.iter().filter(|l| matches!(l, Line::Summary { .. })).count(), 3);
+}
+
+#[test]
+fn nocase_keys_kinds_rows_limit_and_rowid() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "scratch.db"), path(&dir, "live.db"));
+    let schema = "CREATE TABLE k(name TEXT COLLATE NOCASE PRIMARY KEY, v INT); CREATE TABLE n(a, b);";
+    sqlite3(
+        &scratch,
+        &format!(
+            "{schema} INSERT INTO k VALUES ('a', 1), ('B', 2), ('c', 3), ('D', 4); INSERT INTO n VALUES (1, 'x'), (2, 'y');"
+        ),
+    );
+    sqlite3(
+        &live,
+        &format!(
+            "{schema} INSERT INTO k VALUES ('a', 10), ('B', 20), ('c', 30), ('e', 5); INSERT INTO n VALUES (1, 'x'), (2, 'Y');"
+        ),
+    );
+    let run = |args: &[&str]| diff_cmd(dir.path(), &scratch, &live, args);
+    // NOCASE sorts 'a' < 'B' but keys are compared byte for byte ('B' < 'a'): no order error.
+    let out = run(&["--json", "--tables", "k", "--kinds", "updated"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    let keys: Vec<&str> =
+        lines.iter().filter(|l| l["type"] == "change").map(|l| l["key"]["name"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["B", "a", "c"]);
+    let s = lines.iter().find(|l| l["type"] == "summary").unwrap();
+    assert_eq!((s["updated"].as_u64(), s["deleted"].as_u64(), s["inserted"].as_u64()), (Some(3), Some(0), Some(0)));
+    // --rows --limit 2: two updated rows shown, then how many more.
+    let text = String::from_utf8(run(&["--tables", "k", "--rows", "--limit", "2"]).stdout).unwrap();
+    assert_eq!(text.lines().filter(|l| l.trim_start().starts_with("updated ")).count(), 2, "{text}");
+    assert!(text.contains("… 1 more updated"), "{text}");
+    // --rowid: the keyless table is matched by rowid, so row 2 is one update, with a warning.
+    let out = diff_cmd(dir.path(), &scratch, &live, &["--json", "--rowid", "--tables", "n"]);
+    let lines = json_lines(&out.stdout);
+    let change = lines.iter().find(|l| l["type"] == "change").unwrap();
+    assert_eq!((change["kind"].as_str(), change["key"]["rowid"].as_i64()), (Some("updated"), Some(2)));
+    let warned = Command::new(assert_cmd::cargo::cargo_bin("lastgood"))
+        .args(["diff", "--rowid", "--tables", "n", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&warned.stderr).contains("VACUUM"));
 }

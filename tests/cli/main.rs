@@ -12,6 +12,8 @@ mod drill;
 mod history;
 mod interrupt;
 mod merge;
+mod pg;
+mod pgcluster;
 mod picker;
 mod promote;
 mod prune;

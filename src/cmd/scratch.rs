@@ -1,0 +1,78 @@
+//! `lastgood scratch list|drop`: the scratch databases lastgood created on a PostgreSQL server
+//! (those carrying its COMMENT mark), and dropping them. Databases without the mark are never
+//! listed nor dropped here.
+
+use serde::Serialize;
+
+use crate::engine::pgconn::PgConn;
+use crate::engine::pgrestore::{self, Admin, ScratchDb};
+use crate::error::usage;
+use crate::output::{human_bytes, table};
+
+use super::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+    /// The server (any database on it: URL or key=value; PG* variables fill the gaps).
+    #[arg(long, value_name = "URL", env = "LASTGOOD_LIVE", global = true)]
+    pub live: Option<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// List lastgood's scratch databases on the server.
+    List,
+    /// Drop one scratch database (by id or name), or all of them with --all.
+    Drop {
+        /// The id shown by `scratch list`, or the database name.
+        #[arg(required_unless_present = "all")]
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+}
+
+#[derive(Serialize)]
+struct Dropped {
+    dropped: Vec<ScratchDb>,
+}
+
+pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
+    let Some(live) = args.live.as_deref().filter(|s| !s.trim().is_empty()) else {
+        return Err(usage("`scratch` needs the PostgreSQL server")
+            .hint("pass --live postgres://… or set LASTGOOD_LIVE")
+            .into());
+    };
+    let server = PgConn::resolve(live)?;
+    match &args.action {
+        Action::List => {
+            let list = Admin::connect(&server)?.scratch_list()?;
+            ctx.out.emit(&list, |l| render_list(l, &server))?;
+        }
+        Action::Drop { id, all } => {
+            let which = if *all { None } else { id.as_deref() };
+            let dropped = pgrestore::scratch_drop(&server, which)?;
+            ctx.out.emit(&Dropped { dropped }, |d| {
+                let mut s: String = d.dropped.iter().map(|x| format!("dropped {}\n", x.database)).collect();
+                if d.dropped.is_empty() {
+                    s.push_str("no scratch databases to drop\n");
+                }
+                s
+            })?;
+        }
+    }
+    Ok(crate::exit::OK)
+}
+
+fn render_list(list: &[ScratchDb], server: &PgConn) -> String {
+    if list.is_empty() {
+        return format!("no scratch databases on {}\n", server.describe_server());
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| vec![s.id.clone(), s.database.clone(), human_bytes(s.size as u64), s.comment.clone()])
+        .collect();
+    table(&["ID", "DATABASE", "SIZE", "NOTE"], &rows)
+}

@@ -1,0 +1,600 @@
+//! Restoring pg_dump archives into scratch databases, and managing those databases.
+//!
+//! A restore is a plan (`PgRestorePlan::new`: archive usable, tables present, target allowed,
+//! printable as a dry run) and its execution: CREATE DATABASE from template0, mark it with a
+//! COMMENT (`lastgood scratch: …`), then pg_restore (with `-j` for custom and directory archives)
+//! or psql for plain dumps. `--tables` feeds pg_restore an exact list (`-L`) built from the
+//! archive's TOC dependencies: the tables, their data, and everything that hangs off them
+//! (indexes, constraints, triggers, defaults, owned sequences and their values), which
+//! `pg_restore -t` alone would leave out.
+//!
+//! Invariants: a failed or interrupted restore drops the database it created, so nothing is left
+//! under the target name; lastgood drops or replaces only databases carrying its COMMENT mark,
+//! unless `--force`, and never the live database it was pointed at; the password reaches
+//! pg_restore/psql only through the environment, and their messages are scrubbed.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::pgconn::PgConn;
+use super::pgtools;
+use super::quote_ident;
+use crate::catalog::format::{Compression, Format};
+use crate::catalog::{Backup, TableFacts, pgdump};
+use crate::error::{bad_input, environment, refused, usage};
+use crate::output::Output;
+
+/// Every scratch database lastgood creates carries a COMMENT starting with this.
+pub const MARK: &str = "lastgood scratch";
+/// Default scratch database names start with this.
+pub const PREFIX: &str = "lastgood_scratch_";
+
+/// What a PostgreSQL restore will do; printable before anything is written.
+#[derive(Debug, Clone, Serialize)]
+pub struct PgRestorePlan {
+    pub backup_id: String,
+    pub backup_path: PathBuf,
+    pub format: Format,
+    pub taken_at: DateTime<Utc>,
+    pub why: String,
+    /// Schema-qualified names; `None` restores the whole archive.
+    pub tables: Option<Vec<String>>,
+    /// The scratch database, as `postgres://user@host:port/name` (no password).
+    pub target: String,
+    pub target_database: String,
+    pub replace_existing: bool,
+    /// Parallel pg_restore jobs (1 where the format does not allow more).
+    pub jobs: u32,
+    #[serde(skip)]
+    conn: PgConn,
+    #[serde(skip)]
+    compression: Compression,
+    #[serde(skip)]
+    archive: Option<pgdump::ArchiveInfo>,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PgRestoreReport {
+    #[serde(flatten)]
+    pub plan: PgRestorePlan,
+    pub tables_restored: Vec<TableFacts>,
+    pub indexes: u64,
+    pub constraints: u64,
+    /// Foreign keys left out because they point at tables that were not restored.
+    pub skipped_foreign_keys: Vec<String>,
+    pub seconds: f64,
+}
+
+/// A scratch database on a server.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScratchDb {
+    pub id: String,
+    pub database: String,
+    pub comment: String,
+    pub size: i64,
+}
+
+impl PgRestorePlan {
+    /// Checks the request. `server` is the live connection (scratch goes on its server) or the
+    /// explicit scratch URL (`explicit_target`). Errors: `BadInput` for a damaged archive, an
+    /// unknown table, or `--tables` with a plain dump; `Refused` when the target is live.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        backup: &Backup,
+        why: String,
+        tables: Option<Vec<String>>,
+        server: &PgConn,
+        explicit_target: bool,
+        into: Option<&str>,
+        live_dbname: Option<&str>,
+        force: bool,
+        jobs: u32,
+        now: DateTime<Utc>,
+    ) -> Result<PgRestorePlan> {
+        if let Some(problem) = &backup.problem {
+            return Err(bad_input(format!(
+                "backup {} (`{}`) cannot be restored: {problem}",
+                backup.id,
+                backup.primary().path.display()
+            ))
+            .hint("pick another backup with --backup or an earlier --at; `lastgood verify --all` lists healthy ones")
+            .into());
+        }
+        let tables = tables.map(|ts| resolve_tables(backup, &ts)).transpose()?;
+        if tables.is_some() && backup.format == Format::PgPlain {
+            return Err(bad_input(format!(
+                "backup {} is a plain SQL dump, which can only be restored whole",
+                backup.id
+            ))
+            .hint("drop --tables, or restore from a custom, directory or tar archive (pg_dump -Fc/-Fd/-Ft)")
+            .into());
+        }
+        if backup.format == Format::PgPlain && backup.archive.as_ref().is_some_and(|a| a.dbname.is_some()) {
+            return Err(refused(format!(
+                "backup {} is a plain dump made with --create: psql would reconnect to its original database",
+                backup.id
+            ))
+            .hint("restore it by hand, or use a dump made without --create")
+            .into());
+        }
+        let target_database = match into {
+            Some(name) => name.to_string(),
+            None if explicit_target => server.dbname.clone(),
+            None => format!("{PREFIX}{}_{}", backup.id, now.format("%Y%m%d%H%M%S")),
+        };
+        if live_dbname == Some(target_database.as_str()) {
+            return Err(refused(format!(
+                "`{target_database}` is the live database; lastgood restores only into scratch"
+            ))
+            .hint("pick another --into or --scratch-url, then use `lastgood merge` or `lastgood promote`")
+            .into());
+        }
+        let conn = server.with_dbname(&target_database);
+        let jobs = if matches!(backup.format, Format::PgCustom | Format::PgDirectory) { jobs.max(1) } else { 1 };
+        Ok(PgRestorePlan {
+            backup_id: backup.id.clone(),
+            backup_path: backup.primary().path.clone(),
+            format: backup.format,
+            taken_at: backup.taken_at,
+            why,
+            tables,
+            target: conn.describe(),
+            target_database,
+            replace_existing: force,
+            jobs,
+            conn,
+            compression: backup.compression,
+            archive: backup.archive.clone(),
+        })
+    }
+
+    /// Carries the plan out; on any error the database it created is dropped again.
+    pub fn execute(self, out: &Output) -> Result<PgRestoreReport> {
+        let started = Instant::now();
+        self.check_pg_restore_reads_archive()?;
+        let mut admin = Admin::connect(&self.conn)?;
+        admin.prepare_target(&self.target_database, self.replace_existing)?;
+        admin.create(
+            &self.target_database,
+            &format!(
+                "{MARK}: backup {} taken at {}, created {}",
+                self.backup_id,
+                self.taken_at.to_rfc3339(),
+                Utc::now().to_rfc3339()
+            ),
+        )?;
+        let cleanup = {
+            let (conn, name) = (self.conn.clone(), self.target_database.clone());
+            crate::interrupt::cleanup_on_interrupt(move || {
+                if let Ok(mut admin) = Admin::connect(&conn) {
+                    let _ = admin.drop(&name);
+                }
+            })
+        };
+        let spinner = out.spinner(&format!("restoring backup {} into {}", self.backup_id, self.target_database));
+        let result = self.run_restore().and_then(|skipped| self.report(skipped, started));
+        spinner.finish_and_clear();
+        crate::interrupt::forget_cleanup(cleanup);
+        match result {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                if let Err(drop_err) = admin.drop(&self.target_database) {
+                    return Err(e.context(format!(
+                        "and dropping the half-restored database `{}` failed too: {drop_err:#}",
+                        self.target_database
+                    )));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs pg_restore -l once: the cheapest way to learn that the local pg_restore is older than
+    /// the pg_dump that made the archive.
+    fn check_pg_restore_reads_archive(&self) -> Result<()> {
+        if self.format == Format::PgPlain {
+            pgtools::find("psql")?;
+            return Ok(());
+        }
+        let out = pgtools::output(pgtools::command("pg_restore", None)?.arg("-l").arg(&self.backup_path))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("unsupported version") {
+            let local = pgtools::version("pg_restore").unwrap_or_else(|_| "unknown".into());
+            let (made_by, format) = match &self.archive {
+                Some(a) => (a.pg_dump_version.clone().unwrap_or_else(|| "?".into()), a.archive_version.clone()),
+                None => ("?".into(), "?".into()),
+            };
+            return Err(environment(format!(
+                "backup {} was made by pg_dump {made_by} (archive format {format}); the local pg_restore {local} is too old to read it",
+                self.backup_id
+            ))
+            .hint("install the PostgreSQL client programs of that version (or newer) and put them on PATH or in LASTGOOD_PG_BIN")
+            .into());
+        }
+        Err(bad_input(format!(
+            "pg_restore cannot read backup {} (`{}`): {}",
+            self.backup_id,
+            self.backup_path.display(),
+            pgtools::stderr_tail(&out, None, 3)
+        ))
+        .into())
+    }
+
+    /// Returns the foreign keys left out.
+    fn run_restore(&self) -> Result<Vec<String>> {
+        if self.format == Format::PgPlain {
+            return self.run_psql().map(|_| Vec::new());
+        }
+        let mut cmd = pgtools::command("pg_restore", Some(&self.conn))?;
+        cmd.args(["--exit-on-error", "--no-password", "-d", &self.target_database]);
+        if self.jobs > 1 {
+            cmd.arg(format!("--jobs={}", self.jobs));
+        }
+        let mut skipped = Vec::new();
+        let _list_file;
+        if let Some(tables) = &self.tables {
+            let (list, fks) = self.selection_list(tables)?;
+            skipped = fks;
+            cmd.arg("-L").arg(list.path());
+            _list_file = list;
+        }
+        cmd.arg(&self.backup_path);
+        let out = pgtools::output(&mut cmd)?;
+        if !out.status.success() {
+            return Err(bad_input(format!(
+                "pg_restore failed restoring backup {} into `{}`: {}",
+                self.backup_id,
+                self.target_database,
+                pgtools::stderr_tail(&out, Some(&self.conn), 3)
+            ))
+            .into());
+        }
+        Ok(skipped)
+    }
+
+    /// Writes the pg_restore `-L` list selecting `tables` and what belongs to them.
+    fn selection_list(&self, tables: &[String]) -> Result<(tempfile::NamedTempFile, Vec<String>)> {
+        let archive = read_archive(&self.backup_path, self.format)?;
+        let mut ids = Vec::new();
+        for t in tables {
+            let (schema, name) = t.split_once('.').unwrap_or(("public", t));
+            let e = archive
+                .table_entry(schema, name)
+                .ok_or_else(|| bad_input(format!("backup {} has no table `{t}`", self.backup_id)))?;
+            ids.push(e.id);
+        }
+        let (keep, skipped) = archive.selection(&ids);
+        let mut f = tempfile::Builder::new()
+            .prefix("lastgood-pg-restore-")
+            .suffix(".list")
+            .tempfile()
+            .map_err(|e| environment(format!("cannot create a temporary file: {e}")))?;
+        for id in keep {
+            writeln!(f, "{id};").context("writing the pg_restore list")?;
+        }
+        f.flush().context("writing the pg_restore list")?;
+        Ok((f, skipped))
+    }
+
+    /// Plain dumps: psql reads the (decompressed) SQL from stdin and stops at the first error.
+    fn run_psql(&self) -> Result<()> {
+        let mut cmd = pgtools::command("psql", Some(&self.conn))?;
+        cmd.args(["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "-d", &self.target_database, "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| environment(format!("cannot run psql: {e}")))?;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let file = std::fs::File::open(&self.backup_path)
+            .map_err(|e| environment(format!("cannot read `{}`: {e}", self.backup_path.display())))?;
+        let copy = crate::catalog::format::decoder(self.compression, file)
+            .and_then(|mut r| std::io::copy(&mut r, &mut stdin).map_err(anyhow::Error::from));
+        drop(stdin);
+        let out = child.wait_with_output().context("waiting for psql")?;
+        if !out.status.success() {
+            return Err(bad_input(format!(
+                "psql failed restoring backup {} into `{}`: {}",
+                self.backup_id,
+                self.target_database,
+                pgtools::stderr_tail(&out, Some(&self.conn), 3)
+            ))
+            .into());
+        }
+        // psql stops reading when it fails, which breaks the pipe: report the copy error only now.
+        copy.map(|_| ()).with_context(|| format!("reading backup `{}`", self.backup_path.display()))
+    }
+
+    fn report(&self, skipped_foreign_keys: Vec<String>, started: Instant) -> Result<PgRestoreReport> {
+        let mut client = self.conn.connect()?;
+        let rows = client
+            .query(
+                "SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                 AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2",
+                &[],
+            )
+            .map_err(|e| self.conn.classify(e, "listing restored tables"))?;
+        let mut tables = Vec::new();
+        for r in rows {
+            let (schema, name): (String, String) = (r.get(0), r.get(1));
+            let sql = format!("SELECT count(*) FROM {}.{}", quote_ident(&schema), quote_ident(&name));
+            let n: i64 = client.query_one(&sql, &[]).map_err(|e| self.conn.classify(e, "counting rows"))?.get(0);
+            tables.push(TableFacts { name: pgdump::qualified(&schema, &name), rows: Some(n as u64) });
+        }
+        let count = |client: &mut postgres::Client, sql: &str| -> Result<u64> {
+            let n: i64 = client.query_one(sql, &[]).map_err(|e| self.conn.classify(e, "counting objects"))?.get(0);
+            Ok(n as u64)
+        };
+        let user_ns = "(SELECT oid FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%')";
+        let indexes = count(
+            &mut client,
+            &format!("SELECT count(*) FROM pg_class WHERE relkind = 'i' AND relnamespace IN {user_ns}"),
+        )?;
+        let constraints =
+            count(&mut client, &format!("SELECT count(*) FROM pg_constraint WHERE connamespace IN {user_ns}"))?;
+        Ok(PgRestoreReport {
+            plan: self.clone(),
+            tables_restored: tables,
+            indexes,
+            constraints,
+            skipped_foreign_keys,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// Maps `--tables` names onto the archive's schema-qualified tables (a bare name is
+/// `public.name`). Errors: `BadInput` naming the absent table and what the archive has.
+fn resolve_tables(backup: &Backup, names: &[String]) -> Result<Vec<String>> {
+    names
+        .iter()
+        .map(|t| {
+            backup.table(t).map(|f| f.name.clone()).ok_or_else(|| {
+                let have: Vec<&str> = backup.tables.iter().map(|t| t.name.as_str()).collect();
+                bad_input(format!("backup {} has no table `{t}` (it has: {})", backup.id, have.join(", ")))
+                    .hint("check the names given to --tables; tables outside public are schema.table")
+                    .into()
+            })
+        })
+        .collect()
+}
+
+fn read_archive(path: &std::path::Path, format: Format) -> Result<pgdump::Archive> {
+    match format {
+        Format::PgCustom => pgdump::read_custom(path),
+        Format::PgTar => pgdump::read_tar(path),
+        Format::PgDirectory => pgdump::read_directory(path),
+        _ => Err(bad_input(format!("`{}` has no table of contents", path.display())).into()),
+    }
+}
+
+/// A connection to the server's maintenance database, for CREATE/DROP DATABASE.
+pub struct Admin {
+    client: postgres::Client,
+    conn: PgConn,
+}
+
+impl Admin {
+    /// Connects to database `postgres` (else `template1`) on the server of `conn`.
+    pub fn connect(conn: &PgConn) -> Result<Admin> {
+        let maint = conn.with_dbname("postgres");
+        match maint.connect() {
+            Ok(client) => Ok(Admin { client, conn: maint }),
+            Err(e) if crate::error::classify(&e).is_some_and(|f| f.kind == crate::error::Kind::BadInput) => {
+                let t1 = conn.with_dbname("template1");
+                Ok(Admin { client: t1.connect()?, conn: t1 })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The COMMENT of database `name`, `None` when it does not exist (`Some("")` without one).
+    pub fn comment(&mut self, name: &str) -> Result<Option<String>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = $1",
+                &[&name],
+            )
+            .map_err(|e| self.conn.classify(e, "looking up a database"))?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    /// Makes room for `name`: nothing to do when absent; dropped when it carries lastgood's mark
+    /// or with `force`; refused otherwise.
+    fn prepare_target(&mut self, name: &str, force: bool) -> Result<()> {
+        let Some(comment) = self.comment(name)? else { return Ok(()) };
+        if !force && !comment.starts_with(MARK) {
+            return Err(refused(format!(
+                "database `{name}` already exists on {} and was not created by lastgood",
+                self.conn.describe_server()
+            ))
+            .hint("pass --force to replace it, or pick another --into")
+            .into());
+        }
+        self.drop(name)
+    }
+
+    fn create(&mut self, name: &str, comment: &str) -> Result<()> {
+        let q = quote_ident(name);
+        self.client
+            .batch_execute(&format!("CREATE DATABASE {q} TEMPLATE template0"))
+            .map_err(|e| self.conn.classify(e, &format!("creating database `{name}`")))?;
+        // COMMENT takes no parameters; the text is a quoted literal built from our own strings.
+        let lit = format!("'{}'", comment.replace('\'', "''"));
+        let marked = self.client.batch_execute(&format!("COMMENT ON DATABASE {q} IS {lit}"));
+        if let Err(e) = marked {
+            let _ = self.drop(name);
+            return Err(self.conn.classify(e, &format!("marking database `{name}`")));
+        }
+        Ok(())
+    }
+
+    /// Drops `name`, ending any session still connected to it.
+    pub fn drop(&mut self, name: &str) -> Result<()> {
+        self.client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)))
+            .map_err(|e| self.conn.classify(e, &format!("dropping database `{name}`")))
+    }
+
+    /// Other sessions connected to any of `dbs`, as `application (pid N)`.
+    pub fn sessions_on(&mut self, dbs: &[&str]) -> Result<Vec<String>> {
+        let names: Vec<String> = dbs.iter().map(|d| d.to_string()).collect();
+        let rows = self
+            .client
+            .query(
+                "SELECT coalesce(nullif(application_name, ''), 'unnamed') || ' (pid ' || pid || ')' FROM pg_stat_activity \
+                 WHERE datname = ANY($1) AND pid <> pg_backend_pid() ORDER BY pid",
+                &[&names],
+            )
+            .map_err(|e| self.conn.classify(e, "listing sessions"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Ends every other session on any of `dbs`; returns how many were signalled.
+    pub fn terminate_sessions(&mut self, dbs: &[&str]) -> Result<u64> {
+        let names: Vec<String> = dbs.iter().map(|d| d.to_string()).collect();
+        let rows = self
+            .client
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()",
+                &[&names],
+            )
+            .map_err(|e| self.conn.classify(e, "ending sessions"))?;
+        Ok(rows.len() as u64)
+    }
+
+    /// Runs `sql` (several statements) in one transaction: all or nothing.
+    pub fn in_transaction(&mut self, sql: &str) -> Result<()> {
+        let conn = self.conn.clone();
+        let mut tx = self.client.transaction().map_err(|e| conn.classify(e, "starting a transaction"))?;
+        tx.batch_execute(sql).map_err(|e| conn.classify(e, "renaming databases"))?;
+        tx.commit().map_err(|e| conn.classify(e, "committing the renames"))
+    }
+
+    /// Databases carrying lastgood's scratch mark.
+    pub fn scratch_list(&mut self) -> Result<Vec<ScratchDb>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT datname::text, shobj_description(oid, 'pg_database'), pg_database_size(oid) FROM pg_database \
+                 WHERE shobj_description(oid, 'pg_database') LIKE $1 ORDER BY datname",
+                &[&format!("{MARK}%")],
+            )
+            .map_err(|e| self.conn.classify(e, "listing scratch databases"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let database: String = r.get(0);
+                let id = database.strip_prefix(PREFIX).unwrap_or(&database).to_string();
+                ScratchDb { id, database, comment: r.get(1), size: r.get(2) }
+            })
+            .collect())
+    }
+}
+
+/// Drops scratch databases: the one whose id or name is `which`, or all (`None`). Only databases
+/// carrying the mark are ever dropped. Errors: `BadInput` when `which` matches none.
+pub fn scratch_drop(server: &PgConn, which: Option<&str>) -> Result<Vec<ScratchDb>> {
+    let mut admin = Admin::connect(server)?;
+    let all = admin.scratch_list()?;
+    let chosen: Vec<ScratchDb> = match which {
+        None => all,
+        Some(w) => {
+            let hit: Vec<ScratchDb> = all.into_iter().filter(|s| s.id == w || s.database == w).collect();
+            if hit.is_empty() {
+                return Err(bad_input(format!(
+                    "no scratch database `{w}` on {} (only databases lastgood created are dropped)",
+                    server.describe_server()
+                ))
+                .hint("list them with `lastgood scratch list`")
+                .into());
+            }
+            hit
+        }
+    };
+    for s in &chosen {
+        admin.drop(&s.database)?;
+    }
+    Ok(chosen)
+}
+
+/// Resolves `--live`/`--scratch-url` for a PostgreSQL restore. Errors: `Usage` when neither names
+/// a PostgreSQL server.
+pub fn server_for_restore(live: Option<&str>, scratch_url: Option<&str>) -> Result<(PgConn, bool, Option<String>)> {
+    let live = live.filter(|s| !s.trim().is_empty());
+    let scratch_url = scratch_url.filter(|s| !s.trim().is_empty());
+    let live_conn = live.map(PgConn::resolve).transpose()?;
+    if let Some(c) = &live_conn {
+        // A typo in --live should fail here, naming the database, not after a long restore.
+        c.connect()?;
+    }
+    let live_db = live_conn.as_ref().map(|c| c.dbname.clone());
+    match (scratch_url, live_conn) {
+        (Some(url), _) => Ok((PgConn::resolve(url)?, true, live_db)),
+        (None, Some(c)) => Ok((c, false, live_db)),
+        (None, None) => Err(usage("restoring a pg_dump archive needs a PostgreSQL server")
+            .hint("pass --live postgres://… (scratch is created on live's server) or --scratch-url postgres://…/name")
+            .into()),
+    }
+}
+
+/// What `show` adds for a pg_dump archive: row counts per table (by reading the data through
+/// `pg_restore -a`, or the plain dump itself) and the schema objects, both streamed.
+pub fn archive_details(backup: &Backup) -> Result<(Vec<TableFacts>, Vec<super::SchemaObject>)> {
+    let path = &backup.primary().path;
+    let to_objects = |v: Vec<(String, String, String)>| {
+        v.into_iter()
+            .map(|(kind, name, sql)| super::SchemaObject { kind, table: name.clone(), name, sql })
+            .collect::<Vec<_>>()
+    };
+    if backup.format == Format::PgPlain {
+        let open = || -> Result<Box<dyn std::io::Read>> {
+            let f =
+                std::fs::File::open(path).map_err(|e| environment(format!("cannot read `{}`: {e}", path.display())))?;
+            crate::catalog::format::decoder(backup.compression, f)
+        };
+        let schema = pgdump::split_schema_sql(open()?)?;
+        return Ok((backup.tables.clone(), to_objects(schema)));
+    }
+    let data = run_pg_restore_to_stdout(path, &["-a"], |r| pgdump::read_plain(r, path))?;
+    let tables = backup
+        .tables
+        .iter()
+        .map(|t| TableFacts { name: t.name.clone(), rows: Some(data.tables.get(&t.name).copied().unwrap_or(0)) })
+        .collect();
+    let schema = run_pg_restore_to_stdout(path, &["-s"], pgdump::split_schema_sql)?;
+    Ok((tables, to_objects(schema)))
+}
+
+/// Runs `pg_restore ARGS -f - PATH` and hands its stdout to `read` while it runs.
+fn run_pg_restore_to_stdout<T>(
+    path: &std::path::Path,
+    args: &[&str],
+    read: impl FnOnce(std::process::ChildStdout) -> Result<T>,
+) -> Result<T> {
+    let mut cmd = pgtools::command("pg_restore", None)?;
+    cmd.args(args).args(["-f", "-"]).arg(path).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| environment(format!("cannot run pg_restore: {e}")))?;
+    let result = read(child.stdout.take().expect("piped stdout"));
+    let out = child.wait_with_output().context("waiting for pg_restore")?;
+    if !out.status.success() {
+        return Err(bad_input(format!(
+            "pg_restore cannot read `{}`: {}",
+            path.display(),
+            pgtools::stderr_tail(&out, None, 3)
+        ))
+        .into());
+    }
+    result
+}

@@ -1,0 +1,717 @@
+//! The PostgreSQL engine: reading tables and writing in one transaction, over the `postgres`
+//! crate, with the connection settings of `pgconn.rs`.
+//!
+//! Table names: a table in schema `public` is named by its bare name (`Order Items`), any other
+//! as `schema.name`; a name that exists verbatim in `public` wins over the split at its first dot.
+//! In SQL every part is quoted (`"public"."Order Items"`).
+//!
+//! Values (documented in the README): `int2/int4/int8/oid` → Integer; `float4/float8` → Real;
+//! `bool` → Integer 0/1; `bytea` → Blob; `text/varchar/char/name` → Text; every other type
+//! (numeric, date, timestamp, uuid, json, arrays, enums…) → Text of PostgreSQL's own output
+//! (`col::text`), which is exact when both sides run on the same server version and settings
+//! (DateStyle, TimeZone, extra_float_digits).
+//!
+//! Ordering: `scan` with `order_by` sorts exactly like `Value::cmp`: NULLS FIRST; numbers and
+//! bytea by value; text by bytes (`COLLATE "C"`); text-mapped types by their text form
+//! (`col::text COLLATE "C"`), never by their native order. One difference is left: PostgreSQL
+//! sorts `-0.0` and `0.0` as equal, `Value` puts `-0.0` first; float keys are rare.
+//!
+//! Streaming: a scan runs in a read-only REPEATABLE READ transaction through a portal fetched
+//! `PAGE_ROWS` rows at a time, so memory is bounded whatever the table size.
+//!
+//! Writes: parameters are bound, never spliced. SQLite-style placeholders (`?`, `?N`) are
+//! rewritten to `$N`. Values are sent in text format and cast by the server to the column's
+//! type (bytea in binary), so an Integer binds to int2/int4/numeric alike.
+
+use anyhow::Result;
+use bytes::BytesMut;
+use postgres::types::{Format, IsNull, ToSql, Type, to_sql_checked};
+use postgres::{Client, Row as PgRow};
+
+use super::pgconn::PgConn;
+use super::{Column, Database, EngineKind, Scan, SchemaObject, TableSchema, WriteTxn, quote_ident};
+use crate::error::bad_input;
+use crate::value::{Row, Value};
+
+/// Rows fetched per round trip while scanning.
+const PAGE_ROWS: i32 = 5000;
+
+/// The advisory lock key every lastgood write transaction takes (`lastgood` in ASCII).
+pub const ADVISORY_LOCK_KEY: i64 = 0x6c61_7374_676f_6f64;
+
+/// An open PostgreSQL database.
+pub struct PgDb {
+    client: Client,
+    conn: PgConn,
+}
+
+/// A table, resolved: its schema, name and oid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRef {
+    pub schema: String,
+    pub name: String,
+    pub oid: u32,
+}
+
+impl TableRef {
+    /// `"schema"."name"`.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+
+    /// lastgood's name for it: bare in `public`, else `schema.name`.
+    pub fn display(&self) -> String {
+        display_name(&self.schema, &self.name)
+    }
+}
+
+/// lastgood's name for a table: bare in `public`, else `schema.name`.
+pub fn display_name(schema: &str, name: &str) -> String {
+    if schema == "public" { name.to_string() } else { format!("{schema}.{name}") }
+}
+
+/// How a column's cells become `Value`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mapping {
+    Integer,
+    Real,
+    Bool,
+    Blob,
+    Text,
+    /// Any other type: read as `col::text`.
+    TextForm,
+}
+
+fn mapping_of(ty: &Type) -> Mapping {
+    match *ty {
+        Type::INT2 | Type::INT4 | Type::INT8 | Type::OID => Mapping::Integer,
+        Type::FLOAT4 | Type::FLOAT8 => Mapping::Real,
+        Type::BOOL => Mapping::Bool,
+        Type::BYTEA => Mapping::Blob,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => Mapping::Text,
+        _ => Mapping::TextForm,
+    }
+}
+
+impl PgDb {
+    /// Connects to the database `conn` names.
+    pub fn connect(conn: &PgConn) -> Result<PgDb> {
+        Ok(PgDb { client: conn.connect()?, conn: conn.clone() })
+    }
+
+    /// Opens a `postgres://` URL or key=value string, filled in from the environment.
+    pub fn open(spec: &str) -> Result<PgDb> {
+        PgDb::connect(&PgConn::resolve(spec)?)
+    }
+
+    /// As `open`; with `Access::ReadOnly` every transaction of the session is read-only.
+    pub fn open_with(spec: &str, access: super::Access) -> Result<PgDb> {
+        let mut db = PgDb::open(spec)?;
+        if access == super::Access::ReadOnly {
+            db.client
+                .batch_execute("SET default_transaction_read_only = on")
+                .map_err(|e| db.conn.classify(e, "opening read-only"))?;
+        }
+        Ok(db)
+    }
+
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    pub fn conn(&self) -> &PgConn {
+        &self.conn
+    }
+
+    fn err(&self, e: postgres::Error, doing: &str) -> anyhow::Error {
+        self.conn.classify(e, doing)
+    }
+
+    /// Finds `table` (see the module docs for names). Errors: `BadInput` when it does not exist.
+    pub fn resolve_table(&mut self, table: &str) -> Result<TableRef> {
+        let mut candidates = vec![("public".to_string(), table.to_string())];
+        if let Some((s, n)) = table.split_once('.') {
+            candidates.push((s.to_string(), n.to_string()));
+        }
+        for (schema, name) in candidates {
+            let rows = self
+                .client
+                .query(
+                    "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE c.relkind IN ('r', 'p') AND n.nspname = $1 AND c.relname = $2",
+                    &[&schema, &name],
+                )
+                .map_err(|e| self.err(e, "looking up a table"))?;
+            if let Some(r) = rows.first() {
+                return Ok(TableRef { schema, name, oid: r.get(0) });
+            }
+        }
+        Err(bad_input(format!("`{}` has no table `{table}`", self.conn.describe()))
+            .hint("tables outside schema public are named schema.table")
+            .into())
+    }
+
+    /// Column names, PostgreSQL types and mappings of a table, in column order.
+    fn columns(&mut self, t: &TableRef) -> Result<Vec<(Column, Type)>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atttypid \
+                 FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                &[&t.oid],
+            )
+            .map_err(|e| self.err(e, "reading columns"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let oid: u32 = r.get(3);
+                let ty = Type::from_oid(oid).unwrap_or(Type::UNKNOWN);
+                // Types without a built-in oid (domains, enums, extensions) read as text form.
+                let ty = if Type::from_oid(oid).is_none() { Type::JSON } else { ty };
+                (Column { name: r.get(0), decl_type: r.get(1), not_null: r.get(2) }, ty)
+            })
+            .collect())
+    }
+
+    fn primary_key(&mut self, t: &TableRef) -> Result<Vec<String>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT a.attname::text FROM pg_index i \
+                 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+                 WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord",
+                &[&t.oid],
+            )
+            .map_err(|e| self.err(e, "reading the primary key"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// The SELECT that reads `scan` with every value in its mapped form, plus the mappings.
+    fn scan_sql(&mut self, scan: &Scan) -> Result<(String, Vec<Mapping>)> {
+        let t = self.resolve_table(&scan.table)?;
+        let cols = self.columns(&t)?;
+        let find_type = |name: &str| {
+            cols.iter()
+                .find(|(c, _)| c.name == name)
+                .map(|(_, ty)| ty.clone())
+                .ok_or_else(|| anyhow::Error::from(bad_input(format!("table `{}` has no column `{name}`", scan.table))))
+        };
+        let find = |name: &str| find_type(name).map(|ty| mapping_of(&ty));
+        let mut select = Vec::new();
+        let mut maps = Vec::new();
+        for c in &scan.columns {
+            let m = find(c)?;
+            let q = quote_ident(c);
+            // Every cell arrives as int2/4/8, float4/8, bool, bytea or text; oid (unsigned) as int8.
+            select.push(match m {
+                Mapping::TextForm => format!("{q}::text"),
+                Mapping::Integer if find_type(c)? == Type::OID => format!("{q}::int8"),
+                _ => q,
+            });
+            maps.push(if m == Mapping::TextForm { Mapping::Text } else { m });
+        }
+        if let Some(f) = &scan.filter {
+            // The operator's `--where` (checked by `check_expression`): one more 0/1 column.
+            select.push(format!("CASE WHEN ({f}) THEN 1 ELSE 0 END"));
+            maps.push(Mapping::Integer);
+        }
+        let mut order = Vec::new();
+        for c in &scan.order_by {
+            let q = quote_ident(c);
+            order.push(match find(c)? {
+                Mapping::Text => format!("{q} COLLATE \"C\" NULLS FIRST"),
+                Mapping::TextForm => format!("{q}::text COLLATE \"C\" NULLS FIRST"),
+                _ => format!("{q} NULLS FIRST"),
+            });
+        }
+        let mut sql = format!("SELECT {} FROM {}", select.join(", "), t.qualified());
+        if !order.is_empty() {
+            sql.push_str(" ORDER BY ");
+            sql.push_str(&order.join(", "));
+        }
+        Ok((sql, maps))
+    }
+
+    fn table_ddl(&mut self, t: &TableRef) -> Result<String> {
+        let cols = self.columns(t)?;
+        let cons = self
+            .client
+            .query(
+                "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = $1 ORDER BY conname",
+                &[&t.oid],
+            )
+            .map_err(|e| self.err(e, "reading constraints"))?;
+        let mut parts: Vec<String> = cols
+            .iter()
+            .map(|(c, _)| {
+                format!("{} {}{}", quote_ident(&c.name), c.decl_type, if c.not_null { " NOT NULL" } else { "" })
+            })
+            .collect();
+        for r in &cons {
+            parts.push(format!("CONSTRAINT {} {}", quote_ident(r.get::<_, &str>(0)), r.get::<_, &str>(1)));
+        }
+        Ok(format!("CREATE TABLE {} (\n    {}\n)", t.qualified(), parts.join(",\n    ")))
+    }
+}
+
+/// Decodes one cell by its mapping.
+fn cell(row: &PgRow, i: usize, m: Mapping) -> Result<Value> {
+    let ty = row.columns()[i].type_().clone();
+    Ok(match m {
+        Mapping::Integer => match ty {
+            Type::INT2 => row.try_get::<_, Option<i16>>(i)?.map(|v| Value::Integer(v.into())),
+            Type::INT4 => row.try_get::<_, Option<i32>>(i)?.map(|v| Value::Integer(v.into())),
+            Type::OID => row.try_get::<_, Option<u32>>(i)?.map(|v| Value::Integer(v.into())),
+            _ => row.try_get::<_, Option<i64>>(i)?.map(Value::Integer),
+        },
+        Mapping::Real => match ty {
+            Type::FLOAT4 => row.try_get::<_, Option<f32>>(i)?.map(|v| Value::Real(v.into())),
+            _ => row.try_get::<_, Option<f64>>(i)?.map(Value::Real),
+        },
+        Mapping::Bool => row.try_get::<_, Option<bool>>(i)?.map(|b| Value::Integer(b.into())),
+        Mapping::Blob => row.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Blob),
+        Mapping::Text | Mapping::TextForm => row.try_get::<_, Option<String>>(i)?.map(Value::Text),
+    }
+    .unwrap_or(Value::Null))
+}
+
+fn decode_row(row: &PgRow, maps: &[Mapping]) -> Result<Row> {
+    maps.iter().enumerate().map(|(i, m)| cell(row, i, *m)).collect()
+}
+
+impl Database for PgDb {
+    fn engine(&self) -> EngineKind {
+        EngineKind::Postgres
+    }
+
+    fn describe(&self) -> String {
+        self.conn.describe()
+    }
+
+    fn tables(&mut self) -> Result<Vec<String>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                 AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname NOT LIKE 'lastgood\\_%'",
+                &[],
+            )
+            .map_err(|e| self.err(e, "listing tables"))?;
+        let mut names: Vec<String> = rows.iter().map(|r| display_name(r.get(0), r.get(1))).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn table_schema(&mut self, table: &str) -> Result<TableSchema> {
+        let t = self.resolve_table(table)?;
+        let columns = self.columns(&t)?.into_iter().map(|(c, _)| c).collect();
+        let primary_key = self.primary_key(&t)?;
+        Ok(TableSchema { name: table.to_string(), columns, primary_key })
+    }
+
+    fn row_count(&mut self, table: &str) -> Result<u64> {
+        let t = self.resolve_table(table)?;
+        let r = self
+            .client
+            .query_one(&format!("SELECT count(*) FROM {}", t.qualified()), &[])
+            .map_err(|e| self.err(e, "counting rows"))?;
+        Ok(r.get::<_, i64>(0) as u64)
+    }
+
+    fn schema_objects(&mut self) -> Result<Vec<SchemaObject>> {
+        let mut out = Vec::new();
+        for name in self.tables()? {
+            let t = self.resolve_table(&name)?;
+            out.push(SchemaObject {
+                kind: "table".into(),
+                name: name.clone(),
+                table: name.clone(),
+                sql: self.table_ddl(&t)?,
+            });
+            let rows = self
+                .client
+                .query(
+                    "SELECT c.relname::text, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                     WHERE i.indrelid = $1 AND NOT i.indisprimary ORDER BY c.relname",
+                    &[&t.oid],
+                )
+                .map_err(|e| self.err(e, "reading indexes"))?;
+            for r in rows {
+                out.push(SchemaObject { kind: "index".into(), name: r.get(0), table: name.clone(), sql: r.get(1) });
+            }
+            let rows = self
+                .client
+                .query(
+                    "SELECT tgname::text, pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal ORDER BY tgname",
+                    &[&t.oid],
+                )
+                .map_err(|e| self.err(e, "reading triggers"))?;
+            for r in rows {
+                out.push(SchemaObject { kind: "trigger".into(), name: r.get(0), table: name.clone(), sql: r.get(1) });
+            }
+        }
+        Ok(out)
+    }
+
+    fn scan(&mut self, scan: &Scan, sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+        let (sql, maps) = self.scan_sql(scan)?;
+        let conn = self.conn.clone();
+        let mut tx = self
+            .client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .map_err(|e| conn.classify(e, "starting a read"))?;
+        let portal = tx.bind(sql.as_str(), &[]).map_err(|e| conn.classify(e, &format!("reading `{}`", scan.table)))?;
+        loop {
+            let page = tx
+                .query_portal(&portal, PAGE_ROWS)
+                .map_err(|e| conn.classify(e, &format!("reading `{}`", scan.table)))?;
+            let done = page.len() < PAGE_ROWS as usize;
+            for r in &page {
+                sink(decode_row(r, &maps)?)?;
+            }
+            if done {
+                break;
+            }
+        }
+        tx.commit().map_err(|e| conn.classify(e, "ending a read"))
+    }
+
+    /// Streams through `COPY (SELECT …) TO STDOUT (FORMAT binary)` and encodes each cell straight
+    /// into the batch: no `Value` per cell, one buffer per batch, bounded memory.
+    fn scan_batches(
+        &mut self,
+        scan: &Scan,
+        batch_bytes: usize,
+        sink: &mut dyn FnMut(crate::rows::Batch) -> Result<crate::rows::Batch>,
+    ) -> Result<()> {
+        let (sql, maps) = self.scan_sql(scan)?;
+        let conn = self.conn.clone();
+        let what = format!("reading `{}`", scan.table);
+        let mut tx = self
+            .client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .map_err(|e| conn.classify(e, "starting a read"))?;
+        let reader = tx
+            .copy_out(format!("COPY ({sql}) TO STDOUT (FORMAT binary)").as_str())
+            .map_err(|e| conn.classify(e, &what))?;
+        let mut copy = CopyBinary::new(std::io::BufReader::with_capacity(1 << 20, reader), &maps)
+            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+        let mut batch = crate::rows::Batch::new(maps.len());
+        while copy.read_row(&mut batch).map_err(|e| anyhow::anyhow!("{what}: {e}"))? {
+            if batch.bytes() >= batch_bytes {
+                let full = std::mem::replace(&mut batch, crate::rows::Batch::new(maps.len()));
+                batch = sink(full)?;
+                batch.reset(maps.len());
+            }
+        }
+        drop(copy);
+        if batch.rows() > 0 {
+            sink(batch)?;
+        }
+        tx.commit().map_err(|e| conn.classify(e, "ending a read"))
+    }
+
+    fn check_expression(&mut self, table: &str, expr: &str) -> Result<()> {
+        let t = self.resolve_table(table)?;
+        let sql = format!("SELECT 1 FROM {} WHERE ({expr}) LIMIT 0", t.qualified());
+        match self.client.prepare(&sql) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let why = self.conn.scrub(&e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string()));
+                Err(bad_input(format!("--where `{expr}` is not a valid condition on table `{table}`: {why}"))
+                    .hint("write an SQL boolean expression over the table's columns, e.g. --where \"id > 100\"")
+                    .into())
+            }
+        }
+    }
+
+    fn integrity_problems(&mut self, _quick: bool) -> Result<Vec<String>> {
+        // A server keeps its own pages consistent; reading the catalog proves the database answers.
+        self.client.query_one("SELECT count(*) FROM pg_class", &[]).map_err(|e| self.err(e, "checking"))?;
+        Ok(Vec::new())
+    }
+
+    fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
+        let conn = self.conn.clone();
+        let mut tx = self.client.transaction().map_err(|e| conn.classify(e, "starting a transaction"))?;
+        // One writer of ours per database: a transaction-scoped advisory lock, released at commit
+        // or rollback (also when the process dies).
+        let locked: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&ADVISORY_LOCK_KEY])
+            .map_err(|e| conn.classify(e, "taking lastgood's advisory lock"))?
+            .get(0);
+        if !locked {
+            return Err(crate::error::refused(format!(
+                "another lastgood is writing to `{}` (it holds lastgood's advisory lock)",
+                conn.describe()
+            ))
+            .hint("wait for it to finish; `SELECT pid FROM pg_locks WHERE locktype = 'advisory'` shows who")
+            .into());
+        }
+        Ok(Box::new(PgTxn { tx, conn, statements: std::collections::HashMap::new() }))
+    }
+}
+
+/// A reader of PostgreSQL's binary COPY format (header, then per row a 16-bit field count and
+/// per field a 32-bit length, -1 for NULL, and the value in the type's binary send format).
+struct CopyBinary<'m, R> {
+    r: R,
+    maps: &'m [Mapping],
+    buf: Vec<u8>,
+}
+
+impl<'m, R: std::io::Read> CopyBinary<'m, R> {
+    fn new(mut r: R, maps: &'m [Mapping]) -> std::io::Result<Self> {
+        let mut head = [0u8; 19];
+        r.read_exact(&mut head)?;
+        if &head[..11] != b"PGCOPY\n\xff\r\n\0" {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not a binary COPY stream"));
+        }
+        let ext = u32::from_be_bytes([head[15], head[16], head[17], head[18]]);
+        std::io::copy(&mut std::io::Read::take(&mut r, u64::from(ext)), &mut std::io::sink())?;
+        Ok(CopyBinary { r, maps, buf: Vec::with_capacity(256) })
+    }
+
+    /// Appends the next row to `batch`; false at the end of the stream.
+    fn read_row(&mut self, batch: &mut crate::rows::Batch) -> std::io::Result<bool> {
+        let mut n = [0u8; 2];
+        self.r.read_exact(&mut n)?;
+        let fields = i16::from_be_bytes(n);
+        if fields == -1 {
+            return Ok(false);
+        }
+        if fields as usize != self.maps.len() {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected field count in COPY row"));
+        }
+        for m in self.maps {
+            let mut l = [0u8; 4];
+            self.r.read_exact(&mut l)?;
+            let len = i32::from_be_bytes(l);
+            if len < 0 {
+                batch.push_null();
+                continue;
+            }
+            self.buf.resize(len as usize, 0);
+            self.r.read_exact(&mut self.buf)?;
+            let b = &self.buf[..];
+            match (m, b.len()) {
+                (Mapping::Integer, 2) => batch.push_integer(i16::from_be_bytes([b[0], b[1]]).into()),
+                (Mapping::Integer, 4) => batch.push_integer(i32::from_be_bytes(b.try_into().unwrap()).into()),
+                (Mapping::Integer, 8) => batch.push_integer(i64::from_be_bytes(b.try_into().unwrap())),
+                (Mapping::Real, 4) => batch.push_real(f32::from_be_bytes(b.try_into().unwrap()).into()),
+                (Mapping::Real, 8) => batch.push_real(f64::from_be_bytes(b.try_into().unwrap())),
+                (Mapping::Bool, 1) => batch.push_integer(i64::from(b[0] != 0)),
+                (Mapping::Blob, _) => batch.push_blob(b),
+                (Mapping::Text | Mapping::TextForm, _) => batch.push_text(b),
+                _ => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "unexpected value size in COPY row",
+                    ));
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+struct PgTxn<'a> {
+    tx: postgres::Transaction<'a>,
+    conn: PgConn,
+    /// Prepared statements by SQL text: a merge runs the same few statements once per row.
+    statements: std::collections::HashMap<String, postgres::Statement>,
+}
+
+impl PgTxn<'_> {
+    fn prepared(&mut self, sql: &str) -> Result<postgres::Statement> {
+        if let Some(st) = self.statements.get(sql) {
+            return Ok(st.clone());
+        }
+        let st =
+            self.tx.prepare(&to_pg_placeholders(sql)).map_err(|e| self.conn.classify(e, "preparing a statement"))?;
+        self.statements.insert(sql.to_string(), st.clone());
+        Ok(st)
+    }
+}
+
+impl WriteTxn for PgTxn<'_> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let st = self.prepared(sql)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        self.tx.execute(&st, &refs).map_err(|e| self.conn.classify(e, "writing"))
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value], sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+        let stmt = self.prepared(sql)?;
+        let maps: Vec<Mapping> = stmt.columns().iter().map(|c| mapping_of(c.type_())).collect();
+        let stmt = if maps.contains(&Mapping::TextForm) {
+            let sql = to_pg_placeholders(sql);
+            // Re-read every column of a type without a native mapping as its text form.
+            let names: Vec<String> = (1..=maps.len()).map(|i| format!("c{i}")).collect();
+            let select: Vec<String> = names
+                .iter()
+                .zip(&maps)
+                .map(|(n, m)| if *m == Mapping::TextForm { format!("{n}::text") } else { n.clone() })
+                .collect();
+            let wrapped = format!(
+                "WITH lastgood_q({}) AS ({sql}) SELECT {} FROM lastgood_q",
+                names.join(", "),
+                select.join(", ")
+            );
+            self.prepared(&wrapped)?
+        } else {
+            stmt
+        };
+        let maps: Vec<Mapping> = stmt.columns().iter().map(|c| mapping_of(c.type_())).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let rows = self.tx.query(&stmt, &refs).map_err(|e| self.conn.classify(e, "querying"))?;
+        for r in &rows {
+            sink(decode_row(r, &maps)?)?;
+        }
+        Ok(())
+    }
+
+    /// pg_dump (custom format) of the whole database as this transaction sees it before its first
+    /// write: the transaction exports its snapshot and pg_dump reads through it
+    /// (`--snapshot`), so the copy is exactly the state the merge starts from.
+    fn safety_snapshot(&mut self, dest: &std::path::Path) -> Result<()> {
+        let id: String = self
+            .tx
+            .query_one("SELECT pg_export_snapshot()", &[])
+            .map_err(|e| self.conn.classify(e, "exporting the snapshot"))?
+            .get(0);
+        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let tmp =
+            tempfile::Builder::new().prefix(".lastgood-snapshot-").suffix(".tmp").tempfile_in(dir).map_err(|e| {
+                crate::error::environment(format!("cannot create a snapshot in `{}`: {e}", dir.display()))
+            })?;
+        let mut cmd = super::pgtools::command("pg_dump", Some(&self.conn))?;
+        cmd.args(["-Fc", "--no-password"]).arg(format!("--snapshot={id}")).arg("-f").arg(tmp.path());
+        let out = super::pgtools::output(&mut cmd)?;
+        if !out.status.success() {
+            return Err(crate::error::environment(format!(
+                "pg_dump of `{}` for the safety snapshot failed: {}",
+                self.conn.describe(),
+                super::pgtools::stderr_tail(&out, Some(&self.conn), 3)
+            ))
+            .into());
+        }
+        tmp.as_file().sync_all().map_err(|e| crate::error::environment(format!("syncing the snapshot: {e}")))?;
+        tmp.persist_noclobber(dest).map_err(|e| {
+            crate::error::refused(format!("cannot put the safety snapshot at `{}`: {}", dest.display(), e.error))
+        })?;
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        let conn = self.conn.clone();
+        self.tx.commit().map_err(|e| conn.classify(e, "committing"))
+    }
+}
+
+/// Rewrites SQLite-style placeholders (`?`, `?N`) to PostgreSQL's `$N`, leaving quoted strings and
+/// identifiers alone. `$N` placeholders pass through.
+pub fn to_pg_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut next = 0u32;
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        if let Some(q) = quote {
+            out.push(c);
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            '?' => {
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    digits.push(*d);
+                    chars.next();
+                }
+                let n = if digits.is_empty() {
+                    next += 1;
+                    next
+                } else {
+                    let n: u32 = digits.parse().unwrap_or(0);
+                    next = next.max(n);
+                    n
+                };
+                out.push_str(&format!("${n}"));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Values are sent in text format (the server casts to the column's type), bytea in binary.
+impl ToSql for Value {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let text = match self {
+            Value::Null => return Ok(IsNull::Yes),
+            Value::Blob(b) if *ty == Type::BYTEA => {
+                out.extend_from_slice(b);
+                return Ok(IsNull::No);
+            }
+            Value::Blob(b) => format!("\\x{}", hex::encode(b)),
+            Value::Integer(i) => i.to_string(),
+            Value::Real(f) if f.is_nan() => "NaN".to_string(),
+            Value::Real(f) if f.is_infinite() => if *f > 0.0 { "Infinity" } else { "-Infinity" }.to_string(),
+            Value::Real(f) => format!("{f:?}"),
+            Value::Text(s) => s.clone(),
+        };
+        out.extend_from_slice(text.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, ty: &Type) -> Format {
+        match self {
+            Value::Blob(_) if *ty == Type::BYTEA => Format::Binary,
+            _ => Format::Text,
+        }
+    }
+
+    to_sql_checked!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders() {
+        assert_eq!(to_pg_placeholders("SELECT ? , ?"), "SELECT $1 , $2");
+        assert_eq!(to_pg_placeholders("UPDATE t SET a = ?2 WHERE b = ?1"), "UPDATE t SET a = $2 WHERE b = $1");
+        assert_eq!(
+            to_pg_placeholders("SELECT '?', \"a?\" FROM t WHERE x = ?"),
+            "SELECT '?', \"a?\" FROM t WHERE x = $1"
+        );
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(display_name("public", "Order Items"), "Order Items");
+        assert_eq!(display_name("sales", "x"), "sales.x");
+        let t = TableRef { schema: "public".into(), name: "Order \"Items\"".into(), oid: 1 };
+        assert_eq!(t.qualified(), "\"public\".\"Order \"\"Items\"\"\"");
+    }
+}
