@@ -15,7 +15,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
@@ -82,7 +82,7 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
     let sha256 = format::sha256_file(&stored)?;
     let size = std::fs::metadata(&stored)?.len();
     let stem = live_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "backup".into());
-    let file = format!("{stem}-{}.db{}", taken_at.format("%Y-%m-%dT%H-%M-%SZ"), compression.suffix());
+    let file = free_file_name(&stem, taken_at, compression, repos);
     let manifest = Manifest {
         manifest_version: 1,
         taken_at,
@@ -123,9 +123,26 @@ fn snapshot_sqlite(live: &Path, dir: &Path) -> Result<(DateTime<Utc>, PathBuf)> 
         .map_err(|e| classify(e, live))?;
     conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| classify(e, live))?;
     let dst = dir.join("snapshot.db");
-    let taken_at = Utc::now();
+    // Milliseconds, as the file name carries them, so the manifest and the name agree.
+    let taken_at = Utc::now().trunc_subsecs(3);
     conn.execute("VACUUM INTO ?1", [dst.to_string_lossy()]).map_err(|e| classify(e, live))?;
     Ok((taken_at, dst))
+}
+
+/// `<stem>-2026-11-24T06-00-00.123Z.db[.gz]`: millisecond resolution, so backups taken in the same
+/// second get distinct names; should a name still be taken in one of `repos`, `-1`, `-2`, … is
+/// appended after the stamp (the catalog reads the stamp back either way).
+fn free_file_name(stem: &str, taken_at: DateTime<Utc>, compression: Compression, repos: &[PathBuf]) -> String {
+    let base = format!("{stem}-{}", taken_at.format("%Y-%m-%dT%H-%M-%S%.3fZ"));
+    let suffix = compression.suffix();
+    let taken = |name: &str| repos.iter().any(|r| r.join(name).exists());
+    let mut file = format!("{base}.db{suffix}");
+    let mut n = 1;
+    while taken(&file) {
+        file = format!("{base}-{n}.db{suffix}");
+        n += 1;
+    }
+    file
 }
 
 fn count_tables(snapshot: &Path) -> Result<Vec<TableFacts>> {
