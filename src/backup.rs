@@ -18,7 +18,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
@@ -88,10 +88,11 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
     crate::interrupt::track(work.path());
     let _untrack_work = Untrack(work.path().to_path_buf());
     let (snap, source) = match live {
-        Location::Sqlite(path) => {
-            (sqlite_snapshot(path, compression, work.path(), out)?, std::path::absolute(path)?.display().to_string())
-        }
-        Location::Postgres(spec) => (pg_snapshot(spec, compression, work.path(), out)?, spec.clone()),
+        Location::Sqlite(path) => (
+            sqlite_snapshot(path, compression, repos, work.path(), out)?,
+            std::path::absolute(path)?.display().to_string(),
+        ),
+        Location::Postgres(spec) => (pg_snapshot(spec, compression, repos, work.path(), out)?, spec.clone()),
     };
     let sha256 = format::sha256_file(&snap.stored)?;
     let size = std::fs::metadata(&snap.stored)?.len();
@@ -127,7 +128,13 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
     })
 }
 
-fn sqlite_snapshot(live_path: &Path, compression: Compression, dir: &Path, out: &Output) -> Result<Snapshot> {
+fn sqlite_snapshot(
+    live_path: &Path,
+    compression: Compression,
+    repos: &[PathBuf],
+    dir: &Path,
+    out: &Output,
+) -> Result<Snapshot> {
     let spinner = out.spinner(&format!("snapshotting {}", live_path.display()));
     let (taken_at, snapshot) = snapshot_sqlite(live_path, dir)?;
     let tables = count_tables(&snapshot)?;
@@ -135,7 +142,7 @@ fn sqlite_snapshot(live_path: &Path, compression: Compression, dir: &Path, out: 
     let stored = compress(&snapshot, compression, dir)?;
     spinner.finish_and_clear();
     let stem = live_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "backup".into());
-    let file = format!("{stem}-{}.db{}", taken_at.format("%Y-%m-%dT%H-%M-%SZ"), compression.suffix());
+    let file = free_file_name(&stem, taken_at, &format!(".db{}", compression.suffix()), repos);
     Ok(Snapshot { taken_at, stored, file, engine: "sqlite", tables })
 }
 
@@ -143,7 +150,7 @@ fn sqlite_snapshot(live_path: &Path, compression: Compression, dir: &Path, out: 
 /// only through the environment). Taken-at is the dump's start as the archive header records it
 /// (the catalog reads the same field), tables come from the archive's TOC and their row counts
 /// from streaming its data.
-fn pg_snapshot(spec: &str, compression: Compression, dir: &Path, out: &Output) -> Result<Snapshot> {
+fn pg_snapshot(spec: &str, compression: Compression, repos: &[PathBuf], dir: &Path, out: &Output) -> Result<Snapshot> {
     if compression != Compression::None {
         return Err(usage("pg_dump custom archives are compressed already; --compress applies to SQLite backups")
             .hint("drop --compress")
@@ -171,7 +178,7 @@ fn pg_snapshot(spec: &str, compression: Compression, dir: &Path, out: &Output) -
     let tables = pgrestore::count_rows(&dst, &archive.tables())?;
     spinner.finish_and_clear();
     let taken_at = archive.created.unwrap_or(started);
-    let file = format!("{}-{}.dump", file_safe(&conn.dbname), taken_at.format("%Y-%m-%dT%H-%M-%SZ"));
+    let file = free_file_name(&file_safe(&conn.dbname), taken_at, ".dump", repos);
     Ok(Snapshot { taken_at, stored: dst, file, engine: "postgres", tables })
 }
 
@@ -188,9 +195,25 @@ fn snapshot_sqlite(live: &Path, dir: &Path) -> Result<(DateTime<Utc>, PathBuf)> 
         .map_err(|e| classify(e, live))?;
     conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| classify(e, live))?;
     let dst = dir.join("snapshot.db");
-    let taken_at = Utc::now();
+    // Milliseconds, as the file name carries them, so the manifest and the name agree.
+    let taken_at = Utc::now().trunc_subsecs(3);
     conn.execute("VACUUM INTO ?1", [dst.to_string_lossy()]).map_err(|e| classify(e, live))?;
     Ok((taken_at, dst))
+}
+
+/// `<stem>-2026-11-24T06-00-00.123Z.db[.gz]`: millisecond resolution, so backups taken in the same
+/// second get distinct names; should a name still be taken in one of `repos`, `-1`, `-2`, … is
+/// appended after the stamp (the catalog reads the stamp back either way).
+fn free_file_name(stem: &str, taken_at: DateTime<Utc>, ext: &str, repos: &[PathBuf]) -> String {
+    let base = format!("{stem}-{}", taken_at.format("%Y-%m-%dT%H-%M-%S%.3fZ"));
+    let taken = |name: &str| repos.iter().any(|r| r.join(name).exists());
+    let mut file = format!("{base}{ext}");
+    let mut n = 1;
+    while taken(&file) {
+        file = format!("{base}-{n}{ext}");
+        n += 1;
+    }
+    file
 }
 
 fn count_tables(snapshot: &Path) -> Result<Vec<TableFacts>> {

@@ -13,7 +13,9 @@
 //! 3. live's `-wal`, `-shm` and `-journal` are removed (after a checkpoint when `--force`
 //!    overrode a WAL with content): a promoted file must never be opened together with the old
 //!    live's WAL or journal, which SQLite would replay or roll back onto it;
-//! 4. the copy is renamed over live (`rename(2)` is atomic) and the folder is fsynced.
+//! 4. the copy is given live's mode and owner and renamed over live (`rename(2)` is atomic), and
+//!    the folder is fsynced. A live given as a symbolic link is resolved first: the file it points
+//!    to is replaced (and snapshotted beside it), the link is kept.
 //!
 //! Invariant: at every instant live is either exactly the old live or exactly scratch's content;
 //! a crash before step 4 leaves at most a `.lastgood-tmp-*` file beside live, never a changed live.
@@ -47,7 +49,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
-use crate::engine::sqlite::{backup_flags, backup_uri, check_header, classify};
+use crate::engine::sqlite::{
+    backup_flags, backup_uri, check_header, classify, other_processes_using, remove_side_files, side_file,
+};
 use crate::error::{bad_input, environment, refused};
 use crate::output::Output;
 use crate::restore::{parent_dir, sync_dir};
@@ -59,7 +63,11 @@ const WAL_MODE_BYTE: u8 = 2;
 #[derive(Debug, Clone, Serialize)]
 pub struct PromotePlan {
     pub scratch: PathBuf,
+    /// The real file replaced (symbolic links resolved).
     pub live: PathBuf,
+    /// The symbolic link given as live, when it was one; it is kept and points to the new file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_symlink: Option<PathBuf>,
     /// Where the previous live will be kept.
     pub snapshot: PathBuf,
     pub scratch_bytes: u64,
@@ -101,6 +109,15 @@ impl PromotePlan {
                 .into());
             }
         }
+        // A symlinked live: the file it points to is replaced, and the link stays.
+        let live_symlink =
+            fs::symlink_metadata(live).is_ok_and(|m| m.file_type().is_symlink()).then(|| live.to_path_buf());
+        let real_live = match &live_symlink {
+            Some(link) => fs::canonicalize(link)
+                .map_err(|e| environment(format!("cannot resolve live `{}` (a symbolic link): {e}", link.display())))?,
+            None => live.to_path_buf(),
+        };
+        let live = real_live.as_path();
         if crate::engine::same_file(scratch, live) {
             return Err(refused(format!("scratch and live are the same file (`{}`)", live.display()))
                 .hint("promote takes a scratch database made by `lastgood restore` and the live database it replaces")
@@ -134,6 +151,7 @@ impl PromotePlan {
         let mut plan = PromotePlan {
             scratch: scratch.to_path_buf(),
             live: live.to_path_buf(),
+            live_symlink,
             snapshot,
             scratch_bytes: fs::metadata(scratch)?.len(),
             live_bytes: fs::metadata(live)?.len(),
@@ -150,21 +168,35 @@ impl PromotePlan {
 
     fn describe_steps(&self) -> Vec<String> {
         let dir = parent_dir(&self.live);
-        let mut steps = vec![
+        let mut steps = Vec::new();
+        if let Some(link) = &self.live_symlink {
+            steps.push(format!(
+                "live `{}` is a symbolic link: replace the file it points to, `{}`, and keep the link",
+                link.display(),
+                self.live.display()
+            ));
+        }
+        steps.extend([
             format!(
                 "copy scratch `{}` through the SQLite backup API to a temporary file in `{}`, journal mode {}, PRAGMA quick_check, fsync",
                 self.scratch.display(),
                 dir.display(),
                 self.live_journal_mode
             ),
-            format!("keep the current live as safety snapshot `{}` (fsynced)", self.snapshot.display()),
-        ];
+            format!(
+                "keep the current live as safety snapshot `{}` (fsynced, with live's mode and owner)",
+                self.snapshot.display()
+            ),
+        ]);
         if self.live_wal_bytes > 0 {
             steps.push("checkpoint live's WAL into live, then remove live's -wal, -shm and -journal files".into());
         } else {
             steps.push("remove live's leftover -wal, -shm and -journal files, if any".into());
         }
-        steps.push(format!("rename the copy over live `{}` (atomic), fsync the folder", self.live.display()));
+        steps.push(format!(
+            "give the copy live's mode and owner, rename it over live `{}` (atomic), fsync the folder",
+            self.live.display()
+        ));
         steps
     }
 
@@ -200,6 +232,7 @@ impl PromotePlan {
             ))
             .into());
         }
+        crate::restore::copy_mode_and_owner(&self.live, copy.as_file())?;
         copy.as_file().sync_all().with_context(|| format!("syncing `{}`", copy.path().display()))?;
         self.take_snapshot(&dir, out)?;
         self.retire_live_side_files()?;
@@ -218,6 +251,7 @@ impl PromotePlan {
         } else {
             byte_copy(&self.live, tmp.as_file(), out)?;
         }
+        crate::restore::copy_mode_and_owner(&self.live, tmp.as_file())?;
         tmp.as_file().sync_all().with_context(|| format!("syncing `{}`", tmp.path().display()))?;
         tmp.persist(&self.snapshot, true).map_err(|e| {
             environment(format!("cannot write safety snapshot `{}`: {}", self.snapshot.display(), e.error))
@@ -238,23 +272,8 @@ impl PromotePlan {
             drop(conn);
         }
         // A leftover `-journal` would be rolled back onto the promoted file just the same.
-        for suffix in ["-wal", "-shm", "-journal"] {
-            let p = side_file(&self.live, suffix);
-            match fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(environment(format!("cannot remove `{}`: {e}", p.display())).into()),
-            }
-        }
-        Ok(())
+        remove_side_files(&self.live)
     }
-}
-
-/// `live` + suffix (`-wal`, `-shm`).
-pub fn side_file(live: &Path, suffix: &str) -> PathBuf {
-    let mut s = live.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
 }
 
 /// `<live>.lastgood-snapshot-20261124T060000Z.db`, beside live.
@@ -276,41 +295,6 @@ fn header_byte(path: &Path, index: usize) -> Result<u8> {
     let mut f = File::open(path).map_err(|e| environment(format!("cannot open `{}`: {e}", path.display())))?;
     f.read_exact(&mut head).with_context(|| format!("reading the header of `{}`", path.display()))?;
     Ok(head[index])
-}
-
-/// A process other than this one holding a file open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenBy {
-    pub pid: u32,
-    pub program: String,
-}
-
-/// Other processes holding `live` or its `-wal` open, from `/proc/*/fd` (Linux; empty elsewhere or
-/// when `/proc` cannot be read).
-pub fn other_processes_using(live: &Path) -> Vec<OpenBy> {
-    use std::os::unix::fs::MetadataExt;
-    let targets: Vec<(u64, u64)> = [live.to_path_buf(), side_file(live, "-wal")]
-        .iter()
-        .filter_map(|p| fs::metadata(p).ok())
-        .map(|m| (m.dev(), m.ino()))
-        .collect();
-    let me = std::process::id();
-    let Ok(procs) = fs::read_dir("/proc") else { return Vec::new() };
-    let mut found = Vec::new();
-    for entry in procs.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        if pid == me {
-            continue;
-        }
-        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else { continue };
-        let holds =
-            fds.flatten().filter_map(|fd| fs::metadata(fd.path()).ok()).any(|m| targets.contains(&(m.dev(), m.ino())));
-        if holds {
-            let program = fs::read_to_string(entry.path().join("comm")).unwrap_or_default().trim().to_string();
-            found.push(OpenBy { pid, program });
-        }
-    }
-    found
 }
 
 /// Tries `BEGIN EXCLUSIVE` on a rollback-journal live with busy timeout 0; returns why it failed

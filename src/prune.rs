@@ -2,8 +2,12 @@
 //!
 //! Rules (newest first, over the whole catalog): `keep_last` newest backups; the newest backup of
 //! each of the `keep_hourly` most recent hours that have one; likewise per local calendar day for
-//! `keep_daily`. A backup kept by any rule is kept. Invariant: the newest verified backup (or, when
-//! nothing was ever verified, the newest undamaged one) is always kept, whatever the rules say.
+//! `keep_daily`. A backup kept by any rule is kept.
+//!
+//! Invariant: a backup shown healthy *now* is always kept, whatever the rules say. Candidates are
+//! tried newest first — those verified before, then the others the catalog found no problem with —
+//! and the first that passes `healthy` (the cmd runs `verify` on its copies) is protected. When
+//! none passes, nothing is removed: the plan is refused.
 
 use std::collections::BTreeSet;
 
@@ -12,7 +16,7 @@ use chrono::Local;
 use serde::Serialize;
 
 use crate::catalog::{Backup, Catalog, manifest};
-use crate::error::usage;
+use crate::error::{refused, usage};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rules {
@@ -26,7 +30,7 @@ pub struct Decision {
     pub backup_id: String,
     pub taken_at: chrono::DateTime<chrono::Utc>,
     pub keep: bool,
-    /// Why kept (`last`, `hourly`, `daily`, `newest verified`), empty when removed.
+    /// Why kept (`last`, `hourly`, `daily`, `newest healthy`), empty when removed.
     pub reasons: Vec<&'static str>,
     pub paths: Vec<std::path::PathBuf>,
 }
@@ -36,20 +40,49 @@ pub struct PrunePlan {
     pub decisions: Vec<Decision>,
 }
 
+/// The newest backup that passes `healthy` now: first among those verified before, then among
+/// the rest without a catalogued problem. Errors: `Refused` when there is none.
+fn protected_backup<'c>(
+    newest_first: &[&'c Backup],
+    verified: impl Fn(&Backup) -> bool,
+    mut healthy: impl FnMut(&Backup) -> bool,
+) -> Result<&'c Backup> {
+    let candidates = newest_first
+        .iter()
+        .filter(|b| verified(b))
+        .chain(newest_first.iter().filter(|b| !verified(b) && b.problem.is_none()));
+    let mut tried = 0;
+    for b in candidates {
+        tried += 1;
+        if healthy(b) {
+            return Ok(b);
+        }
+    }
+    Err(refused(format!(
+        "no backup can be shown healthy ({tried} of {} checked, none passed verify); prune removes nothing",
+        newest_first.len()
+    ))
+    .hint("run `lastgood verify --all` to see what is wrong, and take a new backup before pruning")
+    .into())
+}
+
 impl PrunePlan {
-    /// Decides what to keep. Errors: `Usage` when no rule is given (that would remove everything).
-    pub fn new(catalog: &Catalog, rules: Rules, verified: impl Fn(&Backup) -> bool) -> Result<PrunePlan> {
+    /// Decides what to keep. `verified` says whether a backup was verified before (it is tried
+    /// first); `healthy` checks one now. Errors: `Usage` when no rule is given (that would remove
+    /// everything); `Refused` when no backup passes `healthy`.
+    pub fn new(
+        catalog: &Catalog,
+        rules: Rules,
+        verified: impl Fn(&Backup) -> bool,
+        healthy: impl FnMut(&Backup) -> bool,
+    ) -> Result<PrunePlan> {
         if rules.keep_last + rules.keep_hourly + rules.keep_daily == 0 {
             return Err(usage("no retention rule given: pruning would remove every backup")
                 .hint("pass --keep-last N, --keep-hourly N and/or --keep-daily N")
                 .into());
         }
         let newest_first: Vec<&Backup> = catalog.backups.iter().rev().collect();
-        let protected = newest_first
-            .iter()
-            .find(|b| verified(b))
-            .or_else(|| newest_first.iter().find(|b| b.problem.is_none()))
-            .map(|b| b.sha256.clone());
+        let protected = Some(protected_backup(&newest_first, verified, healthy)?.sha256.clone());
         let mut hours = BTreeSet::new();
         let mut days = BTreeSet::new();
         let decisions = newest_first
@@ -70,7 +103,7 @@ impl PrunePlan {
                     reasons.push("daily");
                 }
                 if protected.as_deref() == Some(b.sha256.as_str()) {
-                    reasons.push("newest verified");
+                    reasons.push("newest healthy");
                 }
                 Decision {
                     backup_id: b.id.clone(),

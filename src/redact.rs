@@ -9,7 +9,10 @@
 pub fn connection_string(s: &str) -> String {
     if let Some(scheme_end) = s.find("://") {
         let rest = &s[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        // A password may hold an unencoded `/` or `?`: the authority ends at the first `/` or `?`
+        // after the last `@` (an `@` further on only makes the redaction wider, never leaky).
+        let from = rest.rfind('@').unwrap_or(0);
+        let authority_end = rest[from..].find(['/', '?']).map_or(rest.len(), |e| from + e);
         let authority = &rest[..authority_end];
         let redacted = match authority.rfind('@') {
             Some(at) => {
@@ -85,20 +88,21 @@ fn find_ci(hay: &str, needle: &str) -> Option<usize> {
 }
 
 /// Redacts every connection string found inside free text (an error line, a log line): URLs
-/// with a `postgres` scheme and `password=` settings.
+/// with a `postgres` scheme and `password=` settings. Each part is redacted once: the `password=`
+/// pass runs only on the text between URLs, never again on a URL already redacted.
 pub fn in_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = ["postgres://", "postgresql://"].iter().filter_map(|p| rest.find(p)).min() {
-        out.push_str(&rest[..pos]);
+        out.push_str(&redact_keyvalue(&rest[..pos]));
         let end = rest[pos..]
             .find(|c: char| c.is_whitespace() || matches!(c, '`' | '"' | '\'' | ',' | ')'))
             .map_or(rest.len(), |e| pos + e);
         out.push_str(&connection_string(&rest[pos..end]));
         rest = &rest[end..];
     }
-    out.push_str(rest);
-    redact_keyvalue(&out)
+    out.push_str(&redact_keyvalue(rest));
+    out
 }
 
 /// Removes every occurrence of each known secret from `text`.
@@ -137,5 +141,30 @@ mod tests {
             in_text("error: cannot reach `postgres://a:pw@h/db`: refused (password=pw)"),
             "error: cannot reach `postgres://a:***@h/db`: refused (password=***"
         );
+    }
+
+    /// The URL's query is redacted once; the `password=` pass does not run again on it and eat
+    /// the characters after `***`.
+    #[test]
+    fn a_password_in_a_url_query_inside_text_keeps_the_text_around_it() {
+        assert_eq!(
+            in_text("error: cannot reach `postgres://h/db?password=x`: refused"),
+            "error: cannot reach `postgres://h/db?password=***`: refused"
+        );
+        assert_eq!(
+            in_text("(postgres://h/db?sslmode=require&password=x), then password=y here"),
+            "(postgres://h/db?sslmode=require&password=***), then password=*** here"
+        );
+    }
+
+    #[test]
+    fn a_password_with_an_unencoded_slash_or_question_mark_is_redacted() {
+        assert_eq!(connection_string("postgres://bob:pa/ss@db:5432/shop"), "postgres://bob:***@db:5432/shop");
+        assert_eq!(connection_string("postgres://bob:a?b/c@db/shop?x=1"), "postgres://bob:***@db/shop?x=1");
+        assert_eq!(
+            in_text("error: `postgres://bob:pa/ss@db/shop`: refused"),
+            "error: `postgres://bob:***@db/shop`: refused"
+        );
+        assert!(!connection_string("postgres://bob:s3/cr3t@db/shop?user=a@b").contains("s3"));
     }
 }

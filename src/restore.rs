@@ -7,7 +7,9 @@
 //! Invariants: the target is written under a temporary name in its own folder and renamed into
 //! place only after the copy, `PRAGMA quick_check` and fsync succeeded, so a failed or interrupted
 //! restore leaves nothing at the target path; an existing file is replaced only with `force`, and
-//! never when it is a catalogued backup or a known live database.
+//! never when it is a catalogued backup, a known live database, or open in another process; the
+//! target's `-wal`, `-shm` and `-journal` are removed (only with `force`) before the rename, so the
+//! new file is never combined with the old one's WAL.
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -22,7 +24,9 @@ use serde::Serialize;
 use crate::catalog::format::Compression;
 use crate::catalog::{self, Backup, Catalog, TableFacts};
 use crate::engine::quote_ident;
-use crate::engine::sqlite::{backup_uri, classify, wal_beside};
+use crate::engine::sqlite::{
+    backup_uri, classify, other_processes_using, remove_side_files, side_files_present, wal_beside,
+};
 use crate::error::{bad_input, environment, refused, usage};
 use crate::output::Output;
 
@@ -42,6 +46,9 @@ pub struct RestorePlan {
     pub tables: Option<Vec<String>>,
     pub target: PathBuf,
     pub replace_existing: bool,
+    /// The scratch folder `execute` first creates (or marks as scratch); a dry run writes nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prepares_scratch_folder: Option<PathBuf>,
     #[serde(skip)]
     compression: Compression,
     #[serde(skip)]
@@ -79,32 +86,21 @@ impl RestorePlan {
             .hint("use `lastgood restore --live postgres://…` (or --scratch-url)")
             .into());
         }
-        if let Some(problem) = &backup.problem {
-            return Err(bad_input(format!(
-                "backup {} (`{}`) cannot be restored: {problem}",
-                backup.id,
-                backup.primary().path.display()
-            ))
-            .hint("pick another backup with --backup or an earlier --at; `lastgood verify --all` lists healthy ones")
-            .into());
-        }
-        if let Some(tables) = &tables {
-            for t in tables {
-                if backup.table(t).is_none() {
-                    let have: Vec<&str> = backup.tables.iter().map(|t| t.name.as_str()).collect();
-                    return Err(bad_input(format!(
-                        "backup {} (`{}`) has no table `{t}` (it has: {})",
-                        backup.id,
-                        backup.primary().path.display(),
-                        have.join(", ")
-                    ))
-                    .hint("check the names given to --tables")
-                    .into());
-                }
-            }
-        }
+        check_backup(backup, tables.as_deref())?;
+        check_folder(&target)?;
         check_target(catalog, &target, force)?;
-        Ok(RestorePlan {
+        Ok(RestorePlan::unchecked(backup, why, tables, target, force))
+    }
+
+    /// The plan, once every check passed.
+    fn unchecked(
+        backup: &Backup,
+        why: String,
+        tables: Option<Vec<String>>,
+        target: PathBuf,
+        force: bool,
+    ) -> RestorePlan {
+        RestorePlan {
             backup_id: backup.id.clone(),
             backup_path: backup.primary().path.clone(),
             taken_at: backup.taken_at,
@@ -112,9 +108,34 @@ impl RestorePlan {
             tables,
             replace_existing: force && target.exists(),
             target,
+            prepares_scratch_folder: None,
             compression: backup.compression,
             backup_sha256: backup.sha256.clone(),
-        })
+        }
+    }
+
+    /// Like `new`, for a restore to `name` in the scratch folder `scratch` (see `scratch_dir`),
+    /// which `execute` creates and marks when needed: planning writes nothing.
+    pub fn new_in_scratch(
+        catalog: &Catalog,
+        backup: &Backup,
+        why: String,
+        tables: Option<Vec<String>>,
+        scratch: &Path,
+        name: &str,
+        force: bool,
+    ) -> Result<RestorePlan> {
+        if scratch.is_dir() {
+            let mut plan = RestorePlan::new(catalog, backup, why, tables, scratch.join(name), force)?;
+            plan.prepares_scratch_folder =
+                (!scratch.join(catalog::SKIP_MARKER).exists()).then(|| scratch.to_path_buf());
+            return Ok(plan);
+        }
+        // No folder yet, so nothing exists at the target: only the backup and tables are checked.
+        check_backup(backup, tables.as_deref())?;
+        let mut plan = RestorePlan::unchecked(backup, why, tables, scratch.join(name), force);
+        plan.prepares_scratch_folder = Some(scratch.to_path_buf());
+        Ok(plan)
     }
 
     /// Carries the plan out. Errors name the backup and the table involved; on any error nothing
@@ -126,6 +147,9 @@ impl RestorePlan {
     /// hash, the quick_check and the fsync run side by side.
     pub fn execute(self, out: &Output) -> Result<RestoreReport> {
         let started = Instant::now();
+        if let Some(scratch) = &self.prepares_scratch_folder {
+            scratch_dir(Some(scratch))?;
+        }
         let dir = parent_dir(&self.target);
         // `_pending` is declared first so that it drops last, after `tmp` is renamed or deleted.
         let (_pending, tmp) = crate::interrupt::Pending::create(
@@ -159,6 +183,10 @@ impl RestorePlan {
             .into());
         }
         synced.with_context(|| format!("syncing `{}`", tmp_path.display()))?;
+        set_default_file_mode(tmp.as_file())?;
+        // The old target's WAL or journal would be replayed or rolled back onto the new file.
+        // `check_target` refused them without `force`.
+        remove_side_files(&self.target)?;
         let persisted =
             if self.replace_existing { tmp.persist(&self.target) } else { tmp.persist_noclobber(&self.target) };
         persisted.map_err(|e| {
@@ -424,7 +452,37 @@ fn check_result(path: &Path) -> Result<(String, Vec<TableFacts>)> {
     Ok((quick, tables))
 }
 
-fn check_target(catalog: &Catalog, target: &Path, force: bool) -> Result<()> {
+/// The backup is usable and has every table asked for. Errors: `BadInput`.
+fn check_backup(backup: &Backup, tables: Option<&[String]>) -> Result<()> {
+    if let Some(problem) = &backup.problem {
+        return Err(bad_input(format!(
+            "backup {} (`{}`) cannot be restored: {problem}",
+            backup.id,
+            backup.primary().path.display()
+        ))
+        .hint("pick another backup with --backup or an earlier --at; `lastgood verify --all` lists healthy ones")
+        .into());
+    }
+    if let Some(tables) = tables {
+        for t in tables {
+            if backup.table(t).is_none() {
+                let have: Vec<&str> = backup.tables.iter().map(|t| t.name.as_str()).collect();
+                return Err(bad_input(format!(
+                    "backup {} (`{}`) has no table `{t}` (it has: {})",
+                    backup.id,
+                    backup.primary().path.display(),
+                    have.join(", ")
+                ))
+                .hint("check the names given to --tables")
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The target's folder exists. Errors: `Usage`.
+fn check_folder(target: &Path) -> Result<()> {
     let dir = parent_dir(target);
     if !dir.is_dir() {
         return Err(usage(format!(
@@ -435,6 +493,12 @@ fn check_target(catalog: &Catalog, target: &Path, force: bool) -> Result<()> {
         .hint("create the folder first, or pick another --into")
         .into());
     }
+    Ok(())
+}
+
+/// The target may be written: not a directory, a backup, a live database or a file open in
+/// another process; an existing file or side file only with `force`. Errors: `Usage`, `Refused`.
+fn check_target(catalog: &Catalog, target: &Path, force: bool) -> Result<()> {
     if target.is_dir() {
         return Err(usage(format!("`{}` is a directory; --into takes a file path", target.display())).into());
     }
@@ -464,6 +528,28 @@ fn check_target(catalog: &Catalog, target: &Path, force: bool) -> Result<()> {
             .hint("pass --force to replace it, or pick another --into")
             .into());
     }
+    let side = side_files_present(target);
+    if !side.is_empty() && !force {
+        let names: Vec<String> = side.iter().map(|p| format!("`{}`", p.display())).collect();
+        return Err(refused(format!(
+            "{} beside `{}` would be combined with the restored file",
+            names.join(", "),
+            target.display()
+        ))
+        .hint("pass --force to remove them, or pick another --into")
+        .into());
+    }
+    let users = other_processes_using(target);
+    if !users.is_empty() {
+        let who: Vec<String> = users.iter().map(|p| format!("pid {} ({})", p.pid, p.program)).collect();
+        return Err(refused(format!(
+            "`{}` is open in another process ({}); replacing it would pull it from under that process",
+            target.display(),
+            who.join(", ")
+        ))
+        .hint("stop that process first, or pick another --into")
+        .into());
+    }
     Ok(())
 }
 
@@ -482,10 +568,52 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
-/// The default scratch folder (`--scratch-dir`, `LASTGOOD_SCRATCH_DIR`, else `./lastgood-scratch`),
-/// created with the marker that keeps the catalog out of it.
+/// Gives `to` the permission bits and the owner and group of the file `from`. The owner is
+/// changed where the system allows it (as root, or to a group this user is in); a refusal of that
+/// is not an error. Errors: `Environment` when `from` cannot be read or the mode cannot be set.
+pub fn copy_mode_and_owner(from: &Path, to: &File) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = fs::metadata(from).map_err(|e| environment(format!("cannot read `{}`: {e}", from.display())))?;
+    // Owner first: chown clears set-user-ID bits that chmod then puts back.
+    match std::os::unix::fs::fchown(to, Some(meta.uid()), Some(meta.gid())) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+        Err(e) => {
+            return Err(environment(format!("cannot give a new file the owner of `{}`: {e}", from.display())).into());
+        }
+    }
+    to.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
+        .map_err(|e| environment(format!("cannot give a new file the mode of `{}`: {e}", from.display())).into())
+}
+
+/// Gives `file` the mode a newly created file gets (0666 less the umask), rather than the 0600 a
+/// temporary file is created with.
+pub fn set_default_file_mode(file: &File) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(0o666 & !umask()))
+        .map_err(|e| environment(format!("cannot set the mode of a new file: {e}")).into())
+}
+
+/// The process umask, from `/proc/self/status` (Linux); 022 where it cannot be read.
+fn umask() -> u32 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Umask:").and_then(|m| u32::from_str_radix(m.trim(), 8).ok()))
+        })
+        .unwrap_or(0o022)
+}
+
+/// The scratch folder's path (`--scratch-dir`, `LASTGOOD_SCRATCH_DIR`, else `./lastgood-scratch`),
+/// without creating it.
+pub fn scratch_dir_path(explicit: Option<&Path>) -> PathBuf {
+    explicit.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("lastgood-scratch"))
+}
+
+/// The scratch folder (see `scratch_dir_path`), created with the marker that keeps the catalog
+/// out of it.
 pub fn scratch_dir(explicit: Option<&Path>) -> Result<PathBuf> {
-    let dir = explicit.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("lastgood-scratch"));
+    let dir = scratch_dir_path(explicit);
     fs::create_dir_all(&dir)
         .map_err(|e| environment(format!("cannot create scratch folder `{}`: {e}", dir.display())))?;
     let marker = dir.join(catalog::SKIP_MARKER);

@@ -84,8 +84,13 @@ pub struct TableSql {
 }
 
 impl TableSql {
+    /// The table, quoted. PostgreSQL tables outside `public` are named `schema.table` by the
+    /// engine (see `engine::postgres::display_name`) and quoted as `"schema"."table"`.
     fn t(&self) -> String {
-        quote_ident(&self.table)
+        match (self.dialect, self.table.split_once('.')) {
+            (Dialect::Postgres, Some((schema, name))) => format!("{}.{}", quote_ident(schema), quote_ident(name)),
+            _ => quote_ident(&self.table),
+        }
     }
 
     fn key_where_params(&self) -> String {

@@ -305,7 +305,8 @@ pub fn show(t: DateTime<Utc>) -> String {
 /// A timestamp embedded in a backup file name, if any. Recognised (zone-less ones are UTC, the
 /// convention of backup scripts): `2026-11-24T06:00:00Z`, `2026-11-24T06:00:00+01:00`,
 /// `2026-11-24T06-00-00`, `20261124-060000`, `20261124T060000`, `2026-11-24_06-00`,
-/// `2026-11-24_06-00-00`, `2026-11-24 06:00`.
+/// `2026-11-24_06-00-00`, `2026-11-24 06:00`; seconds may carry a fraction (`2026-11-24T06-00-00.123Z`,
+/// the form `backup` writes).
 pub fn timestamp_in_name(name: &str) -> Option<DateTime<Utc>> {
     let b = name.as_bytes();
     (0..b.len()).find_map(|i| {
@@ -349,8 +350,20 @@ fn parse_stamp_at(s: &str) -> Option<DateTime<Utc>> {
             None => (h, mi, 0, &t[4..]),
         }
     };
-    let after = after.strip_prefix('.').map_or(after, |a| a.trim_start_matches(|c: char| c.is_ascii_digit()));
-    let naive = chrono::NaiveDate::from_ymd_opt(y as i32, mo, d)?.and_hms_opt(h, mi, sec)?;
+    // Optional fraction of a second: `.123` (milliseconds, as `backup` names files), up to `.123456789`.
+    let (nanos, after) = match after.strip_prefix('.') {
+        Some(a) => {
+            let frac = &a[..a.bytes().take_while(u8::is_ascii_digit).count()];
+            let nanos = frac
+                .bytes()
+                .take(9)
+                .enumerate()
+                .fold(0u32, |n, (i, c)| n + u32::from(c - b'0') * 10u32.pow(8 - i as u32));
+            (nanos, &a[frac.len()..])
+        }
+        None => (0, after),
+    };
+    let naive = chrono::NaiveDate::from_ymd_opt(y as i32, mo, d)?.and_hms_nano_opt(h, mi, sec, nanos)?;
     // Optional offset: Z, +HH:MM, +HHMM.
     if let Some(sign @ ('+' | '-')) = after.chars().next() {
         let o = &after[1..];
@@ -391,6 +404,20 @@ mod tests {
         assert_eq!(timestamp_in_name("shop.db"), None);
         assert_eq!(timestamp_in_name("shop-v2.db"), None);
         assert_eq!(timestamp_in_name("2026-13-40T06-00-00.db"), None);
+    }
+
+    /// `backup` names files with milliseconds; they are read back, so two backups in one second
+    /// keep their order.
+    #[test]
+    fn file_name_stamps_with_milliseconds() {
+        let ms = |s: &str| utc(s);
+        assert_eq!(timestamp_in_name("shop-2026-11-24T06-00-00.123Z.db"), Some(ms("2026-11-24T06:00:00.123Z")));
+        assert_eq!(timestamp_in_name("shop-2026-11-24T06-00-00.123Z-2.db.gz"), Some(ms("2026-11-24T06:00:00.123Z")));
+        assert_eq!(timestamp_in_name("shop-2026-11-24T06-00-00.5Z.db"), Some(ms("2026-11-24T06:00:00.5Z")));
+        assert_eq!(timestamp_in_name("shop-2026-11-24T07:00:00.250+01:00.db"), Some(ms("2026-11-24T06:00:00.250Z")));
+        assert!(
+            timestamp_in_name("a-2026-11-24T06-00-00.001Z.db") < timestamp_in_name("a-2026-11-24T06-00-00.002Z.db")
+        );
     }
 
     #[test]
@@ -477,7 +504,14 @@ mod tests {
     fn explain_prints_the_zone() {
         let t = utc("2026-11-24T06:00:00Z");
         let e = explain("-3h", t);
-        assert!(e.starts_with("`-3h` = 2026-11-24 ") || e.starts_with("`-3h` = 2026-11-2"), "{e}");
-        assert!(e.contains('+') || e.contains('-'), "{e}");
+        assert!(e.starts_with("`-3h` = 2026-11-2"), "{e}");
+        // Ends with the zone's offset, `+HH:MM` or `-HH:MM` (the date's dashes do not count).
+        let offset = &e[e.len() - 7..];
+        let b = offset.as_bytes();
+        assert!(b[0] == b' ' && matches!(b[1], b'+' | b'-') && b[4] == b':', "no zone offset at the end: {e}");
+        assert!(offset[2..4].bytes().chain(offset[5..].bytes()).all(|c| c.is_ascii_digit()), "{e}");
+        // And the local time shown is the instant: reading it back gives `t`.
+        let shown = e.trim_start_matches("`-3h` = ");
+        assert_eq!(DateTime::parse_from_str(shown, "%Y-%m-%d %H:%M:%S %:z").unwrap().with_timezone(&Utc), t);
     }
 }

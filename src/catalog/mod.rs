@@ -614,6 +614,8 @@ impl OpenedBackup {
 }
 
 /// Makes a stored backup readable by SQLite, decompressing into a temporary file when needed.
+/// Errors: `BadInput` for a file that is not SQLite or is shorter than its header says
+/// (truncated), `Environment` when it cannot be read.
 pub fn open_backup_file(path: &Path, compression: Compression) -> Result<OpenedBackup> {
     open_backup_file_with(path, compression, |_| {})
 }
@@ -629,6 +631,7 @@ pub fn open_backup_file_with(
         if crate::engine::sqlite::wal_beside(path) {
             return open_with_wal(path);
         }
+        crate::engine::sqlite::check_complete(path, path)?;
         return Ok(OpenedBackup {
             path: path.to_path_buf(),
             _temp: None,
@@ -646,6 +649,7 @@ pub fn open_backup_file_with(
     let temp = tmp.into_temp_path();
     crate::engine::sqlite::check_header(&temp)
         .map_err(|_| bad_input(format!("`{}` does not decompress to a SQLite database", path.display())))?;
+    crate::engine::sqlite::check_complete(&temp, path)?;
     Ok(OpenedBackup { path: temp.to_path_buf(), _temp: Some(temp), _dir: None, _pending: Some(pending), sha256 })
 }
 

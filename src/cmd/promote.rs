@@ -51,7 +51,12 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         return Ok(crate::exit::OK);
     }
     // The lock comes first so that a second lastgood fails at once, before any inspection.
-    let _lock = LiveLock::acquire(&args.live, "promote")?;
+    // On the file a symlinked live points to, the one that is replaced (and that merge locks).
+    let real_live = match std::fs::symlink_metadata(&args.live) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(&args.live).unwrap_or(args.live.clone()),
+        _ => args.live.clone(),
+    };
+    let _lock = LiveLock::acquire(&real_live, "promote")?;
     let plan = PromotePlan::new(&args.scratch, &args.live, args.force, ctx.now)?;
     for why in &plan.in_use {
         if plan.force {
@@ -131,7 +136,11 @@ fn render_plan(p: &PromotePlan) -> String {
 
 fn render_report(r: &PromoteReport) -> String {
     let p = &r.plan;
-    format!(
+    let link = match &p.live_symlink {
+        Some(l) => format!("live `{}` is a symbolic link; replaced the file it points to\n", l.display()),
+        None => String::new(),
+    };
+    link + &format!(
         "promoted `{}` over live `{}` ({:.2}s, quick_check {})\nsafety snapshot of the previous live: {}\nundo: {}\n",
         p.scratch.display(),
         p.live.display(),

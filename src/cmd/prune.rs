@@ -33,7 +33,10 @@ struct PruneView<'a> {
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let catalog = ctx.catalog()?;
     let rules = Rules { keep_last: args.keep_last, keep_hourly: args.keep_hourly, keep_daily: args.keep_daily };
-    let plan = PrunePlan::new(&catalog, rules, |b| mark(b, "verified").is_some_and(|v| v.starts_with("ok")))?;
+    let verified_before = |b: &crate::catalog::Backup| mark(b, "verified").is_some_and(|v| v.starts_with("ok"));
+    // The backup prune protects must pass verify now (checksum, complete, integrity_check).
+    let healthy_now = |b: &crate::catalog::Backup| b.copies.iter().any(|c| crate::verify::verify_copy(b, c).ok);
+    let plan = PrunePlan::new(&catalog, rules, verified_before, healthy_now)?;
     let removed_files = if args.dry_run { Vec::new() } else { plan.execute()? };
     let view = PruneView { dry_run: args.dry_run, plan: &plan, removed_files };
     ctx.out.emit(&view, |v| {

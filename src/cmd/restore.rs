@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::catalog::Catalog;
 use crate::engine::pgrestore::{self, PgRestorePlan, PgRestoreReport};
-use crate::restore::{RestorePlan, RestoreReport, scratch_dir};
+use crate::restore::{RestorePlan, RestoreReport, scratch_dir_path};
 
 use super::Context;
 
@@ -53,14 +53,15 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     if backup.format.is_postgres() {
         return run_postgres(args, ctx, backup, why);
     }
-    let target = match &args.into {
-        Some(p) => p.clone(),
+    let tables = args.tables.clone();
+    let plan = match &args.into {
+        Some(p) => RestorePlan::new(&catalog, backup, why, tables, p.clone(), args.force)?,
         None => {
-            let dir = scratch_dir(args.scratch_dir.as_deref())?;
-            dir.join(format!("{}-{}.db", backup.id, ctx.now.format("%Y%m%dT%H%M%S")))
+            let dir = scratch_dir_path(args.scratch_dir.as_deref());
+            let name = format!("{}-{}.db", backup.id, ctx.now.format("%Y%m%dT%H%M%S"));
+            RestorePlan::new_in_scratch(&catalog, backup, why, tables, &dir, &name, args.force)?
         }
     };
-    let plan = RestorePlan::new(&catalog, backup, why, args.tables.clone(), target, args.force)?;
     if args.dry_run {
         ctx.out.emit(&plan, |p| format!("{}\nwould restore {} into {}\n", p.why, what(p), p.target.display()))?;
         return Ok(crate::exit::OK);

@@ -233,10 +233,12 @@ pub fn quote_list(names: &[String]) -> String {
     names.iter().map(|n| quote_ident(n)).collect::<Vec<_>>().join(", ")
 }
 
-/// True if `p` names the same file as `q` (both existing), or the same path text.
+/// True if `p` names the same file as `q`: when both exist, the same (device, inode), which also
+/// catches hard links and symlinks; otherwise the same path text.
 pub fn same_file(p: &Path, q: &Path) -> bool {
-    match (p.canonicalize(), q.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(p), std::fs::metadata(q)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
         _ => p == q,
     }
 }

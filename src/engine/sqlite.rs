@@ -45,6 +45,35 @@ pub fn check_header(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Checks that the SQLite file `path` is as long as its header says (page size, bytes 16–17, times
+/// the page count, bytes 28–31, which is valid when bytes 92–95 equal the change counter at 24–27;
+/// see the file format, §1.3). A copy cut short — a full disk, an interrupted transfer — may still
+/// open and even answer queries on the pages it has. `shown_as` names the file in the error.
+/// Errors: `BadInput` "truncated"; `Environment` when it cannot be read.
+pub fn check_complete(path: &Path, shown_as: &Path) -> Result<()> {
+    let mut f = File::open(path).map_err(|e| environment(format!("cannot open `{}`: {e}", shown_as.display())))?;
+    let len = f.metadata().map_err(|e| environment(format!("cannot read `{}`: {e}", shown_as.display())))?.len();
+    let mut head = [0u8; 100];
+    if read_up_to(&mut f, &mut head).with_context(|| format!("reading `{}`", shown_as.display()))? < 100 {
+        return Ok(()); // `check_header` reports short files
+    }
+    let page_size = match u16::from_be_bytes([head[16], head[17]]) {
+        1 => 65_536,
+        n => u64::from(n),
+    };
+    let pages = u64::from(u32::from_be_bytes([head[28], head[29], head[30], head[31]]));
+    let count_valid = head[92..96] == head[24..28] && pages > 0;
+    let expected = page_size * pages;
+    if count_valid && len < expected {
+        return Err(bad_input(format!(
+            "`{}` is truncated: {len} bytes, but its header says {pages} pages of {page_size} bytes ({expected} bytes)",
+            shown_as.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// Reads until `buf` is full or the input ends; returns how many bytes were read.
 pub fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
@@ -217,8 +246,9 @@ fn may_mix_integer_and_real(decl: &str) -> bool {
 
 /// Copies the whole database behind `conn` into the new file `dest` through the online backup
 /// API (one step, so a concurrent writer cannot starve it), under a temporary name in the same
-/// folder, with the permissions of `mode_of`, fsynced, then renamed into place. Errors: `Refused` if `dest` exists, `Environment`
-/// for I/O problems (disk full included); the temporary file is removed on failure.
+/// folder, with the permissions and owner of `mode_of`, fsynced, then renamed into place.
+/// Errors: `Refused` if `dest` exists, `Environment` for I/O problems (disk full included); the
+/// temporary file is removed on failure.
 pub fn snapshot_to(conn: &Connection, dest: &Path, mode_of: &Path) -> Result<()> {
     if dest.exists() {
         return Err(crate::error::refused(format!("snapshot `{}` already exists", dest.display())).into());
@@ -244,7 +274,7 @@ pub fn snapshot_to(conn: &Connection, dest: &Path, mode_of: &Path) -> Result<()>
 }
 
 /// Copies every page of `conn`'s database into `tmp` in one backup step, then gives it the
-/// permissions of `mode_of` (it may be promoted back over live one day) and fsyncs it.
+/// permissions and owner of `mode_of` (it may be promoted back over live one day) and fsyncs it.
 fn copy_pages(conn: &Connection, tmp: &tempfile::NamedTempFile, mode_of: &Path) -> Result<()> {
     {
         let mut dst = Connection::open(tmp.path()).map_err(|e| classify(e, tmp.path()))?;
@@ -262,9 +292,8 @@ fn copy_pages(conn: &Connection, tmp: &tempfile::NamedTempFile, mode_of: &Path) 
             }
         }
     }
-    if let Ok(meta) = std::fs::metadata(mode_of) {
-        let _ = tmp.as_file().set_permissions(meta.permissions());
-    }
+    // The snapshot may be promoted back over live one day: give it live's permissions and owner.
+    crate::restore::copy_mode_and_owner(mode_of, tmp.as_file())?;
     tmp.as_file()
         .sync_all()
         .map_err(|e| environment(format!("cannot sync snapshot `{}`: {e}", tmp.path().display())).into())
@@ -283,6 +312,63 @@ pub fn side_file(path: &Path, suffix: &str) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(suffix);
     PathBuf::from(p)
+}
+
+/// Removes `path`'s `-wal`, `-shm` and `-journal`, if any: a file put at `path` must never be
+/// opened together with another database's WAL or journal, which SQLite would replay or roll back
+/// onto it. Errors: `Environment` naming the side file that cannot be removed.
+pub fn remove_side_files(path: &Path) -> Result<()> {
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let p = side_file(path, suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(environment(format!("cannot remove `{}`: {e}", p.display())).into()),
+        }
+    }
+    Ok(())
+}
+
+/// The `-wal`, `-shm` and `-journal` files that exist beside `path`.
+pub fn side_files_present(path: &Path) -> Vec<PathBuf> {
+    ["-wal", "-shm", "-journal"].iter().map(|s| side_file(path, s)).filter(|p| p.exists()).collect()
+}
+
+/// A process other than this one holding a file open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenBy {
+    pub pid: u32,
+    pub program: String,
+}
+
+/// Other processes holding `path` or its `-wal` open, from `/proc/*/fd` (Linux; empty elsewhere or
+/// when `/proc` cannot be read).
+pub fn other_processes_using(path: &Path) -> Vec<OpenBy> {
+    use std::os::unix::fs::MetadataExt;
+    let targets: Vec<(u64, u64)> = [path.to_path_buf(), side_file(path, "-wal")]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| (m.dev(), m.ino()))
+        .collect();
+    let me = std::process::id();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut found = Vec::new();
+    for entry in procs.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
+        let holds = fds
+            .flatten()
+            .filter_map(|fd| std::fs::metadata(fd.path()).ok())
+            .any(|m| targets.contains(&(m.dev(), m.ino())));
+        if holds {
+            let program = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default().trim().to_string();
+            found.push(OpenBy { pid, program });
+        }
+    }
+    found
 }
 
 /// Whether a `-wal` file sits beside `path`: its committed pages are part of the database.

@@ -222,7 +222,7 @@ fn damaged_and_non_backup_files_are_listed_with_their_problem() {
     std::fs::write(repo.join("readme.db"), "plain text\n").unwrap();
     let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
     let t = backup_named(&v, "truncated-2026-11-23T09-00-00.db");
-    assert!(t["problem"].as_str().unwrap().contains("is corrupt"), "{t}");
+    assert!(t["problem"].as_str().unwrap().contains("is truncated: "), "{t}");
     let ignored: Vec<(String, String)> = v["ignored"]
         .as_array()
         .unwrap()
@@ -296,4 +296,23 @@ fn the_same_repository_given_twice_is_scanned_once() {
     let v = json(dir.path(), &["catalog", "--repo", s(&repo), "--repo", &again]);
     assert_eq!(v["backups"].as_array().unwrap().len(), 3);
     assert!(v["backups"].as_array().unwrap().iter().all(|b| b["copies"].as_array().unwrap().len() == 1), "{v:#}");
+}
+
+/// A copy cut short inside its last page still opens and answers queries; the catalog compares
+/// its size with the header's page count and flags it.
+#[test]
+fn a_truncated_sqlite_file_is_flagged_as_truncated() {
+    let dir = tempdir();
+    let repo = crate::prune::small_backups_and_a_truncated_newest(&dir);
+    let v = json(dir.path(), &["catalog", "--repo", repo.to_str().unwrap()]);
+    let trunc = v["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["copies"][0]["path"].as_str().unwrap().ends_with("trunc-2026-11-23T04-00-00.db"))
+        .unwrap_or_else(|| panic!("{v}"));
+    let problem = trunc["problem"].as_str().unwrap_or_else(|| panic!("not flagged: {trunc}"));
+    assert!(problem.contains("truncated: 5000 bytes, but its header says 2 pages of 4096 bytes"), "{problem}");
+    let healthy = v["backups"].as_array().unwrap().iter().filter(|b| b["problem"].is_null()).count();
+    assert_eq!(healthy, 3, "{v}");
 }

@@ -190,3 +190,13 @@ pub fn zstd(src: &Path, dst: &Path) {
     let data = std::fs::read(src).unwrap();
     std::fs::write(dst, zstd::encode_all(&data[..], 3).unwrap()).unwrap();
 }
+
+/// Skips a test that needs something this machine does not allow (mounting, as root), saying so
+/// on stderr; under CI (`CI=true`) that is a failure instead, so a CI run cannot pass without
+/// running it.
+pub fn skip_or_fail_in_ci(test: &str, why: &str) {
+    if std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true")) {
+        panic!("{test}: {why}, and CI=true: this test must run in CI");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+}

@@ -83,6 +83,8 @@ fn backup_writes_checksummed_copies_with_manifests_and_a_healthy_drill_passes_wi
             "orders=500",
             "--check",
             "SELECT count(*) = 50 FROM customers",
+            "--max-restore-time",
+            "10m",
             "--junit",
             junit.to_str().unwrap(),
         ],
@@ -102,9 +104,6 @@ fn backup_writes_checksummed_copies_with_manifests_and_a_healthy_drill_passes_wi
         "check 1",
         "restore time (RTO)",
     ] {
-        if expected == "restore time (RTO)" {
-            continue; // only with --max-restore-time
-        }
         assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
     }
     assert_eq!(names.iter().filter(|n| n.starts_with("verify ")).count(), 2, "{names:?}");
@@ -193,7 +192,6 @@ fn backup_under_a_concurrent_writer_is_consistent() {
         std::thread::sleep(std::time::Duration::from_millis(150));
         let out = backup(dir.path(), &live, &rs, &[]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        std::thread::sleep(std::time::Duration::from_millis(1000)); // distinct file names (seconds)
     }
     stop.store(true, Ordering::Relaxed);
     let written = writer.join().unwrap();
@@ -307,7 +305,7 @@ fn prune_keeps_by_rules_and_never_the_newest_verified_backup() {
         .filter(|d| d["keep"] == true)
         .map(|d| d["backup_id"].as_str().unwrap())
         .collect();
-    assert_eq!(kept.len(), 2, "the newest (damaged) by --keep-last and 05:00 as newest verified: {plan}");
+    assert_eq!(kept.len(), 2, "the newest (damaged) by --keep-last and 05:00 as newest healthy: {plan}");
     assert!(kept.contains(&five.as_str()));
     assert_eq!(
         std::fs::read_dir(&repo)
@@ -376,7 +374,7 @@ fn a_full_disk_during_backup_leaves_no_file_under_a_final_name() {
     make_shop(&live, 3000);
     let full = dir.path().join("full");
     let Some(_disk) = TinyDisk::mount(&full, 64) else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); disk-full backup not tested");
+        skip_or_fail_in_ci("a_full_disk_during_backup", "cannot mount a tmpfs here (needs root)");
         return;
     };
     let ok = repos(dir.path(), 1).remove(0);
@@ -391,4 +389,39 @@ fn a_full_disk_during_backup_leaves_no_file_under_a_final_name() {
             .count(),
         1
     );
+}
+
+/// A drill slower than --max-restore-time fails on that check (exit 1), the JUnit report has the
+/// failing RTO testcase, and the drill's scratch folder is removed all the same.
+#[test]
+fn a_drill_over_its_max_restore_time_fails_and_leaves_no_scratch_folder() {
+    let dir = tempdir();
+    let live = path(&dir, "shop.db");
+    make_shop(&live, 200);
+    let rs = repos(dir.path(), 1);
+    assert!(backup(dir.path(), &live, &rs, &[]).status.success());
+    let tmp = path(&dir, "tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let junit = path(&dir, "rto.xml");
+    let out = lastgood(dir.path())
+        .env("TMPDIR", &tmp)
+        .args(["--json", "drill", "--repo", rs[0].to_str().unwrap(), "--max-restore-time", "1ns"])
+        .args(["--junit", junit.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed = failed_checks(&v);
+    assert_eq!(failed.len(), 1, "only the RTO check fails: {failed:?}");
+    assert!(failed[0].starts_with("restore time (RTO)") && failed[0].contains("max_restore_time"), "{failed:?}");
+    let report = Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap()).unwrap();
+    let rto = report.test_suites[0]
+        .test_cases
+        .iter()
+        .find(|c| c.name.as_str() == "restore time (RTO)")
+        .expect("RTO testcase");
+    assert!(matches!(rto.status, quick_junit::TestCaseStatus::NonSuccess { .. }), "{rto:?}");
+    assert_eq!(report.failures, 1);
+    let left: Vec<String> = files_in(&tmp).into_iter().filter(|f| f.starts_with("lastgood-drill-")).collect();
+    assert!(left.is_empty(), "scratch folder left behind after a failed drill: {left:?}");
 }

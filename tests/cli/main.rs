@@ -2,6 +2,7 @@
 //! backups (with the real `sqlite3` tool where the issue asks for it), runs the real `lastgood`
 //! binary, and checks outcomes by querying the resulting files and parsing `--json`.
 
+mod backup;
 mod bisect;
 mod catalog;
 mod common;
@@ -16,6 +17,7 @@ mod pgcluster;
 mod pgops;
 mod picker;
 mod promote;
+mod prune;
 mod restore;
 mod show;
 mod verify;

@@ -909,3 +909,59 @@ fn promote_renames_scratch_into_live_and_keeps_the_previous_live() {
     assert_eq!(code, 0, "{undo}: {text}");
     assert_eq!(c.psql("shop", r#"SELECT "select" FROM "Order Items" WHERE id = 1"#).trim(), "bad");
 }
+
+#[test]
+fn diff_and_merge_work_on_a_table_outside_public_with_names_that_need_quoting() {
+    let c = cluster_or_skip!();
+    let schema = r#"CREATE SCHEMA billing;
+        CREATE TABLE billing."Order Items"(id int PRIMARY KEY, "select" text NOT NULL, qty int NOT NULL);
+        INSERT INTO billing."Order Items" SELECT g, 'item ' || g, g FROM generate_series(1, 100) g;"#;
+    for db in ["acct", "acct_scratch"] {
+        c.create_db(db);
+        c.psql(db, schema);
+    }
+    // Damage in live: every "select" overwritten, one row deleted, one added.
+    c.psql(
+        "acct",
+        r#"UPDATE billing."Order Items" SET "select" = 'oops'; DELETE FROM billing."Order Items" WHERE id = 7;
+           INSERT INTO billing."Order Items" VALUES (101, 'new', 1);"#,
+    );
+    let dir = tempdir();
+    let (live, scratch) = (c.url("acct"), c.url("acct_scratch"));
+    let out = lastgood(dir.path())
+        .args(["--json", "diff", "--scratch", &scratch, "--live", &live, "--tables", "billing.Order Items"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["type"] == "summary")
+        .expect("a summary line");
+    assert_eq!(
+        (summary["updated"].as_u64(), summary["deleted"].as_u64(), summary["inserted"].as_u64()),
+        (Some(99), Some(1), Some(1)),
+        "{summary}"
+    );
+
+    json(
+        dir.path(),
+        &[
+            "merge",
+            "--scratch",
+            &scratch,
+            "--live",
+            &live,
+            "--tables",
+            "billing.Order Items",
+            "--restore",
+            "updated,deleted",
+            "--columns",
+            "select",
+            "--apply",
+        ],
+    );
+    assert_eq!(c.psql("acct", r#"SELECT count(*) FROM billing."Order Items" WHERE "select" = 'oops'"#).trim(), "0");
+    assert_eq!(c.psql("acct", r#"SELECT "select" FROM billing."Order Items" WHERE id = 7"#).trim(), "item 7");
+    assert_eq!(c.psql("acct", r#"SELECT count(*) FROM billing."Order Items""#).trim(), "101");
+}

@@ -92,6 +92,70 @@ fn scratch_equal_to_live_is_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("same file"));
 }
 
+/// Promote keeps live's mode and owner on the new live and on the safety snapshot (the
+/// temporary file it renames is created 0600, owned by whoever runs lastgood).
+#[test]
+fn promote_keeps_lives_mode_and_owner() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempdir();
+    let (live, scratch) = live_and_scratch(&dir);
+    std::fs::set_permissions(&live, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // Another owner when we may set one (as root); else our own uid with a group we are in.
+    let (uid, gid) = (4321, 4322);
+    let as_root = std::os::unix::fs::chown(&live, Some(uid), Some(gid)).is_ok();
+    let v = json(dir.path(), &["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"]);
+    assert_eq!(rows(&live, "downloads"), rows(&scratch, "downloads"));
+    let snapshot = Path::new(v["snapshot"].as_str().unwrap()).to_path_buf();
+    for f in [&live, &snapshot] {
+        let m = std::fs::metadata(f).unwrap();
+        assert_eq!(m.permissions().mode() & 0o7777, 0o640, "{}", f.display());
+        if as_root {
+            assert_eq!((m.uid(), m.gid()), (uid, gid), "{}", f.display());
+        }
+    }
+    if !as_root {
+        eprintln!("promote_keeps_lives_mode_and_owner: not root, owner not checked");
+    }
+}
+
+/// A live given as a symbolic link: the file it points to is replaced, the link stays a link,
+/// and the output says so.
+#[test]
+fn a_symlinked_live_replaces_the_real_file_and_keeps_the_link() {
+    let dir = tempdir();
+    let (real, scratch) = live_and_scratch(&dir);
+    std::fs::create_dir_all(path(&dir, "app")).unwrap();
+    let link = path(&dir, "app/current.db");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let v = json(dir.path(), &["promote", "--scratch", s(&scratch), "--live", s(&link), "--yes"]);
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    assert_eq!(std::fs::canonicalize(&link).unwrap(), std::fs::canonicalize(&real).unwrap());
+    assert_eq!(rows(&real, "downloads"), rows(&scratch, "downloads"));
+    assert_eq!(v["live_symlink"], s(&link));
+    assert_eq!(Path::new(v["live"].as_str().unwrap()), std::fs::canonicalize(&real).unwrap());
+    let snapshot = Path::new(v["snapshot"].as_str().unwrap()).to_path_buf();
+    assert_eq!(snapshot.parent(), std::fs::canonicalize(&real).unwrap().parent(), "snapshot beside the real file");
+    let out = lastgood(dir.path())
+        .args(["promote", "--scratch", s(&snapshot), "--live", s(&link), "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("symbolic link"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+}
+
+#[test]
+fn a_hard_link_of_live_as_scratch_is_refused_as_the_same_file() {
+    let dir = tempdir();
+    let (live, _) = live_and_scratch(&dir);
+    let link = path(&dir, "link-to-live.db");
+    std::fs::hard_link(&live, &link).unwrap();
+    let before = std::fs::read(&live).unwrap();
+    let err = fails(dir.path(), &["promote", "--scratch", s(&link), "--live", s(&live), "--yes"], 5);
+    assert!(err.contains("same file"), "{err}");
+    assert_eq!(std::fs::read(&live).unwrap(), before);
+}
+
 #[test]
 fn refused_while_another_connection_holds_a_read_transaction() {
     let dir = tempdir();

@@ -216,6 +216,142 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     assert!(!into.exists());
 }
 
+/// Without --into the target is in the default scratch folder; a dry run must not create that
+/// folder (nor its marker), and the real restore afterwards does.
+#[test]
+fn dry_run_without_into_creates_no_scratch_folder() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let before = files_in(dir.path());
+    let v = json(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--dry-run"]);
+    let target = v["target"].as_str().unwrap();
+    assert!(target.starts_with("lastgood-scratch/"), "{v}");
+    assert_eq!(files_in(dir.path()), before, "a dry run wrote something");
+    let v = json(dir.path(), &["restore", "--repo", s(&repo), "--at", "now"]);
+    let restored = dir.path().join(v["target"].as_str().unwrap());
+    assert_eq!(rows(&restored, "orders").len(), 102);
+    assert!(dir.path().join("lastgood-scratch/.lastgood-scratch").exists());
+}
+
+/// A WAL-mode file left by a process that died (its `-wal` holds a committed row) is replaced by
+/// `--force`: the restored file must not be read together with the old `-wal`.
+#[test]
+fn force_over_a_wal_mode_file_drops_the_old_wal() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let target = path(&dir, "t.db");
+    let st = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3,os;c=sqlite3.connect('{}',isolation_level=None);c.execute('pragma journal_mode=wal');\
+             c.execute('create table orders(id,item)');c.execute(\"insert into orders values(1,'stale')\");os._exit(0)",
+            target.display()
+        ))
+        .status()
+        .expect("python3 installed");
+    assert!(st.success());
+    let wal = path(&dir, "t.db-wal");
+    assert!(wal.metadata().unwrap().len() > 0, "the repro needs a -wal with content");
+    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", s(&target)], 5);
+    assert!(err.contains("already exists"), "{err}");
+    json(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", s(&target), "--force"]);
+    assert!(!wal.exists() && !path(&dir, "t.db-shm").exists());
+    let items: Vec<String> = rows(&target, "orders").into_iter().map(|r| r[2].clone()).collect();
+    assert_eq!(items.len(), 102);
+    assert!(!items.iter().any(|i| i.contains("stale")), "old WAL replayed onto the restore");
+    assert_eq!(quick_check(&target), "ok");
+}
+
+/// A leftover `-wal` beside a target that does not exist is refused without --force (it would
+/// be combined with the restored file), removed with it.
+#[test]
+fn an_orphan_wal_beside_the_target_needs_force() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let target = path(&dir, "new.db");
+    let wal = path(&dir, "new.db-wal");
+    std::fs::write(&wal, b"not really a wal").unwrap();
+    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", s(&target)], 5);
+    assert!(err.contains("new.db-wal"), "{err}");
+    assert!(!target.exists());
+    json(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", s(&target), "--force"]);
+    assert!(!wal.exists());
+    assert_eq!(rows(&target, "orders").len(), 102);
+}
+
+/// `--force` does not pull a file from under a process that has it open.
+#[test]
+fn force_refuses_a_target_open_in_another_process() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let target = path(&dir, "busy.db");
+    make_shop(&target, 5);
+    let holder = Connection::open(&target).unwrap();
+    holder.query_row("SELECT count(*) FROM orders", [], |r| r.get::<_, i64>(0)).unwrap();
+    let before = std::fs::read(&target).unwrap();
+    let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", s(&target), "--force"], 5);
+    assert!(err.contains("open in another process") && err.contains("pid"), "{err}");
+    assert_eq!(std::fs::read(&target).unwrap(), before);
+    drop(holder);
+    no_temp_files(dir.path());
+}
+
+/// A restored file gets the mode any new file gets (0666 less the umask), not the 0600 of the
+/// temporary file it was written as.
+#[test]
+fn restored_files_get_the_default_mode_for_new_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    for (umask, mode) in [("022", 0o644), ("002", 0o664)] {
+        let into = path(&dir, &format!("umask-{umask}.db"));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" --quiet restore --repo \"$1\" --at now --into \"$2\"",))
+            .arg(assert_cmd::cargo::cargo_bin("lastgood"))
+            .arg(&repo)
+            .arg(&into)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(std::fs::metadata(&into).unwrap().permissions().mode() & 0o777, mode, "umask {umask}");
+    }
+}
+
+/// Local times a daylight-saving change skips or repeats are refused (exit 2) naming the problem,
+/// with the zone given to the binary through TZ; the same wall-clock time with an offset works.
+#[test]
+fn dst_gap_and_overlap_times_are_refused_in_the_local_zone() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let into = path(&dir, "dst.db");
+    let run = |at: &str| {
+        lastgood(dir.path())
+            .env("TZ", "Europe/Berlin")
+            .args(["restore", "--repo", s(&repo), "--at", at, "--into", s(&into)])
+            .output()
+            .unwrap()
+    };
+    for (at, problem) in [
+        ("2026-03-29 02:30", "does not exist in the local zone (skipped by a daylight saving change)"),
+        (
+            "2026-10-25 02:30",
+            "is ambiguous in the local zone (daylight saving change): 2026-10-25T02:30:00+01:00 or 2026-10-25T02:30:00+02:00",
+        ),
+    ] {
+        let out = run(at);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{at}: {err}");
+        assert!(err.starts_with(&format!("error: time `{at}` {problem}")), "{at}: {err}");
+        assert!(!into.exists());
+    }
+    // Outside the change, local Berlin time is read with its offset: 09:00 +01:00 is 08:00 UTC.
+    let out = run("2026-11-23 09:00");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(rows(&into, "orders").len(), 102);
+}
+
 // --- refusals and bad input: one error line, the documented exit code, nothing left behind ------
 
 #[test]
@@ -321,7 +457,7 @@ fn damaged_backups_are_refused_before_anything_is_written() {
     let out = path(&dir, "out");
     std::fs::create_dir(&out).unwrap();
     for (file, says) in [
-        ("truncated-2026-11-23T09-00-00.db", "is corrupt"),
+        ("truncated-2026-11-23T09-00-00.db", "is truncated: "),
         ("cut-2026-11-23T10-00-00.db.gz", "gzip stream is damaged or cut short"),
         ("sum-2026-11-23T11-00-00.db", "checksum differs from its manifest"),
     ] {

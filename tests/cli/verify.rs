@@ -72,7 +72,7 @@ fn damaged_backups_fail_with_the_reason_and_exit_1() {
         assert!(line(ok).starts_with("OK "), "{}", line(ok));
     }
     for (file, reason) in [
-        ("truncated-2026-11-24T01-00-00.db", "integrity_check:"),
+        ("truncated-2026-11-24T01-00-00.db", "is truncated: "),
         ("flipped-2026-11-24T02-00-00.db", "integrity_check:"),
         ("cut-2026-11-24T03-00-00.db.gz", "gzip stream is damaged or cut short"),
         ("sum-2026-11-24T04-00-00.db", "differs from manifest"),

@@ -1,0 +1,81 @@
+//! `lastgood prune`: the backup it protects must pass verify now; it never removes every healthy
+//! backup. (Retention rules themselves: drill.rs.)
+
+use std::path::Path;
+
+use crate::common::*;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn kept(plan: &serde_json::Value) -> Vec<String> {
+    plan["plan"]["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["keep"] == true)
+        .map(|d| d["paths"][0].as_str().unwrap().rsplit('/').next().unwrap().to_string())
+        .collect()
+}
+
+/// Three `sqlite3 .backup` files of a two-page database (01:00–03:00) and, newest, the first 5000
+/// bytes of the last one: page 2 is cut inside its cell area, so every table still opens and
+/// counts its rows. Returns the repository.
+pub fn small_backups_and_a_truncated_newest(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let live = path(dir, "live.db");
+    let repo = path(dir, "repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    sqlite3(
+        &live,
+        "CREATE TABLE orders(id INTEGER PRIMARY KEY, item TEXT);
+         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100)
+           INSERT INTO orders SELECT x, 'item ' || x FROM c;",
+    );
+    for h in 1..=3 {
+        sqlite3(&live, "INSERT INTO orders(item) VALUES ('x')");
+        cli_backup(&live, &repo.join(format!("shop-2026-11-23T0{h}-00-00.db")));
+    }
+    let newest = std::fs::read(repo.join("shop-2026-11-23T03-00-00.db")).unwrap();
+    assert_eq!(newest.len(), 8192, "the repro needs a two-page database");
+    std::fs::write(repo.join("trunc-2026-11-23T04-00-00.db"), &newest[..5000]).unwrap();
+    repo
+}
+
+/// The reviewer's repro: --keep-last 1 used to keep only the truncated newest file (the catalog
+/// saw no problem, and with nothing verified it was the protected "newest undamaged" one too).
+#[test]
+fn prune_keeps_a_healthy_backup_when_the_newest_is_truncated() {
+    let dir = tempdir();
+    let repo = small_backups_and_a_truncated_newest(&dir);
+    let plan = json(dir.path(), &["prune", "--repo", s(&repo), "--keep-last", "1", "--dry-run"]);
+    assert!(kept(&plan).contains(&"shop-2026-11-23T03-00-00.db".to_string()), "no healthy backup kept: {plan}");
+    json(dir.path(), &["prune", "--repo", s(&repo), "--keep-last", "1"]);
+    assert_eq!(rows(&repo.join("shop-2026-11-23T03-00-00.db"), "orders").len(), 103);
+}
+
+/// Backups the catalog sees no problem with (row counts read through an index) but that fail
+/// integrity_check: the protected one is walked back to the newest that passes; when none
+/// passes, prune refuses and removes nothing.
+#[test]
+fn prune_protects_the_newest_backup_that_passes_verify_and_refuses_when_none_does() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let damage = |name: &str| {
+        let f = repo.join(name);
+        let (page_size, leaves) = leaf_pages(&f, "orders");
+        flip_bytes(&f, (leaves[0] - 1) * page_size + page_size / 2, 16);
+    };
+    damage("shop-2026-11-23_08-00.db");
+    let catalog = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    assert!(catalog["backups"].as_array().unwrap().iter().all(|b| b["problem"].is_null()), "{catalog}");
+    let plan = json(dir.path(), &["prune", "--repo", s(&repo), "--keep-last", "1", "--dry-run"]);
+    assert_eq!(kept(&plan), ["shop-2026-11-23_08-00.db", "shop-20261123-070000.db"], "{plan}");
+
+    damage("shop-20261123-070000.db");
+    damage("shop-2026-11-23T06-00-00.db");
+    let before = files_in(&repo);
+    let err = fails(dir.path(), &["prune", "--repo", s(&repo), "--keep-last", "1"], 5);
+    assert!(err.contains("no backup can be shown healthy"), "{err}");
+    assert_eq!(files_in(&repo), before, "removed something");
+}
