@@ -468,6 +468,8 @@ impl Database for PgDb {
     }
 
     fn one_value(&mut self, sql: &str) -> Result<std::result::Result<Value, QueryProblem>> {
+        // A trailing `;` would break the wrapping below.
+        let sql = sql.trim().trim_end_matches(';').trim_end();
         let conn = self.conn.clone();
         let mut tx = self
             .client

@@ -164,7 +164,9 @@ fn drill_on_postgres_archives_passes_fails_on_a_truncated_newest_and_leaves_no_s
             "--min-rows",
             "orders=300",
             "--check",
-            "SELECT sum(amount) = 67725 FROM orders",
+            "SELECT sum(amount) = 67725 FROM orders;",
+            "--check",
+            "SELECT sum(amount) FROM orders",
             "--junit",
             junit.to_str().unwrap(),
         ],
@@ -173,7 +175,9 @@ fn drill_on_postgres_archives_passes_fails_on_a_truncated_newest_and_leaves_no_s
     assert!(v["databases"][0]["rto_seconds"].as_f64().unwrap() > 0.0);
     let report = Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap()).expect("valid JUnit XML");
     let names: Vec<String> = report.test_suites[0].test_cases.iter().map(|c| c.name.to_string()).collect();
-    for expected in ["newest backup", "restore", "integrity_check", "min_rows orders", "check 1", "drop scratch"] {
+    for expected in
+        ["newest backup", "restore", "integrity_check", "min_rows orders", "check 1", "check 2", "drop scratch"]
+    {
         assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
     }
     assert_eq!(report.failures, 0);
