@@ -392,3 +392,33 @@ fn bisect_over_a_mixed_catalog_checks_each_backup_with_its_own_engine() {
     assert!(v["evaluations"][0]["path"].as_str().unwrap().ends_with(".db"), "{v:#}");
     assert_eq!(scratch_dbs(&c), "");
 }
+
+#[test]
+fn one_value_answers_alike_on_both_engines() {
+    use lastgood::engine::{self, Access, Location, QueryProblem};
+    use lastgood::value::Value;
+    let c = cluster_or_skip!();
+    make_shop(&c, 3);
+    let dir = tempdir();
+    let file = dir.path().join("shop.db");
+    sqlite3(
+        &file,
+        "CREATE TABLE orders(id INTEGER PRIMARY KEY, amount REAL); INSERT INTO orders VALUES (1, 1.5), (2, 3.0), (3, 4.5);",
+    );
+    for loc in [Location::Sqlite(file.clone()), Location::Postgres(c.url("shop"))] {
+        let mut db = engine::open(&loc, Access::ReadOnly).unwrap();
+        let mut one = |sql: &str| db.one_value(sql).unwrap();
+        assert_eq!(one("SELECT count(*) FROM orders"), Ok(Value::Integer(3)), "{loc:?}");
+        assert_eq!(one("SELECT sum(amount) FROM orders"), Ok(Value::Real(9.0)), "{loc:?}");
+        assert_eq!(one("SELECT count(*) = 3 FROM orders"), Ok(Value::Integer(1)), "{loc:?}");
+        assert_eq!(one("SELECT 1, 2"), Err(QueryProblem::Columns(2)), "{loc:?}");
+        assert_eq!(one("SELECT id FROM orders"), Err(QueryProblem::SeveralRows), "{loc:?}");
+        assert_eq!(one("SELECT id FROM orders WHERE id > 10"), Err(QueryProblem::NoRow), "{loc:?}");
+        assert!(matches!(one("SELECT count(*) FROM nosuch"), Err(QueryProblem::MissingObject(_))), "{loc:?}");
+        assert!(matches!(one("SELECT nosuch FROM orders"), Err(QueryProblem::MissingObject(_))), "{loc:?}");
+        assert!(matches!(one("SELEKT 1"), Err(QueryProblem::NotSql(_))), "{loc:?}");
+        assert_eq!(one("DELETE FROM orders RETURNING id"), Err(QueryProblem::Writes), "{loc:?}");
+    }
+    assert_eq!(c.psql("shop", "SELECT count(*) FROM orders").trim(), "3", "nothing was deleted");
+    assert_eq!(rows(&file, "orders").len(), 3);
+}
