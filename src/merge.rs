@@ -514,7 +514,7 @@ fn write_opt_row(w: &mut impl Write, row: Option<&[Value]>) -> Result<()> {
             Value::Text(s) => {
                 w.write_all(&[3])?;
                 w.write_all(&(s.len() as u64).to_le_bytes())?;
-                w.write_all(s.as_bytes())?;
+                w.write_all(s)?;
             }
             Value::Blob(b) => {
                 w.write_all(&[4])?;
@@ -539,7 +539,7 @@ fn read_opt_row(r: &mut impl Read) -> Result<Option<Row>> {
             0 => Value::Null,
             1 => Value::Integer(read_u64(r)? as i64),
             2 => Value::Real(f64::from_bits(read_u64(r)?)),
-            3 => Value::Text(String::from_utf8(read_bytes(r)?).context("spool text")?),
+            3 => Value::Text(read_bytes(r)?),
             _ => Value::Blob(read_bytes(r)?),
         };
         row.push(v);
@@ -598,7 +598,7 @@ mod tests {
         let d = Change {
             kind: ChangeKind::Deleted,
             live_row: None,
-            scratch_row: Some(vec![Value::Integer(9), Value::Text("é".into())]),
+            scratch_row: Some(vec![Value::Integer(9), Value::Text(vec![0x41, 0xff, 0x42])]),
             key: vec![Value::Integer(9)],
             ..c.clone()
         };

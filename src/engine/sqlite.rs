@@ -309,19 +309,19 @@ impl ToSql for Value {
             Value::Null => ValueRef::Null,
             Value::Integer(i) => ValueRef::Integer(*i),
             Value::Real(f) => ValueRef::Real(*f),
-            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Text(s) => ValueRef::Text(s),
             Value::Blob(b) => ValueRef::Blob(b),
         }))
     }
 }
 
-/// Converts a SQLite cell to a `Value` (TEXT that is not valid UTF-8 is kept lossily).
+/// Converts a SQLite cell to a `Value` (TEXT keeps its bytes exactly, UTF-8 or not).
 pub fn to_value(v: ValueRef<'_>) -> Value {
     match v {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Integer(i),
         ValueRef::Real(f) => Value::Real(f),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Text(t) => Value::Text(t.to_vec()),
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     }
 }

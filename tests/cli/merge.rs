@@ -388,3 +388,38 @@ fn sigkill_at_any_moment_leaves_live_before_or_fully_merged() {
     assert!(seen.0 > 0, "kills landed before the commit: {seen:?}");
     eprintln!("{mid_run} kills while running; live before: {}, fully merged: {}", seen.0, seen.1);
 }
+
+#[test]
+fn merge_keeps_text_that_is_not_utf8_byte_for_byte() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "s.db"), path(&dir, "l.db"));
+    sqlite3(
+        &scratch,
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+         INSERT INTO t VALUES (1, CAST(X'41FF42' AS TEXT)), (2, CAST(X'C328' AS TEXT));",
+    );
+    std::fs::copy(&scratch, &live).unwrap();
+    sqlite3(&live, "UPDATE t SET v = 'bad' WHERE id = 1; DELETE FROM t WHERE id = 2;");
+    let out = merge(dir.path(), &scratch, &live, &["--restore", "updated,deleted", "--apply"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let c = Connection::open(&live).unwrap();
+    let got: Vec<(String, String)> = c
+        .prepare("SELECT hex(v), typeof(v) FROM t ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(got, [("41FF42".to_string(), "text".to_string()), ("C328".to_string(), "text".to_string())]);
+    // And diff --json names such text by its bytes.
+    sqlite3(&live, "UPDATE t SET v = 'x' WHERE id = 1");
+    let out = lastgood(dir.path())
+        .args(["--json", "diff", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(r#""v":{"text_hex":"41ff42"}"#), "{text}");
+}
