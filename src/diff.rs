@@ -157,13 +157,24 @@ pub fn prepare(scratch: &mut dyn Database, live: &mut dyn Database, sel: &Select
     for name in &names {
         let s = scratch.table_schema(name)?;
         let l = live.table_schema(name)?;
-        let spec = table_spec(&s, &l, sel, &mut prepared.warnings)?;
+        let null_keys = s.primary_key == l.primary_key
+            && (scratch.has_null_in(name, &s.primary_key)? || live.has_null_in(name, &l.primary_key)?);
+        let spec = table_spec(&s, &l, sel, null_keys, &mut prepared.warnings)?;
         prepared.tables.push(spec);
     }
     Ok(prepared)
 }
 
-fn table_spec(s: &TableSchema, l: &TableSchema, sel: &Selection, warnings: &mut Vec<String>) -> Result<TableSpec> {
+/// `null_keys`: some row holds NULL in the primary key, so the key does not identify rows (SQLite
+/// sorts NULLs as equal and lets a rowid table hold several): the table is then matched like a
+/// table without a key.
+fn table_spec(
+    s: &TableSchema,
+    l: &TableSchema,
+    sel: &Selection,
+    null_keys: bool,
+    warnings: &mut Vec<String>,
+) -> Result<TableSpec> {
     let table = &s.name;
     if s.primary_key != l.primary_key {
         return Err(bad_input(format!(
@@ -179,13 +190,21 @@ fn table_spec(s: &TableSchema, l: &TableSchema, sel: &Selection, warnings: &mut 
         warnings.push(format!("table `{table}`: schema differs; rows are compared on the common columns"));
     }
     let common: Vec<String> = s.columns.iter().map(|c| c.name.clone()).filter(|n| l.column(n).is_some()).collect();
-    let (mode, key): (KeyMode, Vec<String>) = if !s.primary_key.is_empty() {
+    let why = if null_keys {
+        format!(
+            "table `{table}` has NULL in its primary key ({}), so the key does not identify rows",
+            s.primary_key.join(", ")
+        )
+    } else {
+        format!("table `{table}` has no primary key")
+    };
+    let (mode, key): (KeyMode, Vec<String>) = if !s.primary_key.is_empty() && !null_keys {
         (KeyMode::PrimaryKey, s.primary_key.clone())
     } else if sel.rowid {
-        warnings.push(format!("table `{table}` has no primary key: matching rows by rowid, which VACUUM may renumber"));
+        warnings.push(format!("{why}: matching rows by rowid, which VACUUM may renumber"));
         (KeyMode::Rowid, vec!["rowid".to_string()])
     } else {
-        warnings.push(format!("table `{table}` has no primary key: compared as a multiset of whole rows"));
+        warnings.push(format!("{why}: compared as a multiset of whole rows"));
         (KeyMode::Multiset, Vec::new())
     };
     let wanted = check_columns(s, l, &key, mode, sel)?;

@@ -439,6 +439,15 @@ impl Database for SqliteDb {
         }
     }
 
+    fn has_null_in(&mut self, table: &str, columns: &[String]) -> Result<bool> {
+        if columns.is_empty() {
+            return Ok(false);
+        }
+        let cond = columns.iter().map(|c| format!("{} IS NULL", quote_ident(c))).collect::<Vec<_>>().join(" OR ");
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {} WHERE {cond})", quote_ident(table));
+        self.conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map(|n| n != 0).map_err(|e| self.map_err(e))
+    }
+
     fn integrity_problems(&mut self, quick: bool) -> Result<Vec<String>> {
         integrity_problems(&self.conn, quick)
     }

@@ -492,3 +492,33 @@ fn nocase_keys_kinds_rows_limit_and_rowid() {
         .unwrap();
     assert!(String::from_utf8_lossy(&warned.stderr).contains("VACUUM"));
 }
+
+#[test]
+fn null_keys_in_a_text_primary_key_are_compared_as_a_multiset() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "s.db"), path(&dir, "l.db"));
+    sqlite3(&scratch, "CREATE TABLE k(k TEXT PRIMARY KEY, v); INSERT INTO k VALUES (NULL, 1), (NULL, 2), ('a', 3);");
+    std::fs::copy(&scratch, &live).unwrap();
+    let same = diff_cmd(dir.path(), &scratch, &live, &[]);
+    assert_eq!(same.status.code(), Some(0), "{}", String::from_utf8_lossy(&same.stderr));
+    sqlite3(&live, "DELETE FROM k WHERE v = 2; INSERT INTO k VALUES (NULL, 4);");
+    let out = diff_cmd(dir.path(), &scratch, &live, &["--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0]["mode"], "multiset");
+    let s = lines.iter().find(|l| l["type"] == "summary").unwrap();
+    assert_eq!((s["deleted"].as_u64(), s["inserted"].as_u64(), s["unchanged"].as_u64()), (Some(1), Some(1), Some(2)));
+    let by_rowid = diff_cmd(dir.path(), &scratch, &live, &["--rowid", "--json"]);
+    assert_eq!(by_rowid.status.code(), Some(1), "{}", String::from_utf8_lossy(&by_rowid.stderr));
+    // And merge puts the lost row back.
+    let m = lastgood(dir.path())
+        .args(["merge", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .args(["--restore", "deleted,inserted", "--apply"])
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    assert_eq!(row_multiset(&live, "k"), row_multiset(&scratch, "k"));
+}
