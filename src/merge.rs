@@ -293,14 +293,6 @@ fn query_rows(tx: &mut dyn WriteTxn, sql: &str, params: &[Value]) -> Result<Vec<
     Ok(rows)
 }
 
-fn count(tx: &mut dyn WriteTxn, sql: &str, params: &[Value]) -> Result<u64> {
-    let rows = query_rows(tx, sql, params)?;
-    match rows.first().and_then(|r| r.first()) {
-        Some(Value::Integer(n)) => Ok(*n as u64),
-        _ => anyhow::bail!("count query returned no number: {sql}"),
-    }
-}
-
 /// Writes one change with compare-and-set and reads it back. Returns `Some(reason)` when it was
 /// skipped because live changed since the plan.
 fn apply_change(tx: &mut dyn WriteTxn, spec: &TableSpec, sql: &TableSql, c: &Change) -> Result<Option<String>> {
@@ -348,24 +340,22 @@ fn apply_change(tx: &mut dyn WriteTxn, spec: &TableSpec, sql: &TableSql, c: &Cha
 }
 
 /// A table without a key: checks live still has the planned number of copies, then adds or
-/// removes copies until it has scratch's number.
+/// removes copies until it has scratch's number. Copies are counted by exact comparison here,
+/// not in SQL (where `-0.0` equals `0.0`), and removed by row address.
 fn apply_copies(tx: &mut dyn WriteTxn, sql: &TableSql, c: &Change) -> Result<Option<String>> {
     let row = &c.key;
-    let params = TableSql::exact_params(row);
-    let have = count(tx, &sql.count_copies(row), &params)?;
+    let surplus = c.live_copies.saturating_sub(c.scratch_copies) as usize;
+    let (have, doomed) = exact_copies(tx, sql, row, surplus)?;
     if have != c.live_copies {
         return Ok(Some(format!("live has {have} copies of the row, the plan saw {}", c.live_copies)));
     }
-    if c.scratch_copies > c.live_copies {
-        for _ in c.live_copies..c.scratch_copies {
-            tx.execute(&sql.insert(), row)?;
-        }
-    } else {
-        let mut p = params.clone();
-        p.push(Value::Integer((c.live_copies - c.scratch_copies) as i64));
-        tx.execute(&sql.delete_copies(row), &p)?;
+    for _ in c.live_copies..c.scratch_copies {
+        tx.execute(&sql.insert(), row)?;
     }
-    let now = count(tx, &sql.count_copies(row), &params)?;
+    for address in &doomed {
+        tx.execute(&sql.delete_at(), std::slice::from_ref(address))?;
+    }
+    let (now, _) = exact_copies(tx, sql, row, 0)?;
     if now != c.scratch_copies {
         anyhow::bail!(
             "merge check failed in `{}`: live has {now} copies of a row after the write, scratch has {}; nothing was written",
@@ -374,6 +364,22 @@ fn apply_copies(tx: &mut dyn WriteTxn, sql: &TableSql, c: &Change) -> Result<Opt
         );
     }
     Ok(None)
+}
+
+/// How many exact copies of `row` live holds, and the addresses of the first `keep` of them
+/// (streamed: memory does not grow with the number of copies).
+fn exact_copies(tx: &mut dyn WriteTxn, sql: &TableSql, row: &[Value], keep: usize) -> Result<(u64, Vec<Value>)> {
+    let (mut n, mut addresses) = (0u64, Vec::new());
+    tx.query(&sql.select_copies(row), &TableSql::exact_params(row), &mut |r| {
+        if r[1..] == *row {
+            n += 1;
+            if addresses.len() < keep {
+                addresses.push(r[0].clone());
+            }
+        }
+        Ok(())
+    })?;
+    Ok((n, addresses))
 }
 
 /// The re-diff of one merged row: live must now read back as scratch.

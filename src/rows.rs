@@ -9,7 +9,7 @@
 
 use std::cmp::Ordering;
 
-use crate::value::{Row, Value, cmp_int_real};
+use crate::value::{Row, Value, cmp_int_real, cmp_real};
 
 /// One value inside a `Batch`.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +36,7 @@ impl ValueView<'_> {
         use ValueView::*;
         match (self, other) {
             (Integer(a), Integer(b)) => a.cmp(b),
-            (Real(a), Real(b)) => a.total_cmp(b).then(a.to_bits().cmp(&b.to_bits())),
+            (Real(a), Real(b)) => cmp_real(*a, *b),
             (Integer(a), Real(b)) => cmp_int_real(*a, *b).then(Ordering::Less),
             (Real(a), Integer(b)) => cmp_int_real(*b, *a).reverse().then(Ordering::Greater),
             (Text(a), Text(b)) | (Blob(a), Blob(b)) => a.cmp(b),

@@ -146,19 +146,18 @@ impl TableSql {
         row.iter().filter(|v| !matches!(v, Value::Null)).cloned().collect()
     }
 
-    /// `SELECT count(*) FROM t WHERE <every column equals exactly>` (parameters: `exact_params`).
-    pub fn count_copies(&self, row: &[Value]) -> String {
-        format!("SELECT count(*) FROM {} WHERE {}", self.t(), self.exact_row_match(row, false))
+    /// `SELECT <row address>, <all columns> FROM t WHERE <every column matches>` (parameters:
+    /// `exact_params`): the copies of `row` and rows SQL cannot tell from it (`-0.0` matches
+    /// `0.0`), which the caller sorts out by exact comparison.
+    pub fn select_copies(&self, row: &[Value]) -> String {
+        let all: Vec<usize> = (0..self.columns.len()).collect();
+        let a = self.dialect.row_address();
+        format!("SELECT {a}, {} FROM {} WHERE {}", self.col_list(&all), self.t(), self.exact_row_match(row, false))
     }
 
-    /// Deletes `n` copies of `row` (parameters: `exact_params`, then `n`).
-    pub fn delete_copies(&self, row: &[Value]) -> String {
-        let a = self.dialect.row_address();
-        format!(
-            "DELETE FROM {t} WHERE {a} IN (SELECT {a} FROM {t} WHERE {} LIMIT ?)",
-            self.exact_row_match(row, false),
-            t = self.t()
-        )
+    /// Deletes the row at one address (parameter: the address `select_copies` returned).
+    pub fn delete_at(&self) -> String {
+        format!("DELETE FROM {} WHERE {} = ?", self.t(), self.dialect.row_address())
     }
 
     // Literal forms, for `diff --sql` and the merge plan.
@@ -186,7 +185,8 @@ impl TableSql {
         format!("DELETE FROM {} WHERE {};", self.t(), self.key_where_literals(row))
     }
 
-    /// Deletes `copies` copies of `row` from a table without a key.
+    /// Deletes `copies` copies of `row` from a table without a key. (SQL cannot tell `-0.0` from
+    /// `0.0`, so where both occur in otherwise equal rows the patch may remove the other one.)
     pub fn delete_copies_literal(&self, row: &[Value], copies: u64) -> String {
         let a = self.dialect.row_address();
         format!(

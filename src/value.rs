@@ -9,8 +9,11 @@
 //!
 //! Ordering (`Ord`) is SQLite's ORDER BY order with BINARY collation, which is what the engines
 //! produce for key columns: NULL < numbers (INTEGER and REAL compared by value; on a tie INTEGER
-//! first, then REAL by bits) < TEXT (bytes) < BLOB (bytes). Diff relies on both sides arriving in this
-//! order, so an engine that scans "ordered by key" must sort exactly like this.
+//! first) < TEXT (bytes) < BLOB (bytes). Diff relies on both sides arriving in this order, so an
+//! engine that scans "ordered by key" must sort exactly like this. Like SQLite's, the order
+//! compares REALs by value, so `-0.0` and `0.0` sort as equal although they are not equal values:
+//! `Ord` is deliberately coarser than `Eq` there, and diff compares such runs of equally sorting
+//! rows as groups. (NaN, which SQLite stores as NULL, sorts after every other REAL.)
 
 use std::cmp::Ordering;
 
@@ -114,13 +117,22 @@ impl Ord for Value {
     fn cmp(&self, other: &Self) -> Ordering {
         match (self, other) {
             (Value::Integer(a), Value::Integer(b)) => a.cmp(b),
-            (Value::Real(a), Value::Real(b)) => a.total_cmp(b).then(a.to_bits().cmp(&b.to_bits())),
+            (Value::Real(a), Value::Real(b)) => cmp_real(*a, *b),
             (Value::Integer(a), Value::Real(b)) => cmp_int_real(*a, *b).then(Ordering::Less),
             (Value::Real(a), Value::Integer(b)) => cmp_int_real(*b, *a).reverse().then(Ordering::Greater),
             (Value::Text(a), Value::Text(b)) => a.cmp(b),
             (Value::Blob(a), Value::Blob(b)) => a.cmp(b),
             _ => self.class_rank().cmp(&other.class_rank()),
         }
+    }
+}
+
+/// Compares two REALs by value as SQLite's ORDER BY does: `-0.0` equals `0.0`; a NaN (never
+/// stored by SQLite) sorts after every number and equal to another NaN.
+pub(crate) fn cmp_real(a: f64, b: f64) -> Ordering {
+    match a.partial_cmp(&b) {
+        Some(o) => o,
+        None => a.is_nan().cmp(&b.is_nan()),
     }
 }
 
@@ -198,6 +210,14 @@ mod tests {
             vec![Null, Integer(1), Real(1.0), Real(1.5), Integer(2), Text("B".into()), Text("b".into()), Blob(vec![0])]
         );
         assert_eq!(Integer(i64::MAX).cmp(&Real(9.3e18)), Ordering::Less);
+    }
+
+    #[test]
+    fn negative_zero_sorts_equal_to_zero_but_is_a_different_value() {
+        assert_eq!(Real(-0.0).cmp(&Real(0.0)), Ordering::Equal);
+        assert_ne!(Real(-0.0), Real(0.0));
+        assert_eq!(Integer(0).cmp(&Real(-0.0)), Ordering::Less);
+        assert_eq!(Real(-0.0).cmp(&Real(-1e-300)), Ordering::Greater);
     }
 
     #[test]

@@ -522,3 +522,54 @@ fn null_keys_in_a_text_primary_key_are_compared_as_a_multiset() {
     assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
     assert_eq!(row_multiset(&live, "k"), row_multiset(&scratch, "k"));
 }
+
+#[test]
+fn negative_zero_next_to_zero_is_a_change_not_an_error() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "s.db"), path(&dir, "l.db"));
+    let c = Connection::open(&scratch).unwrap();
+    c.execute_batch(
+        "CREATE TABLE t(v, w); CREATE TABLE p(k PRIMARY KEY, v); CREATE TABLE r(id INTEGER PRIMARY KEY, v);",
+    )
+    .unwrap();
+    for (v, w) in [(-0.0f64, 1), (0.0, 1), (-0.0, 1), (0.0, 2)] {
+        c.execute("INSERT INTO t VALUES (?1, ?2)", rusqlite::params![v, w]).unwrap();
+    }
+    c.execute("INSERT INTO p VALUES (?1, 'zero')", [-0.0f64]).unwrap();
+    c.execute("INSERT INTO r VALUES (1, ?1)", [-0.0f64]).unwrap();
+    // SQLite really stores the sign (checked, since some paths normalise -0.0).
+    let stored: f64 = c.query_row("SELECT k FROM p", [], |r| r.get(0)).unwrap();
+    assert!(stored == 0.0 && stored.is_sign_negative());
+    drop(c);
+    std::fs::copy(&scratch, &live).unwrap();
+    let same = diff_cmd(dir.path(), &scratch, &live, &[]);
+    assert_eq!(same.status.code(), Some(0), "{}", String::from_utf8_lossy(&same.stderr));
+
+    let c = Connection::open(&live).unwrap();
+    c.execute_batch("DELETE FROM t WHERE rowid = 1; UPDATE p SET k = 0.0; UPDATE r SET v = 0.0;").unwrap();
+    c.execute("INSERT INTO t VALUES (?1, 1)", [0.0f64]).unwrap();
+    drop(c);
+    let out = diff_cmd(dir.path(), &scratch, &live, &["--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    let summary = |t: &str| lines.iter().find(|l| l["type"] == "summary" && l["table"] == t).unwrap().clone();
+    let t = summary("t");
+    assert_eq!((t["deleted"].as_u64(), t["inserted"].as_u64(), t["unchanged"].as_u64()), (Some(1), Some(1), Some(3)));
+    // A key that SQLite calls the same (-0.0 = 0.0) is the same row, its key column updated.
+    let p = summary("p");
+    assert_eq!((p["updated"].as_u64(), p["deleted"].as_u64(), p["inserted"].as_u64()), (Some(1), Some(0), Some(0)));
+    assert_eq!(summary("r")["updated"].as_u64(), Some(1));
+
+    let m = lastgood(dir.path())
+        .args(["merge", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .args(["--restore", "updated,deleted,inserted", "--apply"])
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    for t in ["t", "p", "r"] {
+        assert_eq!(row_multiset(&live, t), row_multiset(&scratch, t), "{t}");
+    }
+}
