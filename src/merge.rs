@@ -132,15 +132,18 @@ pub fn plan(
     Ok(plan)
 }
 
-/// Checks `filter` against every table on both sides before anything else happens; returns the
-/// dialect of live. Errors: `BadInput` for a condition that is not valid SQL there.
+/// Checks `filter` against every table on both sides before anything else happens, by preparing
+/// the very scans the diff runs; returns the dialect of live. Errors: `BadInput` for a condition
+/// that is not one self-contained expression (see `sqlgen::check_self_contained`) or not valid SQL
+/// there.
 pub fn check_filter(scratch: &Location, live: &Location, prepared: &Prepared, filter: Option<&str>) -> Result<Dialect> {
     let mut s = engine::open(scratch, Access::ReadOnly)?;
     let mut l = engine::open(live, Access::ReadOnly)?;
     if let Some(f) = filter {
+        crate::sqlgen::check_self_contained(f)?;
         for spec in &prepared.tables {
-            s.check_expression(&spec.table, f)?;
-            l.check_expression(&spec.table, f)?;
+            s.check_expression(&spec.scan(Some(f)))?;
+            l.check_expression(&spec.scan(Some(f)))?;
         }
     }
     Ok(Dialect::of(l.engine()))

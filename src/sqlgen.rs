@@ -197,6 +197,48 @@ impl TableSql {
     }
 }
 
+/// Checks that an operator's `--where` condition is one self-contained expression, so that it
+/// cannot reach outside the parentheses it is put in: parentheses balance and never close more
+/// than they opened, and there is no `;` and no comment outside string literals and quoted
+/// identifiers. Errors: `BadInput` saying what was found.
+pub fn check_self_contained(expr: &str) -> anyhow::Result<()> {
+    let refuse = |what: &str| -> anyhow::Result<()> {
+        Err(crate::error::bad_input(format!("--where `{expr}` is not one SQL condition: {what}"))
+            .hint("write one SQL boolean expression over the table's columns, e.g. --where \"id > 100\"")
+            .into())
+    };
+    let mut depth = 0usize;
+    let mut chars = expr.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' | '`' | '[' => {
+                let close = if c == '[' { ']' } else { c };
+                loop {
+                    match chars.next() {
+                        None => return refuse("a quote is not closed"),
+                        Some(x) if x == close && c != '[' && chars.peek() == Some(&close) => {
+                            chars.next();
+                        }
+                        Some(x) if x == close => break,
+                        Some(_) => {}
+                    }
+                }
+            }
+            '(' => depth += 1,
+            ')' if depth == 0 => return refuse("a `)` closes more than it opened"),
+            ')' => depth -= 1,
+            ';' => return refuse("`;` (one expression, not statements)"),
+            '-' if chars.peek() == Some(&'-') => return refuse("a `--` comment"),
+            '/' if chars.peek() == Some(&'*') => return refuse("a `/*` comment"),
+            _ => {}
+        }
+    }
+    if depth > 0 {
+        return refuse("a `(` is not closed");
+    }
+    Ok(())
+}
+
 /// The statement that undoes `c` in live (turns live's row back into scratch's).
 pub fn undo_statement(t: &TableSql, spec: &TableSpec, c: &Change) -> String {
     match (&c.kind, spec.mode) {
@@ -234,6 +276,16 @@ mod tests {
             t.update_literal(&[1], &[Value::Integer(7), Value::Text("it's".into())]),
             "UPDATE \"or\"\"ders\" SET \"note\" = 'it''s' WHERE \"id\" = 7;"
         );
+    }
+
+    #[test]
+    fn where_conditions_must_be_self_contained() {
+        for ok in ["id > 100", "note = 'a)b;--'", "(a OR b) AND \"c)\" = 1", "x IN (1, (2))", "[a(] = 'it''s'"] {
+            assert!(check_self_contained(ok).is_ok(), "{ok}");
+        }
+        for bad in ["1) OR (1", "1; DROP TABLE t", "1 -- x", "1 /* x */", "(1", "'open", "a = \"b"] {
+            assert!(check_self_contained(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

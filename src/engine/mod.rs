@@ -188,9 +188,10 @@ pub trait Database: Send {
     }
     /// Integrity problems found (`quick` for the cheaper check); empty means healthy.
     fn integrity_problems(&mut self, quick: bool) -> Result<Vec<String>>;
-    /// Checks that `expr` is a valid boolean expression over `table`'s columns, without reading
-    /// rows. Errors: `BadInput` naming the expression and the engine's complaint.
-    fn check_expression(&mut self, table: &str, expr: &str) -> Result<()>;
+    /// Checks that `scan.filter` is a valid boolean expression over the table's columns by
+    /// preparing exactly the statement `scan` runs, without reading rows. Errors: `BadInput`
+    /// naming the expression and the engine's complaint.
+    fn check_expression(&mut self, scan: &Scan) -> Result<()>;
     /// Starts the one transaction in which a merge writes.
     fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>>;
 }

@@ -429,13 +429,20 @@ impl Database for SqliteDb {
         filler.finish()
     }
 
-    fn check_expression(&mut self, table: &str, expr: &str) -> Result<()> {
-        let sql = format!("SELECT 1 FROM {} WHERE ({expr}) LIMIT 0", quote_ident(table));
-        match self.conn.prepare(&sql) {
+    fn check_expression(&mut self, scan: &Scan) -> Result<()> {
+        let Some(expr) = &scan.filter else { return Ok(()) };
+        // The scan itself, and the condition as a WHERE clause, which also refuses what a CASE in
+        // the select list would take but that is no row condition (an aggregate: `count(*) > 0`
+        // would turn the scan into one row).
+        let as_where = format!("SELECT 1 FROM {} WHERE ({expr}) LIMIT 0", quote_ident(&scan.table));
+        let sql = self.scan_sql(scan)?;
+        match self.conn.prepare(&sql).and_then(|_| self.conn.prepare(&as_where)) {
             Ok(_) => Ok(()),
-            Err(e) => Err(bad_input(format!("--where `{expr}` is not a valid condition on table `{table}`: {e}"))
-                .hint("write an SQL boolean expression over the table's columns, e.g. --where \"id > 100\"")
-                .into()),
+            Err(e) => {
+                Err(bad_input(format!("--where `{expr}` is not a valid condition on table `{}`: {e}", scan.table))
+                    .hint("write an SQL boolean expression over the table's columns, e.g. --where \"id > 100\"")
+                    .into())
+            }
         }
     }
 

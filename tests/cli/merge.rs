@@ -423,3 +423,30 @@ fn merge_keeps_text_that_is_not_utf8_byte_for_byte() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains(r#""v":{"text_hex":"41ff42"}"#), "{text}");
 }
+
+#[test]
+fn where_must_be_one_condition_checked_by_the_sql_that_runs() {
+    let dir = tempdir();
+    let (scratch, live) = damaged_pair(dir.path(), 10);
+    let bytes = std::fs::read(&live).unwrap();
+    for (filter, msg) in [
+        ("1) OR (1", "closes more than it opened"),
+        ("1; DELETE FROM t", "`;`"),
+        ("1 -- trailing", "comment"),
+        ("(n > 1", "not closed"),
+        // Valid in `WHERE (…)` but not in the `CASE WHEN (…)` the scan runs: an aggregate.
+        ("count(*) > 0", "not a valid condition"),
+    ] {
+        for apply in [false, true] {
+            let mut args = vec!["--restore", "updated", "--where", filter];
+            if apply {
+                args.push("--apply");
+            }
+            let out = merge(dir.path(), &scratch, &live, &args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(3), "{filter}: {err}");
+            assert!(err.contains(msg), "{filter}: {err}");
+        }
+    }
+    assert_eq!(std::fs::read(&live).unwrap(), bytes);
+}
