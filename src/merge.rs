@@ -12,7 +12,12 @@
 //!    and reported; with `strict`, the transaction is rolled back and nothing is written;
 //! 3. reads each written row back and checks it now equals scratch (the re-diff of the merged
 //!    subset, inside the transaction: a mismatch, e.g. from a trigger, rolls everything back);
-//! 4. commits. After the commit the selection is diffed again as a whole (`residual`).
+//! 4. commits. After the commit the selection is diffed again as a whole (`residual`): anything
+//!    beyond the skipped rows means live changed after the commit (another writer: the writer
+//!    lock only keeps out other lastgood commands) or a trigger changed a row merged earlier in
+//!    the transaction; the command reports it and exits 1.
+//!
+//! A plan with nothing to write takes no snapshot and opens no transaction.
 //!
 //! `--where` is evaluated on scratch's row for `updated` and `deleted` changes (the values the
 //! backup holds: after a bad UPDATE live's values are the damage) and on live's row for
@@ -167,7 +172,8 @@ pub struct SkippedRow {
 pub struct MergeReport {
     #[serde(flatten)]
     pub plan: MergePlan,
-    pub snapshot: PathBuf,
+    /// The safety snapshot; `None` when nothing was planned, so nothing was written.
+    pub snapshot: Option<PathBuf>,
     /// Rows written (copies, for a table without a key).
     pub applied: u64,
     pub skipped: u64,
@@ -179,8 +185,23 @@ pub struct MergeReport {
     /// Why the re-diff after the commit failed (the merge itself is committed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub residual_error: Option<String>,
-    pub undo: String,
+    /// The command that undoes the merge (`None` when nothing was written).
+    pub undo: Option<String>,
     pub seconds: f64,
+}
+
+impl MergeReport {
+    /// Changes of the selection the re-diff found beyond the skipped rows: another writer changed
+    /// live after the commit (or a trigger changed an already merged row). `None` when nothing is
+    /// left over, or when the re-diff failed (see `residual_error`).
+    pub fn unexpected_residual(&self) -> Option<u64> {
+        self.residual.filter(|&n| n > self.skipped).map(|n| n - self.skipped)
+    }
+
+    /// Whether the merge is confirmed: the re-diff ran and found only the skipped rows.
+    pub fn confirmed(&self) -> bool {
+        self.residual.is_some() && self.unexpected_residual().is_none()
+    }
 }
 
 /// Where the safety snapshot of the SQLite live database `live` goes: beside it, named after it
@@ -197,6 +218,20 @@ pub fn snapshot_path(live: &Path, now: chrono::DateTime<chrono::Local>) -> PathB
 /// an error when a written row does not read back as scratch's. On any error live is unchanged.
 pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output) -> Result<MergeReport> {
     let started = std::time::Instant::now();
+    if plan.total == 0 {
+        // Nothing to write: no snapshot, no transaction.
+        return Ok(MergeReport {
+            plan,
+            snapshot: None,
+            applied: 0,
+            skipped: 0,
+            skipped_rows: Vec::new(),
+            residual: Some(0),
+            residual_error: None,
+            undo: None,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
     let mut spool = plan.spool.take().context("the plan was made without a spool")?;
     let mut db = engine::open(live, Access::ReadWrite)?;
     let mut tx = db.begin_write().context("starting the merge transaction on live")?;
@@ -223,13 +258,13 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
     let seconds = started.elapsed().as_secs_f64();
     Ok(MergeReport {
         plan,
-        snapshot: snapshot.to_path_buf(),
+        snapshot: Some(snapshot.to_path_buf()),
         applied,
         skipped,
         skipped_rows,
         residual,
         residual_error,
-        undo,
+        undo: Some(undo),
         seconds,
     })
 }

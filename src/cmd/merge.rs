@@ -1,7 +1,8 @@
 //! `lastgood merge`: put a chosen subset of the diff back into live. A dry run by default (the
 //! plan: counts per table and kind, the first statements); `--apply` writes, under the writer lock,
 //! after a safety snapshot, in one transaction (see `merge.rs`), and prints the command that undoes
-//! it.
+//! it. Exit 0 when the re-diff after the commit finds nothing but the skipped rows (or nothing was
+//! planned: then nothing is written), 1 when it finds more or cannot run.
 
 use anyhow::Result;
 
@@ -63,7 +64,16 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     let snapshot = merge::snapshot_path(&live_path, chrono::Local::now());
     let report = merge::apply(plan, &live, &snapshot, &ctx.out)?;
     ctx.out.emit(&report, render_report)?;
-    Ok(crate::exit::OK)
+    // Not confirmed is the answer "no" (exit 1), said even under --quiet: the merge is committed.
+    if let Some(n) = report.unexpected_residual() {
+        eprintln!(
+            "error: the merge is committed, but the re-diff found {n} change(s) of the selection beyond the {} skipped row(s): live changed after the commit (another writer, or a trigger); run `lastgood diff` to see them",
+            report.skipped
+        );
+    } else if let Some(e) = &report.residual_error {
+        eprintln!("error: the merge is committed, but the re-diff that confirms it failed: {e}");
+    }
+    Ok(if report.confirmed() { crate::exit::OK } else { crate::exit::FOUND })
 }
 
 /// A live file whose permissions say read-only is refused before anything is written (even root,
@@ -101,9 +111,12 @@ fn render_plan(p: &MergePlan) -> String {
 }
 
 fn render_report(r: &MergeReport) -> String {
+    let Some(snapshot) = &r.snapshot else {
+        return format!("nothing to merge into {}: no change of the selection; nothing written\n", r.plan.live);
+    };
     let mut s = format!("merged {} row(s) into {} in {:.2}s\n", r.applied, r.plan.live, r.seconds);
     s.push_str(&plan_table(&r.plan));
-    s.push_str(&format!("safety snapshot: {}\n", r.snapshot.display()));
+    s.push_str(&format!("safety snapshot: {}\n", snapshot.display()));
     if r.skipped > 0 {
         s.push_str(&format!("skipped {} row(s) that changed in live since the plan:\n", r.skipped));
         for k in &r.skipped_rows {
@@ -118,6 +131,8 @@ fn render_report(r: &MergeReport) -> String {
             e.as_deref().unwrap_or("unknown error")
         )),
     }
-    s.push_str(&format!("to undo: {}\n", r.undo));
+    if let Some(undo) = &r.undo {
+        s.push_str(&format!("to undo: {undo}\n"));
+    }
     s
 }

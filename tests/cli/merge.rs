@@ -450,3 +450,63 @@ fn where_must_be_one_condition_checked_by_the_sql_that_runs() {
     }
     assert_eq!(std::fs::read(&live).unwrap(), bytes);
 }
+
+#[test]
+fn residual_changes_beyond_the_skipped_rows_exit_1() {
+    let dir = tempdir();
+    let (scratch, live) = (dir.path().join("scratch.db"), dir.path().join("live.db"));
+    sqlite3(&scratch, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b');");
+    // Writing row 2 makes a trigger spoil row 1 again, after row 1 was merged and read back.
+    sqlite3(
+        &live,
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'x'), (2, 'y');
+         CREATE TRIGGER spoil AFTER UPDATE ON t WHEN NEW.id = 2 BEGIN UPDATE t SET v = 'spoilt' WHERE id = 1; END;",
+    );
+    let out = lastgood(dir.path())
+        .args(["--json", "merge", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .args(["--restore", "updated", "--apply"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["applied"].as_u64(), report["skipped"].as_u64()), (Some(2), Some(0)));
+    assert_eq!(report["residual"].as_u64(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("beyond the 0 skipped"));
+}
+
+#[test]
+fn nothing_to_merge_takes_no_snapshot() {
+    let dir = tempdir();
+    let (scratch, live) = damaged_pair(dir.path(), 10);
+    std::fs::copy(&scratch, &live).unwrap();
+    let bytes = std::fs::read(&live).unwrap();
+    let out = lastgood(dir.path())
+        .args(["merge", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .args(["--restore", "updated,deleted", "--apply"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to merge"));
+    assert_eq!(std::fs::read(&live).unwrap(), bytes);
+    assert!(!files_in(dir.path()).iter().any(|f| f.contains("snapshot")), "{:?}", files_in(dir.path()));
+    let report = json(
+        dir.path(),
+        &[
+            "merge",
+            "--scratch",
+            scratch.to_str().unwrap(),
+            "--live",
+            live.to_str().unwrap(),
+            "--restore",
+            "updated",
+            "--apply",
+        ],
+    );
+    assert_eq!((report["snapshot"].is_null(), report["total"].as_u64()), (true, Some(0)));
+}
