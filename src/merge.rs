@@ -215,7 +215,9 @@ pub fn snapshot_path(live: &Path, now: chrono::DateTime<chrono::Local>) -> PathB
 /// Applies a plan made with a spool, in one transaction on `live` after a safety snapshot written
 /// to `snapshot`. Errors: `Refused` when `strict` and a planned row changed in live since the plan
 /// (nothing written, the snapshot removed); `Environment` for a read-only live or a full disk;
-/// an error when a written row does not read back as scratch's. On any error live is unchanged.
+/// `BadInput` when a write breaks a constraint (UNIQUE, NOT NULL, CHECK: naming the table, the
+/// row and the constraint; FOREIGN KEY, checked at the commit: naming the orphan rows) or a written
+/// row does not read back as scratch's. On any error live is unchanged.
 pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output) -> Result<MergeReport> {
     let started = std::time::Instant::now();
     if plan.total == 0 {
@@ -237,7 +239,15 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
     let mut tx = db.begin_write().context("starting the merge transaction on live")?;
     tx.safety_snapshot(snapshot).context("taking the safety snapshot of live")?;
     let result = replay(&plan, &mut spool, tx.as_mut(), out);
-    let (applied, skipped, skipped_rows) = match result.and_then(|r| tx.commit().map(|_| r)) {
+    let committed = result.and_then(|r| {
+        tx.commit().map(|_| r).map_err(|e| match constraint_words(&e) {
+            Some(words) => {
+                bad_input(format!("{words}; live was rolled back, nothing was written")).hint(CONSTRAINT_HINT).into()
+            }
+            None => e,
+        })
+    });
+    let (applied, skipped, skipped_rows) = match committed {
         Ok(r) => r,
         Err(e) => {
             // Live is unchanged (the transaction rolled back), so the snapshot is not needed.
@@ -282,7 +292,7 @@ fn replay(
     let mut reader = spool.reader()?;
     while let Some((ti, change)) = reader.next(&plan.specs)? {
         let spec = &plan.specs[ti];
-        match apply_change(tx, spec, &sqls[ti], &change)? {
+        match apply_change(tx, spec, &sqls[ti], &change).map_err(|e| broke_constraint(e, spec, &change))? {
             None => applied += change.copies(),
             Some(reason) => {
                 if plan.request.strict {
@@ -310,6 +320,28 @@ fn replay(
     }
     bar.finish_and_clear();
     Ok((applied, skipped, rows))
+}
+
+/// The words SQLite's constraint errors carry, which the engine raises as `BadInput`.
+fn constraint_words(e: &anyhow::Error) -> Option<&str> {
+    crate::error::classify(e)
+        .filter(|f| f.kind == crate::error::Kind::BadInput && f.message.contains("constraint failed"))
+        .map(|f| f.message.as_str())
+}
+
+const CONSTRAINT_HINT: &str = "narrow the merge with --tables/--where, or restore what the rows depend on too (e.g. the parent table's deleted rows, with --tables parent,child --restore deleted)";
+
+/// A write that broke a constraint, named by table, row and constraint (live rolls back).
+fn broke_constraint(e: anyhow::Error, spec: &TableSpec, c: &Change) -> anyhow::Error {
+    let Some(words) = constraint_words(&e) else { return e };
+    bad_input(format!(
+        "merging the {} row of `{}` ({}) breaks a constraint: {words}; live was rolled back, nothing was written",
+        c.kind.name(),
+        spec.table,
+        key_text(spec, c)
+    ))
+    .hint(CONSTRAINT_HINT)
+    .into()
 }
 
 fn key_text(spec: &TableSpec, c: &Change) -> String {

@@ -459,12 +459,16 @@ impl Database for SqliteDb {
         integrity_problems(&self.conn, quick)
     }
 
+    /// Foreign keys are enforced (as the bundled SQLite does by default, unlike the `sqlite3`
+    /// shell), deferred to the commit so that parent and child rows may be written in any order.
     fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
         let path = self.path.clone();
+        self.conn.execute_batch("PRAGMA foreign_keys = ON").map_err(|e| classify(e, &path))?;
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| classify(e, &path))?;
+        tx.execute_batch("PRAGMA defer_foreign_keys = ON").map_err(|e| classify(e, &path))?;
         Ok(Box::new(SqliteTxn { tx, path }))
     }
 }
@@ -499,10 +503,45 @@ struct SqliteTxn<'a> {
     path: PathBuf,
 }
 
+/// A write's error: a broken constraint (UNIQUE, NOT NULL, CHECK, FOREIGN KEY) is `BadInput`
+/// carrying SQLite's words (e.g. `UNIQUE constraint failed: t.v`), for the caller to say which row;
+/// anything else as `classify` says.
+fn write_error(e: rusqlite::Error, path: &Path) -> anyhow::Error {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+        let words = match &e {
+            rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
+            other => other.to_string(),
+        };
+        return bad_input(words).into();
+    }
+    classify(e, path)
+}
+
+impl SqliteTxn<'_> {
+    /// Rows that break a foreign key, as `PRAGMA foreign_key_check` lists them (at most `max`).
+    fn foreign_key_violations(&self, max: usize) -> Vec<String> {
+        let run = || -> rusqlite::Result<Vec<String>> {
+            let mut st = self.tx.prepare("PRAGMA foreign_key_check")?;
+            let mut rows = st.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                if out.len() == max {
+                    break;
+                }
+                let (table, rowid, parent): (String, Option<i64>, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                let at = rowid.map_or_else(|| "a row".to_string(), |id| format!("the row with rowid {id}"));
+                out.push(format!("{at} of `{table}` refers to a row of `{parent}` that does not exist"));
+            }
+            Ok(out)
+        };
+        run().unwrap_or_default()
+    }
+}
+
 impl WriteTxn for SqliteTxn<'_> {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         let mut st = self.tx.prepare_cached(sql).map_err(|e| classify(e, &self.path))?;
-        let n = st.execute(rusqlite::params_from_iter(params.iter())).map_err(|e| classify(e, &self.path))?;
+        let n = st.execute(rusqlite::params_from_iter(params.iter())).map_err(|e| write_error(e, &self.path))?;
         Ok(n as u64)
     }
 
@@ -526,8 +565,17 @@ impl WriteTxn for SqliteTxn<'_> {
         snapshot_to(&src, dest, &self.path)
     }
 
+    /// A deferred foreign key still broken fails the COMMIT, which leaves the transaction open:
+    /// the offending rows are then named, and dropping the transaction rolls everything back.
     fn commit(self: Box<Self>) -> Result<()> {
-        let path = self.path.clone();
-        self.tx.commit().map_err(|e| classify(e, &path))
+        match self.tx.execute_batch("COMMIT") {
+            Ok(()) => Ok(()),
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                let found = self.foreign_key_violations(3);
+                let what = if found.is_empty() { e.to_string() } else { found.join("; ") };
+                Err(bad_input(format!("FOREIGN KEY constraint failed: {what}")).into())
+            }
+            Err(e) => Err(classify(e, &self.path)),
+        }
     }
 }

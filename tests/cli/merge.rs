@@ -510,3 +510,42 @@ fn nothing_to_merge_takes_no_snapshot() {
     );
     assert_eq!((report["snapshot"].is_null(), report["total"].as_u64()), (true, Some(0)));
 }
+
+#[test]
+fn a_broken_constraint_names_table_row_and_constraint_and_live_is_unchanged() {
+    let dir = tempdir();
+    let (scratch, live) = (dir.path().join("scratch.db"), dir.path().join("live.db"));
+    sqlite3(
+        &scratch,
+        "CREATE TABLE parent(id INTEGER PRIMARY KEY);
+         CREATE TABLE child(id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id));
+         CREATE TABLE u(id INTEGER PRIMARY KEY, v TEXT UNIQUE);
+         INSERT INTO parent VALUES (1), (2); INSERT INTO child VALUES (1, 1), (2, 2); INSERT INTO u VALUES (1, 'a');",
+    );
+    std::fs::copy(&scratch, &live).unwrap();
+    // The sqlite3 shell does not enforce foreign keys: live lost parent 2 and its child.
+    sqlite3(
+        &live,
+        "DELETE FROM child WHERE id = 2; DELETE FROM parent WHERE id = 2; UPDATE u SET v = 'b'; INSERT INTO u VALUES (2, 'a');",
+    );
+    let bytes = std::fs::read(&live).unwrap();
+
+    let orphan = merge(dir.path(), &scratch, &live, &["--tables", "child", "--restore", "deleted", "--apply"]);
+    let err = String::from_utf8_lossy(&orphan.stderr);
+    assert_eq!(orphan.status.code(), Some(3), "{err}");
+    assert!(err.contains("FOREIGN KEY") && err.contains("`child`") && err.contains("`parent`"), "{err}");
+    assert!(err.contains("rowid 2") && err.contains("nothing was written") && err.contains("hint"), "{err}");
+
+    let unique = merge(dir.path(), &scratch, &live, &["--tables", "u", "--restore", "updated", "--apply"]);
+    let err = String::from_utf8_lossy(&unique.stderr);
+    assert_eq!(unique.status.code(), Some(3), "{err}");
+    assert!(err.contains("`u` (id=1)") && err.contains("UNIQUE constraint failed: u.v"), "{err}");
+
+    assert_eq!(std::fs::read(&live).unwrap(), bytes, "live rolled back");
+    assert!(!files_in(dir.path()).iter().any(|f| f.contains("snapshot")), "no snapshot left behind");
+
+    // Parent and child together merge fine, whatever order the tables are written in.
+    let both = merge(dir.path(), &scratch, &live, &["--tables", "child,parent", "--restore", "deleted", "--apply"]);
+    assert!(both.status.success(), "{}", String::from_utf8_lossy(&both.stderr));
+    assert_eq!(rows(&live, "child"), rows(&scratch, "child"));
+}
