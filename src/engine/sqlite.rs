@@ -87,17 +87,29 @@ pub struct SqliteDb {
 
 impl SqliteDb {
     /// Opens a live or scratch database. The file must exist and carry the SQLite header.
+    ///
+    /// Read-only access to a WAL-mode file that no one has open (no `-wal`, no `-shm` beside it)
+    /// would leave a `-wal` and a `-shm` behind: a read-only connection creates them but never
+    /// removes them. Such a file is opened read-write with `PRAGMA query_only` instead: it still
+    /// cannot change anything, and as the last connection to close it removes the side files as
+    /// SQLite always does (only when no other connection uses them). Side files that existed
+    /// before are never touched.
     pub fn open(path: &Path, access: Access) -> Result<SqliteDb> {
         check_header(path)?;
-        let flags = match access {
-            Access::ReadOnly => {
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            }
-            Access::ReadWrite => {
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            }
-        };
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(e, path))?;
+        let common = OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let ro = OpenFlags::SQLITE_OPEN_READ_ONLY | common;
+        let rw = OpenFlags::SQLITE_OPEN_READ_WRITE | common;
+        let conn = match access {
+            Access::ReadWrite => Connection::open_with_flags(path, rw),
+            Access::ReadOnly if would_leave_side_files(path) => match Connection::open_with_flags(path, rw)
+                .and_then(|c| c.execute_batch("PRAGMA query_only = ON").map(|_| c))
+            {
+                Ok(c) => Ok(c),
+                Err(_) => Connection::open_with_flags(path, ro),
+            },
+            Access::ReadOnly => Connection::open_with_flags(path, ro),
+        }
+        .map_err(|e| classify(e, path))?;
         let db = SqliteDb { conn, path: path.to_path_buf() };
         db.conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| classify(e, path))?;
         // Reading the schema is the cheapest way to surface "not a database" or corruption now.
@@ -281,6 +293,16 @@ pub fn side_file(path: &Path, suffix: &str) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(suffix);
     PathBuf::from(p)
+}
+
+/// Whether reading `path` read-only would create a `-wal` and a `-shm` and leave them: a WAL-mode
+/// file (header bytes 18 and 19 are 2) with neither beside it.
+fn would_leave_side_files(path: &Path) -> bool {
+    let mut head = [0u8; 20];
+    let wal_mode = File::open(path).and_then(|mut f| read_up_to(&mut f, &mut head)).is_ok_and(|n| n == 20)
+        && head[18] == 2
+        && head[19] == 2;
+    wal_mode && !side_file(path, "-wal").exists() && !side_file(path, "-shm").exists()
 }
 
 /// Whether a `-wal` file sits beside `path`: its committed pages are part of the database.

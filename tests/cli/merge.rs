@@ -549,3 +549,41 @@ fn a_broken_constraint_names_table_row_and_constraint_and_live_is_unchanged() {
     assert!(both.status.success(), "{}", String::from_utf8_lossy(&both.stderr));
     assert_eq!(rows(&live, "child"), rows(&scratch, "child"));
 }
+
+#[test]
+fn reading_wal_mode_databases_leaves_no_side_files() {
+    let dir = tempdir();
+    let (scratch, live) = damaged_pair(dir.path(), 50);
+    for db in [&scratch, &live] {
+        sqlite3(db, "PRAGMA journal_mode = WAL;");
+    }
+    let files = files_in(dir.path());
+    assert!(!files.iter().any(|f| f.ends_with("-wal") || f.ends_with("-shm")), "{files:?}");
+    let diff =
+        lastgood(dir.path()).arg("diff").arg("--scratch").arg(&scratch).arg("--live").arg(&live).output().unwrap();
+    assert_eq!(diff.status.code(), Some(1), "{}", String::from_utf8_lossy(&diff.stderr));
+    assert_eq!(files_in(dir.path()), files, "diff left side files");
+    let plan = merge(dir.path(), &scratch, &live, &["--restore", "updated"]);
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    assert_eq!(files_in(dir.path()), files, "a dry run left side files");
+    let out = merge(dir.path(), &scratch, &live, &["--restore", "updated", "--apply"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let side: Vec<String> =
+        files_in(dir.path()).into_iter().filter(|f| f.ends_with("-wal") || f.ends_with("-shm")).collect();
+    assert!(side.is_empty(), "merge left side files: {side:?}");
+    assert_eq!(query_one(&live, "SELECT count(*) FROM t WHERE v LIKE 'good %'"), 50);
+
+    // Side files that belong to someone else's open connection stay where they are.
+    let holder = Connection::open(&scratch).unwrap();
+    holder.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).unwrap();
+    let diff = lastgood(dir.path())
+        .args(["diff", "--kinds", "updated", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .output()
+        .unwrap();
+    assert_eq!(diff.status.code(), Some(0), "{}", String::from_utf8_lossy(&diff.stderr));
+    assert!(dir.path().join("scratch.db-wal").exists() && dir.path().join("scratch.db-shm").exists());
+    drop(holder);
+}
