@@ -280,8 +280,25 @@ pub struct Kinds {
     pub inserted: bool,
 }
 
+/// A kind of change, as the operator names it (`--kinds`, `--restore`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KindName {
+    Updated,
+    Deleted,
+    Inserted,
+}
+
 impl Kinds {
     pub const ALL: Kinds = Kinds { updated: true, deleted: true, inserted: true };
+
+    /// The kinds named.
+    pub fn from_names(names: &[KindName]) -> Kinds {
+        Kinds {
+            updated: names.contains(&KindName::Updated),
+            deleted: names.contains(&KindName::Deleted),
+            inserted: names.contains(&KindName::Inserted),
+        }
+    }
 
     pub fn wants(&self, kind: &ChangeKind) -> bool {
         match kind {

@@ -191,6 +191,21 @@ pub struct MergeReport {
 }
 
 impl MergeReport {
+    /// The report of a plan with nothing to write.
+    fn nothing(plan: MergePlan) -> MergeReport {
+        MergeReport {
+            plan,
+            snapshot: None,
+            applied: 0,
+            skipped: 0,
+            skipped_rows: Vec::new(),
+            residual: Some(0),
+            residual_error: None,
+            undo: None,
+            seconds: 0.0,
+        }
+    }
+
     /// Changes of the selection the re-diff found beyond the skipped rows: another writer changed
     /// live after the commit (or a trigger changed an already merged row). `None` when nothing is
     /// left over, or when the re-diff failed (see `residual_error`).
@@ -204,14 +219,6 @@ impl MergeReport {
     }
 }
 
-/// Where the safety snapshot of the SQLite live database `live` goes: beside it, named after it
-/// and the time.
-pub fn snapshot_path(live: &Path, now: chrono::DateTime<chrono::Local>) -> PathBuf {
-    let name = live.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "live".into());
-    let stem = format!("{name}.lastgood-snapshot-{}", now.format("%Y%m%dT%H%M%S%.3f"));
-    live.with_file_name(format!("{stem}.db"))
-}
-
 /// Applies a plan made with a spool, in one transaction on `live` after a safety snapshot written
 /// to `snapshot`. Errors: `Refused` when `strict` and a planned row changed in live since the plan
 /// (nothing written, the snapshot removed); `Environment` for a read-only live or a full disk;
@@ -222,17 +229,7 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
     let started = std::time::Instant::now();
     if plan.total == 0 {
         // Nothing to write: no snapshot, no transaction.
-        return Ok(MergeReport {
-            plan,
-            snapshot: None,
-            applied: 0,
-            skipped: 0,
-            skipped_rows: Vec::new(),
-            residual: Some(0),
-            residual_error: None,
-            undo: None,
-            seconds: started.elapsed().as_secs_f64(),
-        });
+        return Ok(MergeReport::nothing(plan));
     }
     let mut spool = plan.spool.take().context("the plan was made without a spool")?;
     let mut db = engine::open(live, Access::ReadWrite)?;
@@ -260,11 +257,7 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
         Ok(n) => (Some(n), None),
         Err(e) => (None, Some(format!("{e:#}"))),
     };
-    let undo = format!(
-        "lastgood promote --scratch {} --live {} --yes",
-        shell_word(&snapshot.display().to_string()),
-        shell_word(&plan.live)
-    );
+    let undo = crate::snapshot::undo_command(snapshot, &plan.live);
     let seconds = started.elapsed().as_secs_f64();
     Ok(MergeReport {
         plan,
@@ -480,15 +473,6 @@ fn residual(plan: &MergePlan, live: &Location) -> Result<u64> {
     Ok(n)
 }
 
-/// Quotes a word for a POSIX shell when it needs it.
-fn shell_word(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=@%,".contains(c)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
 /// The selected changes of a plan, on disk: an unnamed temporary file (gone when closed, even
 /// after SIGKILL), written once and read once, in a small binary form.
 #[derive(Debug)]
@@ -686,11 +670,5 @@ mod tests {
         assert_eq!(r.next(&specs).unwrap().unwrap().1, c);
         assert_eq!(r.next(&specs).unwrap().unwrap().1, d);
         assert!(r.next(&specs).unwrap().is_none());
-    }
-
-    #[test]
-    fn shell_words_are_quoted_when_needed() {
-        assert_eq!(shell_word("/a/b.db"), "/a/b.db");
-        assert_eq!(shell_word("/a b/it's.db"), "'/a b/it'\\''s.db'");
     }
 }

@@ -12,8 +12,9 @@ use crate::error::{environment, usage};
 use crate::lock::LiveLock;
 use crate::merge::{self, MergePlan, MergeReport, MergeRequest};
 
-use super::Context;
-use super::diff::{KindName, Pair, PairArgs, kinds_from, open_pair};
+use super::{Context, PairArgs};
+use crate::diff::{KindName, Kinds};
+use crate::pair::{Pair, open_pair};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -40,8 +41,8 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
-    let kinds = kinds_from(&args.restore);
-    let Pair { scratch, live, scratch_db: mut sdb, live_db: mut ldb } = open_pair(&args.pair)?;
+    let kinds = Kinds::from_names(&args.restore);
+    let Pair { scratch, live, scratch_db: mut sdb, live_db: mut ldb } = open_pair(&args.pair.scratch, &args.pair.live)?;
     let live_path = match &live {
         Location::Sqlite(p) => p.clone(),
         Location::Postgres(_) => return Err(usage("merge into PostgreSQL is not supported by this build yet").into()),
@@ -61,7 +62,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     merge::check_filter(&scratch, &live, &prepared, args.filter.as_deref())?;
     let _lock = LiveLock::acquire(&live_path, "merge")?;
     let plan = merge::plan(&scratch, &live, &prepared, request, true, &ctx.out)?;
-    let snapshot = merge::snapshot_path(&live_path, chrono::Local::now());
+    let snapshot = crate::snapshot::snapshot_path(&live_path, ctx.now);
     let report = merge::apply(plan, &live, &snapshot, &ctx.out)?;
     ctx.out.emit(&report, render_report)?;
     // Not confirmed is the answer "no" (exit 1), said even under --quiet: the merge is committed.

@@ -80,6 +80,9 @@ fn seed_scenario_bad_update_of_every_filename_is_undone_and_no_order_is_lost() {
     }
     // The safety snapshot holds live as it was just before the merge, and the undo command names it.
     let snapshot = PathBuf::from(report["snapshot"].as_str().unwrap());
+    // Named like promote's snapshots: a UTC stamp with Z.
+    let name = snapshot.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("live.db.lastgood-snapshot-") && name.ends_with("Z.db"), "{name}");
     assert_eq!(rows(&snapshot, "downloads"), downloads_before);
     assert_eq!(rows(&snapshot, "orders"), orders_before);
     // And the printed undo command (promote the snapshot) really undoes the merge.
