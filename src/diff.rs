@@ -158,11 +158,18 @@ pub fn prepare(scratch: &mut dyn Database, live: &mut dyn Database, sel: &Select
         let s = scratch.table_schema(name)?;
         let l = live.table_schema(name)?;
         let null_keys = s.primary_key == l.primary_key
-            && (scratch.has_null_in(name, &s.primary_key)? || live.has_null_in(name, &l.primary_key)?);
+            && (scratch.has_null_in(name, &nullable_key(&s))? || live.has_null_in(name, &nullable_key(&l))?);
         let spec = table_spec(&s, &l, sel, null_keys, &mut prepared.warnings)?;
         prepared.tables.push(spec);
     }
     Ok(prepared)
+}
+
+/// The primary-key columns that may hold NULL: those not declared NOT NULL. (Asking about a
+/// leading key column or the rowid is an index lookup; only a nullable later column of a
+/// composite key costs a scan.)
+fn nullable_key(t: &TableSchema) -> Vec<String> {
+    t.primary_key.iter().filter(|k| t.column(k).is_some_and(|c| !c.not_null)).cloned().collect()
 }
 
 /// `null_keys`: some row holds NULL in the primary key, so the key does not identify rows (SQLite
@@ -237,7 +244,7 @@ fn check_columns(
     let table = &s.name;
     if mode == KeyMode::Multiset {
         return Err(bad_input(format!(
-            "table `{table}` has no primary key, so --columns cannot pick columns to compare in it"
+            "table `{table}` has no usable primary key (none, or NULL in it), so --columns cannot pick columns to compare in it"
         ))
         .hint("leave it out with --tables, or pass --rowid to match its rows by rowid")
         .into());
