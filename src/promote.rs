@@ -357,17 +357,19 @@ impl TempBeside {
 }
 
 fn temp_in(dir: &Path) -> Result<TempBeside> {
-    let file = tempfile::Builder::new()
-        .prefix(".lastgood-tmp-")
-        .suffix(".db")
-        .tempfile_in(dir)
-        .map_err(|e| environment(format!("cannot create a file in `{}`: {e}", dir.display())))?;
-    let main = file.path().to_path_buf();
-    let tracked: Vec<PathBuf> =
-        std::iter::once(main.clone()).chain(["-wal", "-shm", "-journal"].iter().map(|s| side_file(&main, s))).collect();
-    for p in &tracked {
-        crate::interrupt::track(p);
-    }
+    let with_side_files = |main: &Path| -> Vec<PathBuf> {
+        std::iter::once(main.to_path_buf())
+            .chain(["-wal", "-shm", "-journal"].iter().map(|s| side_file(main, s)))
+            .collect()
+    };
+    // Created and registered under the interrupt handler's lock: a Ctrl-C can never find the file
+    // unregistered.
+    let file = crate::interrupt::create_tracked(
+        || tempfile::Builder::new().prefix(".lastgood-tmp-").suffix(".db").tempfile_in(dir),
+        |f| with_side_files(f.path()),
+    )
+    .map_err(|e| environment(format!("cannot create a file in `{}`: {e}", dir.display())))?;
+    let tracked = with_side_files(file.path());
     Ok(TempBeside { file, _guard: Tracked(tracked) })
 }
 
