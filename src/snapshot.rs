@@ -3,7 +3,7 @@
 //!
 //! Invariant: a snapshot is `<live>.lastgood-snapshot-<UTC stamp>Z.db` beside live (the README's
 //! name, which the catalog reads the time back from), never an existing file: a clash gets `-1`,
-//! `-2`, … appended. Merge uses this; promote has its own copy of the same rule to switch over.
+//! `-2`, … appended. Merge and promote use these.
 
 use std::path::{Path, PathBuf};
 
