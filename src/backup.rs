@@ -261,11 +261,11 @@ fn store_copy(stored: &Path, repo: &Path, file: &str, sha256: &str, manifest: &M
         return Err(environment(format!("repository `{}` is not a reachable folder", repo.display())).into());
     }
     let target = repo.join(file);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".lastgood-tmp-")
-        .tempfile_in(repo)
-        .map_err(|e| environment(format!("cannot write in repository `{}`: {e}", repo.display())))?;
-    crate::interrupt::track(tmp.path());
+    let mut tmp = crate::interrupt::create_tracked(
+        || tempfile::Builder::new().prefix(".lastgood-tmp-").tempfile_in(repo),
+        |t| vec![t.path().to_path_buf()],
+    )
+    .map_err(|e| environment(format!("cannot write in repository `{}`: {e}", repo.display())))?;
     let _untrack = Untrack(tmp.path().to_path_buf());
     let mut src = File::open(stored)?;
     std::io::copy(&mut src, tmp.as_file_mut())

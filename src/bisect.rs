@@ -386,7 +386,7 @@ fn verdict_of(v: &Value, b: &Backup) -> Result<Option<Verdict>> {
         Some(false) => Ok(Some(Verdict::Bad)),
         None => Err(match v {
             Value::Null => shape("NULL", b),
-            Value::Text(t) => shape(&format!("the text '{t}'"), b),
+            Value::Text(t) => shape(&format!("the text '{}'", String::from_utf8_lossy(t)), b),
             _ => shape("a blob", b),
         }),
     }

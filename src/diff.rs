@@ -157,13 +157,31 @@ pub fn prepare(scratch: &mut dyn Database, live: &mut dyn Database, sel: &Select
     for name in &names {
         let s = scratch.table_schema(name)?;
         let l = live.table_schema(name)?;
-        let spec = table_spec(&s, &l, sel, &mut prepared.warnings)?;
+        let null_keys = s.primary_key == l.primary_key
+            && (scratch.has_null_in(name, &nullable_key(&s))? || live.has_null_in(name, &nullable_key(&l))?);
+        let spec = table_spec(&s, &l, sel, null_keys, &mut prepared.warnings)?;
         prepared.tables.push(spec);
     }
     Ok(prepared)
 }
 
-fn table_spec(s: &TableSchema, l: &TableSchema, sel: &Selection, warnings: &mut Vec<String>) -> Result<TableSpec> {
+/// The primary-key columns that may hold NULL: those not declared NOT NULL. (Asking about a
+/// leading key column or the rowid is an index lookup; only a nullable later column of a
+/// composite key costs a scan.)
+fn nullable_key(t: &TableSchema) -> Vec<String> {
+    t.primary_key.iter().filter(|k| t.column(k).is_some_and(|c| !c.not_null)).cloned().collect()
+}
+
+/// `null_keys`: some row holds NULL in the primary key, so the key does not identify rows (SQLite
+/// sorts NULLs as equal and lets a rowid table hold several): the table is then matched like a
+/// table without a key.
+fn table_spec(
+    s: &TableSchema,
+    l: &TableSchema,
+    sel: &Selection,
+    null_keys: bool,
+    warnings: &mut Vec<String>,
+) -> Result<TableSpec> {
     let table = &s.name;
     if s.primary_key != l.primary_key {
         return Err(bad_input(format!(
@@ -179,13 +197,21 @@ fn table_spec(s: &TableSchema, l: &TableSchema, sel: &Selection, warnings: &mut 
         warnings.push(format!("table `{table}`: schema differs; rows are compared on the common columns"));
     }
     let common: Vec<String> = s.columns.iter().map(|c| c.name.clone()).filter(|n| l.column(n).is_some()).collect();
-    let (mode, key): (KeyMode, Vec<String>) = if !s.primary_key.is_empty() {
+    let why = if null_keys {
+        format!(
+            "table `{table}` has NULL in its primary key ({}), so the key does not identify rows",
+            s.primary_key.join(", ")
+        )
+    } else {
+        format!("table `{table}` has no primary key")
+    };
+    let (mode, key): (KeyMode, Vec<String>) = if !s.primary_key.is_empty() && !null_keys {
         (KeyMode::PrimaryKey, s.primary_key.clone())
     } else if sel.rowid {
-        warnings.push(format!("table `{table}` has no primary key: matching rows by rowid, which VACUUM may renumber"));
+        warnings.push(format!("{why}: matching rows by rowid, which VACUUM may renumber"));
         (KeyMode::Rowid, vec!["rowid".to_string()])
     } else {
-        warnings.push(format!("table `{table}` has no primary key: compared as a multiset of whole rows"));
+        warnings.push(format!("{why}: compared as a multiset of whole rows"));
         (KeyMode::Multiset, Vec::new())
     };
     let wanted = check_columns(s, l, &key, mode, sel)?;
@@ -218,7 +244,7 @@ fn check_columns(
     let table = &s.name;
     if mode == KeyMode::Multiset {
         return Err(bad_input(format!(
-            "table `{table}` has no primary key, so --columns cannot pick columns to compare in it"
+            "table `{table}` has no usable primary key (none, or NULL in it), so --columns cannot pick columns to compare in it"
         ))
         .hint("leave it out with --tables, or pass --rowid to match its rows by rowid")
         .into());
@@ -261,8 +287,25 @@ pub struct Kinds {
     pub inserted: bool,
 }
 
+/// A kind of change, as the operator names it (`--kinds`, `--restore`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KindName {
+    Updated,
+    Deleted,
+    Inserted,
+}
+
 impl Kinds {
     pub const ALL: Kinds = Kinds { updated: true, deleted: true, inserted: true };
+
+    /// The kinds named.
+    pub fn from_names(names: &[KindName]) -> Kinds {
+        Kinds {
+            updated: names.contains(&KindName::Updated),
+            deleted: names.contains(&KindName::Deleted),
+            inserted: names.contains(&KindName::Inserted),
+        }
+    }
 
     pub fn wants(&self, kind: &ChangeKind) -> bool {
         match kind {
@@ -405,8 +448,6 @@ struct Cursor<S> {
     strict: bool,
     /// The previous row's ordering columns, for the order check.
     prev: Batch,
-    /// The row of the last group taken (multiset), whole.
-    group: Batch,
     count: u64,
 }
 
@@ -423,7 +464,6 @@ impl<S: BatchSource> Cursor<S> {
             order_len,
             strict: spec.mode != KeyMode::Multiset,
             prev: Batch::new(order_len),
-            group: Batch::new(width),
             count: 0,
         };
         c.fetch()?;
@@ -489,19 +529,37 @@ impl<S: BatchSource> Cursor<S> {
         self.batch.raw(self.row, c)
     }
 
-    /// Takes the current row and every exact copy that follows it; returns how many. The row is
-    /// kept in `group`.
-    fn take_group(&mut self) -> Result<u64> {
-        self.group.reset(self.width);
-        self.group.push_from(&self.batch, self.row, self.width);
-        let mut copies = 1;
-        self.advance()?;
-        while self.has && self.batch.raw_prefix(self.row, self.order_len) == self.group.raw_prefix(0, self.order_len) {
-            copies += 1;
+    /// Takes the current row and every following row that sorts equal to it (a multiset's run:
+    /// exact copies, and rows that differ only where SQLite's order does not look, such as `-0.0`
+    /// next to `0.0`). Returns the distinct rows of the run (by exact encoding) with their
+    /// counts; runs hold few distinct rows whatever their length, so memory stays bounded.
+    fn take_run(&mut self) -> Result<Vec<Distinct>> {
+        let mut run: Vec<Distinct> = Vec::new();
+        loop {
+            let n = self.order_len;
+            match run.iter_mut().find(|d| d.row.raw_prefix(0, n) == self.batch.raw_prefix(self.row, n)) {
+                Some(d) => d.copies += 1,
+                None => {
+                    let mut row = Batch::new(self.width);
+                    row.push_from(&self.batch, self.row, self.width);
+                    run.push(Distinct { row, copies: 1 });
+                }
+            }
             self.advance()?;
+            let same = self.has
+                && (self.batch.raw_prefix(self.row, n) == run[0].row.raw_prefix(0, n)
+                    || cmp_rows(&self.batch, self.row, &run[0].row, 0, n) == Ordering::Equal);
+            if !same {
+                return Ok(run);
+            }
         }
-        Ok(copies)
     }
+}
+
+/// One distinct row of a multiset run and how often it occurs.
+struct Distinct {
+    row: Batch,
+    copies: u64,
 }
 
 /// The merge-join: compares two streams of rows of `spec` (each sorted by `spec.order_len()`
@@ -521,10 +579,7 @@ pub fn diff_rows(
     let mut l = Cursor::new(live, Side::Live, spec, width)?;
     let mut counts = Counts::default();
     let n = spec.order_len();
-    let multiset = spec.mode == KeyMode::Multiset;
-    let ncols = spec.columns.len();
-    // Every non-key column compared: a row is unchanged exactly when its encoding is.
-    let all_compared = spec.compared.len() + spec.key_len == ncols;
+    let join = Join { spec, filtered, width };
     while s.has || l.has {
         let order = match (s.has, l.has) {
             (true, false) => Ordering::Less,
@@ -533,72 +588,116 @@ pub fn diff_rows(
             _ if s.batch.raw_prefix(s.row, n) == l.batch.raw_prefix(l.row, n) => Ordering::Equal,
             _ => cmp_rows(&s.batch, s.row, &l.batch, l.row, n),
         };
-        match order {
-            Ordering::Less if multiset => {
-                let copies = s.take_group()?;
-                counts.deleted += copies;
-                sink(one_sided(ChangeKind::Deleted, s.group.row(0, width), copies, 0, spec, filtered))?;
-            }
-            Ordering::Greater if multiset => {
-                let copies = l.take_group()?;
-                counts.inserted += copies;
-                sink(one_sided(ChangeKind::Inserted, l.group.row(0, width), 0, copies, spec, filtered))?;
-            }
-            Ordering::Less => {
-                counts.deleted += 1;
-                let row = s.current();
-                s.advance()?;
-                sink(one_sided(ChangeKind::Deleted, row, 1, 0, spec, filtered))?;
-            }
-            Ordering::Greater => {
-                counts.inserted += 1;
-                let row = l.current();
-                l.advance()?;
-                sink(one_sided(ChangeKind::Inserted, row, 0, 1, spec, filtered))?;
-            }
-            Ordering::Equal if multiset => {
-                let (ca, cb) = (s.take_group()?, l.take_group()?);
-                counts.unchanged += ca.min(cb);
-                if ca != cb {
-                    let kind = if ca > cb { ChangeKind::Deleted } else { ChangeKind::Inserted };
-                    if ca > cb {
-                        counts.deleted += ca - cb
-                    } else {
-                        counts.inserted += cb - ca
-                    }
-                    let (a, b) = (s.group.row(0, width), l.group.row(0, width));
-                    sink(multiset_change(kind, a, b, ca, cb, spec.columns.len(), filtered))?;
-                }
-            }
-            Ordering::Equal => {
-                let differs = if all_compared {
-                    s.batch.raw_prefix(s.row, ncols) != l.batch.raw_prefix(l.row, ncols)
-                } else {
-                    spec.compared.iter().any(|&i| s.raw(i) != l.raw(i))
-                };
-                if differs {
-                    counts.updated += 1;
-                    let columns: Vec<String> = spec
-                        .compared
-                        .iter()
-                        .filter(|&&i| s.raw(i) != l.raw(i))
-                        .map(|&i| spec.columns[i].clone())
-                        .collect();
-                    let (a, b) = (s.current(), l.current());
-                    s.advance()?;
-                    l.advance()?;
-                    sink(updated(columns, a, b, spec, filtered))?;
-                } else {
-                    counts.unchanged += 1;
-                    s.advance()?;
-                    l.advance()?;
-                }
-            }
+        if spec.mode == KeyMode::Multiset {
+            let (a, b) = match order {
+                Ordering::Less => (s.take_run()?, Vec::new()),
+                Ordering::Greater => (Vec::new(), l.take_run()?),
+                Ordering::Equal => (s.take_run()?, l.take_run()?),
+            };
+            join.runs(a, b, &mut counts, sink)?;
+        } else {
+            join.keyed(order, &mut s, &mut l, &mut counts, sink)?;
         }
     }
     counts.scratch_rows = s.count;
     counts.live_rows = l.count;
     Ok(counts)
+}
+
+/// What one step of the merge-join needs to know.
+struct Join<'a> {
+    spec: &'a TableSpec,
+    filtered: bool,
+    width: usize,
+}
+
+impl Join<'_> {
+    /// One step on a keyed table: the row with the smaller key is deleted or inserted; rows with
+    /// equal keys are unchanged or updated (a key column counts as updated when its bytes differ
+    /// while SQLite's order calls the keys equal, e.g. `-0.0` and `0.0`).
+    fn keyed<S: BatchSource, L: BatchSource>(
+        &self,
+        order: Ordering,
+        s: &mut Cursor<S>,
+        l: &mut Cursor<L>,
+        counts: &mut Counts,
+        sink: &mut dyn FnMut(Change) -> Result<()>,
+    ) -> Result<()> {
+        let (spec, filtered) = (self.spec, self.filtered);
+        match order {
+            Ordering::Less => {
+                counts.deleted += 1;
+                let row = s.current();
+                s.advance()?;
+                sink(one_sided(ChangeKind::Deleted, row, 1, 0, spec, filtered))
+            }
+            Ordering::Greater => {
+                counts.inserted += 1;
+                let row = l.current();
+                l.advance()?;
+                sink(one_sided(ChangeKind::Inserted, row, 0, 1, spec, filtered))
+            }
+            Ordering::Equal => {
+                let ncols = spec.columns.len();
+                let differs = s.batch.raw_prefix(s.row, ncols) != l.batch.raw_prefix(l.row, ncols)
+                    && (0..spec.key_len).chain(spec.compared.iter().copied()).any(|i| s.raw(i) != l.raw(i));
+                if !differs {
+                    counts.unchanged += 1;
+                    s.advance()?;
+                    l.advance()?;
+                    return Ok(());
+                }
+                counts.updated += 1;
+                let columns: Vec<String> = (0..spec.key_len)
+                    .chain(spec.compared.iter().copied())
+                    .filter(|&i| s.raw(i) != l.raw(i))
+                    .map(|i| spec.columns[i].clone())
+                    .collect();
+                let (a, b) = (s.current(), l.current());
+                s.advance()?;
+                l.advance()?;
+                sink(updated(columns, a, b, spec, filtered))
+            }
+        }
+    }
+
+    /// Compares the runs of equally sorting rows of a multiset (either may be empty): every
+    /// distinct row whose count differs is a change of that many copies.
+    fn runs(
+        &self,
+        a: Vec<Distinct>,
+        mut b: Vec<Distinct>,
+        counts: &mut Counts,
+        sink: &mut dyn FnMut(Change) -> Result<()>,
+    ) -> Result<()> {
+        let (spec, filtered, width, n) = (self.spec, self.filtered, self.width, self.spec.order_len());
+        for da in a {
+            let pos = b.iter().position(|db| db.row.raw_prefix(0, n) == da.row.raw_prefix(0, n));
+            let (ca, row_a) = (da.copies, da.row.row(0, width));
+            let Some(pos) = pos else {
+                counts.deleted += ca;
+                sink(one_sided(ChangeKind::Deleted, row_a, ca, 0, spec, filtered))?;
+                continue;
+            };
+            let db = b.swap_remove(pos);
+            let cb = db.copies;
+            counts.unchanged += ca.min(cb);
+            if ca > cb {
+                counts.deleted += ca - cb;
+            } else {
+                counts.inserted += cb - ca;
+            }
+            if ca != cb {
+                let kind = if ca > cb { ChangeKind::Deleted } else { ChangeKind::Inserted };
+                sink(multiset_change(kind, row_a, db.row.row(0, width), ca, cb, spec.columns.len(), filtered))?;
+            }
+        }
+        for db in b {
+            counts.inserted += db.copies;
+            sink(one_sided(ChangeKind::Inserted, db.row.row(0, width), 0, db.copies, spec, filtered))?;
+        }
+        Ok(())
+    }
 }
 
 /// Splits the trailing filter flag off a row.

@@ -240,7 +240,7 @@ fn encode(h: &mut Sha256, v: &Value) {
         Value::Text(s) => {
             h.update([3u8]);
             h.update((s.len() as u64).to_le_bytes());
-            h.update(s.as_bytes());
+            h.update(s);
         }
         Value::Blob(b) => {
             h.update([4u8]);

@@ -58,6 +58,18 @@ fn on_interrupt() {
     std::process::exit(crate::exit::INTERRUPTED);
 }
 
+/// Creates something with `create` and registers the paths `paths_of` gives, both under the
+/// handler's lock, so that no file ever exists unregistered; the caller `untrack`s each path.
+pub fn create_tracked<T, E>(
+    create: impl FnOnce() -> Result<T, E>,
+    paths_of: impl FnOnce(&T) -> Vec<PathBuf>,
+) -> Result<T, E> {
+    let mut files = temp_files();
+    let made = create()?;
+    files.extend(paths_of(&made));
+    Ok(made)
+}
+
 /// Removes `path` if the process is interrupted before `untrack(path)`.
 pub fn track(path: &Path) {
     temp_files().push(path.to_path_buf());

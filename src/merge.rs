@@ -12,7 +12,12 @@
 //!    and reported; with `strict`, the transaction is rolled back and nothing is written;
 //! 3. reads each written row back and checks it now equals scratch (the re-diff of the merged
 //!    subset, inside the transaction: a mismatch, e.g. from a trigger, rolls everything back);
-//! 4. commits. After the commit the selection is diffed again as a whole (`residual`).
+//! 4. commits. After the commit the selection is diffed again as a whole (`residual`): anything
+//!    beyond the skipped rows means live changed after the commit (another writer: the writer
+//!    lock only keeps out other lastgood commands) or a trigger changed a row merged earlier in
+//!    the transaction; the command reports it and exits 1.
+//!
+//! A plan with nothing to write takes no snapshot and opens no transaction.
 //!
 //! `--where` is evaluated on scratch's row for `updated` and `deleted` changes (the values the
 //! backup holds: after a bad UPDATE live's values are the damage) and on live's row for
@@ -132,15 +137,18 @@ pub fn plan(
     Ok(plan)
 }
 
-/// Checks `filter` against every table on both sides before anything else happens; returns the
-/// dialect of live. Errors: `BadInput` for a condition that is not valid SQL there.
+/// Checks `filter` against every table on both sides before anything else happens, by preparing
+/// the very scans the diff runs; returns the dialect of live. Errors: `BadInput` for a condition
+/// that is not one self-contained expression (see `sqlgen::check_self_contained`) or not valid SQL
+/// there.
 pub fn check_filter(scratch: &Location, live: &Location, prepared: &Prepared, filter: Option<&str>) -> Result<Dialect> {
     let mut s = engine::open(scratch, Access::ReadOnly)?;
     let mut l = engine::open(live, Access::ReadOnly)?;
     if let Some(f) = filter {
+        crate::sqlgen::check_self_contained(f)?;
         for spec in &prepared.tables {
-            s.check_expression(&spec.table, f)?;
-            l.check_expression(&spec.table, f)?;
+            s.check_expression(&spec.scan(Some(f)))?;
+            l.check_expression(&spec.scan(Some(f)))?;
         }
     }
     Ok(Dialect::of(l.engine()))
@@ -164,7 +172,8 @@ pub struct SkippedRow {
 pub struct MergeReport {
     #[serde(flatten)]
     pub plan: MergePlan,
-    pub snapshot: PathBuf,
+    /// The safety snapshot; `None` when nothing was planned, so nothing was written.
+    pub snapshot: Option<PathBuf>,
     /// Rows written (copies, for a table without a key).
     pub applied: u64,
     pub skipped: u64,
@@ -176,30 +185,66 @@ pub struct MergeReport {
     /// Why the re-diff after the commit failed (the merge itself is committed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub residual_error: Option<String>,
-    pub undo: String,
+    /// The command that undoes the merge (`None` when nothing was written).
+    pub undo: Option<String>,
     pub seconds: f64,
 }
 
-/// Where the safety snapshot of the SQLite live database `live` goes: beside it, named after it
-/// and the time.
-pub fn snapshot_path(live: &Path, now: chrono::DateTime<chrono::Local>) -> PathBuf {
-    let name = live.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "live".into());
-    let stem = format!("{name}.lastgood-snapshot-{}", now.format("%Y%m%dT%H%M%S%.3f"));
-    live.with_file_name(format!("{stem}.db"))
+impl MergeReport {
+    /// The report of a plan with nothing to write.
+    fn nothing(plan: MergePlan) -> MergeReport {
+        MergeReport {
+            plan,
+            snapshot: None,
+            applied: 0,
+            skipped: 0,
+            skipped_rows: Vec::new(),
+            residual: Some(0),
+            residual_error: None,
+            undo: None,
+            seconds: 0.0,
+        }
+    }
+
+    /// Changes of the selection the re-diff found beyond the skipped rows: another writer changed
+    /// live after the commit (or a trigger changed an already merged row). `None` when nothing is
+    /// left over, or when the re-diff failed (see `residual_error`).
+    pub fn unexpected_residual(&self) -> Option<u64> {
+        self.residual.filter(|&n| n > self.skipped).map(|n| n - self.skipped)
+    }
+
+    /// Whether the merge is confirmed: the re-diff ran and found only the skipped rows.
+    pub fn confirmed(&self) -> bool {
+        self.residual.is_some() && self.unexpected_residual().is_none()
+    }
 }
 
 /// Applies a plan made with a spool, in one transaction on `live` after a safety snapshot written
 /// to `snapshot`. Errors: `Refused` when `strict` and a planned row changed in live since the plan
 /// (nothing written, the snapshot removed); `Environment` for a read-only live or a full disk;
-/// an error when a written row does not read back as scratch's. On any error live is unchanged.
+/// `BadInput` when a write breaks a constraint (UNIQUE, NOT NULL, CHECK: naming the table, the
+/// row and the constraint; FOREIGN KEY, checked at the commit: naming the orphan rows) or a written
+/// row does not read back as scratch's. On any error live is unchanged.
 pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output) -> Result<MergeReport> {
     let started = std::time::Instant::now();
+    if plan.total == 0 {
+        // Nothing to write: no snapshot, no transaction.
+        return Ok(MergeReport::nothing(plan));
+    }
     let mut spool = plan.spool.take().context("the plan was made without a spool")?;
     let mut db = engine::open(live, Access::ReadWrite)?;
     let mut tx = db.begin_write().context("starting the merge transaction on live")?;
     tx.safety_snapshot(snapshot).context("taking the safety snapshot of live")?;
     let result = replay(&plan, &mut spool, tx.as_mut(), out);
-    let (applied, skipped, skipped_rows) = match result.and_then(|r| tx.commit().map(|_| r)) {
+    let committed = result.and_then(|r| {
+        tx.commit().map(|_| r).map_err(|e| match constraint_words(&e) {
+            Some(words) => {
+                bad_input(format!("{words}; live was rolled back, nothing was written")).hint(CONSTRAINT_HINT).into()
+            }
+            None => e,
+        })
+    });
+    let (applied, skipped, skipped_rows) = match committed {
         Ok(r) => r,
         Err(e) => {
             // Live is unchanged (the transaction rolled back), so the snapshot is not needed.
@@ -216,25 +261,21 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
         // The snapshot is a pg_dump archive of live as the merge found it.
         Location::Postgres(_) => format!(
             "pg_restore --clean --if-exists --single-transaction -d {} {}",
-            shell_word(&plan.live),
-            shell_word(&snapshot.display().to_string())
+            crate::snapshot::shell_quote(&plan.live),
+            crate::snapshot::shell_quote(&snapshot.display().to_string())
         ),
-        Location::Sqlite(_) => format!(
-            "lastgood promote --scratch {} --live {} --yes",
-            shell_word(&snapshot.display().to_string()),
-            shell_word(&plan.live)
-        ),
+        Location::Sqlite(_) => crate::snapshot::undo_command(snapshot, &plan.live),
     };
     let seconds = started.elapsed().as_secs_f64();
     Ok(MergeReport {
         plan,
-        snapshot: snapshot.to_path_buf(),
+        snapshot: Some(snapshot.to_path_buf()),
         applied,
         skipped,
         skipped_rows,
         residual,
         residual_error,
-        undo,
+        undo: Some(undo),
         seconds,
     })
 }
@@ -252,7 +293,7 @@ fn replay(
     let mut reader = spool.reader()?;
     while let Some((ti, change)) = reader.next(&plan.specs)? {
         let spec = &plan.specs[ti];
-        match apply_change(tx, spec, &sqls[ti], &change)? {
+        match apply_change(tx, spec, &sqls[ti], &change).map_err(|e| broke_constraint(e, spec, &change))? {
             None => applied += change.copies(),
             Some(reason) => {
                 if plan.request.strict {
@@ -282,6 +323,28 @@ fn replay(
     Ok((applied, skipped, rows))
 }
 
+/// The words SQLite's constraint errors carry, which the engine raises as `BadInput`.
+fn constraint_words(e: &anyhow::Error) -> Option<&str> {
+    crate::error::classify(e)
+        .filter(|f| f.kind == crate::error::Kind::BadInput && f.message.contains("constraint failed"))
+        .map(|f| f.message.as_str())
+}
+
+const CONSTRAINT_HINT: &str = "narrow the merge with --tables/--where, or restore what the rows depend on too (e.g. the parent table's deleted rows, with --tables parent,child --restore deleted)";
+
+/// A write that broke a constraint, named by table, row and constraint (live rolls back).
+fn broke_constraint(e: anyhow::Error, spec: &TableSpec, c: &Change) -> anyhow::Error {
+    let Some(words) = constraint_words(&e) else { return e };
+    bad_input(format!(
+        "merging the {} row of `{}` ({}) breaks a constraint: {words}; live was rolled back, nothing was written",
+        c.kind.name(),
+        spec.table,
+        key_text(spec, c)
+    ))
+    .hint(CONSTRAINT_HINT)
+    .into()
+}
+
 fn key_text(spec: &TableSpec, c: &Change) -> String {
     spec.columns.iter().zip(&c.key).map(|(n, v)| format!("{n}={}", v.display())).collect::<Vec<_>>().join(", ")
 }
@@ -299,14 +362,6 @@ fn query_rows(tx: &mut dyn WriteTxn, sql: &str, params: &[Value]) -> Result<Vec<
         Ok(())
     })?;
     Ok(rows)
-}
-
-fn count(tx: &mut dyn WriteTxn, sql: &str, params: &[Value]) -> Result<u64> {
-    let rows = query_rows(tx, sql, params)?;
-    match rows.first().and_then(|r| r.first()) {
-        Some(Value::Integer(n)) => Ok(*n as u64),
-        _ => anyhow::bail!("count query returned no number: {sql}"),
-    }
 }
 
 /// Writes one change with compare-and-set and reads it back. Returns `Some(reason)` when it was
@@ -356,24 +411,22 @@ fn apply_change(tx: &mut dyn WriteTxn, spec: &TableSpec, sql: &TableSql, c: &Cha
 }
 
 /// A table without a key: checks live still has the planned number of copies, then adds or
-/// removes copies until it has scratch's number.
+/// removes copies until it has scratch's number. Copies are counted by exact comparison here,
+/// not in SQL (where `-0.0` equals `0.0`), and removed by row address.
 fn apply_copies(tx: &mut dyn WriteTxn, sql: &TableSql, c: &Change) -> Result<Option<String>> {
     let row = &c.key;
-    let params = TableSql::exact_params(row);
-    let have = count(tx, &sql.count_copies(row), &params)?;
+    let surplus = c.live_copies.saturating_sub(c.scratch_copies) as usize;
+    let (have, doomed) = exact_copies(tx, sql, row, surplus)?;
     if have != c.live_copies {
         return Ok(Some(format!("live has {have} copies of the row, the plan saw {}", c.live_copies)));
     }
-    if c.scratch_copies > c.live_copies {
-        for _ in c.live_copies..c.scratch_copies {
-            tx.execute(&sql.insert(), row)?;
-        }
-    } else {
-        let mut p = params.clone();
-        p.push(Value::Integer((c.live_copies - c.scratch_copies) as i64));
-        tx.execute(&sql.delete_copies(row), &p)?;
+    for _ in c.live_copies..c.scratch_copies {
+        tx.execute(&sql.insert(), row)?;
     }
-    let now = count(tx, &sql.count_copies(row), &params)?;
+    for address in &doomed {
+        tx.execute(&sql.delete_at(), std::slice::from_ref(address))?;
+    }
+    let (now, _) = exact_copies(tx, sql, row, 0)?;
     if now != c.scratch_copies {
         anyhow::bail!(
             "merge check failed in `{}`: live has {now} copies of a row after the write, scratch has {}; nothing was written",
@@ -382,6 +435,22 @@ fn apply_copies(tx: &mut dyn WriteTxn, sql: &TableSql, c: &Change) -> Result<Opt
         );
     }
     Ok(None)
+}
+
+/// How many exact copies of `row` live holds, and the addresses of the first `keep` of them
+/// (streamed: memory does not grow with the number of copies).
+fn exact_copies(tx: &mut dyn WriteTxn, sql: &TableSql, row: &[Value], keep: usize) -> Result<(u64, Vec<Value>)> {
+    let (mut n, mut addresses) = (0u64, Vec::new());
+    tx.query(&sql.select_copies(row), &TableSql::exact_params(row), &mut |r| {
+        if r[1..] == *row {
+            n += 1;
+            if addresses.len() < keep {
+                addresses.push(r[0].clone());
+            }
+        }
+        Ok(())
+    })?;
+    Ok((n, addresses))
 }
 
 /// The re-diff of one merged row: live must now read back as scratch.
@@ -410,15 +479,6 @@ fn residual(plan: &MergePlan, live: &Location) -> Result<u64> {
         })?;
     }
     Ok(n)
-}
-
-/// Quotes a word for a POSIX shell when it needs it.
-fn shell_word(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=@%,".contains(c)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 /// The selected changes of a plan, on disk: an unnamed temporary file (gone when closed, even
@@ -522,7 +582,7 @@ fn write_opt_row(w: &mut impl Write, row: Option<&[Value]>) -> Result<()> {
             Value::Text(s) => {
                 w.write_all(&[3])?;
                 w.write_all(&(s.len() as u64).to_le_bytes())?;
-                w.write_all(s.as_bytes())?;
+                w.write_all(s)?;
             }
             Value::Blob(b) => {
                 w.write_all(&[4])?;
@@ -547,7 +607,7 @@ fn read_opt_row(r: &mut impl Read) -> Result<Option<Row>> {
             0 => Value::Null,
             1 => Value::Integer(read_u64(r)? as i64),
             2 => Value::Real(f64::from_bits(read_u64(r)?)),
-            3 => Value::Text(String::from_utf8(read_bytes(r)?).context("spool text")?),
+            3 => Value::Text(read_bytes(r)?),
             _ => Value::Blob(read_bytes(r)?),
         };
         row.push(v);
@@ -606,7 +666,7 @@ mod tests {
         let d = Change {
             kind: ChangeKind::Deleted,
             live_row: None,
-            scratch_row: Some(vec![Value::Integer(9), Value::Text("é".into())]),
+            scratch_row: Some(vec![Value::Integer(9), Value::Text(vec![0x41, 0xff, 0x42])]),
             key: vec![Value::Integer(9)],
             ..c.clone()
         };
@@ -618,11 +678,5 @@ mod tests {
         assert_eq!(r.next(&specs).unwrap().unwrap().1, c);
         assert_eq!(r.next(&specs).unwrap().unwrap().1, d);
         assert!(r.next(&specs).unwrap().is_none());
-    }
-
-    #[test]
-    fn shell_words_are_quoted_when_needed() {
-        assert_eq!(shell_word("/a/b.db"), "/a/b.db");
-        assert_eq!(shell_word("/a b/it's.db"), "'/a b/it'\\''s.db'");
     }
 }

@@ -55,6 +55,7 @@ use crate::engine::sqlite::{
 use crate::error::{bad_input, environment, refused};
 use crate::output::Output;
 use crate::restore::{parent_dir, sync_dir};
+use crate::snapshot::{shell_quote, snapshot_path};
 
 /// SQLite file header bytes 18 and 19 are 2 for a WAL-mode database, 1 for rollback journal.
 const WAL_MODE_BYTE: u8 = 2;
@@ -147,7 +148,7 @@ impl PromotePlan {
             in_use.push(why);
         }
         let snapshot = snapshot_path(live, now);
-        let undo = format!("lastgood promote --scratch {} --live {} --yes", shell_quote(&snapshot), shell_quote(live));
+        let undo = crate::snapshot::undo_command(&snapshot, &live.display().to_string());
         let mut plan = PromotePlan {
             scratch: scratch.to_path_buf(),
             live: live.to_path_buf(),
@@ -208,7 +209,7 @@ impl PromotePlan {
         Err(refused(format!("live `{}` is in use: {}", self.live.display(), self.in_use.join("; ")))
             .hint(format!(
                 "stop the application using it and checkpoint its WAL (`sqlite3 {} 'PRAGMA wal_checkpoint(TRUNCATE)'`), or pass --force",
-                shell_quote(&self.live)
+                shell_quote(&self.live.display().to_string())
             ))
             .into())
     }
@@ -274,20 +275,6 @@ impl PromotePlan {
         // A leftover `-journal` would be rolled back onto the promoted file just the same.
         remove_side_files(&self.live)
     }
-}
-
-/// `<live>.lastgood-snapshot-20261124T060000Z.db`, beside live.
-pub fn snapshot_path(live: &Path, now: DateTime<Utc>) -> PathBuf {
-    let name = live.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "live".into());
-    let base = format!("{name}.lastgood-snapshot-{}", now.format("%Y%m%dT%H%M%SZ"));
-    let dir = parent_dir(live);
-    let mut candidate = dir.join(format!("{base}.db"));
-    let mut n = 1;
-    while candidate.exists() {
-        candidate = dir.join(format!("{base}-{n}.db"));
-        n += 1;
-    }
-    candidate
 }
 
 fn header_byte(path: &Path, index: usize) -> Result<u8> {
@@ -357,17 +344,19 @@ impl TempBeside {
 }
 
 fn temp_in(dir: &Path) -> Result<TempBeside> {
-    let file = tempfile::Builder::new()
-        .prefix(".lastgood-tmp-")
-        .suffix(".db")
-        .tempfile_in(dir)
-        .map_err(|e| environment(format!("cannot create a file in `{}`: {e}", dir.display())))?;
-    let main = file.path().to_path_buf();
-    let tracked: Vec<PathBuf> =
-        std::iter::once(main.clone()).chain(["-wal", "-shm", "-journal"].iter().map(|s| side_file(&main, s))).collect();
-    for p in &tracked {
-        crate::interrupt::track(p);
-    }
+    let with_side_files = |main: &Path| -> Vec<PathBuf> {
+        std::iter::once(main.to_path_buf())
+            .chain(["-wal", "-shm", "-journal"].iter().map(|s| side_file(main, s)))
+            .collect()
+    };
+    // Created and registered under the interrupt handler's lock: a Ctrl-C can never find the file
+    // unregistered.
+    let file = crate::interrupt::create_tracked(
+        || tempfile::Builder::new().prefix(".lastgood-tmp-").suffix(".db").tempfile_in(dir),
+        |f| with_side_files(f.path()),
+    )
+    .map_err(|e| environment(format!("cannot create a file in `{}`: {e}", dir.display())))?;
+    let tracked = with_side_files(file.path());
     Ok(TempBeside { file, _guard: Tracked(tracked) })
 }
 
@@ -435,34 +424,4 @@ fn byte_copy(src: &Path, mut dst: &File, out: &Output) -> Result<()> {
     }
     bar.finish_and_clear();
     Ok(())
-}
-
-/// Quotes a path for a POSIX shell when it needs it.
-pub fn shell_quote(p: &Path) -> String {
-    let s = p.display().to_string();
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,".contains(c)) {
-        s
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn snapshot_names_carry_a_utc_stamp_the_catalog_reads_back() {
-        let now = DateTime::parse_from_rfc3339("2026-11-24T06:00:00Z").unwrap().with_timezone(&Utc);
-        let p = snapshot_path(Path::new("/nonexistent/shop.db"), now);
-        assert_eq!(p, Path::new("/nonexistent/shop.db.lastgood-snapshot-20261124T060000Z.db"));
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        assert_eq!(crate::time::timestamp_in_name(&name), Some(now));
-    }
-
-    #[test]
-    fn shell_quoting() {
-        assert_eq!(shell_quote(Path::new("/a/b.db")), "/a/b.db");
-        assert_eq!(shell_quote(Path::new("/a b/it's.db")), "'/a b/it'\\''s.db'");
-    }
 }

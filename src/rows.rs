@@ -9,7 +9,7 @@
 
 use std::cmp::Ordering;
 
-use crate::value::{Row, Value, cmp_int_real};
+use crate::value::{Row, Value, cmp_int_real, cmp_real};
 
 /// One value inside a `Batch`.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +36,7 @@ impl ValueView<'_> {
         use ValueView::*;
         match (self, other) {
             (Integer(a), Integer(b)) => a.cmp(b),
-            (Real(a), Real(b)) => a.total_cmp(b).then(a.to_bits().cmp(&b.to_bits())),
+            (Real(a), Real(b)) => cmp_real(*a, *b),
             (Integer(a), Real(b)) => cmp_int_real(*a, *b).then(Ordering::Less),
             (Real(a), Integer(b)) => cmp_int_real(*b, *a).reverse().then(Ordering::Greater),
             (Text(a), Text(b)) | (Blob(a), Blob(b)) => a.cmp(b),
@@ -49,7 +49,7 @@ impl ValueView<'_> {
             ValueView::Null => Value::Null,
             ValueView::Integer(i) => Value::Integer(i),
             ValueView::Real(f) => Value::Real(f),
-            ValueView::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+            ValueView::Text(t) => Value::Text(t.to_vec()),
             ValueView::Blob(b) => Value::Blob(b.to_vec()),
         }
     }
@@ -124,7 +124,7 @@ impl Batch {
             Value::Null => self.push_null(),
             Value::Integer(i) => self.push_integer(*i),
             Value::Real(f) => self.push_real(*f),
-            Value::Text(s) => self.push_text(s.as_bytes()),
+            Value::Text(s) => self.push_text(s),
             Value::Blob(b) => self.push_blob(b),
         }
     }
@@ -252,7 +252,8 @@ mod tests {
             Integer(i64::MAX),
             Real(9.3e18),
             Blob(vec![]),
-            Text(String::new()),
+            Text(Vec::new()),
+            Text(vec![0x41, 0xff]),
         ];
         let b = Batch::from_rows(1, &vals.iter().map(|v| vec![v.clone()]).collect::<Vec<_>>());
         for (i, x) in vals.iter().enumerate() {

@@ -151,19 +151,18 @@ impl TableSql {
         row.iter().filter(|v| !matches!(v, Value::Null)).cloned().collect()
     }
 
-    /// `SELECT count(*) FROM t WHERE <every column equals exactly>` (parameters: `exact_params`).
-    pub fn count_copies(&self, row: &[Value]) -> String {
-        format!("SELECT count(*) FROM {} WHERE {}", self.t(), self.exact_row_match(row, false))
+    /// `SELECT <row address>, <all columns> FROM t WHERE <every column matches>` (parameters:
+    /// `exact_params`): the copies of `row` and rows SQL cannot tell from it (`-0.0` matches
+    /// `0.0`), which the caller sorts out by exact comparison.
+    pub fn select_copies(&self, row: &[Value]) -> String {
+        let all: Vec<usize> = (0..self.columns.len()).collect();
+        let a = self.dialect.row_address();
+        format!("SELECT {a}, {} FROM {} WHERE {}", self.col_list(&all), self.t(), self.exact_row_match(row, false))
     }
 
-    /// Deletes `n` copies of `row` (parameters: `exact_params`, then `n`).
-    pub fn delete_copies(&self, row: &[Value]) -> String {
-        let a = self.dialect.row_address();
-        format!(
-            "DELETE FROM {t} WHERE {a} IN (SELECT {a} FROM {t} WHERE {} LIMIT ?)",
-            self.exact_row_match(row, false),
-            t = self.t()
-        )
+    /// Deletes the row at one address (parameter: the address `select_copies` returned).
+    pub fn delete_at(&self) -> String {
+        format!("DELETE FROM {} WHERE {} = ?", self.t(), self.dialect.row_address())
     }
 
     // Literal forms, for `diff --sql` and the merge plan.
@@ -191,7 +190,8 @@ impl TableSql {
         format!("DELETE FROM {} WHERE {};", self.t(), self.key_where_literals(row))
     }
 
-    /// Deletes `copies` copies of `row` from a table without a key.
+    /// Deletes `copies` copies of `row` from a table without a key. (SQL cannot tell `-0.0` from
+    /// `0.0`, so where both occur in otherwise equal rows the patch may remove the other one.)
     pub fn delete_copies_literal(&self, row: &[Value], copies: u64) -> String {
         let a = self.dialect.row_address();
         format!(
@@ -200,6 +200,48 @@ impl TableSql {
             t = self.t()
         )
     }
+}
+
+/// Checks that an operator's `--where` condition is one self-contained expression, so that it
+/// cannot reach outside the parentheses it is put in: parentheses balance and never close more
+/// than they opened, and there is no `;` and no comment outside string literals and quoted
+/// identifiers. Errors: `BadInput` saying what was found.
+pub fn check_self_contained(expr: &str) -> anyhow::Result<()> {
+    let refuse = |what: &str| -> anyhow::Result<()> {
+        Err(crate::error::bad_input(format!("--where `{expr}` is not one SQL condition: {what}"))
+            .hint("write one SQL boolean expression over the table's columns, e.g. --where \"id > 100\"")
+            .into())
+    };
+    let mut depth = 0usize;
+    let mut chars = expr.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' | '`' | '[' => {
+                let close = if c == '[' { ']' } else { c };
+                loop {
+                    match chars.next() {
+                        None => return refuse("a quote is not closed"),
+                        Some(x) if x == close && c != '[' && chars.peek() == Some(&close) => {
+                            chars.next();
+                        }
+                        Some(x) if x == close => break,
+                        Some(_) => {}
+                    }
+                }
+            }
+            '(' => depth += 1,
+            ')' if depth == 0 => return refuse("a `)` closes more than it opened"),
+            ')' => depth -= 1,
+            ';' => return refuse("`;` (one expression, not statements)"),
+            '-' if chars.peek() == Some(&'-') => return refuse("a `--` comment"),
+            '/' if chars.peek() == Some(&'*') => return refuse("a `/*` comment"),
+            _ => {}
+        }
+    }
+    if depth > 0 {
+        return refuse("a `(` is not closed");
+    }
+    Ok(())
 }
 
 /// The statement that undoes `c` in live (turns live's row back into scratch's).
@@ -239,6 +281,16 @@ mod tests {
             t.update_literal(&[1], &[Value::Integer(7), Value::Text("it's".into())]),
             "UPDATE \"or\"\"ders\" SET \"note\" = 'it''s' WHERE \"id\" = 7;"
         );
+    }
+
+    #[test]
+    fn where_conditions_must_be_self_contained() {
+        for ok in ["id > 100", "note = 'a)b;--'", "(a OR b) AND \"c)\" = 1", "x IN (1, (2))", "[a(] = 'it''s'"] {
+            assert!(check_self_contained(ok).is_ok(), "{ok}");
+        }
+        for bad in ["1) OR (1", "1; DROP TABLE t", "1 -- x", "1 /* x */", "(1", "'open", "a = \"b"] {
+            assert!(check_self_contained(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

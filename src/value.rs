@@ -3,12 +3,17 @@
 //! Equality is exact and documented in the README: NULL equals NULL; INTEGER, REAL, TEXT and BLOB
 //! are distinct storage classes (integer `1`, real `1.0` and text `'1'` all differ); REAL compares
 //! bit for bit (so `-0.0` differs from `0.0`, and a NaN equals the same NaN); TEXT and BLOB compare
-//! byte for byte.
+//! byte for byte. TEXT holds the stored bytes as they are, valid UTF-8 or not (SQLite accepts any
+//! bytes as TEXT), so a value read and written back is the same bytes; only the human rendering
+//! converts lossily.
 //!
 //! Ordering (`Ord`) is SQLite's ORDER BY order with BINARY collation, which is what the engines
 //! produce for key columns: NULL < numbers (INTEGER and REAL compared by value; on a tie INTEGER
-//! first, then REAL by bits) < TEXT (bytes) < BLOB (bytes). Diff relies on both sides arriving in this
-//! order, so an engine that scans "ordered by key" must sort exactly like this.
+//! first) < TEXT (bytes) < BLOB (bytes). Diff relies on both sides arriving in this order, so an
+//! engine that scans "ordered by key" must sort exactly like this. Like SQLite's, the order
+//! compares REALs by value, so `-0.0` and `0.0` sort as equal although they are not equal values:
+//! `Ord` is deliberately coarser than `Eq` there, and diff compares such runs of equally sorting
+//! rows as groups. (NaN, which SQLite stores as NULL, sorts after every other REAL.)
 
 use std::cmp::Ordering;
 
@@ -19,7 +24,8 @@ pub enum Value {
     Null,
     Integer(i64),
     Real(f64),
-    Text(String),
+    /// The stored bytes, usually but not necessarily UTF-8.
+    Text(Vec<u8>),
     Blob(Vec<u8>),
 }
 
@@ -34,6 +40,11 @@ impl Value {
             Value::Text(_) => 2,
             Value::Blob(_) => 3,
         }
+    }
+
+    /// A TEXT value from a string.
+    pub fn text(s: impl Into<String>) -> Value {
+        Value::Text(s.into().into_bytes())
     }
 
     /// SQLite's name of the storage class.
@@ -59,7 +70,11 @@ impl Value {
                 let s = format!("{f:?}");
                 if s.contains(['.', 'e', 'E']) { s } else { format!("{s}.0") }
             }
-            Value::Text(s) => format!("'{}'", s.replace('\'', "''")),
+            Value::Text(b) => match std::str::from_utf8(b) {
+                Ok(s) => format!("'{}'", s.replace('\'', "''")),
+                // Not UTF-8: spelled as bytes, so the literal carries them exactly.
+                Err(_) => format!("CAST(X'{}' AS TEXT)", hex::encode_upper(b)),
+            },
             Value::Blob(b) => format!("X'{}'", hex::encode_upper(b)),
         }
     }
@@ -68,7 +83,10 @@ impl Value {
     pub fn display(&self) -> String {
         match self {
             Value::Null => "NULL".to_string(),
-            Value::Text(s) => format!("{s:?}"),
+            Value::Text(b) => match std::str::from_utf8(b) {
+                Ok(s) => format!("{s:?}"),
+                Err(_) => format!("{:?} (not UTF-8: x'{}')", String::from_utf8_lossy(b), hex::encode(b)),
+            },
             Value::Blob(b) if b.len() > 16 => format!("x'{}…' ({} bytes)", hex::encode(&b[..16]), b.len()),
             other => other.sql_literal(),
         }
@@ -99,13 +117,22 @@ impl Ord for Value {
     fn cmp(&self, other: &Self) -> Ordering {
         match (self, other) {
             (Value::Integer(a), Value::Integer(b)) => a.cmp(b),
-            (Value::Real(a), Value::Real(b)) => a.total_cmp(b).then(a.to_bits().cmp(&b.to_bits())),
+            (Value::Real(a), Value::Real(b)) => cmp_real(*a, *b),
             (Value::Integer(a), Value::Real(b)) => cmp_int_real(*a, *b).then(Ordering::Less),
             (Value::Real(a), Value::Integer(b)) => cmp_int_real(*b, *a).reverse().then(Ordering::Greater),
-            (Value::Text(a), Value::Text(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (Value::Text(a), Value::Text(b)) => a.cmp(b),
             (Value::Blob(a), Value::Blob(b)) => a.cmp(b),
             _ => self.class_rank().cmp(&other.class_rank()),
         }
+    }
+}
+
+/// Compares two REALs by value as SQLite's ORDER BY does: `-0.0` equals `0.0`; a NaN (never
+/// stored by SQLite) sorts after every number and equal to another NaN.
+pub(crate) fn cmp_real(a: f64, b: f64) -> Ordering {
+    match a.partial_cmp(&b) {
+        Some(o) => o,
+        None => a.is_nan().cmp(&b.is_nan()),
     }
 }
 
@@ -133,7 +160,8 @@ pub(crate) fn cmp_int_real(i: i64, r: f64) -> Ordering {
     })
 }
 
-/// JSON: null, numbers, strings; a BLOB as `{"blob": "<hex>"}`; a non-finite REAL as a string.
+/// JSON: null, numbers, strings; a BLOB as `{"blob": "<hex>"}`; TEXT that is not valid UTF-8 as
+/// `{"text_hex": "<hex>"}` (its exact bytes); a non-finite REAL as a string.
 impl serde::Serialize for Value {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -141,7 +169,14 @@ impl serde::Serialize for Value {
             Value::Integer(i) => s.serialize_i64(*i),
             Value::Real(f) if f.is_finite() => s.serialize_f64(*f),
             Value::Real(f) => s.serialize_str(&f.to_string()),
-            Value::Text(t) => s.serialize_str(t),
+            Value::Text(t) => match std::str::from_utf8(t) {
+                Ok(text) => s.serialize_str(text),
+                Err(_) => {
+                    let mut m = s.serialize_map(Some(1))?;
+                    m.serialize_entry("text_hex", &hex::encode(t))?;
+                    m.end()
+                }
+            },
             Value::Blob(b) => {
                 let mut m = s.serialize_map(Some(1))?;
                 m.serialize_entry("blob", &hex::encode(b))?;
@@ -178,11 +213,29 @@ mod tests {
     }
 
     #[test]
+    fn negative_zero_sorts_equal_to_zero_but_is_a_different_value() {
+        assert_eq!(Real(-0.0).cmp(&Real(0.0)), Ordering::Equal);
+        assert_ne!(Real(-0.0), Real(0.0));
+        assert_eq!(Integer(0).cmp(&Real(-0.0)), Ordering::Less);
+        assert_eq!(Real(-0.0).cmp(&Real(-1e-300)), Ordering::Greater);
+    }
+
+    #[test]
     fn literals_round_trip_shape() {
         assert_eq!(Real(1.0).sql_literal(), "1.0");
         assert_eq!(Real(0.1).sql_literal(), "0.1");
         assert_eq!(Real(1e300).sql_literal(), "1e300");
         assert_eq!(Text("it's".into()).sql_literal(), "'it''s'");
         assert_eq!(Blob(vec![0xab, 1]).sql_literal(), "X'AB01'");
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_keeps_its_bytes() {
+        let t = Text(vec![0x41, 0xff, 0x42]);
+        assert_eq!(t.sql_literal(), "CAST(X'41FF42' AS TEXT)");
+        assert_ne!(t, Text("A\u{fffd}B".into()));
+        assert_eq!(serde_json::to_string(&t).unwrap(), r#"{"text_hex":"41ff42"}"#);
+        assert_eq!(serde_json::to_string(&Text("é".into())).unwrap(), r#""é""#);
+        assert!(t.display().contains("41ff42"));
     }
 }

@@ -130,41 +130,22 @@ impl Walkthrough<'_> {
             &["diff", "--scratch", &scratch, "--live", &live, "--tables", "downloads"],
             &[0, 1],
         )?;
-        self.step(
-            "5. Plan the merge: put back the filename column only, keep every row written since.",
-            &[
-                "merge",
-                "--scratch",
-                &scratch,
-                "--live",
-                &live,
-                "--tables",
-                "downloads",
-                "--columns",
-                "filename",
-                "--restore",
-                "updated",
-            ],
-            &[0],
-        )?;
-        self.step(
-            "6. Apply it: one transaction, after a safety snapshot of live.",
-            &[
-                "merge",
-                "--scratch",
-                &scratch,
-                "--live",
-                &live,
-                "--tables",
-                "downloads",
-                "--columns",
-                "filename",
-                "--restore",
-                "updated",
-                "--apply",
-            ],
-            &[0],
-        )?;
+        let merge = [
+            "merge",
+            "--scratch",
+            &scratch,
+            "--live",
+            &live,
+            "--tables",
+            "downloads",
+            "--columns",
+            "filename",
+            "--restore",
+            "updated",
+        ];
+        self.step("5. Plan the merge: put back the filename column only, keep every row written since.", &merge, &[0])?;
+        let apply: Vec<&str> = merge.iter().copied().chain(["--apply"]).collect();
+        self.step("6. Apply it: one transaction, after a safety snapshot of live.", &apply, &[0])?;
         self.step(
             "7. Verify: the filename column now equals the last known good backup.",
             &["diff", "--scratch", &scratch, "--live", &live, "--tables", "downloads", "--columns", "filename"],
@@ -188,7 +169,8 @@ impl Walkthrough<'_> {
     }
 
     fn step(&mut self, title: &str, args: &[&str], ok_codes: &[i32]) -> Result<()> {
-        let shown = format!("lastgood {}", args.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "));
+        let shown =
+            format!("lastgood {}", args.iter().map(|a| crate::snapshot::shell_quote(a)).collect::<Vec<_>>().join(" "));
         if !self.json {
             println!("{title}\n$ {shown}");
         }
@@ -210,13 +192,5 @@ impl Walkthrough<'_> {
             return Err(environment(format!("demo step `{shown}` exited with {code}")).into());
         }
         Ok(())
-    }
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,~".contains(c)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }

@@ -11,40 +11,13 @@ use anyhow::Result;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::diff::{self, Change, ChangeKind, Counts, KeyMode, Kinds, Prepared, Selection, TableSpec};
-use crate::engine::{self, Access, Database, Location};
-use crate::error::{bad_input, usage};
+use crate::diff::{self, Change, ChangeKind, Counts, KeyMode, KindName, Kinds, Prepared, TableSpec};
+use crate::error::usage;
+use crate::pair::{Pair, open_pair};
 use crate::sqlgen::{Dialect, TableSql, undo_statement};
 use crate::value::Value;
 
-use super::Context;
-
-/// The flags diff and merge share: which two databases, which tables and columns.
-#[derive(Debug, clap::Args)]
-pub struct PairArgs {
-    /// The scratch database (the backup's data), e.g. made by `lastgood restore`.
-    #[arg(long, value_name = "DB")]
-    pub scratch: String,
-    /// The live database.
-    #[arg(long, value_name = "DB")]
-    pub live: String,
-    /// Only these tables (comma-separated; default: every table on both sides).
-    #[arg(long, value_delimiter = ',', value_name = "T1,T2")]
-    pub tables: Option<Vec<String>>,
-    /// Only these columns (the primary key is always used); merge's `updated` writes back just these.
-    #[arg(long, value_delimiter = ',', value_name = "C1,C2")]
-    pub columns: Option<Vec<String>>,
-    /// Match tables without a primary key by rowid (warning: VACUUM may renumber rowids).
-    #[arg(long)]
-    pub rowid: bool,
-}
-
-impl PairArgs {
-    /// The selection these flags describe (`read_all_columns` for merge).
-    pub fn selection(&self, read_all_columns: bool) -> Selection {
-        Selection { tables: self.tables.clone(), columns: self.columns.clone(), rowid: self.rowid, read_all_columns }
-    }
-}
+use super::{Context, PairArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -64,73 +37,13 @@ pub struct Args {
     pub sql: bool,
 }
 
-/// A kind of change, as named on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum KindName {
-    Updated,
-    Deleted,
-    Inserted,
-}
-
-/// The kinds named on the command line.
-pub fn kinds_from(names: &[KindName]) -> Kinds {
-    Kinds {
-        updated: names.contains(&KindName::Updated),
-        deleted: names.contains(&KindName::Deleted),
-        inserted: names.contains(&KindName::Inserted),
-    }
-}
-
-/// Scratch and live, located and open for reading.
-pub struct Pair {
-    pub scratch: Location,
-    pub live: Location,
-    pub scratch_db: Box<dyn Database>,
-    pub live_db: Box<dyn Database>,
-}
-
-/// Opens scratch and live for reading. Errors: `BadInput` when both name the same database.
-pub fn open_pair(args: &PairArgs) -> Result<Pair> {
-    let s = Location::parse(&args.scratch);
-    let l = Location::parse(&args.live);
-    let same = match (&s, &l) {
-        (Location::Sqlite(a), Location::Sqlite(b)) => engine::same_file(a, b),
-        (a, b) => a == b,
-    };
-    if same {
-        return Err(bad_input(format!("--scratch and --live are the same database `{}`", l.describe()))
-            .hint("pass the scratch database restored from a backup (see `lastgood restore`)")
-            .into());
-    }
-    if s.engine() != l.engine() {
-        return Err(bad_input(format!(
-            "--scratch `{}` is {} but --live `{}` is {}: lastgood compares and merges within one engine",
-            s.describe(),
-            engine_name(s.engine()),
-            l.describe(),
-            engine_name(l.engine())
-        ))
-        .hint("restore the backup with the live database's engine (a pg_dump archive into PostgreSQL, a SQLite backup into a file)")
-        .into());
-    }
-    let sdb = engine::open(&s, Access::ReadOnly).map_err(|e| e.context("opening scratch"))?;
-    let ldb = engine::open(&l, Access::ReadOnly).map_err(|e| e.context("opening live"))?;
-    Ok(Pair { scratch: s, live: l, scratch_db: sdb, live_db: ldb })
-}
-
-fn engine_name(k: engine::EngineKind) -> &'static str {
-    match k {
-        engine::EngineKind::Sqlite => "a SQLite file",
-        engine::EngineKind::Postgres => "a PostgreSQL database",
-    }
-}
-
 pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     if args.sql && ctx.out.json {
         return Err(usage("--sql and --json cannot be combined").into());
     }
-    let kinds = args.kinds.as_deref().map(kinds_from).unwrap_or(Kinds::ALL);
-    let Pair { scratch: s, live: l, scratch_db: mut sdb, live_db: mut ldb } = open_pair(&args.pair)?;
+    let kinds = args.kinds.as_deref().map(Kinds::from_names).unwrap_or(Kinds::ALL);
+    let Pair { scratch: s, live: l, scratch_db: mut sdb, live_db: mut ldb } =
+        open_pair(&args.pair.scratch, &args.pair.live)?;
     let prepared = diff::prepare(sdb.as_mut(), ldb.as_mut(), &args.pair.selection(false))?;
     for w in &prepared.warnings {
         ctx.out.warn(w);
@@ -156,7 +69,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
 }
 
 /// Buffered stdout; a closed pipe ends the process quietly with exit 0.
-pub struct Lines {
+struct Lines {
     w: BufWriter<std::io::Stdout>,
 }
 
@@ -196,7 +109,7 @@ impl Default for Lines {
 }
 
 /// A row as a JSON object `{column: value}`.
-pub struct RowObject<'a>(pub &'a [String], pub &'a [Value]);
+struct RowObject<'a>(pub &'a [String], pub &'a [Value]);
 
 impl Serialize for RowObject<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -220,7 +133,7 @@ struct TableLine<'a> {
 
 /// One change as a JSON Lines object.
 #[derive(Serialize)]
-pub struct ChangeLine<'a> {
+struct ChangeLine<'a> {
     pub r#type: &'static str,
     pub table: &'a str,
     pub kind: &'static str,
@@ -467,7 +380,7 @@ fn row_words(spec: &TableSpec, row: &[Value]) -> String {
 }
 
 /// One change for humans: `updated  (id=3)  v: 1.0 → 1` (scratch's value → live's value).
-pub fn human_change(spec: &TableSpec, c: &Change) -> String {
+fn human_change(spec: &TableSpec, c: &Change) -> String {
     match (&c.kind, spec.mode) {
         (ChangeKind::Updated { columns }, _) => {
             let (a, b) = (c.scratch_row.as_ref().expect("row"), c.live_row.as_ref().expect("row"));

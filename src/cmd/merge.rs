@@ -1,7 +1,8 @@
 //! `lastgood merge`: put a chosen subset of the diff back into live. A dry run by default (the
 //! plan: counts per table and kind, the first statements); `--apply` writes, under the writer lock,
 //! after a safety snapshot, in one transaction (see `merge.rs`), and prints the command that undoes
-//! it.
+//! it. Exit 0 when the re-diff after the commit finds nothing but the skipped rows (or nothing was
+//! planned: then nothing is written), 1 when it finds more or cannot run.
 
 use anyhow::Result;
 
@@ -11,8 +12,9 @@ use crate::error::environment;
 use crate::lock::LiveLock;
 use crate::merge::{self, MergePlan, MergeReport, MergeRequest};
 
-use super::Context;
-use super::diff::{KindName, Pair, PairArgs, kinds_from, open_pair};
+use super::{Context, PairArgs};
+use crate::diff::{KindName, Kinds};
+use crate::pair::{Pair, open_pair};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -39,8 +41,8 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
-    let kinds = kinds_from(&args.restore);
-    let Pair { scratch, live, scratch_db: mut sdb, live_db: mut ldb } = open_pair(&args.pair)?;
+    let kinds = Kinds::from_names(&args.restore);
+    let Pair { scratch, live, scratch_db: mut sdb, live_db: mut ldb } = open_pair(&args.pair.scratch, &args.pair.live)?;
     let live_path = match &live {
         Location::Sqlite(p) => Some(p.clone()),
         Location::Postgres(_) => None,
@@ -70,20 +72,29 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     };
     let plan = merge::plan(&scratch, &live, &prepared, request, true, &ctx.out)?;
     let snapshot = match &live_path {
-        Some(p) => merge::snapshot_path(p, chrono::Local::now()),
-        None => pg_snapshot_path(&live, chrono::Local::now())?,
+        Some(p) => crate::snapshot::snapshot_path(p, ctx.now),
+        None => pg_snapshot_path(&live, ctx.now)?,
     };
     let report = merge::apply(plan, &live, &snapshot, &ctx.out)?;
     ctx.out.emit(&report, render_report)?;
-    Ok(crate::exit::OK)
+    // Not confirmed is the answer "no" (exit 1), said even under --quiet: the merge is committed.
+    if let Some(n) = report.unexpected_residual() {
+        eprintln!(
+            "error: the merge is committed, but the re-diff found {n} change(s) of the selection beyond the {} skipped row(s): live changed after the commit (another writer, or a trigger); run `lastgood diff` to see them",
+            report.skipped
+        );
+    } else if let Some(e) = &report.residual_error {
+        eprintln!("error: the merge is committed, but the re-diff that confirms it failed: {e}");
+    }
+    Ok(if report.confirmed() { crate::exit::OK } else { crate::exit::FOUND })
 }
 
 /// Where the safety snapshot (a pg_dump custom archive) of a PostgreSQL live goes: the current
 /// folder, named after the database and the time.
-fn pg_snapshot_path(live: &Location, now: chrono::DateTime<chrono::Local>) -> Result<std::path::PathBuf> {
+fn pg_snapshot_path(live: &Location, now: chrono::DateTime<chrono::Utc>) -> Result<std::path::PathBuf> {
     let Location::Postgres(spec) = live else { unreachable!("called for PostgreSQL only") };
     let conn = crate::engine::pgconn::PgConn::resolve(spec)?;
-    Ok(std::path::PathBuf::from(format!("{}.lastgood-snapshot-{}.dump", conn.dbname, now.format("%Y%m%dT%H%M%S%.3f"))))
+    Ok(std::path::PathBuf::from(format!("{}.lastgood-snapshot-{}Z.dump", conn.dbname, now.format("%Y%m%dT%H%M%S%.3f"))))
 }
 
 /// A live file whose permissions say read-only is refused before anything is written (even root,
@@ -121,9 +132,12 @@ fn render_plan(p: &MergePlan) -> String {
 }
 
 fn render_report(r: &MergeReport) -> String {
+    let Some(snapshot) = &r.snapshot else {
+        return format!("nothing to merge into {}: no change of the selection; nothing written\n", r.plan.live);
+    };
     let mut s = format!("merged {} row(s) into {} in {:.2}s\n", r.applied, r.plan.live, r.seconds);
     s.push_str(&plan_table(&r.plan));
-    s.push_str(&format!("safety snapshot: {}\n", r.snapshot.display()));
+    s.push_str(&format!("safety snapshot: {}\n", snapshot.display()));
     if r.skipped > 0 {
         s.push_str(&format!("skipped {} row(s) that changed in live since the plan:\n", r.skipped));
         for k in &r.skipped_rows {
@@ -138,6 +152,8 @@ fn render_report(r: &MergeReport) -> String {
             e.as_deref().unwrap_or("unknown error")
         )),
     }
-    s.push_str(&format!("to undo: {}\n", r.undo));
+    if let Some(undo) = &r.undo {
+        s.push_str(&format!("to undo: {undo}\n"));
+    }
     s
 }

@@ -171,11 +171,28 @@ pub trait Database: Send {
         })?;
         filler.finish()
     }
+    /// Whether some row of `table` holds NULL in one of `columns` (SQLite lets a rowid table hold
+    /// NULL in a non-INTEGER primary key, even several times). The default reads the whole table;
+    /// an engine overrides it with a query that stops at the first such row.
+    fn has_null_in(&mut self, table: &str, columns: &[String]) -> Result<bool> {
+        if columns.is_empty() {
+            return Ok(false);
+        }
+        let cond = columns.iter().map(|c| format!("{} IS NULL", quote_ident(c))).collect::<Vec<_>>().join(" OR ");
+        let scan = Scan { table: table.to_string(), columns: Vec::new(), order_by: Vec::new(), filter: Some(cond) };
+        let mut found = false;
+        self.scan(&scan, &mut |row| {
+            found |= matches!(row.last(), Some(Value::Integer(1)));
+            Ok(())
+        })?;
+        Ok(found)
+    }
     /// Integrity problems found (`quick` for the cheaper check); empty means healthy.
     fn integrity_problems(&mut self, quick: bool) -> Result<Vec<String>>;
-    /// Checks that `expr` is a valid boolean expression over `table`'s columns, without reading
-    /// rows. Errors: `BadInput` naming the expression and the engine's complaint.
-    fn check_expression(&mut self, table: &str, expr: &str) -> Result<()>;
+    /// Checks that `scan.filter` is a valid boolean expression over the table's columns by
+    /// preparing exactly the statement `scan` runs, without reading rows. Errors: `BadInput`
+    /// naming the expression and the engine's complaint.
+    fn check_expression(&mut self, scan: &Scan) -> Result<()>;
     /// Runs an operator's check query (drill `check`, bisect `--check`) read-only: it must
     /// return exactly one row with one column. `Ok(Err(problem))` says why it gave no value;
     /// `Err` is for the database itself failing (connection lost).

@@ -289,7 +289,7 @@ fn cell(row: &PgRow, i: usize, m: Mapping) -> Result<Value> {
         },
         Mapping::Bool => row.try_get::<_, Option<bool>>(i)?.map(|b| Value::Integer(b.into())),
         Mapping::Blob => row.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Blob),
-        Mapping::Text | Mapping::TextForm => row.try_get::<_, Option<String>>(i)?.map(Value::Text),
+        Mapping::Text | Mapping::TextForm => row.try_get::<_, Option<String>>(i)?.map(|s| Value::Text(s.into_bytes())),
     }
     .unwrap_or(Value::Null))
 }
@@ -437,7 +437,9 @@ impl Database for PgDb {
         tx.commit().map_err(|e| conn.classify(e, "ending a read"))
     }
 
-    fn check_expression(&mut self, table: &str, expr: &str) -> Result<()> {
+    fn check_expression(&mut self, scan: &Scan) -> Result<()> {
+        let Some(expr) = scan.filter.as_deref() else { return Ok(()) };
+        let table = scan.table.as_str();
         let t = self.resolve_table(table)?;
         let sql = format!("SELECT 1 FROM {} WHERE ({expr}) LIMIT 0", t.qualified());
         match self.client.prepare(&sql) {
@@ -449,6 +451,17 @@ impl Database for PgDb {
                     .into())
             }
         }
+    }
+
+    fn has_null_in(&mut self, table: &str, columns: &[String]) -> Result<bool> {
+        if columns.is_empty() {
+            return Ok(false);
+        }
+        let t = self.resolve_table(table)?;
+        let cond = columns.iter().map(|c| format!("{} IS NULL", quote_ident(c))).collect::<Vec<_>>().join(" OR ");
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {} WHERE {cond})", t.qualified());
+        let row = self.client.query_one(&sql, &[]).map_err(|e| self.err(e, "looking for NULL keys"))?;
+        Ok(row.get::<_, bool>(0))
     }
 
     fn integrity_problems(&mut self, quick: bool) -> Result<Vec<String>> {
@@ -740,7 +753,12 @@ impl ToSql for Value {
             Value::Real(f) if f.is_nan() => "NaN".to_string(),
             Value::Real(f) if f.is_infinite() => if *f > 0.0 { "Infinity" } else { "-Infinity" }.to_string(),
             Value::Real(f) => format!("{f:?}"),
-            Value::Text(s) => s.clone(),
+            Value::Text(bytes) => {
+                // Text that is not valid UTF-8 (possible from a SQLite side) is refused by the
+                // server with an encoding error: an error, never a silent change.
+                out.extend_from_slice(bytes);
+                return Ok(IsNull::No);
+            }
         };
         out.extend_from_slice(text.as_bytes());
         Ok(IsNull::No)

@@ -118,17 +118,29 @@ pub struct SqliteDb {
 
 impl SqliteDb {
     /// Opens a live or scratch database. The file must exist and carry the SQLite header.
+    ///
+    /// Read-only access to a WAL-mode file that no one has open (no `-wal`, no `-shm` beside it)
+    /// would leave a `-wal` and a `-shm` behind: a read-only connection creates them but never
+    /// removes them. Such a file is opened read-write with `PRAGMA query_only` instead: it still
+    /// cannot change anything, and as the last connection to close it removes the side files as
+    /// SQLite always does (only when no other connection uses them). Side files that existed
+    /// before are never touched.
     pub fn open(path: &Path, access: Access) -> Result<SqliteDb> {
         check_header(path)?;
-        let flags = match access {
-            Access::ReadOnly => {
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            }
-            Access::ReadWrite => {
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            }
-        };
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(e, path))?;
+        let common = OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let ro = OpenFlags::SQLITE_OPEN_READ_ONLY | common;
+        let rw = OpenFlags::SQLITE_OPEN_READ_WRITE | common;
+        let conn = match access {
+            Access::ReadWrite => Connection::open_with_flags(path, rw),
+            Access::ReadOnly if would_leave_side_files(path) => match Connection::open_with_flags(path, rw)
+                .and_then(|c| c.execute_batch("PRAGMA query_only = ON").map(|_| c))
+            {
+                Ok(c) => Ok(c),
+                Err(_) => Connection::open_with_flags(path, ro),
+            },
+            Access::ReadOnly => Connection::open_with_flags(path, ro),
+        }
+        .map_err(|e| classify(e, path))?;
         let db = SqliteDb { conn, path: path.to_path_buf() };
         db.conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| classify(e, path))?;
         // Reading the schema is the cheapest way to surface "not a database" or corruption now.
@@ -254,14 +266,13 @@ pub fn snapshot_to(conn: &Connection, dest: &Path, mode_of: &Path) -> Result<()>
         return Err(crate::error::refused(format!("snapshot `{}` already exists", dest.display())).into());
     }
     let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".lastgood-snapshot-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| environment(format!("cannot create a snapshot in `{}`: {e}", dir.display())))?;
+    // Ctrl-C removes it (registered as it is created); any other failure drops (removes) it below.
+    let tmp = crate::interrupt::create_tracked(
+        || tempfile::Builder::new().prefix(".lastgood-snapshot-").suffix(".tmp").tempfile_in(dir),
+        |t| vec![t.path().to_path_buf()],
+    )
+    .map_err(|e| environment(format!("cannot create a snapshot in `{}`: {e}", dir.display())))?;
     let tmp_path = tmp.path().to_path_buf();
-    // Ctrl-C removes it; any other failure drops (removes) it below.
-    crate::interrupt::track(&tmp_path);
     let written = copy_pages(conn, &tmp, mode_of).and_then(|_| {
         tmp.persist_noclobber(dest)
             .map(|_| ())
@@ -371,6 +382,16 @@ pub fn other_processes_using(path: &Path) -> Vec<OpenBy> {
     found
 }
 
+/// Whether reading `path` read-only would create a `-wal` and a `-shm` and leave them: a WAL-mode
+/// file (header bytes 18 and 19 are 2) with neither beside it.
+fn would_leave_side_files(path: &Path) -> bool {
+    let mut head = [0u8; 20];
+    let wal_mode = File::open(path).and_then(|mut f| read_up_to(&mut f, &mut head)).is_ok_and(|n| n == 20)
+        && head[18] == 2
+        && head[19] == 2;
+    wal_mode && !side_file(path, "-wal").exists() && !side_file(path, "-shm").exists()
+}
+
 /// Whether a `-wal` file sits beside `path`: its committed pages are part of the database.
 pub fn wal_beside(path: &Path) -> bool {
     side_file(path, "-wal").exists()
@@ -397,19 +418,19 @@ impl ToSql for Value {
             Value::Null => ValueRef::Null,
             Value::Integer(i) => ValueRef::Integer(*i),
             Value::Real(f) => ValueRef::Real(*f),
-            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Text(s) => ValueRef::Text(s),
             Value::Blob(b) => ValueRef::Blob(b),
         }))
     }
 }
 
-/// Converts a SQLite cell to a `Value` (TEXT that is not valid UTF-8 is kept lossily).
+/// Converts a SQLite cell to a `Value` (TEXT keeps its bytes exactly, UTF-8 or not).
 pub fn to_value(v: ValueRef<'_>) -> Value {
     match v {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Integer(i),
         ValueRef::Real(f) => Value::Real(f),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Text(t) => Value::Text(t.to_vec()),
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     }
 }
@@ -517,14 +538,30 @@ impl Database for SqliteDb {
         filler.finish()
     }
 
-    fn check_expression(&mut self, table: &str, expr: &str) -> Result<()> {
-        let sql = format!("SELECT 1 FROM {} WHERE ({expr}) LIMIT 0", quote_ident(table));
-        match self.conn.prepare(&sql) {
+    fn check_expression(&mut self, scan: &Scan) -> Result<()> {
+        let Some(expr) = &scan.filter else { return Ok(()) };
+        // The scan itself, and the condition as a WHERE clause, which also refuses what a CASE in
+        // the select list would take but that is no row condition (an aggregate: `count(*) > 0`
+        // would turn the scan into one row).
+        let as_where = format!("SELECT 1 FROM {} WHERE ({expr}) LIMIT 0", quote_ident(&scan.table));
+        let sql = self.scan_sql(scan)?;
+        match self.conn.prepare(&sql).and_then(|_| self.conn.prepare(&as_where)) {
             Ok(_) => Ok(()),
-            Err(e) => Err(bad_input(format!("--where `{expr}` is not a valid condition on table `{table}`: {e}"))
-                .hint("write an SQL boolean expression over the table's columns, e.g. --where \"id > 100\"")
-                .into()),
+            Err(e) => {
+                Err(bad_input(format!("--where `{expr}` is not a valid condition on table `{}`: {e}", scan.table))
+                    .hint("write an SQL boolean expression over the table's columns, e.g. --where \"id > 100\"")
+                    .into())
+            }
         }
+    }
+
+    fn has_null_in(&mut self, table: &str, columns: &[String]) -> Result<bool> {
+        if columns.is_empty() {
+            return Ok(false);
+        }
+        let cond = columns.iter().map(|c| format!("{} IS NULL", quote_ident(c))).collect::<Vec<_>>().join(" OR ");
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {} WHERE {cond})", quote_ident(table));
+        self.conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map(|n| n != 0).map_err(|e| self.map_err(e))
     }
 
     fn integrity_problems(&mut self, quick: bool) -> Result<Vec<String>> {
@@ -535,12 +572,16 @@ impl Database for SqliteDb {
         Ok(one_value(&self.conn, sql))
     }
 
+    /// Foreign keys are enforced (as the bundled SQLite does by default, unlike the `sqlite3`
+    /// shell), deferred to the commit so that parent and child rows may be written in any order.
     fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
         let path = self.path.clone();
+        self.conn.execute_batch("PRAGMA foreign_keys = ON").map_err(|e| classify(e, &path))?;
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| classify(e, &path))?;
+        tx.execute_batch("PRAGMA defer_foreign_keys = ON").map_err(|e| classify(e, &path))?;
         Ok(Box::new(SqliteTxn { tx, path }))
     }
 }
@@ -604,10 +645,45 @@ struct SqliteTxn<'a> {
     path: PathBuf,
 }
 
+/// A write's error: a broken constraint (UNIQUE, NOT NULL, CHECK, FOREIGN KEY) is `BadInput`
+/// carrying SQLite's words (e.g. `UNIQUE constraint failed: t.v`), for the caller to say which row;
+/// anything else as `classify` says.
+fn write_error(e: rusqlite::Error, path: &Path) -> anyhow::Error {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+        let words = match &e {
+            rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
+            other => other.to_string(),
+        };
+        return bad_input(words).into();
+    }
+    classify(e, path)
+}
+
+impl SqliteTxn<'_> {
+    /// Rows that break a foreign key, as `PRAGMA foreign_key_check` lists them (at most `max`).
+    fn foreign_key_violations(&self, max: usize) -> Vec<String> {
+        let run = || -> rusqlite::Result<Vec<String>> {
+            let mut st = self.tx.prepare("PRAGMA foreign_key_check")?;
+            let mut rows = st.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                if out.len() == max {
+                    break;
+                }
+                let (table, rowid, parent): (String, Option<i64>, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                let at = rowid.map_or_else(|| "a row".to_string(), |id| format!("the row with rowid {id}"));
+                out.push(format!("{at} of `{table}` refers to a row of `{parent}` that does not exist"));
+            }
+            Ok(out)
+        };
+        run().unwrap_or_default()
+    }
+}
+
 impl WriteTxn for SqliteTxn<'_> {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         let mut st = self.tx.prepare_cached(sql).map_err(|e| classify(e, &self.path))?;
-        let n = st.execute(rusqlite::params_from_iter(params.iter())).map_err(|e| classify(e, &self.path))?;
+        let n = st.execute(rusqlite::params_from_iter(params.iter())).map_err(|e| write_error(e, &self.path))?;
         Ok(n as u64)
     }
 
@@ -631,8 +707,17 @@ impl WriteTxn for SqliteTxn<'_> {
         snapshot_to(&src, dest, &self.path)
     }
 
+    /// A deferred foreign key still broken fails the COMMIT, which leaves the transaction open:
+    /// the offending rows are then named, and dropping the transaction rolls everything back.
     fn commit(self: Box<Self>) -> Result<()> {
-        let path = self.path.clone();
-        self.tx.commit().map_err(|e| classify(e, &path))
+        match self.tx.execute_batch("COMMIT") {
+            Ok(()) => Ok(()),
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                let found = self.foreign_key_violations(3);
+                let what = if found.is_empty() { e.to_string() } else { found.join("; ") };
+                Err(bad_input(format!("FOREIGN KEY constraint failed: {what}")).into())
+            }
+            Err(e) => Err(classify(e, &self.path)),
+        }
     }
 }

@@ -101,6 +101,7 @@ pub fn generate_pair(seed: u64, short_reals: bool, scratch: &Path, live: &Path) 
     for _ in 0..150 {
         insert(&c, "t3", &t3_row(&mut rng));
     }
+    set_invalid_utf8(&c, &mut Rng::new(seed ^ 0x00ff_00ff));
     c.execute_batch("COMMIT").unwrap();
     drop(c);
     std::fs::copy(scratch, live).unwrap();
@@ -139,7 +140,20 @@ pub fn generate_pair(seed: u64, short_reals: bool, scratch: &Path, live: &Path) 
     for _ in 0..10 {
         insert(&c, "t3", &t3_row(&mut rng));
     }
+    set_invalid_utf8(&c, &mut Rng::new(seed ^ 0xff00_ff00));
     c.execute_batch("COMMIT").unwrap();
+}
+
+/// Stores TEXT that is not valid UTF-8 (SQLite takes any bytes as TEXT) in a few rows of t1 and
+/// t3: diff and its patch must carry those bytes exactly, as sqldiff does. (Its own generator, so
+/// the rest of the generated data stays as it was.)
+fn set_invalid_utf8(c: &Connection, rng: &mut Rng) {
+    for _ in 0..6 {
+        let bytes = format!("41{:02x}ff{:02x}", 1 + rng.below(255), 1 + rng.below(127));
+        let id = 1 + rng.below(300);
+        c.execute(&format!("UPDATE t1 SET b = CAST(X'{bytes}' AS TEXT) WHERE id = ?1"), [id as i64]).unwrap();
+    }
+    c.execute(&format!("INSERT INTO t3 VALUES (CAST(X'c3{:02x}' AS TEXT), 'y0')", 0x28 + rng.below(2)), []).unwrap();
 }
 
 /// Every row of `table`, exactly (storage class included), sorted: a multiset comparison.
@@ -150,8 +164,8 @@ pub fn row_multiset(db: &Path, table: &str) -> Vec<String> {
     let mut rows: Vec<String> = st
         .query_map([], |r| {
             let vals: Vec<String> = (0..n)
-                .map(|i| match r.get::<_, Value>(i).unwrap() {
-                    Value::Real(f) => format!("Real({:#x})", f.to_bits()),
+                .map(|i| match r.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Real(f) => format!("Real({:#x})", f.to_bits()),
                     v => format!("{v:?}"),
                 })
                 .collect();
@@ -176,11 +190,11 @@ const LOG_TRIGGERS: &str = "
 
 /// Applies an SQL patch to a copy of `live` with the key-logging triggers; returns the copy and
 /// the sorted log.
-fn apply_patch(live: &Path, copy: &Path, patch: &str) -> Vec<(String, String, String)> {
+fn apply_patch(live: &Path, copy: &Path, patch: &[u8]) -> Vec<(String, String, String)> {
     std::fs::copy(live, copy).unwrap();
     sqlite3(copy, LOG_TRIGGERS);
     let mut child = Command::new("sqlite3").arg("-bail").arg(copy).stdin(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(patch.as_bytes()).unwrap();
+    child.stdin.take().unwrap().write_all(patch).unwrap();
     assert!(child.wait().unwrap().success(), "patch failed on {}", copy.display());
     let c = Connection::open(copy).unwrap();
     let mut st = c.prepare("SELECT tbl, op, CAST(k AS TEXT) FROM patch_log").unwrap();
@@ -237,8 +251,8 @@ fn changes_equal_sqldiffs_on_generated_pairs() {
         let theirs = Command::new("sqldiff").arg(&live).arg(&scratch).output().expect("sqldiff installed");
         assert!(theirs.status.success());
 
-        let our_log = apply_patch(&live, &path(&dir, "ours.db"), &String::from_utf8(ours.stdout).unwrap());
-        let their_log = apply_patch(&live, &path(&dir, "theirs.db"), &String::from_utf8(theirs.stdout).unwrap());
+        let our_log = apply_patch(&live, &path(&dir, "ours.db"), &ours.stdout);
+        let their_log = apply_patch(&live, &path(&dir, "theirs.db"), &theirs.stdout);
         assert!(!our_log.is_empty());
         assert_eq!(our_log, their_log, "seed {seed}: changed keys differ from sqldiff's");
         for t in ["t1", "t2", "t3"] {
@@ -267,7 +281,7 @@ fn our_patch_restores_any_real_bit_for_bit() {
         generate_pair(seed, false, &scratch, &live);
         let ours = diff_cmd(dir.path(), &scratch, &live, &["--sql"]);
         assert_eq!(ours.status.code(), Some(1));
-        apply_patch(&live, &path(&dir, "ours.db"), &String::from_utf8(ours.stdout).unwrap());
+        apply_patch(&live, &path(&dir, "ours.db"), &ours.stdout);
         for t in ["t1", "t2", "t3"] {
             assert_eq!(row_multiset(&path(&dir, "ours.db"), t), row_multiset(&scratch, t), "seed {seed}: {t}");
         }
@@ -477,4 +491,85 @@ fn nocase_keys_kinds_rows_limit_and_rowid() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&warned.stderr).contains("VACUUM"));
+}
+
+#[test]
+fn null_keys_in_a_text_primary_key_are_compared_as_a_multiset() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "s.db"), path(&dir, "l.db"));
+    sqlite3(&scratch, "CREATE TABLE k(k TEXT PRIMARY KEY, v); INSERT INTO k VALUES (NULL, 1), (NULL, 2), ('a', 3);");
+    std::fs::copy(&scratch, &live).unwrap();
+    let same = diff_cmd(dir.path(), &scratch, &live, &[]);
+    assert_eq!(same.status.code(), Some(0), "{}", String::from_utf8_lossy(&same.stderr));
+    sqlite3(&live, "DELETE FROM k WHERE v = 2; INSERT INTO k VALUES (NULL, 4);");
+    let out = diff_cmd(dir.path(), &scratch, &live, &["--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0]["mode"], "multiset");
+    let s = lines.iter().find(|l| l["type"] == "summary").unwrap();
+    assert_eq!((s["deleted"].as_u64(), s["inserted"].as_u64(), s["unchanged"].as_u64()), (Some(1), Some(1), Some(2)));
+    let by_rowid = diff_cmd(dir.path(), &scratch, &live, &["--rowid", "--json"]);
+    assert_eq!(by_rowid.status.code(), Some(1), "{}", String::from_utf8_lossy(&by_rowid.stderr));
+    // And merge puts the lost row back.
+    let m = lastgood(dir.path())
+        .args(["merge", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .args(["--restore", "deleted,inserted", "--apply"])
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    assert_eq!(row_multiset(&live, "k"), row_multiset(&scratch, "k"));
+}
+
+#[test]
+fn negative_zero_next_to_zero_is_a_change_not_an_error() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "s.db"), path(&dir, "l.db"));
+    let c = Connection::open(&scratch).unwrap();
+    c.execute_batch(
+        "CREATE TABLE t(v, w); CREATE TABLE p(k PRIMARY KEY, v); CREATE TABLE r(id INTEGER PRIMARY KEY, v);",
+    )
+    .unwrap();
+    for (v, w) in [(-0.0f64, 1), (0.0, 1), (-0.0, 1), (0.0, 2)] {
+        c.execute("INSERT INTO t VALUES (?1, ?2)", rusqlite::params![v, w]).unwrap();
+    }
+    c.execute("INSERT INTO p VALUES (?1, 'zero')", [-0.0f64]).unwrap();
+    c.execute("INSERT INTO r VALUES (1, ?1)", [-0.0f64]).unwrap();
+    // SQLite really stores the sign (checked, since some paths normalise -0.0).
+    let stored: f64 = c.query_row("SELECT k FROM p", [], |r| r.get(0)).unwrap();
+    assert!(stored == 0.0 && stored.is_sign_negative());
+    drop(c);
+    std::fs::copy(&scratch, &live).unwrap();
+    let same = diff_cmd(dir.path(), &scratch, &live, &[]);
+    assert_eq!(same.status.code(), Some(0), "{}", String::from_utf8_lossy(&same.stderr));
+
+    let c = Connection::open(&live).unwrap();
+    c.execute_batch("DELETE FROM t WHERE rowid = 1; UPDATE p SET k = 0.0; UPDATE r SET v = 0.0;").unwrap();
+    c.execute("INSERT INTO t VALUES (?1, 1)", [0.0f64]).unwrap();
+    drop(c);
+    let out = diff_cmd(dir.path(), &scratch, &live, &["--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    let summary = |t: &str| lines.iter().find(|l| l["type"] == "summary" && l["table"] == t).unwrap().clone();
+    let t = summary("t");
+    assert_eq!((t["deleted"].as_u64(), t["inserted"].as_u64(), t["unchanged"].as_u64()), (Some(1), Some(1), Some(3)));
+    // A key that SQLite calls the same (-0.0 = 0.0) is the same row, its key column updated.
+    let p = summary("p");
+    assert_eq!((p["updated"].as_u64(), p["deleted"].as_u64(), p["inserted"].as_u64()), (Some(1), Some(0), Some(0)));
+    assert_eq!(summary("r")["updated"].as_u64(), Some(1));
+
+    let m = lastgood(dir.path())
+        .args(["merge", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .args(["--restore", "updated,deleted,inserted", "--apply"])
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    for t in ["t", "p", "r"] {
+        assert_eq!(row_multiset(&live, t), row_multiset(&scratch, t), "{t}");
+    }
 }

@@ -1,0 +1,63 @@
+//! Safety snapshots of live, as every command that writes to live names them, and the undo
+//! command that promotes one back.
+//!
+//! Invariant: a snapshot is `<live>.lastgood-snapshot-<UTC stamp>Z.db` beside live (the README's
+//! name, which the catalog reads the time back from), never an existing file: a clash gets `-1`,
+//! `-2`, … appended. Merge and promote use these.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+/// `<live>.lastgood-snapshot-20261124T060000Z.db`, beside live, not yet existing.
+pub fn snapshot_path(live: &Path, now: DateTime<Utc>) -> PathBuf {
+    let name = live.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "live".into());
+    let base = format!("{name}.lastgood-snapshot-{}", now.format("%Y%m%dT%H%M%SZ"));
+    let dir = crate::restore::parent_dir(live);
+    let mut candidate = dir.join(format!("{base}.db"));
+    let mut n = 1;
+    while candidate.exists() {
+        candidate = dir.join(format!("{base}-{n}.db"));
+        n += 1;
+    }
+    candidate
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The command that puts live back as the snapshot holds it.
+pub fn undo_command(snapshot: &Path, live: &str) -> String {
+    format!(
+        "lastgood promote --scratch {} --live {} --yes",
+        shell_quote(&snapshot.display().to_string()),
+        shell_quote(live)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_names_carry_a_utc_stamp_the_catalog_reads_back() {
+        let now = DateTime::parse_from_rfc3339("2026-11-24T06:00:00Z").unwrap().with_timezone(&Utc);
+        let p = snapshot_path(Path::new("/nonexistent/shop.db"), now);
+        assert_eq!(p, Path::new("/nonexistent/shop.db.lastgood-snapshot-20261124T060000Z.db"));
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(crate::time::timestamp_in_name(&name), Some(now));
+    }
+
+    #[test]
+    fn words_are_quoted_when_needed() {
+        assert_eq!(shell_quote("/a/b.db"), "/a/b.db");
+        assert_eq!(shell_quote("/a b/it's.db"), "'/a b/it'\\''s.db'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}
