@@ -20,6 +20,11 @@ use postgres::config::{Host, SslMode};
 
 use crate::error::{bad_input, environment, refused, usage};
 
+/// Session settings every lastgood connection (and tool it runs) uses, so that the text form of
+/// timestamps, dates and intervals is the same on live and scratch.
+pub const SESSION_OPTIONS: &str =
+    "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3";
+
 /// One resolved set of connection settings.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PgConn {
@@ -126,7 +131,7 @@ impl PgConn {
         format!("{}:{}", host, self.port)
     }
 
-    /// The settings as a `postgres::Config`.
+    /// The settings as a `postgres::Config`, with `SESSION_OPTIONS`.
     pub fn config(&self) -> postgres::Config {
         let mut c = postgres::Config::new();
         if self.host.starts_with('/') {
@@ -135,6 +140,10 @@ impl PgConn {
             c.host(&self.host);
         }
         c.port(self.port).user(&self.user).dbname(&self.dbname).application_name("lastgood");
+        // Values without a native mapping are compared by their text form, which must not depend
+        // on per-database or per-role settings (a scratch database does not inherit live's
+        // `ALTER DATABASE … SET timezone`): fix the settings that shape that text.
+        c.options(SESSION_OPTIONS);
         c.ssl_mode(SslMode::Disable);
         c.connect_timeout(std::time::Duration::from_secs(10));
         if let Some(p) = &self.password {
@@ -158,6 +167,7 @@ impl PgConn {
             ("PGDATABASE", self.dbname.clone()),
             ("PGSSLMODE", self.sslmode.clone()),
             ("PGCONNECT_TIMEOUT", "10".to_string()),
+            ("PGOPTIONS", SESSION_OPTIONS.to_string()),
         ];
         if let Some(p) = &self.password {
             v.push(("PGPASSWORD", p.clone()));

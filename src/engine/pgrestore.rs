@@ -241,7 +241,16 @@ impl PgRestorePlan {
             return self.run_psql().map(|_| Vec::new());
         }
         let mut cmd = pgtools::command("pg_restore", Some(&self.conn))?;
-        cmd.args(["--exit-on-error", "--no-password", "-d", &self.target_database]);
+        // A scratch database belongs to whoever restores it: owners and grants of the archive may
+        // name roles this server lacks (a CI drill server, a laptop), so they are not restored.
+        cmd.args([
+            "--exit-on-error",
+            "--no-password",
+            "--no-owner",
+            "--no-privileges",
+            "-d",
+            &dbname_conninfo(&self.target_database),
+        ]);
         if self.jobs > 1 {
             cmd.arg(format!("--jobs={}", self.jobs));
         }
@@ -294,10 +303,20 @@ impl PgRestorePlan {
     /// Plain dumps: psql reads the (decompressed) SQL from stdin and stops at the first error.
     fn run_psql(&self) -> Result<()> {
         let mut cmd = pgtools::command("psql", Some(&self.conn))?;
-        cmd.args(["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "-d", &self.target_database, "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "-X",
+            "-q",
+            "--no-password",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &dbname_conninfo(&self.target_database),
+            "-f",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| environment(format!("cannot run psql: {e}")))?;
         let mut stdin = child.stdin.take().expect("piped stdin");
         let file = std::fs::File::open(&self.backup_path)
@@ -669,4 +688,21 @@ fn run_pg_restore_to_stdout<T>(
         .into());
     }
     result
+}
+
+/// `-d` for libpq tools: a database name is read as a connection string when it contains `=` or
+/// starts with `postgres://`, so it is always passed as `dbname='…'` (quotes and backslashes
+/// escaped) to name exactly that database.
+pub fn dbname_conninfo(name: &str) -> String {
+    format!("dbname='{}'", name.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+#[cfg(test)]
+mod conninfo_tests {
+    #[test]
+    fn database_names_are_never_read_as_connection_strings() {
+        assert_eq!(super::dbname_conninfo("shop"), "dbname='shop'");
+        assert_eq!(super::dbname_conninfo("dbname=x host=evil"), "dbname='dbname=x host=evil'");
+        assert_eq!(super::dbname_conninfo("it's\\"), "dbname='it\\'s\\\\'");
+    }
 }
