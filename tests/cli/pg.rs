@@ -743,6 +743,33 @@ fn seed_scenario_with_live_on_postgres_merges_filenames_and_loses_no_order() {
     let check =
         c.tool("pg_restore", "shop").args(["-a", "-t", "downloads", "-f", "-"]).arg(&snapshot).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&check.stdout).matches("oops.zip").count(), 250);
+    let dumped = c.tool("pg_restore", "shop").args(["-l"]).arg(&snapshot).output().unwrap();
+    let toc = String::from_utf8_lossy(&dumped.stdout);
+    assert!(
+        toc.contains("TABLE DATA public downloads") && !toc.contains("TABLE DATA public orders"),
+        "only the merged table: {toc}"
+    );
+
+    // An order placed after the merge; then the printed undo puts back only `downloads`.
+    c.psql("shop", "INSERT INTO orders(customer_id, amount) VALUES (1, 1.00);");
+    let undo = report["undo"]
+        .as_str()
+        .unwrap()
+        .replace("lastgood ", &format!("{} --quiet ", assert_cmd::cargo::cargo_bin("lastgood").display()));
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&undo)
+        .current_dir(dir.path())
+        .env_remove("LASTGOOD_REPO")
+        .status()
+        .unwrap();
+    assert!(st.success(), "undo failed: {undo}");
+    assert_eq!(
+        c.psql("shop", "SELECT count(*) FROM downloads WHERE filename = 'oops.zip'").trim(),
+        "250",
+        "merge undone"
+    );
+    assert_eq!(c.psql("shop", "SELECT count(*) FROM orders").trim(), "526", "the order placed after the merge is kept");
 }
 
 /// SIGKILL of `merge --apply` into a PostgreSQL live at 20+ moments: live is always either as it
