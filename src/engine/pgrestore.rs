@@ -500,12 +500,25 @@ impl Admin {
     /// or with `force`; refused otherwise.
     fn prepare_target(&mut self, name: &str, force: bool) -> Result<()> {
         let Some(comment) = self.comment(name)? else { return Ok(()) };
-        if !force && !comment.starts_with(MARK) {
+        if comment.starts_with(MARK) {
+            return self.drop(name);
+        }
+        if !force {
             return Err(refused(format!(
                 "database `{name}` already exists on {} and was not created by lastgood",
                 self.conn.describe_server()
             ))
-            .hint("pass --force to replace it, or pick another --into")
+            .hint("pass --force to replace it, or pick another --into / --scratch-url")
+            .into());
+        }
+        // Not ours, and --force: still never while anyone is connected (it may be someone's live).
+        let sessions = self.sessions_on(&[name])?;
+        if !sessions.is_empty() {
+            return Err(refused(format!(
+                "database `{name}` was not created by lastgood and is in use ({}); it is not replaced, even with --force",
+                sessions.join(", ")
+            ))
+            .hint("pick another --into / --scratch-url")
             .into());
         }
         self.drop(name)

@@ -1068,3 +1068,50 @@ fn a_non_superuser_restores_an_archive_whose_tables_belong_to_other_roles() {
     let scratch = v["target_database"].as_str().unwrap();
     assert_eq!(c.psql(scratch, "SELECT count(*) FROM pg_tables WHERE tablename = 'owned'").trim(), "1");
 }
+
+#[test]
+fn force_never_replaces_a_database_in_use_that_lastgood_did_not_create() {
+    let c = cluster_or_skip!();
+    make_small_db(&c);
+    c.create_db("fakeprod");
+    c.psql("fakeprod", "CREATE TABLE important(id int PRIMARY KEY); INSERT INTO important VALUES (1);");
+    let dir = tempdir();
+    let repo = dump_into_repo(&c, "shop", dir.path());
+    let mut session = std::process::Command::new(c.bin.join("psql"))
+        .args([
+            "-X",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &c.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "fakeprod",
+            "-c",
+            "SELECT pg_sleep(4)",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let (code, text) = run(
+        dir.path(),
+        &[
+            "restore",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--backup",
+            "latest",
+            "--scratch-url",
+            &c.url("fakeprod"),
+            "--force",
+        ],
+        &[],
+    );
+    session.wait().unwrap();
+    assert_eq!(code, 5, "{text}");
+    assert!(text.contains("in use"), "{text}");
+    assert_eq!(c.psql("fakeprod", "SELECT count(*) FROM important").trim(), "1");
+}
