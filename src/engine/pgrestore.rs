@@ -129,6 +129,14 @@ impl PgRestorePlan {
             None if explicit_target => server.dbname.clone(),
             None => format!("{PREFIX}{}_{}", backup.id, now.format("%Y%m%d%H%M%S")),
         };
+        if target_database.is_empty() || target_database.len() > 63 {
+            return Err(usage(format!(
+                "database name `{target_database}` is {} bytes; PostgreSQL names are 1 to 63 bytes",
+                target_database.len()
+            ))
+            .hint("pick a shorter --into")
+            .into());
+        }
         if live_dbname == Some(target_database.as_str()) {
             return Err(refused(format!(
                 "`{target_database}` is the live database; lastgood restores only into scratch"
@@ -166,15 +174,8 @@ impl PgRestorePlan {
         self.check_pg_restore_reads_archive()?;
         let mut admin = Admin::connect(&self.conn)?;
         admin.prepare_target(&self.target_database, self.replace_existing)?;
-        admin.create(
-            &self.target_database,
-            &format!(
-                "{MARK}: backup {} taken at {}, created {}",
-                self.backup_id,
-                self.taken_at.to_rfc3339(),
-                Utc::now().to_rfc3339()
-            ),
-        )?;
+        // Registered before the CREATE: the name is free now (prepare_target), so an interrupt at
+        // any later moment drops only the database this restore creates.
         let cleanup = {
             let (conn, name) = (self.conn.clone(), self.target_database.clone());
             crate::interrupt::cleanup_on_interrupt(move || {
@@ -183,6 +184,18 @@ impl PgRestorePlan {
                 }
             })
         };
+        if let Err(e) = admin.create(
+            &self.target_database,
+            &format!(
+                "{MARK}: backup {} taken at {}, created {}",
+                self.backup_id,
+                self.taken_at.to_rfc3339(),
+                Utc::now().to_rfc3339()
+            ),
+        ) {
+            crate::interrupt::forget_cleanup(cleanup);
+            return Err(e);
+        }
         let spinner = out.spinner(&format!("restoring backup {} into {}", self.backup_id, self.target_database));
         let result = self.run_restore().and_then(|skipped| self.report(skipped, started));
         spinner.finish_and_clear();
