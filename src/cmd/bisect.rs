@@ -106,7 +106,12 @@ fn render(r: &BisectReport, args: &Args) -> String {
     }
     match &r.first_bad {
         Some(b) => s.push_str(&format!("first bad:       {} taken at {}\n", b.id, crate::time::show(b.taken_at))),
-        None if r.last_known_good.is_some() => s.push_str("first bad:       none — the newest backup passes\n"),
+        None if r.last_known_good.is_some() && r.cannot_tell_between.is_empty() => {
+            s.push_str("first bad:       none — the newest backup passes\n")
+        }
+        None if r.last_known_good.is_some() => {
+            s.push_str("first bad:       none found — the backups after the last known good cannot tell\n")
+        }
         None => {}
     }
     if !r.cannot_tell_between.is_empty() {
