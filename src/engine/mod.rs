@@ -237,6 +237,13 @@ pub trait WriteTxn {
     /// new file `dest` (temporary name in the same folder, fsync, rename): the safety snapshot a
     /// merge takes before its first write, so no other writer can slip in between.
     fn safety_snapshot(&mut self, dest: &Path) -> Result<()>;
+    /// For writing many rows of `table` per statement (see `sqlgen`, batched forms): the SQL type
+    /// each of `columns` is cast to, or `None` when this engine writes row by row (the default;
+    /// SQLite's statements are in-process calls, so batching saves it nothing). An engine that
+    /// answers also runs `SAVEPOINT`/`ROLLBACK TO SAVEPOINT` through `execute`.
+    fn batch_types(&mut self, _table: &str, _columns: &[String]) -> Result<Option<Vec<String>>> {
+        Ok(None)
+    }
     fn commit(self: Box<Self>) -> Result<()>;
 }
 
