@@ -19,6 +19,13 @@
 //!
 //! A plan with nothing to write takes no snapshot and opens no transaction.
 //!
+//! Batches: where the engine offers it (`WriteTxn::batch_types`: PostgreSQL, where each statement
+//! is a round trip; not SQLite, where it is a function call), consecutive changes of one keyed
+//! table and one shape go up to 1000 at a time under a savepoint: one locking read for
+//! compare-and-set (compared in Rust, exactly as above), one write statement for the rows still
+//! as planned, one read-back. Any error or surprise rolls back to the savepoint and replays that
+//! batch row by row, so skipped rows, `strict` and errors are exactly those of the row path.
+//!
 //! `--where` is evaluated on scratch's row for `updated` and `deleted` changes (the values the
 //! backup holds: after a bad UPDATE live's values are the damage) and on live's row for
 //! `inserted` changes (scratch has no such row).

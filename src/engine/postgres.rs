@@ -21,7 +21,9 @@
 //!
 //! Writes: parameters are bound, never spliced. SQLite-style placeholders (`?`, `?N`) are
 //! rewritten to `$N`. Values are sent in text format and cast by the server to the column's
-//! type (bytea in binary), so an Integer binds to int2/int4/numeric alike.
+//! type (bytea in binary), so an Integer binds to int2/int4/numeric alike. Batched merge writes
+//! (`WriteTxn::batch_types`) cast each parameter to its column's type without the modifier,
+//! which gives the same values and errors as binding it in place.
 
 use anyhow::Result;
 use bytes::BytesMut;
@@ -679,6 +681,13 @@ impl WriteTxn for PgTxn<'_> {
             .map_err(|e| self.conn.classify(e, "reading column types"))?;
         let types: std::collections::HashMap<String, String> =
             rows.iter().map(|r| (r.get(0), format!("{}.{}", quote_ident(r.get(1)), quote_ident(r.get(2))))).collect();
+        // A batch joins the table to a `VALUES` list of at most 1000 keys: the planner would
+        // often pick a hash join, reading the whole table once per batch; key lookups through
+        // the index keep a batch's cost independent of the table size. For the rest of this
+        // transaction only (it runs nothing but the merge's key lookups, and live's triggers).
+        self.tx
+            .batch_execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+            .map_err(|e| self.conn.classify(e, "setting up batched writes"))?;
         // A column missing here (changed since the plan): write row by row, which reports it.
         Ok(columns.iter().map(|c| types.get(c).cloned()).collect())
     }
