@@ -241,7 +241,8 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
     let mut spool = plan.spool.take().context("the plan was made without a spool")?;
     let mut db = engine::open(live, Access::ReadWrite)?;
     let mut tx = db.begin_write().context("starting the merge transaction on live")?;
-    tx.safety_snapshot(snapshot).context("taking the safety snapshot of live")?;
+    let tables: Vec<String> = plan.tables.iter().map(|t| t.table.clone()).collect();
+    tx.safety_snapshot(snapshot, &tables).context("taking the safety snapshot of live")?;
     let result = replay(&plan, &mut spool, tx.as_mut(), out);
     let committed = result.and_then(|r| {
         tx.commit().map(|_| r).map_err(|e| match constraint_words(&e) {
@@ -265,12 +266,8 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
         Err(e) => (None, Some(format!("{e:#}"))),
     };
     let undo = match live {
-        // The snapshot is a pg_dump archive of live as the merge found it.
-        Location::Postgres(_) => format!(
-            "pg_restore --clean --if-exists --single-transaction -d {} {}",
-            crate::snapshot::shell_quote(&plan.live),
-            crate::snapshot::shell_quote(&snapshot.display().to_string())
-        ),
+        // The snapshot is a pg_dump archive of the merged tables as the merge found them.
+        Location::Postgres(spec) => crate::snapshot::pg_undo_command(snapshot, spec, &tables)?,
         Location::Sqlite(_) => crate::snapshot::undo_command(snapshot, &plan.live),
     };
     let seconds = started.elapsed().as_secs_f64();

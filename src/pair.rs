@@ -24,6 +24,13 @@ pub fn open_pair(scratch: &str, live: &str) -> Result<Pair> {
     let l = Location::parse(live);
     let same = match (&s, &l) {
         (Location::Sqlite(a), Location::Sqlite(b)) => engine::same_file(a, b),
+        // Two spellings (URL, key=value, environment) of one server and database are the same.
+        (Location::Postgres(a), Location::Postgres(b)) => {
+            match (engine::pgconn::PgConn::resolve(a), engine::pgconn::PgConn::resolve(b)) {
+                (Ok(x), Ok(y)) => (&x.host, x.port, &x.dbname) == (&y.host, y.port, &y.dbname),
+                _ => a == b,
+            }
+        }
         (a, b) => a == b,
     };
     if same {

@@ -106,9 +106,12 @@ pub fn in_text(text: &str) -> String {
 }
 
 /// Removes every occurrence of each known secret from `text`.
+///
+/// Secrets shorter than 4 characters are left alone: replacing every `o` in a message would spell
+/// the password out by the gaps it leaves, and mangle the message.
 pub fn text(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
+    for s in secrets.iter().filter(|s| s.chars().count() >= 4) {
         out = out.replace(s, "***");
     }
     out

@@ -64,6 +64,8 @@ pub struct TocEntry {
     pub data_offset: Option<u64>,
     /// Directory and tar formats: the data file's name.
     pub filename: Option<String>,
+    /// The CREATE statement, for the entries lastgood needs to read (triggers).
+    pub defn: Option<String>,
 }
 
 pub const MAGIC: &[u8; 5] = b"PGDMP";
@@ -202,7 +204,7 @@ fn read_entry<R: Read>(rd: &mut Reader<R>, version: (u8, u8, u8), format: u8) ->
     let tag = rd.str()?.unwrap_or_default();
     let desc = rd.str()?.unwrap_or_default();
     let _section = rd.int()?;
-    let _defn = rd.str()?;
+    let defn = rd.str()?;
     let _drop = rd.str()?;
     let _copy = rd.str()?;
     let namespace = rd.str()?.unwrap_or_default();
@@ -233,7 +235,8 @@ fn read_entry<R: Read>(rd: &mut Reader<R>, version: (u8, u8, u8), format: u8) ->
     } else {
         filename = rd.str()?;
     }
-    Ok(TocEntry { id, had_dumper, tag, desc, namespace, deps, data_offset, filename })
+    let defn = if desc == "TRIGGER" { defn } else { None };
+    Ok(TocEntry { id, had_dumper, tag, desc, namespace, deps, data_offset, filename, defn })
 }
 
 /// The header's `struct tm` (local time of the dumping machine) as UTC, read as this machine's
@@ -361,6 +364,23 @@ impl Archive {
         self.entries.iter().find(|e| e.desc == "TABLE" && e.namespace == schema && e.tag == name)
     }
 
+    /// Whether the function a trigger executes is in the archive (true when it cannot tell).
+    fn has_trigger_function(&self, trigger: &TocEntry) -> bool {
+        let Some(defn) = &trigger.defn else { return true };
+        let after = ["EXECUTE FUNCTION ", "EXECUTE PROCEDURE "].iter().find_map(|k| defn.split_once(k).map(|(_, a)| a));
+        let Some(call) = after.and_then(|a| a.split_once('(')).map(|(name, _)| name.trim()) else { return true };
+        let unquote = |s: &str| s.trim_matches('"').replace("\"\"", "\"");
+        let (schema, name) = match call.rsplit_once('.') {
+            Some((schema, name)) => (unquote(schema), unquote(name)),
+            None => (String::new(), unquote(call)),
+        };
+        self.entries.iter().any(|e| {
+            e.desc == "FUNCTION"
+                && e.tag.split('(').next() == Some(name.as_str())
+                && (schema.is_empty() || e.namespace == schema)
+        })
+    }
+
     /// The TOC entry ids that restore `tables` (TOC entry ids of their TABLE entries) with what
     /// belongs to them: their data, every entry that depends on them (indexes, constraints,
     /// triggers, defaults, identity/owned sequences, comments) except foreign keys to tables not
@@ -384,6 +404,17 @@ impl Archive {
                 skipped_fks.push(e.tag.clone());
             }
         }
+        // A trigger whose function is not in the archive (a `pg_dump -t` archive, such as a merge's
+        // safety snapshot, holds the table but not the functions its triggers call) cannot be
+        // created: it is left out and reported, like a foreign key to a table not chosen.
+        keep.retain(|id| {
+            let Some(e) = by_id.get(id) else { return true };
+            let dangling = e.desc == "TRIGGER" && !self.has_trigger_function(e);
+            if dangling {
+                skipped_fks.push(format!("trigger {} (its function is not in the archive)", e.tag));
+            }
+            !dangling
+        });
         // What the kept entries need, except other tables and their data.
         let mut stack: Vec<i32> = keep.iter().copied().collect();
         while let Some(id) = stack.pop() {

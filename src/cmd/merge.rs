@@ -94,7 +94,11 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
 fn pg_snapshot_path(live: &Location, now: chrono::DateTime<chrono::Utc>) -> Result<std::path::PathBuf> {
     let Location::Postgres(spec) = live else { unreachable!("called for PostgreSQL only") };
     let conn = crate::engine::pgconn::PgConn::resolve(spec)?;
-    Ok(std::path::PathBuf::from(format!("{}.lastgood-snapshot-{}Z.dump", conn.dbname, now.format("%Y%m%dT%H%M%S%.3f"))))
+    // A folder of their own: the undo command catalogs it as a repository.
+    let dir = std::path::PathBuf::from("lastgood-snapshots");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| environment(format!("cannot create the snapshot folder `{}`: {e}", dir.display())))?;
+    Ok(dir.join(format!("{}.lastgood-snapshot-{}Z.dump", conn.dbname, now.format("%Y%m%dT%H%M%S%.3f"))))
 }
 
 /// A live file whose permissions say read-only is refused before anything is written (even root,

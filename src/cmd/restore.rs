@@ -112,7 +112,11 @@ fn render_pg(r: &PgRestoreReport) -> String {
     let mut s = format!("restored {} into {}\n", what_pg(&r.plan), r.plan.target);
     s.push_str(&format!("indexes: {}   constraints: {}   time: {:.2}s\n", r.indexes, r.constraints, r.seconds));
     for fk in &r.skipped_foreign_keys {
-        s.push_str(&format!("left out foreign key {fk} (it points at a table not restored)\n"));
+        if fk.starts_with("trigger ") {
+            s.push_str(&format!("left out {fk}\n"));
+        } else {
+            s.push_str(&format!("left out foreign key {fk} (it points at a table not restored)\n"));
+        }
     }
     for t in &r.tables_restored {
         s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows_text()));

@@ -236,7 +236,9 @@ pub trait WriteTxn {
     /// Writes a consistent copy of the whole database, as it is inside this transaction, to the
     /// new file `dest` (temporary name in the same folder, fsync, rename): the safety snapshot a
     /// merge takes before its first write, so no other writer can slip in between.
-    fn safety_snapshot(&mut self, dest: &Path) -> Result<()>;
+    /// `tables` are the tables the merge writes: SQLite copies the whole file regardless (the
+    /// undo promotes it); PostgreSQL dumps only those tables, so the undo puts back only them.
+    fn safety_snapshot(&mut self, dest: &Path, tables: &[String]) -> Result<()>;
     /// For writing many rows of `table` per statement (see `sqlgen`, batched forms): the SQL type
     /// each of `columns` is cast to, or `None` when this engine writes row by row (the default;
     /// SQLite's statements are in-process calls, so batching saves it nothing). An engine that

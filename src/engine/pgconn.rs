@@ -20,6 +20,11 @@ use postgres::config::{Host, SslMode};
 
 use crate::error::{bad_input, environment, refused, usage};
 
+/// Session settings every lastgood connection (and tool it runs) uses, so that the text form of
+/// timestamps, dates and intervals is the same on live and scratch.
+pub const SESSION_OPTIONS: &str =
+    "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3";
+
 /// One resolved set of connection settings.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PgConn {
@@ -49,6 +54,18 @@ impl PgConn {
     /// As `resolve`, with the environment given as a lookup function (for tests).
     pub fn resolve_with(spec: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<PgConn> {
         let spec = spec.trim();
+        if let Some(rest) = spec.strip_prefix("postgres://").or_else(|| spec.strip_prefix("postgresql://")) {
+            // `user:p@ss@host`: the host would be read as `ss@host`, part of the password.
+            let before_query = rest.split('?').next().unwrap_or("");
+            if before_query.matches('@').count() > 1 {
+                return Err(usage(format!(
+                    "bad PostgreSQL URL `{}`: more than one `@` before the host",
+                    crate::redact::connection_string(spec)
+                ))
+                .hint("percent-encode `@` in the user name or password as %40 (and `/` as %2F)")
+                .into());
+            }
+        }
         let parsed = if spec.is_empty() {
             postgres::Config::new()
         } else {
@@ -126,7 +143,7 @@ impl PgConn {
         format!("{}:{}", host, self.port)
     }
 
-    /// The settings as a `postgres::Config`.
+    /// The settings as a `postgres::Config`, with `SESSION_OPTIONS`.
     pub fn config(&self) -> postgres::Config {
         let mut c = postgres::Config::new();
         if self.host.starts_with('/') {
@@ -135,6 +152,10 @@ impl PgConn {
             c.host(&self.host);
         }
         c.port(self.port).user(&self.user).dbname(&self.dbname).application_name("lastgood");
+        // Values without a native mapping are compared by their text form, which must not depend
+        // on per-database or per-role settings (a scratch database does not inherit live's
+        // `ALTER DATABASE … SET timezone`): fix the settings that shape that text.
+        c.options(SESSION_OPTIONS);
         c.ssl_mode(SslMode::Disable);
         c.connect_timeout(std::time::Duration::from_secs(10));
         if let Some(p) = &self.password {
@@ -158,6 +179,7 @@ impl PgConn {
             ("PGDATABASE", self.dbname.clone()),
             ("PGSSLMODE", self.sslmode.clone()),
             ("PGCONNECT_TIMEOUT", "10".to_string()),
+            ("PGOPTIONS", SESSION_OPTIONS.to_string()),
         ];
         if let Some(p) = &self.password {
             v.push(("PGPASSWORD", p.clone()));
@@ -336,5 +358,22 @@ mod tests {
         let env = env_of(&[("PGSSLMODE", "require")]);
         let err = PgConn::resolve_with("host=db", &env).unwrap_err();
         assert!(format!("{err:#}").contains("require"));
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::PgConn;
+
+    #[test]
+    fn an_unencoded_at_sign_in_a_password_is_refused_without_echoing_it() {
+        for url in ["postgres://bob:hunter@2@127.0.0.1:1/x", "postgres://bob:p@ss/w%40rd@127.0.0.1/x"] {
+            let err = PgConn::resolve_with(url, &|_| None).unwrap_err();
+            let hint = crate::error::classify(&err).and_then(|f| f.hint.clone()).unwrap_or_default();
+            assert!(hint.contains("%40"), "{hint}");
+            let e = format!("{err:#}");
+            assert!(!e.contains("hunter") && !e.contains("ss/w"), "{e}");
+        }
+        assert!(PgConn::resolve_with("postgres://bob:p%40ss@127.0.0.1/x", &|_| None).is_ok());
     }
 }

@@ -129,6 +129,14 @@ impl PgRestorePlan {
             None if explicit_target => server.dbname.clone(),
             None => format!("{PREFIX}{}_{}", backup.id, now.format("%Y%m%d%H%M%S")),
         };
+        if target_database.is_empty() || target_database.len() > 63 {
+            return Err(usage(format!(
+                "database name `{target_database}` is {} bytes; PostgreSQL names are 1 to 63 bytes",
+                target_database.len()
+            ))
+            .hint("pick a shorter --into")
+            .into());
+        }
         if live_dbname == Some(target_database.as_str()) {
             return Err(refused(format!(
                 "`{target_database}` is the live database; lastgood restores only into scratch"
@@ -166,15 +174,8 @@ impl PgRestorePlan {
         self.check_pg_restore_reads_archive()?;
         let mut admin = Admin::connect(&self.conn)?;
         admin.prepare_target(&self.target_database, self.replace_existing)?;
-        admin.create(
-            &self.target_database,
-            &format!(
-                "{MARK}: backup {} taken at {}, created {}",
-                self.backup_id,
-                self.taken_at.to_rfc3339(),
-                Utc::now().to_rfc3339()
-            ),
-        )?;
+        // Registered before the CREATE: the name is free now (prepare_target), so an interrupt at
+        // any later moment drops only the database this restore creates.
         let cleanup = {
             let (conn, name) = (self.conn.clone(), self.target_database.clone());
             crate::interrupt::cleanup_on_interrupt(move || {
@@ -183,6 +184,18 @@ impl PgRestorePlan {
                 }
             })
         };
+        if let Err(e) = admin.create(
+            &self.target_database,
+            &format!(
+                "{MARK}: backup {} taken at {}, created {}",
+                self.backup_id,
+                self.taken_at.to_rfc3339(),
+                Utc::now().to_rfc3339()
+            ),
+        ) {
+            crate::interrupt::forget_cleanup(cleanup);
+            return Err(e);
+        }
         let spinner = out.spinner(&format!("restoring backup {} into {}", self.backup_id, self.target_database));
         let result = self.run_restore().and_then(|skipped| self.report(skipped, started));
         spinner.finish_and_clear();
@@ -241,7 +254,16 @@ impl PgRestorePlan {
             return self.run_psql().map(|_| Vec::new());
         }
         let mut cmd = pgtools::command("pg_restore", Some(&self.conn))?;
-        cmd.args(["--exit-on-error", "--no-password", "-d", &self.target_database]);
+        // A scratch database belongs to whoever restores it: owners and grants of the archive may
+        // name roles this server lacks (a CI drill server, a laptop), so they are not restored.
+        cmd.args([
+            "--exit-on-error",
+            "--no-password",
+            "--no-owner",
+            "--no-privileges",
+            "-d",
+            &dbname_conninfo(&self.target_database),
+        ]);
         if self.jobs > 1 {
             cmd.arg(format!("--jobs={}", self.jobs));
         }
@@ -294,10 +316,20 @@ impl PgRestorePlan {
     /// Plain dumps: psql reads the (decompressed) SQL from stdin and stops at the first error.
     fn run_psql(&self) -> Result<()> {
         let mut cmd = pgtools::command("psql", Some(&self.conn))?;
-        cmd.args(["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "-d", &self.target_database, "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "-X",
+            "-q",
+            "--no-password",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &dbname_conninfo(&self.target_database),
+            "-f",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| environment(format!("cannot run psql: {e}")))?;
         let mut stdin = child.stdin.take().expect("piped stdin");
         let file = std::fs::File::open(&self.backup_path)
@@ -481,12 +513,25 @@ impl Admin {
     /// or with `force`; refused otherwise.
     fn prepare_target(&mut self, name: &str, force: bool) -> Result<()> {
         let Some(comment) = self.comment(name)? else { return Ok(()) };
-        if !force && !comment.starts_with(MARK) {
+        if comment.starts_with(MARK) {
+            return self.drop(name);
+        }
+        if !force {
             return Err(refused(format!(
                 "database `{name}` already exists on {} and was not created by lastgood",
                 self.conn.describe_server()
             ))
-            .hint("pass --force to replace it, or pick another --into")
+            .hint("pass --force to replace it, or pick another --into / --scratch-url")
+            .into());
+        }
+        // Not ours, and --force: still never while anyone is connected (it may be someone's live).
+        let sessions = self.sessions_on(&[name])?;
+        if !sessions.is_empty() {
+            return Err(refused(format!(
+                "database `{name}` was not created by lastgood and is in use ({}); it is not replaced, even with --force",
+                sessions.join(", ")
+            ))
+            .hint("pick another --into / --scratch-url")
             .into());
         }
         self.drop(name)
@@ -669,4 +714,21 @@ fn run_pg_restore_to_stdout<T>(
         .into());
     }
     result
+}
+
+/// `-d` for libpq tools: a database name is read as a connection string when it contains `=` or
+/// starts with `postgres://`, so it is always passed as `dbname='…'` (quotes and backslashes
+/// escaped) to name exactly that database.
+pub fn dbname_conninfo(name: &str) -> String {
+    format!("dbname='{}'", name.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+#[cfg(test)]
+mod conninfo_tests {
+    #[test]
+    fn database_names_are_never_read_as_connection_strings() {
+        assert_eq!(super::dbname_conninfo("shop"), "dbname='shop'");
+        assert_eq!(super::dbname_conninfo("dbname=x host=evil"), "dbname='dbname=x host=evil'");
+        assert_eq!(super::dbname_conninfo("it's\\"), "dbname='it\\'s\\\\'");
+    }
 }

@@ -695,7 +695,7 @@ impl WriteTxn for PgTxn<'_> {
     /// pg_dump (custom format) of the whole database as this transaction sees it before its first
     /// write: the transaction exports its snapshot and pg_dump reads through it
     /// (`--snapshot`), so the copy is exactly the state the merge starts from.
-    fn safety_snapshot(&mut self, dest: &std::path::Path) -> Result<()> {
+    fn safety_snapshot(&mut self, dest: &std::path::Path, tables: &[String]) -> Result<()> {
         let id: String = self
             .tx
             .query_one("SELECT pg_export_snapshot()", &[])
@@ -708,6 +708,10 @@ impl WriteTxn for PgTxn<'_> {
             })?;
         let mut cmd = super::pgtools::command("pg_dump", Some(&self.conn))?;
         cmd.args(["-Fc", "--no-password"]).arg(format!("--snapshot={id}")).arg("-f").arg(tmp.path());
+        // Only the merged tables: undoing the merge must not roll back other tables' later writes.
+        for t in tables {
+            cmd.arg("-t").arg(dump_pattern(t));
+        }
         let out = super::pgtools::output(&mut cmd)?;
         if !out.status.success() {
             return Err(crate::error::environment(format!(
@@ -727,6 +731,16 @@ impl WriteTxn for PgTxn<'_> {
     fn commit(self: Box<Self>) -> Result<()> {
         let conn = self.conn.clone();
         self.tx.commit().map_err(|e| conn.classify(e, "committing"))
+    }
+}
+
+/// A pg_dump `-t` pattern naming exactly lastgood's table name (`t` in public, `schema.t`
+/// otherwise): inside double quotes pattern characters are literal.
+fn dump_pattern(table: &str) -> String {
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    match table.split_once('.') {
+        Some((schema, name)) => format!("{}.{}", q(schema), q(name)),
+        None => format!("public.{}", q(table)),
     }
 }
 

@@ -698,7 +698,7 @@ impl WriteTxn for SqliteTxn<'_> {
         Ok(())
     }
 
-    fn safety_snapshot(&mut self, dest: &Path) -> Result<()> {
+    fn safety_snapshot(&mut self, dest: &Path, _tables: &[String]) -> Result<()> {
         // The backup API refuses a source connection that is in a write transaction, so the copy
         // is read through a second connection. It sees exactly the state this transaction started
         // from: nothing is written yet, and no other writer can commit while we hold the lock.

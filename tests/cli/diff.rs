@@ -573,3 +573,21 @@ fn negative_zero_next_to_zero_is_a_change_not_an_error() {
         assert_eq!(row_multiset(&live, t), row_multiset(&scratch, t), "{t}");
     }
 }
+
+#[test]
+fn two_spellings_of_one_postgres_database_are_refused_as_the_same() {
+    // Refused before any connection is made (port 1 is never reached).
+    let dir = crate::common::tempdir();
+    let out = crate::common::lastgood(dir.path())
+        .args([
+            "diff",
+            "--scratch",
+            "postgres://app@127.0.0.1:1/shop",
+            "--live",
+            "host=127.0.0.1 port=1 user=other dbname=shop",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("same database"));
+}

@@ -591,10 +591,11 @@ fn scratch_count(c: &Cluster) -> String {
 fn a_failed_restore_drops_the_database_it_created() {
     let c = cluster_or_skip!();
     c.create_db("shop");
-    // A table owned by a role that exists when dumping and is gone when restoring.
+    // A row-level security policy for a role that exists when dumping and is gone when restoring
+    // (owners and grants are not restored into scratch, but a policy's role is part of it).
     c.psql(
         "shop",
-        "CREATE ROLE bob; CREATE TABLE t(id int PRIMARY KEY); ALTER TABLE t OWNER TO bob; INSERT INTO t VALUES (1);",
+        "CREATE ROLE bob; CREATE TABLE t(id int PRIMARY KEY); CREATE POLICY p ON t TO bob USING (true); INSERT INTO t VALUES (1);",
     );
     let dir = tempdir();
     let repo = dir.path().join("repo");
@@ -742,6 +743,33 @@ fn seed_scenario_with_live_on_postgres_merges_filenames_and_loses_no_order() {
     let check =
         c.tool("pg_restore", "shop").args(["-a", "-t", "downloads", "-f", "-"]).arg(&snapshot).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&check.stdout).matches("oops.zip").count(), 250);
+    let dumped = c.tool("pg_restore", "shop").args(["-l"]).arg(&snapshot).output().unwrap();
+    let toc = String::from_utf8_lossy(&dumped.stdout);
+    assert!(
+        toc.contains("TABLE DATA public downloads") && !toc.contains("TABLE DATA public orders"),
+        "only the merged table: {toc}"
+    );
+
+    // An order placed after the merge; then the printed undo puts back only `downloads`.
+    c.psql("shop", "INSERT INTO orders(customer_id, amount) VALUES (1, 1.00);");
+    let undo = report["undo"]
+        .as_str()
+        .unwrap()
+        .replace("lastgood ", &format!("{} --quiet ", assert_cmd::cargo::cargo_bin("lastgood").display()));
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&undo)
+        .current_dir(dir.path())
+        .env_remove("LASTGOOD_REPO")
+        .status()
+        .unwrap();
+    assert!(st.success(), "undo failed: {undo}");
+    assert_eq!(
+        c.psql("shop", "SELECT count(*) FROM downloads WHERE filename = 'oops.zip'").trim(),
+        "250",
+        "merge undone"
+    );
+    assert_eq!(c.psql("shop", "SELECT count(*) FROM orders").trim(), "526", "the order placed after the merge is kept");
 }
 
 /// SIGKILL of `merge --apply` into a PostgreSQL live at 20+ moments: live is always either as it
@@ -964,4 +992,126 @@ fn diff_and_merge_work_on_a_table_outside_public_with_names_that_need_quoting() 
     assert_eq!(c.psql("acct", r#"SELECT count(*) FROM billing."Order Items" WHERE "select" = 'oops'"#).trim(), "0");
     assert_eq!(c.psql("acct", r#"SELECT "select" FROM billing."Order Items" WHERE id = 7"#).trim(), "item 7");
     assert_eq!(c.psql("acct", r#"SELECT count(*) FROM billing."Order Items""#).trim(), "101");
+}
+
+/// Dumps database `db` (custom format) into a fresh `repo` folder under `dir`; returns the repo.
+fn dump_into_repo(c: &Cluster, db: &str, dir: &Path) -> std::path::PathBuf {
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    c.pg_dump(db, &["-Fc"], &repo.join(format!("{db}.dump")));
+    repo
+}
+
+#[test]
+fn timestamps_compare_equal_when_live_has_another_timezone_than_scratch() {
+    let c = cluster_or_skip!();
+    c.create_db("tz");
+    c.psql(
+        "tz",
+        "ALTER DATABASE tz SET timezone = 'Europe/Berlin';
+         CREATE TABLE ev(at timestamptz PRIMARY KEY, d date, i interval, note text);
+         INSERT INTO ev SELECT timestamptz '2026-11-24 06:00+00' + g * interval '1 hour', date '2026-11-24' + g, g * interval '90 minutes', 'n' || g FROM generate_series(1, 50) g;",
+    );
+    let dir = tempdir();
+    let repo = dump_into_repo(&c, "tz", dir.path());
+    let v = json(
+        dir.path(),
+        &["restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &c.url("tz"), "--tables", "ev"],
+    );
+    let scratch = c.url(v["target_database"].as_str().unwrap());
+    let out = lastgood(dir.path()).args(["diff", "--scratch", &scratch, "--live", &c.url("tz")]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "no differences expected: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn a_database_name_given_to_into_is_never_read_as_a_connection_string() {
+    let c = cluster_or_skip!();
+    make_small_db(&c);
+    c.create_db("victim");
+    let dir = tempdir();
+    let repo = dump_into_repo(&c, "shop", dir.path());
+    let (code, text) = run(
+        dir.path(),
+        &[
+            "restore",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--backup",
+            "latest",
+            "--live",
+            &c.url("shop"),
+            "--into",
+            "dbname=victim",
+        ],
+        &[],
+    );
+    assert!(code == 0 || code == 2, "{text}");
+    assert_eq!(
+        c.psql("victim", "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").trim(),
+        "0",
+        "nothing was restored into `victim`: {text}"
+    );
+}
+
+#[test]
+fn a_non_superuser_restores_an_archive_whose_tables_belong_to_other_roles() {
+    let c = cluster_or_skip!();
+    make_small_db(&c);
+    c.psql("postgres", "CREATE ROLE carol LOGIN CREATEDB; CREATE ROLE owner_gone; ");
+    c.psql("shop", "CREATE TABLE owned(id int PRIMARY KEY); ALTER TABLE owned OWNER TO owner_gone; GRANT SELECT ON owned TO owner_gone;");
+    let dir = tempdir();
+    let repo = dump_into_repo(&c, "shop", dir.path());
+    c.psql("shop", "DROP TABLE owned;");
+    c.psql("postgres", "DROP ROLE owner_gone;");
+    let carol = format!("postgres://carol@127.0.0.1:{}/shop", c.port);
+    let v = json(dir.path(), &["restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &carol]);
+    let scratch = v["target_database"].as_str().unwrap();
+    assert_eq!(c.psql(scratch, "SELECT count(*) FROM pg_tables WHERE tablename = 'owned'").trim(), "1");
+}
+
+#[test]
+fn force_never_replaces_a_database_in_use_that_lastgood_did_not_create() {
+    let c = cluster_or_skip!();
+    make_small_db(&c);
+    c.create_db("fakeprod");
+    c.psql("fakeprod", "CREATE TABLE important(id int PRIMARY KEY); INSERT INTO important VALUES (1);");
+    let dir = tempdir();
+    let repo = dump_into_repo(&c, "shop", dir.path());
+    let mut session = std::process::Command::new(c.bin.join("psql"))
+        .args([
+            "-X",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &c.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "fakeprod",
+            "-c",
+            "SELECT pg_sleep(4)",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let (code, text) = run(
+        dir.path(),
+        &[
+            "restore",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--backup",
+            "latest",
+            "--scratch-url",
+            &c.url("fakeprod"),
+            "--force",
+        ],
+        &[],
+    );
+    session.wait().unwrap();
+    assert_eq!(code, 5, "{text}");
+    assert!(text.contains("in use"), "{text}");
+    assert_eq!(c.psql("fakeprod", "SELECT count(*) FROM important").trim(), "1");
 }

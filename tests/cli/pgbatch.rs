@@ -34,6 +34,17 @@ fn table_text(c: &Cluster, db: &str) -> Vec<String> {
     c.psql(db, "SELECT id, v, n, encode(b, 'hex'), at FROM t ORDER BY id").lines().map(str::to_string).collect()
 }
 
+/// Safety snapshot files in `dir` or its snapshot folder.
+fn snapshot_files(dir: &Path) -> Vec<String> {
+    let mut found: Vec<String> =
+        files_in(dir).into_iter().filter(|f| f.contains("snapshot") && dir.join(f).is_file()).collect();
+    let sub = dir.join("lastgood-snapshots");
+    if sub.is_dir() {
+        found.extend(files_in(&sub));
+    }
+    found
+}
+
 /// Runs `merge --restore updated --apply` (plus `extra`) while another session holds an
 /// EXCLUSIVE lock on `t`: once the merge waits for it, that session changes rows 1000 and 1001
 /// (the last of the first batch and the first of the second), 2500 (the last row), deletes row 7
@@ -97,7 +108,8 @@ fn batched_merge_skips_exactly_the_rows_a_concurrent_session_changed() {
         c.psql("live", "SELECT id, v FROM t WHERE id IN (7, 1000, 1001, 2500) ORDER BY id"),
         "1000|meddled\n1001|meddled\n2500|meddled\n"
     );
-    assert!(files_in(dir.path()).iter().any(|f| f.contains("snapshot")), "the safety snapshot is kept");
+    let snapshot = report["snapshot"].as_str().unwrap();
+    assert!(dir.path().join(snapshot).is_file(), "the safety snapshot {snapshot} is kept");
 }
 
 #[test]
@@ -111,7 +123,7 @@ fn batched_strict_merge_aborts_at_the_first_changed_row_and_writes_nothing() {
     assert!(err.contains("--strict") && err.contains("id=7") && err.contains("nothing was written"), "{err}");
     assert_eq!(c.psql("live", "SELECT count(*) FROM t WHERE v = 'bad'").trim(), (ROWS - 4).to_string());
     assert_eq!(c.psql("live", "SELECT count(*) FROM t WHERE v = 'meddled'").trim(), "3");
-    assert!(!files_in(dir.path()).iter().any(|f| f.contains("snapshot")), "no snapshot left behind");
+    assert_eq!(snapshot_files(dir.path()), Vec::<String>::new(), "no snapshot left behind");
 }
 
 #[test]
@@ -134,5 +146,5 @@ fn a_constraint_broken_inside_a_batch_rolls_back_everything_and_names_the_row() 
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("(id=1100)") && err.contains("duplicate key") && err.contains("t_v"), "{err}");
     assert_eq!(table_text(&c, "live"), before, "nothing was written");
-    assert!(!files_in(dir.path()).iter().any(|f| f.contains("snapshot")), "no snapshot left behind");
+    assert_eq!(snapshot_files(dir.path()), Vec::<String>::new(), "no snapshot left behind");
 }
