@@ -19,6 +19,13 @@
 //!
 //! A plan with nothing to write takes no snapshot and opens no transaction.
 //!
+//! Batches: where the engine offers it (`WriteTxn::batch_types`: PostgreSQL, where each statement
+//! is a round trip; not SQLite, where it is a function call), consecutive changes of one keyed
+//! table and one shape go up to 1000 at a time under a savepoint: one locking read for
+//! compare-and-set (compared in Rust, exactly as above), one write statement for the rows still
+//! as planned, one read-back. Any error or surprise rolls back to the savepoint and replays that
+//! batch row by row, so skipped rows, `strict` and errors are exactly those of the row path.
+//!
 //! `--where` is evaluated on scratch's row for `updated` and `deleted` changes (the values the
 //! backup holds: after a bad UPDATE live's values are the damage) and on live's row for
 //! `inserted` changes (scratch has no such row).
@@ -278,6 +285,8 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
 }
 
 /// Replays the spool inside the transaction; returns (applied, skipped, first skipped rows).
+/// Where the engine batches (`WriteTxn::batch_types`), consecutive changes of the same table and
+/// shape go through `apply_batch`; everything else row by row through `apply_change`.
 fn replay(
     plan: &MergePlan,
     spool: &mut Spool,
@@ -285,45 +294,242 @@ fn replay(
     out: &Output,
 ) -> Result<(u64, u64, Vec<SkippedRow>)> {
     let sqls: Vec<TableSql> = plan.specs.iter().map(|s| table_sql(plan.dialect, s)).collect();
+    let mut types = Vec::with_capacity(plan.specs.len());
+    for spec in &plan.specs {
+        let batched = spec.mode == KeyMode::PrimaryKey && spec.key_len > 0;
+        types.push(if batched { tx.batch_types(&spec.table, &spec.columns)? } else { None });
+    }
     let bar = out.count_bar(plan.total, "merging");
-    let (mut applied, mut skipped, mut rows) = (0u64, 0u64, Vec::new());
+    let mut tally = Tally { strict: plan.request.strict, applied: 0, skipped: 0, rows: Vec::new() };
+    let mut pending: Vec<Change> = Vec::new();
+    let mut pending_table = 0;
     let mut reader = spool.reader()?;
     while let Some((ti, change)) = reader.next(&plan.specs)? {
         let spec = &plan.specs[ti];
-        match apply_change(tx, spec, &sqls[ti], &change).map_err(|e| broke_constraint(e, spec, &change))? {
-            None => applied += change.copies(),
-            Some(reason) => {
-                if plan.request.strict {
-                    return Err(refused(format!(
-                        "--strict: a planned {} row of `{}` ({}) changed in live since the plan: {reason}; nothing was written",
-                        change.kind.name(),
-                        spec.table,
-                        key_text(spec, &change)
-                    ))
-                    .hint("re-run the merge to plan against live as it is now, or drop --strict to skip such rows")
-                    .into());
-                }
-                skipped += change.copies();
-                if rows.len() < 100 {
-                    rows.push(SkippedRow {
-                        table: spec.table.clone(),
-                        kind: change.kind.name(),
-                        key: spec.columns.iter().cloned().zip(change.key.iter().cloned()).collect(),
-                        reason,
-                    });
-                }
-            }
+        let fits = pending.first().is_none_or(|p| pending_table == ti && same_shape(p, &change));
+        if !pending.is_empty() && (!fits || pending.len() >= batch_rows(spec)) {
+            let pt = pending_table;
+            let ty = types[pt].as_deref().expect("batched table");
+            apply_batch(tx, &plan.specs[pt], &sqls[pt], ty, &pending, &mut tally)?;
+            bar.inc(pending.len() as u64);
+            pending.clear();
         }
+        if types[ti].is_some() {
+            pending_table = ti;
+            pending.push(change);
+            continue;
+        }
+        let outcome = apply_change(tx, spec, &sqls[ti], &change).map_err(|e| broke_constraint(e, spec, &change))?;
+        tally.record(spec, &change, outcome)?;
         bar.inc(change.copies());
     }
+    if !pending.is_empty() {
+        let pt = pending_table;
+        apply_batch(
+            tx,
+            &plan.specs[pt],
+            &sqls[pt],
+            types[pt].as_deref().expect("batched table"),
+            &pending,
+            &mut tally,
+        )?;
+        bar.inc(pending.len() as u64);
+    }
     bar.finish_and_clear();
-    Ok((applied, skipped, rows))
+    Ok((tally.applied, tally.skipped, tally.rows))
 }
 
-/// The words SQLite's constraint errors carry, which the engine raises as `BadInput`.
+/// Rows per batched statement: at most 1000, and within PostgreSQL's 65 535 parameters.
+fn batch_rows(spec: &TableSpec) -> usize {
+    (60_000 / spec.columns.len().max(1)).clamp(1, 1000)
+}
+
+/// Whether two changes can share a batched statement: the same kind, and for updates the same
+/// columns.
+fn same_shape(a: &Change, b: &Change) -> bool {
+    match (&a.kind, &b.kind) {
+        (ChangeKind::Updated { columns: x }, ChangeKind::Updated { columns: y }) => x == y,
+        (ChangeKind::Deleted, ChangeKind::Deleted) | (ChangeKind::Inserted, ChangeKind::Inserted) => true,
+        _ => false,
+    }
+}
+
+/// Counts of the replay so far, and the `--strict` rule.
+struct Tally {
+    strict: bool,
+    applied: u64,
+    skipped: u64,
+    rows: Vec<SkippedRow>,
+}
+
+impl Tally {
+    /// Records the outcome of one change (`Some(reason)`: skipped). Errors: `Refused` for a
+    /// skipped row under `--strict`.
+    fn record(&mut self, spec: &TableSpec, change: &Change, outcome: Option<String>) -> Result<()> {
+        let Some(reason) = outcome else {
+            self.applied += change.copies();
+            return Ok(());
+        };
+        if self.strict {
+            return Err(refused(format!(
+                "--strict: a planned {} row of `{}` ({}) changed in live since the plan: {reason}; nothing was written",
+                change.kind.name(),
+                spec.table,
+                key_text(spec, change)
+            ))
+            .hint("re-run the merge to plan against live as it is now, or drop --strict to skip such rows")
+            .into());
+        }
+        self.skipped += change.copies();
+        if self.rows.len() < 100 {
+            self.rows.push(SkippedRow {
+                table: spec.table.clone(),
+                kind: change.kind.name(),
+                key: spec.columns.iter().cloned().zip(change.key.iter().cloned()).collect(),
+                reason,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Writes a batch of same-shaped changes of a keyed table in a few statements, under a
+/// savepoint: reads and locks the rows (compare-and-set, compared exactly as `apply_change`
+/// does), writes the rows that still hold the planned values in one statement, reads them back.
+/// On any error or surprise (a constraint, a row that does not read back as scratch's, e.g. a
+/// trigger touching another row of the batch) it rolls back to the savepoint and replays the
+/// batch row by row, so outcomes, skipped rows and errors are exactly those of `apply_change`.
+fn apply_batch(
+    tx: &mut dyn WriteTxn,
+    spec: &TableSpec,
+    sql: &TableSql,
+    types: &[String],
+    changes: &[Change],
+    tally: &mut Tally,
+) -> Result<()> {
+    tx.execute("SAVEPOINT lastgood_batch", &[])?;
+    match try_batch(tx, spec, sql, types, changes) {
+        Ok(Some(outcomes)) => {
+            tx.execute("RELEASE SAVEPOINT lastgood_batch", &[])?;
+            for (c, o) in changes.iter().zip(outcomes) {
+                tally.record(spec, c, o)?;
+            }
+            return Ok(());
+        }
+        Ok(None) => tx.execute("ROLLBACK TO SAVEPOINT lastgood_batch", &[]).map(|_| ())?,
+        // The row-by-row replay below raises the error again, naming the row; if even the
+        // rollback fails (connection lost), the batch's own error is the one to report.
+        Err(e) => tx.execute("ROLLBACK TO SAVEPOINT lastgood_batch", &[]).map(|_| ()).map_err(|_| e)?,
+    }
+    tx.execute("RELEASE SAVEPOINT lastgood_batch", &[])?;
+    for c in changes {
+        let outcome = apply_change(tx, spec, sql, c).map_err(|e| broke_constraint(e, spec, c))?;
+        tally.record(spec, c, outcome)?;
+    }
+    Ok(())
+}
+
+/// The batched path of `apply_batch`: each change's outcome (`Some(reason)`: skipped), or
+/// `None` when something did not go as planned and the batch must be replayed row by row.
+fn try_batch(
+    tx: &mut dyn WriteTxn,
+    spec: &TableSpec,
+    sql: &TableSql,
+    types: &[String],
+    changes: &[Change],
+) -> Result<Option<Vec<Option<String>>>> {
+    let compared: Vec<usize> = (0..spec.key_len).chain(spec.compared.iter().copied()).collect();
+    let all: Vec<usize> = (0..spec.columns.len()).collect();
+    let first = &changes[0];
+    // What compare-and-set reads (and the read-back checks): an insert reads every column.
+    let read: &[usize] = if matches!(first.kind, ChangeKind::Deleted) { &all } else { &compared };
+    let before = read_batch(tx, sql, types, changes, read)?;
+    let outcomes: Vec<Option<String>> = changes
+        .iter()
+        .zip(&before)
+        .map(|(c, now)| match &c.kind {
+            ChangeKind::Deleted => (!now.is_empty()).then(|| "a row with this key was inserted since".to_string()),
+            _ => {
+                let planned = pick(c.live_row.as_ref().expect("live row"), &compared);
+                (now.len() != 1 || now[0] != planned)
+                    .then(|| if now.is_empty() { "deleted since" } else { "updated since" }.to_string())
+            }
+        })
+        .collect();
+    let go: Vec<&Change> = changes.iter().zip(&outcomes).filter(|(_, o)| o.is_none()).map(|(c, _)| c).collect();
+    if go.is_empty() {
+        return Ok(Some(outcomes));
+    }
+    let mut params = Vec::new();
+    let (statement, expected) = match &first.kind {
+        ChangeKind::Updated { columns } => {
+            let set: Vec<usize> =
+                columns.iter().map(|n| spec.columns.iter().position(|x| x == n).expect("column")).collect();
+            for c in &go {
+                params.extend(c.key.iter().cloned());
+                params.extend(pick(c.scratch_row.as_ref().expect("scratch row"), &set));
+            }
+            (sql.update_batch(&set, types, go.len()), go.len() as u64)
+        }
+        ChangeKind::Deleted => {
+            for c in &go {
+                params.extend(c.scratch_row.iter().flatten().cloned());
+            }
+            (sql.insert_batch(go.len()), go.len() as u64)
+        }
+        ChangeKind::Inserted => {
+            for c in &go {
+                params.extend(c.key.iter().cloned());
+            }
+            (sql.delete_batch(types, go.len()), go.len() as u64)
+        }
+    };
+    if tx.execute(&statement, &params)? != expected {
+        return Ok(None);
+    }
+    let go: Vec<Change> = go.into_iter().cloned().collect();
+    let after = read_batch(tx, sql, types, &go, read)?;
+    if go.iter().zip(&after).any(|(c, now)| *now != written(c, &compared)) {
+        return Ok(None);
+    }
+    Ok(Some(outcomes))
+}
+
+/// What a written change reads back as (columns as `try_batch` reads them): scratch's row.
+fn written(c: &Change, compared: &[usize]) -> Vec<Row> {
+    match c.kind {
+        ChangeKind::Updated { .. } => vec![pick(c.scratch_row.as_ref().expect("scratch row"), compared)],
+        ChangeKind::Deleted => vec![c.scratch_row.clone().expect("scratch row")],
+        ChangeKind::Inserted => Vec::new(),
+    }
+}
+
+/// The rows of `changes`' keys in live (columns `cols`), locked, one list per change in order.
+fn read_batch(
+    tx: &mut dyn WriteTxn,
+    sql: &TableSql,
+    types: &[String],
+    changes: &[Change],
+    cols: &[usize],
+) -> Result<Vec<Vec<Row>>> {
+    let params: Vec<Value> = changes.iter().flat_map(|c| c.key.iter().cloned()).collect();
+    let mut found: Vec<Vec<Row>> = vec![Vec::new(); changes.len()];
+    tx.query(&sql.select_batch(cols, types, changes.len()), &params, &mut |mut r| {
+        let Value::Integer(i) = r.remove(0) else { anyhow::bail!("a batched read lost its row numbers") };
+        found.get_mut(i as usize).context("a batched read numbered a row out of range")?.push(r);
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// The words of a constraint error, which the engines raise as `BadInput`: SQLite's
+/// (`UNIQUE constraint failed: t.v`) and PostgreSQL's (`… violates unique constraint "t_v"`).
 fn constraint_words(e: &anyhow::Error) -> Option<&str> {
     crate::error::classify(e)
-        .filter(|f| f.kind == crate::error::Kind::BadInput && f.message.contains("constraint failed"))
+        .filter(|f| {
+            f.kind == crate::error::Kind::BadInput
+                && (f.message.contains("constraint failed") || f.message.contains("violates"))
+        })
         .map(|f| f.message.as_str())
 }
 

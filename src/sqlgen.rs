@@ -165,6 +165,90 @@ impl TableSql {
         format!("DELETE FROM {} WHERE {} = ?", self.t(), self.dialect.row_address())
     }
 
+    // Batched forms (PostgreSQL): many rows per statement. Values are listed in a `VALUES` table
+    // `lastgood_v`, each parameter cast to its column's type (`types`, by column index: a type
+    // name without a modifier, so the column's own modifier still applies on assignment, exactly
+    // as for a bound parameter); keys are matched with `=`, which the key's index serves.
+
+    /// `(?::type, …), …` for `rows` rows of the columns `idx`, each row led by its ordinal when
+    /// `ordinal` (a literal: the batch's own numbering, not a value).
+    fn values_rows(idx: &[usize], types: &[String], rows: usize, ordinal: bool) -> String {
+        let marks: Vec<String> = idx.iter().map(|&i| format!("?::{}", types[i])).collect();
+        let marks = marks.join(", ");
+        (0..rows)
+            .map(|r| if ordinal { format!("({r}, {marks})") } else { format!("({marks})") })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `lastgood_t.k1 = lastgood_v.k1 AND …`.
+    fn key_join(&self) -> String {
+        (0..self.key_len)
+            .map(|i| format!("lastgood_t.{} = lastgood_v.k{i}", quote_ident(&self.columns[i])))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    fn key_aliases(&self) -> Vec<String> {
+        (0..self.key_len).map(|i| format!("k{i}")).collect()
+    }
+
+    /// Reads `rows` rows by key and locks them: `SELECT <ordinal>, <cols> FROM t JOIN (VALUES …)
+    /// ON <key> FOR UPDATE` (parameters: the key values, row after row). Each result row starts
+    /// with the ordinal of the key it matched (0-based, as an integer).
+    pub fn select_batch(&self, cols: &[usize], types: &[String], rows: usize) -> String {
+        let keys: Vec<usize> = (0..self.key_len).collect();
+        let list: String = cols.iter().map(|&i| format!(", lastgood_t.{}", quote_ident(&self.columns[i]))).collect();
+        format!(
+            "SELECT lastgood_v.lastgood_i{list} FROM {} AS lastgood_t JOIN (VALUES {}) AS lastgood_v(lastgood_i, {}) ON {} FOR UPDATE OF lastgood_t",
+            self.t(),
+            Self::values_rows(&keys, types, rows, true),
+            self.key_aliases().join(", "),
+            self.key_join()
+        )
+    }
+
+    /// `UPDATE t SET c = lastgood_v.s… FROM (VALUES …) WHERE <key>` (parameters, row after row:
+    /// the key values, then the values of `set`).
+    pub fn update_batch(&self, set: &[usize], types: &[String], rows: usize) -> String {
+        let idx: Vec<usize> = (0..self.key_len).chain(set.iter().copied()).collect();
+        let sets: Vec<String> = set
+            .iter()
+            .enumerate()
+            .map(|(j, &i)| format!("{} = lastgood_v.s{j}", quote_ident(&self.columns[i])))
+            .collect();
+        let mut aliases = self.key_aliases();
+        aliases.extend((0..set.len()).map(|j| format!("s{j}")));
+        format!(
+            "UPDATE {} AS lastgood_t SET {} FROM (VALUES {}) AS lastgood_v({}) WHERE {}",
+            self.t(),
+            sets.join(", "),
+            Self::values_rows(&idx, types, rows, false),
+            aliases.join(", "),
+            self.key_join()
+        )
+    }
+
+    /// `INSERT INTO t (all columns) VALUES (?…), …` for `rows` rows (the target columns type
+    /// the parameters, as in `insert`).
+    pub fn insert_batch(&self, rows: usize) -> String {
+        let all: Vec<usize> = (0..self.columns.len()).collect();
+        let one = format!("({})", vec!["?"; self.columns.len()].join(", "));
+        format!("INSERT INTO {} ({}) VALUES {}", self.t(), self.col_list(&all), vec![one; rows].join(", "))
+    }
+
+    /// `DELETE FROM t USING (VALUES …) WHERE <key>` (parameters: the key values, row after row).
+    pub fn delete_batch(&self, types: &[String], rows: usize) -> String {
+        let keys: Vec<usize> = (0..self.key_len).collect();
+        format!(
+            "DELETE FROM {} AS lastgood_t USING (VALUES {}) AS lastgood_v({}) WHERE {}",
+            self.t(),
+            Self::values_rows(&keys, types, rows, false),
+            self.key_aliases().join(", "),
+            self.key_join()
+        )
+    }
+
     // Literal forms, for `diff --sql` and the merge plan.
 
     /// Restores the values of `set` from `row` (key first) into live.
@@ -281,6 +365,21 @@ mod tests {
             t.update_literal(&[1], &[Value::Integer(7), Value::Text("it's".into())]),
             "UPDATE \"or\"\"ders\" SET \"note\" = 'it''s' WHERE \"id\" = 7;"
         );
+    }
+
+    #[test]
+    fn batched_statements_cast_each_value_and_match_keys() {
+        let t = TableSql { dialect: Dialect::Postgres, ..orders() };
+        let types = ["\"pg_catalog\".\"int4\"".to_string(), "\"pg_catalog\".\"text\"".to_string()];
+        assert_eq!(
+            t.update_batch(&[1], &types, 2),
+            "UPDATE \"or\"\"ders\" AS lastgood_t SET \"note\" = lastgood_v.s0 FROM (VALUES (?::\"pg_catalog\".\"int4\", ?::\"pg_catalog\".\"text\"), (?::\"pg_catalog\".\"int4\", ?::\"pg_catalog\".\"text\")) AS lastgood_v(k0, s0) WHERE lastgood_t.\"id\" = lastgood_v.k0"
+        );
+        assert_eq!(
+            t.select_batch(&[], &types, 1),
+            "SELECT lastgood_v.lastgood_i FROM \"or\"\"ders\" AS lastgood_t JOIN (VALUES (0, ?::\"pg_catalog\".\"int4\")) AS lastgood_v(lastgood_i, k0) ON lastgood_t.\"id\" = lastgood_v.k0 FOR UPDATE OF lastgood_t"
+        );
+        assert_eq!(t.insert_batch(2), "INSERT INTO \"or\"\"ders\" (\"id\", \"note\") VALUES (?, ?), (?, ?)");
     }
 
     #[test]

@@ -239,6 +239,13 @@ pub trait WriteTxn {
     /// `tables` are the tables the merge writes: SQLite copies the whole file regardless (the
     /// undo promotes it); PostgreSQL dumps only those tables, so the undo puts back only them.
     fn safety_snapshot(&mut self, dest: &Path, tables: &[String]) -> Result<()>;
+    /// For writing many rows of `table` per statement (see `sqlgen`, batched forms): the SQL type
+    /// each of `columns` is cast to, or `None` when this engine writes row by row (the default;
+    /// SQLite's statements are in-process calls, so batching saves it nothing). An engine that
+    /// answers also runs `SAVEPOINT`/`ROLLBACK TO SAVEPOINT` through `execute`.
+    fn batch_types(&mut self, _table: &str, _columns: &[String]) -> Result<Option<Vec<String>>> {
+        Ok(None)
+    }
     fn commit(self: Box<Self>) -> Result<()>;
 }
 

@@ -21,7 +21,9 @@
 //!
 //! Writes: parameters are bound, never spliced. SQLite-style placeholders (`?`, `?N`) are
 //! rewritten to `$N`. Values are sent in text format and cast by the server to the column's
-//! type (bytea in binary), so an Integer binds to int2/int4/numeric alike.
+//! type (bytea in binary), so an Integer binds to int2/int4/numeric alike. Batched merge writes
+//! (`WriteTxn::batch_types`) cast each parameter to its column's type without the modifier,
+//! which gives the same values and errors as binding it in place.
 
 use anyhow::Result;
 use bytes::BytesMut;
@@ -129,26 +131,7 @@ impl PgDb {
 
     /// Finds `table` (see the module docs for names). Errors: `BadInput` when it does not exist.
     pub fn resolve_table(&mut self, table: &str) -> Result<TableRef> {
-        let mut candidates = vec![("public".to_string(), table.to_string())];
-        if let Some((s, n)) = table.split_once('.') {
-            candidates.push((s.to_string(), n.to_string()));
-        }
-        for (schema, name) in candidates {
-            let rows = self
-                .client
-                .query(
-                    "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE c.relkind IN ('r', 'p') AND n.nspname = $1 AND c.relname = $2",
-                    &[&schema, &name],
-                )
-                .map_err(|e| self.err(e, "looking up a table"))?;
-            if let Some(r) = rows.first() {
-                return Ok(TableRef { schema, name, oid: r.get(0) });
-            }
-        }
-        Err(bad_input(format!("`{}` has no table `{table}`", self.conn.describe()))
-            .hint("tables outside schema public are named schema.table")
-            .into())
+        resolve_table_in(&mut self.client, &self.conn, table)
     }
 
     /// Column names, PostgreSQL types and mappings of a table, in column order.
@@ -271,6 +254,29 @@ fn query_problem(e: postgres::Error, conn: &PgConn) -> Result<QueryProblem> {
     } else {
         QueryProblem::Unreadable(message)
     })
+}
+
+/// `PgDb::resolve_table` through any client (a connection or a transaction).
+fn resolve_table_in(client: &mut impl postgres::GenericClient, conn: &PgConn, table: &str) -> Result<TableRef> {
+    let mut candidates = vec![("public".to_string(), table.to_string())];
+    if let Some((s, n)) = table.split_once('.') {
+        candidates.push((s.to_string(), n.to_string()));
+    }
+    for (schema, name) in candidates {
+        let rows = client
+            .query(
+                "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p') AND n.nspname = $1 AND c.relname = $2",
+                &[&schema, &name],
+            )
+            .map_err(|e| conn.classify(e, "looking up a table"))?;
+        if let Some(r) = rows.first() {
+            return Ok(TableRef { schema, name, oid: r.get(0) });
+        }
+    }
+    Err(bad_input(format!("`{}` has no table `{table}`", conn.describe()))
+        .hint("tables outside schema public are named schema.table")
+        .into())
 }
 
 /// Decodes one cell by its mapping.
@@ -657,6 +663,33 @@ impl WriteTxn for PgTxn<'_> {
             sink(decode_row(r, &maps)?)?;
         }
         Ok(())
+    }
+
+    /// Each column's type as `"schema"."name"` (arrays by their internal name, e.g. `_int4`):
+    /// quoted, so the grammar adds no default modifier (bare `bit` would mean `bit(1)`), and
+    /// without the column's modifier, so assignment applies it exactly as for a bound parameter.
+    fn batch_types(&mut self, table: &str, columns: &[String]) -> Result<Option<Vec<String>>> {
+        let t = resolve_table_in(&mut self.tx, &self.conn, table)?;
+        let rows = self
+            .tx
+            .query(
+                "SELECT a.attname::text, n.nspname::text, y.typname::text FROM pg_attribute a \
+                 JOIN pg_type y ON y.oid = a.atttypid JOIN pg_namespace n ON n.oid = y.typnamespace \
+                 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
+                &[&t.oid],
+            )
+            .map_err(|e| self.conn.classify(e, "reading column types"))?;
+        let types: std::collections::HashMap<String, String> =
+            rows.iter().map(|r| (r.get(0), format!("{}.{}", quote_ident(r.get(1)), quote_ident(r.get(2))))).collect();
+        // A batch joins the table to a `VALUES` list of at most 1000 keys: the planner would
+        // often pick a hash join, reading the whole table once per batch; key lookups through
+        // the index keep a batch's cost independent of the table size. For the rest of this
+        // transaction only (it runs nothing but the merge's key lookups, and live's triggers).
+        self.tx
+            .batch_execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+            .map_err(|e| self.conn.classify(e, "setting up batched writes"))?;
+        // A column missing here (changed since the plan): write row by row, which reports it.
+        Ok(columns.iter().map(|c| types.get(c).cloned()).collect())
     }
 
     /// pg_dump (custom format) of the whole database as this transaction sees it before its first

@@ -13,6 +13,7 @@ mod history;
 mod interrupt;
 mod merge;
 mod pg;
+mod pgbatch;
 mod pgcluster;
 mod pgops;
 mod picker;
