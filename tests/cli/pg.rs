@@ -778,7 +778,10 @@ fn seed_scenario_with_live_on_postgres_merges_filenames_and_loses_no_order() {
 fn sigkill_of_a_postgres_merge_leaves_live_before_or_fully_merged() {
     let c = cluster_or_skip!();
     make_pg_shop(&c, "shop");
-    c.psql("shop", "INSERT INTO downloads(order_id, filename) SELECT x, 'bulk-' || x FROM generate_series(1, 3000) x;");
+    c.psql(
+        "shop",
+        "INSERT INTO downloads(order_id, filename) SELECT x, 'bulk-' || x FROM generate_series(1, 40000) x;",
+    );
     let dir = tempdir();
     let repo = dir.path().join("repo");
     std::fs::create_dir(&repo).unwrap();
@@ -815,12 +818,32 @@ fn sigkill_of_a_postgres_merge_leaves_live_before_or_fully_merged() {
     assert_eq!(code, 0, "{text}");
     let whole = started.elapsed();
     assert_eq!(state(), merged);
-    let (mut before, mut after) = (0, 0);
+    // The merge's write transaction has written something once its session holds a transaction id.
+    let writing = || {
+        c.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lastgood' AND backend_xid IS NOT NULL",
+        )
+        .trim()
+            != "0"
+    };
+    let (mut before, mut after, mut while_running, mut mid_write) = (0, 0, 0, 0);
     for i in 0..24u32 {
         damage();
-        let frac = f64::from(i) / 20.0;
         let mut child = lastgood(dir.path()).args(args).stdout(std::process::Stdio::null()).spawn().unwrap();
-        std::thread::sleep(whole.mul_f64(frac));
+        let frac = f64::from(i % 12) / 12.0;
+        if i % 2 == 0 {
+            // Spread over the whole run: plan, snapshot, writes, commit.
+            std::thread::sleep(whole.mul_f64(frac));
+        } else {
+            // Aimed inside the write transaction: after its first write, before its commit.
+            let deadline = std::time::Instant::now() + whole * 3;
+            while !writing() && child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            mid_write += usize::from(writing() && child.try_wait().unwrap().is_none());
+        }
+        while_running += usize::from(child.try_wait().unwrap().is_none());
         let _ = child.kill();
         child.wait().unwrap();
         // The killed session's transaction ends when the server notices the closed socket.
@@ -837,9 +860,12 @@ fn sigkill_of_a_postgres_merge_leaves_live_before_or_fully_merged() {
         } else if s == merged {
             after += 1;
         } else {
-            panic!("kill {i} at {frac:.2} of a run left live partially merged");
+            panic!("kill {i} left live partially merged");
         }
     }
+    eprintln!("{while_running} kills while running, {mid_write} inside the write transaction; live before: {before}, merged: {after}");
+    assert!(while_running >= 20, "only {while_running} kills landed while merge ran");
+    assert!(mid_write >= 5, "only {mid_write} kills landed inside the write transaction");
     assert!(before > 0, "some kills landed before the commit ({before} before, {after} after)");
     // Nothing lingers: a merge after all the kills runs and completes.
     damage();
@@ -847,13 +873,17 @@ fn sigkill_of_a_postgres_merge_leaves_live_before_or_fully_merged() {
     assert_eq!(code, 0, "{text}");
     assert_eq!(state(), merged);
     // Snapshots are whole archives or absent, never partial ones under the final name.
-    for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+    let snapshots = dir.path().join("lastgood-snapshots");
+    let mut whole_snapshots = 0;
+    for e in std::fs::read_dir(&snapshots).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.ends_with(".dump") && name.contains("lastgood-snapshot") {
             let out = c.tool("pg_restore", "shop").arg("-l").arg(e.path()).output().unwrap();
             assert!(out.status.success(), "snapshot {name} is whole");
+            whole_snapshots += 1;
         }
     }
+    assert!(whole_snapshots >= 2, "the uninterrupted merges left their snapshots");
 }
 
 /// Promote on PostgreSQL renames databases in one transaction: scratch becomes live, the previous
