@@ -74,8 +74,10 @@ fn run_postgres(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     if !args.yes {
         ctx.out.emit(&PgDryRun { dry_run: true, plan: &plan }, |d| render_pg_plan(d.plan))?;
         plan.check_not_in_use()?;
+        plan.check_properties(args.force)?;
         return Ok(crate::exit::OK);
     }
+    plan.check_properties(args.force)?;
     let report = plan.execute()?;
     ctx.out.emit(&report, |r| {
         format!(

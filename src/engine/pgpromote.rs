@@ -40,6 +40,9 @@ pub struct PgPromotePlan {
     /// Other sessions on live or scratch (application names), which block the rename.
     pub in_use: Vec<String>,
     pub terminate_connections: bool,
+    /// Database-level properties (owner, grants, `ALTER DATABASE … SET` settings) in which live and
+    /// scratch differ: renaming would not carry them over, so promote refuses unless `--force`.
+    pub property_differences: Vec<String>,
     /// The command that swaps back.
     pub undo: String,
     #[serde(skip)]
@@ -81,6 +84,13 @@ impl PgPromotePlan {
             }
         }
         let in_use = admin.sessions_on(&[&s.dbname, &l.dbname])?;
+        let (lp, sp) = (admin.database_properties(&l.dbname)?, admin.database_properties(&s.dbname)?);
+        let property_differences: Vec<String> = lp
+            .iter()
+            .zip(&sp)
+            .filter(|(a, b)| a.1 != b.1)
+            .map(|(a, b)| format!("{}: live has `{}`, scratch has `{}`", a.0, a.1, b.1))
+            .collect();
         let stamp = now.format("%Y%m%d%H%M%S%3f").to_string();
         let live_part: String = l.dbname.chars().take(63 - "lastgood_safety__".len() - stamp.len()).collect();
         let safety = format!("lastgood_safety_{live_part}_{stamp}");
@@ -106,9 +116,28 @@ impl PgPromotePlan {
             steps,
             in_use,
             terminate_connections: terminate,
+            property_differences,
             undo,
             server: l,
         })
+    }
+
+    /// Refuses when live's owner, grants or database-level settings differ from scratch's (the new
+    /// live would silently lose them), unless `force`.
+    pub fn check_properties(&self, force: bool) -> Result<()> {
+        if self.property_differences.is_empty() || force {
+            return Ok(());
+        }
+        Err(refused(format!(
+            "promoting `{}` would change live's database properties: {}",
+            self.scratch_database,
+            self.property_differences.join("; ")
+        ))
+        .hint(format!(
+            "give scratch the same owner, grants and settings (ALTER DATABASE \"{}\" OWNER TO … / SET … / GRANT …), or pass --force",
+            self.scratch_database
+        ))
+        .into())
     }
 
     /// Refuses while other sessions use either database (unless ending them was asked for).

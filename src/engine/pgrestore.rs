@@ -509,6 +509,27 @@ impl Admin {
         Ok(rows.first().map(|r| r.get(0)))
     }
 
+    /// What a database carries besides its contents, which a rename-based promote would not carry
+    /// over: owner, database-level settings (`ALTER DATABASE … SET`) and grants, as text.
+    pub fn database_properties(&mut self, name: &str) -> Result<Vec<(String, String)>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT pg_get_userbyid(d.datdba)::text, coalesce(d.datacl::text, ''),
+                        coalesce((SELECT array_to_string(s.setconfig, ', ') FROM pg_db_role_setting s
+                                  WHERE s.setdatabase = d.oid AND s.setrole = 0), '')
+                 FROM pg_database d WHERE d.datname = $1",
+                &[&name],
+            )
+            .map_err(|e| self.conn.classify(e, "reading database properties"))?;
+        let Some(r) = rows.first() else { return Ok(Vec::new()) };
+        Ok(vec![
+            ("owner".to_string(), r.get::<_, String>(0)),
+            ("grants".to_string(), r.get::<_, String>(1)),
+            ("settings".to_string(), r.get::<_, String>(2)),
+        ])
+    }
+
     /// Makes room for `name`: nothing to do when absent; dropped when it carries lastgood's mark
     /// or with `force`; refused otherwise.
     fn prepare_target(&mut self, name: &str, force: bool) -> Result<()> {

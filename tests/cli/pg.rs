@@ -863,7 +863,9 @@ fn sigkill_of_a_postgres_merge_leaves_live_before_or_fully_merged() {
             panic!("kill {i} left live partially merged");
         }
     }
-    eprintln!("{while_running} kills while running, {mid_write} inside the write transaction; live before: {before}, merged: {after}");
+    eprintln!(
+        "{while_running} kills while running, {mid_write} inside the write transaction; live before: {before}, merged: {after}"
+    );
     assert!(while_running >= 20, "only {while_running} kills landed while merge ran");
     assert!(mid_write >= 5, "only {mid_write} kills landed inside the write transaction");
     assert!(before > 0, "some kills landed before the commit ({before} before, {after} after)");
@@ -1144,4 +1146,27 @@ fn force_never_replaces_a_database_in_use_that_lastgood_did_not_create() {
     assert_eq!(code, 5, "{text}");
     assert!(text.contains("in use"), "{text}");
     assert_eq!(c.psql("fakeprod", "SELECT count(*) FROM important").trim(), "1");
+}
+
+#[test]
+fn promote_refuses_to_lose_lives_database_settings_unless_forced() {
+    let c = cluster_or_skip!();
+    make_small_db(&c);
+    let dir = tempdir();
+    let repo = dump_into_repo(&c, "shop", dir.path());
+    c.psql("postgres", "ALTER DATABASE shop SET search_path = app, public; ALTER DATABASE shop SET work_mem = '8MB';");
+    let live = c.url("shop");
+    let v = json(dir.path(), &["restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &live]);
+    let scratch = c.url(v["target_database"].as_str().unwrap());
+    let (code, text) = run(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes"], &[]);
+    assert_eq!(code, 5, "{text}");
+    assert!(text.contains("settings") && text.contains("work_mem"), "{text}");
+    assert!(
+        c.psql("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'lastgood_safety%'").trim().is_empty()
+    );
+    // Once scratch carries the same settings, promote goes ahead.
+    let scratch_db = v["target_database"].as_str().unwrap();
+    c.psql("postgres", &format!("ALTER DATABASE \"{scratch_db}\" SET search_path = app, public; ALTER DATABASE \"{scratch_db}\" SET work_mem = '8MB';"));
+    let (code, text) = run(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes"], &[]);
+    assert_eq!(code, 0, "{text}");
 }
