@@ -8,31 +8,10 @@
 set -euo pipefail
 
 ROWS=${1:-100000}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-LASTGOOD=${LASTGOOD:-$ROOT/target/release/lastgood}
-if [[ ! -x $LASTGOOD ]]; then
-    (cd "$ROOT" && cargo build --release --quiet)
-fi
-BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[[ -x $BIN/initdb ]] || { echo "PostgreSQL binaries not found" >&2; exit 4; }
-
-WORK=$(mktemp -d /tmp/lastgood-bench-pgmerge.XXXXXX)
-AS=()
-if [[ $(id -u) == 0 ]]; then
-    chown postgres:postgres "$WORK"
-    AS=(runuser -u postgres --)
-fi
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cleanup() {
-    "${AS[@]}" "$BIN/pg_ctl" -D "$WORK/data" -m immediate -w stop >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-"${AS[@]}" "$BIN/initdb" -A trust -U postgres --no-sync -D "$WORK/data" >/dev/null
-"${AS[@]}" "$BIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w -o \
-    "-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$WORK" start >/dev/null
-export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres
+PG_DURABLE=1
+NAME=pgmerge
+# shellcheck source=bench/pgcluster.sh
+source "$(dirname "$0")/pgcluster.sh"
 P=(psql -X -q -v ON_ERROR_STOP=1)
 
 "${P[@]}" -d postgres -c "CREATE DATABASE mlive"
