@@ -10,6 +10,7 @@
 //! - `describe` never contains a password.
 
 pub mod pgconn;
+pub mod pgload;
 pub mod pgpromote;
 pub mod pgrestore;
 pub mod pgtools;

@@ -2,11 +2,15 @@
 //!
 //! A restore is a plan (`PgRestorePlan::new`: archive usable, tables present, target allowed,
 //! printable as a dry run) and its execution: CREATE DATABASE from template0, mark it with a
-//! COMMENT (`lastgood scratch: …`), then pg_restore (with `-j` for custom and directory archives)
-//! or psql for plain dumps. `--tables` feeds pg_restore an exact list (`-L`) built from the
-//! archive's TOC dependencies: the tables, their data, and everything that hangs off them
-//! (indexes, constraints, triggers, defaults, owned sequences and their values), which
-//! `pg_restore -t` alone would leave out.
+//! COMMENT (`lastgood scratch: …`), then the archive. Custom, directory and tar archives go in
+//! three steps, as pg_restore orders them: pg_restore `--section=pre-data` (tables, types,
+//! functions); the rows, loaded over `--jobs` connections at once (`pgload`), so that even one
+//! big table uses more than one server core; then pg_restore `--section=data
+//! --section=post-data` with `-j` (indexes, constraints, triggers, sequence values). `--jobs 1`
+//! leaves everything to one pg_restore run; plain dumps go through psql. `--tables` feeds
+//! pg_restore an exact list (`-L`) built from the archive's TOC dependencies: the tables, their
+//! data, and everything that hangs off them (indexes, constraints, triggers, defaults, owned
+//! sequences and their values), which `pg_restore -t` alone would leave out.
 //!
 //! Invariants: a failed or interrupted restore drops the database it created, so nothing is left
 //! under the target name; lastgood drops or replaces only databases carrying its COMMENT mark,
@@ -23,6 +27,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::pgconn::PgConn;
+use super::pgload::LoadedTable;
 use super::pgtools;
 use super::quote_ident;
 use crate::catalog::format::{Compression, Format};
@@ -51,6 +56,8 @@ pub struct PgRestorePlan {
     pub replace_existing: bool,
     /// Parallel pg_restore jobs (1 where the format does not allow more).
     pub jobs: u32,
+    /// Connections loading table rows side by side (`pgload`); 1 leaves the rows to pg_restore.
+    pub load_connections: u32,
     #[serde(skip)]
     conn: PgConn,
     #[serde(skip)]
@@ -145,6 +152,7 @@ impl PgRestorePlan {
             .into());
         }
         let conn = server.with_dbname(&target_database);
+        let load_connections = if backup.format == Format::PgPlain { 1 } else { jobs.max(1) };
         let jobs = if matches!(backup.format, Format::PgCustom | Format::PgDirectory) { jobs.max(1) } else { 1 };
         Ok(PgRestorePlan {
             backup_id: backup.id.clone(),
@@ -157,6 +165,7 @@ impl PgRestorePlan {
             target_database,
             replace_existing: force,
             jobs,
+            load_connections,
             conn,
             compression: backup.compression,
             archive: backup.archive.clone(),
@@ -197,7 +206,7 @@ impl PgRestorePlan {
             return Err(e);
         }
         let spinner = out.spinner(&format!("restoring backup {} into {}", self.backup_id, self.target_database));
-        let result = self.run_restore().and_then(|skipped| self.report(skipped, started));
+        let result = self.run_restore().and_then(|(skipped, loaded)| self.report(skipped, &loaded, started));
         spinner.finish_and_clear();
         crate::interrupt::forget_cleanup(cleanup);
         match result {
@@ -248,11 +257,43 @@ impl PgRestorePlan {
         .into())
     }
 
-    /// Returns the foreign keys left out.
-    fn run_restore(&self) -> Result<Vec<String>> {
+    /// Returns the foreign keys left out and the rows loaded by `pgload` (none when pg_restore
+    /// loaded them).
+    fn run_restore(&self) -> Result<(Vec<String>, Vec<LoadedTable>)> {
         if self.format == Format::PgPlain {
-            return self.run_psql().map(|_| Vec::new());
+            return self.run_psql().map(|_| (Vec::new(), Vec::new()));
         }
+        if self.load_connections <= 1 {
+            let mut skipped = Vec::new();
+            let list = match &self.tables {
+                Some(tables) => {
+                    let (ids, fks) = self.selection(tables)?;
+                    skipped = fks;
+                    Some(ids)
+                }
+                None => None,
+            };
+            self.pg_restore(list.as_deref(), &[], self.jobs)?;
+            return Ok((skipped, Vec::new()));
+        }
+        // Schema, then the rows over several connections, then indexes, constraints, triggers
+        // and sequence values: the order pg_restore itself keeps.
+        let archive = read_archive(&self.backup_path, self.format)?;
+        let (ids, skipped) = match &self.tables {
+            Some(tables) => self.selection_in(&archive, tables)?,
+            None => (archive.entries.iter().map(|e| e.id).collect(), Vec::new()),
+        };
+        let is_data = |id: &i32| archive.entries.iter().any(|e| e.id == *id && e.desc == "TABLE DATA");
+        let (data, rest): (Vec<i32>, Vec<i32>) = ids.iter().partition(|id| is_data(id));
+        self.pg_restore(Some(&ids), &["--section=pre-data"], 1)?;
+        let what = format!("{} (`{}`)", self.backup_id, self.backup_path.display());
+        let loaded = super::pgload::load(&self.backup_path, &data, &self.conn, self.load_connections as usize, &what)?;
+        self.pg_restore(Some(&rest), &["--section=data", "--section=post-data"], self.jobs)?;
+        Ok((skipped, loaded))
+    }
+
+    /// Runs pg_restore into the target: the entries `list` (all when `None`), with `args`.
+    fn pg_restore(&self, list: Option<&[i32]>, args: &[&str], jobs: u32) -> Result<()> {
         let mut cmd = pgtools::command("pg_restore", Some(&self.conn))?;
         // A scratch database belongs to whoever restores it: owners and grants of the archive may
         // name roles this server lacks (a CI drill server, a laptop), so they are not restored.
@@ -264,16 +305,15 @@ impl PgRestorePlan {
             "-d",
             &dbname_conninfo(&self.target_database),
         ]);
-        if self.jobs > 1 {
-            cmd.arg(format!("--jobs={}", self.jobs));
+        cmd.args(args);
+        if jobs > 1 {
+            cmd.arg(format!("--jobs={jobs}"));
         }
-        let mut skipped = Vec::new();
         let _list_file;
-        if let Some(tables) = &self.tables {
-            let (list, fks) = self.selection_list(tables)?;
-            skipped = fks;
-            cmd.arg("-L").arg(list.path());
-            _list_file = list;
+        if let Some(ids) = list {
+            let f = list_file(ids)?;
+            cmd.arg("-L").arg(f.path());
+            _list_file = f;
         }
         cmd.arg(&self.backup_path);
         let out = pgtools::output(&mut cmd)?;
@@ -286,12 +326,15 @@ impl PgRestorePlan {
             ))
             .into());
         }
-        Ok(skipped)
+        Ok(())
     }
 
-    /// Writes the pg_restore `-L` list selecting `tables` and what belongs to them.
-    fn selection_list(&self, tables: &[String]) -> Result<(tempfile::NamedTempFile, Vec<String>)> {
-        let archive = read_archive(&self.backup_path, self.format)?;
+    /// The TOC entries restoring `tables` and what belongs to them, and the foreign keys left out.
+    fn selection(&self, tables: &[String]) -> Result<(Vec<i32>, Vec<String>)> {
+        self.selection_in(&read_archive(&self.backup_path, self.format)?, tables)
+    }
+
+    fn selection_in(&self, archive: &pgdump::Archive, tables: &[String]) -> Result<(Vec<i32>, Vec<String>)> {
         let mut ids = Vec::new();
         for t in tables {
             let (schema, name) = t.split_once('.').unwrap_or(("public", t));
@@ -300,17 +343,7 @@ impl PgRestorePlan {
                 .ok_or_else(|| bad_input(format!("backup {} has no table `{t}`", self.backup_id)))?;
             ids.push(e.id);
         }
-        let (keep, skipped) = archive.selection(&ids);
-        let mut f = tempfile::Builder::new()
-            .prefix("lastgood-pg-restore-")
-            .suffix(".list")
-            .tempfile()
-            .map_err(|e| environment(format!("cannot create a temporary file: {e}")))?;
-        for id in keep {
-            writeln!(f, "{id};").context("writing the pg_restore list")?;
-        }
-        f.flush().context("writing the pg_restore list")?;
-        Ok((f, skipped))
+        Ok(archive.selection(&ids))
     }
 
     /// Plain dumps: psql reads the (decompressed) SQL from stdin and stops at the first error.
@@ -351,11 +384,19 @@ impl PgRestorePlan {
         copy.map(|_| ()).with_context(|| format!("reading backup `{}`", self.backup_path.display()))
     }
 
-    fn report(&self, skipped_foreign_keys: Vec<String>, started: Instant) -> Result<PgRestoreReport> {
+    /// Counts what the database holds now. A table `pgload` filled alone (a plain table, no
+    /// child tables) has the rows its COPYs reported; every other table is counted.
+    fn report(
+        &self,
+        skipped_foreign_keys: Vec<String>,
+        loaded: &[LoadedTable],
+        started: Instant,
+    ) -> Result<PgRestoreReport> {
         let mut client = self.conn.connect()?;
         let rows = client
             .query(
-                "SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                "SELECT n.nspname::text, c.relname::text, c.relkind = 'r' AND NOT c.relhassubclass \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
                  AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2",
                 &[],
@@ -363,10 +404,18 @@ impl PgRestorePlan {
             .map_err(|e| self.conn.classify(e, "listing restored tables"))?;
         let mut tables = Vec::new();
         for r in rows {
-            let (schema, name): (String, String) = (r.get(0), r.get(1));
-            let sql = format!("SELECT count(*) FROM {}.{}", quote_ident(&schema), quote_ident(&name));
-            let n: i64 = client.query_one(&sql, &[]).map_err(|e| self.conn.classify(e, "counting rows"))?.get(0);
-            tables.push(TableFacts { name: pgdump::qualified(&schema, &name), rows: Some(n as u64) });
+            let (schema, name, plain): (String, String, bool) = (r.get(0), r.get(1), r.get(2));
+            let mut copied = loaded.iter().filter(|l| l.schema == schema && l.table == name).peekable();
+            let n = match copied.peek() {
+                Some(_) if plain => copied.map(|l| l.rows).sum(),
+                _ => {
+                    let sql = format!("SELECT count(*) FROM {}.{}", quote_ident(&schema), quote_ident(&name));
+                    let n: i64 =
+                        client.query_one(&sql, &[]).map_err(|e| self.conn.classify(e, "counting rows"))?.get(0);
+                    n as u64
+                }
+            };
+            tables.push(TableFacts { name: pgdump::qualified(&schema, &name), rows: Some(n) });
         }
         let count = |client: &mut postgres::Client, sql: &str| -> Result<u64> {
             let n: i64 = client.query_one(sql, &[]).map_err(|e| self.conn.classify(e, "counting objects"))?.get(0);
@@ -466,6 +515,20 @@ fn resolve_tables(backup: &Backup, names: &[String]) -> Result<Vec<String>> {
             })
         })
         .collect()
+}
+
+/// A pg_restore `-L` list file naming the TOC entries `ids`.
+fn list_file(ids: &[i32]) -> Result<tempfile::NamedTempFile> {
+    let mut f = tempfile::Builder::new()
+        .prefix("lastgood-pg-restore-")
+        .suffix(".list")
+        .tempfile()
+        .map_err(|e| environment(format!("cannot create a temporary file: {e}")))?;
+    for id in ids {
+        writeln!(f, "{id};").context("writing the pg_restore list")?;
+    }
+    f.flush().context("writing the pg_restore list")?;
+    Ok(f)
 }
 
 fn read_archive(path: &std::path::Path, format: Format) -> Result<pgdump::Archive> {
