@@ -9,8 +9,8 @@
 # Reported: median wall time of each, their ratio (target <= 1.1), and lastgood's peak RSS; then
 # `lastgood diff` of pgbench_accounts against a copy with 1% of rows changed (rows/s, peak RSS).
 # Note: lastgood restores the table with its primary key (as a one-table restore must); pg_restore
-# -t restores the bare table only, so a third line times pg_restore with the same -L list, the
-# floor for the same objects.
+# -t restores the bare table only, so a third line times pg_restore with the same -L list, and a
+# fourth lastgood with --jobs 1 (rows loaded by pg_restore itself, not over two connections).
 set -euo pipefail
 
 SCALE=${1:-20}
@@ -35,7 +35,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 LIST=$WORK/accounts.list
 "$BIN/pg_restore" -l "$REPO/shop.dump" | grep -E 'pgbench_accounts( |_pkey)' > "$LIST"
 
-: > "$WORK/t_lastgood"; : > "$WORK/t_pgrestore"; : > "$WORK/t_pglist"; : > "$WORK/rss"
+: > "$WORK/t_lastgood"; : > "$WORK/t_lastgood1"; : > "$WORK/t_pgrestore"; : > "$WORK/t_pglist"; : > "$WORK/rss"
 for i in $(seq 1 "$RUNS"); do
     t0=$(now)
     /usr/bin/time -f %M -o "$WORK/rss.$i" "$LASTGOOD" --quiet restore --repo "$REPO" --backup latest \
@@ -45,24 +45,30 @@ for i in $(seq 1 "$RUNS"); do
     t2=$(now)
     "$BIN/createdb" "pl_$i" && "$BIN/pg_restore" -L "$LIST" -d "pl_$i" "$REPO/shop.dump"
     t3=$(now)
+    "$LASTGOOD" --quiet restore --repo "$REPO" --backup latest --jobs 1 \
+        --live "postgres://postgres@127.0.0.1:$PORT/shop" --tables pgbench_accounts --into "l1_$i" >/dev/null
+    t4=$(now)
     echo "$t1 - $t0" | bc >> "$WORK/t_lastgood"
     echo "$t2 - $t1" | bc >> "$WORK/t_pgrestore"
     echo "$t3 - $t2" | bc >> "$WORK/t_pglist"
+    echo "$t4 - $t3" | bc >> "$WORK/t_lastgood1"
     cat "$WORK/rss.$i" >> "$WORK/rss"
     rows=$("$BIN/psql" -Atc 'SELECT count(*) FROM pgbench_accounts' "lg_$i")
     pk=$("$BIN/psql" -Atc "SELECT count(*) FROM pg_indexes WHERE indexname = 'pgbench_accounts_pkey'" "lg_$i")
     [[ $rows == $((SCALE * 100000)) && $pk == 1 ]] || { echo "lastgood restore incomplete: $rows rows, pk $pk" >&2; exit 1; }
-    "$BIN/dropdb" "lg_$i"; "$BIN/dropdb" "pr_$i"; "$BIN/dropdb" "pl_$i"
+    "$BIN/dropdb" "lg_$i"; "$BIN/dropdb" "pr_$i"; "$BIN/dropdb" "pl_$i"; "$BIN/dropdb" "l1_$i"
 done
 
 lg=$(median < "$WORK/t_lastgood")
 pr=$(median < "$WORK/t_pgrestore")
 pl=$(median < "$WORK/t_pglist")
+l1=$(median < "$WORK/t_lastgood1")
 rss=$(sort -n "$WORK/rss" | tail -1)
 printf 'one-table restore of pgbench_accounts (%d rows), median of %d runs\n' $((SCALE * 100000)) "$RUNS"
 printf '  lastgood restore --tables (table + primary key): %6.2f s   peak RSS %d MB\n' "$lg" $((rss / 1024))
 printf '  createdb + pg_restore -t (bare table):            %6.2f s   ratio %.2fx\n' "$pr" "$(echo "$lg / $pr" | bc -l)"
 printf '  createdb + pg_restore -L (table + primary key):   %6.2f s   ratio %.2fx\n' "$pl" "$(echo "$lg / $pl" | bc -l)"
+printf '  (context) lastgood --jobs 1 (one pg_restore run): %6.2f s\n' "$l1"
 
 # Diff: scratch is a copy of shop, then 1% of live's accounts change.
 "$BIN/createdb" -T shop scratch
