@@ -23,7 +23,8 @@
 
 use anyhow::Result;
 use chrono::{
-    DateTime, Days, FixedOffset, Local, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc,
+    DateTime, Days, FixedOffset, Local, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone,
+    Timelike, Utc,
 };
 
 use crate::error::usage;
@@ -33,6 +34,30 @@ const FORMS_HINT: &str = "use `now`, `-3h`, `2 hours ago`, `06:00` (today), `yes
 /// Parses an operator-typed time (rules in the module docs). `utc` makes zone-less wall-clock
 /// times UTC instead of local. Errors: `Usage`, saying what was understood and what was not.
 pub fn parse_time(input: &str, now: DateTime<Utc>, utc: bool) -> Result<DateTime<Utc>> {
+    let t = parse_any(input, now, utc)?;
+    // chrono reads `:60` as a leap second; no clock, file name or backup carries one.
+    if t.nanosecond() >= 1_000_000_000 {
+        return Err(refuse(input, "seconds run from 00 to 59").into());
+    }
+    Ok(t)
+}
+
+/// `parse_time` for a point to restore to (`--at`): a time after `now` is refused, since no backup
+/// can have been taken then and a future date is most likely a typo (a wrong day or month).
+pub fn parse_past_time(input: &str, now: DateTime<Utc>, utc: bool) -> Result<DateTime<Utc>> {
+    let t = parse_time(input, now, utc)?;
+    if t > now {
+        return Err(usage(format!(
+            "time `{input}` = {} is in the future; lastgood restores to a past moment",
+            show(t)
+        ))
+        .hint("check the date; for the newest backup use `--at now` or `--backup latest`")
+        .into());
+    }
+    Ok(t)
+}
+
+fn parse_any(input: &str, now: DateTime<Utc>, utc: bool) -> Result<DateTime<Utc>> {
     let s = input.trim();
     let lower = s.to_ascii_lowercase();
     if lower == "now" {
@@ -475,6 +500,23 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(parse_time("00:00", now, false).unwrap(), local_midnight);
+    }
+
+    #[test]
+    fn leap_seconds_and_future_restore_points_are_refused() {
+        let now = utc("2026-11-24T07:30:00Z");
+        for input in ["2026-11-24 06:00:60", "2026-11-24T06:00:60Z", "06:00:60"] {
+            let err = parse_time(input, now, true).unwrap_err().to_string();
+            assert!(err.contains("seconds run from 00 to 59"), "{input}: {err}");
+        }
+        assert_eq!(parse_past_time("2026-11-24 07:30", now, true).unwrap(), now);
+        assert_eq!(parse_past_time("now", now, true).unwrap(), now);
+        for input in ["2026-11-25 06:00", "9999-12-31", "2026-11-24T07:30:01Z"] {
+            let err = parse_past_time(input, now, true).unwrap_err().to_string();
+            assert!(err.contains("is in the future"), "{input}: {err}");
+            // A bound of a search (--until) may lie ahead.
+            assert!(parse_time(input, now, true).is_ok(), "{input}");
+        }
     }
 
     #[test]

@@ -39,6 +39,17 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         t.as_deref().map(|s| crate::time::parse_time(s, ctx.now, ctx.utc)).transpose()
     };
     let (since, until) = (parse(&args.since)?, parse(&args.until)?);
+    if let (Some(s), Some(u)) = (since, until)
+        && s > u
+    {
+        return Err(crate::error::usage(format!(
+            "--since {} is later than --until {}: no backup can lie between them",
+            crate::time::show(s),
+            crate::time::show(u)
+        ))
+        .hint("swap the two times")
+        .into());
+    }
     for (flag, text, t) in [("since", &args.since, since), ("until", &args.until, until)] {
         if let (Some(text), Some(t)) = (text, t) {
             ctx.out.debug(&format!("--{flag} {}", crate::time::explain(text, t)));

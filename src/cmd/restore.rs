@@ -145,7 +145,7 @@ fn choose<'c>(
             format!("using backup {} taken at {} (picked interactively)", b.id, crate::time::show(b.taken_at)),
         ));
     };
-    let at = crate::time::parse_time(at_text, ctx.now, ctx.utc)?;
+    let at = crate::time::parse_past_time(at_text, ctx.now, ctx.utc)?;
     let (b, skipped) = catalog.newest_at_or_before(at)?;
     let mut why = format!(
         "using backup {} taken at {} ({}): the newest taken at or before {} (`{at_text}`)",

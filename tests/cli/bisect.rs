@@ -187,6 +187,16 @@ fn no_good_backup_exits_1_and_time_window_takes_human_times() {
     let out = run(dir.path(), &repo, &["--check", CHECK, "--since", "yesterday"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("understood `yesterday`"));
+
+    // Bounds the wrong way round are a usage error, not "no usable backup".
+    let out = run(
+        dir.path(),
+        &repo,
+        &["--check", CHECK, "--since", "2026-11-24T10:00:00Z", "--until", "2026-11-24T05:00:00Z"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is later than --until") && err.lines().count() <= 2, "{err}");
 }
 
 /// The `--json` shape, pinned: a field added, renamed or removed fails here.

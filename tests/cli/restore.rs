@@ -386,6 +386,22 @@ fn malformed_time_is_a_usage_error() {
 }
 
 #[test]
+fn a_restore_point_in_the_future_or_with_a_leap_second_is_a_usage_error() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%d %H:%M").to_string();
+    for (at, says) in [
+        (tomorrow.as_str(), "is in the future"),
+        ("9999-12-31", "is in the future"),
+        ("2026-11-23 06:00:60", "seconds run from 00 to 59"),
+    ] {
+        let err = fails(dir.path(), &["restore", "--repo", s(&repo), "--at", at, "--into", "x.db"], 2);
+        assert!(err.contains(says), "--at {at}: {err}");
+        assert!(!dir.path().join("x.db").exists());
+    }
+}
+
+#[test]
 fn into_an_existing_file_is_refused_without_force_and_replaced_with_it() {
     let dir = tempdir();
     let (repo, _) = three_backups(&dir);
