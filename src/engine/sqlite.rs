@@ -16,7 +16,7 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 use super::{
     Access, Database, EngineKind, QueryProblem, Scan, SchemaObject, TableSchema, WriteTxn, quote_ident, quote_list,
 };
-use crate::error::{bad_input, environment};
+use crate::error::{bad_input, environment, refused};
 use crate::rows::{Batch, BatchFiller};
 use crate::value::{Row, Value};
 
@@ -101,8 +101,9 @@ pub fn classify(err: rusqlite::Error, path: &Path) -> anyhow::Error {
         Some(ReadOnly) | Some(PermissionDenied) | Some(CannotOpen) | Some(SystemIoFailure) => {
             environment(format!("cannot access `{what}`: {err}")).into()
         }
+        // Another process is writing: "live in use", refused like the other safety stops.
         Some(DatabaseBusy) | Some(DatabaseLocked) => {
-            environment(format!("`{what}` is locked by another connection: {err}"))
+            refused(format!("`{what}` is locked by another connection: {err}"))
                 .hint("retry when the other writer is done")
                 .into()
         }

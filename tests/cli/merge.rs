@@ -205,6 +205,33 @@ fn a_second_writer_is_refused_naming_the_lock_holder() {
 }
 
 #[test]
+fn another_process_writing_live_is_refused_as_live_in_use() {
+    let dir = tempdir();
+    let (scratch, live) = damaged_pair(dir.path(), 10);
+    // A real second writer: the sqlite3 shell holds a write transaction open on live.
+    let mut writer = std::process::Command::new("sqlite3")
+        .arg(&live)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sqlite3 installed");
+    let mut stdin = writer.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"BEGIN IMMEDIATE; INSERT INTO t VALUES (-1, 'theirs', 0); SELECT 'held';\n")
+        .unwrap();
+    let mut held = [0u8; 5];
+    std::io::Read::read_exact(writer.stdout.as_mut().unwrap(), &mut held).unwrap();
+    assert_eq!(&held, b"held\n");
+    let out = merge(dir.path(), &scratch, &live, &["--restore", "updated", "--apply"]);
+    drop(stdin);
+    writer.wait().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("locked by another connection") && err.contains("live.db"), "{err}");
+    assert_eq!(query_one(&live, "SELECT count(*) FROM t WHERE v = 'bad'"), 10, "nothing merged");
+    assert_eq!(query_one(&live, "SELECT count(*) FROM t WHERE id = -1"), 0, "the other writer rolled back");
+}
+
+#[test]
 fn bad_input_is_refused_before_anything_is_written() {
     let dir = tempdir();
     let (scratch, live) = damaged_pair(dir.path(), 10);
