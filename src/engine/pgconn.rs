@@ -145,7 +145,12 @@ impl PgConn {
 
     /// The settings as a `postgres::Config`, with `SESSION_OPTIONS`.
     pub fn config(&self) -> postgres::Config {
-        let mut c = postgres::Config::new();
+        postgres::Config::from(self.async_config())
+    }
+
+    /// The same settings for `tokio_postgres`, which the streaming scans drive directly.
+    pub fn async_config(&self) -> tokio_postgres::Config {
+        let mut c = tokio_postgres::Config::new();
         if self.host.starts_with('/') {
             c.host_path(&self.host);
         } else {
