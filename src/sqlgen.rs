@@ -6,7 +6,8 @@
 //! may be NULL, so `IS`; PostgreSQL keys cannot, so `=`, which its indexes serve), how a value is
 //! matched exactly in a table without a key (SQLite compares across storage classes, so the
 //! storage class is checked too), how one copy of a duplicated row is addressed (`rowid` vs
-//! `ctid`), and BLOB literals.
+//! `ctid`), and BLOB and special REAL literals (PostgreSQL: `'NaN'::float8`, `'Infinity'::float8`,
+//! `'-Infinity'::float8`, `'-0'::float8`; SQLite has no NaN).
 
 use crate::diff::{Change, ChangeKind, KeyMode, TableSpec};
 use crate::engine::{EngineKind, quote_ident};
@@ -31,9 +32,12 @@ impl Dialect {
     pub fn literal(self, v: &Value) -> String {
         match (self, v) {
             (Dialect::Postgres, Value::Blob(b)) => format!("'\\x{}'::bytea", hex::encode(b)),
+            // A bare `-0.0` is read as numeric, which has no negative zero; NaN has no literal.
+            (Dialect::Postgres, Value::Real(f)) if f.is_nan() => "'NaN'::float8".to_string(),
             (Dialect::Postgres, Value::Real(f)) if f.is_infinite() => {
                 if *f > 0.0 { "'Infinity'::float8" } else { "'-Infinity'::float8" }.to_string()
             }
+            (Dialect::Postgres, Value::Real(f)) if *f == 0.0 && f.is_sign_negative() => "'-0'::float8".to_string(),
             _ => v.sql_literal(),
         }
     }
@@ -390,6 +394,20 @@ mod tests {
         for bad in ["1) OR (1", "1; DROP TABLE t", "1 -- x", "1 /* x */", "(1", "'open", "a = \"b"] {
             assert!(check_self_contained(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn postgres_spells_nan_infinity_and_negative_zero_as_float8() {
+        let pg = |f: f64| Dialect::Postgres.literal(&Value::Real(f));
+        assert_eq!(pg(f64::NAN), "'NaN'::float8");
+        assert_eq!(pg(f64::INFINITY), "'Infinity'::float8");
+        assert_eq!(pg(f64::NEG_INFINITY), "'-Infinity'::float8");
+        assert_eq!(pg(-0.0), "'-0'::float8");
+        assert_eq!(pg(0.0), "0.0");
+        assert_eq!(pg(-1.5), "-1.5");
+        // SQLite has no NaN (it stores NULL) and reads -0.0 as a REAL.
+        assert_eq!(Dialect::Sqlite.literal(&Value::Real(-0.0)), "-0.0");
+        assert_eq!(Dialect::Sqlite.literal(&Value::Real(f64::NAN)), "NULL");
     }
 
     #[test]

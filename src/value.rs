@@ -83,6 +83,8 @@ impl Value {
     pub fn display(&self) -> String {
         match self {
             Value::Null => "NULL".to_string(),
+            // Not NULL, which is what `sql_literal` writes for it (SQLite stores NaN as NULL).
+            Value::Real(f) if f.is_nan() => "NaN".to_string(),
             Value::Text(b) => match std::str::from_utf8(b) {
                 Ok(s) => format!("{s:?}"),
                 Err(_) => format!("{:?} (not UTF-8: x'{}')", String::from_utf8_lossy(b), hex::encode(b)),
@@ -227,6 +229,8 @@ mod tests {
         assert_eq!(Real(1e300).sql_literal(), "1e300");
         assert_eq!(Text("it's".into()).sql_literal(), "'it''s'");
         assert_eq!(Blob(vec![0xab, 1]).sql_literal(), "X'AB01'");
+        assert_eq!(Real(f64::NAN).display(), "NaN");
+        assert_eq!(Real(-0.0).display(), "-0.0");
     }
 
     #[test]

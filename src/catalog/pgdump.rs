@@ -64,7 +64,7 @@ pub struct TocEntry {
     pub data_offset: Option<u64>,
     /// Directory and tar formats: the data file's name.
     pub filename: Option<String>,
-    /// The CREATE statement, for the entries lastgood needs to read (triggers).
+    /// The CREATE statement, for the entries lastgood needs to read (triggers, foreign keys).
     pub defn: Option<String>,
 }
 
@@ -235,7 +235,7 @@ fn read_entry<R: Read>(rd: &mut Reader<R>, version: (u8, u8, u8), format: u8) ->
     } else {
         filename = rd.str()?;
     }
-    let defn = if desc == "TRIGGER" { defn } else { None };
+    let defn = if desc == "TRIGGER" || desc == "FK CONSTRAINT" { defn } else { None };
     Ok(TocEntry { id, had_dumper, tag, desc, namespace, deps, data_offset, filename, defn })
 }
 
@@ -381,11 +381,51 @@ impl Archive {
         })
     }
 
+    /// Whether the table a foreign key references (read from its definition) is among `chosen`
+    /// (TABLE entry ids); true when the definition cannot be read.
+    fn references_one_of(&self, fk: &TocEntry, chosen: &BTreeSet<i32>) -> bool {
+        let Some((schema, name)) = fk.defn.as_deref().and_then(referenced_table) else { return true };
+        self.entries.iter().any(|e| {
+            e.desc == "TABLE"
+                && chosen.contains(&e.id)
+                && e.tag == name
+                && schema.as_ref().is_none_or(|s| *s == e.namespace)
+        })
+    }
+
+    /// Every TOC entry id of a whole restore, except what cannot be created from this archive
+    /// alone: foreign keys to tables it does not hold and triggers whose function it does not
+    /// hold (both found in `pg_dump -t` archives such as a merge's safety snapshot), and the
+    /// entries hanging off those. Returns the ids in archive order and what was left out.
+    pub fn whole(&self) -> (Vec<i32>, Vec<String>) {
+        let all_tables: BTreeSet<i32> = self.entries.iter().filter(|e| e.desc == "TABLE").map(|e| e.id).collect();
+        let mut left_out = BTreeSet::new();
+        let mut skipped = Vec::new();
+        for e in &self.entries {
+            if e.desc == "FK CONSTRAINT" && !self.references_one_of(e, &all_tables) {
+                left_out.insert(e.id);
+                skipped.push(e.tag.clone());
+            } else if e.desc == "TRIGGER" && !self.has_trigger_function(e) {
+                left_out.insert(e.id);
+                skipped.push(format!("trigger {} (its function is not in the archive)", e.tag));
+            }
+        }
+        let ids = self
+            .entries
+            .iter()
+            .filter(|e| !left_out.contains(&e.id) && !e.deps.iter().any(|d| left_out.contains(d)))
+            .map(|e| e.id)
+            .collect();
+        (ids, skipped)
+    }
+
     /// The TOC entry ids that restore `tables` (TOC entry ids of their TABLE entries) with what
     /// belongs to them: their data, every entry that depends on them (indexes, constraints,
     /// triggers, defaults, identity/owned sequences, comments) except foreign keys to tables not
-    /// chosen, and what those need (schemas, types, functions, sequences and their values).
-    /// Returns the ids in archive order and the foreign keys left out.
+    /// chosen (by the TOC's dependencies, or, when the referenced table is not in the archive at
+    /// all, by the REFERENCES clause of the definition), and what those need (schemas, types,
+    /// functions, sequences and their values). Returns the ids in archive order and the foreign
+    /// keys left out.
     pub fn selection(&self, tables: &[i32]) -> (Vec<i32>, Vec<String>) {
         let by_id: BTreeMap<i32, &TocEntry> = self.entries.iter().map(|e| (e.id, e)).collect();
         let table_ids: BTreeSet<i32> = self.entries.iter().filter(|e| e.desc == "TABLE").map(|e| e.id).collect();
@@ -398,7 +438,8 @@ impl Archive {
             if touches.is_empty() || !touches.iter().any(|d| chosen.contains(d)) {
                 continue;
             }
-            if touches.iter().all(|d| chosen.contains(d)) {
+            let dangling_fk = e.desc == "FK CONSTRAINT" && !self.references_one_of(e, &chosen);
+            if touches.iter().all(|d| chosen.contains(d)) && !dangling_fk {
                 keep.insert(e.id);
             } else if e.desc == "FK CONSTRAINT" {
                 skipped_fks.push(e.tag.clone());
@@ -448,6 +489,69 @@ impl Archive {
             .collect();
         (ids, skipped_fks)
     }
+}
+
+/// The table a foreign key definition (`ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY (…)
+/// REFERENCES schema.table(…) …`) points at, as (schema if given, name), identifiers unquoted.
+/// The keyword is looked for outside quoted identifiers and string literals.
+fn referenced_table(defn: &str) -> Option<(Option<String>, String)> {
+    let b = defn.as_bytes();
+    let mut i = 0;
+    let mut at = None;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'"' | b'\'') => {
+                i += 1;
+                while i < b.len() {
+                    if b[i] == q {
+                        if b.get(i + 1) == Some(&q) {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            _ => {
+                let word_start = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
+                if word_start && b[i..].starts_with(b"REFERENCES ") {
+                    at = Some(i + "REFERENCES ".len());
+                    break;
+                }
+                i += 1;
+            }
+        }
+    }
+    let (first, rest) = sql_ident(defn[at?..].trim_start())?;
+    match rest.strip_prefix('.') {
+        Some(r) => Some((Some(first), sql_ident(r)?.0)),
+        None => Some((None, first)),
+    }
+}
+
+/// One SQL identifier at the start of `s` (quoted, with `""` for `"`, or bare), unquoted, and
+/// the text after it.
+fn sql_ident(s: &str) -> Option<(String, &str)> {
+    if let Some(r) = s.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = r.char_indices();
+        while let Some((j, c)) = chars.next() {
+            if c == '"' {
+                if r[j + 1..].starts_with('"') {
+                    out.push('"');
+                    chars.next();
+                    continue;
+                }
+                return Some((out, &r[j + 1..]));
+            }
+            out.push(c);
+        }
+        return None;
+    }
+    let end = s.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$')).unwrap_or(s.len());
+    (end > 0).then(|| (s[..end].to_string(), &s[end..]))
 }
 
 /// What a plain-format dump says about itself.
@@ -609,6 +713,29 @@ pub fn split_schema_sql(r: impl Read) -> Result<Vec<(String, String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn foreign_keys_name_the_table_they_reference() {
+        let t = |d: &str| super::referenced_table(d);
+        assert_eq!(
+            t(
+                "ALTER TABLE ONLY public.\"Order Items\"\n    ADD CONSTRAINT \"Order Items_cust_fkey\" FOREIGN KEY (cust) REFERENCES public.customers(id);\n"
+            ),
+            Some((Some("public".into()), "customers".into()))
+        );
+        assert_eq!(
+            t(
+                "ALTER TABLE ONLY s.a\n    ADD CONSTRAINT \"x REFERENCES y\" FOREIGN KEY (\"a\"\"(b\") REFERENCES \"We.ird\"\"s\".\"Order Items\"(\"id\") ON DELETE CASCADE;"
+            ),
+            Some((Some("We.ird\"s".into()), "Order Items".into()))
+        );
+        assert_eq!(t("ALTER TABLE a ADD CONSTRAINT f FOREIGN KEY (b) REFERENCES c;"), Some((None, "c".into())));
+        assert_eq!(t("ALTER TABLE a ADD CONSTRAINT f CHECK (b > 0);"), None);
+        assert_eq!(
+            t("ALTER TABLE \"é\" ADD CONSTRAINT \"ü\" FOREIGN KEY (\"ß\") REFERENCES \"ö\"(x);"),
+            Some((None, "ö".into()))
+        );
+    }
 
     #[test]
     fn plain_comments() {

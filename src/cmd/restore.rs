@@ -51,7 +51,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let catalog = ctx.catalog()?;
     let (backup, why) = choose(args, ctx, &catalog)?;
     if backup.format.is_postgres() {
-        return run_postgres(args, ctx, backup, why);
+        return run_postgres(args, ctx, backup, &pgrestore::live_sources(&catalog), why);
     }
     let tables = args.tables.clone();
     let plan = match &args.into {
@@ -74,7 +74,13 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     Ok(crate::exit::OK)
 }
 
-fn run_postgres(args: &Args, ctx: &Context, backup: &crate::catalog::Backup, why: String) -> anyhow::Result<i32> {
+fn run_postgres(
+    args: &Args,
+    ctx: &Context,
+    backup: &crate::catalog::Backup,
+    sources: &[pgrestore::LiveSource],
+    why: String,
+) -> anyhow::Result<i32> {
     let (server, explicit, live_db) = pgrestore::server_for_restore(args.live.as_deref(), args.scratch_url.as_deref())?;
     let into = args.into.as_ref().map(|p| p.to_string_lossy().into_owned());
     let plan = PgRestorePlan::new(
@@ -85,6 +91,7 @@ fn run_postgres(args: &Args, ctx: &Context, backup: &crate::catalog::Backup, why
         explicit,
         into.as_deref(),
         live_db.as_deref(),
+        sources,
         args.force,
         args.jobs,
         ctx.now,

@@ -1,11 +1,12 @@
 //! `lastgood scratch list|drop`: the scratch databases lastgood created on a PostgreSQL server
 //! (those carrying its COMMENT mark), and dropping them. Databases without the mark are never
-//! listed nor dropped here.
+//! listed nor dropped here, and neither is a live one even if it carries the mark: the `--live`
+//! database, and (with `--repo`) every database a catalogued backup names as its source.
 
 use serde::Serialize;
 
 use crate::engine::pgconn::PgConn;
-use crate::engine::pgrestore::{self, Admin, ScratchDb};
+use crate::engine::pgrestore::{self, Admin, KeptDb, ScratchDb};
 use crate::error::usage;
 use crate::output::{human_bytes, table};
 
@@ -37,6 +38,8 @@ pub enum Action {
 #[derive(Serialize)]
 struct Dropped {
     dropped: Vec<ScratchDb>,
+    /// Marked databases left alone because they are live.
+    kept: Vec<KeptDb>,
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
@@ -53,10 +56,18 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         }
         Action::Drop { id, all } => {
             let which = if *all { None } else { id.as_deref() };
-            let dropped = pgrestore::scratch_drop(&server, which)?;
-            ctx.out.emit(&Dropped { dropped }, |d| {
+            // Live databases are never dropped: --live itself, and the catalogued backups' sources.
+            let sources = if ctx.repos.is_empty() { Vec::new() } else { pgrestore::live_sources(&ctx.catalog()?) };
+            let (dropped, kept) = pgrestore::scratch_drop(&server, which, &sources)?;
+            ctx.out.emit(&Dropped { dropped, kept }, |d| {
                 let mut s: String = d.dropped.iter().map(|x| format!("dropped {}\n", x.database)).collect();
-                if d.dropped.is_empty() {
+                for k in &d.kept {
+                    s.push_str(&format!(
+                        "kept {}: it carries the scratch mark but {}; lastgood never drops a live database\n",
+                        k.database, k.reason
+                    ));
+                }
+                if d.dropped.is_empty() && d.kept.is_empty() {
                     s.push_str("no scratch databases to drop\n");
                 }
                 s

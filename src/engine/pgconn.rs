@@ -46,7 +46,8 @@ impl std::fmt::Debug for PgConn {
 
 impl PgConn {
     /// Resolves `spec` (URL or key=value; may be empty) with the process environment.
-    /// Errors: `Usage` for a string that does not parse, `Environment` for `sslmode=require`.
+    /// Errors: `Usage` for a string that does not parse, `Environment` for an sslmode needing TLS
+    /// (`require`, `verify-ca`, `verify-full`).
     pub fn resolve(spec: &str) -> Result<PgConn> {
         Self::resolve_with(spec, &|k| std::env::var(k).ok())
     }
@@ -66,6 +67,23 @@ impl PgConn {
                 .into());
             }
         }
+        // The driver knows only disable/prefer/require and calls every other sslmode an invalid
+        // connection string: the TLS modes get the same clear refusal as `require`, and `allow`
+        // (TLS only if the server insists, so never here) is parsed as `prefer`.
+        let given_sslmode = sslmode_in(spec);
+        if let Some((mode, _)) = &given_sslmode
+            && matches!(mode.as_str(), "require" | "verify-ca" | "verify-full")
+        {
+            return Err(no_tls(mode));
+        }
+        let rewritten;
+        let spec = match &given_sslmode {
+            Some((mode, range)) if mode == "allow" => {
+                rewritten = format!("{}prefer{}", &spec[..range.start], &spec[range.end..]);
+                rewritten.as_str()
+            }
+            _ => spec,
+        };
         let parsed = if spec.is_empty() {
             postgres::Config::new()
         } else {
@@ -101,17 +119,13 @@ impl PgConn {
             .map(str::to_string)
             .or_else(|| env("PGDATABASE").filter(|d| !d.is_empty()))
             .unwrap_or_else(|| user.clone());
-        let sslmode = if spec.contains("sslmode") {
-            ssl_mode_name(parsed.get_ssl_mode()).to_string()
-        } else {
-            env("PGSSLMODE").filter(|s| !s.is_empty()).unwrap_or_else(|| "prefer".to_string())
+        let sslmode = match given_sslmode {
+            Some((mode, _)) if mode == "allow" => mode,
+            _ if spec.contains("sslmode") => ssl_mode_name(parsed.get_ssl_mode()).to_string(),
+            _ => env("PGSSLMODE").filter(|s| !s.is_empty()).unwrap_or_else(|| "prefer".to_string()),
         };
         if !matches!(sslmode.as_str(), "disable" | "allow" | "prefer") {
-            return Err(environment(format!(
-                "sslmode `{sslmode}` needs TLS, which this build of lastgood does not speak"
-            ))
-            .hint("connect with sslmode=prefer or disable (for example through a local socket or an SSH tunnel)")
-            .into());
+            return Err(no_tls(&sslmode));
         }
         let mut conn = PgConn { host, port, user, dbname, password: None, sslmode };
         conn.password = parsed
@@ -125,6 +139,21 @@ impl PgConn {
     /// The same server and credentials, another database.
     pub fn with_dbname(&self, dbname: &str) -> PgConn {
         PgConn { dbname: dbname.to_string(), ..self.clone() }
+    }
+
+    /// Whether `self` and `other` name the same database on the same server: same port and
+    /// database name, and the same host, where `localhost`, `127.0.0.1`, `::1` and any socket
+    /// folder all count as this machine (a socket's file name carries the port).
+    pub fn same_database(&self, other: &PgConn) -> bool {
+        fn host_key(h: &str) -> String {
+            let h = h.trim_matches(['[', ']']).to_ascii_lowercase();
+            if h.starts_with('/') || matches!(h.as_str(), "localhost" | "127.0.0.1" | "::1" | "") {
+                "this machine".to_string()
+            } else {
+                h
+            }
+        }
+        self.port == other.port && self.dbname == other.dbname && host_key(&self.host) == host_key(&other.host)
     }
 
     pub fn password(&self) -> Option<&str> {
@@ -263,6 +292,34 @@ fn driver_message(err: &postgres::Error) -> String {
     s
 }
 
+/// The refusal for an sslmode that needs TLS. Error: `Environment`.
+fn no_tls(sslmode: &str) -> anyhow::Error {
+    environment(format!("sslmode `{sslmode}` needs TLS, which this build of lastgood does not speak"))
+        .hint("connect with sslmode=prefer or disable (for example through a local socket or an SSH tunnel)")
+        .into()
+}
+
+/// The `sslmode` a URL (`?sslmode=…`) or key=value string (`sslmode=…`, `sslmode = '…'`) gives,
+/// with the byte range of its value in `spec`.
+fn sslmode_in(spec: &str) -> Option<(String, std::ops::Range<usize>)> {
+    let b = spec.as_bytes();
+    let mut from = 0;
+    while let Some(found) = spec[from..].find("sslmode") {
+        let at = from + found;
+        from = at + "sslmode".len();
+        let boundary = at == 0 || matches!(b[at - 1], b'?' | b'&' | b' ' | b'\t' | b'\n');
+        let after = spec[from..].trim_start();
+        let Some(value) = after.strip_prefix('=').filter(|_| boundary) else { continue };
+        let value = value.trim_start();
+        let quoted = value.starts_with('\'');
+        let value_text = if quoted { &value[1..] } else { value };
+        let len = value_text.find(|c: char| c.is_whitespace() || c == '&' || c == '\'').unwrap_or(value_text.len());
+        let start = spec.len() - value_text.len();
+        return Some((spec[start..start + len].to_string(), start..start + len));
+    }
+    None
+}
+
 fn ssl_mode_name(m: SslMode) -> &'static str {
     match m {
         SslMode::Disable => "disable",
@@ -363,6 +420,20 @@ mod tests {
         let env = env_of(&[("PGSSLMODE", "require")]);
         let err = PgConn::resolve_with("host=db", &env).unwrap_err();
         assert!(format!("{err:#}").contains("require"));
+        let none = env_of(&[]);
+        for spec in [
+            "postgres://u@db/shop?sslmode=verify-full",
+            "postgres://u@db/shop?connect_timeout=5&sslmode=verify-ca",
+            "host=db sslmode = 'verify-full' dbname=shop",
+            "sslmode=require host=db",
+        ] {
+            let err = PgConn::resolve_with(spec, &none).unwrap_err();
+            assert!(format!("{err:#}").contains("needs TLS"), "{spec}: {err:#}");
+        }
+        let c = PgConn::resolve_with("postgres://u@db/shop?sslmode=allow", &none).unwrap();
+        assert_eq!((c.sslmode.as_str(), c.dbname.as_str()), ("allow", "shop"));
+        let c = PgConn::resolve_with("host=db dbname=xsslmode sslmode=disable", &none).unwrap();
+        assert_eq!((c.sslmode.as_str(), c.dbname.as_str()), ("disable", "xsslmode"));
     }
 }
 

@@ -10,11 +10,15 @@
 //! leaves everything to one pg_restore run; plain dumps go through psql. `--tables` feeds
 //! pg_restore an exact list (`-L`) built from the archive's TOC dependencies: the tables, their
 //! data, and everything that hangs off them (indexes, constraints, triggers, defaults, owned
-//! sequences and their values), which `pg_restore -t` alone would leave out.
+//! sequences and their values), which `pg_restore -t` alone would leave out. Foreign keys to
+//! tables not restored (or not in the archive at all, as in a `pg_dump -t` archive such as a
+//! merge's safety snapshot) are left out and reported, whole restores included.
 //!
 //! Invariants: a failed or interrupted restore drops the database it created, so nothing is left
 //! under the target name; lastgood drops or replaces only databases carrying its COMMENT mark,
-//! unless `--force`, and never the live database it was pointed at; the password reaches
+//! unless `--force`, and never a live database (the `--live` one, or one a catalogued manifest
+//! names as its source on the same server), not even with `--force` nor when it carries the
+//! mark (`scratch drop` keeps it); the password reaches
 //! pg_restore/psql only through the environment, and their messages are scrubbed.
 
 use std::io::Write;
@@ -101,6 +105,7 @@ impl PgRestorePlan {
         explicit_target: bool,
         into: Option<&str>,
         live_dbname: Option<&str>,
+        sources: &[LiveSource],
         force: bool,
         jobs: u32,
         now: DateTime<Utc>,
@@ -152,6 +157,16 @@ impl PgRestorePlan {
             .into());
         }
         let conn = server.with_dbname(&target_database);
+        // The database a catalogued backup was taken from is live, whatever --live says.
+        if let Some(src) = sources.iter().find(|s| s.conn.same_database(&conn)) {
+            return Err(refused(format!(
+                "`{target_database}` on {} is a live database (the source of backup {}); lastgood restores only into scratch, even with --force",
+                conn.describe_server(),
+                src.backup_id
+            ))
+            .hint("pick another --into or --scratch-url, then use `lastgood merge` or `lastgood promote`")
+            .into());
+        }
         let load_connections = if backup.format == Format::PgPlain { 1 } else { jobs.max(1) };
         let jobs = if matches!(backup.format, Format::PgCustom | Format::PgDirectory) { jobs.max(1) } else { 1 };
         Ok(PgRestorePlan {
@@ -264,14 +279,16 @@ impl PgRestorePlan {
             return self.run_psql().map(|_| (Vec::new(), Vec::new()));
         }
         if self.load_connections <= 1 {
-            let mut skipped = Vec::new();
-            let list = match &self.tables {
+            let (list, skipped) = match &self.tables {
                 Some(tables) => {
                     let (ids, fks) = self.selection(tables)?;
-                    skipped = fks;
-                    Some(ids)
+                    (Some(ids), fks)
                 }
-                None => None,
+                None => {
+                    let (ids, left_out) = read_archive(&self.backup_path, self.format)?.whole();
+                    // The whole archive, unless something in it cannot be created.
+                    ((!left_out.is_empty()).then_some(ids), left_out)
+                }
             };
             self.pg_restore(list.as_deref(), &[], self.jobs)?;
             return Ok((skipped, Vec::new()));
@@ -281,7 +298,7 @@ impl PgRestorePlan {
         let archive = read_archive(&self.backup_path, self.format)?;
         let (ids, skipped) = match &self.tables {
             Some(tables) => self.selection_in(&archive, tables)?,
-            None => (archive.entries.iter().map(|e| e.id).collect(), Vec::new()),
+            None => archive.whole(),
         };
         let is_data = |id: &i32| archive.entries.iter().any(|e| e.id == *id && e.desc == "TABLE DATA");
         let (data, rest): (Vec<i32>, Vec<i32>) = ids.iter().partition(|id| is_data(id));
@@ -463,7 +480,7 @@ impl ProbeScratch {
         let now = Utc::now();
         let id: String = backup.id.chars().take(16).collect();
         let name = format!("{PREFIX}{id}_{}_{}", std::process::id(), now.format("%H%M%S%3f"));
-        let plan = PgRestorePlan::new(backup, why, tables, server, false, Some(&name), None, false, 2, now)?;
+        let plan = PgRestorePlan::new(backup, why, tables, server, false, Some(&name), None, &[], false, 2, now)?;
         let report = plan.execute(out)?;
         let cleanup = {
             let (conn, name) = (server.clone(), name.clone());
@@ -699,9 +716,22 @@ impl Admin {
     }
 }
 
+/// A scratch database `scratch drop` left alone because it is live, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeptDb {
+    pub database: String,
+    pub reason: String,
+}
+
 /// Drops scratch databases: the one whose id or name is `which`, or all (`None`). Only databases
-/// carrying the mark are ever dropped. Errors: `BadInput` when `which` matches none.
-pub fn scratch_drop(server: &PgConn, which: Option<&str>) -> Result<Vec<ScratchDb>> {
+/// carrying the mark are ever dropped, and never a live one (`live`: the `--live` database and
+/// the catalogued backups' sources), even if it carries the mark: those are returned as kept.
+/// Errors: `BadInput` when `which` matches none; `Refused` when `which` names a live database.
+pub fn scratch_drop(
+    server: &PgConn,
+    which: Option<&str>,
+    live: &[LiveSource],
+) -> Result<(Vec<ScratchDb>, Vec<KeptDb>)> {
     let mut admin = Admin::connect(server)?;
     let all = admin.scratch_list()?;
     let chosen: Vec<ScratchDb> = match which {
@@ -719,10 +749,60 @@ pub fn scratch_drop(server: &PgConn, which: Option<&str>) -> Result<Vec<ScratchD
             hit
         }
     };
-    for s in &chosen {
-        admin.drop(&s.database)?;
+    let why_live = |name: &str| -> Option<String> {
+        let db = server.with_dbname(name);
+        if server.same_database(&db) {
+            return Some("it is the --live database".to_string());
+        }
+        live.iter()
+            .find(|l| l.conn.same_database(&db))
+            .map(|l| format!("it is a live database (the source of backup {})", l.backup_id))
+    };
+    let (mut dropped, mut kept) = (Vec::new(), Vec::new());
+    for s in chosen {
+        match why_live(&s.database) {
+            Some(reason) if which.is_some() => {
+                return Err(refused(format!(
+                    "`{}` carries lastgood's scratch mark but {reason}; lastgood never drops a live database",
+                    s.database
+                ))
+                .hint("if it really is a leftover scratch copy, drop it by hand with DROP DATABASE")
+                .into());
+            }
+            Some(reason) => kept.push(KeptDb { database: s.database, reason }),
+            None => {
+                admin.drop(&s.database)?;
+                dropped.push(s);
+            }
+        }
     }
-    Ok(chosen)
+    Ok((dropped, kept))
+}
+
+/// A live database named in a catalogued manifest: restores never write into it and `scratch
+/// drop` never drops it.
+#[derive(Debug, Clone)]
+pub struct LiveSource {
+    pub conn: PgConn,
+    pub backup_id: String,
+}
+
+/// The PostgreSQL databases the catalogued backups name as their source (manifest `source`).
+/// Sources that are not PostgreSQL connection strings (SQLite paths) are left out.
+pub fn live_sources(catalog: &crate::catalog::Catalog) -> Vec<LiveSource> {
+    catalog
+        .backups
+        .iter()
+        .filter_map(|b| {
+            let s = b.source.as_deref()?;
+            let pg = b.format.is_postgres() || s.starts_with("postgres://") || s.starts_with("postgresql://");
+            if !pg || std::path::Path::new(s).is_absolute() {
+                return None;
+            }
+            let conn = PgConn::resolve(s).ok()?;
+            Some(LiveSource { conn, backup_id: b.id.clone() })
+        })
+        .collect()
 }
 
 /// Resolves `--live`/`--scratch-url` for a PostgreSQL restore. Errors: `Usage` when neither names

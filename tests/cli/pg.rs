@@ -1291,3 +1291,152 @@ fn a_damaged_data_block_fails_the_parallel_load_and_leaves_no_database() {
     assert!(!text.contains("panicked"), "{text}");
     assert_eq!(scratch_count(&c), "0", "the half-loaded database was dropped");
 }
+
+#[test]
+fn a_pg_dump_t_archive_restores_without_its_foreign_keys_and_a_merge_undo_works() {
+    let c = cluster_or_skip!();
+    c.create_db("s");
+    c.psql(
+        "s",
+        r#"CREATE TABLE customers(id int PRIMARY KEY);
+           CREATE TABLE "Order Items"(id int PRIMARY KEY, v text, cust int REFERENCES customers(id),
+             parent int REFERENCES "Order Items"(id));
+           INSERT INTO customers VALUES (1);
+           INSERT INTO "Order Items" VALUES (1, 'x', 1, NULL), (2, 'y', 1, 1);"#,
+    );
+    let dir = tempdir();
+    let r2 = dir.path().join("r2");
+    std::fs::create_dir(&r2).unwrap();
+    c.pg_dump("s", &["-Fc", "-t", "\"Order Items\""], &r2.join("oi-2026-11-24T07-00-00.dump"));
+    let live = c.url("s");
+    let fk = "Order Items Order Items_cust_fkey";
+    // Whole (by pg_restore alone and over several connections) and --tables: the FK to
+    // customers (not in the archive) is left out and reported; the self-reference is kept.
+    for (into, extra) in [
+        ("u_whole", vec!["--jobs", "1"]),
+        ("u_whole_par", vec![]),
+        ("u_tables", vec!["--tables", "Order Items"]),
+        ("u_tables_one", vec!["--tables", "Order Items", "--jobs", "1"]),
+    ] {
+        let mut args = vec!["restore", "--repo", r2.to_str().unwrap(), "--backup", "latest", "--live", &live];
+        args.extend(["--into", into]);
+        args.extend(extra);
+        let v = json(dir.path(), &args);
+        assert_eq!(v["skipped_foreign_keys"], serde_json::json!([fk]), "{into}: {v:#}");
+        assert_eq!(c.psql(into, r#"SELECT string_agg(v, ',' ORDER BY id) FROM "Order Items""#).trim(), "x,y");
+        assert_eq!(
+            c.psql(into, "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE contype = 'f'")
+                .trim(),
+            "Order Items_parent_fkey",
+            "{into}"
+        );
+    }
+
+    // A merge into live's "Order Items", then its printed undo (restore from the pg_dump -t
+    // safety snapshot, merge back) puts the table back as it was.
+    let full = dir.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    c.pg_dump("s", &["-Fc"], &full.join("s-2026-11-24T06-00-00.dump"));
+    c.psql("s", r#"UPDATE "Order Items" SET v = 'bad'"#);
+    let v = json(
+        dir.path(),
+        &[
+            "restore",
+            "--repo",
+            full.to_str().unwrap(),
+            "--backup",
+            "latest",
+            "--live",
+            &live,
+            "--tables",
+            "Order Items",
+        ],
+    );
+    let scratch = c.url(v["target_database"].as_str().unwrap());
+    let report = json(
+        dir.path(),
+        &[
+            "merge",
+            "--scratch",
+            &scratch,
+            "--live",
+            &live,
+            "--tables",
+            "Order Items",
+            "--restore",
+            "updated",
+            "--apply",
+        ],
+    );
+    assert_eq!(report["applied"], 2, "{report:#}");
+    assert_eq!(c.psql("s", r#"SELECT string_agg(v, ',' ORDER BY id) FROM "Order Items""#).trim(), "x,y");
+    let undo = report["undo"]
+        .as_str()
+        .unwrap()
+        .replace("lastgood ", &format!("{} --quiet ", assert_cmd::cargo::cargo_bin("lastgood").display()));
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&undo)
+        .current_dir(dir.path())
+        .env_remove("LASTGOOD_REPO")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "undo failed: {undo}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(c.psql("s", r#"SELECT string_agg(v, ',' ORDER BY id) FROM "Order Items""#).trim(), "bad,bad");
+}
+
+#[test]
+fn every_sslmode_that_needs_tls_gets_the_same_clear_refusal() {
+    let c = cluster_or_skip!();
+    let dir = tempdir();
+    let url = c.url("postgres");
+    for spec in [
+        format!("{url}?sslmode=require"),
+        format!("{url}?sslmode=verify-ca"),
+        format!("{url}?sslmode=verify-full"),
+        format!("{} sslmode=verify-full", c.conn("postgres")),
+        format!("{} sslmode='verify-ca'", c.conn("postgres")),
+    ] {
+        let err = fails(dir.path(), &["scratch", "list", "--live", &spec], 4);
+        assert!(err.contains("sslmode `verify-") || err.contains("sslmode `require`"), "{spec}: {err}");
+        assert!(err.contains("needs TLS"), "{spec}: {err}");
+    }
+    // `allow` asks for TLS only when the server insists: it connects.
+    let (code, text) = run(dir.path(), &["scratch", "list", "--live", &format!("{url}?sslmode=allow")], &[]);
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn nan_infinity_and_negative_zero_survive_diff_sql_and_show_as_themselves() {
+    let c = cluster_or_skip!();
+    for db in ["a", "b"] {
+        c.create_db(db);
+        c.psql(
+            db,
+            "CREATE TABLE f(id int PRIMARY KEY, x float8, y real);
+             INSERT INTO f VALUES (1, 'NaN', 'NaN'), (2, '-0', '-0'), (3, 'Infinity', '-Infinity'), (4, 1.5, 2);
+             CREATE TABLE k(k float8 PRIMARY KEY, v int);
+             INSERT INTO k VALUES ('NaN', 1), ('-0', 2), ('-Infinity', 3);",
+        );
+    }
+    c.psql("b", "UPDATE f SET x = 1, y = 1; UPDATE k SET v = 9");
+    let dir = tempdir();
+    let (scratch, live) = (c.url("a"), c.url("b"));
+    let (code, rows) = run(dir.path(), &["diff", "--rows", "--scratch", &scratch, "--live", &live], &[]);
+    assert_eq!(code, 1, "{rows}");
+    assert!(rows.contains("(k=NaN)") && rows.contains("x: NaN → 1.0"), "{rows}");
+    assert!(!rows.contains("NULL"), "{rows}");
+    let (code, sql) = run(dir.path(), &["diff", "--sql", "--scratch", &scratch, "--live", &live], &[]);
+    assert_eq!(code, 1, "{sql}");
+    let file = dir.path().join("p.sql");
+    std::fs::write(&file, &sql).unwrap();
+    let out = c.tool("psql", "b").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"]).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    let (code, text) = run(dir.path(), &["diff", "--scratch", &scratch, "--live", &live], &[]);
+    assert_eq!(code, 0, "after applying\n{sql}\nstill: {text}");
+    // Signs included: PostgreSQL prints float8 -0 as `-0`.
+    assert_eq!(
+        c.psql("b", "SELECT string_agg(format('%s:%s:%s', id, x, y), ',' ORDER BY id) FROM f").trim(),
+        "1:NaN:NaN,2:-0:-0,3:Infinity:-Infinity,4:1.5:2"
+    );
+}

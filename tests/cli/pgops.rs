@@ -422,3 +422,60 @@ fn one_value_answers_alike_on_both_engines() {
     assert_eq!(c.psql("shop", "SELECT count(*) FROM orders").trim(), "3", "nothing was deleted");
     assert_eq!(rows(&file, "orders").len(), 3);
 }
+
+#[test]
+fn restore_never_writes_into_a_backups_source_and_scratch_drop_never_drops_live() {
+    let c = cluster_or_skip!();
+    make_shop(&c, 10);
+    let dir = tempdir();
+    let r = repo(dir.path(), "r");
+    let rs = r.to_str().unwrap();
+    // The manifest names the source without a port; the restore target spells it out.
+    let live = format!("postgres://postgres@127.0.0.1:{}/shop", c.port);
+    let live_other_spelling = format!("host=localhost port={} user=postgres dbname=shop", c.port);
+    backup(dir.path(), &live, &[&r]);
+    c.psql("shop", "INSERT INTO orders VALUES (11, 1)");
+    // Without --live, with --force, by either spelling of the source: refused, nothing touched.
+    for target in [&live, &live_other_spelling] {
+        let err =
+            fails(dir.path(), &["restore", "--repo", rs, "--backup", "latest", "--scratch-url", target, "--force"], 5);
+        assert!(err.contains("`shop`") && err.contains("live"), "{err}");
+        assert_eq!(c.psql("shop", "SELECT count(*) FROM orders").trim(), "11", "live untouched");
+    }
+    // --into naming live on the source's server: refused as well.
+    let err = fails(
+        dir.path(),
+        &["restore", "--repo", rs, "--backup", "latest", "--scratch-url", &c.url("postgres"), "--into", "shop"],
+        5,
+    );
+    assert!(err.contains("live"), "{err}");
+    assert_eq!(
+        c.psql(
+            "postgres",
+            "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = 'shop'"
+        )
+        .trim(),
+        "",
+        "live carries no scratch mark"
+    );
+
+    // Even if live carries the mark (as a past bug left it), scratch drop keeps it: by id
+    // refused, with --all kept and said so; real scratch databases still go.
+    c.psql("postgres", "COMMENT ON DATABASE shop IS 'lastgood scratch: backup x'");
+    json(dir.path(), &["restore", "--repo", rs, "--backup", "latest", "--live", &live]);
+    let err = fails(dir.path(), &["scratch", "drop", "shop", "--live", &live], 5);
+    assert!(err.contains("`shop`") && err.contains("live"), "{err}");
+    let (code, out, err) = run(dir.path(), &["scratch", "drop", "--all", "--live", &live]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|l| l.starts_with("kept shop: ")), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("dropped lastgood_scratch_")).count(), 1, "{out}");
+    assert_eq!(scratch_dbs(&c), "");
+    assert_eq!(c.psql("shop", "SELECT count(*) FROM orders").trim(), "11", "live still there");
+    // Given another database on the server as --live, shop is still kept as the manifest's source.
+    c.create_db("other");
+    let dropped = json(dir.path(), &["--repo", rs, "scratch", "drop", "--all", "--live", &c.url("other")]);
+    assert_eq!(dropped["dropped"].as_array().unwrap().len(), 0);
+    assert_eq!(dropped["kept"][0]["database"], "shop", "{dropped}");
+    // Without the repository, nothing says shop is live: it would be dropped; we stop here.
+    assert_eq!(c.psql("shop", "SELECT count(*) FROM orders").trim(), "11");
+}
