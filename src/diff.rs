@@ -3,7 +3,7 @@
 //! Three parts, all engine-agnostic:
 //! - `prepare` reads both schemas and decides, per table, what is compared and by which key
 //!   (`TableSpec`): the primary key; for a table without one, the whole row as a multiset (or
-//!   `rowid` when asked); the columns common to both sides (schema drift is reported, not fatal).
+//!   the rowid when asked, through whichever of `rowid`, `_rowid_`, `oid` no column shadows); the columns common to both sides (schema drift is reported, not fatal).
 //! - `RowStream` scans one side of one table in key order on its own thread and connection, and
 //!   hands rows over in batches through a bounded channel, so memory stays bounded whatever the
 //!   table size and both sides are read at once.
@@ -72,9 +72,20 @@ pub struct TableSpec {
     #[serde(skip)]
     pub compared: Vec<usize>,
     pub drift: Drift,
+    /// How SQL reaches SQLite's rowid in this table: the first of `rowid`, `_rowid_`, `oid` that
+    /// no column carries on either side (a column of that name shadows the rowid); `None` when
+    /// all three are column names, so rows cannot be addressed by rowid at all.
+    #[serde(skip)]
+    pub rowid: Option<String>,
 }
 
 impl TableSpec {
+    /// The name that reaches the rowid (see `rowid`). Errors: `BadInput` when every alias is a
+    /// column name; `why` says what needed the rowid.
+    pub fn rowid_name(&self, why: &str) -> Result<&str> {
+        self.rowid.as_deref().ok_or_else(|| rowid_unreachable(&self.table, why))
+    }
+
     pub fn key_columns(&self) -> &[String] {
         &self.columns[..self.key_len]
     }
@@ -192,6 +203,10 @@ fn table_spec(
         .hint("leave it out with --tables, or compare it by hand")
         .into());
     }
+    let rowid = ROWID_ALIASES
+        .iter()
+        .find(|a| !s.columns.iter().chain(&l.columns).any(|c| c.name.eq_ignore_ascii_case(a)))
+        .map(|a| a.to_string());
     let drift = drift(s, l);
     if !drift.is_empty() {
         warnings.push(format!("table `{table}`: schema differs; rows are compared on the common columns"));
@@ -209,7 +224,8 @@ fn table_spec(
         (KeyMode::PrimaryKey, s.primary_key.clone())
     } else if sel.rowid {
         warnings.push(format!("{why}: matching rows by rowid, which VACUUM may renumber"));
-        (KeyMode::Rowid, vec!["rowid".to_string()])
+        let name = rowid.clone().ok_or_else(|| rowid_unreachable(table, "--rowid cannot match its rows"))?;
+        (KeyMode::Rowid, vec![name])
     } else {
         warnings.push(format!("{why}: compared as a multiset of whole rows"));
         (KeyMode::Multiset, Vec::new())
@@ -229,7 +245,18 @@ fn table_spec(
             columns.push(c.clone());
         }
     }
-    Ok(TableSpec { table: table.clone(), mode, key_len: key.len(), columns, compared, drift })
+    Ok(TableSpec { table: table.clone(), mode, key_len: key.len(), columns, compared, drift, rowid })
+}
+
+/// The names by which SQL reaches SQLite's rowid, unless a column carries the name.
+const ROWID_ALIASES: [&str; 3] = ["rowid", "_rowid_", "oid"];
+
+fn rowid_unreachable(table: &str, why: &str) -> anyhow::Error {
+    bad_input(format!(
+        "table `{table}` has columns named rowid, _rowid_ and oid, so SQLite's rowid is unreachable and {why}"
+    ))
+    .hint("leave the table out with --tables, or rename one of those columns")
+    .into()
 }
 
 /// Checks `--columns` against both sides; returns the non-key names asked for.
@@ -840,6 +867,7 @@ mod tests {
             key_len,
             compared: (key_len..cols.len()).collect(),
             drift: Drift::default(),
+            rowid: Some("rowid".into()),
         }
     }
 

@@ -6,10 +6,14 @@
 //! if we are killed), so memory stays bounded whatever the size of the diff. `apply` then, inside
 //! ONE write transaction on live (BEGIN IMMEDIATE: no other writer can slip in):
 //! 1. takes the safety snapshot (a whole-file copy through the engine, before the first write);
-//! 2. replays the spool with compare-and-set: before each write it reads the row from live and
+//! 2. replays the spool (table by table, each table's removals first: see `replay`) with
+//!    compare-and-set: before each write it reads the row from live and
 //!    checks it still holds the values the plan saw (a keyed row: the compared columns; a row of a
 //!    table without a key: its number of copies). A row that changed since the plan is skipped
 //!    and reported; with `strict`, the transaction is rolled back and nothing is written;
+//!    Each write must change exactly its one row (anything else rolls back), and a removal or
+//!    referenced-key update that a cascading foreign key would carry into other rows is refused
+//!    (`Cascades`, also checked while planning);
 //! 3. reads each written row back and checks it now equals scratch (the re-diff of the merged
 //!    subset, inside the transaction: a mismatch, e.g. from a trigger, rolls everything back);
 //! 4. commits. After the commit the selection is diffed again as a whole (`residual`): anything
@@ -38,7 +42,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::diff::{self, Change, ChangeKind, KeyMode, Kinds, Prepared, TableSpec};
-use crate::engine::{self, Access, Location, WriteTxn};
+use crate::engine::{self, Access, ForeignKey, Location, WriteTxn};
 use crate::error::{bad_input, refused};
 use crate::output::Output;
 use crate::sqlgen::{Dialect, TableSql, undo_statement};
@@ -80,7 +84,7 @@ pub struct MergePlan {
     #[serde(skip)]
     specs: Vec<TableSpec>,
     #[serde(skip)]
-    spool: Option<Spool>,
+    spool: Option<[Spool; 2]>,
     #[serde(skip)]
     dialect: Dialect,
     #[serde(skip)]
@@ -99,7 +103,10 @@ pub fn plan(
     out: &Output,
 ) -> Result<MergePlan> {
     let dialect = check_filter(scratch, live, prepared, request.filter.as_deref())?;
-    let mut spool = if spool { Some(Spool::new()?) } else { None };
+    let mut ldb = engine::open(live, Access::ReadOnly)?;
+    let cascades = Cascades::load(&mut |q, p, sink| ldb.query(q, p, sink), dialect, &prepared.tables)?;
+    // Two spools: rows to remove, and everything else (see `replay` for why).
+    let mut spool = if spool { Some([Spool::new()?, Spool::new()?]) } else { None };
     let mut plan = MergePlan {
         scratch: scratch.describe(),
         live: live.describe(),
@@ -122,6 +129,10 @@ pub fn plan(
             if !c.selected || !kinds.wants(&c.kind) {
                 return Ok(());
             }
+            cascades.check(&mut |q, p, sink| ldb.query(q, p, sink), ti, spec, &c)?;
+            if spec.mode == KeyMode::Multiset && c.kind == ChangeKind::Inserted && dialect == Dialect::Sqlite {
+                spec.rowid_name("copies of its rows cannot be removed one by one; nothing was written")?;
+            }
             let n = c.copies();
             match c.kind {
                 ChangeKind::Updated { .. } => tp.updated += n,
@@ -129,9 +140,10 @@ pub fn plan(
                 ChangeKind::Inserted => tp.inserted += n,
             }
             if first.len() < show {
-                first.push(undo_statement(&sql, spec, &c));
+                first.push(undo_statement(&sql, spec, &c)?);
             }
-            if let Some(sp) = spool.as_mut() {
+            if let Some([removals, rest]) = spool.as_mut() {
+                let sp = if c.kind == ChangeKind::Inserted { removals } else { rest };
                 sp.write(ti, spec, &c)?;
             }
             Ok(())
@@ -162,7 +174,7 @@ pub fn check_filter(scratch: &Location, live: &Location, prepared: &Prepared, fi
 }
 
 fn table_sql(dialect: Dialect, spec: &TableSpec) -> TableSql {
-    TableSql { dialect, table: spec.table.clone(), columns: spec.columns.clone(), key_len: spec.key_len }
+    TableSql::for_spec(dialect, spec)
 }
 
 /// A planned row that was not written because live changed it since the plan.
@@ -284,27 +296,50 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
     })
 }
 
-/// Replays the spool inside the transaction; returns (applied, skipped, first skipped rows).
-/// Where the engine batches (`WriteTxn::batch_types`), consecutive changes of the same table and
-/// shape go through `apply_batch`; everything else row by row through `apply_change`.
+/// Replays the spools inside the transaction; returns (applied, skipped, first skipped rows).
+/// Table by table, and within a table the rows to remove first: the diff tells keys apart that
+/// the table's uniqueness calls equal (SQLite's INTEGER `1` and REAL `1.0`, `-0.0` and `0.0`;
+/// PostgreSQL numerics written `1` and `1.0`), so a row to re-insert may collide with a row the
+/// plan removes, which must be gone first for live to end up equal to scratch. Compare-and-set
+/// is unaffected: each change checks only its own row. Where the engine batches
+/// (`WriteTxn::batch_types`), consecutive changes of the same table and shape go through
+/// `apply_batch`; everything else row by row through `apply_change`.
 fn replay(
     plan: &MergePlan,
-    spool: &mut Spool,
+    spool: &mut [Spool; 2],
     tx: &mut dyn WriteTxn,
     out: &Output,
 ) -> Result<(u64, u64, Vec<SkippedRow>)> {
     let sqls: Vec<TableSql> = plan.specs.iter().map(|s| table_sql(plan.dialect, s)).collect();
+    // Checked again here, inside the transaction: live may have changed since the plan.
+    let cascades = Cascades::load(&mut |q, p, sink| tx.query(q, p, sink), plan.dialect, &plan.specs)?;
     let mut types = Vec::with_capacity(plan.specs.len());
-    for spec in &plan.specs {
-        let batched = spec.mode == KeyMode::PrimaryKey && spec.key_len > 0;
+    for (ti, spec) in plan.specs.iter().enumerate() {
+        // A table whose rows others depend on through cascading foreign keys goes row by row,
+        // each row checked right before its write.
+        let batched = spec.mode == KeyMode::PrimaryKey && spec.key_len > 0 && cascades.by_table[ti].is_empty();
         types.push(if batched { tx.batch_types(&spec.table, &spec.columns)? } else { None });
     }
     let bar = out.count_bar(plan.total, "merging");
     let mut tally = Tally { strict: plan.request.strict, applied: 0, skipped: 0, rows: Vec::new() };
     let mut pending: Vec<Change> = Vec::new();
     let mut pending_table = 0;
-    let mut reader = spool.reader()?;
-    while let Some((ti, change)) = reader.next(&plan.specs)? {
+    let [removals, rest] = spool;
+    let mut removals = removals.reader()?;
+    let mut rest = rest.reader()?;
+    let (mut next_removal, mut next_rest) = (removals.next(&plan.specs)?, rest.next(&plan.specs)?);
+    loop {
+        // The lower table first; within a table, its removals.
+        let take_removal = match (&next_removal, &next_rest) {
+            (None, None) => break,
+            (Some((a, _)), Some((b, _))) => a <= b,
+            (r, _) => r.is_some(),
+        };
+        let (ti, change) = if take_removal {
+            std::mem::replace(&mut next_removal, removals.next(&plan.specs)?).expect("a removal")
+        } else {
+            std::mem::replace(&mut next_rest, rest.next(&plan.specs)?).expect("a change")
+        };
         let spec = &plan.specs[ti];
         let fits = pending.first().is_none_or(|p| pending_table == ti && same_shape(p, &change));
         if !pending.is_empty() && (!fits || pending.len() >= batch_rows(spec)) {
@@ -319,7 +354,8 @@ fn replay(
             pending.push(change);
             continue;
         }
-        let outcome = apply_change(tx, spec, &sqls[ti], &change).map_err(|e| broke_constraint(e, spec, &change))?;
+        let outcome = apply_change(tx, spec, &sqls[ti], &change, &cascades, ti)
+            .map_err(|e| broke_constraint(e, spec, &change))?;
         tally.record(spec, &change, outcome)?;
         bar.inc(change.copies());
     }
@@ -372,7 +408,7 @@ impl Tally {
         };
         if self.strict {
             return Err(refused(format!(
-                "--strict: a planned {} row of `{}` ({}) changed in live since the plan: {reason}; nothing was written",
+                "--strict: a planned {} row of `{}` ({}) could not be written as planned: {reason}; nothing was written",
                 change.kind.name(),
                 spec.table,
                 key_text(spec, change)
@@ -423,7 +459,8 @@ fn apply_batch(
     }
     tx.execute("RELEASE SAVEPOINT lastgood_batch", &[])?;
     for c in changes {
-        let outcome = apply_change(tx, spec, sql, c).map_err(|e| broke_constraint(e, spec, c))?;
+        // Batched tables have no cascading foreign keys (see `replay`).
+        let outcome = apply_change(tx, spec, sql, c, &Cascades::none(), 0).map_err(|e| broke_constraint(e, spec, c))?;
         tally.record(spec, c, outcome)?;
     }
     Ok(())
@@ -448,7 +485,7 @@ fn try_batch(
         .iter()
         .zip(&before)
         .map(|(c, now)| match &c.kind {
-            ChangeKind::Deleted => (!now.is_empty()).then(|| "a row with this key was inserted since".to_string()),
+            ChangeKind::Deleted => now.first().map(|found| insert_conflict(spec, c, &found[..spec.key_len])),
             _ => {
                 let planned = pick(c.live_row.as_ref().expect("live row"), &compared);
                 (now.len() != 1 || now[0] != planned)
@@ -568,10 +605,18 @@ fn query_rows(tx: &mut dyn WriteTxn, sql: &str, params: &[Value]) -> Result<Vec<
 }
 
 /// Writes one change with compare-and-set and reads it back. Returns `Some(reason)` when it was
-/// skipped because live changed since the plan.
-fn apply_change(tx: &mut dyn WriteTxn, spec: &TableSpec, sql: &TableSql, c: &Change) -> Result<Option<String>> {
+/// skipped because live changed since the plan. Before writing, `cascades` (for table `ti`)
+/// checks that no other row would change with it.
+fn apply_change(
+    tx: &mut dyn WriteTxn,
+    spec: &TableSpec,
+    sql: &TableSql,
+    c: &Change,
+    cascades: &Cascades,
+    ti: usize,
+) -> Result<Option<String>> {
     if spec.mode == KeyMode::Multiset {
-        return apply_copies(tx, sql, c);
+        return apply_copies(tx, spec, sql, c, cascades, ti);
     }
     let key = c.key.clone();
     // The key and the compared columns: what compare-and-set checks and the read-back verifies.
@@ -583,20 +628,22 @@ fn apply_change(tx: &mut dyn WriteTxn, spec: &TableSpec, sql: &TableSql, c: &Cha
             if now.len() != 1 || now[0] != planned {
                 return Ok(Some(if now.is_empty() { "deleted since" } else { "updated since" }.to_string()));
             }
+            cascades.check(&mut |q, p, sink| tx.query(q, p, sink), ti, spec, c)?;
             let scratch = c.scratch_row.as_ref().expect("scratch row");
             let set: Vec<usize> =
                 columns.iter().map(|n| spec.columns.iter().position(|x| x == n).expect("column")).collect();
             let mut params = pick(scratch, &set);
             params.extend(key.iter().cloned());
-            tx.execute(&sql.update(&set), &params)?;
+            write_one(tx, &sql.update(&set), &params, spec, c)?;
             verify(query_rows(tx, &sql.select_by_key(compared), &key)?, vec![pick(scratch, compared)], spec, c)?;
         }
         ChangeKind::Deleted => {
-            if !query_rows(tx, &sql.select_by_key(&[]), &key)?.is_empty() {
-                return Ok(Some("a row with this key was inserted since".to_string()));
+            let key_cols: Vec<usize> = (0..spec.key_len).collect();
+            if let Some(found) = query_rows(tx, &sql.select_by_key(&key_cols), &key)?.first() {
+                return Ok(Some(insert_conflict(spec, c, found)));
             }
             let scratch = c.scratch_row.as_ref().expect("scratch row");
-            tx.execute(&sql.insert(), scratch)?;
+            write_one(tx, &sql.insert(), scratch, spec, c)?;
             let all: Vec<usize> = (0..spec.columns.len()).collect();
             verify(query_rows(tx, &sql.select_by_key(&all), &key)?, vec![scratch.clone()], spec, c)?;
         }
@@ -606,7 +653,8 @@ fn apply_change(tx: &mut dyn WriteTxn, spec: &TableSpec, sql: &TableSql, c: &Cha
             if now.len() != 1 || now[0] != planned {
                 return Ok(Some(if now.is_empty() { "deleted since" } else { "updated since" }.to_string()));
             }
-            tx.execute(&sql.delete(), &key)?;
+            cascades.check(&mut |q, p, sink| tx.query(q, p, sink), ti, spec, c)?;
+            write_one(tx, &sql.delete(), &key, spec, c)?;
             verify(query_rows(tx, &sql.select_by_key(&[]), &key)?, Vec::new(), spec, c)?;
         }
     }
@@ -616,18 +664,36 @@ fn apply_change(tx: &mut dyn WriteTxn, spec: &TableSpec, sql: &TableSql, c: &Cha
 /// A table without a key: checks live still has the planned number of copies, then adds or
 /// removes copies until it has scratch's number. Copies are counted by exact comparison here,
 /// not in SQL (where `-0.0` equals `0.0`), and removed by row address.
-fn apply_copies(tx: &mut dyn WriteTxn, sql: &TableSql, c: &Change) -> Result<Option<String>> {
+fn apply_copies(
+    tx: &mut dyn WriteTxn,
+    spec: &TableSpec,
+    sql: &TableSql,
+    c: &Change,
+    cascades: &Cascades,
+    ti: usize,
+) -> Result<Option<String>> {
     let row = &c.key;
     let surplus = c.live_copies.saturating_sub(c.scratch_copies) as usize;
     let (have, doomed) = exact_copies(tx, sql, row, surplus)?;
     if have != c.live_copies {
         return Ok(Some(format!("live has {have} copies of the row, the plan saw {}", c.live_copies)));
     }
+    if !doomed.is_empty() {
+        cascades.check(&mut |q, p, sink| tx.query(q, p, sink), ti, spec, c)?;
+    }
     for _ in c.live_copies..c.scratch_copies {
         tx.execute(&sql.insert(), row)?;
     }
+    // Each address must name exactly one row: a statement that removes more (a column shadowing
+    // the rowid's name, say) is an error, and the transaction rolls back.
     for address in &doomed {
-        tx.execute(&sql.delete_at(), std::slice::from_ref(address))?;
+        let n = tx.execute(&sql.delete_at()?, std::slice::from_ref(address))?;
+        if n != 1 {
+            anyhow::bail!(
+                "merge check failed in `{}`: removing one copy of a row removed {n} rows; nothing was written",
+                sql.table
+            );
+        }
     }
     let (now, _) = exact_copies(tx, sql, row, 0)?;
     if now != c.scratch_copies {
@@ -644,7 +710,7 @@ fn apply_copies(tx: &mut dyn WriteTxn, sql: &TableSql, c: &Change) -> Result<Opt
 /// (streamed: memory does not grow with the number of copies).
 fn exact_copies(tx: &mut dyn WriteTxn, sql: &TableSql, row: &[Value], keep: usize) -> Result<(u64, Vec<Value>)> {
     let (mut n, mut addresses) = (0u64, Vec::new());
-    tx.query(&sql.select_copies(row), &TableSql::exact_params(row), &mut |r| {
+    tx.query(&sql.select_copies(row)?, &TableSql::exact_params(row), &mut |r| {
         if r[1..] == *row {
             n += 1;
             if addresses.len() < keep {
@@ -654,6 +720,138 @@ fn exact_copies(tx: &mut dyn WriteTxn, sql: &TableSql, row: &[Value], keep: usiz
         Ok(())
     })?;
     Ok((n, addresses))
+}
+
+/// Why a row to re-insert was skipped: live holds a row under its key. Either that row's key is
+/// exactly the planned one (a row inserted since the plan), or it is a key the diff tells apart
+/// but the table's uniqueness calls equal (INTEGER `1` and REAL `1.0`): a row the plan saw as a
+/// different one, which only restoring the inserted rows too replaces.
+fn insert_conflict(spec: &TableSpec, c: &Change, found_key: &[Value]) -> String {
+    if found_key == c.key.as_slice() {
+        return "a row with this key was inserted since".to_string();
+    }
+    let found: Vec<String> = spec.columns.iter().zip(found_key).map(|(n, v)| format!("{n}={}", v.display())).collect();
+    format!(
+        "live holds a row keyed {}, which the table's uniqueness calls equal to this key although the values differ; add `inserted` to --restore to replace it",
+        found.join(", ")
+    )
+}
+
+/// Runs the write of one keyed row, which must change exactly that row: a statement that
+/// changes more (or none) rolls everything back, whatever the read-back of the row itself says.
+fn write_one(tx: &mut dyn WriteTxn, statement: &str, params: &[Value], spec: &TableSpec, c: &Change) -> Result<()> {
+    let n = tx.execute(statement, params)?;
+    if n != 1 {
+        anyhow::bail!(
+            "merge check failed in `{}` ({}): writing the row changed {n} rows; nothing was written",
+            spec.table,
+            key_text(spec, c)
+        );
+    }
+    Ok(())
+}
+
+/// A read-only query on live (a `Database` while planning, the write transaction while applying).
+type QueryFn<'a> = dyn FnMut(&str, &[Value], &mut dyn FnMut(Row) -> Result<()>) -> Result<()> + 'a;
+
+/// The foreign keys in live through which removing or updating rows of a merged table would
+/// change rows elsewhere (ON DELETE / ON UPDATE CASCADE, SET NULL, SET DEFAULT), per table of the
+/// merge. A merge changes only the rows it was asked to change: a planned write that would set
+/// off such an action on rows live holds is refused, in the plan (so the dry run says so) and
+/// again in the write transaction right before the write. (Actions that refuse instead,
+/// RESTRICT and NO ACTION, are left to the database, which fails the commit naming the orphans.)
+struct Cascades {
+    dialect: Dialect,
+    by_table: Vec<Vec<ForeignKey>>,
+}
+
+impl Cascades {
+    fn none() -> Cascades {
+        Cascades { dialect: Dialect::Sqlite, by_table: Vec::new() }
+    }
+
+    fn load(query: &mut QueryFn, dialect: Dialect, specs: &[TableSpec]) -> Result<Cascades> {
+        let mut rows = Vec::new();
+        query(dialect.foreign_keys_query(), &[], &mut |r| {
+            rows.push(r);
+            Ok(())
+        })?;
+        let fks = ForeignKey::from_rows(rows)?;
+        let refers_to = |fk: &ForeignKey, table: &str| match dialect {
+            // SQLite names are case-insensitive, also in REFERENCES.
+            Dialect::Sqlite => fk.parent.eq_ignore_ascii_case(table),
+            Dialect::Postgres => fk.parent == table,
+        };
+        let by_table = specs
+            .iter()
+            .map(|spec| {
+                fks.iter()
+                    .filter(|fk| refers_to(fk, &spec.table))
+                    .filter(|fk| ForeignKey::changes_rows(&fk.on_delete) || ForeignKey::changes_rows(&fk.on_update))
+                    .cloned()
+                    .collect()
+            })
+            .collect();
+        Ok(Cascades { dialect, by_table })
+    }
+
+    /// Errors: `Refused` when writing `c` (a row of table `ti` to remove, or an update of columns
+    /// a foreign key refers to) would make a cascading action change rows live holds now.
+    fn check(&self, query: &mut QueryFn, ti: usize, spec: &TableSpec, c: &Change) -> Result<()> {
+        let Some(fks) = self.by_table.get(ti).filter(|f| !f.is_empty()) else { return Ok(()) };
+        for fk in fks {
+            let (what, action, clause) = match &c.kind {
+                ChangeKind::Inserted => ("remove", &fk.on_delete, "ON DELETE"),
+                ChangeKind::Updated { columns } if fk.parent_columns.iter().any(|p| columns.contains(p)) => {
+                    ("change the referenced column(s) of", &fk.on_update, "ON UPDATE")
+                }
+                _ => continue,
+            };
+            if !ForeignKey::changes_rows(action) {
+                continue;
+            }
+            let row = c.live_row.as_ref().context("a planned change without live's row")?;
+            let mut values = Vec::new();
+            for p in &fk.parent_columns {
+                let Some(i) = spec.columns.iter().position(|x| x.eq_ignore_ascii_case(p)) else {
+                    return Err(refused(format!(
+                        "`{}` refers to column `{p}` of `{}` ({clause} {action}), which is not in both scratch and live, so the merge cannot tell which rows depend on the merged ones; nothing was written",
+                        fk.child, spec.table
+                    ))
+                    .hint(format!("leave `{}` out of the merge with --tables", spec.table))
+                    .into());
+                };
+                values.push(row[i].clone());
+            }
+            if values.iter().any(|v| matches!(v, Value::Null)) {
+                continue; // a NULL refers to no row
+            }
+            let mut n = 0i64;
+            query(&self.dialect.count_referencing(&fk.child, &fk.child_columns), &values, &mut |r| {
+                if let Some(Value::Integer(k)) = r.first() {
+                    n = *k;
+                }
+                Ok(())
+            })?;
+            if n > 0 {
+                return Err(refused(format!(
+                    "merging would {what} the row of `{}` ({}), and {n} row(s) of `{}` refer to it ({} → {}, {clause} {action}): they would change too, which the merge was not asked to do; nothing was written",
+                    spec.table,
+                    key_text(spec, c),
+                    fk.child,
+                    fk.child_columns.join(", "),
+                    fk.parent_columns.join(", "),
+                ))
+                .hint(format!(
+                    "leave `{}` out of --restore or narrow the merge with --where; or deal with those rows of `{}` first",
+                    c.kind.name(),
+                    fk.child
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The re-diff of one merged row: live must now read back as scratch.
@@ -856,6 +1054,7 @@ mod tests {
             key_len: 1,
             compared: vec![1],
             drift: Default::default(),
+            rowid: Some("rowid".into()),
         };
         let c = Change {
             kind: ChangeKind::Updated { columns: vec!["v".into()] },

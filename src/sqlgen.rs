@@ -5,8 +5,9 @@
 //! quoted with `quote_ident`; the only dialect differences are how a key is matched (SQLite keys
 //! may be NULL, so `IS`; PostgreSQL keys cannot, so `=`, which its indexes serve), how a value is
 //! matched exactly in a table without a key (SQLite compares across storage classes, so the
-//! storage class is checked too), how one copy of a duplicated row is addressed (`rowid` vs
-//! `ctid`), and BLOB and special REAL literals (PostgreSQL: `'NaN'::float8`, `'Infinity'::float8`,
+//! storage class is checked too), how one copy of a duplicated row is addressed (SQLite's rowid,
+//! through whichever of `rowid`, `_rowid_`, `oid` no column of the table shadows, vs `ctid`), and
+//! BLOB and special REAL literals (PostgreSQL: `'NaN'::float8`, `'Infinity'::float8`,
 //! `'-Infinity'::float8`, `'-0'::float8`; SQLite has no NaN).
 
 use crate::diff::{Change, ChangeKind, KeyMode, TableSpec};
@@ -42,6 +43,44 @@ impl Dialect {
         }
     }
 
+    /// Every foreign key of the database, one row per column pair: child table, constraint id,
+    /// position, parent table, child column, parent column, ON UPDATE and ON DELETE actions
+    /// (see `engine::ForeignKey::from_rows`). Tables are named as the engine names them (in
+    /// PostgreSQL `schema.name` outside `public`); a SQLite key that names no parent columns
+    /// refers to the parent's primary key.
+    pub fn foreign_keys_query(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => {
+                "SELECT m.name, f.id, f.seq, f.\"table\", f.\"from\", \
+                 coalesce(f.\"to\", (SELECT p.name FROM pragma_table_info(f.\"table\") AS p WHERE p.pk = f.seq + 1)), \
+                 f.on_update, f.on_delete \
+                 FROM sqlite_schema AS m JOIN pragma_foreign_key_list(m.name) AS f \
+                 WHERE m.type = 'table' ORDER BY m.name, f.id, f.seq"
+            }
+            Dialect::Postgres => {
+                "SELECT CASE WHEN cn.nspname = 'public' THEN cc.relname::text ELSE cn.nspname || '.' || cc.relname END, \
+                 con.oid::int8, k.i, \
+                 CASE WHEN pn.nspname = 'public' THEN pc.relname::text ELSE pn.nspname || '.' || pc.relname END, \
+                 ca.attname::text, pa.attname::text, con.confupdtype::text, con.confdeltype::text \
+                 FROM pg_constraint AS con \
+                 JOIN pg_class AS cc ON cc.oid = con.conrelid JOIN pg_namespace AS cn ON cn.oid = cc.relnamespace \
+                 JOIN pg_class AS pc ON pc.oid = con.confrelid JOIN pg_namespace AS pn ON pn.oid = pc.relnamespace \
+                 CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(c, p, i) \
+                 JOIN pg_attribute AS ca ON ca.attrelid = con.conrelid AND ca.attnum = k.c \
+                 JOIN pg_attribute AS pa ON pa.attrelid = con.confrelid AND pa.attnum = k.p \
+                 WHERE con.contype = 'f' ORDER BY 1, 2, 3"
+            }
+        }
+    }
+
+    /// `SELECT count(*) FROM child WHERE c1 = ? AND …`: the rows of `child` whose `columns` equal
+    /// the parameters (the rows a foreign key ties to one parent row).
+    pub fn count_referencing(self, child: &str, columns: &[String]) -> String {
+        let t = TableSql { dialect: self, table: child.to_string(), columns: Vec::new(), key_len: 0, rowid: None };
+        let cond: Vec<String> = columns.iter().map(|c| format!("{} = ?", quote_ident(c))).collect();
+        format!("SELECT count(*) FROM {} WHERE {}", t.t(), cond.join(" AND "))
+    }
+
     /// Matches a key column against a parameter.
     fn key_eq_param(self, col: &str) -> String {
         match self {
@@ -67,13 +106,6 @@ impl Dialect {
             (Dialect::Postgres, _) => format!("{q} IS NOT DISTINCT FROM {rhs}"),
         }
     }
-
-    fn row_address(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "rowid",
-            Dialect::Postgres => "ctid",
-        }
-    }
 }
 
 /// The statements for one table: its name and the columns involved, keys first.
@@ -85,9 +117,38 @@ pub struct TableSql {
     pub columns: Vec<String>,
     /// How many of `columns` form the key (0 for a table compared as a multiset).
     pub key_len: usize,
+    /// SQLite: the name that reaches the rowid (`TableSpec::rowid`); `None` when columns shadow
+    /// every alias. Unused for PostgreSQL (`ctid`).
+    pub rowid: Option<String>,
 }
 
 impl TableSql {
+    /// The statements for one table of a diff.
+    pub fn for_spec(dialect: Dialect, spec: &TableSpec) -> TableSql {
+        TableSql {
+            dialect,
+            table: spec.table.clone(),
+            columns: spec.columns.clone(),
+            key_len: spec.key_len,
+            rowid: spec.rowid.clone(),
+        }
+    }
+
+    /// How one row is addressed: SQLite's rowid under a name no column shadows, PostgreSQL's
+    /// `ctid`. Errors: `BadInput` when columns shadow every name of the rowid.
+    fn row_address(&self) -> anyhow::Result<String> {
+        match (self.dialect, &self.rowid) {
+            (Dialect::Postgres, _) => Ok("ctid".to_string()),
+            (Dialect::Sqlite, Some(name)) => Ok(quote_ident(name)),
+            (Dialect::Sqlite, None) => Err(crate::error::bad_input(format!(
+                "table `{}` has columns named rowid, _rowid_ and oid, so SQLite's rowid is unreachable and single copies of its rows cannot be removed",
+                self.table
+            ))
+            .hint("leave the table out with --tables, or rename one of those columns")
+            .into()),
+        }
+    }
+
     /// The table, quoted. PostgreSQL tables outside `public` are named `schema.table` by the
     /// engine (see `engine::postgres::display_name`) and quoted as `"schema"."table"`.
     fn t(&self) -> String {
@@ -158,15 +219,15 @@ impl TableSql {
     /// `SELECT <row address>, <all columns> FROM t WHERE <every column matches>` (parameters:
     /// `exact_params`): the copies of `row` and rows SQL cannot tell from it (`-0.0` matches
     /// `0.0`), which the caller sorts out by exact comparison.
-    pub fn select_copies(&self, row: &[Value]) -> String {
+    pub fn select_copies(&self, row: &[Value]) -> anyhow::Result<String> {
         let all: Vec<usize> = (0..self.columns.len()).collect();
-        let a = self.dialect.row_address();
-        format!("SELECT {a}, {} FROM {} WHERE {}", self.col_list(&all), self.t(), self.exact_row_match(row, false))
+        let a = self.row_address()?;
+        Ok(format!("SELECT {a}, {} FROM {} WHERE {}", self.col_list(&all), self.t(), self.exact_row_match(row, false)))
     }
 
     /// Deletes the row at one address (parameter: the address `select_copies` returned).
-    pub fn delete_at(&self) -> String {
-        format!("DELETE FROM {} WHERE {} = ?", self.t(), self.dialect.row_address())
+    pub fn delete_at(&self) -> anyhow::Result<String> {
+        Ok(format!("DELETE FROM {} WHERE {} = ?", self.t(), self.row_address()?))
     }
 
     // Batched forms (PostgreSQL): many rows per statement. Values are listed in a `VALUES` table
@@ -280,13 +341,13 @@ impl TableSql {
 
     /// Deletes `copies` copies of `row` from a table without a key. (SQL cannot tell `-0.0` from
     /// `0.0`, so where both occur in otherwise equal rows the patch may remove the other one.)
-    pub fn delete_copies_literal(&self, row: &[Value], copies: u64) -> String {
-        let a = self.dialect.row_address();
-        format!(
+    pub fn delete_copies_literal(&self, row: &[Value], copies: u64) -> anyhow::Result<String> {
+        let a = self.row_address()?;
+        Ok(format!(
             "DELETE FROM {t} WHERE {a} IN (SELECT {a} FROM {t} WHERE {} LIMIT {copies});",
             self.exact_row_match(row, true),
             t = self.t()
-        )
+        ))
     }
 }
 
@@ -332,19 +393,20 @@ pub fn check_self_contained(expr: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The statement that undoes `c` in live (turns live's row back into scratch's).
-pub fn undo_statement(t: &TableSql, spec: &TableSpec, c: &Change) -> String {
-    match (&c.kind, spec.mode) {
+/// The statement that undoes `c` in live (turns live's row back into scratch's). Errors:
+/// `BadInput` for copies of a row to remove where nothing reaches the rowid.
+pub fn undo_statement(t: &TableSql, spec: &TableSpec, c: &Change) -> anyhow::Result<String> {
+    Ok(match (&c.kind, spec.mode) {
         (ChangeKind::Updated { columns }, _) => {
             let set: Vec<usize> =
                 columns.iter().map(|n| spec.columns.iter().position(|x| x == n).expect("column")).collect();
             t.update_literal(&set, c.scratch_row.as_ref().expect("row"))
         }
         (ChangeKind::Deleted, KeyMode::Multiset) => t.insert_literal(&c.key, c.copies()),
-        (ChangeKind::Inserted, KeyMode::Multiset) => t.delete_copies_literal(&c.key, c.copies()),
+        (ChangeKind::Inserted, KeyMode::Multiset) => t.delete_copies_literal(&c.key, c.copies())?,
         (ChangeKind::Deleted, _) => t.insert_literal(c.scratch_row.as_ref().expect("row"), 1),
         (ChangeKind::Inserted, _) => t.delete_literal(&c.key),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -357,6 +419,7 @@ mod tests {
             table: "or\"ders".into(),
             columns: vec!["id".into(), "note".into()],
             key_len: 1,
+            rowid: Some("rowid".into()),
         }
     }
 
@@ -415,9 +478,13 @@ mod tests {
         let t = TableSql { key_len: 0, ..orders() };
         let row = [Value::Integer(1), Value::Null];
         assert_eq!(
-            t.delete_copies_literal(&row, 2),
-            "DELETE FROM \"or\"\"ders\" WHERE rowid IN (SELECT rowid FROM \"or\"\"ders\" WHERE (\"id\" IS 1 AND typeof(\"id\") = 'integer') AND \"note\" IS NULL LIMIT 2);"
+            t.delete_copies_literal(&row, 2).unwrap(),
+            "DELETE FROM \"or\"\"ders\" WHERE \"rowid\" IN (SELECT \"rowid\" FROM \"or\"\"ders\" WHERE (\"id\" IS 1 AND typeof(\"id\") = 'integer') AND \"note\" IS NULL LIMIT 2);"
         );
+        // A column named rowid shadows the rowid: another of its names reaches it, or none.
+        let shadowed = TableSql { rowid: Some("_rowid_".into()), ..t.clone() };
+        assert!(shadowed.delete_at().unwrap().ends_with("WHERE \"_rowid_\" = ?"));
+        assert!(TableSql { rowid: None, ..t }.delete_at().is_err());
         assert_eq!(TableSql::exact_params(&row).len(), 1);
     }
 }

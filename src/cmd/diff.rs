@@ -237,12 +237,7 @@ impl Render {
 
     fn table_start(&mut self, spec: &TableSpec, out: &mut Lines) -> Result<()> {
         self.shown = [0; 3];
-        self.table_sql = Some(TableSql {
-            dialect: self.dialect,
-            table: spec.table.clone(),
-            columns: spec.columns.clone(),
-            key_len: spec.key_len,
-        });
+        self.table_sql = Some(TableSql::for_spec(self.dialect, spec));
         match self.mode {
             Mode::Json => out.json(&TableLine {
                 r#type: "table",
@@ -263,7 +258,7 @@ impl Render {
         }
         match self.mode {
             Mode::Json => out.json(&ChangeLine::new(spec, &c)),
-            Mode::Sql => out.text(&format!("{}\n", undo_statement(self.table_sql.as_ref().expect("table"), spec, &c))),
+            Mode::Sql => out.text(&format!("{}\n", undo_statement(self.table_sql.as_ref().expect("table"), spec, &c)?)),
             Mode::Rows => {
                 let slot = &mut self.shown[kind_slot(&c.kind)];
                 *slot += 1;
@@ -338,7 +333,7 @@ fn kind_slot(k: &ChangeKind) -> usize {
 fn key_text(spec: &TableSpec) -> String {
     match spec.mode {
         KeyMode::PrimaryKey => format!("key {}", spec.key_columns().join(", ")),
-        KeyMode::Rowid => "rowid".to_string(),
+        KeyMode::Rowid => spec.key_columns().join(", "),
         KeyMode::Multiset => "no key: multiset".to_string(),
     }
 }

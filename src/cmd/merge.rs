@@ -143,7 +143,7 @@ fn render_report(r: &MergeReport) -> String {
     s.push_str(&plan_table(&r.plan));
     s.push_str(&format!("safety snapshot: {}\n", snapshot.display()));
     if r.skipped > 0 {
-        s.push_str(&format!("skipped {} row(s) that changed in live since the plan:\n", r.skipped));
+        s.push_str(&format!("skipped {} row(s) that could not be written as planned:\n", r.skipped));
         for k in &r.skipped_rows {
             let key: Vec<String> = k.key.iter().map(|(c, v)| format!("{c}={}", v.display())).collect();
             s.push_str(&format!("  {} {} ({}): {}\n", k.table, k.kind, key.join(", "), k.reason));

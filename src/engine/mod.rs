@@ -198,8 +198,77 @@ pub trait Database: Send {
     /// return exactly one row with one column. `Ok(Err(problem))` says why it gave no value;
     /// `Err` is for the database itself failing (connection lost).
     fn one_value(&mut self, sql: &str) -> Result<std::result::Result<Value, QueryProblem>>;
+    /// Runs a read-only query with bound values (SQL from `sqlgen`), handing each row to `sink`.
+    /// Its columns must be integers, reals, text or bytes (cast anything else to text).
+    fn query(&mut self, sql: &str, params: &[Value], sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()>;
     /// Starts the one transaction in which a merge writes.
     fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>>;
+}
+
+/// A foreign key as the database declares it (rows of `sqlgen::Dialect::foreign_keys_query`):
+/// `child`'s `child_columns` refer to `parent`'s `parent_columns`, with these actions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    pub child: String,
+    pub child_columns: Vec<String>,
+    pub parent: String,
+    pub parent_columns: Vec<String>,
+    /// `CASCADE`, `SET NULL`, `SET DEFAULT`, `RESTRICT` or `NO ACTION`.
+    pub on_delete: String,
+    pub on_update: String,
+}
+
+impl ForeignKey {
+    /// Whether an action changes the child's rows (rather than refusing or leaving them).
+    pub fn changes_rows(action: &str) -> bool {
+        matches!(action, "CASCADE" | "SET NULL" | "SET DEFAULT")
+    }
+
+    /// Groups the rows of `sqlgen::Dialect::foreign_keys_query` (child, constraint id, position,
+    /// parent, child column, parent column, on update, on delete; ordered by child, id,
+    /// position) into foreign keys. Actions come as SQLite's words or PostgreSQL's letters.
+    pub fn from_rows(rows: Vec<Row>) -> Result<Vec<ForeignKey>> {
+        let text = |v: &Value| -> Result<String> {
+            match v {
+                Value::Text(t) => Ok(String::from_utf8_lossy(t).into_owned()),
+                Value::Integer(i) => Ok(i.to_string()),
+                other => anyhow::bail!("unexpected value {other:?} in the list of foreign keys"),
+            }
+        };
+        let action = |v: &Value| -> Result<String> {
+            Ok(match text(v)?.to_ascii_uppercase().as_str() {
+                "C" | "CASCADE" => "CASCADE",
+                "N" | "SET NULL" => "SET NULL",
+                "D" | "SET DEFAULT" => "SET DEFAULT",
+                "R" | "RESTRICT" => "RESTRICT",
+                _ => "NO ACTION",
+            }
+            .to_string())
+        };
+        let mut out: Vec<(String, ForeignKey)> = Vec::new();
+        for r in rows {
+            anyhow::ensure!(r.len() == 8, "the list of foreign keys has {} columns, expected 8", r.len());
+            let (child, id) = (text(&r[0])?, text(&r[1])?);
+            match out.last_mut() {
+                Some((last, fk)) if *last == id && fk.child == child => {
+                    fk.child_columns.push(text(&r[4])?);
+                    fk.parent_columns.push(text(&r[5])?);
+                }
+                _ => out.push((
+                    id,
+                    ForeignKey {
+                        child,
+                        child_columns: vec![text(&r[4])?],
+                        parent: text(&r[3])?,
+                        parent_columns: vec![text(&r[5])?],
+                        on_update: action(&r[6])?,
+                        on_delete: action(&r[7])?,
+                    },
+                )),
+            }
+        }
+        Ok(out.into_iter().map(|(_, fk)| fk).collect())
+    }
 }
 
 /// Why a check query gave no value (see `Database::one_value`).

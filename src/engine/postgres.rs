@@ -577,6 +577,24 @@ impl Database for PgDb {
         Ok(Ok(value))
     }
 
+    fn query(&mut self, sql: &str, params: &[Value], sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+        let conn = self.conn.clone();
+        let mut tx = self
+            .client
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .map_err(|e| conn.classify(e, "starting a read-only transaction"))?;
+        let st = tx.prepare(&to_pg_placeholders(sql)).map_err(|e| conn.classify(e, "preparing a query"))?;
+        let maps: Vec<Mapping> = st.columns().iter().map(|c| mapping_of(c.type_())).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let rows = tx.query(&st, &refs).map_err(|e| conn.classify(e, "querying"))?;
+        for r in &rows {
+            sink(decode_row(r, &maps)?)?;
+        }
+        Ok(())
+    }
+
     fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
         let conn = self.conn.clone();
         let mut tx = self.client.transaction().map_err(|e| conn.classify(e, "starting a transaction"))?;

@@ -225,9 +225,11 @@ impl SqliteDb {
         }
     }
 
-    /// Declared type and collation of a column (`rowid` has none: INTEGER, BINARY).
+    /// Declared type and collation of a column (the rowid, by any of its names that no column
+    /// shadows, has none: INTEGER, BINARY).
     fn column_meta(&self, table: &str, column: &str) -> Result<(String, String)> {
-        if column.eq_ignore_ascii_case("rowid") && !self.has_column(table, column)? {
+        let alias = ["rowid", "_rowid_", "oid"].iter().any(|a| column.eq_ignore_ascii_case(a));
+        if alias && !self.has_column(table, column)? {
             return Ok(("INTEGER".into(), "BINARY".into()));
         }
         let meta = self.conn.column_metadata(Some("main"), table, column).map_err(|e| self.map_err(e))?;
@@ -238,9 +240,11 @@ impl SqliteDb {
 
     fn has_column(&self, table: &str, column: &str) -> Result<bool> {
         self.conn
-            .query_row("SELECT count(*) FROM pragma_table_xinfo(?1) WHERE name = ?2", [table, column], |r| {
-                r.get::<_, i64>(0)
-            })
+            .query_row(
+                "SELECT count(*) FROM pragma_table_xinfo(?1) WHERE name = ?2 COLLATE NOCASE",
+                [table, column],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n > 0)
             .map_err(|e| self.map_err(e))
     }
@@ -571,6 +575,17 @@ impl Database for SqliteDb {
 
     fn one_value(&mut self, sql: &str) -> Result<std::result::Result<Value, QueryProblem>> {
         Ok(one_value(&self.conn, sql))
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value], sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+        let mut st = self.conn.prepare(sql).map_err(|e| classify(e, &self.path))?;
+        let n = st.column_count();
+        let mut rows = st.query(rusqlite::params_from_iter(params.iter())).map_err(|e| classify(e, &self.path))?;
+        while let Some(r) = rows.next().map_err(|e| classify(e, &self.path))? {
+            let row = (0..n).map(|i| r.get_ref(i).map(to_value)).collect::<rusqlite::Result<Row>>()?;
+            sink(row)?;
+        }
+        Ok(())
     }
 
     /// Foreign keys are enforced (as the bundled SQLite does by default, unlike the `sqlite3`

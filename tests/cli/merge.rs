@@ -619,3 +619,124 @@ fn reading_wal_mode_databases_leaves_no_side_files() {
     assert!(dir.path().join("scratch.db-wal").exists() && dir.path().join("scratch.db-shm").exists());
     drop(holder);
 }
+
+#[test]
+fn a_column_named_rowid_does_not_shadow_the_rowid_in_diff_or_merge() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "s.db"), path(&dir, "l.db"));
+    sqlite3(&scratch, "CREATE TABLE ev(rowid INT, v TEXT); INSERT INTO ev VALUES (7,'a'),(7,'b'),(7,'c');");
+    let s = scratch.to_str().unwrap();
+    for extra in [&[][..], &["--rowid"][..]] {
+        std::fs::copy(&scratch, &live).unwrap();
+        sqlite3(&live, "INSERT INTO ev VALUES (7,'z');");
+        let l = live.to_str().unwrap();
+        let diff = lastgood(dir.path()).args(["diff", "--scratch", s, "--live", l]).args(extra).output().unwrap();
+        assert_eq!(diff.status.code(), Some(1), "{extra:?}: {}", String::from_utf8_lossy(&diff.stderr));
+        let mut args = vec!["--restore", "inserted", "--apply"];
+        args.extend_from_slice(extra);
+        let out = merge(dir.path(), &scratch, &live, &args);
+        assert!(out.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(rows(&live, "ev"), rows(&scratch, "ev"), "{extra:?}: live holds exactly scratch's rows");
+        for f in files_in(dir.path()).iter().filter(|f| f.contains("snapshot")) {
+            std::fs::remove_file(dir.path().join(f)).unwrap();
+        }
+    }
+
+    // Columns named rowid, _rowid_ and oid leave no way to the rowid: refused, live unchanged.
+    let (s3, l3) = (path(&dir, "s3.db"), path(&dir, "l3.db"));
+    sqlite3(&s3, "CREATE TABLE a(rowid, _ROWID_, oid, v); INSERT INTO a VALUES (1,1,1,1),(1,1,1,1);");
+    std::fs::copy(&s3, &l3).unwrap();
+    sqlite3(&l3, "INSERT INTO a VALUES (1,1,1,1);");
+    let bytes = std::fs::read(&l3).unwrap();
+    let (s3, l3) = (s3.to_str().unwrap(), l3.to_str().unwrap());
+    let err = fails(dir.path(), &["diff", "--rowid", "--scratch", s3, "--live", l3], 3);
+    assert!(err.contains("`a`") && err.contains("rowid is unreachable"), "{err}");
+    let err = fails(dir.path(), &["merge", "--restore", "inserted", "--apply", "--scratch", s3, "--live", l3], 3);
+    assert!(err.contains("`a`") && err.contains("rowid is unreachable"), "{err}");
+    assert_eq!(std::fs::read(l3).unwrap(), bytes, "live unchanged");
+}
+
+#[test]
+fn keys_sqlite_calls_equal_but_diff_tells_apart_are_replaced_not_lost() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "s.db"), path(&dir, "l.db"));
+    sqlite3(&scratch, "CREATE TABLE t(k PRIMARY KEY, v); INSERT INTO t VALUES (1,'int'), (2,'two');");
+    sqlite3(&live, "CREATE TABLE t(k PRIMARY KEY, v); INSERT INTO t VALUES (1.0,'real'), (2,'two');");
+
+    // Only the deleted row asked for: the insert meets the row the plan saw as inserted, and
+    // says so (not "inserted since").
+    let out = lastgood(dir.path())
+        .args(["--json", "merge", "--restore", "deleted", "--apply", "--scratch"])
+        .arg(&scratch)
+        .arg("--live")
+        .arg(&live)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["skipped"].as_u64(), Some(1), "{report}");
+    let reason = report["skipped_rows"][0]["reason"].as_str().unwrap().to_string();
+    assert!(!reason.contains("inserted since") && reason.contains("k=1.0"), "{reason}");
+    for f in files_in(dir.path()).iter().filter(|f| f.contains("snapshot")) {
+        std::fs::remove_file(dir.path().join(f)).unwrap();
+    }
+
+    let out = merge(dir.path(), &scratch, &live, &["--restore", "deleted,inserted", "--apply"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let c = Connection::open(&live).unwrap();
+    let got: Vec<(String, String)> = c
+        .prepare("SELECT typeof(k), v FROM t ORDER BY k")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(got, [("integer".to_string(), "int".to_string()), ("integer".into(), "two".into())]);
+}
+
+#[test]
+fn a_delete_that_would_cascade_into_another_table_is_refused() {
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "s.db"), path(&dir, "l.db"));
+    sqlite3(
+        &scratch,
+        "CREATE TABLE c(id INTEGER PRIMARY KEY, code TEXT UNIQUE);
+         CREATE TABLE o(id INTEGER PRIMARY KEY, cid INT REFERENCES c(id) ON DELETE CASCADE);
+         CREATE TABLE n(id INTEGER PRIMARY KEY, code TEXT REFERENCES c(code) ON UPDATE SET NULL);
+         INSERT INTO c VALUES (1, 'one'), (3, 'three');",
+    );
+    std::fs::copy(&scratch, &live).unwrap();
+    sqlite3(
+        &live,
+        "PRAGMA foreign_keys=ON; INSERT INTO c VALUES (2, 'two'); INSERT INTO o VALUES (10,2),(11,2);
+         UPDATE c SET code = 'THREE' WHERE id = 3; INSERT INTO n VALUES (5, 'THREE');",
+    );
+    let bytes = std::fs::read(&live).unwrap();
+    let (s, l) = (scratch.to_str().unwrap(), live.to_str().unwrap());
+    for apply in [false, true] {
+        let mut args = vec!["merge", "--scratch", s, "--live", l, "--tables", "c", "--restore", "inserted"];
+        if apply {
+            args.push("--apply");
+        }
+        let err = fails(dir.path(), &args, 5);
+        assert!(err.contains("`c` (id=2)") && err.contains("2 row(s) of `o`") && err.contains("CASCADE"), "{err}");
+        assert_eq!(std::fs::read(&live).unwrap(), bytes, "live unchanged");
+    }
+    let err = fails(dir.path(), &["merge", "--scratch", s, "--live", l, "--tables", "c", "--restore", "updated"], 5);
+    assert!(err.contains("`c` (id=3)") && err.contains("1 row(s) of `n`") && err.contains("SET NULL"), "{err}");
+    let err = fails(
+        dir.path(),
+        &["merge", "--scratch", s, "--live", l, "--tables", "c", "--restore", "updated", "--apply"],
+        5,
+    );
+    assert!(err.contains("1 row(s) of `n`"), "{err}");
+    assert_eq!(std::fs::read(&live).unwrap(), bytes, "live unchanged");
+    assert!(!files_in(dir.path()).iter().any(|f| f.contains("snapshot")), "no snapshot left behind");
+
+    // Once nothing depends on the row, the same merge goes through.
+    sqlite3(&live, "DELETE FROM o;");
+    let out = merge(dir.path(), &scratch, &live, &["--tables", "c", "--restore", "inserted", "--apply"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(query_one(&live, "SELECT count(*) FROM c"), 2);
+    assert_eq!(query_one(&live, "SELECT count(*) FROM n WHERE code = 'THREE'"), 1, "n untouched");
+}
