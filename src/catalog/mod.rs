@@ -445,22 +445,48 @@ pub enum Inspected {
 }
 
 /// Reads one file's facts: format, checksum, taken-at, tables and row counts, problems.
+///
+/// A file whose content is not recognised is a damaged backup, not "not a backup", when a
+/// manifest beside it declares it, or when it is a gzip/zstd stream that fails to decode and is
+/// named like a backup; its format is then guessed from the manifest's engine and its name.
 pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
-    let (format, compression) = if meta.is_dir() {
-        (Format::PgDirectory, Compression::None)
+    let manifest = manifest::read_for(path);
+    let (format, compression, undecodable) = if meta.is_dir() {
+        (Format::PgDirectory, Compression::None, None)
     } else {
+        let declared = !matches!(manifest, Ok(None));
+        let engine = manifest.as_ref().ok().and_then(|m| m.as_ref()).and_then(|m| m.engine.clone());
+        let guess = |c| guess_format(path, c, engine.as_deref());
         match format::sniff(path)? {
-            Sniff::Backup(f, c) => (f, c),
+            Sniff::Backup(f, c) => (f, c, None),
+            Sniff::Damaged(c, why) if declared || looks_like_backup(path) => (guess(c), c, Some(why)),
+            Sniff::Damaged(_, why) => return Ok(Inspected::Ignored(why)),
+            Sniff::Empty if declared => {
+                (guess(Compression::None), Compression::None, Some(format!("`{}` is empty (0 bytes)", path.display())))
+            }
             Sniff::Empty => return Ok(Inspected::Ignored("empty file (0 bytes)".into())),
+            Sniff::NotABackup if declared => {
+                let c = format::compression_of_file(path)?;
+                let f = guess(c);
+                (f, c, Some(not_this_format(path, f, c)))
+            }
             Sniff::NotABackup => {
                 // Also not a pg_dump archive; the SQLite wording is what operators grep for.
                 return Ok(Inspected::Ignored("not a SQLite database (no `SQLite format 3` header)".into()));
             }
         }
     };
-    let manifest = manifest::read_for(path);
-    let read =
-        if format.is_postgres() { pg_facts(path, format, compression)? } else { sqlite_facts(path, compression)? };
+    let read = match undecodable {
+        Some(why) => ArchiveRead {
+            sha256: format::sha256_file(path)?,
+            problem: Some(why),
+            tables: Vec::new(),
+            archive: None,
+            created: None,
+        },
+        None if format.is_postgres() => pg_facts(path, format, compression)?,
+        None => sqlite_facts(path, compression)?,
+    };
     let ArchiveRead { sha256, mut problem, tables, archive, created } = read;
     let (mut taken_at, mut source_kind) = match created {
         Some(t) => (Some(t), TakenAtSource::Archive),
@@ -471,13 +497,16 @@ pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
         Ok(Some(m)) => {
             if let Some(expected) = &m.sha256
                 && !expected.eq_ignore_ascii_case(&sha256)
-                && problem.is_none()
             {
-                problem = Some(format!(
+                let differs = format!(
                     "checksum differs from its manifest (manifest {}…, file {}…)",
                     &expected[..expected.len().min(12)],
                     &sha256[..12]
-                ));
+                );
+                problem = Some(match problem {
+                    Some(p) => format!("{p}; {differs}"),
+                    None => differs,
+                });
             }
             if taken_at.is_none() {
                 taken_at = Some(m.taken_at);
@@ -507,6 +536,46 @@ pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
         source,
         archive,
     })))
+}
+
+/// The format of a backup whose content cannot tell: the manifest's engine, then the name
+/// (`.sql` plain dump, `.dump`/`.pgdump` custom, `.tar` tar archive; anything else SQLite).
+fn guess_format(path: &Path, compression: Compression, engine: Option<&str>) -> Format {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let name = name.trim_end_matches(".gz").trim_end_matches(".zst");
+    let by_name = if name.ends_with(".sql") {
+        Some(Format::PgPlain)
+    } else if compression != Compression::None {
+        None // only SQLite files and plain dumps are found compressed
+    } else if name.ends_with(".dump") || name.ends_with(".pgdump") {
+        Some(Format::PgCustom)
+    } else if name.ends_with(".tar") {
+        Some(Format::PgTar)
+    } else {
+        None
+    };
+    match (engine, by_name) {
+        (Some("sqlite"), _) => Format::Sqlite,
+        (_, Some(f)) => f,
+        (Some("postgres"), None) if compression != Compression::None => Format::PgPlain,
+        (Some("postgres"), None) => Format::PgCustom,
+        _ => Format::Sqlite,
+    }
+}
+
+/// Why a file declared a backup of `format` is not one, naming the file.
+fn not_this_format(path: &Path, format: Format, compression: Compression) -> String {
+    let p = path.display();
+    match (format, compression) {
+        (Format::Sqlite, Compression::None) => format!("`{p}` is not a SQLite database (no `SQLite format 3` header)"),
+        (Format::Sqlite, _) => format!("`{p}` does not decompress to a SQLite database"),
+        (Format::PgPlain, Compression::None) => {
+            format!("`{p}` is not a pg_dump plain dump (no `-- PostgreSQL database dump` header)")
+        }
+        (Format::PgPlain, _) => format!("`{p}` does not decompress to a pg_dump plain dump"),
+        (Format::PgTar, _) => format!("`{p}` is not a pg_dump tar archive (no `toc.dat` first member)"),
+        _ => format!("`{p}` is not a pg_dump archive (no PGDMP header)"),
+    }
 }
 
 /// What reading one backup's content yielded.
