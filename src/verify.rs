@@ -133,7 +133,7 @@ fn verify_pg_copy(b: &Backup, c: &Copy) -> CopyVerdict {
         _ => std::fs::File::open(&c.path)
             .map_err(anyhow::Error::from)
             .and_then(|f| catalog::format::decoder(b.compression, f))
-            .and_then(|r| catalog::pgdump::read_plain(r, &c.path))
+            .and_then(|r| catalog::pgdump::read_plain_dump(r, &c.path))
             .map(|p| format!("{} tables", p.tables.len())),
     };
     ok &= push("archive", structure);

@@ -630,7 +630,7 @@ fn archive_facts(a: pgdump::Archive) -> PgFacts {
 
 fn plain_facts(path: &Path, compression: Compression) -> Result<PgFacts> {
     let f = fs::File::open(path).map_err(|e| environment(format!("cannot read `{}`: {e}", path.display())))?;
-    let p = pgdump::read_plain(format::decoder(compression, f)?, path)?;
+    let p = pgdump::read_plain_dump(format::decoder(compression, f)?, path)?;
     let tables = p.tables.into_iter().map(|(name, rows)| TableFacts { name, rows: Some(rows) }).collect();
     let info = pgdump::ArchiveInfo {
         archive_version: "plain".to_string(),
