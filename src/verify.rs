@@ -12,7 +12,6 @@ use serde::Serialize;
 
 use crate::catalog::{self, Backup, Copy, manifest};
 use crate::engine::Database;
-use crate::engine::sqlite::SqliteDb;
 
 /// The verdict on one copy.
 #[derive(Debug, Serialize)]
@@ -85,14 +84,13 @@ pub fn verify_copy(b: &Backup, c: &Copy) -> CopyVerdict {
             return CopyVerdict { backup_id: b.id.clone(), path: c.path.clone(), ok: false, checks };
         }
     };
-    let integrity =
-        SqliteDb::open_backup(opened.path()).and_then(|mut db| db.integrity_problems(false)).and_then(|p| {
-            if p.is_empty() {
-                Ok("ok".to_string())
-            } else {
-                Err(anyhow::anyhow!("{}", p.into_iter().take(5).collect::<Vec<_>>().join("; ")))
-            }
-        });
+    let integrity = opened.open_db().and_then(|mut db| db.integrity_problems(false)).and_then(|p| {
+        if p.is_empty() {
+            Ok("ok".to_string())
+        } else {
+            Err(anyhow::anyhow!("{}", p.into_iter().take(5).collect::<Vec<_>>().join("; ")))
+        }
+    });
     let integrity_ok = push("integrity_check", integrity);
     CopyVerdict { backup_id: b.id.clone(), path: c.path.clone(), ok: all_ok && integrity_ok, checks }
 }

@@ -590,7 +590,7 @@ struct ArchiveRead {
 fn sqlite_facts(path: &Path, compression: Compression) -> Result<ArchiveRead> {
     let (sha256, problem, tables) = match open_backup_file(path, compression) {
         Ok(opened) => {
-            let tables = SqliteDb::open_backup(opened.path()).and_then(|mut db| read_tables(&mut db));
+            let tables = opened.open_db().and_then(|mut db| read_tables(&mut db));
             match tables {
                 Ok(t) => (opened.sha256, None, t),
                 Err(e) => (opened.sha256, Some(format!("{e:#}")), Vec::new()),
@@ -669,6 +669,8 @@ fn read_tables(db: &mut SqliteDb) -> Result<Vec<TableFacts>> {
 /// that is deleted when this value is dropped.
 pub struct OpenedBackup {
     path: PathBuf,
+    /// The stored backup file, which messages name.
+    source: PathBuf,
     _temp: Option<tempfile::TempPath>,
     _dir: Option<tempfile::TempDir>,
     _pending: Option<crate::interrupt::Pending>,
@@ -679,6 +681,11 @@ pub struct OpenedBackup {
 impl OpenedBackup {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Opens the readable file, read-only; errors name the stored backup, not a temporary copy.
+    pub fn open_db(&self) -> Result<SqliteDb> {
+        SqliteDb::open_backup_as(&self.path, &self.source)
     }
 }
 
@@ -703,6 +710,7 @@ pub fn open_backup_file_with(
         crate::engine::sqlite::check_complete(path, path)?;
         return Ok(OpenedBackup {
             path: path.to_path_buf(),
+            source: path.to_path_buf(),
             _temp: None,
             _dir: None,
             _pending: None,
@@ -719,7 +727,14 @@ pub fn open_backup_file_with(
     crate::engine::sqlite::check_header(&temp)
         .map_err(|_| bad_input(format!("`{}` does not decompress to a SQLite database", path.display())))?;
     crate::engine::sqlite::check_complete(&temp, path)?;
-    Ok(OpenedBackup { path: temp.to_path_buf(), _temp: Some(temp), _dir: None, _pending: Some(pending), sha256 })
+    Ok(OpenedBackup {
+        path: temp.to_path_buf(),
+        source: path.to_path_buf(),
+        _temp: Some(temp),
+        _dir: None,
+        _pending: Some(pending),
+        sha256,
+    })
 }
 
 /// A backup with a `-wal` file beside it (a live WAL database copied with its WAL). SQLite reads
@@ -739,5 +754,12 @@ fn open_with_wal(path: &Path) -> Result<OpenedBackup> {
     let sha256 = hashing.finish();
     use crate::engine::sqlite::side_file;
     fs::copy(side_file(path, "-wal"), side_file(&main, "-wal")).map_err(copy_err)?;
-    Ok(OpenedBackup { path: main, _temp: None, _dir: Some(dir), _pending: Some(pending), sha256 })
+    Ok(OpenedBackup {
+        path: main,
+        source: path.to_path_buf(),
+        _temp: None,
+        _dir: Some(dir),
+        _pending: Some(pending),
+        sha256,
+    })
 }

@@ -402,3 +402,38 @@ fn backups_that_no_longer_decode_are_listed_damaged_not_ignored() {
     assert_eq!(r["backup_path"], s(&repo.join("shop-2026-11-23T09-00-00.db")));
     assert_eq!(r["why"].as_str().unwrap().matches("skipped damaged backup").count(), 3, "{r:#}");
 }
+
+/// A backup read through a temporary copy (decompressed, or copied with its `-wal`) whose schema
+/// page is corrupt: the problem names the backup in the repository, not the temporary file.
+#[test]
+fn problems_of_backups_read_through_a_temporary_copy_name_the_backup() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    make_shop(&live, 50);
+    let db = path(&dir, "corrupt.db");
+    cli_backup(&live, &db);
+    // Page 1's b-tree page type (byte 100) is not one SQLite knows: sqlite_schema is unreadable.
+    let mut bytes = std::fs::read(&db).unwrap();
+    bytes[100] = 0xff;
+    std::fs::write(&db, &bytes).unwrap();
+    gzip(&db, &repo.join("gz-2026-11-23T06-00-00.db.gz"));
+    zstd(&db, &repo.join("zst-2026-11-23T07-00-00.db.zst"));
+    let wal_main = repo.join("wal-2026-11-23T08-00-00.db");
+    std::fs::write(&wal_main, &bytes).unwrap();
+    std::fs::write(repo.join("wal-2026-11-23T08-00-00.db-wal"), b"").unwrap();
+
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    for file in ["gz-2026-11-23T06-00-00.db.gz", "zst-2026-11-23T07-00-00.db.zst", "wal-2026-11-23T08-00-00.db"] {
+        let b = backup_named(&v, file);
+        let problem = b["problem"].as_str().unwrap_or_else(|| panic!("{file} not flagged: {b:#}"));
+        assert!(problem.contains(&format!("`{}`", s(&repo.join(file)))), "{file}: {problem}");
+        assert!(!problem.contains("lastgood-") && !problem.contains("backup.db"), "{file}: {problem}");
+    }
+    // verify says the same.
+    let out = lastgood(dir.path()).args(["verify", "--all", "--repo", s(&repo)]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(!text.contains("lastgood-") && !text.contains("backup.db"), "{text}");
+}

@@ -454,3 +454,21 @@ fn a_newest_backup_with_a_damaged_header_beside_its_manifest_fails_the_drill() {
     assert!(failed.iter().any(|f| f.starts_with("verify ") && f.contains("differs from manifest")), "{failed:?}");
     assert!(failed.iter().any(|f| f.starts_with("restore: ") && f.contains("cannot be restored")), "{failed:?}");
 }
+
+/// A failed data check names the backup it restored, not the drill's scratch file.
+#[test]
+fn a_failed_min_rows_check_names_the_backup_not_the_scratch_file() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    make_shop(&live, 20);
+    let rs = repos(dir.path(), 1);
+    assert!(backup(dir.path(), &live, &rs, &["--compress", "gzip"]).status.success());
+    let (code, v) = drill(dir.path(), &rs, &["--min-rows", "invoices=1", "--min-rows", "orders=20"]);
+    assert_eq!(code, 1, "{v:#}");
+    let failed = failed_checks(&v);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let path = v["databases"][0]["backup_path"].as_str().unwrap();
+    assert!(path.ends_with(".db.gz"), "{path}");
+    assert!(failed[0].starts_with("min_rows invoices: ") && failed[0].contains(path), "{failed:?}");
+    assert!(!failed[0].contains("drill.db") && !failed[0].contains("lastgood-drill-"), "{failed:?}");
+}
