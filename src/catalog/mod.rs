@@ -5,6 +5,10 @@
 //! the file itself, its manifest (`manifest.rs`) and its name, and are cached per repository
 //! (`cache.rs`). Files with the same sha256 are one backup with several copies.
 //!
+//! A file whose content is not recognised is still a backup, listed with its `problem`, when a
+//! manifest beside it declares it or when it is a gzip/zstd stream (named like a backup) that fails
+//! to decode; other files named like backups are listed as `ignored`.
+//!
 //! Invariants: scanning never writes into a repository except its `.lastgood/` cache; a damaged
 //! backup is listed with its `problem`, never dropped silently; backups are sorted by taken-at
 //! (then id), oldest first.
