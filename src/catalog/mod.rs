@@ -6,8 +6,9 @@
 //! (`cache.rs`). Files with the same sha256 are one backup with several copies.
 //!
 //! A file whose content is not recognised is still a backup, listed with its `problem`, when a
-//! manifest beside it declares it or when it is a gzip/zstd stream (named like a backup) that fails
-//! to decode; other files named like backups are listed as `ignored`.
+//! manifest beside it declares it, when it is a gzip/zstd stream (named like a backup) that fails
+//! to decode, or when it is named `.gz`/`.zst` without that stream's header; other files named like
+//! backups are listed as `ignored`.
 //!
 //! Invariants: scanning never writes into a repository except its `.lastgood/` cache; a damaged
 //! backup is listed with its `problem`, never dropped silently; backups are sorted by taken-at
@@ -474,6 +475,14 @@ pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
                 let f = guess(c);
                 (f, c, Some(not_this_format(path, f, c)))
             }
+            Sniff::NotABackup
+                if let Some(c) = named_compressed(path)
+                    && format::compression_of_file(path)? == Compression::None =>
+            {
+                // Named `.gz`/`.zst` but not even the stream's magic bytes: a damaged backup.
+                let kind = if c == Compression::Gzip { "gzip" } else { "zstd" };
+                (guess(c), c, Some(format!("`{}` is not a {kind} stream (no {kind} header)", path.display())))
+            }
             Sniff::NotABackup => {
                 // Also not a pg_dump archive; the SQLite wording is what operators grep for.
                 return Ok(Inspected::Ignored("not a SQLite database (no `SQLite format 3` header)".into()));
@@ -564,6 +573,15 @@ fn guess_format(path: &Path, compression: Compression, engine: Option<&str>) -> 
         (Some("postgres"), None) if compression != Compression::None => Format::PgPlain,
         (Some("postgres"), None) => Format::PgCustom,
         _ => Format::Sqlite,
+    }
+}
+
+/// The compression a file's name promises (`.gz`, `.zst`), if any.
+fn named_compressed(path: &Path) -> Option<Compression> {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "gz" => Some(Compression::Gzip),
+        "zst" => Some(Compression::Zstd),
+        _ => None,
     }
 }
 

@@ -327,7 +327,8 @@ fn gzip_bytes(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Backups whose content fails to decode: one beside its manifest with a damaged header, a gzip
-/// and a zstd stream with flipped bytes, and a zstd file cut to 200 bytes. Each is a backup
+/// and a zstd stream with flipped bytes, a zstd file cut to 200 bytes and one whose magic bytes
+/// are overwritten. Each is a backup
 /// listed with its problem (naming the file in the repository), never passed over as "not a
 /// backup"; `restore --at` says it skipped them.
 #[test]
@@ -355,6 +356,10 @@ fn backups_that_no_longer_decode_are_listed_damaged_not_ignored() {
     let zst = zstd::encode_all(&bytes[..], 3).unwrap();
     assert!(zst.len() > 400, "{}", zst.len());
     std::fs::write(repo.join("shop-2026-11-23T12-00-00.db.zst"), &zst[..200]).unwrap();
+    // Named `.zst`, with the stream's magic bytes overwritten.
+    let mut magic = zst.clone();
+    magic[..4].copy_from_slice(b"XXXX");
+    std::fs::write(repo.join("shop-2026-11-23T12-15-00.db.zst"), &magic).unwrap();
 
     // Two backups by lastgood itself (with manifests); the newer one's header is overwritten.
     let first = json(dir.path(), &["backup", "--live", s(&live), "--repo", s(&repo)]);
@@ -368,13 +373,14 @@ fn backups_that_no_longer_decode_are_listed_damaged_not_ignored() {
 
     let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
     assert_eq!(v["ignored"].as_array().unwrap().len(), 0, "{v:#}");
-    assert_eq!(v["backups"].as_array().unwrap().len(), 6, "{v:#}");
+    assert_eq!(v["backups"].as_array().unwrap().len(), 7, "{v:#}");
     let newest_name = newest.file_name().unwrap().to_str().unwrap();
     for (file, says) in [
         (newest_name, "no `SQLite format 3` header"),
         ("shop-2026-11-23T10-00-00.db.gz", "gzip stream is damaged or cut short"),
         ("shop-2026-11-23T11-00-00.db.zst", "zstd stream is damaged or cut short"),
         ("shop-2026-11-23T12-00-00.db.zst", "zstd stream is damaged or cut short"),
+        ("shop-2026-11-23T12-15-00.db.zst", "is not a zstd stream (no zstd header)"),
     ] {
         let b = backup_named(&v, file);
         let problem = b["problem"].as_str().unwrap_or_else(|| panic!("{file} not flagged: {b:#}"));
@@ -388,7 +394,7 @@ fn backups_that_no_longer_decode_are_listed_damaged_not_ignored() {
     // The human table says DAMAGED.
     let out = lastgood(dir.path()).args(["catalog", "--repo", s(&repo)]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.matches("DAMAGED: ").count(), 4, "{text}");
+    assert_eq!(text.matches("DAMAGED: ").count(), 5, "{text}");
 
     // restore --at passes over the damaged newest to the older lastgood backup, and says so.
     let target = path(&dir, "at.db");
@@ -396,11 +402,11 @@ fn backups_that_no_longer_decode_are_listed_damaged_not_ignored() {
     assert_eq!(r["backup_path"], s(&repo.join(first["file"].as_str().unwrap())));
     assert_eq!(r["why"].as_str().unwrap().matches("skipped damaged backup").count(), 1, "{r:#}");
     assert_eq!(rows(&target, "orders").len(), 200);
-    // ...and over the three compressed ones to the 09:00 backup.
+    // ...and over the four compressed ones to the 09:00 backup.
     let target = path(&dir, "at12.db");
     let r = json(dir.path(), &["restore", "--repo", s(&repo), "--at", "2026-11-23T12:30:00Z", "--into", s(&target)]);
     assert_eq!(r["backup_path"], s(&repo.join("shop-2026-11-23T09-00-00.db")));
-    assert_eq!(r["why"].as_str().unwrap().matches("skipped damaged backup").count(), 3, "{r:#}");
+    assert_eq!(r["why"].as_str().unwrap().matches("skipped damaged backup").count(), 4, "{r:#}");
 }
 
 /// A backup read through a temporary copy (decompressed, or copied with its `-wal`) whose schema
