@@ -277,7 +277,7 @@ pub fn open_queryable(b: &Backup) -> Result<QueryableBackup> {
         return Ok(QueryableBackup { db: SqliteDb::open_backup(path)?, _decompressed: None });
     }
     let opened = catalog::open_backup_file(path, b.compression)?;
-    Ok(QueryableBackup { db: SqliteDb::open_backup(opened.path())?, _decompressed: Some(opened) })
+    Ok(QueryableBackup { db: opened.open_db()?, _decompressed: Some(opened) })
 }
 
 fn evaluate(b: &Backup, req: &Request, step: usize, out: &Output) -> Result<Evaluation> {

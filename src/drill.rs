@@ -284,7 +284,8 @@ fn restore_and_check(
         Err(e) => return restore_failed(spec, rec, t, e),
     };
     rec.record("restore", t, Ok(restored));
-    let mut db = match SqliteDb::open(&target, Access::ReadOnly) {
+    // Messages about the restored data name the backup, not the scratch file.
+    let mut db = match SqliteDb::open(&target, Access::ReadOnly).map(|db| db.shown_as(&backup.primary().path)) {
         Ok(db) => db,
         Err(e) => {
             rec.record("open scratch", Instant::now(), Err(e));

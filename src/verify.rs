@@ -4,13 +4,14 @@
 //! The checks run in order — checksum (against the manifest, else the catalog), readable
 //! (decompression and header), `PRAGMA integrity_check` — and each reports `ok` or why not; a copy
 //! is OK only when all pass. pg_dump archives get checksum, archive structure (TOC, data blocks,
-//! data files, or the whole plain text) and `pg_restore -l`.
+//! data files, or the whole plain text) and `pg_restore -l`. A copy whose content is no longer
+//! recognised as the backup's format (a damaged header, a gzip/zstd stream that fails to decode)
+//! fails a `format` check first, and nothing else is read from it.
 
 use serde::Serialize;
 
 use crate::catalog::{self, Backup, Copy, manifest};
 use crate::engine::Database;
-use crate::engine::sqlite::SqliteDb;
 
 /// The verdict on one copy.
 #[derive(Debug, Serialize)]
@@ -31,6 +32,14 @@ pub struct Check {
 
 /// Runs every check on one copy: manifest checksum, decompression, header, integrity_check.
 pub fn verify_copy(b: &Backup, c: &Copy) -> CopyVerdict {
+    if let Some(why) = undecodable(b, c) {
+        // Nothing else can be read from it; the checksum still says whether it was changed.
+        let mut checks = vec![Check { name: "format", ok: false, detail: why }];
+        if let Some(differs) = checksum_against_manifest(c) {
+            checks.push(Check { name: "checksum", ok: false, detail: differs });
+        }
+        return CopyVerdict { backup_id: b.id.clone(), path: c.path.clone(), ok: false, checks };
+    }
     if b.format.is_postgres() {
         return verify_pg_copy(b, c);
     }
@@ -75,14 +84,13 @@ pub fn verify_copy(b: &Backup, c: &Copy) -> CopyVerdict {
             return CopyVerdict { backup_id: b.id.clone(), path: c.path.clone(), ok: false, checks };
         }
     };
-    let integrity =
-        SqliteDb::open_backup(opened.path()).and_then(|mut db| db.integrity_problems(false)).and_then(|p| {
-            if p.is_empty() {
-                Ok("ok".to_string())
-            } else {
-                Err(anyhow::anyhow!("{}", p.into_iter().take(5).collect::<Vec<_>>().join("; ")))
-            }
-        });
+    let integrity = opened.open_db().and_then(|mut db| db.integrity_problems(false)).and_then(|p| {
+        if p.is_empty() {
+            Ok("ok".to_string())
+        } else {
+            Err(anyhow::anyhow!("{}", p.into_iter().take(5).collect::<Vec<_>>().join("; ")))
+        }
+    });
     let integrity_ok = push("integrity_check", integrity);
     CopyVerdict { backup_id: b.id.clone(), path: c.path.clone(), ok: all_ok && integrity_ok, checks }
 }
@@ -123,7 +131,7 @@ fn verify_pg_copy(b: &Backup, c: &Copy) -> CopyVerdict {
         _ => std::fs::File::open(&c.path)
             .map_err(anyhow::Error::from)
             .and_then(|f| catalog::format::decoder(b.compression, f))
-            .and_then(|r| catalog::pgdump::read_plain(r, &c.path))
+            .and_then(|r| catalog::pgdump::read_plain_dump(r, &c.path))
             .map(|p| format!("{} tables", p.tables.len())),
     };
     ok &= push("archive", structure);
@@ -140,4 +148,34 @@ fn verify_pg_copy(b: &Backup, c: &Copy) -> CopyVerdict {
         ok &= push("pg_restore", listed);
     }
     CopyVerdict { backup_id: b.id.clone(), path: c.path.clone(), ok, checks }
+}
+
+/// Why the copy's content is not (or no longer) a backup of the catalogued format, if it is not.
+fn undecodable(b: &Backup, c: &Copy) -> Option<String> {
+    use catalog::format::{Sniff, sniff};
+    if b.format == catalog::format::Format::PgDirectory {
+        return None;
+    }
+    match sniff(&c.path) {
+        Ok(Sniff::Backup(f, comp)) if f == b.format && comp == b.compression => None,
+        Ok(Sniff::Backup(f, _)) => {
+            Some(format!("`{}` is now a {}, catalogued as a {}", c.path.display(), f.label(), b.format.label()))
+        }
+        Ok(Sniff::Damaged(_, why)) => Some(why),
+        Ok(Sniff::Empty) => Some(format!("`{}` is empty (0 bytes)", c.path.display())),
+        Ok(Sniff::NotABackup) => Some(match b.format {
+            catalog::format::Format::Sqlite => {
+                format!("`{}` is not a SQLite database (no `SQLite format 3` header)", c.path.display())
+            }
+            f => format!("`{}` is not a {} any more", c.path.display(), f.label()),
+        }),
+        Err(e) => Some(format!("{e:#}")),
+    }
+}
+
+/// The copy's sha256 against its manifest's, when both are known and differ.
+fn checksum_against_manifest(c: &Copy) -> Option<String> {
+    let expected = manifest::read_for(&c.path).ok()??.sha256?;
+    let sha = catalog::format::sha256_file(&c.path).ok()?;
+    (!sha.eq_ignore_ascii_case(&expected)).then(|| format!("sha256 {sha} differs from manifest's {expected}"))
 }

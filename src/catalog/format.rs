@@ -4,7 +4,8 @@
 //! archive (`PGDMP` custom format, a tar whose first member is `toc.dat`, a plain SQL dump's
 //! header comment), or a gzip/zstd stream whose first decompressed bytes are a SQLite file or a
 //! plain dump. A folder holding `toc.dat` is a pg_dump directory archive (see `catalog/mod.rs`).
-//! Anything else is not a backup.
+//! A gzip/zstd stream that fails to decode is `Damaged` (the catalog decides whether the file is a
+//! damaged backup, by its name or a manifest beside it). Anything else is not a backup.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -74,6 +75,9 @@ impl Compression {
 pub enum Sniff {
     Backup(Format, Compression),
     Empty,
+    /// A gzip/zstd stream that fails to decode (flipped bytes, cut short); says why, naming the
+    /// file.
+    Damaged(Compression, String),
     NotABackup,
 }
 
@@ -88,21 +92,18 @@ pub fn sniff(path: &Path) -> Result<Sniff> {
     if n == 0 {
         return Ok(Sniff::Empty);
     }
-    let compression = if head[..n].starts_with(&GZIP_MAGIC) {
-        Compression::Gzip
-    } else if head[..n].starts_with(&ZSTD_MAGIC) {
-        Compression::Zstd
-    } else {
-        Compression::None
-    };
+    let compression = compression_of(&head[..n]);
     let inner = if compression == Compression::None {
         head[..n].to_vec()
     } else {
         let mut dec = decoder(compression, File::open(path)?)?;
         let mut buf = [0u8; 64];
-        // A stream cut short still yields its first bytes; errors here mean "not really gzip".
-        let k = read_up_to(&mut dec, &mut buf).unwrap_or(0);
-        buf[..k].to_vec()
+        // A stream cut short after its first bytes still yields them (and is found damaged when
+        // read whole); one that cannot even yield those is damaged now.
+        match read_up_to(&mut dec, &mut buf) {
+            Ok(k) => buf[..k].to_vec(),
+            Err(e) => return Ok(Sniff::Damaged(compression, stream_damaged(path, compression, &e))),
+        }
     };
     let format = if inner.len() >= 16 && inner[..16] == HEADER[..] {
         Some(Format::Sqlite)
@@ -119,8 +120,41 @@ pub fn sniff(path: &Path) -> Result<Sniff> {
     };
     Ok(match format {
         Some(f) => Sniff::Backup(f, compression),
+        // Garbage at the start of a gzip/zstd stream (a flipped byte) may decode without error
+        // for a while; the whole stream says whether it is damaged or just not a backup.
+        None if compression != Compression::None => {
+            match decompress_into(path, compression, &mut std::io::sink(), |_| {}) {
+                Ok(_) => Sniff::NotABackup,
+                Err(e) => Sniff::Damaged(compression, format!("{e:#}")),
+            }
+        }
         None => Sniff::NotABackup,
     })
+}
+
+/// The wrapper that a file's first bytes say it has.
+pub fn compression_of(head: &[u8]) -> Compression {
+    if head.starts_with(&GZIP_MAGIC) {
+        Compression::Gzip
+    } else if head.starts_with(&ZSTD_MAGIC) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// The wrapper that `path`'s first bytes say it has. Errors only when it cannot be read.
+pub fn compression_of_file(path: &Path) -> Result<Compression> {
+    let mut f = File::open(path).map_err(|e| environment(format!("cannot read `{}`: {e}", path.display())))?;
+    let mut head = [0u8; 4];
+    let n = read_up_to(&mut f, &mut head).with_context(|| format!("reading `{}`", path.display()))?;
+    Ok(compression_of(&head[..n]))
+}
+
+/// "`FILE`: gzip stream is damaged or cut short (why)".
+fn stream_damaged(src: &Path, compression: Compression, e: &std::io::Error) -> String {
+    let kind = if compression == Compression::Gzip { "gzip" } else { "zstd" };
+    format!("`{}`: {kind} stream is damaged or cut short ({e})", src.display())
 }
 
 /// A reader that undoes `compression`.
@@ -187,7 +221,6 @@ pub fn decompress_into(
     let f = File::open(src).map_err(|e| environment(format!("cannot read `{}`: {e}", src.display())))?;
     let mut hashing = HashingReader::new(f).on_read(progress);
     let mut dec = decoder(compression, &mut hashing)?;
-    let kind = if compression == Compression::Gzip { "gzip" } else { "zstd" };
     match std::io::copy(&mut dec, dst) {
         Ok(_) => {}
         Err(e)
@@ -199,7 +232,7 @@ pub fn decompress_into(
                     | std::io::ErrorKind::Other
             ) =>
         {
-            return Err(bad_input(format!("`{}`: {kind} stream is damaged or cut short ({e})", src.display())).into());
+            return Err(bad_input(stream_damaged(src, compression, &e)).into());
         }
         Err(e) => return Err(environment(format!("decompressing `{}`: {e}", src.display())).into()),
     }

@@ -5,6 +5,11 @@
 //! the file itself, its manifest (`manifest.rs`) and its name, and are cached per repository
 //! (`cache.rs`). Files with the same sha256 are one backup with several copies.
 //!
+//! A file whose content is not recognised is still a backup, listed with its `problem`, when a
+//! manifest beside it declares it, when it is a gzip/zstd stream (named like a backup) that fails
+//! to decode, or when it is named `.gz`/`.zst` without that stream's header; other files named like
+//! backups are listed as `ignored`.
+//!
 //! Invariants: scanning never writes into a repository except its `.lastgood/` cache; a damaged
 //! backup is listed with its `problem`, never dropped silently; backups are sorted by taken-at
 //! (then id), oldest first.
@@ -445,22 +450,56 @@ pub enum Inspected {
 }
 
 /// Reads one file's facts: format, checksum, taken-at, tables and row counts, problems.
+///
+/// A file whose content is not recognised is a damaged backup, not "not a backup", when a
+/// manifest beside it declares it, or when it is a gzip/zstd stream that fails to decode and is
+/// named like a backup; its format is then guessed from the manifest's engine and its name.
 pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
-    let (format, compression) = if meta.is_dir() {
-        (Format::PgDirectory, Compression::None)
+    let manifest = manifest::read_for(path);
+    let (format, compression, undecodable) = if meta.is_dir() {
+        (Format::PgDirectory, Compression::None, None)
     } else {
+        let declared = !matches!(manifest, Ok(None));
+        let engine = manifest.as_ref().ok().and_then(|m| m.as_ref()).and_then(|m| m.engine.clone());
+        let guess = |c| guess_format(path, c, engine.as_deref());
         match format::sniff(path)? {
-            Sniff::Backup(f, c) => (f, c),
+            Sniff::Backup(f, c) => (f, c, None),
+            Sniff::Damaged(c, why) if declared || looks_like_backup(path) => (guess(c), c, Some(why)),
+            Sniff::Damaged(_, why) => return Ok(Inspected::Ignored(why)),
+            Sniff::Empty if declared => {
+                (guess(Compression::None), Compression::None, Some(format!("`{}` is empty (0 bytes)", path.display())))
+            }
             Sniff::Empty => return Ok(Inspected::Ignored("empty file (0 bytes)".into())),
+            Sniff::NotABackup if declared => {
+                let c = format::compression_of_file(path)?;
+                let f = guess(c);
+                (f, c, Some(not_this_format(path, f, c)))
+            }
+            Sniff::NotABackup
+                if let Some(c) = named_compressed(path)
+                    && format::compression_of_file(path)? == Compression::None =>
+            {
+                // Named `.gz`/`.zst` but not even the stream's magic bytes: a damaged backup.
+                let kind = if c == Compression::Gzip { "gzip" } else { "zstd" };
+                (guess(c), c, Some(format!("`{}` is not a {kind} stream (no {kind} header)", path.display())))
+            }
             Sniff::NotABackup => {
                 // Also not a pg_dump archive; the SQLite wording is what operators grep for.
                 return Ok(Inspected::Ignored("not a SQLite database (no `SQLite format 3` header)".into()));
             }
         }
     };
-    let manifest = manifest::read_for(path);
-    let read =
-        if format.is_postgres() { pg_facts(path, format, compression)? } else { sqlite_facts(path, compression)? };
+    let read = match undecodable {
+        Some(why) => ArchiveRead {
+            sha256: format::sha256_file(path)?,
+            problem: Some(why),
+            tables: Vec::new(),
+            archive: None,
+            created: None,
+        },
+        None if format.is_postgres() => pg_facts(path, format, compression)?,
+        None => sqlite_facts(path, compression)?,
+    };
     let ArchiveRead { sha256, mut problem, tables, archive, created } = read;
     let (mut taken_at, mut source_kind) = match created {
         Some(t) => (Some(t), TakenAtSource::Archive),
@@ -471,13 +510,16 @@ pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
         Ok(Some(m)) => {
             if let Some(expected) = &m.sha256
                 && !expected.eq_ignore_ascii_case(&sha256)
-                && problem.is_none()
             {
-                problem = Some(format!(
+                let differs = format!(
                     "checksum differs from its manifest (manifest {}…, file {}…)",
                     &expected[..expected.len().min(12)],
                     &sha256[..12]
-                ));
+                );
+                problem = Some(match problem {
+                    Some(p) => format!("{p}; {differs}"),
+                    None => differs,
+                });
             }
             if taken_at.is_none() {
                 taken_at = Some(m.taken_at);
@@ -509,6 +551,55 @@ pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
     })))
 }
 
+/// The format of a backup whose content cannot tell: the manifest's engine, then the name
+/// (`.sql` plain dump, `.dump`/`.pgdump` custom, `.tar` tar archive; anything else SQLite).
+fn guess_format(path: &Path, compression: Compression, engine: Option<&str>) -> Format {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let name = name.trim_end_matches(".gz").trim_end_matches(".zst");
+    let by_name = if name.ends_with(".sql") {
+        Some(Format::PgPlain)
+    } else if compression != Compression::None {
+        None // only SQLite files and plain dumps are found compressed
+    } else if name.ends_with(".dump") || name.ends_with(".pgdump") {
+        Some(Format::PgCustom)
+    } else if name.ends_with(".tar") {
+        Some(Format::PgTar)
+    } else {
+        None
+    };
+    match (engine, by_name) {
+        (Some("sqlite"), _) => Format::Sqlite,
+        (_, Some(f)) => f,
+        (Some("postgres"), None) if compression != Compression::None => Format::PgPlain,
+        (Some("postgres"), None) => Format::PgCustom,
+        _ => Format::Sqlite,
+    }
+}
+
+/// The compression a file's name promises (`.gz`, `.zst`), if any.
+fn named_compressed(path: &Path) -> Option<Compression> {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "gz" => Some(Compression::Gzip),
+        "zst" => Some(Compression::Zstd),
+        _ => None,
+    }
+}
+
+/// Why a file declared a backup of `format` is not one, naming the file.
+fn not_this_format(path: &Path, format: Format, compression: Compression) -> String {
+    let p = path.display();
+    match (format, compression) {
+        (Format::Sqlite, Compression::None) => format!("`{p}` is not a SQLite database (no `SQLite format 3` header)"),
+        (Format::Sqlite, _) => format!("`{p}` does not decompress to a SQLite database"),
+        (Format::PgPlain, Compression::None) => {
+            format!("`{p}` is not a pg_dump plain dump (no `-- PostgreSQL database dump` header)")
+        }
+        (Format::PgPlain, _) => format!("`{p}` does not decompress to a pg_dump plain dump"),
+        (Format::PgTar, _) => format!("`{p}` is not a pg_dump tar archive (no `toc.dat` first member)"),
+        _ => format!("`{p}` is not a pg_dump archive (no PGDMP header)"),
+    }
+}
+
 /// What reading one backup's content yielded.
 struct ArchiveRead {
     sha256: String,
@@ -521,7 +612,7 @@ struct ArchiveRead {
 fn sqlite_facts(path: &Path, compression: Compression) -> Result<ArchiveRead> {
     let (sha256, problem, tables) = match open_backup_file(path, compression) {
         Ok(opened) => {
-            let tables = SqliteDb::open_backup(opened.path()).and_then(|mut db| read_tables(&mut db));
+            let tables = opened.open_db().and_then(|mut db| read_tables(&mut db));
             match tables {
                 Ok(t) => (opened.sha256, None, t),
                 Err(e) => (opened.sha256, Some(format!("{e:#}")), Vec::new()),
@@ -561,7 +652,7 @@ fn archive_facts(a: pgdump::Archive) -> PgFacts {
 
 fn plain_facts(path: &Path, compression: Compression) -> Result<PgFacts> {
     let f = fs::File::open(path).map_err(|e| environment(format!("cannot read `{}`: {e}", path.display())))?;
-    let p = pgdump::read_plain(format::decoder(compression, f)?, path)?;
+    let p = pgdump::read_plain_dump(format::decoder(compression, f)?, path)?;
     let tables = p.tables.into_iter().map(|(name, rows)| TableFacts { name, rows: Some(rows) }).collect();
     let info = pgdump::ArchiveInfo {
         archive_version: "plain".to_string(),
@@ -600,6 +691,8 @@ fn read_tables(db: &mut SqliteDb) -> Result<Vec<TableFacts>> {
 /// that is deleted when this value is dropped.
 pub struct OpenedBackup {
     path: PathBuf,
+    /// The stored backup file, which messages name.
+    source: PathBuf,
     _temp: Option<tempfile::TempPath>,
     _dir: Option<tempfile::TempDir>,
     _pending: Option<crate::interrupt::Pending>,
@@ -610,6 +703,11 @@ pub struct OpenedBackup {
 impl OpenedBackup {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Opens the readable file, read-only; errors name the stored backup, not a temporary copy.
+    pub fn open_db(&self) -> Result<SqliteDb> {
+        SqliteDb::open_backup_as(&self.path, &self.source)
     }
 }
 
@@ -634,6 +732,7 @@ pub fn open_backup_file_with(
         crate::engine::sqlite::check_complete(path, path)?;
         return Ok(OpenedBackup {
             path: path.to_path_buf(),
+            source: path.to_path_buf(),
             _temp: None,
             _dir: None,
             _pending: None,
@@ -650,7 +749,14 @@ pub fn open_backup_file_with(
     crate::engine::sqlite::check_header(&temp)
         .map_err(|_| bad_input(format!("`{}` does not decompress to a SQLite database", path.display())))?;
     crate::engine::sqlite::check_complete(&temp, path)?;
-    Ok(OpenedBackup { path: temp.to_path_buf(), _temp: Some(temp), _dir: None, _pending: Some(pending), sha256 })
+    Ok(OpenedBackup {
+        path: temp.to_path_buf(),
+        source: path.to_path_buf(),
+        _temp: Some(temp),
+        _dir: None,
+        _pending: Some(pending),
+        sha256,
+    })
 }
 
 /// A backup with a `-wal` file beside it (a live WAL database copied with its WAL). SQLite reads
@@ -670,5 +776,12 @@ fn open_with_wal(path: &Path) -> Result<OpenedBackup> {
     let sha256 = hashing.finish();
     use crate::engine::sqlite::side_file;
     fs::copy(side_file(path, "-wal"), side_file(&main, "-wal")).map_err(copy_err)?;
-    Ok(OpenedBackup { path: main, _temp: None, _dir: Some(dir), _pending: Some(pending), sha256 })
+    Ok(OpenedBackup {
+        path: main,
+        source: path.to_path_buf(),
+        _temp: None,
+        _dir: Some(dir),
+        _pending: Some(pending),
+        sha256,
+    })
 }

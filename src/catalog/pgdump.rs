@@ -11,7 +11,9 @@
 //!
 //! Plain SQL dumps (also gzip/zstd-compressed) are read as text: versions and "Started on" from
 //! the header comments, tables from the `-- Name: …; Type: TABLE` comments and row counts by
-//! counting COPY lines.
+//! counting COPY lines. A plain dump without pg_dump's closing `-- PostgreSQL database dump
+//! complete` comment is truncated (`read_plain_dump`), as a custom archive whose last data block
+//! does not reach its end marker is.
 //!
 //! Invariant: nothing here runs a program or writes a file; a damaged archive yields an error
 //! naming the file and what is wrong, which the catalog lists as the backup's problem.
@@ -563,6 +565,35 @@ pub struct PlainFacts {
     pub dbname: Option<String>,
     /// Schema-qualified table names with their COPY row counts.
     pub tables: BTreeMap<String, u64>,
+    /// Whether the text ends with pg_dump's `-- PostgreSQL database dump complete` trailer (only
+    /// comments, blank lines and `\unrestrict` after it).
+    pub complete: bool,
+    /// The table whose COPY data the text ends inside, if it does.
+    pub ends_in_copy: Option<String>,
+}
+
+/// The comment pg_dump (and pg_restore writing a script) ends every complete dump with.
+pub const PLAIN_TRAILER: &str = "-- PostgreSQL database dump complete";
+
+/// Reads a plain dump (already decompressed) as `read_plain` does, and checks that it is whole:
+/// pg_dump ends a complete plain dump with `-- PostgreSQL database dump complete` (newer versions
+/// follow it with `\unrestrict KEY`), so a dump without it was cut short. Errors: `BadInput`
+/// "truncated", naming the file and, when it ends inside a table's data, the table.
+pub fn read_plain_dump(r: impl Read, what: &Path) -> Result<PlainFacts> {
+    let facts = read_plain(r, what)?;
+    if !facts.complete {
+        let inside = match &facts.ends_in_copy {
+            Some(t) => format!(": the data of table `{t}` is cut short"),
+            None => String::new(),
+        };
+        return Err(bad_input(format!(
+            "pg_dump plain dump `{}` is truncated: no `dump complete` trailer{inside}",
+            what.display()
+        ))
+        .hint("use another copy or an earlier backup; `lastgood verify` checks every copy")
+        .into());
+    }
+    Ok(facts)
 }
 
 /// Reads a plain dump's text (already decompressed) line by line, in bounded memory.
@@ -587,12 +618,21 @@ pub fn read_plain(r: impl Read, what: &Path) -> Result<PlainFacts> {
             }
             continue;
         }
+        if facts.complete
+            && !line.starts_with(b"--")
+            && !line.starts_with(b"\\unrestrict")
+            && !line.iter().all(u8::is_ascii_whitespace)
+        {
+            facts.complete = false; // more SQL after the trailer: not pg_dump's end after all
+        }
         if !line.starts_with(b"--") && !line.starts_with(b"COPY ") && !line.starts_with(b"\\connect") {
             continue;
         }
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end();
-        if let Some(v) = text.strip_prefix("-- Dumped from database version ") {
+        if text == PLAIN_TRAILER {
+            facts.complete = true;
+        } else if let Some(v) = text.strip_prefix("-- Dumped from database version ") {
             facts.server_version = Some(v.to_string());
         } else if let Some(v) = text.strip_prefix("-- Dumped by pg_dump version ") {
             facts.pg_dump_version = Some(v.to_string());
@@ -612,6 +652,7 @@ pub fn read_plain(r: impl Read, what: &Path) -> Result<PlainFacts> {
             copying = copy_target(text, &facts);
         }
     }
+    facts.ends_in_copy = copying;
     Ok(facts)
 }
 

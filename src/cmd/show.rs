@@ -3,7 +3,6 @@
 use serde::Serialize;
 
 use crate::catalog::{self, Backup};
-use crate::engine::sqlite::SqliteDb;
 use crate::engine::{Database, SchemaObject};
 
 use super::Context;
@@ -40,7 +39,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         return Ok(crate::exit::OK);
     }
     let opened = catalog::open_backup_file(&backup.primary().path, backup.compression)?;
-    let schema = SqliteDb::open_backup(opened.path())?.schema_objects()?;
+    let schema = opened.open_db()?.schema_objects()?;
     let view = ShowView { backup, schema };
     ctx.out.emit(&view, render)?;
     Ok(crate::exit::OK)

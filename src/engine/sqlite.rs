@@ -26,21 +26,23 @@ pub const HEADER: &[u8; 16] = b"SQLite format 3\0";
 /// Checks that `path` is a readable SQLite database file by its header. Errors name the file and
 /// the problem: missing (`Environment`), empty, too short or not SQLite (`BadInput`).
 pub fn check_header(path: &Path) -> Result<()> {
-    let mut f = File::open(path).map_err(|e| environment(format!("cannot open `{}`: {e}", path.display())))?;
+    check_header_as(path, path)
+}
+
+/// As `check_header`, for a temporary copy of `shown`: errors name `shown`.
+pub fn check_header_as(path: &Path, shown: &Path) -> Result<()> {
+    let what = shown.display();
+    let mut f = File::open(path).map_err(|e| environment(format!("cannot open `{what}`: {e}")))?;
     let mut head = [0u8; 100];
-    let n = read_up_to(&mut f, &mut head).with_context(|| format!("reading `{}`", path.display()))?;
+    let n = read_up_to(&mut f, &mut head).with_context(|| format!("reading `{what}`"))?;
     if n == 0 {
-        return Err(bad_input(format!("`{}` is empty (0 bytes), not a SQLite database", path.display())).into());
+        return Err(bad_input(format!("`{what}` is empty (0 bytes), not a SQLite database")).into());
     }
     if n < 16 || &head[..16] != HEADER {
-        return Err(
-            bad_input(format!("`{}` is not a SQLite database (no `SQLite format 3` header)", path.display())).into()
-        );
+        return Err(bad_input(format!("`{what}` is not a SQLite database (no `SQLite format 3` header)")).into());
     }
     if n < 100 {
-        return Err(
-            bad_input(format!("`{}` is truncated ({n} bytes, shorter than a SQLite header)", path.display())).into()
-        );
+        return Err(bad_input(format!("`{what}` is truncated ({n} bytes, shorter than a SQLite header)")).into());
     }
     Ok(())
 }
@@ -115,6 +117,8 @@ pub fn classify(err: rusqlite::Error, path: &Path) -> anyhow::Error {
 pub struct SqliteDb {
     conn: Connection,
     path: PathBuf,
+    /// The file that messages name: `path`, or the backup a temporary copy was made from.
+    shown: PathBuf,
 }
 
 impl SqliteDb {
@@ -142,7 +146,7 @@ impl SqliteDb {
             Access::ReadOnly => Connection::open_with_flags(path, ro),
         }
         .map_err(|e| classify(e, path))?;
-        let db = SqliteDb { conn, path: path.to_path_buf() };
+        let db = SqliteDb { conn, path: path.to_path_buf(), shown: path.to_path_buf() };
         db.conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| classify(e, path))?;
         // Reading the schema is the cheapest way to surface "not a database" or corruption now.
         db.conn
@@ -153,13 +157,25 @@ impl SqliteDb {
 
     /// Opens a backup file in place, read-only, creating nothing beside it.
     pub fn open_backup(path: &Path) -> Result<SqliteDb> {
-        check_header(path)?;
-        let conn = Connection::open_with_flags(backup_uri(path), backup_flags()).map_err(|e| classify(e, path))?;
-        let db = SqliteDb { conn, path: path.to_path_buf() };
+        Self::open_backup_as(path, path)
+    }
+
+    /// As `open_backup`, for a temporary copy (decompressed, or copied with its WAL) of the backup
+    /// `shown`: errors name `shown`, never the temporary file.
+    pub fn open_backup_as(path: &Path, shown: &Path) -> Result<SqliteDb> {
+        check_header_as(path, shown)?;
+        let conn = Connection::open_with_flags(backup_uri(path), backup_flags()).map_err(|e| classify(e, shown))?;
+        let db = SqliteDb { conn, path: path.to_path_buf(), shown: shown.to_path_buf() };
         db.conn
             .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))
-            .map_err(|e| classify(e, path))?;
+            .map_err(|e| classify(e, shown))?;
         Ok(db)
+    }
+
+    /// Names `shown` instead of this file in messages from now on (a scratch copy of a backup).
+    pub fn shown_as(mut self, shown: &Path) -> SqliteDb {
+        self.shown = shown.to_path_buf();
+        self
     }
 
     pub fn connection(&self) -> &Connection {
@@ -171,7 +187,7 @@ impl SqliteDb {
     }
 
     fn map_err(&self, e: rusqlite::Error) -> anyhow::Error {
-        classify(e, &self.path)
+        classify(e, &self.shown)
     }
 
     /// Whether `table` exists as an ordinary table.
@@ -221,7 +237,7 @@ impl SqliteDb {
             Some(f) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::Unknown) => {
                 bad_input(format!("--where `{f}` is not a valid condition on table `{}`: {e}", scan.table)).into()
             }
-            _ => classify(e, &self.path),
+            _ => classify(e, &self.shown),
         }
     }
 
@@ -446,31 +462,31 @@ impl Database for SqliteDb {
     }
 
     fn describe(&self) -> String {
-        self.path.display().to_string()
+        self.shown.display().to_string()
     }
 
     fn tables(&mut self) -> Result<Vec<String>> {
         let mut st = self
             .conn
             .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
-            .map_err(|e| classify(e, &self.path))?;
+            .map_err(|e| classify(e, &self.shown))?;
         let names =
             st.query_map([], |r| r.get::<_, String>(0)).and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
-        names.map_err(|e| classify(e, &self.path))
+        names.map_err(|e| classify(e, &self.shown))
     }
 
     fn table_schema(&mut self, table: &str) -> Result<TableSchema> {
         if !self.has_table(table)? {
-            return Err(bad_input(format!("`{}` has no table `{table}`", self.path.display())).into());
+            return Err(bad_input(format!("`{}` has no table `{table}`", self.shown.display())).into());
         }
         let mut st = self
             .conn
             .prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?1) WHERE hidden = 0 ORDER BY cid")
-            .map_err(|e| classify(e, &self.path))?;
+            .map_err(|e| classify(e, &self.shown))?;
         let mut columns = Vec::new();
         let mut pk: Vec<(i64, String)> = Vec::new();
-        let mut rows = st.query([table]).map_err(|e| classify(e, &self.path))?;
-        while let Some(r) = rows.next().map_err(|e| classify(e, &self.path))? {
+        let mut rows = st.query([table]).map_err(|e| classify(e, &self.shown))?;
+        while let Some(r) = rows.next().map_err(|e| classify(e, &self.shown))? {
             let name: String = r.get(0)?;
             let pos: i64 = r.get(3)?;
             if pos > 0 {
@@ -484,7 +500,7 @@ impl Database for SqliteDb {
 
     fn row_count(&mut self, table: &str) -> Result<u64> {
         let sql = format!("SELECT count(*) FROM {}", quote_ident(table));
-        self.conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(|e| classify(e, &self.path))
+        self.conn.query_row(&sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(|e| classify(e, &self.shown))
     }
 
     fn schema_objects(&mut self) -> Result<Vec<SchemaObject>> {
@@ -494,11 +510,11 @@ impl Database for SqliteDb {
                 "SELECT type, name, tbl_name, sql FROM sqlite_schema \
                  WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
             )
-            .map_err(|e| classify(e, &self.path))?;
+            .map_err(|e| classify(e, &self.shown))?;
         let objs = st
             .query_map([], |r| Ok(SchemaObject { kind: r.get(0)?, name: r.get(1)?, table: r.get(2)?, sql: r.get(3)? }))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
-        objs.map_err(|e| classify(e, &self.path))
+        objs.map_err(|e| classify(e, &self.shown))
     }
 
     fn scan(&mut self, scan: &Scan, sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {

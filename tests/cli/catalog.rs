@@ -316,3 +316,130 @@ fn a_truncated_sqlite_file_is_flagged_as_truncated() {
     let healthy = v["backups"].as_array().unwrap().iter().filter(|b| b["problem"].is_null()).count();
     assert_eq!(healthy, 3, "{v}");
 }
+
+/// gzip-compresses `bytes` with no file name in the header (flate2), so offset 10 is the start of
+/// the deflate stream.
+fn gzip_bytes(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+/// Backups whose content fails to decode: one beside its manifest with a damaged header, a gzip
+/// and a zstd stream with flipped bytes, a zstd file cut to 200 bytes and one whose magic bytes
+/// are overwritten. Each is a backup
+/// listed with its problem (naming the file in the repository), never passed over as "not a
+/// backup"; `restore --at` says it skipped them.
+#[test]
+fn backups_that_no_longer_decode_are_listed_damaged_not_ignored() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    make_shop(&live, 200);
+    let db = path(&dir, "plain.db");
+    cli_backup(&live, &db);
+    let bytes = std::fs::read(&db).unwrap();
+    // A healthy backup at 09:00, then three damaged ones at 10:00, 11:00 and 12:00.
+    std::fs::copy(&db, repo.join("shop-2026-11-23T09-00-00.db")).unwrap();
+    let mut gz = gzip_bytes(&bytes);
+    for b in &mut gz[10..14] {
+        *b ^= 0xff;
+    }
+    std::fs::write(repo.join("shop-2026-11-23T10-00-00.db.gz"), &gz).unwrap();
+    let mut zst = zstd::encode_all(&bytes[..], 3).unwrap();
+    for b in &mut zst[4..8] {
+        *b ^= 0xff;
+    }
+    std::fs::write(repo.join("shop-2026-11-23T11-00-00.db.zst"), &zst).unwrap();
+    let zst = zstd::encode_all(&bytes[..], 3).unwrap();
+    assert!(zst.len() > 400, "{}", zst.len());
+    std::fs::write(repo.join("shop-2026-11-23T12-00-00.db.zst"), &zst[..200]).unwrap();
+    // Named `.zst`, with the stream's magic bytes overwritten.
+    let mut magic = zst.clone();
+    magic[..4].copy_from_slice(b"XXXX");
+    std::fs::write(repo.join("shop-2026-11-23T12-15-00.db.zst"), &magic).unwrap();
+
+    // Two backups by lastgood itself (with manifests); the newer one's header is overwritten.
+    let first = json(dir.path(), &["backup", "--live", s(&live), "--repo", s(&repo)]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sqlite3(&live, "INSERT INTO orders(customer_id, item) VALUES (1, 'late')");
+    let second = json(dir.path(), &["backup", "--live", s(&live), "--repo", s(&repo)]);
+    let newest = repo.join(second["file"].as_str().unwrap());
+    let mut head = std::fs::read(&newest).unwrap();
+    head[..4].copy_from_slice(b"XXXX");
+    std::fs::write(&newest, head).unwrap();
+
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    assert_eq!(v["ignored"].as_array().unwrap().len(), 0, "{v:#}");
+    assert_eq!(v["backups"].as_array().unwrap().len(), 7, "{v:#}");
+    let newest_name = newest.file_name().unwrap().to_str().unwrap();
+    for (file, says) in [
+        (newest_name, "no `SQLite format 3` header"),
+        ("shop-2026-11-23T10-00-00.db.gz", "gzip stream is damaged or cut short"),
+        ("shop-2026-11-23T11-00-00.db.zst", "zstd stream is damaged or cut short"),
+        ("shop-2026-11-23T12-00-00.db.zst", "zstd stream is damaged or cut short"),
+        ("shop-2026-11-23T12-15-00.db.zst", "is not a zstd stream (no zstd header)"),
+    ] {
+        let b = backup_named(&v, file);
+        let problem = b["problem"].as_str().unwrap_or_else(|| panic!("{file} not flagged: {b:#}"));
+        assert!(problem.contains(says) && problem.contains(s(&repo.join(file))), "{file}: {problem}");
+        assert!(!problem.contains("/tmp/") || s(&repo).starts_with("/tmp/"), "{problem}");
+    }
+    // The manifest's taken-at still places the damaged backup last.
+    let last = v["backups"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["copies"][0]["path"], s(&newest), "{v:#}");
+    assert_eq!(last["taken_at_source"], "manifest");
+    // The human table says DAMAGED.
+    let out = lastgood(dir.path()).args(["catalog", "--repo", s(&repo)]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("DAMAGED: ").count(), 5, "{text}");
+
+    // restore --at passes over the damaged newest to the older lastgood backup, and says so.
+    let target = path(&dir, "at.db");
+    let r = json(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", s(&target)]);
+    assert_eq!(r["backup_path"], s(&repo.join(first["file"].as_str().unwrap())));
+    assert_eq!(r["why"].as_str().unwrap().matches("skipped damaged backup").count(), 1, "{r:#}");
+    assert_eq!(rows(&target, "orders").len(), 200);
+    // ...and over the four compressed ones to the 09:00 backup.
+    let target = path(&dir, "at12.db");
+    let r = json(dir.path(), &["restore", "--repo", s(&repo), "--at", "2026-11-23T12:30:00Z", "--into", s(&target)]);
+    assert_eq!(r["backup_path"], s(&repo.join("shop-2026-11-23T09-00-00.db")));
+    assert_eq!(r["why"].as_str().unwrap().matches("skipped damaged backup").count(), 4, "{r:#}");
+}
+
+/// A backup read through a temporary copy (decompressed, or copied with its `-wal`) whose schema
+/// page is corrupt: the problem names the backup in the repository, not the temporary file.
+#[test]
+fn problems_of_backups_read_through_a_temporary_copy_name_the_backup() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    make_shop(&live, 50);
+    let db = path(&dir, "corrupt.db");
+    cli_backup(&live, &db);
+    // Page 1's b-tree page type (byte 100) is not one SQLite knows: sqlite_schema is unreadable.
+    let mut bytes = std::fs::read(&db).unwrap();
+    bytes[100] = 0xff;
+    std::fs::write(&db, &bytes).unwrap();
+    gzip(&db, &repo.join("gz-2026-11-23T06-00-00.db.gz"));
+    zstd(&db, &repo.join("zst-2026-11-23T07-00-00.db.zst"));
+    let wal_main = repo.join("wal-2026-11-23T08-00-00.db");
+    std::fs::write(&wal_main, &bytes).unwrap();
+    std::fs::write(repo.join("wal-2026-11-23T08-00-00.db-wal"), b"").unwrap();
+
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    for file in ["gz-2026-11-23T06-00-00.db.gz", "zst-2026-11-23T07-00-00.db.zst", "wal-2026-11-23T08-00-00.db"] {
+        let b = backup_named(&v, file);
+        let problem = b["problem"].as_str().unwrap_or_else(|| panic!("{file} not flagged: {b:#}"));
+        assert!(problem.contains(&format!("`{}`", s(&repo.join(file)))), "{file}: {problem}");
+        assert!(!problem.contains("lastgood-") && !problem.contains("backup.db"), "{file}: {problem}");
+    }
+    // verify says the same.
+    let out = lastgood(dir.path()).args(["verify", "--all", "--repo", s(&repo)]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(!text.contains("lastgood-") && !text.contains("backup.db"), "{text}");
+}

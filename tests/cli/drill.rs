@@ -425,3 +425,50 @@ fn a_drill_over_its_max_restore_time_fails_and_leaves_no_scratch_folder() {
     let left: Vec<String> = files_in(&tmp).into_iter().filter(|f| f.starts_with("lastgood-drill-")).collect();
     assert!(left.is_empty(), "scratch folder left behind after a failed drill: {left:?}");
 }
+
+/// The newest backup, beside its manifest, with its header overwritten: the drill fails on it
+/// (it does not pass on the older backup), and the catalog lists it as damaged.
+#[test]
+fn a_newest_backup_with_a_damaged_header_beside_its_manifest_fails_the_drill() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    sqlite3(&live, "CREATE TABLE t(id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);");
+    let rs = repos(dir.path(), 1);
+    assert!(backup(dir.path(), &live, &rs, &[]).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sqlite3(&live, "INSERT INTO t VALUES (2);");
+    let out = backup(dir.path(), &live, &rs, &["--compress", "zstd"]);
+    assert!(out.status.success());
+    let mut files: Vec<String> =
+        files_in(&rs[0]).into_iter().filter(|f| !f.ends_with(".json") && !f.starts_with('.')).collect();
+    files.sort();
+    let newest = rs[0].join(files.iter().find(|f| f.ends_with(".zst")).unwrap());
+    let mut bytes = std::fs::read(&newest).unwrap();
+    bytes[..4].copy_from_slice(b"XXXX");
+    std::fs::write(&newest, bytes).unwrap();
+
+    let (code, v) = drill(dir.path(), &rs, &[]);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["databases"][0]["backup_path"], newest.to_str().unwrap(), "{v:#}");
+    let failed = failed_checks(&v);
+    assert!(failed.iter().any(|f| f.starts_with("verify ") && f.contains("differs from manifest")), "{failed:?}");
+    assert!(failed.iter().any(|f| f.starts_with("restore: ") && f.contains("cannot be restored")), "{failed:?}");
+}
+
+/// A failed data check names the backup it restored, not the drill's scratch file.
+#[test]
+fn a_failed_min_rows_check_names_the_backup_not_the_scratch_file() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    make_shop(&live, 20);
+    let rs = repos(dir.path(), 1);
+    assert!(backup(dir.path(), &live, &rs, &["--compress", "gzip"]).status.success());
+    let (code, v) = drill(dir.path(), &rs, &["--min-rows", "invoices=1", "--min-rows", "orders=20"]);
+    assert_eq!(code, 1, "{v:#}");
+    let failed = failed_checks(&v);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let path = v["databases"][0]["backup_path"].as_str().unwrap();
+    assert!(path.ends_with(".db.gz"), "{path}");
+    assert!(failed[0].starts_with("min_rows invoices: ") && failed[0].contains(path), "{failed:?}");
+    assert!(!failed[0].contains("drill.db") && !failed[0].contains("lastgood-drill-"), "{failed:?}");
+}

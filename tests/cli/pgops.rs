@@ -479,3 +479,96 @@ fn restore_never_writes_into_a_backups_source_and_scratch_drop_never_drops_live(
     // Without the repository, nothing says shop is live: it would be dropped; we stop here.
     assert_eq!(c.psql("shop", "SELECT count(*) FROM orders").trim(), "11");
 }
+
+fn gzip_bytes(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+/// A plain dump cut before its data (also gzip/zstd-compressed, as whole streams) lacks pg_dump's
+/// `dump complete` trailer: the catalog lists it as truncated, verify fails it, the drill fails
+/// on it and restore refuses it. Whole plain dumps (also ending in `\unrestrict KEY`, as newer
+/// pg_dump writes) still pass.
+#[test]
+fn a_plain_dump_without_its_dump_complete_trailer_is_truncated_and_fails_verify_drill_and_restore() {
+    let c = cluster_or_skip!();
+    c.create_db("bb_p");
+    c.psql(
+        "bb_p",
+        "CREATE TABLE customers(id int PRIMARY KEY); INSERT INTO customers SELECT x FROM generate_series(1, 30) x;",
+    );
+    let dir = tempdir();
+    let full = dir.path().join("full.sql");
+    c.pg_dump("bb_p", &["-Fp"], &full);
+    let text = std::fs::read_to_string(&full).unwrap();
+    assert!(text.contains("\n-- PostgreSQL database dump complete\n"), "{text}");
+    let before_copy = &text[..text.find("\nCOPY public.customers").unwrap() + 1];
+    let mid_copy = &text[..text.find("\n15\n").unwrap() + 1];
+
+    // Truncated, in three repositories: plain text cut before its data, gzip and zstd cut inside.
+    let (pr, pz, ok) = (repo(dir.path(), "pr"), repo(dir.path(), "pz"), repo(dir.path(), "ok"));
+    std::fs::write(pr.join("bb_p-2026-11-24T07-00-00.sql"), before_copy).unwrap();
+    std::fs::write(pz.join("bb_p-2026-11-24T07-00-00.sql.gz"), gzip_bytes(mid_copy.as_bytes())).unwrap();
+    std::fs::write(pz.join("bb_p-2026-11-24T08-00-00.sql.zst"), zstd::encode_all(mid_copy.as_bytes(), 3).unwrap())
+        .unwrap();
+    // Whole: as pg_dump wrote it, gzip-compressed (the newest, which the drill restores), and as
+    // newer pg_dump writes it, between `\restrict KEY` and `\unrestrict KEY` (which this psql
+    // may not know: only verified).
+    std::fs::copy(&full, ok.join("bb_p-2026-11-24T06-00-00.sql")).unwrap();
+    std::fs::write(ok.join("bb_p-2026-11-24T06-30-00.sql.gz"), gzip_bytes(text.as_bytes())).unwrap();
+    let restricted = text.replacen("--\n\n", "--\n\n\\restrict aBcD3\n\n", 1);
+    assert!(restricted.starts_with("--\n-- PostgreSQL database dump\n--\n\n\\restrict aBcD3\n"), "{restricted}");
+    std::fs::write(ok.join("bb_p-2026-11-24T05-45-00.sql"), format!("{restricted}\\unrestrict aBcD3\n\n")).unwrap();
+
+    for r in [&pr, &pz] {
+        let cat = json(dir.path(), &["catalog", "--repo", r.to_str().unwrap()]);
+        for b in cat["backups"].as_array().unwrap() {
+            let p = b["problem"].as_str().unwrap_or_else(|| panic!("not flagged: {b:#}"));
+            let file = b["copies"][0]["path"].as_str().unwrap();
+            assert!(p.contains("is truncated: no `dump complete` trailer") && p.contains(file), "{p}");
+        }
+        let (code, out, _) = run(dir.path(), &["verify", "--all", "--repo", r.to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.lines().filter(|l| l.starts_with("FAILED")).all(|l| l.contains("truncated")), "{out}");
+        assert!(out.contains("0 of "), "{out}");
+    }
+    let cat = json(dir.path(), &["catalog", "--repo", pz.to_str().unwrap()]);
+    let zst = cat["backups"].as_array().unwrap().iter().find(|b| b["compression"] == "zstd").unwrap();
+    assert!(zst["problem"].as_str().unwrap().contains("the data of table `public.customers` is cut short"), "{zst:#}");
+
+    let (code, v) = drill(dir.path(), &["--repo", pr.to_str().unwrap(), "--scratch-url", &c.url("postgres")]);
+    assert_eq!(code, 1, "{v:#}");
+    let failed = failed_checks(&v);
+    assert!(failed.iter().any(|f| f.starts_with("verify ") && f.contains("truncated")), "{failed:?}");
+    assert!(failed.iter().any(|f| f.starts_with("restore: ") && f.contains("truncated")), "{failed:?}");
+    let (code, _, err) = run(
+        dir.path(),
+        &[
+            "restore",
+            "--repo",
+            pr.to_str().unwrap(),
+            "--backup",
+            "latest",
+            "--live",
+            &c.url("bb_p"),
+            "--into",
+            "bb_p_r",
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("truncated: no `dump complete` trailer"), "{err}");
+    assert_eq!(scratch_dbs(&c), "");
+
+    // The whole dumps verify, drill and restore.
+    let (code, out, _) = run(dir.path(), &["verify", "--all", "--repo", ok.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 of 3 copies verified OK"), "{out}");
+    let (code, v) = drill(
+        dir.path(),
+        &["--repo", ok.to_str().unwrap(), "--scratch-url", &c.url("postgres"), "--min-rows", "customers=30"],
+    );
+    assert_eq!(code, 0, "{:?}", failed_checks(&v));
+    assert_eq!(scratch_dbs(&c), "");
+}

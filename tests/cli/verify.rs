@@ -106,3 +106,55 @@ fn verify_of_an_unknown_backup_is_bad_input() {
     let err = fails(dir.path(), &["verify", "ffffffffff", "--repo", s(&repo)], 3);
     assert!(err.contains("no backup matches `ffffffffff`"), "{err}");
 }
+
+/// A backup beside its manifest whose header was overwritten, and gzip/zstd backups whose stream
+/// fails to decode (flipped bytes, cut to 200 bytes): each is a catalogued backup (with an id)
+/// that FAILS, with the reason.
+#[test]
+fn backups_that_no_longer_decode_fail_verify_with_their_id() {
+    let dir = tempdir();
+    let (repo, live) = three_backups(&dir);
+    let newest = repo.join("shop-2026-11-23_08-00.db");
+    let bytes = std::fs::read(&newest).unwrap();
+    zstd(&newest, &path(&dir, "full.zst"));
+    let zst = std::fs::read(path(&dir, "full.zst")).unwrap();
+    std::fs::write(repo.join("cut-2026-11-24T01-00-00.db.zst"), &zst[..200]).unwrap();
+    let mut flipped = zst.clone();
+    for b in &mut flipped[4..8] {
+        *b ^= 0xff;
+    }
+    std::fs::write(repo.join("flip-2026-11-24T02-00-00.db.zst"), &flipped).unwrap();
+    let mut gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&bytes).unwrap();
+        e.finish().unwrap()
+    };
+    for b in &mut gz[10..14] {
+        *b ^= 0xff;
+    }
+    std::fs::write(repo.join("flip-2026-11-24T03-00-00.db.gz"), &gz).unwrap();
+    let out = lastgood(dir.path()).args(["--json", "backup", "--live", s(&live), "--repo", s(&repo)]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = repo.join(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["file"].as_str().unwrap());
+    let mut head = std::fs::read(&file).unwrap();
+    head[..4].copy_from_slice(b"XXXX");
+    std::fs::write(&file, head).unwrap();
+
+    let out = lastgood(dir.path()).args(["verify", "--all", "--repo", s(&repo)]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let name = file.file_name().unwrap().to_str().unwrap();
+    for (f, reason) in [
+        ("cut-2026-11-24T01-00-00.db.zst", "zstd stream is damaged or cut short"),
+        ("flip-2026-11-24T02-00-00.db.zst", "zstd stream is damaged or cut short"),
+        ("flip-2026-11-24T03-00-00.db.gz", "gzip stream is damaged or cut short"),
+        (name, "no `SQLite format 3` header"),
+    ] {
+        let l = text.lines().find(|l| l.contains(f)).unwrap_or_else(|| panic!("{f}: {text}"));
+        assert!(l.starts_with("FAILED  ") && !l.starts_with("FAILED  -") && l.contains(reason), "{l}");
+    }
+    let l = text.lines().find(|l| l.contains(name)).unwrap();
+    assert!(l.contains("differs from manifest"), "{l}");
+    assert!(text.contains("3 of 7 copies verified OK"), "{text}");
+}
