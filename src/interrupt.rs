@@ -41,17 +41,24 @@ fn on_interrupt() {
     for (_, f) in cleanups.iter() {
         f();
     }
-    // Held until the process exits, so that no temporary file is created after this point.
+    // Held until the process exits, so that no temporary file is registered after this point.
     let files = temp_files();
-    for f in files.iter() {
-        if f.is_dir() {
-            let _ = std::fs::remove_dir_all(f);
-            continue;
+    // The other threads run on until the exit: a side file SQLite creates for a registered file
+    // between the first sweep and the exit is caught by the second.
+    for sweep in 0..2 {
+        if sweep > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        for suffix in ["", "-journal", "-wal", "-shm"] {
-            let mut p = f.as_os_str().to_owned();
-            p.push(suffix);
-            let _ = std::fs::remove_file(PathBuf::from(p));
+        for f in files.iter() {
+            if f.is_dir() {
+                let _ = std::fs::remove_dir_all(f);
+                continue;
+            }
+            for suffix in ["", "-journal", "-wal", "-shm"] {
+                let mut p = f.as_os_str().to_owned();
+                p.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(p));
+            }
         }
     }
     eprintln!("error: interrupted; nothing was left half-written");

@@ -360,6 +360,13 @@ fn temp_in(dir: &Path) -> Result<TempBeside> {
     Ok(TempBeside { file, _guard: Tracked(tracked) })
 }
 
+/// Opens a temporary file lastgood created, read-write but never creating it: once the interrupt
+/// handler has deleted it, opening fails instead of leaving a new empty file behind.
+fn open_temp(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    Connection::open_with_flags(path, flags).map_err(|e| classify(e, path))
+}
+
 /// Copies the database `src` (with any committed pages in its WAL) into the file `dst`, read-only
 /// on `src`, in steps so the progress bar moves.
 fn copy_through_backup_api(src: &Path, dst: &Path, out: &Output) -> Result<()> {
@@ -376,7 +383,13 @@ fn copy_live_through_backup_api(live: &Path, dst: &Path, out: &Output) -> Result
 }
 
 fn copy_from_connection(from: &Connection, src: &Path, dst: &Path, out: &Output) -> Result<()> {
-    let mut to = Connection::open(dst).map_err(|e| classify(e, dst))?;
+    let mut to = open_temp(dst)?;
+    // No journal beside the temporary copy: an interrupted copy is discarded whole, and a journal
+    // created after the interrupt handler's sweep would be left behind.
+    let mode: String = to.query_row("PRAGMA journal_mode = OFF", [], |r| r.get(0)).map_err(|e| classify(e, dst))?;
+    if !mode.eq_ignore_ascii_case("off") {
+        return Err(environment(format!("cannot write `{}` without a journal (got {mode})", dst.display())).into());
+    }
     let backup = rusqlite::backup::Backup::new(from, &mut to).map_err(|e| classify(e, dst))?;
     let bar = out.count_bar(0, "copying pages");
     loop {
@@ -397,7 +410,7 @@ fn copy_from_connection(from: &Connection, src: &Path, dst: &Path, out: &Output)
 /// Gives the copy live's journal mode (a WAL-mode file switched to DELETE and back is
 /// checkpointed on close, so no `-wal` is left beside it).
 fn set_journal_mode(path: &Path, mode: &str) -> Result<()> {
-    let conn = Connection::open(path).map_err(|e| classify(e, path))?;
+    let conn = open_temp(path)?;
     let got: String =
         conn.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get(0)).map_err(|e| classify(e, path))?;
     if !got.eq_ignore_ascii_case(mode) {
