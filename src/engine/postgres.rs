@@ -54,7 +54,7 @@ pub struct PgDb {
 
 /// A `tokio_postgres` connection and the runtime that drives it. `postgres::Client` enters its
 /// runtime once per COPY message, which is once per row; driving the stream directly takes
-/// `REFILL` bytes (thousands of rows) per entry, which halves the client's CPU time per row.
+/// `REFILL` bytes (thousands of rows) per entry, and rows are decoded in place from that buffer.
 struct Scanner {
     rt: tokio::runtime::Runtime,
     client: tokio_postgres::Client,
@@ -81,24 +81,31 @@ impl Scanner {
     }
 }
 
-/// The bytes of a `COPY … TO STDOUT` as a `Read`, taken from the connection `REFILL` at a time.
-struct CopyOutBatches<'a> {
+/// The bytes of a `COPY … TO STDOUT`, taken from the connection `REFILL` at a time into one
+/// buffer that rows are decoded from in place.
+struct CopyOutBuffer<'a> {
     rt: &'a tokio::runtime::Runtime,
     stream: std::pin::Pin<Box<tokio_postgres::CopyOutStream>>,
     buf: Vec<u8>,
+    /// Where the unread bytes start.
     pos: usize,
     done: bool,
 }
 
-impl std::io::Read for CopyOutBatches<'_> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        if self.pos == self.buf.len() && !self.done {
-            self.buf.clear();
+impl CopyOutBuffer<'_> {
+    /// Makes at least `n` unread bytes available; false when the stream ends first.
+    fn need(&mut self, n: usize) -> std::io::Result<bool> {
+        while self.buf.len() - self.pos < n {
+            if self.done {
+                return Ok(false);
+            }
+            self.buf.drain(..self.pos);
             self.pos = 0;
             let (stream, buf) = (&mut self.stream, &mut self.buf);
+            let target = buf.len() + REFILL.max(n);
             self.done = self.rt.block_on(async {
                 use futures_util::StreamExt;
-                while buf.len() < REFILL {
+                while buf.len() < target {
                     match stream.next().await {
                         Some(Ok(bytes)) => buf.extend_from_slice(&bytes),
                         Some(Err(e)) => return Err(std::io::Error::other(e)),
@@ -108,10 +115,14 @@ impl std::io::Read for CopyOutBatches<'_> {
                 Ok(false)
             })?;
         }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        Ok(true)
+    }
+
+    /// The next `n` bytes (made available by `need`), consumed.
+    fn take(&mut self, n: usize) -> &[u8] {
+        let start = self.pos;
         self.pos += n;
-        Ok(n)
+        &self.buf[start..start + n]
     }
 }
 
@@ -636,9 +647,8 @@ fn stream_copy(
         .rt
         .block_on(client.copy_out(format!("COPY ({sql}) TO STDOUT (FORMAT binary)").as_str()))
         .map_err(|e| conn.classify(e, &what))?;
-    let reader = CopyOutBatches { rt: &scanner.rt, stream: Box::pin(stream), buf: Vec::new(), pos: 0, done: false };
-    let mut copy = CopyBinary::new(std::io::BufReader::with_capacity(64 << 10, reader), maps)
-        .map_err(|e| read_failed(conn, &what, e))?;
+    let data = CopyOutBuffer { rt: &scanner.rt, stream: Box::pin(stream), buf: Vec::new(), pos: 0, done: false };
+    let mut copy = CopyBinary::new(data, maps).map_err(|e| read_failed(conn, &what, e))?;
     let mut batch = crate::rows::Batch::new(maps.len());
     while copy.read_row(&mut batch).map_err(|e| read_failed(conn, &what, e))? {
         if batch.bytes() >= batch_bytes {
@@ -664,47 +674,67 @@ fn read_failed(conn: &PgConn, what: &str, e: std::io::Error) -> anyhow::Error {
 }
 
 /// A reader of PostgreSQL's binary COPY format (header, then per row a 16-bit field count and
-/// per field a 32-bit length, -1 for NULL, and the value in the type's binary send format).
-struct CopyBinary<'m, R> {
-    r: R,
+/// per field a 32-bit length, -1 for NULL, and the value in the type's binary send format),
+/// decoding straight from the stream's buffer.
+struct CopyBinary<'a, 'm> {
+    data: CopyOutBuffer<'a>,
     maps: &'m [Mapping],
-    buf: Vec<u8>,
 }
 
-impl<'m, R: std::io::Read> CopyBinary<'m, R> {
-    fn new(mut r: R, maps: &'m [Mapping]) -> std::io::Result<Self> {
-        let mut head = [0u8; 19];
-        r.read_exact(&mut head)?;
-        if &head[..11] != b"PGCOPY\n\xff\r\n\0" {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not a binary COPY stream"));
+fn cut_short() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the COPY stream ended inside a row")
+}
+
+fn invalid(what: &'static str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what)
+}
+
+impl<'a, 'm> CopyBinary<'a, 'm> {
+    fn new(mut data: CopyOutBuffer<'a>, maps: &'m [Mapping]) -> std::io::Result<Self> {
+        if !data.need(19)? {
+            return Err(cut_short());
         }
-        let ext = u32::from_be_bytes([head[15], head[16], head[17], head[18]]);
-        std::io::copy(&mut std::io::Read::take(&mut r, u64::from(ext)), &mut std::io::sink())?;
-        Ok(CopyBinary { r, maps, buf: Vec::with_capacity(256) })
+        let head = data.take(19);
+        if &head[..11] != b"PGCOPY\n\xff\r\n\0" {
+            return Err(invalid("not a binary COPY stream"));
+        }
+        let ext = u32::from_be_bytes([head[15], head[16], head[17], head[18]]) as usize;
+        if !data.need(ext)? {
+            return Err(cut_short());
+        }
+        data.take(ext);
+        Ok(CopyBinary { data, maps })
     }
 
     /// Appends the next row to `batch`; false at the end of the stream.
     fn read_row(&mut self, batch: &mut crate::rows::Batch) -> std::io::Result<bool> {
-        let mut n = [0u8; 2];
-        self.r.read_exact(&mut n)?;
-        let fields = i16::from_be_bytes(n);
+        let data = &mut self.data;
+        if !data.need(2)? {
+            return Err(cut_short());
+        }
+        let n = data.take(2);
+        let fields = i16::from_be_bytes([n[0], n[1]]);
         if fields == -1 {
             return Ok(false);
         }
         if fields as usize != self.maps.len() {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected field count in COPY row"));
+            return Err(invalid("unexpected field count in COPY row"));
         }
         for m in self.maps {
-            let mut l = [0u8; 4];
-            self.r.read_exact(&mut l)?;
-            let len = i32::from_be_bytes(l);
+            if !data.need(4)? {
+                return Err(cut_short());
+            }
+            let l = data.take(4);
+            let len = i32::from_be_bytes([l[0], l[1], l[2], l[3]]);
             if len < 0 {
                 batch.push_null();
                 continue;
             }
-            self.buf.resize(len as usize, 0);
-            self.r.read_exact(&mut self.buf)?;
-            let b = &self.buf[..];
+            let len = len as usize;
+            if !data.need(len)? {
+                return Err(cut_short());
+            }
+            let b = data.take(len);
             match (m, b.len()) {
                 (Mapping::Integer, 2) => batch.push_integer(i16::from_be_bytes([b[0], b[1]]).into()),
                 (Mapping::Integer, 4) => batch.push_integer(i32::from_be_bytes(b.try_into().unwrap()).into()),
@@ -714,12 +744,7 @@ impl<'m, R: std::io::Read> CopyBinary<'m, R> {
                 (Mapping::Bool, 1) => batch.push_integer(i64::from(b[0] != 0)),
                 (Mapping::Blob, _) => batch.push_blob(b),
                 (Mapping::Text | Mapping::TextForm, _) => batch.push_text(b),
-                _ => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "unexpected value size in COPY row",
-                    ));
-                }
+                _ => return Err(invalid("unexpected value size in COPY row")),
             }
         }
         Ok(true)
