@@ -36,22 +36,25 @@ LIST=$WORK/accounts.list
 "$BIN/pg_restore" -l "$REPO/shop.dump" | grep -E 'pgbench_accounts( |_pkey)' > "$LIST"
 
 : > "$WORK/t_lastgood"; : > "$WORK/t_lastgood1"; : > "$WORK/t_pgrestore"; : > "$WORK/t_pglist"; : > "$WORK/rss"
+# Every timed command starts after a CHECKPOINT, so that none pays for writing out the buffers
+# the previous one dirtied.
+quiet() { "$BIN/psql" -qc CHECKPOINT postgres; }
 for i in $(seq 1 "$RUNS"); do
-    t0=$(now)
+    quiet; t0=$(now)
     /usr/bin/time -f %M -o "$WORK/rss.$i" "$LASTGOOD" --quiet restore --repo "$REPO" --backup latest \
         --live "postgres://postgres@127.0.0.1:$PORT/shop" --tables pgbench_accounts --into "lg_$i" >/dev/null
-    t1=$(now)
+    t1=$(now); quiet; t1b=$(now)
     "$BIN/createdb" "pr_$i" && "$BIN/pg_restore" -t pgbench_accounts -d "pr_$i" "$REPO/shop.dump"
-    t2=$(now)
+    t2=$(now); quiet; t2b=$(now)
     "$BIN/createdb" "pl_$i" && "$BIN/pg_restore" -L "$LIST" -d "pl_$i" "$REPO/shop.dump"
-    t3=$(now)
+    t3=$(now); quiet; t3b=$(now)
     "$LASTGOOD" --quiet restore --repo "$REPO" --backup latest --jobs 1 \
         --live "postgres://postgres@127.0.0.1:$PORT/shop" --tables pgbench_accounts --into "l1_$i" >/dev/null
     t4=$(now)
     echo "$t1 - $t0" | bc >> "$WORK/t_lastgood"
-    echo "$t2 - $t1" | bc >> "$WORK/t_pgrestore"
-    echo "$t3 - $t2" | bc >> "$WORK/t_pglist"
-    echo "$t4 - $t3" | bc >> "$WORK/t_lastgood1"
+    echo "$t2 - $t1b" | bc >> "$WORK/t_pgrestore"
+    echo "$t3 - $t2b" | bc >> "$WORK/t_pglist"
+    echo "$t4 - $t3b" | bc >> "$WORK/t_lastgood1"
     cat "$WORK/rss.$i" >> "$WORK/rss"
     rows=$("$BIN/psql" -Atc 'SELECT count(*) FROM pgbench_accounts' "lg_$i")
     pk=$("$BIN/psql" -Atc "SELECT count(*) FROM pg_indexes WHERE indexname = 'pgbench_accounts_pkey'" "lg_$i")
@@ -76,7 +79,7 @@ printf '  (context) lastgood --jobs 1 (one pg_restore run): %6.2f s\n' "$l1"
 "$BIN/psql" -qc "VACUUM ANALYZE pgbench_accounts" shop
 : > "$WORK/t_diff"; : > "$WORK/rss_diff"
 for i in $(seq 1 "$RUNS"); do
-    t0=$(now)
+    quiet; t0=$(now)
     set +e
     /usr/bin/time -f %M -o "$WORK/rss_diff.$i" "$LASTGOOD" --quiet diff --scratch "postgres://postgres@127.0.0.1:$PORT/scratch" \
         --live "postgres://postgres@127.0.0.1:$PORT/shop" --tables pgbench_accounts > "$WORK/diff.out"
