@@ -52,15 +52,7 @@ pub fn load(archive: &Path, ids: &[i32], target: &PgConn, workers: usize, what: 
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut list = tempfile::Builder::new()
-        .prefix("lastgood-pg-load-")
-        .suffix(".list")
-        .tempfile()
-        .map_err(|e| environment(format!("cannot create a temporary file: {e}")))?;
-    for id in ids {
-        writeln!(list, "{id};").context("writing the pg_restore list")?;
-    }
-    list.flush().context("writing the pg_restore list")?;
+    let list = super::pgrestore::list_file(ids)?;
     let mut child = pgtools::command("pg_restore", None)?
         .args(["--no-owner", "--no-privileges", "-f", "-", "-L"])
         .arg(list.path())

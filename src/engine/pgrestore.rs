@@ -535,7 +535,7 @@ fn resolve_tables(backup: &Backup, names: &[String]) -> Result<Vec<String>> {
 }
 
 /// A pg_restore `-L` list file naming the TOC entries `ids`.
-fn list_file(ids: &[i32]) -> Result<tempfile::NamedTempFile> {
+pub(super) fn list_file(ids: &[i32]) -> Result<tempfile::NamedTempFile> {
     let mut f = tempfile::Builder::new()
         .prefix("lastgood-pg-restore-")
         .suffix(".list")

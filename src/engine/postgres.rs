@@ -196,6 +196,15 @@ impl PgDb {
         Ok(db)
     }
 
+    fn read_only_transaction(&mut self) -> Result<postgres::Transaction<'_>> {
+        let conn = &self.conn;
+        self.client
+            .build_transaction()
+            .read_only(true)
+            .start()
+            .map_err(|e| conn.classify(e, "starting a read-only transaction"))
+    }
+
     pub fn client(&mut self) -> &mut Client {
         &mut self.client
     }
@@ -553,12 +562,7 @@ impl Database for PgDb {
         // A trailing `;` would break the wrapping below.
         let sql = sql.trim().trim_end_matches(';').trim_end();
         let conn = self.conn.clone();
-        let mut tx = self
-            .client
-            .build_transaction()
-            .read_only(true)
-            .start()
-            .map_err(|e| conn.classify(e, "starting a read-only transaction"))?;
+        let mut tx = self.read_only_transaction()?;
         let st = match tx.prepare(sql) {
             Ok(st) => st,
             Err(e) => return query_problem(e, &conn).map(Err),
@@ -590,12 +594,7 @@ impl Database for PgDb {
 
     fn query(&mut self, sql: &str, params: &[Value], sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
         let conn = self.conn.clone();
-        let mut tx = self
-            .client
-            .build_transaction()
-            .read_only(true)
-            .start()
-            .map_err(|e| conn.classify(e, "starting a read-only transaction"))?;
+        let mut tx = self.read_only_transaction()?;
         let st = tx.prepare(&to_pg_placeholders(sql)).map_err(|e| conn.classify(e, "preparing a query"))?;
         let maps: Vec<Mapping> = st.columns().iter().map(|c| mapping_of(c.type_())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
