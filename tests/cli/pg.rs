@@ -1470,3 +1470,31 @@ fn diff_and_merge_carry_values_larger_than_a_scan_refill() {
     let digest = "SELECT string_agg(id || ':' || md5(body) || ':' || md5(raw), ',' ORDER BY id) FROM docs";
     assert_eq!(c.psql("docs", digest), c.psql("docs_scratch", digest));
 }
+
+/// PostgreSQL live: a merge that would remove a row other tables depend on through ON DELETE
+/// CASCADE is refused (exit 5) in the plan and under --apply, and live keeps every row.
+#[test]
+fn a_postgres_merge_that_would_cascade_into_another_table_is_refused() {
+    let c = cluster_or_skip!();
+    let schema = "CREATE TABLE c(id int PRIMARY KEY);
+        CREATE TABLE o(id int PRIMARY KEY, cid int REFERENCES c(id) ON DELETE CASCADE);
+        INSERT INTO c VALUES (1);";
+    for db in ["casc", "casc_scratch"] {
+        c.create_db(db);
+        c.psql(db, schema);
+    }
+    c.psql("casc", "INSERT INTO c VALUES (2); INSERT INTO o VALUES (10, 2), (11, 2);");
+    let dir = tempdir();
+    let (live, scratch) = (c.url("casc"), c.url("casc_scratch"));
+    for apply in [false, true] {
+        let mut args = vec!["merge", "--scratch", &scratch, "--live", &live, "--tables", "c", "--restore", "inserted"];
+        if apply {
+            args.push("--apply");
+        }
+        let (code, text) = run(dir.path(), &args, &[]);
+        assert_eq!(code, 5, "{text}");
+        assert!(text.contains("(id=2)") && text.contains("2 row(s) of `o`") && text.contains("CASCADE"), "{text}");
+        assert_eq!(c.psql("casc", "SELECT count(*) FROM o").trim(), "2", "o untouched");
+        assert_eq!(c.psql("casc", "SELECT count(*) FROM c").trim(), "2", "c untouched");
+    }
+}
