@@ -290,10 +290,16 @@ impl PgDb {
         let mut order = Vec::new();
         for c in &scan.order_by {
             let q = quote_ident(c);
+            // NULLs sort first, as in `Value` order. A NOT NULL column (every primary-key column)
+            // holds none, so the clause is left out there: `NULLS FIRST` on an ascending column
+            // would not match its btree index, and the server would sort the whole table instead
+            // of walking the index.
+            let not_null = cols.iter().any(|(col, _)| col.name == *c && col.not_null);
+            let nulls = if not_null { "" } else { " NULLS FIRST" };
             order.push(match find(c)? {
-                Mapping::Text => format!("{q} COLLATE \"C\" NULLS FIRST"),
-                Mapping::TextForm => format!("{q}::text COLLATE \"C\" NULLS FIRST"),
-                _ => format!("{q} NULLS FIRST"),
+                Mapping::Text => format!("{q} COLLATE \"C\"{nulls}"),
+                Mapping::TextForm => format!("{q}::text COLLATE \"C\"{nulls}"),
+                _ => format!("{q}{nulls}"),
             });
         }
         let mut sql = format!("SELECT {} FROM {}", select.join(", "), t.qualified());
