@@ -62,6 +62,8 @@ pub struct TocEntry {
     pub desc: String,
     pub namespace: String,
     pub deps: Vec<i32>,
+    /// pg_dump's section: 1 none (follows its owner), 2 pre-data, 3 data, 4 post-data.
+    pub section: i64,
     /// Custom format: where the data block starts, when pg_dump could record it.
     pub data_offset: Option<u64>,
     /// Directory and tar formats: the data file's name.
@@ -205,7 +207,7 @@ fn read_entry<R: Read>(rd: &mut Reader<R>, version: (u8, u8, u8), format: u8) ->
     let _oid = rd.str()?;
     let tag = rd.str()?.unwrap_or_default();
     let desc = rd.str()?.unwrap_or_default();
-    let _section = rd.int()?;
+    let section = rd.int()?;
     let defn = rd.str()?;
     let _drop = rd.str()?;
     let _copy = rd.str()?;
@@ -238,7 +240,7 @@ fn read_entry<R: Read>(rd: &mut Reader<R>, version: (u8, u8, u8), format: u8) ->
         filename = rd.str()?;
     }
     let defn = if desc == "TRIGGER" || desc == "FK CONSTRAINT" { defn } else { None };
-    Ok(TocEntry { id, had_dumper, tag, desc, namespace, deps, data_offset, filename, defn })
+    Ok(TocEntry { id, had_dumper, tag, desc, namespace, deps, section, data_offset, filename, defn })
 }
 
 /// The header's `struct tm` (local time of the dumping machine) as UTC, read as this machine's

@@ -305,7 +305,10 @@ impl PgRestorePlan {
         self.pg_restore(Some(&ids), &["--section=pre-data"], 1)?;
         let what = format!("{} (`{}`)", self.backup_id, self.backup_path.display());
         let loaded = super::pgload::load(&self.backup_path, &data, &self.conn, self.load_connections as usize, &what)?;
-        self.pg_restore(Some(&rest), &["--section=data", "--section=post-data"], self.jobs)?;
+        // Parallel workers each open a connection: worth it only with more than one entry to run.
+        let later = archive.entries.iter().filter(|e| e.section >= 3 && rest.contains(&e.id)).count();
+        let jobs = if later > 1 { self.jobs } else { 1 };
+        self.pg_restore(Some(&rest), &["--section=data", "--section=post-data"], jobs)?;
         Ok((skipped, loaded))
     }
 
