@@ -395,17 +395,24 @@ fn verdict_of(v: &Value, b: &Backup) -> Result<Option<Verdict>> {
 /// Records the LKG in the cache of every repository holding a copy of it, clearing earlier LKG
 /// marks in every repository of the catalog. Best effort: returns the repositories that failed.
 pub fn record_lkg(catalog: &Catalog, lkg: &BackupRef, check: &str, now: DateTime<Utc>) -> Vec<String> {
-    let mut failed = Vec::new();
+    let mut failed = clear_lkg(catalog);
     let value = serde_json::json!({ "check": check, "at": now }).to_string();
-    for repo in &catalog.repositories {
-        if catalog::cache::clear_mark(repo, LKG_MARK).is_err() {
-            failed.push(repo.display().to_string());
-        }
-    }
     let b = catalog.backups.iter().find(|b| b.sha256 == lkg.sha256);
     for copy in b.map(|b| b.copies.as_slice()).unwrap_or_default() {
         if catalog::cache::write_mark(&copy.repository, &lkg.sha256, LKG_MARK, &value).is_err() {
             failed.push(copy.repository.display().to_string());
+        }
+    }
+    failed
+}
+
+/// Removes the last-known-good mark from every repository's cache; returns the repositories
+/// whose cache could not be written.
+pub fn clear_lkg(catalog: &Catalog) -> Vec<String> {
+    let mut failed = Vec::new();
+    for repo in &catalog.repositories {
+        if catalog::cache::clear_mark(repo, LKG_MARK).is_err() {
+            failed.push(repo.display().to_string());
         }
     }
     failed

@@ -58,10 +58,16 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let scratch = args.scratch_url.as_deref().map(PgConn::resolve).transpose()?;
     let req = Request { check: &check, tables: &args.tables, since, until, scan: args.scan, scratch: scratch.as_ref() };
     let report = bisect(&catalog, &req, &ctx.out)?;
-    if let Some(lkg) = &report.last_known_good {
-        for repo in record_lkg(&catalog, lkg, &check.sql, ctx.now) {
-            ctx.out.warn(&format!("could not record the last known good in the cache of `{repo}`"));
-        }
+    // The mark is the newest verdict: a search over every backup that finds none good clears an
+    // older mark (which another check may have set); a search limited by --since/--until cannot
+    // speak for the backups it did not look at, so it leaves the mark alone.
+    let unreadable = match &report.last_known_good {
+        Some(lkg) => record_lkg(&catalog, lkg, &check.sql, ctx.now),
+        None if since.is_none() && until.is_none() => crate::bisect::clear_lkg(&catalog),
+        None => Vec::new(),
+    };
+    for repo in unreadable {
+        ctx.out.warn(&format!("could not record the last known good in the cache of `{repo}`"));
     }
     if report.alternates {
         ctx.out.warn("good and bad backups alternate: the check does not split the timeline in two; read the timeline");

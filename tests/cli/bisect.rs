@@ -252,3 +252,23 @@ fn json_output_has_the_documented_shape() {
     assert_eq!(r.evaluations.len(), r.checks_run);
     assert!(r.evaluations.iter().all(|e| e.verdict == "good" || e.verdict == "bad"));
 }
+
+fn lkg_hours(dir: &Path, repo: &Path) -> Vec<String> {
+    let catalog = json(dir, &["catalog", "--repo", repo.to_str().unwrap()]);
+    catalog["backups"].as_array().unwrap().iter().filter(|b| b["last_known_good"] == true).map(hour_of).collect()
+}
+
+#[test]
+fn the_lkg_mark_follows_the_newest_verdict_over_all_backups() {
+    let (dir, repo) = incident_repo();
+    ok_json(&run(dir.path(), &repo, &["--check", CHECK]));
+    assert_eq!(lkg_hours(dir.path(), &repo), ["09:00"]);
+    // A search limited to a window that holds no good backup says nothing of the others.
+    let out = run(dir.path(), &repo, &["--check", CHECK, "--since", "2026-11-24T10:00:00Z"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(lkg_hours(dir.path(), &repo), ["09:00"]);
+    // A search over every backup with a check no backup passes leaves no stale mark behind.
+    let out = run(dir.path(), &repo, &["--check", "SELECT count(*) < 0 FROM orders"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(lkg_hours(dir.path(), &repo).is_empty());
+}
