@@ -537,7 +537,7 @@ fn referenced_table(defn: &str) -> Option<(Option<String>, String)> {
 
 /// One SQL identifier at the start of `s` (quoted, with `""` for `"`, or bare), unquoted, and
 /// the text after it.
-fn sql_ident(s: &str) -> Option<(String, &str)> {
+pub fn sql_ident(s: &str) -> Option<(String, &str)> {
     if let Some(r) = s.strip_prefix('"') {
         let mut out = String::new();
         let mut chars = r.char_indices();

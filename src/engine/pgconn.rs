@@ -272,7 +272,7 @@ fn is_io(err: &postgres::Error) -> bool {
 }
 
 /// The driver's message with its causes, without duplicating the database error's fields.
-fn driver_message(err: &postgres::Error) -> String {
+pub(crate) fn driver_message(err: &postgres::Error) -> String {
     if let Some(db) = err.as_db_error() {
         let mut s = db.message().to_string();
         if let Some(d) = db.detail() {

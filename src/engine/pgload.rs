@@ -28,6 +28,7 @@ use anyhow::{Context, Result, anyhow};
 
 use super::pgconn::PgConn;
 use super::pgtools;
+use crate::catalog::pgdump::sql_ident;
 use crate::error::{bad_input, environment};
 
 /// Bytes of rows sent to one connection at a time: large enough that per-message costs vanish,
@@ -212,14 +213,13 @@ fn rejected(target: &PgConn, e: postgres::Error, copy: &str) -> anyhow::Error {
     }
 }
 
+/// The driver's message, with the server's context for a rejected row (`COPY t, line 5, …`).
 fn driver_text(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => match db.where_() {
-            Some(w) => format!("{} ({w})", db.message()),
-            None => db.message().to_string(),
-        },
-        None => e.to_string(),
+    let mut text = super::pgconn::driver_message(e);
+    if let Some(w) = e.as_db_error().and_then(|db| db.where_()) {
+        text.push_str(&format!(" ({w})"));
     }
+    text
 }
 
 /// Reads pg_restore's script and deals its COPY blocks out to `senders`. Returns each block's
@@ -328,32 +328,10 @@ fn send_rows(senders: &[SyncSender<Msg>], next: &mut usize, rows: Vec<u8>) -> Re
 /// `COPY public."Order Items" (…) FROM stdin;` → (`public`, `Order Items`).
 fn copy_target(line: &str) -> Option<(String, String)> {
     let rest = line.strip_prefix("COPY ")?;
-    let (schema, rest) = ident(rest)?;
+    let (schema, rest) = sql_ident(rest)?;
     let rest = rest.strip_prefix('.')?;
-    let (table, rest) = ident(rest)?;
+    let (table, rest) = sql_ident(rest)?;
     rest.starts_with(' ').then_some((schema, table))
-}
-
-/// One SQL identifier at the start of `s`, as written by pg_dump: `"quoted ""like"" this"` or
-/// bare (already lower case).
-fn ident(s: &str) -> Option<(String, &str)> {
-    if let Some(mut rest) = s.strip_prefix('"') {
-        let mut name = String::new();
-        loop {
-            let q = rest.find('"')?;
-            name.push_str(&rest[..q]);
-            rest = &rest[q + 1..];
-            match rest.strip_prefix('"') {
-                Some(after) => {
-                    name.push('"');
-                    rest = after;
-                }
-                None => return Some((name, rest)),
-            }
-        }
-    }
-    let end = s.find(['.', ' ', '(']).unwrap_or(s.len());
-    (end > 0).then(|| (s[..end].to_string(), &s[end..]))
 }
 
 #[cfg(test)]

@@ -300,13 +300,15 @@ impl PgRestorePlan {
             Some(tables) => self.selection_in(&archive, tables)?,
             None => archive.whole(),
         };
-        let is_data = |id: &i32| archive.entries.iter().any(|e| e.id == *id && e.desc == "TABLE DATA");
-        let (data, rest): (Vec<i32>, Vec<i32>) = ids.iter().partition(|id| is_data(id));
+        let by_id: std::collections::HashMap<i32, &pgdump::TocEntry> =
+            archive.entries.iter().map(|e| (e.id, e)).collect();
+        let (data, rest): (Vec<i32>, Vec<i32>) =
+            ids.iter().partition(|id| by_id.get(id).is_some_and(|e| e.desc == "TABLE DATA"));
         self.pg_restore(Some(&ids), &["--section=pre-data"], 1)?;
         let what = format!("{} (`{}`)", self.backup_id, self.backup_path.display());
         let loaded = super::pgload::load(&self.backup_path, &data, &self.conn, self.load_connections as usize, &what)?;
         // Parallel workers each open a connection: worth it only with more than one entry to run.
-        let later = archive.entries.iter().filter(|e| e.section >= 3 && rest.contains(&e.id)).count();
+        let later = rest.iter().filter(|id| by_id.get(id).is_some_and(|e| e.section >= 3)).count();
         let jobs = if later > 1 { self.jobs } else { 1 };
         self.pg_restore(Some(&rest), &["--section=data", "--section=post-data"], jobs)?;
         Ok((skipped, loaded))
@@ -422,12 +424,15 @@ impl PgRestorePlan {
                 &[],
             )
             .map_err(|e| self.conn.classify(e, "listing restored tables"))?;
+        let mut copied: std::collections::HashMap<(&str, &str), u64> = std::collections::HashMap::new();
+        for l in loaded {
+            *copied.entry((l.schema.as_str(), l.table.as_str())).or_default() += l.rows;
+        }
         let mut tables = Vec::new();
         for r in rows {
             let (schema, name, plain): (String, String, bool) = (r.get(0), r.get(1), r.get(2));
-            let mut copied = loaded.iter().filter(|l| l.schema == schema && l.table == name).peekable();
-            let n = match copied.peek() {
-                Some(_) if plain => copied.map(|l| l.rows).sum(),
+            let n = match copied.get(&(schema.as_str(), name.as_str())) {
+                Some(&rows) if plain => rows,
                 _ => {
                     let sql = format!("SELECT count(*) FROM {}.{}", quote_ident(&schema), quote_ident(&name));
                     let n: i64 =
