@@ -29,6 +29,7 @@ pub mod rows;
 pub mod snapshot;
 pub mod sqlgen;
 pub mod time;
+pub mod triggers;
 pub mod value;
 pub mod verify;
 
