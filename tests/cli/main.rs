@@ -21,4 +21,5 @@ mod promote;
 mod prune;
 mod restore;
 mod show;
+mod triggers;
 mod verify;
