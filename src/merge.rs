@@ -319,14 +319,15 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
     let scope: &[String] = if policy == TriggerPolicy::Fire { &[] } else { &tables };
     tx.safety_snapshot(snapshot, scope).context("taking the safety snapshot of live")?;
     let result = Guard::start(tx.as_mut(), policy, &plan.triggers, &written).and_then(|mut guard| {
-        let (applied, skipped, rows, own) = replay(&plan, &mut spool, tx.as_mut(), &mut guard, out)?;
+        let tally = replay(&plan, &mut spool, tx.as_mut(), &mut guard, out)?;
+        let own: Vec<(String, u64)> = tally.by_table.iter().map(|(t, n)| (t.clone(), *n)).collect();
         let writes = guard.finish(tx.as_mut(), &own).map_err(|e| match constraint_words(&e) {
             Some(words) => {
                 bad_input(format!("{words}; live was rolled back, nothing was written")).hint(CONSTRAINT_HINT).into()
             }
             None => e,
         })?;
-        Ok((applied, skipped, rows, writes))
+        Ok((tally.applied, tally.skipped, tally.rows, writes))
     });
     let committed = result.and_then(|r| {
         tx.commit().map(|_| r).map_err(|e| match constraint_words(&e) {
@@ -378,8 +379,7 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
     })
 }
 
-/// Replays the spools inside the transaction; returns (applied, skipped, first skipped rows, rows
-/// written per table).
+/// Replays the spools inside the transaction; returns what it wrote and skipped.
 /// Table by table, and within a table the rows to remove first: the diff tells keys apart that
 /// the table's uniqueness calls equal (SQLite's INTEGER `1` and REAL `1.0`, `-0.0` and `0.0`;
 /// PostgreSQL numerics written `1` and `1.0`), so a row to re-insert may collide with a row the
@@ -393,7 +393,7 @@ fn replay(
     tx: &mut dyn WriteTxn,
     guard: &mut Guard,
     out: &Output,
-) -> Result<(u64, u64, Vec<SkippedRow>, Vec<(String, u64)>)> {
+) -> Result<Tally> {
     let sqls: Vec<TableSql> = plan.specs.iter().map(|s| table_sql(plan.dialect, s)).collect();
     // Checked again here, inside the transaction: live may have changed since the plan.
     let cascades = Cascades::load(&mut |q, p, sink| tx.query(q, p, sink), plan.dialect, &plan.specs)?;
@@ -458,7 +458,7 @@ fn replay(
         bar.inc(pending.len() as u64);
     }
     bar.finish_and_clear();
-    Ok((tally.applied, tally.skipped, tally.rows, tally.by_table.into_iter().collect()))
+    Ok(tally)
 }
 
 /// Rows per batched statement: at most 1000, and within PostgreSQL's 65 535 parameters.
