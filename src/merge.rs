@@ -948,22 +948,6 @@ struct Spool {
     parts: [TableSpool; 3],
 }
 
-fn part_of(kind: &ChangeKind) -> Part {
-    match kind {
-        ChangeKind::Inserted => Part::Removals,
-        ChangeKind::Updated { .. } => Part::Updates,
-        ChangeKind::Deleted => Part::Inserts,
-    }
-}
-
-fn part_index(part: Part) -> usize {
-    match part {
-        Part::Removals => 0,
-        Part::Updates => 1,
-        Part::Inserts => 2,
-    }
-}
-
 impl Spool {
     fn new() -> Result<Spool> {
         Ok(Spool { parts: [TableSpool::new()?, TableSpool::new()?, TableSpool::new()?] })
@@ -987,12 +971,12 @@ impl Spool {
         w.extend_from_slice(&c.live_copies.to_le_bytes());
         write_opt_row(&mut w, c.scratch_row.as_deref())?;
         write_opt_row(&mut w, c.live_row.as_deref())?;
-        self.parts[part_index(part_of(&c.kind))].write(table, &w)
+        self.parts[Part::of(&c.kind).index()].write(table, &w)
     }
 
     /// The changes of one step (a part of one table), in the order the diff found them.
     fn reader(&mut self, step: Step) -> Result<SpoolReader> {
-        Ok(SpoolReader { r: self.parts[part_index(step.part)].segment(step.table)? })
+        Ok(SpoolReader { r: self.parts[step.part.index()].segment(step.table)? })
     }
 }
 

@@ -26,7 +26,7 @@
 
 use anyhow::Result;
 
-use crate::diff::TableSpec;
+use crate::diff::{ChangeKind, TableSpec};
 use crate::engine::ForeignKey;
 use crate::sqlgen::Dialect;
 use crate::value::{Row, Value};
@@ -53,6 +53,26 @@ pub enum Part {
     Updates,
     /// Rows live lost: re-inserted.
     Inserts,
+}
+
+impl Part {
+    /// The part a change belongs to.
+    pub fn of(kind: &ChangeKind) -> Part {
+        match kind {
+            ChangeKind::Inserted => Part::Removals,
+            ChangeKind::Updated { .. } => Part::Updates,
+            ChangeKind::Deleted => Part::Inserts,
+        }
+    }
+
+    /// 0, 1, 2: for arrays of one thing per part.
+    pub fn index(self) -> usize {
+        match self {
+            Part::Removals => 0,
+            Part::Updates => 1,
+            Part::Inserts => 2,
+        }
+    }
 }
 
 /// One step of the write order: one part of one table (an index into the specs).

@@ -12,6 +12,7 @@ mod drill;
 mod history;
 mod interrupt;
 mod merge;
+mod patch;
 mod pg;
 mod pgbatch;
 mod pgcluster;
