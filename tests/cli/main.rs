@@ -17,6 +17,7 @@ mod pg;
 mod pgbatch;
 mod pgcluster;
 mod pgops;
+mod pgpatch;
 mod picker;
 mod promote;
 mod prune;
