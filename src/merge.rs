@@ -6,8 +6,10 @@
 //! if we are killed), so memory stays bounded whatever the size of the diff. `apply` then, inside
 //! ONE write transaction on live (BEGIN IMMEDIATE: no other writer can slip in):
 //! 1. takes the safety snapshot (a whole-file copy through the engine, before the first write);
-//! 2. replays the spool (table by table, each table's removals first: see `replay`) with
-//!    compare-and-set: before each write it reads the row from live and
+//! 2. replays the spool in the write order of `order::steps` (children lose rows before their
+//!    parents, parents get rows back first; within a table removals, then updates, then
+//!    re-inserts: see `replay`) with compare-and-set: before each write it reads the row from
+//!    live and
 //!    checks it still holds the values the plan saw (a keyed row: the compared columns; a row of a
 //!    table without a key: its number of copies). A row that changed since the plan is skipped
 //!    and reported; with `strict`, the transaction is rolled back and nothing is written;
@@ -16,6 +18,11 @@
 //!    (`Cascades`, also checked while planning);
 //! 3. reads each written row back and checks it now equals scratch (the re-diff of the merged
 //!    subset, inside the transaction: a mismatch, e.g. from a trigger, rolls everything back);
+//!    Rows are written as live declares its columns (`sqlgen::TableSql`): generated columns are
+//!    never written, identity ALWAYS columns are re-inserted with `OVERRIDING SYSTEM VALUE`, and
+//!    a planned update of an identity ALWAYS column is refused in the plan. Last, each sequence
+//!    of a re-inserted serial or identity key is moved past the largest key re-inserted, never
+//!    backward (`advance_sequences`);
 //! 4. commits. After the commit the selection is diffed again as a whole (`residual`): anything
 //!    beyond the skipped rows means live changed after the commit (another writer: the writer
 //!    lock only keeps out other lastgood commands) or a trigger changed a row merged earlier in

@@ -9,6 +9,15 @@
 //! through whichever of `rowid`, `_rowid_`, `oid` no column of the table shadows, vs `ctid`), and
 //! BLOB and special REAL literals (PostgreSQL: `'NaN'::float8`, `'Infinity'::float8`,
 //! `'-Infinity'::float8`, `'-0'::float8`; SQLite has no NaN).
+//!
+//! Statements follow live's declaration of each column (`TableSql::fill`, `read_as`): a column
+//! the database generates is never written (left out of INSERTs, never SET: it follows from
+//! the others), an INSERT that writes a PostgreSQL identity ALWAYS column says `OVERRIDING SYSTEM
+//! VALUE`, and an update of one is refused (PostgreSQL allows only DEFAULT there). Literals read
+//! back exactly as the value scanned: PostgreSQL booleans (scanned as 0/1) as `false`/`true`,
+//! text-form types as plain string literals (typed by the column they meet), TEXT with NUL or
+//! invalid UTF-8 as its bytes, SQLite REALs in a form every SQLite reads bit for bit
+//! (`sqlite_real`).
 
 use crate::diff::{Change, ChangeKind, KeyMode, TableSpec};
 use crate::engine::{EngineKind, Fill, ReadAs, quote_ident};
@@ -468,7 +477,7 @@ pub fn sqlite_real(f: f64) -> String {
     const STEP: u32 = 62;
     let sign = if f < 0.0 { "-" } else { "" };
     // An integer below 2^63: one integer literal, exact, converted exactly.
-    if x >= 0 && x < 64 && (n as u128) << x < 1u128 << 63 {
+    if (0..64).contains(&x) && (n as u128) << x < 1u128 << 63 {
         return format!("CAST({sign}{} AS REAL)", (n as u128) << x);
     }
     let (op, mut left) = if x >= 0 { ("*", x as u32) } else { ("/", x.unsigned_abs()) };
@@ -510,10 +519,10 @@ fn decimal_is_exact(lit: &str, n: u64, x: i32) -> bool {
     let k = d.unsigned_abs();
     // d >= 0: s × 10^d = n × 2^x. d < 0: s = n × 5^k × 2^(x + k), as 10^k = 5^k × 2^k.
     let (lhs, rhs) = if d >= 0 {
-        (s.checked_mul(10u128.pow(k)), (x >= 0 && x < 64).then(|| (n as u128) << x))
+        (s.checked_mul(10u128.pow(k)), (0..64).contains(&x).then(|| (n as u128) << x))
     } else {
         let e = x + k as i32;
-        (Some(s), (e >= 0 && e < 40).then(|| (n as u128).checked_mul(5u128.pow(k))?.checked_mul(1 << e)).flatten())
+        (Some(s), (0..40).contains(&e).then(|| (n as u128).checked_mul(5u128.pow(k))?.checked_mul(1 << e)).flatten())
     };
     matches!((lhs, rhs), (Some(a), Some(b)) if a == b)
 }

@@ -63,7 +63,6 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     drop((sdb, ldb));
     let mut out = Lines::new();
     let mut render = Render::new(args, ctx, kinds, dialect)?;
-    render.start(&mut out)?;
     let mut total = 0;
     for (ti, spec) in prepared.tables.iter().enumerate() {
         render.table_start(ti, spec, &mut out)?;
@@ -259,10 +258,6 @@ impl Render {
             patch,
             table: 0,
         })
-    }
-
-    fn start(&mut self, _out: &mut Lines) -> Result<()> {
-        Ok(())
     }
 
     fn table_start(&mut self, ti: usize, spec: &TableSpec, out: &mut Lines) -> Result<()> {

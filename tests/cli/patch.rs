@@ -179,6 +179,43 @@ fn generated_columns_are_compared_and_never_written() {
     merge_restores_scratch(dir.path(), &scratch, &live, "generated");
 }
 
+/// Live computes a generated column with another expression: rows differ only there, which no
+/// statement can write. The patch says so in a comment and the merge skips them, saying why.
+#[test]
+fn rows_in_which_only_generated_columns_differ_are_not_written_and_said_so() {
+    let dir = tempdir();
+    let (scratch, live) = (dir.path().join("scratch.db"), dir.path().join("live.db"));
+    sqlite3(
+        &scratch,
+        "CREATE TABLE g(id INTEGER PRIMARY KEY, a TEXT, s TEXT GENERATED ALWAYS AS (a || '!') STORED); INSERT INTO g(id, a) VALUES (1, 'x');",
+    );
+    sqlite3(
+        &live,
+        "CREATE TABLE g(id INTEGER PRIMARY KEY, a TEXT, s TEXT GENERATED ALWAYS AS (a || '?') STORED); INSERT INTO g(id, a) VALUES (1, 'x');",
+    );
+    let patch = String::from_utf8(diff_sql(dir.path(), &scratch, &live)).unwrap();
+    assert!(patch.contains("-- `g` (id=1): only generated columns differ (s)"), "{patch}");
+    assert!(!patch.contains("UPDATE"), "{patch}");
+    let copy = dir.path().join("patched.db");
+    apply(&live, &copy, patch.as_bytes()).unwrap();
+    let report = json(
+        dir.path(),
+        &[
+            "merge",
+            "--restore",
+            "updated",
+            "--apply",
+            "--scratch",
+            scratch.to_str().unwrap(),
+            "--live",
+            live.to_str().unwrap(),
+        ],
+    );
+    assert_eq!((report["applied"].as_u64(), report["skipped"].as_u64()), (Some(0), Some(1)), "{report}");
+    let reason = report["skipped_rows"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("only columns the database generates differ"), "{reason}");
+}
+
 /// REALs the 3.40 `sqlite3` shell reads one bit off from their shortest decimal form.
 #[test]
 fn a_patch_carries_reals_the_shell_misreads_as_decimals() {
