@@ -1,5 +1,6 @@
 //! `lastgood promote`: replace live by scratch as a whole, atomically, keeping the previous live as
-//! a safety snapshot. Without `--yes` it prints the plan and writes nothing. SQLite files are
+//! a safety snapshot (or create a live that does not exist yet). Without `--yes` it prints the
+//! plan and writes nothing; a scratch lacking live's objects is refused unless `--allow-missing`. SQLite files are
 //! replaced by rename(2) (`promote.rs`); PostgreSQL databases are renamed on the server
 //! (`engine/pgpromote.rs`).
 

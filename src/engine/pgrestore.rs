@@ -16,10 +16,14 @@
 //!
 //! Invariants: a failed or interrupted restore drops the database it created, so nothing is left
 //! under the target name; lastgood drops or replaces only databases carrying its COMMENT mark,
-//! unless `--force`, and never a live database (the `--live` one, or one a catalogued manifest
-//! names as its source on the same server), not even with `--force` nor when it carries the
-//! mark (`scratch drop` keeps it); the password reaches
-//! pg_restore/psql only through the environment, and their messages are scrubbed.
+//! unless `--force`, and never a live database (`check_restore_target`, the one rule every
+//! restore goes through: the `--live` one, one a catalogued manifest names as its source on the
+//! same server, or one named like the database a pg_dump archive was dumped from, on any server,
+//! since the archive does not name its host), not even with `--force` nor when it carries the
+//! mark (`scratch drop` keeps it); only a database whose name was free or held by lastgood's own
+//! scratch gets the mark: one replaced with `--force` gets the `lastgood restored` note instead,
+//! so `scratch drop --all` never drops it; the password reaches pg_restore/psql only through the
+//! environment, and their messages are scrubbed.
 
 use std::io::Write;
 use std::path::PathBuf;
