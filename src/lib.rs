@@ -18,6 +18,7 @@ pub mod history;
 pub mod interrupt;
 pub mod lock;
 pub mod merge;
+pub mod missing;
 pub mod order;
 pub mod output;
 pub mod pair;
