@@ -417,7 +417,7 @@ fn check_copies(newest: &Backup, all: &[&Backup], n: usize) -> Result<String> {
     let names: Vec<_> = newest.copies.iter().filter_map(|c| c.path.file_name()).collect();
     let differing: Vec<String> = all
         .iter()
-        .filter(|b| b.sha256 != newest.sha256)
+        .filter(|b| b.content_sha256 != newest.content_sha256)
         .flat_map(|b| &b.copies)
         .filter(|c| c.path.file_name().is_some_and(|f| names.contains(&f)))
         .map(|c| c.path.display().to_string())

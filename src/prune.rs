@@ -82,7 +82,7 @@ impl PrunePlan {
                 .into());
         }
         let newest_first: Vec<&Backup> = catalog.backups.iter().rev().collect();
-        let protected = Some(protected_backup(&newest_first, verified, healthy)?.sha256.clone());
+        let protected = Some(protected_backup(&newest_first, verified, healthy)?.content_sha256.clone());
         let mut hours = BTreeSet::new();
         let mut days = BTreeSet::new();
         let decisions = newest_first
@@ -102,7 +102,7 @@ impl PrunePlan {
                 if days.len() < rules.keep_daily && days.insert(day) {
                     reasons.push("daily");
                 }
-                if protected.as_deref() == Some(b.sha256.as_str()) {
+                if protected.as_deref() == Some(b.content_sha256.as_str()) {
                     reasons.push("newest healthy");
                 }
                 Decision {

@@ -38,7 +38,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         ctx.out.emit(&ShowView { backup: &with_rows, schema }, render)?;
         return Ok(crate::exit::OK);
     }
-    let opened = catalog::open_backup_file(&backup.primary().path, backup.compression)?;
+    let opened = catalog::open_copy(backup.primary())?;
     let schema = opened.open_db()?.schema_objects()?;
     let view = ShowView { backup, schema };
     ctx.out.emit(&view, render)?;

@@ -46,7 +46,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
 fn record_marks(copies: &[(&Backup, &Copy)], verdicts: &[CopyVerdict], ctx: &Context) {
     for ((b, c), v) in copies.iter().zip(verdicts) {
         let value = format!("{} {}", if v.ok { "ok" } else { "failed" }, ctx.now.to_rfc3339());
-        let _ = catalog::cache::write_mark(&c.repository, &b.sha256, "verified", &value);
+        let _ = catalog::cache::write_mark(&c.repository, &b.content_sha256, "verified", &value);
     }
 }
 
