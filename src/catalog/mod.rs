@@ -144,6 +144,10 @@ pub struct Copy {
     pub wal: Option<WalFile>,
     /// Other names of this same file (hard links, links inside a repository): not copies.
     pub aliases: Vec<PathBuf>,
+    /// The real paths of the hard links among `aliases` (names of this very file, which removing
+    /// the backup removes too).
+    #[serde(skip)]
+    pub hard_links: Vec<PathBuf>,
     /// The main file's real path: below the repository's canonical root, through no link. Every
     /// write or removal uses it.
     #[serde(skip)]
@@ -598,7 +602,8 @@ fn scan_file(
         sha256: facts.sha256.clone(),
         compression: facts.compression,
         wal,
-        aliases: e.aliases.clone(),
+        aliases: e.aliases.iter().map(|a| a.shown.clone()).collect(),
+        hard_links: e.aliases.iter().filter_map(|a| a.hard_link.clone()).collect(),
         real,
         root: listing.roots[e.root].canonical.clone(),
         device: e.meta.dev(),

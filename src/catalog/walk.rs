@@ -46,8 +46,17 @@ pub struct Entry {
     /// Path below the root, through no link.
     pub rel: PathBuf,
     pub meta: fs::Metadata,
-    /// Other names of the same file: hard links, links inside a repository (as displayed).
-    pub aliases: Vec<PathBuf>,
+    /// Other names of the same file: hard links, links inside a repository.
+    pub aliases: Vec<Alias>,
+}
+
+/// Another name of a listed file.
+#[derive(Debug, Clone)]
+pub struct Alias {
+    /// As displayed.
+    pub shown: PathBuf,
+    /// A hard link's real path (below a canonical root); `None` for a symbolic link.
+    pub hard_link: Option<PathBuf>,
 }
 
 /// What the walk found, in scanning order.
@@ -178,17 +187,20 @@ impl Walk {
         Ok(())
     }
 
-    /// Lists the real file `path` of root `root`, or records `alias` as another name for it when
-    /// it is listed already.
-    fn add(&mut self, root: usize, path: &Path, meta: fs::Metadata, alias: Option<PathBuf>) {
+    /// Lists the real file `path` of root `root`, or records another name for it when it is
+    /// listed already: `link` (a symbolic link to it, as displayed), else `path` (a hard link).
+    fn add(&mut self, root: usize, path: &Path, meta: fs::Metadata, link: Option<PathBuf>) {
         let key = (meta.dev(), meta.ino());
         if let Some(&i) = self.files.get(&key) {
-            let alias = alias.unwrap_or_else(|| self.shown(root, path));
+            let alias = match link {
+                Some(shown) => Alias { shown, hard_link: None },
+                None => Alias { shown: self.shown(root, path), hard_link: Some(path.to_path_buf()) },
+            };
             self.listing.entries[i].aliases.push(alias);
             return;
         }
         let rel = path.strip_prefix(&self.listing.roots[root].canonical).unwrap_or(path).to_path_buf();
-        let aliases = alias.into_iter().collect();
+        let aliases = link.map(|shown| Alias { shown, hard_link: None }).into_iter().collect();
         self.files.insert(key, self.listing.entries.len());
         self.listing.entries.push(Entry { root, rel, meta, aliases });
     }

@@ -425,7 +425,12 @@ fn problems_of_backups_read_through_a_temporary_copy_name_the_backup() {
     bytes[100] = 0xff;
     std::fs::write(&db, &bytes).unwrap();
     gzip(&db, &repo.join("gz-2026-11-23T06-00-00.db.gz"));
+    // Each of a content of its own (one content stored thrice would be one backup): the user
+    // version (bytes 60–63) differs.
+    bytes[63] ^= 1;
+    std::fs::write(&db, &bytes).unwrap();
     zstd(&db, &repo.join("zst-2026-11-23T07-00-00.db.zst"));
+    bytes[63] ^= 2;
     let wal_main = repo.join("wal-2026-11-23T08-00-00.db");
     std::fs::write(&wal_main, &bytes).unwrap();
     std::fs::write(repo.join("wal-2026-11-23T08-00-00.db-wal"), b"").unwrap();

@@ -200,3 +200,18 @@ pub fn skip_or_fail_in_ci(test: &str, why: &str) {
     }
     eprintln!("SKIPPED {test}: {why}");
 }
+
+/// A temporary folder on another filesystem (device) than `tempdir()`'s: in `/dev/shm` (a tmpfs on
+/// Linux). `None`, after `skip_or_fail_in_ci(test, …)`, when there is no such filesystem.
+pub fn tempdir_on_another_device(test: &str) -> Option<tempfile::TempDir> {
+    use std::os::unix::fs::MetadataExt;
+    let here = std::fs::metadata(std::env::temp_dir()).map(|m| m.dev()).ok();
+    let shm = Path::new("/dev/shm");
+    match std::fs::metadata(shm) {
+        Ok(m) if m.is_dir() && Some(m.dev()) != here => tempfile::tempdir_in(shm).ok(),
+        _ => {
+            skip_or_fail_in_ci(test, "no second filesystem (/dev/shm) to hold a copy on another device");
+            None
+        }
+    }
+}

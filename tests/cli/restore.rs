@@ -182,22 +182,24 @@ fn wal_mode_backup_restores_without_side_files() {
 fn gzip_and_zstd_backups_restore_whole_and_by_table() {
     let dir = tempdir();
     let (repo, _) = three_backups(&dir);
-    let plain = repo.join("shop-2026-11-23_08-00.db");
+    // Two contents (a copy of one content, compressed or not, is the same backup).
+    let plains = [repo.join("shop-2026-11-23_08-00.db"), repo.join("shop-20261123-070000.db")];
     let packed = path(&dir, "packed");
     std::fs::create_dir(&packed).unwrap();
-    gzip(&plain, &packed.join("shop-2026-11-23T10-00-00.db.gz"));
-    zstd(&plain, &packed.join("shop-2026-11-23T11-00-00.db.zst"));
+    gzip(&plains[0], &packed.join("shop-2026-11-23T10-00-00.db.gz"));
+    zstd(&plains[1], &packed.join("shop-2026-11-23T11-00-00.db.zst"));
     let v = json(dir.path(), &["catalog", "--repo", s(&packed)]);
     let compression: Vec<&str> =
         v["backups"].as_array().unwrap().iter().map(|b| b["compression"].as_str().unwrap()).collect();
     assert_eq!(compression, ["gzip", "zstd"]);
     for (i, at) in ["2026-11-23T10:00:00Z", "2026-11-23T11:00:00Z"].iter().enumerate() {
+        let plain = &plains[i];
         let whole = path(&dir, &format!("whole-{i}.db"));
         json(dir.path(), &["restore", "--repo", s(&packed), "--at", at, "--into", s(&whole)]);
-        assert_eq!(std::fs::read(&whole).unwrap(), std::fs::read(&plain).unwrap(), "--at {at}");
+        assert_eq!(std::fs::read(&whole).unwrap(), std::fs::read(plain).unwrap(), "--at {at}");
         let one = path(&dir, &format!("one-{i}.db"));
         json(dir.path(), &["restore", "--repo", s(&packed), "--at", at, "--tables", "orders", "--into", s(&one)]);
-        assert_eq!(rows(&one, "orders"), rows(&plain, "orders"));
+        assert_eq!(rows(&one, "orders"), rows(plain, "orders"));
         assert_eq!(tables(&one), ["orders"]);
     }
     no_temp_files(dir.path());
@@ -515,10 +517,14 @@ fn backup_that_is_not_a_backup_is_bad_input() {
 #[test]
 fn restore_failing_midway_leaves_nothing_at_the_target() {
     let dir = tempdir();
-    let (repo, _) = three_backups(&dir);
+    let (repo, live) = three_backups(&dir);
     let newest = repo.join("shop-2026-11-23_08-00.db");
     let gz = repo.join("shop-2026-11-23T09-00-00.db.gz");
-    gzip(&newest, &gz);
+    // Content of its own: a gzip copy of `newest` would be another copy of the same backup.
+    sqlite3(&live, "INSERT INTO orders(customer_id, item) VALUES (3, 'late 3')");
+    let plain9 = path(&dir, "nine.db");
+    cli_backup(&live, &plain9);
+    gzip(&plain9, &gz);
     json(dir.path(), &["catalog", "--repo", s(&repo)]);
     // 1. The gzip backup loses its second half (zeros instead), restored whole and by table.
     let mut bytes = std::fs::read(&gz).unwrap();
