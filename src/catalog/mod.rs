@@ -964,3 +964,21 @@ fn read_tables(db: &mut SqliteDb) -> Result<Vec<TableFacts>> {
     let names = db.tables()?;
     names.into_iter().map(|name| Ok(TableFacts { rows: Some(db.row_count(&name)?), name })).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Places are a matching of repositories to filesystems: repository B and C hold copies only
+    /// on filesystem 1, so A's copies on 2 and 3 add one place, not two.
+    #[test]
+    fn places_pair_repositories_with_filesystems() {
+        let (a, b, c) = (Path::new("/a"), Path::new("/b"), Path::new("/c"));
+        assert_eq!(max_matching(&[]), 0);
+        assert_eq!(max_matching(&[(a, 1), (a, 1), (a, 2)]), 1, "one repository is one place");
+        assert_eq!(max_matching(&[(a, 1), (b, 1)]), 1, "one filesystem is one place");
+        assert_eq!(max_matching(&[(a, 1), (b, 2)]), 2);
+        assert_eq!(max_matching(&[(a, 1), (a, 2), (b, 1)]), 2, "A moves to 2 so that B can have 1");
+        assert_eq!(max_matching(&[(a, 1), (a, 2), (a, 3), (b, 1), (c, 1)]), 2);
+    }
+}
