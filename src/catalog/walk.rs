@@ -192,6 +192,9 @@ impl Walk {
     fn add(&mut self, root: usize, path: &Path, meta: fs::Metadata, link: Option<PathBuf>) {
         let key = (meta.dev(), meta.ino());
         if let Some(&i) = self.files.get(&key) {
+            if link.is_none() && self.listing.real(&self.listing.entries[i]) == path {
+                return; // the same name met again (nested repositories)
+            }
             let alias = match link {
                 Some(shown) => Alias { shown, hard_link: None },
                 None => Alias { shown: self.shown(root, path), hard_link: Some(path.to_path_buf()) },

@@ -73,7 +73,11 @@ fn render(v: &ShowView) -> String {
     }
     s.push_str(&format!("copies    {}\n", b.copies.len()));
     for c in &b.copies {
-        s.push_str(&format!("  {}  (repository `{}`)\n", c.path.display(), c.repository.display()));
+        let wal = c.wal.as_ref().map(|w| format!(" + `{}`", w.path.display())).unwrap_or_default();
+        s.push_str(&format!("  {}{wal}  (repository `{}`)\n", c.path.display(), c.repository.display()));
+    }
+    for w in &b.warnings {
+        s.push_str(&format!("warning   {w}\n"));
     }
     s.push_str("tables\n");
     for t in &b.tables {

@@ -700,3 +700,20 @@ fn a_manifest_time_without_a_zone_is_refused_clearly() {
     assert!(problem.contains("2026-11-23T08:00:00Z"), "says how to write it: {problem}");
     assert!(!problem.contains("premature"), "{problem}");
 }
+
+/// The cache is written only below the repository's real root: a `.lastgood` that is a link
+/// (here to a folder outside) is not written through; the repository is scanned without a cache.
+#[test]
+fn a_linked_cache_folder_is_never_written_through() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let elsewhere = path(&dir, "elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, repo.join(".lastgood")).unwrap();
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    assert_eq!(v["backups"].as_array().unwrap().len(), 3);
+    assert!(v["ignored"].as_array().unwrap().is_empty(), "{v:#}");
+    let id = v["backups"][2]["id"].as_str().unwrap().to_string();
+    assert!(lastgood(dir.path()).args(["verify", &id, "--repo", s(&repo)]).output().unwrap().status.success());
+    assert!(files_in(&elsewhere).is_empty(), "written through the link: {:?}", files_in(&elsewhere));
+}

@@ -104,11 +104,26 @@ fn prune_removes_real_files_only_and_never_through_a_link() {
     let outside_before = tree(&outside);
     std::os::unix::fs::symlink(outside.join("shop-2026-11-23T09-00-00.db"), repo.join("ext-2026-11-23T09-00-00.db"))
         .unwrap();
+    // Reachable only through a link: a database in a scratch folder inside the repository. It is
+    // no backup (the catalog skips scratch folders), so prune leaves it and the link alone.
+    let scratch = repo.join("lastgood-scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    std::fs::write(scratch.join(".lastgood-scratch"), "scratch").unwrap();
+    std::fs::copy(repo.join("shop-2026-11-23T06-00-00.db"), scratch.join("restored.db")).unwrap();
+    std::os::unix::fs::symlink(scratch.join("restored.db"), repo.join("restored-2026-11-23T10-00-00.db")).unwrap();
 
     let done = json(dir.path(), &["prune", "--repo", s(&repo), "--keep-last", "1"]);
     assert_eq!(kept(&done), ["shop-2026-11-23_08-00.db"], "{done:#}");
     let left: Vec<String> = tree(&repo).into_keys().collect();
-    assert_eq!(left, ["ext-2026-11-23T09-00-00.db", "shop-2026-11-23_08-00.db", "six.db"], "{done:#}");
+    let want = [
+        "ext-2026-11-23T09-00-00.db",
+        "lastgood-scratch/.lastgood-scratch",
+        "lastgood-scratch/restored.db",
+        "restored-2026-11-23T10-00-00.db",
+        "shop-2026-11-23_08-00.db",
+        "six.db",
+    ];
+    assert_eq!(left, want, "{done:#}");
     assert_eq!(tree(&outside), outside_before, "prune changed a file outside the repository");
     assert!(std::fs::symlink_metadata(repo.join("six.db")).unwrap().file_type().is_symlink());
     let six = done["plan"]["decisions"].as_array().unwrap().iter().find(|d| d["taken_at"] == "2026-11-23T06:00:00Z");
@@ -118,6 +133,7 @@ fn prune_removes_real_files_only_and_never_through_a_link() {
     let reasons: Vec<&str> = v["ignored"].as_array().unwrap().iter().map(|i| i["reason"].as_str().unwrap()).collect();
     assert!(reasons.iter().any(|r| r.starts_with("dangling link")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.starts_with("link points outside every repository")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("in a folder lastgood skips")), "{reasons:?}");
     drop(app);
 }
 
