@@ -18,6 +18,7 @@ pub mod history;
 pub mod interrupt;
 pub mod lock;
 pub mod merge;
+pub mod order;
 pub mod output;
 pub mod pair;
 pub mod picker;
@@ -27,8 +28,10 @@ pub mod redact;
 pub mod restore;
 pub mod rows;
 pub mod snapshot;
+pub mod spool;
 pub mod sqlgen;
 pub mod time;
+pub mod triggers;
 pub mod value;
 pub mod verify;
 

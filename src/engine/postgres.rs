@@ -34,7 +34,10 @@ use postgres::types::{Format, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, Row as PgRow};
 
 use super::pgconn::PgConn;
-use super::{Column, Database, EngineKind, QueryProblem, Scan, SchemaObject, TableSchema, WriteTxn, quote_ident};
+use super::{
+    Column, Database, EngineKind, Fill, QueryProblem, ReadAs, RowWrites, Scan, SchemaObject, TableSchema, Trigger,
+    TriggerEvent, TriggerKind, TriggerState, WriteTxn, quote_ident,
+};
 use crate::error::bad_input;
 use crate::value::{Row, Value};
 
@@ -227,7 +230,8 @@ impl PgDb {
         let rows = self
             .client
             .query(
-                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atttypid \
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atttypid, \
+                 a.attidentity = 'a', a.attgenerated <> '' \
                  FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
                 &[&t.oid],
             )
@@ -239,7 +243,17 @@ impl PgDb {
                 let ty = Type::from_oid(oid).unwrap_or(Type::UNKNOWN);
                 // Types without a built-in oid (domains, enums, extensions) read as text form.
                 let ty = if Type::from_oid(oid).is_none() { Type::JSON } else { ty };
-                (Column { name: r.get(0), decl_type: r.get(1), not_null: r.get(2) }, ty)
+                let fill = match (r.get(4), r.get(5)) {
+                    (_, true) => Fill::Generated,
+                    (true, _) => Fill::IdentityAlways,
+                    _ => Fill::Written,
+                };
+                let read_as = match mapping_of(&ty) {
+                    Mapping::Bool => ReadAs::Boolean,
+                    Mapping::TextForm => ReadAs::TextForm,
+                    _ => ReadAs::Native,
+                };
+                (Column { name: r.get(0), decl_type: r.get(1), not_null: r.get(2), fill, read_as }, ty)
             })
             .collect())
     }
@@ -611,6 +625,10 @@ impl Database for PgDb {
         Ok(())
     }
 
+    fn triggers(&mut self, tables: &[String]) -> Result<Vec<Trigger>> {
+        list_triggers(&mut self.client, &self.conn, tables)
+    }
+
     fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
         let conn = self.conn.clone();
         let mut tx = self.client.transaction().map_err(|e| conn.classify(e, "starting a transaction"))?;
@@ -628,6 +646,10 @@ impl Database for PgDb {
             .hint("wait for it to finish; `SELECT pid FROM pg_locks WHERE locktype = 'advisory'` shows who")
             .into());
         }
+        // Foreign keys declared DEFERRABLE are checked at the commit, so parent and child rows
+        // may come in any order (NOT DEFERRABLE ones are checked at each statement: see
+        // `order`, which writes parents' rows before their children's).
+        tx.batch_execute("SET CONSTRAINTS ALL DEFERRED").map_err(|e| conn.classify(e, "deferring constraints"))?;
         Ok(Box::new(PgTxn { tx, conn, statements: std::collections::HashMap::new() }))
     }
 }
@@ -839,6 +861,58 @@ impl WriteTxn for PgTxn<'_> {
         Ok(columns.iter().map(|c| types.get(c).cloned()).collect())
     }
 
+    /// Serial and identity columns: the sequences that depend on a column of the table
+    /// (`pg_depend` kinds `a` and `i`, as `pg_get_serial_sequence` finds them).
+    fn sequences(&mut self, table: &str) -> Result<Vec<(String, String)>> {
+        let t = resolve_table_in(&mut self.tx, &self.conn, table)?;
+        let rows = self
+            .tx
+            .query(
+                "SELECT a.attname::text, n.nspname::text, s.relname::text FROM pg_depend d \
+                 JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN pg_namespace n ON n.oid = s.relnamespace \
+                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
+                 WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass \
+                 AND d.refobjid = $1 AND d.deptype IN ('a', 'i') ORDER BY a.attnum",
+                &[&t.oid],
+            )
+            .map_err(|e| self.conn.classify(e, "reading the table's sequences"))?;
+        Ok(rows.iter().map(|r| (r.get(0), format!("{}.{}", quote_ident(r.get(1)), quote_ident(r.get(2))))).collect())
+    }
+
+    /// Reads the sequence's state and, if its next value would not lie past `top`, sets it to
+    /// `top` (`setval`, so the next value is `top` + increment). Descending sequences are left
+    /// alone. `setval` takes effect at once for every session and is not undone by a rollback;
+    /// between the read and the `setval` another session's `nextval` could slip in, which is why
+    /// the write is a single statement that re-checks the state it moves from.
+    fn advance_sequence(&mut self, sequence: &str, top: i64) -> Result<Option<i64>> {
+        let r = self
+            .tx
+            .query_one(
+                &format!(
+                    "SELECT s.last_value, s.is_called, p.seqincrement FROM {sequence} AS s, pg_sequence AS p \
+                     WHERE p.seqrelid = $1::text::regclass"
+                ),
+                &[&sequence],
+            )
+            .map_err(|e| self.conn.classify(e, "reading a sequence"))?;
+        let (last, called, inc): (i64, bool, i64) = (r.get(0), r.get(1), r.get(2));
+        let next = if called { last.saturating_add(inc) } else { last };
+        if inc <= 0 || next > top {
+            return Ok(None);
+        }
+        let moved = self
+            .tx
+            .execute(
+                &format!(
+                    "SELECT setval($1::text::regclass, $2) FROM {sequence} AS s \
+                     WHERE CASE WHEN s.is_called THEN s.last_value + $3 ELSE s.last_value END <= $2"
+                ),
+                &[&sequence, &top, &inc],
+            )
+            .map_err(|e| self.conn.classify(e, "advancing a sequence"))?;
+        Ok((moved > 0).then_some(top))
+    }
+
     /// pg_dump (custom format) of the whole database as this transaction sees it before its first
     /// write: the transaction exports its snapshot and pg_dump reads through it
     /// (`--snapshot`), so the copy is exactly the state the merge starts from.
@@ -856,6 +930,7 @@ impl WriteTxn for PgTxn<'_> {
         let mut cmd = super::pgtools::command("pg_dump", Some(&self.conn))?;
         cmd.args(["-Fc", "--no-password"]).arg(format!("--snapshot={id}")).arg("-f").arg(tmp.path());
         // Only the merged tables: undoing the merge must not roll back other tables' later writes.
+        // None named: the whole database (a merge whose triggers run may write anywhere).
         for t in tables {
             cmd.arg("-t").arg(dump_pattern(t));
         }
@@ -875,10 +950,169 @@ impl WriteTxn for PgTxn<'_> {
         Ok(())
     }
 
+    fn triggers(&mut self, tables: &[String]) -> Result<Vec<Trigger>> {
+        list_triggers(&mut self.tx, &self.conn, tables)
+    }
+
+    /// `ALTER TABLE ONLY` on the relation the trigger is defined on (a partition's clone of its
+    /// parent's trigger is disabled on that partition): inside this transaction, so other
+    /// sessions never see it disabled; it takes a SHARE ROW EXCLUSIVE lock on that relation
+    /// until the commit, so other writers of the table wait.
+    fn suspend_trigger(&mut self, trigger: &Trigger) -> Result<()> {
+        anyhow::ensure!(trigger.kind == TriggerKind::Trigger, "a rule cannot be suspended");
+        let sql = format!("ALTER TABLE ONLY {} DISABLE TRIGGER {}", trigger.address, quote_ident(&trigger.name));
+        self.tx.batch_execute(&sql).map_err(|e| self.conn.classify(e, "disabling a trigger (--triggers skip)"))
+    }
+
+    /// Enables it again in the mode it had (`ENABLE`, `ENABLE ALWAYS`, `ENABLE REPLICA`).
+    fn resume_trigger(&mut self, trigger: &Trigger) -> Result<()> {
+        let mode = match trigger.enabled {
+            TriggerState::Enabled => "ENABLE",
+            TriggerState::Always => "ENABLE ALWAYS",
+            TriggerState::Replica => "ENABLE REPLICA",
+            TriggerState::Disabled => "DISABLE",
+        };
+        let sql = format!("ALTER TABLE ONLY {} {mode} TRIGGER {}", trigger.address, quote_ident(&trigger.name));
+        self.tx.batch_execute(&sql).map_err(|e| self.conn.classify(e, "enabling a trigger again"))
+    }
+
+    fn run_deferred(&mut self) -> Result<()> {
+        self.tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE").map_err(|e| self.conn.classify(e, "writing"))
+    }
+
+    /// `pg_stat_xact_user_tables`: inserted, updated and deleted rows per table in this
+    /// transaction (plus, in PostgreSQL 15, counts of earlier transactions of the session not yet
+    /// reported, which cancel out in differences).
+    fn row_writes(&mut self, tables: &[String]) -> Result<Option<RowWrites>> {
+        let on: bool = self
+            .tx
+            .query_one("SELECT current_setting('track_counts')::bool", &[])
+            .map_err(|e| self.conn.classify(e, "reading track_counts"))?
+            .get(0);
+        if !on {
+            return Ok(None);
+        }
+        let mut oids = Vec::new();
+        for t in tables {
+            oids.push(resolve_table_in(&mut self.tx, &self.conn, t)?.oid.to_string());
+        }
+        let sql = "WITH RECURSIVE w(root, oid) AS ( \
+                     SELECT u.ord::int4, u.o FROM unnest($1::text::oid[]) WITH ORDINALITY AS u(o, ord) \
+                     UNION SELECT w.root, i.inhrelid FROM pg_inherits i JOIN w ON i.inhparent = w.oid) \
+                   SELECT (SELECT min(w.root) FROM w WHERE w.oid = s.relid), s.schemaname::text, s.relname::text, \
+                     (s.n_tup_ins + s.n_tup_upd + s.n_tup_del)::int8 \
+                   FROM pg_stat_xact_user_tables s WHERE s.n_tup_ins + s.n_tup_upd + s.n_tup_del > 0";
+        let list = format!("{{{}}}", oids.join(","));
+        let rows = self.tx.query(sql, &[&list]).map_err(|e| self.conn.classify(e, "counting written rows"))?;
+        let mut out = RowWrites::default();
+        for r in rows {
+            let (root, n): (Option<i32>, i64) = (r.get(0), r.get(3));
+            let name = match root {
+                Some(i) => tables[i as usize - 1].clone(),
+                None => display_name(r.get(1), r.get(2)),
+            };
+            *out.by_table.entry(name).or_default() += n as u64;
+            out.total += n as u64;
+        }
+        Ok(Some(out))
+    }
+
     fn commit(self: Box<Self>) -> Result<()> {
         let conn = self.conn.clone();
         self.tx.commit().map_err(|e| conn.classify(e, "committing"))
     }
+}
+
+/// The user triggers (not the internal ones that check foreign keys) on each of `tables` and on
+/// its partitions and inheritance children, and the rules on it (not a view's `_RETURN`), in
+/// table order, then by relation and name. `active`: the state lets it fire in this session
+/// (`O` in an origin or local session, `R` in a replica session, `A` always).
+fn list_triggers(client: &mut impl postgres::GenericClient, conn: &PgConn, tables: &[String]) -> Result<Vec<Trigger>> {
+    const ACTIVE: &str = "CASE WHEN {e} = 'A' THEN true WHEN {e} = 'D' THEN false \
+                          WHEN current_setting('session_replication_role') = 'replica' THEN {e} = 'R' ELSE {e} = 'O' END";
+    let triggers = format!(
+        "WITH RECURSIVE tree(oid) AS (SELECT $1::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.oid) \
+         SELECT n.nspname::text, c.relname::text, t.tgname::text, t.tgtype::int4, t.tgenabled::text, {}, \
+           ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = t.tgrelid AND a.attnum = ANY(t.tgattr) ORDER BY a.attnum), \
+           pg_get_triggerdef(t.oid) \
+         FROM tree JOIN pg_trigger t ON t.tgrelid = tree.oid JOIN pg_class c ON c.oid = t.tgrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE NOT t.tgisinternal ORDER BY c.oid <> $1, n.nspname, c.relname, t.tgname",
+        ACTIVE.replace("{e}", "t.tgenabled")
+    );
+    let rules = format!(
+        "SELECT r.rulename::text, r.ev_type::text, r.ev_enabled::text, {}, r.is_instead, pg_get_ruledef(r.oid) \
+         FROM pg_rewrite r WHERE r.ev_class = $1 AND r.rulename <> '_RETURN' ORDER BY r.rulename",
+        ACTIVE.replace("{e}", "r.ev_enabled")
+    );
+    let state = |s: &str| match s {
+        "A" => TriggerState::Always,
+        "R" => TriggerState::Replica,
+        "D" => TriggerState::Disabled,
+        _ => TriggerState::Enabled,
+    };
+    let mut out = Vec::new();
+    for table in tables {
+        let t = resolve_table_in(client, conn, table)?;
+        for r in client.query(&triggers, &[&t.oid]).map_err(|e| conn.classify(e, "reading triggers"))? {
+            let (schema, rel, tgtype): (String, String, i32) = (r.get(0), r.get(1), r.get(3));
+            let bit = |b: i32| tgtype & b != 0;
+            let events = [
+                (4, TriggerEvent::Insert),
+                (8, TriggerEvent::Delete),
+                (16, TriggerEvent::Update),
+                (32, TriggerEvent::Truncate),
+            ]
+            .into_iter()
+            .filter(|(b, _)| bit(*b))
+            .map(|(_, e)| e)
+            .collect();
+            let timing = if bit(64) {
+                "INSTEAD OF"
+            } else if bit(2) {
+                "BEFORE"
+            } else {
+                "AFTER"
+            };
+            out.push(Trigger {
+                table: table.clone(),
+                relation: display_name(&schema, &rel),
+                address: TableRef { schema, name: rel, oid: 0 }.qualified(),
+                name: r.get(2),
+                kind: TriggerKind::Trigger,
+                timing: timing.to_string(),
+                row_level: bit(1),
+                events,
+                update_of: r.get(6),
+                enabled: state(r.get(4)),
+                active: r.get(5),
+                sql: r.get(7),
+            });
+        }
+        for r in client.query(&rules, &[&t.oid]).map_err(|e| conn.classify(e, "reading rules"))? {
+            let event = match r.get::<_, String>(1).as_str() {
+                "2" => vec![TriggerEvent::Update],
+                "3" => vec![TriggerEvent::Insert],
+                "4" => vec![TriggerEvent::Delete],
+                _ => continue, // ON SELECT: not set off by writes
+            };
+            out.push(Trigger {
+                table: table.clone(),
+                relation: table.clone(),
+                address: t.qualified(),
+                name: r.get(0),
+                kind: TriggerKind::Rule,
+                timing: if r.get(4) { "INSTEAD" } else { "ALSO" }.to_string(),
+                row_level: false,
+                events: event,
+                update_of: Vec::new(),
+                enabled: state(r.get(2)),
+                active: r.get(3),
+                sql: r.get(5),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// A pg_dump `-t` pattern naming exactly lastgood's table name (`t` in public, `schema.t`
