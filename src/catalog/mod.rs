@@ -561,15 +561,8 @@ fn scan_file(
 ) -> Result<Option<Backup>> {
     let (shown, real) = (listing.shown(e), listing.real(e));
     let rel = e.rel.to_string_lossy().into_owned();
-    let manifest_mtime = fs::metadata(manifest::path_for(&real)).map(|m| mtime_ns(&m)).unwrap_or(0);
-    let (size, mtime) = if e.meta.is_dir() { dir_stamp(&real)? } else { (e.meta.len(), mtime_ns(&e.meta)) };
     let side = if e.meta.is_dir() { Sidecar::None } else { sidecar(listing, &real) };
-    let (wal_size, wal_mtime_ns) = match &side {
-        Sidecar::None => (-1, 0),
-        Sidecar::Wal(_, m) => (m.len() as i64, mtime_ns(m)),
-        Sidecar::Bad(_, m) => (-2, mtime_ns(m)),
-    };
-    let stamp = cache::Stamp { size, mtime_ns: mtime, manifest_mtime_ns: manifest_mtime, wal_size, wal_mtime_ns };
+    let stamp = stamp_of(e, &real, &side)?;
     let facts = match cache.get(&rel, stamp) {
         Some(f) => f,
         None => match inspect(&shown, &e.meta, &side)? {
@@ -585,7 +578,27 @@ fn scan_file(
             }
         },
     };
-    let wal = match (&side, &facts.wal_sha256) {
+    Ok(Some(backup_of(listing, e, facts, &side, stamp.size)))
+}
+
+/// The cache key of entry `e` (real path `real`): its size and mtime (a directory archive: its
+/// files'), its `-wal`'s and its manifest's mtime.
+fn stamp_of(e: &walk::Entry, real: &Path, side: &Sidecar) -> Result<cache::Stamp> {
+    let manifest_mtime_ns = fs::metadata(manifest::path_for(real)).map(|m| mtime_ns(&m)).unwrap_or(0);
+    let (size, mtime_ns) = if e.meta.is_dir() { dir_stamp(real)? } else { (e.meta.len(), self::mtime_ns(&e.meta)) };
+    let (wal_size, wal_mtime_ns) = match side {
+        Sidecar::None => (-1, 0),
+        Sidecar::Wal(_, m) => (m.len() as i64, self::mtime_ns(m)),
+        Sidecar::Bad(_, m) => (-2, self::mtime_ns(m)),
+    };
+    Ok(cache::Stamp { size, mtime_ns, manifest_mtime_ns, wal_size, wal_mtime_ns })
+}
+
+/// The one-copy backup that entry `e` with `facts` is.
+fn backup_of(listing: &walk::Listing, e: &walk::Entry, facts: FileFacts, side: &Sidecar, size: u64) -> Backup {
+    use std::os::unix::fs::MetadataExt;
+    let shown = listing.shown(e);
+    let wal = match (side, &facts.wal_sha256) {
         (Sidecar::Wal(at, m), Some(sha)) => Some(WalFile {
             path: crate::engine::sqlite::side_file(&shown, "-wal"),
             size: m.len(),
@@ -594,7 +607,6 @@ fn scan_file(
         }),
         _ => None,
     };
-    use std::os::unix::fs::MetadataExt;
     let copy = Copy {
         repository: listing.roots[e.root].given.clone(),
         path: shown,
@@ -604,11 +616,11 @@ fn scan_file(
         wal,
         aliases: e.aliases.iter().map(|a| a.shown.clone()).collect(),
         hard_links: e.aliases.iter().filter_map(|a| a.hard_link.clone()).collect(),
-        real,
+        real: listing.real(e),
         root: listing.roots[e.root].canonical.clone(),
         device: e.meta.dev(),
     };
-    Ok(Some(Backup {
+    Backup {
         id: facts.content_sha256[..10].to_string(),
         sha256: facts.sha256,
         content_sha256: facts.content_sha256,
@@ -624,7 +636,7 @@ fn scan_file(
         source: facts.source,
         archive: facts.archive,
         differing_copies: Vec::new(),
-    }))
+    }
 }
 
 /// Total size and newest mtime of the files in a directory archive (its cache key).
@@ -678,6 +690,8 @@ pub fn inspect(path: &Path, meta: &fs::Metadata, side: &Sidecar) -> Result<Inspe
     if let Sidecar::Bad(why, _) = side {
         read.problem = Some(join_problems(read.problem.take(), why.clone()));
     }
+    // Taken-at: the archive's own, else the manifest's (`apply_manifest`), else the name's or the
+    // mtime (`name_or_mtime`); `Mtime` stands for "none yet" until then.
     let mut facts = FileFacts {
         format,
         compression,
