@@ -67,6 +67,8 @@ struct Snapshot {
     taken_at: DateTime<Utc>,
     /// The file to copy into the repositories (compressed when asked).
     stored: PathBuf,
+    /// `stored` decompressed: what the manifest's `content_sha256` describes.
+    content: PathBuf,
     file: String,
     engine: &'static str,
     tables: Vec<TableFacts>,
@@ -95,6 +97,7 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
         Location::Postgres(spec) => (pg_snapshot(spec, compression, repos, work.path(), out)?, spec.clone()),
     };
     let sha256 = format::sha256_file(&snap.stored)?;
+    let content_sha256 = if snap.content == snap.stored { sha256.clone() } else { format::sha256_file(&snap.content)? };
     let size = std::fs::metadata(&snap.stored)?.len();
     let manifest = Manifest {
         manifest_version: 1,
@@ -105,6 +108,7 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
         compression: (compression != Compression::None).then(|| format!("{compression:?}").to_lowercase()),
         size: Some(size),
         sha256: Some(sha256.clone()),
+        content_sha256: Some(content_sha256),
         tables: snap.tables.iter().map(|t| ManifestTable { name: t.name.clone(), rows: t.rows.unwrap_or(0) }).collect(),
         lastgood_version: Some(env!("CARGO_PKG_VERSION").into()),
     };
@@ -143,7 +147,7 @@ fn sqlite_snapshot(
     spinner.finish_and_clear();
     let stem = live_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "backup".into());
     let file = free_file_name(&stem, taken_at, &format!(".db{}", compression.suffix()), repos);
-    Ok(Snapshot { taken_at, stored, file, engine: "sqlite", tables })
+    Ok(Snapshot { taken_at, stored, content: snapshot, file, engine: "sqlite", tables })
 }
 
 /// PostgreSQL: `pg_dump -Fc` (one consistent snapshot of the database; the password reaches it
@@ -179,7 +183,7 @@ fn pg_snapshot(spec: &str, compression: Compression, repos: &[PathBuf], dir: &Pa
     spinner.finish_and_clear();
     let taken_at = archive.created.unwrap_or(started);
     let file = free_file_name(&file_safe(&conn.dbname), taken_at, ".dump", repos);
-    Ok(Snapshot { taken_at, stored: dst, file, engine: "postgres", tables })
+    Ok(Snapshot { taken_at, stored: dst.clone(), content: dst, file, engine: "postgres", tables })
 }
 
 /// A database name as a file-name stem: anything but letters, digits, `-`, `_` becomes `_`.
@@ -206,7 +210,8 @@ fn snapshot_sqlite(live: &Path, dir: &Path) -> Result<(DateTime<Utc>, PathBuf)> 
 /// appended after the stamp (the catalog reads the stamp back either way).
 fn free_file_name(stem: &str, taken_at: DateTime<Utc>, ext: &str, repos: &[PathBuf]) -> String {
     let base = format!("{stem}-{}", taken_at.format("%Y-%m-%dT%H-%M-%S%.3fZ"));
-    let taken = |name: &str| repos.iter().any(|r| r.join(name).exists());
+    // A dangling link is a name taken too (`exists` follows links).
+    let taken = |name: &str| repos.iter().any(|r| std::fs::symlink_metadata(r.join(name)).is_ok());
     let mut file = format!("{base}{ext}");
     let mut n = 1;
     while taken(&file) {
@@ -260,6 +265,12 @@ fn store_copy(stored: &Path, repo: &Path, file: &str, sha256: &str, manifest: &M
     if !repo.is_dir() {
         return Err(environment(format!("repository `{}` is not a reachable folder", repo.display())).into());
     }
+    // Written below the canonical root, so that no write goes through a link; a link already at the
+    // final name makes the no-clobber rename fail rather than write through it.
+    let shown = repo.join(file);
+    let repo = &repo
+        .canonicalize()
+        .map_err(|e| environment(format!("cannot resolve repository `{}`: {e}", repo.display())))?;
     let target = repo.join(file);
     let mut tmp = crate::interrupt::create_tracked(
         || tempfile::Builder::new().prefix(".lastgood-tmp-").tempfile_in(repo),
@@ -285,5 +296,5 @@ fn store_copy(stored: &Path, repo: &Path, file: &str, sha256: &str, manifest: &M
     mtmp.as_file().sync_all()?;
     mtmp.persist(manifest::path_for(&target)).context("naming the manifest")?;
     sync_dir(repo);
-    Ok(target)
+    Ok(shown)
 }

@@ -24,7 +24,6 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::catalog::format::Compression;
 use crate::catalog::{self, Backup, Catalog, OpenedBackup};
 use crate::engine::pgconn::PgConn;
 use crate::engine::pgrestore::ProbeScratch;
@@ -107,13 +106,20 @@ pub struct Evaluation {
 pub struct BackupRef {
     pub id: String,
     pub sha256: String,
+    pub content_sha256: String,
     pub taken_at: DateTime<Utc>,
     pub path: PathBuf,
 }
 
 impl BackupRef {
     fn of(b: &Backup) -> BackupRef {
-        BackupRef { id: b.id.clone(), sha256: b.sha256.clone(), taken_at: b.taken_at, path: b.primary().path.clone() }
+        BackupRef {
+            id: b.id.clone(),
+            sha256: b.sha256.clone(),
+            content_sha256: b.content_sha256.clone(),
+            taken_at: b.taken_at,
+            path: b.primary().path.clone(),
+        }
     }
 }
 
@@ -264,20 +270,17 @@ fn scan(n: usize, run: &mut dyn FnMut(usize) -> Result<Verdict>) -> Result<Found
     Ok((lkg, bad, alternates))
 }
 
-/// A backup opened for queries: in place when plain, via a temporary file when compressed.
+/// A backup opened for queries: in place when plain, via a private temporary copy when
+/// compressed or read with its `-wal` (see `catalog::open_copy`).
 pub struct QueryableBackup {
     pub db: SqliteDb,
-    _decompressed: Option<OpenedBackup>,
+    _opened: OpenedBackup,
 }
 
-/// Opens a catalogued backup read-only for queries.
+/// Opens a catalogued backup (its primary copy) read-only for queries.
 pub fn open_queryable(b: &Backup) -> Result<QueryableBackup> {
-    let path = &b.primary().path;
-    if b.compression == Compression::None {
-        return Ok(QueryableBackup { db: SqliteDb::open_backup(path)?, _decompressed: None });
-    }
-    let opened = catalog::open_backup_file(path, b.compression)?;
-    Ok(QueryableBackup { db: opened.open_db()?, _decompressed: Some(opened) })
+    let opened = catalog::open_copy(b.primary())?;
+    Ok(QueryableBackup { db: opened.open_db()?, _opened: opened })
 }
 
 fn evaluate(b: &Backup, req: &Request, step: usize, out: &Output) -> Result<Evaluation> {
@@ -397,9 +400,9 @@ fn verdict_of(v: &Value, b: &Backup) -> Result<Option<Verdict>> {
 pub fn record_lkg(catalog: &Catalog, lkg: &BackupRef, check: &str, now: DateTime<Utc>) -> Vec<String> {
     let mut failed = clear_lkg(catalog);
     let value = serde_json::json!({ "check": check, "at": now }).to_string();
-    let b = catalog.backups.iter().find(|b| b.sha256 == lkg.sha256);
+    let b = catalog.backups.iter().find(|b| b.content_sha256 == lkg.content_sha256);
     for copy in b.map(|b| b.copies.as_slice()).unwrap_or_default() {
-        if catalog::cache::write_mark(&copy.repository, &lkg.sha256, LKG_MARK, &value).is_err() {
+        if catalog::cache::write_mark(&copy.repository, &lkg.content_sha256, LKG_MARK, &value).is_err() {
             failed.push(copy.repository.display().to_string());
         }
     }

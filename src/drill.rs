@@ -3,8 +3,10 @@
 //!
 //! For each database: the newest backup (damaged or not: a damaged newest backup is a failure, not
 //! a reason to fall back silently) is verified copy by copy, restored whole into a scratch folder,
-//! checked (integrity, minimum row counts, SQL assertions) and timed. RPO = now − taken-at; RTO =
-//! restore + checks wall time. A pg_dump archive is restored whole into a marked scratch database
+//! checked (integrity, minimum row counts, SQL assertions) and timed. RPO = now − taken-at (0, with
+//! a warning, for a taken-at in the future: clock skew); RTO = restore + checks wall time.
+//! `require_copies` counts places holding a copy that passed verify: copies in distinct
+//! repositories on distinct filesystems (`Backup::places`). A pg_dump archive is restored whole into a marked scratch database
 //! on the drill's `server` (`--scratch-url`); its integrity check means: pg_restore succeeded
 //! (it stops at the first error) and every row of every table could be read. Checks run through
 //! the engine trait, so both engines answer them alike. Invariant: the scratch (a `TempDir`, or
@@ -150,6 +152,9 @@ pub struct DatabaseReport {
     /// Recovery time: restore plus checks, in seconds.
     pub rto_seconds: Option<f64>,
     pub checks: Vec<CheckResult>,
+    /// What the operator should know though no check failed: a taken-at in the future, several
+    /// newest backups with one taken-at.
+    pub warnings: Vec<String>,
     pub ok: bool,
 }
 
@@ -189,6 +194,7 @@ pub fn drill(spec: &DatabaseSpec, now: DateTime<Utc>, out: &Output) -> Result<Da
         rpo_seconds: None,
         rto_seconds: None,
         checks: Vec::new(),
+        warnings: Vec::new(),
         ok: false,
     };
     let t = Instant::now();
@@ -200,34 +206,11 @@ pub fn drill(spec: &DatabaseSpec, now: DateTime<Utc>, out: &Output) -> Result<Da
     report.backup_id = Some(newest.id.clone());
     report.backup_path = Some(newest.primary().path.clone());
     report.taken_at = Some(newest.taken_at);
-    let age = now - newest.taken_at;
-    report.rpo_seconds = Some(age.num_seconds());
-    rec.record("newest backup", t, Ok(format!("{} taken at {}", newest.id, crate::time::show(newest.taken_at))));
-    if let Some(max) = spec.max_age {
-        let ok = age.to_std().map(|a| a <= max.0).unwrap_or(true);
-        let msg = format!(
-            "backup {} is {} old (max_age {})",
-            newest.id,
-            crate::output::human_age(age),
-            humantime::format_duration(max.0)
-        );
-        rec.record("backup age (RPO)", t, if ok { Ok(msg) } else { Err(anyhow::anyhow!(msg)) });
-    }
+    report.warnings = newest_warnings(newest, &mine, now);
+    report.rpo_seconds = Some(record_age(spec, newest, now, &mut rec, t));
+    let passed = verify_copies(newest, &mut rec);
     if let Some(n) = spec.require_copies {
-        rec.record("copies", t, check_copies(newest, &mine, n));
-    }
-    for c in &newest.copies {
-        let t = Instant::now();
-        let v = crate::verify::verify_copy(newest, c);
-        let why: Vec<String> = v.checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.name, c.detail)).collect();
-        let r = if v.ok && newest.format.is_postgres() {
-            Ok("checksum and archive structure ok".into())
-        } else if v.ok {
-            Ok("checksum, readable, integrity_check ok".into())
-        } else {
-            Err(anyhow::anyhow!(why.join("; ")))
-        };
-        rec.record(format!("verify {}", c.path.display()), t, r);
+        rec.record("copies", t, check_copies(newest, &mine, n, &passed));
     }
     let took = restore_and_check(spec, &catalog, newest, &mut rec, out);
     let restored = took.is_some();
@@ -413,11 +396,82 @@ pub fn run_sql_check(db: &mut dyn Database, sql: &str) -> Result<String> {
     }
 }
 
-fn check_copies(newest: &Backup, all: &[&Backup], n: usize) -> Result<String> {
+/// Records the newest backup and its age against `max_age`; returns the RPO in seconds. A taken-at
+/// in the future (clock skew) is no data loss: the RPO counts as 0, and the messages say why.
+fn record_age(spec: &DatabaseSpec, newest: &Backup, now: DateTime<Utc>, rec: &mut Recorder, t: Instant) -> i64 {
+    let age = (now - newest.taken_at).max(chrono::TimeDelta::zero());
+    let future = (newest.taken_at > now).then(|| future_words(newest, now));
+    let shown = crate::time::show(newest.taken_at);
+    let note = future.as_ref().map(|f| format!(" ({f})")).unwrap_or_default();
+    rec.record("newest backup", t, Ok(format!("{} taken at {shown}{note}", newest.id)));
+    if let Some(max) = spec.max_age {
+        let ok = age.to_std().map(|a| a <= max.0).unwrap_or(true);
+        let max = humantime::format_duration(max.0);
+        let msg = match &future {
+            Some(f) => format!("backup {}: {f}; RPO counted as 0 (max_age {max})", newest.id),
+            None => format!("backup {} is {} old (max_age {max})", newest.id, crate::output::human_age(age)),
+        };
+        rec.record("backup age (RPO)", t, if ok { Ok(msg) } else { Err(anyhow::anyhow!(msg)) });
+    }
+    age.num_seconds()
+}
+
+/// Verifies every copy of `newest`, one check each; returns the paths of those that passed.
+fn verify_copies(newest: &Backup, rec: &mut Recorder) -> Vec<PathBuf> {
+    let mut passed = Vec::new();
+    for c in &newest.copies {
+        let t = Instant::now();
+        let v = crate::verify::verify_copy(newest, c);
+        let why: Vec<String> = v.checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.name, c.detail)).collect();
+        let r = if v.ok && newest.format.is_postgres() {
+            Ok("checksum and archive structure ok".into())
+        } else if v.ok {
+            Ok("checksum, readable, integrity_check ok".into())
+        } else {
+            Err(anyhow::anyhow!(why.join("; ")))
+        };
+        if v.ok {
+            passed.push(c.path.clone());
+        }
+        rec.record(format!("verify {}", c.path.display()), t, r);
+    }
+    passed
+}
+
+/// "taken-at is 3h00m in the future (clock skew?)".
+fn future_words(b: &Backup, now: DateTime<Utc>) -> String {
+    format!("taken-at is {} in the future (clock skew?)", crate::output::human_age(b.taken_at - now))
+}
+
+/// Warnings about the drilled backup: its own (a WAL-mode file without `-wal`), a taken-at in the
+/// future, other backups sharing its taken-at.
+fn newest_warnings(newest: &Backup, mine: &[&Backup], now: DateTime<Utc>) -> Vec<String> {
+    let mut w: Vec<String> = newest.warnings.iter().map(|x| format!("backup {}: {x}", newest.id)).collect();
+    if newest.taken_at > now {
+        w.push(format!("backup {}: {}; RPO counted as 0", newest.id, future_words(newest, now)));
+    }
+    let tied: Vec<&str> =
+        mine.iter().filter(|b| b.taken_at == newest.taken_at && b.id != newest.id).map(|b| b.id.as_str()).collect();
+    if !tied.is_empty() {
+        w.push(format!(
+            "backups {} and {} share the newest taken-at {}: drilled {} ({})",
+            newest.id,
+            tied.join(", "),
+            crate::time::show(newest.taken_at),
+            newest.id,
+            crate::catalog::TIE_RULE
+        ));
+    }
+    w
+}
+
+/// At least `n` places (distinct repository and filesystem, `Backup::places`) hold a copy that
+/// passed verify (`passed`: their paths), and no copy of the same name differs.
+fn check_copies(newest: &Backup, all: &[&Backup], n: usize, passed: &[PathBuf]) -> Result<String> {
     let names: Vec<_> = newest.copies.iter().filter_map(|c| c.path.file_name()).collect();
     let differing: Vec<String> = all
         .iter()
-        .filter(|b| b.sha256 != newest.sha256)
+        .filter(|b| b.content_sha256 != newest.content_sha256)
         .flat_map(|b| &b.copies)
         .filter(|c| c.path.file_name().is_some_and(|f| names.contains(&f)))
         .map(|c| c.path.display().to_string())
@@ -425,15 +479,18 @@ fn check_copies(newest: &Backup, all: &[&Backup], n: usize) -> Result<String> {
     if !differing.is_empty() {
         return Err(anyhow::anyhow!("copies of backup {} differ in checksum: {}", newest.id, differing.join(", ")));
     }
-    if newest.copies.len() < n {
-        return Err(anyhow::anyhow!(
-            "backup {} has {} cop{}, {n} required",
-            newest.id,
-            newest.copies.len(),
-            if newest.copies.len() == 1 { "y" } else { "ies" }
-        ));
+    let places = newest.places(|c| passed.contains(&c.path));
+    let copies = newest.copies.len();
+    let detail = format!(
+        "{places} place{} ({copies} cop{}, {} passed verify; copies in one repository or on one filesystem are one place)",
+        if places == 1 { "" } else { "s" },
+        if copies == 1 { "y" } else { "ies" },
+        passed.len()
+    );
+    if places < n {
+        return Err(anyhow::anyhow!("backup {} is held in {detail}, {n} required", newest.id));
     }
-    Ok(format!("{} copies (required {n})", newest.copies.len()))
+    Ok(format!("{detail} (required {n})"))
 }
 
 fn belongs(spec: &DatabaseSpec, b: &Backup) -> bool {

@@ -10,7 +10,7 @@
 //! only that table into a scratch database (on `--scratch-url`), dropped after the digest;
 //! PostgreSQL values map to `Value`s as in `engine::postgres`, so digests compare across backups
 //! of one engine. Digests are cached in the repository cache
-//! per (backup sha256, table, column): a backup's content never changes under its checksum.
+//! per (backup content_sha256, table, column): a backup's content never changes under its checksum.
 
 use std::time::Instant;
 
@@ -134,7 +134,7 @@ fn entry_for(
         return Ok(e);
     }
     let col_key = column.unwrap_or("");
-    let cached = b.copies.iter().find_map(|c| cache::read_history(&c.repository, &b.sha256, table, col_key));
+    let cached = b.copies.iter().find_map(|c| cache::read_history(&c.repository, &b.content_sha256, table, col_key));
     let digest = match cached {
         Some(d) => {
             e.cached = true;
@@ -143,7 +143,7 @@ fn entry_for(
         None => {
             let d = digest_backup(b, table, column, scratch, out)?;
             // Best effort, like every cache write.
-            let _ = cache::write_history(&b.primary().repository, &b.sha256, table, col_key, &d);
+            let _ = cache::write_history(&b.primary().repository, &b.content_sha256, table, col_key, &d);
             d
         }
     };

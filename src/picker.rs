@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use crate::catalog::{Backup, Catalog, cache};
+use crate::catalog::{Backup, Catalog};
 use crate::error::{Failure, Kind, bad_input, usage};
 use crate::output::{human_age, human_bytes};
 
@@ -21,7 +21,7 @@ pub fn available() -> bool {
 
 /// Marks recorded for a backup in any of its repositories' caches (`lkg`, `verified`).
 pub fn mark(backup: &Backup, name: &str) -> Option<String> {
-    backup.copies.iter().find_map(|c| cache::read_mark(&c.repository, &backup.sha256, name))
+    backup.mark(name)
 }
 
 /// One line of the picker for `b`.

@@ -8,14 +8,23 @@
 //! tried newest first — those verified before, then the others the catalog found no problem with —
 //! and the first that passes `healthy` (the cmd runs `verify` on its copies) is protected. When
 //! none passes, nothing is removed: the plan is refused.
+//!
+//! Removing a backup removes, for each copy, its real files below the repository's canonical root
+//! (`Copy::real`): the main file and its other hard-linked names, its `-wal` and `-shm`, and its
+//! manifest. Nothing is removed through a link or outside a repository: a symbolic link is never
+//! removed nor followed (a link to a removed backup is left dangling, and named in the plan as
+//! `links_left`), and a path whose folder resolves elsewhere than where the catalog found it is
+//! refused.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use chrono::Local;
 use serde::Serialize;
 
 use crate::catalog::{Backup, Catalog, manifest};
+use crate::engine::sqlite::side_file;
 use crate::error::{refused, usage};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -33,6 +42,12 @@ pub struct Decision {
     /// Why kept (`last`, `hourly`, `daily`, `newest healthy`), empty when removed.
     pub reasons: Vec<&'static str>,
     pub paths: Vec<std::path::PathBuf>,
+    /// Links (inside a repository) to a removed backup, left in place: they dangle afterwards.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links_left: Vec<std::path::PathBuf>,
+    /// The real files removing the backup removes (see module docs).
+    #[serde(skip)]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -82,7 +97,7 @@ impl PrunePlan {
                 .into());
         }
         let newest_first: Vec<&Backup> = catalog.backups.iter().rev().collect();
-        let protected = Some(protected_backup(&newest_first, verified, healthy)?.sha256.clone());
+        let protected = Some(protected_backup(&newest_first, verified, healthy)?.content_sha256.clone());
         let mut hours = BTreeSet::new();
         let mut days = BTreeSet::new();
         let decisions = newest_first
@@ -102,7 +117,7 @@ impl PrunePlan {
                 if days.len() < rules.keep_daily && days.insert(day) {
                     reasons.push("daily");
                 }
-                if protected.as_deref() == Some(b.sha256.as_str()) {
+                if protected.as_deref() == Some(b.content_sha256.as_str()) {
                     reasons.push("newest healthy");
                 }
                 Decision {
@@ -111,27 +126,72 @@ impl PrunePlan {
                     keep: !reasons.is_empty(),
                     reasons,
                     paths: b.copies.iter().map(|c| c.path.clone()).collect(),
+                    links_left: links_to(b),
+                    files: real_files(b),
                 }
             })
             .collect();
         Ok(PrunePlan { decisions })
     }
 
-    /// Removes every copy (and its manifest) of the backups not kept. Returns the files removed.
-    pub fn execute(&self) -> Result<Vec<std::path::PathBuf>> {
+    /// Removes the real files of every backup not kept (module docs). Returns the files removed.
+    /// Errors: `Environment` when one cannot be removed, `Refused` for a path that now goes
+    /// through a link.
+    pub fn execute(&self) -> Result<Vec<PathBuf>> {
         let mut removed = Vec::new();
         for d in self.decisions.iter().filter(|d| !d.keep) {
-            for p in &d.paths {
-                std::fs::remove_file(p)
-                    .map_err(|e| crate::error::environment(format!("cannot remove `{}`: {e}", p.display())))?;
-                removed.push(p.clone());
-                let m = manifest::path_for(p);
-                if m.exists() {
-                    std::fs::remove_file(&m)?;
-                    removed.push(m);
+            for p in &d.files {
+                if remove_real(p)? {
+                    removed.push(p.clone());
                 }
             }
         }
         Ok(removed)
     }
+}
+
+/// The real files of every copy of `b`: main file and hard links, `-wal`, `-shm`, manifest.
+fn real_files(b: &Backup) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for c in &b.copies {
+        files.push(c.real.clone());
+        files.extend(c.hard_links.iter().cloned());
+        for main in std::iter::once(&c.real).chain(&c.hard_links) {
+            files.push(side_file(main, "-wal"));
+            files.push(side_file(main, "-shm"));
+            files.push(manifest::path_for(main));
+        }
+    }
+    files
+}
+
+/// The symbolic links among the names of `b`'s copies.
+fn links_to(b: &Backup) -> Vec<PathBuf> {
+    b.copies
+        .iter()
+        .flat_map(|c| c.aliases.iter())
+        .filter(|a| std::fs::symlink_metadata(a).is_ok_and(|m| m.file_type().is_symlink()))
+        .cloned()
+        .collect()
+}
+
+/// Removes `p` if it is a real file (or a pg_dump directory archive) whose folder is where the
+/// catalog found it; a missing file or a link is left alone. Returns whether it removed it.
+fn remove_real(p: &Path) -> Result<bool> {
+    let Ok(meta) = std::fs::symlink_metadata(p) else { return Ok(false) };
+    if meta.file_type().is_symlink() {
+        return Ok(false);
+    }
+    let folder = p.parent().unwrap_or(Path::new("/"));
+    if folder.canonicalize().ok().as_deref() != Some(folder) {
+        return Err(refused(format!(
+            "`{}` is no longer where the catalog found it: its folder goes through a link now",
+            p.display()
+        ))
+        .hint("run prune again")
+        .into());
+    }
+    let gone = if meta.is_dir() { std::fs::remove_dir_all(p) } else { std::fs::remove_file(p) };
+    gone.map_err(|e| crate::error::environment(format!("cannot remove `{}`: {e}", p.display())))?;
+    Ok(true)
 }

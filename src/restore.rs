@@ -24,9 +24,7 @@ use serde::Serialize;
 use crate::catalog::format::Compression;
 use crate::catalog::{self, Backup, Catalog, TableFacts};
 use crate::engine::quote_ident;
-use crate::engine::sqlite::{
-    backup_uri, classify, other_processes_using, remove_side_files, side_files_present, wal_beside,
-};
+use crate::engine::sqlite::{classify, other_processes_using, remove_side_files, side_files_present, wal_beside};
 use crate::error::{bad_input, environment, refused, usage};
 use crate::output::Output;
 
@@ -49,10 +47,12 @@ pub struct RestorePlan {
     /// The scratch folder `execute` first creates (or marks as scratch); a dry run writes nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prepares_scratch_folder: Option<PathBuf>,
+    /// The `-wal` read with the backup, which is part of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_wal: Option<PathBuf>,
+    /// The copy read (the primary), with the checksums the catalog recorded for it.
     #[serde(skip)]
-    compression: Compression,
-    #[serde(skip)]
-    backup_sha256: String,
+    copy: catalog::Copy,
 }
 
 /// What a restore did.
@@ -109,8 +109,8 @@ impl RestorePlan {
             replace_existing: force && target.exists(),
             target,
             prepares_scratch_folder: None,
-            compression: backup.compression,
-            backup_sha256: backup.sha256.clone(),
+            backup_wal: backup.primary().wal.as_ref().map(|w| w.path.clone()),
+            copy: backup.primary().clone(),
         }
     }
 
@@ -142,9 +142,10 @@ impl RestorePlan {
     /// is left at the target path.
     ///
     /// The result is proven twice before it is renamed into place: the bytes restored from hash to
-    /// the backup's catalogued sha256 (so a backup damaged since it was catalogued is caught, even
-    /// when its size and mtime did not change), and `PRAGMA quick_check` passes on the result. The
-    /// hash, the quick_check and the fsync run side by side.
+    /// the copy's catalogued checksums — its main file's and its `-wal`'s — (so a backup damaged
+    /// since it was catalogued is caught, even when its size and mtime did not change), and
+    /// `PRAGMA quick_check` passes on the result. The hash, the quick_check and the fsync run side
+    /// by side.
     pub fn execute(self, out: &Output) -> Result<RestoreReport> {
         let started = Instant::now();
         if let Some(scratch) = &self.prepares_scratch_folder {
@@ -165,7 +166,7 @@ impl RestorePlan {
         let (sha256, checked, synced) = std::thread::scope(|s| {
             let hash = s.spawn(|| match hashed {
                 Some(h) => Ok(h),
-                None => catalog::format::sha256_file(&tmp_path),
+                None => catalog::format::sha256_file(&tmp_path).map(|h| (h, None)),
             });
             let sync = s.spawn(|| tmp.as_file().sync_all());
             let checked = check_result(&tmp_path);
@@ -197,31 +198,49 @@ impl RestorePlan {
         Ok(RestoreReport { plan: self, tables_restored, quick_check, seconds: started.elapsed().as_secs_f64() })
     }
 
-    /// The stored bytes read must be the ones the catalog recorded.
-    fn check_sha256(&self, sha256: &str) -> Result<()> {
-        if sha256.eq_ignore_ascii_case(&self.backup_sha256) {
-            return Ok(());
-        }
+    /// The stored bytes read — the main file's and the `-wal`'s — must be the ones the catalog
+    /// recorded.
+    fn check_sha256(&self, (sha256, wal_sha256): &Hashed) -> Result<()> {
+        let short = |s: &str| s[..12.min(s.len())].to_string();
+        let recorded_wal = self.copy.wal.as_ref().map(|w| w.sha256.as_str());
+        let what = if !sha256.eq_ignore_ascii_case(&self.copy.sha256) {
+            format!("its sha256 is now {}…, the catalog recorded {}…", short(sha256), short(&self.copy.sha256))
+        } else {
+            match (recorded_wal, wal_sha256.as_deref()) {
+                (a, b) if a == b => return Ok(()),
+                (None, Some(_)) => "a -wal appeared beside it".to_string(),
+                (Some(_), None) => "its -wal is gone".to_string(),
+                (Some(a), Some(b)) => {
+                    format!("its -wal's sha256 is now {}…, the catalog recorded {}…", short(b), short(a))
+                }
+                (None, None) => return Ok(()),
+            }
+        };
         Err(bad_input(format!(
-            "backup {} (`{}`) changed since it was catalogued: its sha256 is now {}…, the catalog recorded {}…",
+            "backup {} (`{}`) changed since it was catalogued: {what}",
             self.backup_id,
-            self.backup_path.display(),
-            &sha256[..12.min(sha256.len())],
-            &self.backup_sha256[..12.min(self.backup_sha256.len())]
+            self.backup_path.display()
         ))
         .hint("run `lastgood verify` on it, or restore from another backup")
         .into())
     }
 
-    /// Copies the whole backup into `dst`, decompressing as needed. Returns the sha256 of the
-    /// stored bytes when it was computed on the way (compressed backups), else `None`.
-    fn copy_whole(&self, dst: &File, dst_path: &Path, out: &Output) -> Result<Option<String>> {
+    /// Whether the backup must be read with a `-wal`: the catalog found one, or one appeared since
+    /// (then the checksums tell the backup changed).
+    fn has_wal(&self) -> bool {
+        self.copy.wal.is_some() || wal_beside(&self.backup_path)
+    }
+
+    /// Copies the whole backup into `dst`, decompressing as needed. Returns the checksums of the
+    /// stored bytes when they were computed on the way (compressed backups, or with a `-wal`), else
+    /// `None`.
+    fn copy_whole(&self, dst: &File, dst_path: &Path, out: &Output) -> Result<Option<Hashed>> {
         let size = fs::metadata(&self.backup_path).map(|m| m.len()).unwrap_or(0);
         let bar = out.bytes_bar(size, &format!("restoring {}", self.backup_id));
         let mut dst = dst;
-        let hashed = if self.compression == Compression::None && wal_beside(&self.backup_path) {
+        let hashed = if self.has_wal() {
             Some(self.copy_whole_with_wal(dst_path)?)
-        } else if self.compression == Compression::None {
+        } else if self.copy.compression == Compression::None {
             let mut src = File::open(&self.backup_path)
                 .map_err(|e| environment(format!("cannot read `{}`: {e}", self.backup_path.display())))?;
             // Chunks of 64 MiB keep the kernel's copy_file_range fast path and let the bar move.
@@ -237,18 +256,19 @@ impl RestorePlan {
             None
         } else {
             let b = bar.clone();
-            Some(catalog::format::decompress_into(&self.backup_path, self.compression, &mut dst, move |n| b.inc(n))?)
+            let compression = self.copy.compression;
+            Some((catalog::format::decompress_into(&self.backup_path, compression, &mut dst, move |n| b.inc(n))?, None))
         };
         bar.finish_and_clear();
         Ok(hashed)
     }
 
     /// A backup with a `-wal` beside it: a byte copy of the main file would lose the WAL's
-    /// committed pages, so SQLite's backup API copies the database as SQLite reads it. Returns the
-    /// sha256 of the stored main file.
-    fn copy_whole_with_wal(&self, dst_path: &Path) -> Result<String> {
-        let opened = catalog::open_backup_file(&self.backup_path, self.compression)?;
-        let src = Connection::open_with_flags(backup_uri(opened.path()), crate::engine::sqlite::backup_flags())
+    /// committed pages, so SQLite's backup API copies the database as SQLite reads it (from the
+    /// private copy `open_copy` makes). Returns the checksums of the stored files.
+    fn copy_whole_with_wal(&self, dst_path: &Path) -> Result<Hashed> {
+        let opened = catalog::open_copy(&self.copy)?;
+        let src = Connection::open_with_flags(opened.uri(), crate::engine::sqlite::backup_flags())
             .map_err(|e| classify(e, &self.backup_path))?;
         let mut to = Connection::open(dst_path).map_err(|e| classify(e, dst_path))?;
         // One step copies every page; the source is a private temporary copy, so nothing contends.
@@ -262,48 +282,56 @@ impl RestorePlan {
             ))
             .into());
         }
-        Ok(opened.sha256)
+        Ok((opened.sha256, opened.wal_sha256))
     }
 
-    /// Copies `tables` into the SQLite file `tmp_path`; returns the sha256 of the stored backup,
-    /// computed beside the copy (uncompressed) or while decompressing.
-    fn copy_tables(&self, tmp_path: &Path, tables: &[String], out: &Output) -> Result<String> {
-        if self.compression != Compression::None || wal_beside(&self.backup_path) {
+    /// Copies `tables` into the SQLite file `tmp_path`; returns the checksums of the stored backup,
+    /// computed beside the copy (plain file, read in place) or while copying it to a private
+    /// folder (compressed, or with a `-wal`).
+    fn copy_tables(&self, tmp_path: &Path, tables: &[String], out: &Output) -> Result<Hashed> {
+        if self.copy.compression != Compression::None || self.has_wal() {
             let bar = out.bytes_bar(fs::metadata(&self.backup_path).map(|m| m.len()).unwrap_or(0), "decompressing");
             let b = bar.clone();
-            let opened = catalog::open_backup_file_with(&self.backup_path, self.compression, move |n| b.inc(n))?;
+            let opened = catalog::open_copy_with(&self.copy, move |n| b.inc(n))?;
             bar.finish_and_clear();
-            self.copy_tables_from(opened.path(), tmp_path, tables, out)?;
-            return Ok(opened.sha256);
+            self.copy_tables_from(&opened.uri(), opened.path(), tmp_path, tables, out)?;
+            return Ok((opened.sha256, opened.wal_sha256));
         }
         crate::engine::sqlite::check_header(&self.backup_path)?;
+        // In place: `immutable=1`, whatever appears beside the backup meanwhile.
+        let uri = crate::engine::sqlite::backup_uri_with(&self.backup_path, false);
         std::thread::scope(|s| {
             let hash = s.spawn(|| catalog::format::sha256_file(&self.backup_path));
-            let copied = self.copy_tables_from(&self.backup_path, tmp_path, tables, out);
+            let copied = self.copy_tables_from(&uri, &self.backup_path, tmp_path, tables, out);
             let hash = join(hash);
             copied?;
-            hash
+            hash.map(|h| (h, None))
         })
     }
 
-    fn copy_tables_from(&self, src: &Path, tmp_path: &Path, tables: &[String], out: &Output) -> Result<()> {
+    fn copy_tables_from(&self, uri: &str, src: &Path, tmp_path: &Path, tables: &[String], out: &Output) -> Result<()> {
         let spinner = out.count_bar(tables.len() as u64, "copying tables");
-        copy_tables(src, tmp_path, tables, |t| spinner.set_message(format!("copying `{t}`")), || spinner.inc(1))
+        copy_tables(uri, src, tmp_path, tables, |t| spinner.set_message(format!("copying `{t}`")), || spinner.inc(1))
             .with_context(|| format!("restoring from backup {} (`{}`)", self.backup_id, self.backup_path.display()))?;
         spinner.finish_and_clear();
         Ok(())
     }
 }
 
+/// The stored checksums a restore read: the main file's, and the `-wal`'s when one was read.
+type Hashed = (String, Option<String>);
+
 /// Waits for a scoped thread; a panic in it continues as a panic here.
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
-/// Copies `tables` from the SQLite file `src` into the empty database `dst`: each table's CREATE
-/// statement, then its indexes (before the rows, so SQLite's transfer optimisation copies pages
-/// rather than re-inserting rows), the rows, then its triggers and AUTOINCREMENT counter.
+/// Copies `tables` from the SQLite file `src` (opened through `src_uri`, read-only) into the empty
+/// database `dst`: each table's CREATE statement, then its indexes (before the rows, so SQLite's
+/// transfer optimisation copies pages rather than re-inserting rows), the rows, then its triggers
+/// and AUTOINCREMENT counter.
 pub fn copy_tables(
+    src_uri: &str,
     src: &Path,
     dst: &Path,
     tables: &[String],
@@ -311,7 +339,7 @@ pub fn copy_tables(
     mut done: impl FnMut(),
 ) -> Result<()> {
     let conn = Connection::open(dst).map_err(|e| classify(e, dst))?;
-    let page_size: i64 = Connection::open_with_flags(backup_uri(src), crate::engine::sqlite::backup_flags())
+    let page_size: i64 = Connection::open_with_flags(src_uri, crate::engine::sqlite::backup_flags())
         .and_then(|c| c.query_row("PRAGMA page_size", [], |r| r.get(0)))
         .map_err(|e| classify(e, src))?;
     // Foreign keys off: the restored tables may reference tables left out of the restore, and the
@@ -321,7 +349,7 @@ pub fn copy_tables(
         "PRAGMA foreign_keys = OFF; PRAGMA page_size = {page_size}; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
     ))
     .map_err(|e| classify(e, dst))?;
-    conn.execute("ATTACH DATABASE ?1 AS lastgood_src", [backup_uri(src)]).map_err(|e| classify(e, src))?;
+    conn.execute("ATTACH DATABASE ?1 AS lastgood_src", [src_uri]).map_err(|e| classify(e, src))?;
     // Reading the backup through a memory map saves a copy per page (measured: ~10% of the time).
     conn.execute_batch(&format!("PRAGMA lastgood_src.mmap_size = {MMAP_SIZE}")).map_err(|e| classify(e, src))?;
     conn.execute_batch("BEGIN").map_err(|e| classify(e, dst))?;
@@ -627,6 +655,7 @@ pub fn scratch_dir(explicit: Option<&Path>) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::sqlite::backup_uri;
 
     fn backup_with(sql: &str) -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,8 @@
 //! Verifying one stored copy of a backup: is it what the manifest says, and is it a healthy
 //! database? Used by `verify`, `drill` and anything else that must trust a backup.
 //!
-//! The checks run in order — checksum (against the manifest, else the catalog), readable
+//! The checks run in order — checksum (against the manifest, else the catalog; a `-wal` against
+//! the manifest's `content_sha256`, else the catalog), readable
 //! (decompression and header), `PRAGMA integrity_check` — and each reports `ok` or why not; a copy
 //! is OK only when all pass. pg_dump archives get checksum, archive structure (TOC, data blocks,
 //! data files, or the whole plain text) and `pg_restore -l`. A copy whose content is no longer
@@ -49,32 +50,23 @@ pub fn verify_copy(b: &Backup, c: &Copy) -> CopyVerdict {
         checks.push(Check { name, ok, detail: r.unwrap_or_else(|e| format!("{e:#}")) });
         ok
     };
-    let opened = catalog::open_backup_file(&c.path, b.compression);
-    let sha = opened.as_ref().map(|o| o.sha256.clone()).ok();
-    let manifest = manifest::read_for(&c.path);
-    let checksum = match (&manifest, &sha) {
-        (Err(e), _) => Err(anyhow::anyhow!("{e:#}")),
-        (Ok(Some(m)), Some(sha)) => match &m.sha256 {
-            Some(expected) if expected.eq_ignore_ascii_case(sha) => Ok("matches manifest".to_string()),
-            Some(expected) => Err(anyhow::anyhow!("sha256 {sha} differs from manifest's {expected}")),
-            None => Ok("manifest has no checksum".to_string()),
-        },
-        (Ok(None), Some(sha)) if *sha != b.sha256 => Err(anyhow::anyhow!(
-            "sha256 {sha} differs from the catalog's {} (file changed since it was catalogued)",
-            b.sha256
-        )),
-        (Ok(None), _) => Ok("no manifest".to_string()),
-        (Ok(Some(_)), None) => Err(anyhow::anyhow!("file unreadable, checksum not computed")),
+    let opened = catalog::open_copy(c);
+    let checksum = match &opened {
+        Ok(o) => checksum_check(c, o),
+        Err(_) if matches!(manifest::read_for(&c.path), Ok(Some(_))) => {
+            Err(anyhow::anyhow!("file unreadable, checksum not computed"))
+        }
+        Err(_) => manifest::read_for(&c.path).map(|_| "no manifest".to_string()),
     };
     let all_ok = push("checksum", checksum);
     let opened = match opened {
         Ok(o) => {
             push(
                 "readable",
-                Ok(if b.compression == catalog::format::Compression::None {
-                    "SQLite header ok".into()
-                } else {
-                    "decompressed, SQLite header ok".into()
+                Ok(match (c.compression, &c.wal) {
+                    (catalog::format::Compression::None, None) => "SQLite header ok".into(),
+                    (catalog::format::Compression::None, Some(_)) => "SQLite header ok, read with its -wal".into(),
+                    (_, _) => "decompressed, SQLite header ok".into(),
                 }),
             );
             o
@@ -95,6 +87,52 @@ pub fn verify_copy(b: &Backup, c: &Copy) -> CopyVerdict {
     CopyVerdict { backup_id: b.id.clone(), path: c.path.clone(), ok: all_ok && integrity_ok, checks }
 }
 
+/// The stored bytes read against the manifest's checksums, and what the manifest does not cover
+/// (a manifest without `content_sha256` says nothing of a `-wal`) against the catalog's.
+fn checksum_check(c: &Copy, o: &catalog::OpenedBackup) -> anyhow::Result<String> {
+    let m = manifest::read_for(&c.path).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let (m_sha, m_content) = m.as_ref().map_or((None, None), |m| (m.sha256.as_deref(), m.content_sha256.as_deref()));
+    if let Some(expected) = m_sha
+        && !expected.eq_ignore_ascii_case(&o.sha256)
+    {
+        anyhow::bail!("sha256 {} differs from manifest's {expected}", o.sha256);
+    }
+    if let Some(expected) = m_content
+        && !expected.eq_ignore_ascii_case(&o.content_sha256)
+    {
+        anyhow::bail!("content sha256 {} (file and -wal) differs from manifest's {expected}", o.content_sha256);
+    }
+    if m_sha.is_none() && m_content.is_none() && o.sha256 != c.sha256 {
+        anyhow::bail!(
+            "sha256 {} differs from the catalog's {} (file changed since it was catalogued)",
+            o.sha256,
+            c.sha256
+        );
+    }
+    if m_content.is_none() {
+        check_wal_unchanged(c, o)?;
+    }
+    Ok(match (&m, m_sha.or(m_content)) {
+        (None, _) => "no manifest".to_string(),
+        (Some(_), Some(_)) => "matches manifest".to_string(),
+        (Some(_), None) => "manifest has no checksum".to_string(),
+    })
+}
+
+/// The `-wal` read is the one the catalog recorded (or none, as then).
+fn check_wal_unchanged(c: &Copy, o: &catalog::OpenedBackup) -> anyhow::Result<()> {
+    let recorded = c.wal.as_ref().map(|w| w.sha256.as_str());
+    match (recorded, o.wal_sha256.as_deref()) {
+        (a, b) if a == b => Ok(()),
+        (None, Some(_)) => anyhow::bail!("a -wal appeared beside it since it was catalogued"),
+        (Some(_), None) => anyhow::bail!("its -wal is gone since it was catalogued"),
+        (Some(a), Some(b)) => {
+            anyhow::bail!("its -wal changed since it was catalogued (sha256 {b}, the catalog's {a})")
+        }
+        (None, None) => Ok(()),
+    }
+}
+
 /// pg_dump archives: checksum, the archive's own structure (TOC, data blocks, data files, or the
 /// whole plain text), and that the local pg_restore reads it.
 fn verify_pg_copy(b: &Backup, c: &Copy) -> CopyVerdict {
@@ -111,8 +149,8 @@ fn verify_pg_copy(b: &Backup, c: &Copy) -> CopyVerdict {
         catalog::format::sha256_file(&c.path)
     };
     let expected = match manifest::read_for(&c.path) {
-        Ok(Some(m)) => m.sha256.unwrap_or_else(|| b.sha256.clone()),
-        _ => b.sha256.clone(),
+        Ok(Some(m)) => m.sha256.unwrap_or_else(|| c.sha256.clone()),
+        _ => c.sha256.clone(),
     };
     let checksum = sha.and_then(|sha| {
         if sha.eq_ignore_ascii_case(&expected) {
@@ -130,7 +168,7 @@ fn verify_pg_copy(b: &Backup, c: &Copy) -> CopyVerdict {
         }
         _ => std::fs::File::open(&c.path)
             .map_err(anyhow::Error::from)
-            .and_then(|f| catalog::format::decoder(b.compression, f))
+            .and_then(|f| catalog::format::decoder(c.compression, f))
             .and_then(|r| catalog::pgdump::read_plain_dump(r, &c.path))
             .map(|p| format!("{} tables", p.tables.len())),
     };
@@ -157,7 +195,7 @@ fn undecodable(b: &Backup, c: &Copy) -> Option<String> {
         return None;
     }
     match sniff(&c.path) {
-        Ok(Sniff::Backup(f, comp)) if f == b.format && comp == b.compression => None,
+        Ok(Sniff::Backup(f, comp)) if f == b.format && comp == c.compression => None,
         Ok(Sniff::Backup(f, _)) => {
             Some(format!("`{}` is now a {}, catalogued as a {}", c.path.display(), f.label(), b.format.label()))
         }

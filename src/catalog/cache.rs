@@ -1,14 +1,17 @@
 //! The per-repository cache: `<repository>/.lastgood/catalog.db`, a small SQLite file.
 //!
 //! It maps a backup file (path relative to the repository) to the facts lastgood read from it, keyed
-//! by the file's size and mtime and its manifest's mtime: a file is read again only when one of
-//! those changed. The cache is an optimisation, never a source of truth: a repository that cannot
-//! hold it (read-only mount) is scanned without it, and a cache of another layout version is
-//! discarded.
+//! by the file's size and mtime, its `-wal`'s size and mtime and its manifest's mtime: a file is
+//! read again only when one of those changed. The cache is an optimisation, never a source of
+//! truth: a repository that cannot hold it (read-only mount) is scanned without it, and a cache of
+//! another layout version is discarded. It is written only below the repository's canonical root,
+//! never through a link: when `.lastgood` or `catalog.db` is a link, the repository is scanned
+//! without a cache.
 //!
 //! Besides per-file facts it holds `marks` (e.g. which backup is the last known good, written by
 //! `bisect`) and `history` digests per (backup sha256, table, column; `''` for none), written by
-//! `history`. Both are keyed by content checksum, so they stay true while the file is unchanged.
+//! `history`. Both are keyed by the backup's content checksum (`content_sha256`), so they stay true
+//! while the backup is unchanged.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::FileFacts;
 
-const LAYOUT_VERSION: i64 = 4;
+const LAYOUT_VERSION: i64 = 5;
 pub const DIR: &str = ".lastgood";
 
 /// The key that says whether cached facts still describe a file.
@@ -27,6 +30,9 @@ pub struct Stamp {
     pub size: u64,
     pub mtime_ns: i64,
     pub manifest_mtime_ns: i64,
+    /// The `-wal`'s size (-1: none; -2: one that cannot be read with the file) and mtime.
+    pub wal_size: i64,
+    pub wal_mtime_ns: i64,
 }
 
 pub struct Cache {
@@ -70,8 +76,9 @@ impl Cache {
             for (rel, s, facts) in &self.dirty {
                 let json = serde_json::to_string(facts).unwrap_or_default();
                 tx.execute(
-                    "INSERT OR REPLACE INTO files(path, size, mtime_ns, manifest_mtime_ns, facts) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![rel, s.size as i64, s.mtime_ns, s.manifest_mtime_ns, json],
+                    "INSERT OR REPLACE INTO files(path, size, mtime_ns, manifest_mtime_ns, wal_size, wal_mtime_ns, facts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![rel, s.size as i64, s.mtime_ns, s.manifest_mtime_ns, s.wal_size, s.wal_mtime_ns, json],
                 )?;
             }
             for rel in stale {
@@ -87,16 +94,34 @@ pub fn path(repo: &Path) -> PathBuf {
     repo.join(DIR).join("catalog.db")
 }
 
+/// The cache file of `repo` below its canonical root, its folder created; refused (`Err`) when
+/// `.lastgood` or `catalog.db` is a link or not what it should be, so that no write goes through a
+/// link.
+fn writable_path(repo: &Path) -> Result<PathBuf> {
+    let dir = repo.canonicalize()?.join(DIR);
+    match std::fs::symlink_metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => anyhow::bail!("`{}` is not a folder", dir.display()),
+        Err(_) => std::fs::create_dir(&dir)?,
+    }
+    let file = dir.join("catalog.db");
+    match std::fs::symlink_metadata(&file) {
+        Ok(m) if !m.is_file() => anyhow::bail!("`{}` is not a file", file.display()),
+        _ => Ok(file),
+    }
+}
+
 fn open_conn(repo: &Path) -> Result<Connection> {
-    std::fs::create_dir_all(repo.join(DIR))?;
-    let conn = Connection::open(path(repo))?;
+    let file = writable_path(repo)?;
+    let conn = Connection::open(file)?;
     conn.busy_timeout(std::time::Duration::from_secs(2))?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version != LAYOUT_VERSION {
         conn.execute_batch(&format!(
             "DROP TABLE IF EXISTS files;
              CREATE TABLE files(path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-                                manifest_mtime_ns INTEGER NOT NULL, facts TEXT NOT NULL);
+                                manifest_mtime_ns INTEGER NOT NULL, wal_size INTEGER NOT NULL,
+                                wal_mtime_ns INTEGER NOT NULL, facts TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS marks(sha256 TEXT NOT NULL, mark TEXT NOT NULL, value TEXT NOT NULL,
                                 PRIMARY KEY (sha256, mark));
              CREATE TABLE IF NOT EXISTS history(sha256 TEXT NOT NULL, tbl TEXT NOT NULL, col TEXT NOT NULL,
@@ -109,13 +134,20 @@ fn open_conn(repo: &Path) -> Result<Connection> {
 }
 
 fn load(conn: &Connection) -> Result<HashMap<String, (Stamp, FileFacts)>> {
-    let mut st = conn.prepare("SELECT path, size, mtime_ns, manifest_mtime_ns, facts FROM files")?;
+    let mut st =
+        conn.prepare("SELECT path, size, mtime_ns, manifest_mtime_ns, wal_size, wal_mtime_ns, facts FROM files")?;
     let mut rows = st.query([])?;
     let mut out = HashMap::new();
     while let Some(r) = rows.next()? {
-        let facts: Option<FileFacts> = serde_json::from_str(&r.get::<_, String>(4)?).ok();
+        let facts: Option<FileFacts> = serde_json::from_str(&r.get::<_, String>(6)?).ok();
         if let Some(facts) = facts {
-            let stamp = Stamp { size: r.get::<_, i64>(1)? as u64, mtime_ns: r.get(2)?, manifest_mtime_ns: r.get(3)? };
+            let stamp = Stamp {
+                size: r.get::<_, i64>(1)? as u64,
+                mtime_ns: r.get(2)?,
+                manifest_mtime_ns: r.get(3)?,
+                wal_size: r.get(4)?,
+                wal_mtime_ns: r.get(5)?,
+            };
             out.insert(r.get(0)?, (stamp, facts));
         }
     }

@@ -12,12 +12,19 @@
 //!   "compression": "gzip",
 //!   "size": 1048576,
 //!   "sha256": "<hex of the file as stored>",
+//!   "content_sha256": "<hex of the database's bytes: the file decompressed, then its -wal>",
 //!   "tables": [{"name": "orders", "rows": 100000}],
 //!   "lastgood_version": "0.1.0"
 //! }
 //! ```
-//! Only `taken_at` is required; `sha256` is checked by `verify` when present. `source` never holds a
-//! password (writers redact it).
+//! Only `taken_at` is required. It is an RFC 3339 time with its zone (`Z` or an offset such as
+//! `+01:00`); a time without a zone is refused, naming the manifest, rather than guessed: a script
+//! that wrote local time would otherwise move the backup by the zone's offset. `sha256` (the main
+//! file's stored bytes, compressed when compressed) and `content_sha256` (the backup's identity,
+//! see `catalog/mod.rs`: it also covers a `-wal` beside the file) are checked by the catalog and
+//! `verify` when present. A manifest with only `sha256` proves the main file; a `-wal` beside it
+//! is then checked against the checksum the catalog recorded when it first read it. `source` never
+//! holds a password (writers redact it).
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +40,7 @@ pub const SUFFIX: &str = ".lastgood.json";
 pub struct Manifest {
     #[serde(default = "one")]
     pub manifest_version: u32,
+    #[serde(deserialize_with = "rfc3339_with_zone")]
     pub taken_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
@@ -46,6 +54,8 @@ pub struct Manifest {
     pub size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<ManifestTable>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,6 +64,25 @@ pub struct Manifest {
 
 fn one() -> u32 {
     1
+}
+
+/// `taken_at`: RFC 3339 with a zone; a zone-less time gets an error that says so.
+fn rfc3339_with_zone<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<DateTime<Utc>, D::Error> {
+    use serde::de::Error;
+    let text = String::deserialize(d)?;
+    if let Ok(t) = DateTime::parse_from_rfc3339(text.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let zoneless = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+        .iter()
+        .any(|f| chrono::NaiveDateTime::parse_from_str(text.trim(), f).is_ok());
+    Err(D::Error::custom(if zoneless {
+        format!(
+            "taken_at `{text}` has no time zone; write it as RFC 3339 with `Z` or an offset (`{text}Z` if it is UTC)"
+        )
+    } else {
+        format!("taken_at `{text}` is not an RFC 3339 time (like `2026-11-24T06:00:00Z`)")
+    }))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,23 +1,45 @@
 //! The catalog: every backup in every repository, with its facts and its copies.
 //!
-//! A repository is a folder scanned recursively. Files are recognised by content (`format.rs`);
-//! facts (checksum, taken-at and where it came from, tables and row counts, any problem) come from
-//! the file itself, its manifest (`manifest.rs`) and its name, and are cached per repository
-//! (`cache.rs`). Files with the same sha256 are one backup with several copies.
+//! A repository is a folder scanned recursively (`walk.rs`: canonical roots, links, one entry per
+//! real file). Files are recognised by content (`format.rs`); facts (checksums, taken-at and where
+//! it came from, tables and row counts, any problem or warning) come from the file itself, its
+//! `-wal`, its manifest (`manifest.rs`) and its name, and are cached per repository (`cache.rs`).
+//!
+//! Identity: a backup is its content. `content_sha256` is the sha256 of the backup's bytes as
+//! SQLite reads them: the main file decompressed (gzip/zstd undone), immediately followed by the
+//! bytes of its `-wal` when one sits beside it (`NAME-wal` beside `NAME`; an empty `-wal` adds
+//! nothing). pg_dump archives: the decompressed stream of a plain dump, else the stored bytes (a
+//! directory archive: `sha256_dir`). A file that cannot be decoded is identified by its stored
+//! bytes (and its `-wal`'s). Files with the same `content_sha256` are one backup with several
+//! copies — a `.gz` and a plain copy of the same database among them — and the id is its first 10
+//! hex digits. Each copy keeps its own stored checksums: `sha256` of the main file as stored
+//! (compressed bytes when compressed; what a manifest's `sha256` describes) and, with a `-wal`, the
+//! `-wal`'s sha256; readers check both. The backup's `sha256`, `compression` and `size` are those
+//! of its primary copy (the first, which restores read from).
+//!
+//! A `-wal` is part of the backup beside it, never a backup of its own; `-shm` is ignored. Reading a
+//! backup with a `-wal` always goes through a private temporary folder holding copies of both
+//! (`open_copy`): opening it in the repository would checkpoint into the backup and delete its WAL
+//! (read-write), or create a `-shm` there and fail on read-only media (`mode=ro`). A WAL-mode main
+//! file (header bytes 18/19 = 2) without a `-wal` gets a warning: it holds the data as of its last
+//! checkpoint.
 //!
 //! A file whose content is not recognised is still a backup, listed with its `problem`, when a
 //! manifest beside it declares it, when it is a gzip/zstd stream (named like a backup) that fails
 //! to decode, or when it is named `.gz`/`.zst` without that stream's header; other files named like
-//! backups are listed as `ignored`.
+//! backups are listed as `ignored`, and so are links the walk does not follow.
 //!
-//! Invariants: scanning never writes into a repository except its `.lastgood/` cache; a damaged
-//! backup is listed with its `problem`, never dropped silently; backups are sorted by taken-at
-//! (then id), oldest first.
+//! Invariants: scanning never writes into a repository except its `.lastgood/` cache (through no
+//! link); a damaged backup is listed with its `problem`, never dropped silently; backups are sorted
+//! by taken-at, oldest first, and backups sharing a taken-at by `TIE_RULE` (the preferred one
+//! last, so that `latest`, `restore --at` and `drill` agree on it).
 
 pub mod cache;
 pub mod format;
 pub mod manifest;
+pub mod open;
 pub mod pgdump;
+pub mod walk;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -33,6 +55,8 @@ use crate::engine::sqlite::SqliteDb;
 use crate::error::{bad_input, environment, usage};
 use crate::output::Output;
 use format::{Compression, Format, Sniff};
+pub use open::{OpenedBackup, open_copy, open_copy_with};
+pub use walk::is_side_file;
 
 /// Marker file that makes the catalog skip a folder (lastgood's own scratch folders carry it).
 pub const SKIP_MARKER: &str = ".lastgood-scratch";
@@ -76,17 +100,27 @@ impl TableFacts {
     }
 }
 
-/// What lastgood learned from one file; cached.
+/// What lastgood learned from one file (with its `-wal`); cached.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileFacts {
     pub format: Format,
     pub compression: Compression,
+    /// sha256 of the main file as stored.
     pub sha256: String,
+    /// The backup's identity (module docs).
+    pub content_sha256: String,
+    /// sha256 of the `-wal` read with it, if one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_sha256: Option<String>,
     pub taken_at: DateTime<Utc>,
     pub taken_at_source: TakenAtSource,
     pub tables: Vec<TableFacts>,
     /// Why this file cannot be used as a backup, if it cannot.
     pub problem: Option<String>,
+    /// What the operator should know though the backup is usable (a WAL-mode file without its
+    /// `-wal`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The live database it was taken from, per its manifest (password-free).
     pub source: Option<String>,
     /// pg_dump archives: database name, versions, compression.
@@ -97,25 +131,66 @@ pub struct FileFacts {
 /// One place where a backup's bytes are stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Copy {
+    /// The repository as given.
     pub repository: PathBuf,
+    /// The main file, below the repository as given.
+    pub path: PathBuf,
+    /// Bytes of the main file as stored.
+    pub size: u64,
+    /// sha256 of the main file as stored.
+    pub sha256: String,
+    pub compression: Compression,
+    /// The `-wal` beside the main file, which is part of this backup.
+    pub wal: Option<WalFile>,
+    /// Other names of this same file (hard links, links inside a repository): not copies.
+    pub aliases: Vec<PathBuf>,
+    /// The real paths of the hard links among `aliases` (names of this very file, which removing
+    /// the backup removes too).
+    #[serde(skip)]
+    pub hard_links: Vec<PathBuf>,
+    /// The main file's real path: below the repository's canonical root, through no link. Every
+    /// write or removal uses it.
+    #[serde(skip)]
+    pub real: PathBuf,
+    /// The repository's canonical root.
+    #[serde(skip)]
+    pub root: PathBuf,
+    /// The filesystem (device) the main file is on.
+    #[serde(skip)]
+    pub device: u64,
+}
+
+/// A `-wal` sidecar of a copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WalFile {
     pub path: PathBuf,
     pub size: u64,
+    pub sha256: String,
+    /// Where it is read from (the link's target when it is a link inside a repository).
+    #[serde(skip)]
+    pub real: PathBuf,
 }
 
 /// One backup: distinct content, possibly stored in several repositories.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Backup {
-    /// Short stable id: the first 10 hex digits of the sha256.
+    /// Short stable id: the first 10 hex digits of `content_sha256`.
     pub id: String,
+    /// The primary copy's stored sha256 (each copy lists its own).
     pub sha256: String,
+    /// The backup's identity: main file decompressed, then its `-wal` (module docs).
+    pub content_sha256: String,
     pub format: Format,
+    /// The primary copy's.
     pub compression: Compression,
     pub taken_at: DateTime<Utc>,
     pub taken_at_source: TakenAtSource,
+    /// The primary copy's stored size (main file).
     pub size: u64,
     pub tables: Vec<TableFacts>,
     pub copies: Vec<Copy>,
     pub problem: Option<String>,
+    pub warnings: Vec<String>,
     pub source: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<pgdump::ArchiveInfo>,
@@ -138,6 +213,53 @@ impl Backup {
             .find(|t| t.name == name)
             .or_else(|| if self.format.is_postgres() { self.tables.iter().find(|t| t.name == in_public) } else { None })
     }
+
+    /// A mark (`lkg`, `verified`) recorded for this backup in any of its repositories' caches.
+    pub fn mark(&self, name: &str) -> Option<String> {
+        self.copies.iter().find_map(|c| cache::read_mark(&c.repository, &self.content_sha256, name))
+    }
+
+    /// Places holding a copy: the most copies that can be picked with no two in one repository or
+    /// on one filesystem (device). Two files in one folder are one place; so are two repositories
+    /// on one disk. `keep` says which copies count (e.g. those that passed verify).
+    pub fn places(&self, keep: impl Fn(&Copy) -> bool) -> usize {
+        let edges: Vec<(&Path, u64)> =
+            self.copies.iter().filter(|c| keep(c)).map(|c| (c.root.as_path(), c.device)).collect();
+        max_matching(&edges)
+    }
+}
+
+/// The size of a maximum matching between repositories and devices, `edges` being the copies
+/// (Kuhn's augmenting paths; a backup has a handful of copies).
+fn max_matching(edges: &[(&Path, u64)]) -> usize {
+    let mut roots: Vec<&Path> = edges.iter().map(|e| e.0).collect();
+    roots.sort();
+    roots.dedup();
+    let mut device_of: BTreeMap<u64, usize> = BTreeMap::new(); // device -> matched root index
+    fn augment(
+        r: usize,
+        roots: &[&Path],
+        edges: &[(&Path, u64)],
+        seen: &mut Vec<u64>,
+        device_of: &mut BTreeMap<u64, usize>,
+    ) -> bool {
+        for &(_, d) in edges.iter().filter(|e| e.0 == roots[r]) {
+            if seen.contains(&d) {
+                continue;
+            }
+            seen.push(d);
+            let free = match device_of.get(&d) {
+                None => true,
+                Some(&other) => augment(other, roots, edges, seen, device_of),
+            };
+            if free {
+                device_of.insert(d, r);
+                return true;
+            }
+        }
+        false
+    }
+    (0..roots.len()).filter(|&r| augment(r, &roots, edges, &mut Vec::new(), &mut device_of)).count()
 }
 
 /// All backups found, oldest first, and what was passed over.
@@ -145,7 +267,8 @@ impl Backup {
 pub struct Catalog {
     pub repositories: Vec<PathBuf>,
     pub backups: Vec<Backup>,
-    /// Files that look like backups by name but are not (empty, wrong content).
+    /// Files that look like backups by name but are not (empty, wrong content), and links not
+    /// followed (pointing outside every repository, dangling, loops).
     pub ignored: Vec<Ignored>,
 }
 
@@ -153,6 +276,36 @@ pub struct Catalog {
 pub struct Ignored {
     pub path: PathBuf,
     pub reason: String,
+    /// `file` (named like a backup, content not one) or `link` (a link not followed).
+    pub kind: IgnoredKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IgnoredKind {
+    File,
+    Link,
+}
+
+/// How backups sharing one taken-at are ordered, the preferred last (module docs).
+pub const TIE_RULE: &str = "healthy first, then verified OK, then more places, then more copies, then the higher id";
+
+/// The rank of `b` among backups with its taken-at: higher is preferred.
+fn tie_rank(b: &Backup) -> (bool, bool, usize, usize) {
+    let verified = b.mark("verified").is_some_and(|v| v.starts_with("ok"));
+    (b.problem.is_none(), verified, b.places(|_| true), b.copies.len())
+}
+
+/// What `newest_at_or_before` chose, and what it passed over on the way.
+#[derive(Debug)]
+pub struct AtChoice<'c> {
+    pub backup: &'c Backup,
+    /// Damaged backups newer than the one chosen (and not after `at`).
+    pub skipped_damaged: Vec<&'c Backup>,
+    /// Backups dated after now (clock skew?), which no `--at` can reach.
+    pub future_dated: Vec<&'c Backup>,
+    /// Other usable backups with the chosen one's taken-at, passed over by `TIE_RULE`.
+    pub tied_with: Vec<&'c Backup>,
 }
 
 /// Names that suggest a backup; such files are reported when their content is not one.
@@ -168,32 +321,27 @@ impl Catalog {
                 .hint("pass --repo DIR (repeatable) or set LASTGOOD_REPO=dir1:dir2")
                 .into());
         }
-        let mut by_sha: BTreeMap<String, Backup> = BTreeMap::new();
-        let mut ignored = Vec::new();
-        let mut scanned: Vec<PathBuf> = Vec::new();
-        for repo in repos {
-            // The same folder given twice (or by two spellings) is scanned once: its files are not
-            // copies of themselves.
-            let canonical = repo.canonicalize().unwrap_or_else(|_| repo.clone());
-            if scanned.contains(&canonical) {
-                continue;
-            }
-            scanned.push(canonical);
-            let files = list_files(repo)?;
-            let mut cache = cache::Cache::open(repo);
-            let bar = out.count_bar(files.len() as u64, &format!("scanning {}", repo.display()));
-            for (path, meta) in files {
+        let listing = walk::list(repos)?;
+        let mut by_content: BTreeMap<String, Backup> = BTreeMap::new();
+        let mut ignored = listing.ignored.clone();
+        for (i, root) in listing.roots.iter().enumerate() {
+            let entries: Vec<&walk::Entry> = listing.entries.iter().filter(|e| e.root == i).collect();
+            let mut cache = cache::Cache::open(&root.canonical);
+            let bar = out.count_bar(entries.len() as u64, &format!("scanning {}", root.given.display()));
+            for e in entries {
                 bar.inc(1);
-                if let Some(backup) = scan_file(repo, &path, &meta, &mut cache, &mut ignored)? {
-                    merge_copy(&mut by_sha, backup);
+                if let Some(backup) = scan_file(&listing, e, &mut cache, &mut ignored)? {
+                    merge_copy(&mut by_content, backup);
                 }
             }
             bar.finish_and_clear();
             cache.save();
         }
-        let mut backups: Vec<Backup> = by_sha.into_values().collect();
+        let mut backups: Vec<Backup> = by_content.into_values().collect();
         flag_differing_copies(&mut backups);
-        backups.sort_by(|a, b| a.taken_at.cmp(&b.taken_at).then(a.id.cmp(&b.id)));
+        backups.sort_by(|a, b| {
+            a.taken_at.cmp(&b.taken_at).then_with(|| tie_rank(a).cmp(&tie_rank(b))).then(a.id.cmp(&b.id))
+        });
         Ok(Catalog { repositories: repos.to_vec(), backups, ignored })
     }
 
@@ -230,7 +378,13 @@ impl Catalog {
             return Err(self.not_a_catalogued_path(as_path).into());
         }
         let lower = selector.to_ascii_lowercase();
-        let matches: Vec<&Backup> = self.backups.iter().filter(|b| b.sha256.starts_with(&lower)).collect();
+        // Ids are prefixes of the content checksum; a copy's stored checksum (the id of a
+        // compressed backup before content ids) is accepted too.
+        let matches: Vec<&Backup> = self
+            .backups
+            .iter()
+            .filter(|b| b.content_sha256.starts_with(&lower) || b.copies.iter().any(|c| c.sha256.starts_with(&lower)))
+            .collect();
         match matches.as_slice() {
             [one] => Ok(one),
             [] => {
@@ -264,27 +418,49 @@ impl Catalog {
         }
     }
 
-    /// The newest usable backup taken at or before `at`, with the backups passed over because
-    /// they have problems. Errors: `BadInput` when every backup is newer than `at`.
-    pub fn newest_at_or_before(&self, at: DateTime<Utc>) -> Result<(&Backup, Vec<&Backup>)> {
-        let mut skipped = Vec::new();
+    /// The newest usable backup taken at or before `at`, with what was passed over on the way
+    /// (damaged backups, backups dated after `now`, backups with the same taken-at). Errors:
+    /// `BadInput` when no usable backup is taken at or before `at`.
+    pub fn newest_at_or_before(&self, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<AtChoice<'_>> {
+        let future_dated: Vec<&Backup> = self.backups.iter().filter(|b| b.taken_at > now).collect();
+        let mut skipped_damaged = Vec::new();
         for b in self.backups.iter().rev().filter(|b| b.taken_at <= at) {
             if b.problem.is_some() {
-                skipped.push(b);
+                skipped_damaged.push(b);
                 continue;
             }
-            return Ok((b, skipped));
+            let tied_with = self
+                .backups
+                .iter()
+                .filter(|o| o.taken_at == b.taken_at && o.id != b.id && o.problem.is_none())
+                .collect();
+            return Ok(AtChoice { backup: b, skipped_damaged, future_dated, tied_with });
         }
         let oldest = self.backups.first().map(|b| crate::time::show(b.taken_at));
-        let msg = match (oldest, skipped.is_empty()) {
+        let msg = match (oldest, skipped_damaged.is_empty()) {
             (None, _) => "the catalog holds no backup".to_string(),
             (Some(_), false) => format!("every backup taken at or before {} is damaged", crate::time::show(at)),
+            (Some(_), true) if future_dated.len() == self.backups.len() => format!(
+                "no backup taken at or before {}: every backup is dated in the future ({}; clock skew?)",
+                crate::time::show(at),
+                future_dated.iter().map(|b| future_note(b, now)).collect::<Vec<_>>().join(", ")
+            ),
             (Some(o), true) => {
                 format!("no backup taken at or before {}: the oldest is from {o}", crate::time::show(at))
             }
         };
         Err(bad_input(msg).hint("pick a later --at, or list backups with `lastgood catalog`").into())
     }
+}
+
+/// "ID taken at T, 3h00m in the future".
+pub fn future_note(b: &Backup, now: DateTime<Utc>) -> String {
+    format!(
+        "{} taken at {}, {} in the future",
+        b.id,
+        crate::time::show(b.taken_at),
+        crate::output::human_age(b.taken_at - now)
+    )
 }
 
 /// Marks backups whose copies (same file name in several repositories) differ in content.
@@ -305,14 +481,15 @@ fn flag_differing_copies(backups: &mut [Backup]) {
     }
 }
 
-fn merge_copy(by_sha: &mut BTreeMap<String, Backup>, new: Backup) {
-    match by_sha.get_mut(&new.sha256) {
+fn merge_copy(by_content: &mut BTreeMap<String, Backup>, new: Backup) {
+    match by_content.get_mut(&new.content_sha256) {
         None => {
-            by_sha.insert(new.sha256.clone(), new);
+            by_content.insert(new.content_sha256.clone(), new);
         }
         Some(b) if b.problem.is_some() && new.problem.is_none() => {
-            // Copies hold the same bytes, so their problems can differ only by their manifests
-            // (checksum, taken-at): a healthy copy's facts win, and it becomes the primary copy.
+            // Copies hold the same content, so their problems can differ only by their manifests
+            // (checksum, taken-at) and their stored bytes: a healthy copy's facts win, and it
+            // becomes the primary copy.
             let mut new = new;
             new.copies.append(&mut b.copies);
             new.source = new.source.or(b.source.take());
@@ -327,103 +504,139 @@ fn merge_copy(by_sha: &mut BTreeMap<String, Backup>, new: Backup) {
             }
             b.source = b.source.take().or(new.source.clone());
             b.archive = b.archive.take().or(new.archive.clone());
+            for w in new.warnings {
+                if !b.warnings.contains(&w) {
+                    b.warnings.push(w);
+                }
+            }
             b.copies.extend(new.copies);
         }
     }
-}
-
-/// Every regular file under `repo`, skipping lastgood's own folders and SQLite side files.
-fn list_files(repo: &Path) -> Result<Vec<(PathBuf, fs::Metadata)>> {
-    let meta = fs::metadata(repo).map_err(|e| {
-        environment(format!("cannot read repository `{}`: {e}", repo.display()))
-            .hint("check the path given to --repo / LASTGOOD_REPO")
-    })?;
-    if !meta.is_dir() {
-        return Err(environment(format!("repository `{}` is not a directory", repo.display())).into());
-    }
-    let mut out = Vec::new();
-    let mut stack = vec![repo.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = fs::read_dir(&dir)
-            .map_err(|e| environment(format!("cannot read repository folder `{}`: {e}", dir.display())))?;
-        if dir.join(SKIP_MARKER).exists() {
-            continue;
-        }
-        for entry in entries {
-            let entry = entry.with_context(|| format!("listing `{}`", dir.display()))?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let path = entry.path();
-            let ft = entry.file_type()?;
-            if ft.is_dir() {
-                if path.join("toc.dat").is_file() {
-                    // A pg_dump directory archive: one backup, not a folder to descend into.
-                    out.push((path, entry.metadata()?));
-                } else if name != cache::DIR {
-                    stack.push(path);
-                }
-            } else if ft.is_file()
-                && !is_side_file(&name)
-                && !manifest::is_manifest(&path)
-                && !name.starts_with(".lastgood-tmp")
-            {
-                out.push((path, entry.metadata()?));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
-
-fn is_side_file(name: &str) -> bool {
-    name.ends_with("-wal") || name.ends_with("-shm") || name.ends_with("-journal")
 }
 
 fn mtime_ns(meta: &fs::Metadata) -> i64 {
     meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
+/// What sits beside a main file as its `-wal`.
+pub enum Sidecar {
+    None,
+    /// A `-wal` to read with the main file: where to read it (the target of a link inside a
+    /// repository) and its metadata.
+    Wal(PathBuf, fs::Metadata),
+    /// A `-wal` that cannot be part of the backup (a link outside every repository, a folder).
+    Bad(String, fs::Metadata),
+}
+
+/// The `-wal` beside `real` (a main file's real path).
+fn sidecar(listing: &walk::Listing, real: &Path) -> Sidecar {
+    use crate::engine::sqlite::side_file;
+    let wal = side_file(real, "-wal");
+    let Ok(meta) = fs::symlink_metadata(&wal) else { return Sidecar::None };
+    let shown = wal.display();
+    if meta.is_file() {
+        return Sidecar::Wal(wal, meta);
+    }
+    if !meta.file_type().is_symlink() {
+        return Sidecar::Bad(format!("its `-wal` `{shown}` is not a file"), meta);
+    }
+    match wal.canonicalize() {
+        Ok(t) if listing.root_of(&t).is_none() => Sidecar::Bad(
+            format!("its `-wal` `{shown}` is a link pointing outside every repository: `{}`", t.display()),
+            meta,
+        ),
+        Ok(t) => match fs::metadata(&t) {
+            Ok(m) if m.is_file() => Sidecar::Wal(t, m),
+            _ => Sidecar::Bad(format!("its `-wal` `{shown}` links to `{}`, not a file", t.display()), meta),
+        },
+        Err(e) => Sidecar::Bad(format!("its `-wal` `{shown}` is a link that cannot be resolved: {e}"), meta),
+    }
+}
+
 fn scan_file(
-    repo: &Path,
-    path: &Path,
-    meta: &fs::Metadata,
+    listing: &walk::Listing,
+    e: &walk::Entry,
     cache: &mut cache::Cache,
     ignored: &mut Vec<Ignored>,
 ) -> Result<Option<Backup>> {
-    let rel = path.strip_prefix(repo).unwrap_or(path).to_string_lossy().into_owned();
-    let manifest_mtime = fs::metadata(manifest::path_for(path)).map(|m| mtime_ns(&m)).unwrap_or(0);
-    let (size, mtime) = if meta.is_dir() { dir_stamp(path)? } else { (meta.len(), mtime_ns(meta)) };
-    let stamp = cache::Stamp { size, mtime_ns: mtime, manifest_mtime_ns: manifest_mtime };
+    let (shown, real) = (listing.shown(e), listing.real(e));
+    let rel = e.rel.to_string_lossy().into_owned();
+    let side = if e.meta.is_dir() { Sidecar::None } else { sidecar(listing, &real) };
+    let stamp = stamp_of(e, &real, &side)?;
     let facts = match cache.get(&rel, stamp) {
         Some(f) => f,
-        None => match inspect(path, meta)? {
+        None => match inspect(&shown, &e.meta, &side)? {
             Inspected::Backup(f) => {
                 cache.put(&rel, stamp, (*f).clone());
                 *f
             }
             Inspected::Ignored(reason) => {
-                if looks_like_backup(path) {
-                    ignored.push(Ignored { path: path.to_path_buf(), reason });
+                if looks_like_backup(&shown) {
+                    ignored.push(Ignored { path: shown, reason, kind: IgnoredKind::File });
                 }
                 return Ok(None);
             }
         },
     };
-    Ok(Some(Backup {
-        id: facts.sha256[..10].to_string(),
+    Ok(Some(backup_of(listing, e, facts, &side, stamp.size)))
+}
+
+/// The cache key of entry `e` (real path `real`): its size and mtime (a directory archive: its
+/// files'), its `-wal`'s and its manifest's mtime.
+fn stamp_of(e: &walk::Entry, real: &Path, side: &Sidecar) -> Result<cache::Stamp> {
+    let manifest_mtime_ns = fs::metadata(manifest::path_for(real)).map(|m| mtime_ns(&m)).unwrap_or(0);
+    let (size, mtime_ns) = if e.meta.is_dir() { dir_stamp(real)? } else { (e.meta.len(), self::mtime_ns(&e.meta)) };
+    let (wal_size, wal_mtime_ns) = match side {
+        Sidecar::None => (-1, 0),
+        Sidecar::Wal(_, m) => (m.len() as i64, self::mtime_ns(m)),
+        Sidecar::Bad(_, m) => (-2, self::mtime_ns(m)),
+    };
+    Ok(cache::Stamp { size, mtime_ns, manifest_mtime_ns, wal_size, wal_mtime_ns })
+}
+
+/// The one-copy backup that entry `e` with `facts` is.
+fn backup_of(listing: &walk::Listing, e: &walk::Entry, facts: FileFacts, side: &Sidecar, size: u64) -> Backup {
+    use std::os::unix::fs::MetadataExt;
+    let shown = listing.shown(e);
+    let wal = match (side, &facts.wal_sha256) {
+        (Sidecar::Wal(at, m), Some(sha)) => Some(WalFile {
+            path: crate::engine::sqlite::side_file(&shown, "-wal"),
+            size: m.len(),
+            sha256: sha.clone(),
+            real: at.clone(),
+        }),
+        _ => None,
+    };
+    let copy = Copy {
+        repository: listing.roots[e.root].given.clone(),
+        path: shown,
+        size,
+        sha256: facts.sha256.clone(),
+        compression: facts.compression,
+        wal,
+        aliases: e.aliases.iter().map(|a| a.shown.clone()).collect(),
+        hard_links: e.aliases.iter().filter_map(|a| a.hard_link.clone()).collect(),
+        real: listing.real(e),
+        root: listing.roots[e.root].canonical.clone(),
+        device: e.meta.dev(),
+    };
+    Backup {
+        id: facts.content_sha256[..10].to_string(),
         sha256: facts.sha256,
+        content_sha256: facts.content_sha256,
         format: facts.format,
         compression: facts.compression,
         taken_at: facts.taken_at,
         taken_at_source: facts.taken_at_source,
         size,
         tables: facts.tables,
-        copies: vec![Copy { repository: repo.to_path_buf(), path: path.to_path_buf(), size }],
+        copies: vec![copy],
         problem: facts.problem,
+        warnings: facts.warnings,
         source: facts.source,
         archive: facts.archive,
         differing_copies: Vec::new(),
-    }))
+    }
 }
 
 /// Total size and newest mtime of the files in a directory archive (its cache key).
@@ -449,106 +662,143 @@ pub enum Inspected {
     Ignored(String),
 }
 
-/// Reads one file's facts: format, checksum, taken-at, tables and row counts, problems.
+/// Reads one file's facts: format, checksums, taken-at, tables and row counts, problems. `side` is
+/// its `-wal` (read with it) or why the `-wal` cannot be part of it.
 ///
 /// A file whose content is not recognised is a damaged backup, not "not a backup", when a
 /// manifest beside it declares it, or when it is a gzip/zstd stream that fails to decode and is
 /// named like a backup; its format is then guessed from the manifest's engine and its name.
-pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
+pub fn inspect(path: &Path, meta: &fs::Metadata, side: &Sidecar) -> Result<Inspected> {
     let manifest = manifest::read_for(path);
     let (format, compression, undecodable) = if meta.is_dir() {
         (Format::PgDirectory, Compression::None, None)
     } else {
-        let declared = !matches!(manifest, Ok(None));
-        let engine = manifest.as_ref().ok().and_then(|m| m.as_ref()).and_then(|m| m.engine.clone());
-        let guess = |c| guess_format(path, c, engine.as_deref());
-        match format::sniff(path)? {
-            Sniff::Backup(f, c) => (f, c, None),
-            Sniff::Damaged(c, why) if declared || looks_like_backup(path) => (guess(c), c, Some(why)),
-            Sniff::Damaged(_, why) => return Ok(Inspected::Ignored(why)),
-            Sniff::Empty if declared => {
-                (guess(Compression::None), Compression::None, Some(format!("`{}` is empty (0 bytes)", path.display())))
-            }
-            Sniff::Empty => return Ok(Inspected::Ignored("empty file (0 bytes)".into())),
-            Sniff::NotABackup if declared => {
-                let c = format::compression_of_file(path)?;
-                let f = guess(c);
-                (f, c, Some(not_this_format(path, f, c)))
-            }
-            Sniff::NotABackup
-                if let Some(c) = named_compressed(path)
-                    && format::compression_of_file(path)? == Compression::None =>
-            {
-                // Named `.gz`/`.zst` but not even the stream's magic bytes: a damaged backup.
-                let kind = if c == Compression::Gzip { "gzip" } else { "zstd" };
-                (guess(c), c, Some(format!("`{}` is not a {kind} stream (no {kind} header)", path.display())))
-            }
-            Sniff::NotABackup => {
-                // Also not a pg_dump archive; the SQLite wording is what operators grep for.
-                return Ok(Inspected::Ignored("not a SQLite database (no `SQLite format 3` header)".into()));
-            }
+        match recognise(path, &manifest)? {
+            Ok(r) => r,
+            Err(why) => return Ok(Inspected::Ignored(why)),
         }
     };
-    let read = match undecodable {
-        Some(why) => ArchiveRead {
-            sha256: format::sha256_file(path)?,
-            problem: Some(why),
-            tables: Vec::new(),
-            archive: None,
-            created: None,
-        },
+    let wal = match side {
+        Sidecar::Wal(p, _) => Some(p.as_path()),
+        _ => None,
+    };
+    let mut read = match undecodable {
+        Some(why) => undecodable_read(path, wal, why)?,
         None if format.is_postgres() => pg_facts(path, format, compression)?,
-        None => sqlite_facts(path, compression)?,
+        None => sqlite_facts(path, compression, wal)?,
     };
-    let ArchiveRead { sha256, mut problem, tables, archive, created } = read;
-    let (mut taken_at, mut source_kind) = match created {
-        Some(t) => (Some(t), TakenAtSource::Archive),
-        None => (None, TakenAtSource::Mtime),
-    };
-    let mut source = None;
-    match manifest {
-        Ok(Some(m)) => {
-            if let Some(expected) = &m.sha256
-                && !expected.eq_ignore_ascii_case(&sha256)
-            {
-                let differs = format!(
-                    "checksum differs from its manifest (manifest {}…, file {}…)",
-                    &expected[..expected.len().min(12)],
-                    &sha256[..12]
-                );
-                problem = Some(match problem {
-                    Some(p) => format!("{p}; {differs}"),
-                    None => differs,
-                });
-            }
-            if taken_at.is_none() {
-                taken_at = Some(m.taken_at);
-                source_kind = TakenAtSource::Manifest;
-            }
-            source = m.source.map(|s| crate::redact::connection_string(&s));
-        }
-        Ok(None) => {}
-        Err(e) => problem = problem.or(Some(format!("{e:#}"))),
+    if let Sidecar::Bad(why, _) = side {
+        read.problem = Some(join_problems(read.problem.take(), why.clone()));
     }
-    if taken_at.is_none() {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if let Some(t) = crate::time::timestamp_in_name(&name) {
-            taken_at = Some(t);
-            source_kind = TakenAtSource::FileName;
-        }
-    }
-    let taken_at = taken_at.unwrap_or_else(|| DateTime::<Utc>::from(meta.modified().unwrap_or(UNIX_EPOCH)));
-    Ok(Inspected::Backup(Box::new(FileFacts {
+    // Taken-at: the archive's own, else the manifest's (`apply_manifest`), else the name's or the
+    // mtime (`name_or_mtime`); `Mtime` stands for "none yet" until then.
+    let mut facts = FileFacts {
         format,
         compression,
-        sha256,
-        taken_at,
-        taken_at_source: source_kind,
-        tables,
-        problem,
-        source,
-        archive,
-    })))
+        sha256: read.sha256,
+        content_sha256: read.content_sha256,
+        wal_sha256: read.wal_sha256,
+        taken_at: read.created.unwrap_or(DateTime::<Utc>::MIN_UTC),
+        taken_at_source: if read.created.is_some() { TakenAtSource::Archive } else { TakenAtSource::Mtime },
+        tables: read.tables,
+        problem: read.problem,
+        warnings: read.warnings,
+        source: None,
+        archive: read.archive,
+    };
+    apply_manifest(&mut facts, manifest);
+    if facts.taken_at_source == TakenAtSource::Mtime {
+        facts.taken_at = name_or_mtime(path, meta, side, &mut facts.taken_at_source);
+    }
+    Ok(Inspected::Backup(Box::new(facts)))
+}
+
+/// The format and compression of `path` by content, and why it cannot be decoded when it is a
+/// damaged backup; `Err(why)` when it is not a backup at all.
+type Recognised = std::result::Result<(Format, Compression, Option<String>), String>;
+
+fn recognise(path: &Path, manifest: &Result<Option<manifest::Manifest>>) -> Result<Recognised> {
+    let declared = !matches!(manifest, Ok(None));
+    let engine = manifest.as_ref().ok().and_then(|m| m.as_ref()).and_then(|m| m.engine.clone());
+    let guess = |c| guess_format(path, c, engine.as_deref());
+    Ok(match format::sniff(path)? {
+        Sniff::Backup(f, c) => Ok((f, c, None)),
+        Sniff::Damaged(c, why) if declared || looks_like_backup(path) => Ok((guess(c), c, Some(why))),
+        Sniff::Damaged(_, why) => Err(why),
+        Sniff::Empty if declared => {
+            Ok((guess(Compression::None), Compression::None, Some(format!("`{}` is empty (0 bytes)", path.display()))))
+        }
+        Sniff::Empty => Err("empty file (0 bytes)".into()),
+        Sniff::NotABackup if declared => {
+            let c = format::compression_of_file(path)?;
+            let f = guess(c);
+            Ok((f, c, Some(not_this_format(path, f, c))))
+        }
+        Sniff::NotABackup
+            if let Some(c) = named_compressed(path)
+                && format::compression_of_file(path)? == Compression::None =>
+        {
+            // Named `.gz`/`.zst` but not even the stream's magic bytes: a damaged backup.
+            let kind = if c == Compression::Gzip { "gzip" } else { "zstd" };
+            Ok((guess(c), c, Some(format!("`{}` is not a {kind} stream (no {kind} header)", path.display()))))
+        }
+        // Also not a pg_dump archive; the SQLite wording is what operators grep for.
+        Sniff::NotABackup => Err("not a SQLite database (no `SQLite format 3` header)".into()),
+    })
+}
+
+fn join_problems(a: Option<String>, b: String) -> String {
+    match a {
+        Some(a) => format!("{a}; {b}"),
+        None => b,
+    }
+}
+
+/// Checks the manifest's checksums and takes its taken-at (unless the archive has one) and source.
+fn apply_manifest(facts: &mut FileFacts, manifest: Result<Option<manifest::Manifest>>) {
+    let m = match manifest {
+        Ok(Some(m)) => m,
+        Ok(None) => return,
+        Err(e) => {
+            facts.problem = facts.problem.take().or(Some(format!("{e:#}")));
+            return;
+        }
+    };
+    let checks =
+        [("checksum", &m.sha256, &facts.sha256), ("content checksum", &m.content_sha256, &facts.content_sha256)];
+    for (what, expected, actual) in checks {
+        if let Some(expected) = expected
+            && !expected.eq_ignore_ascii_case(actual)
+        {
+            let differs = format!(
+                "{what} differs from its manifest (manifest {}…, file {}…)",
+                &expected[..expected.len().min(12)],
+                &actual[..12]
+            );
+            facts.problem = Some(join_problems(facts.problem.take(), differs));
+        }
+    }
+    if facts.taken_at_source != TakenAtSource::Archive {
+        facts.taken_at = m.taken_at;
+        facts.taken_at_source = TakenAtSource::Manifest;
+    }
+    facts.source = m.source.map(|s| crate::redact::connection_string(&s));
+}
+
+/// Taken-at from a timestamp in the file name, else the newest mtime of the file and its `-wal`
+/// (a copy with `cp -p` keeps the main file's last checkpoint time; the WAL's is later).
+fn name_or_mtime(path: &Path, meta: &fs::Metadata, side: &Sidecar, source: &mut TakenAtSource) -> DateTime<Utc> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if let Some(t) = crate::time::timestamp_in_name(&name) {
+        *source = TakenAtSource::FileName;
+        return t;
+    }
+    *source = TakenAtSource::Mtime;
+    let mut t = meta.modified().unwrap_or(UNIX_EPOCH);
+    if let Sidecar::Wal(_, m) = side {
+        t = t.max(m.modified().unwrap_or(UNIX_EPOCH));
+    }
+    DateTime::<Utc>::from(t)
 }
 
 /// The format of a backup whose content cannot tell: the manifest's engine, then the name
@@ -603,43 +853,81 @@ fn not_this_format(path: &Path, format: Format, compression: Compression) -> Str
 /// What reading one backup's content yielded.
 struct ArchiveRead {
     sha256: String,
+    content_sha256: String,
+    wal_sha256: Option<String>,
     problem: Option<String>,
+    warnings: Vec<String>,
     tables: Vec<TableFacts>,
     archive: Option<pgdump::ArchiveInfo>,
     created: Option<DateTime<Utc>>,
 }
 
-fn sqlite_facts(path: &Path, compression: Compression) -> Result<ArchiveRead> {
-    let (sha256, problem, tables) = match open_backup_file(path, compression) {
-        Ok(opened) => {
-            let tables = opened.open_db().and_then(|mut db| read_tables(&mut db));
-            match tables {
-                Ok(t) => (opened.sha256, None, t),
-                Err(e) => (opened.sha256, Some(format!("{e:#}")), Vec::new()),
-            }
+impl ArchiveRead {
+    fn new(sha256: String, content_sha256: String, wal_sha256: Option<String>) -> ArchiveRead {
+        ArchiveRead {
+            sha256,
+            content_sha256,
+            wal_sha256,
+            problem: None,
+            warnings: Vec::new(),
+            tables: Vec::new(),
+            archive: None,
+            created: None,
         }
-        Err(e) => (format::sha256_file(path)?, Some(format!("{e:#}")), Vec::new()),
+    }
+
+    fn damaged(sha256: String, content_sha256: String, wal_sha256: Option<String>, why: String) -> ArchiveRead {
+        ArchiveRead { problem: Some(why), ..ArchiveRead::new(sha256, content_sha256, wal_sha256) }
+    }
+}
+
+/// A file that cannot be decoded: identified by its stored bytes (and its `-wal`'s).
+fn undecodable_read(path: &Path, wal: Option<&Path>, why: String) -> Result<ArchiveRead> {
+    let sha256 = format::sha256_file(path)?;
+    let Some(wal) = wal else { return Ok(ArchiveRead::damaged(sha256.clone(), sha256, None, why)) };
+    let (content, wal_sha) = open::stored_identity(path, wal)?;
+    Ok(ArchiveRead::damaged(sha256, content, Some(wal_sha), why))
+}
+
+fn sqlite_facts(path: &Path, compression: Compression, wal: Option<&Path>) -> Result<ArchiveRead> {
+    let opened = match open::open_stored(path, compression, wal) {
+        Ok(o) => o,
+        Err(e) => return undecodable_read(path, wal, format!("{e:#}")),
     };
-    Ok(ArchiveRead { sha256, problem, tables, archive: None, created: None })
+    let mut read = ArchiveRead::new(opened.sha256.clone(), opened.content_sha256.clone(), opened.wal_sha256.clone());
+    match opened.open_db().and_then(|mut db| read_tables(&mut db)) {
+        Ok(t) => read.tables = t,
+        Err(e) => read.problem = Some(format!("{e:#}")),
+    }
+    if wal.is_none() && crate::engine::sqlite::is_wal_mode(opened.path()) {
+        read.warnings.push(
+            "WAL-mode database without its `-wal` beside it: it holds the data as of its last checkpoint \
+             (complete if made by the backup API or `.backup`, or checkpointed before it was copied)"
+                .to_string(),
+        );
+    }
+    Ok(read)
 }
 
 /// Reads a pg_dump archive's header and TOC (or a plain dump's text); a damaged archive is kept
 /// with its problem.
 fn pg_facts(path: &Path, format: Format, compression: Compression) -> Result<ArchiveRead> {
     let sha256 = if format == Format::PgDirectory { sha256_dir(path)? } else { format::sha256_file(path)? };
+    let mut content = sha256.clone();
     let read = match format {
-        Format::PgPlain => plain_facts(path, compression),
+        Format::PgPlain => plain_facts(path, compression).map(|(facts, c)| {
+            content = c;
+            facts
+        }),
         Format::PgCustom => pgdump::read_custom(path).map(archive_facts),
         Format::PgTar => pgdump::read_tar(path).map(archive_facts),
         _ => pgdump::read_directory(path).map(archive_facts),
     };
     Ok(match read {
         Ok((tables, archive, created)) => {
-            ArchiveRead { sha256, problem: None, tables, archive: Some(archive), created }
+            ArchiveRead { tables, archive: Some(archive), created, ..ArchiveRead::new(sha256, content, None) }
         }
-        Err(e) => {
-            ArchiveRead { sha256, problem: Some(format!("{e:#}")), tables: Vec::new(), archive: None, created: None }
-        }
+        Err(e) => ArchiveRead::damaged(sha256, content, None, format!("{e:#}")),
     })
 }
 
@@ -650,9 +938,13 @@ fn archive_facts(a: pgdump::Archive) -> PgFacts {
     (tables, a.info, a.created)
 }
 
-fn plain_facts(path: &Path, compression: Compression) -> Result<PgFacts> {
+/// A plain dump's facts and the sha256 of its decompressed text (its identity).
+fn plain_facts(path: &Path, compression: Compression) -> Result<(PgFacts, String)> {
     let f = fs::File::open(path).map_err(|e| environment(format!("cannot read `{}`: {e}", path.display())))?;
-    let p = pgdump::read_plain_dump(format::decoder(compression, f)?, path)?;
+    let mut text = format::HashingReader::new(format::decoder(compression, f)?);
+    let p = pgdump::read_plain_dump(&mut text, path)?;
+    // The reader may stop at the dump's end; the identity covers every byte.
+    std::io::copy(&mut text, &mut std::io::sink()).with_context(|| format!("reading `{}`", path.display()))?;
     let tables = p.tables.into_iter().map(|(name, rows)| TableFacts { name, rows: Some(rows) }).collect();
     let info = pgdump::ArchiveInfo {
         archive_version: "plain".to_string(),
@@ -661,7 +953,7 @@ fn plain_facts(path: &Path, compression: Compression) -> Result<PgFacts> {
         pg_dump_version: p.pg_dump_version,
         compression: format!("{compression:?}").to_lowercase(),
     };
-    Ok((tables, info, p.started))
+    Ok(((tables, info, p.started), text.finish()))
 }
 
 /// sha256 over a directory archive: each file's name and bytes, in name order.
@@ -687,101 +979,20 @@ fn read_tables(db: &mut SqliteDb) -> Result<Vec<TableFacts>> {
     names.into_iter().map(|name| Ok(TableFacts { rows: Some(db.row_count(&name)?), name })).collect()
 }
 
-/// A backup's bytes as a plain SQLite file: the file itself, or a decompressed temporary copy
-/// that is deleted when this value is dropped.
-pub struct OpenedBackup {
-    path: PathBuf,
-    /// The stored backup file, which messages name.
-    source: PathBuf,
-    _temp: Option<tempfile::TempPath>,
-    _dir: Option<tempfile::TempDir>,
-    _pending: Option<crate::interrupt::Pending>,
-    /// sha256 of the stored file (compressed bytes when compressed).
-    pub sha256: String,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl OpenedBackup {
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Places are a matching of repositories to filesystems: repository B and C hold copies only
+    /// on filesystem 1, so A's copies on 2 and 3 add one place, not two.
+    #[test]
+    fn places_pair_repositories_with_filesystems() {
+        let (a, b, c) = (Path::new("/a"), Path::new("/b"), Path::new("/c"));
+        assert_eq!(max_matching(&[]), 0);
+        assert_eq!(max_matching(&[(a, 1), (a, 1), (a, 2)]), 1, "one repository is one place");
+        assert_eq!(max_matching(&[(a, 1), (b, 1)]), 1, "one filesystem is one place");
+        assert_eq!(max_matching(&[(a, 1), (b, 2)]), 2);
+        assert_eq!(max_matching(&[(a, 1), (a, 2), (b, 1)]), 2, "A moves to 2 so that B can have 1");
+        assert_eq!(max_matching(&[(a, 1), (a, 2), (a, 3), (b, 1), (c, 1)]), 2);
     }
-
-    /// Opens the readable file, read-only; errors name the stored backup, not a temporary copy.
-    pub fn open_db(&self) -> Result<SqliteDb> {
-        SqliteDb::open_backup_as(&self.path, &self.source)
-    }
-}
-
-/// Makes a stored backup readable by SQLite, decompressing into a temporary file when needed.
-/// Errors: `BadInput` for a file that is not SQLite or is shorter than its header says
-/// (truncated), `Environment` when it cannot be read.
-pub fn open_backup_file(path: &Path, compression: Compression) -> Result<OpenedBackup> {
-    open_backup_file_with(path, compression, |_| {})
-}
-
-/// As `open_backup_file`, reporting each chunk of stored bytes read to `progress`.
-pub fn open_backup_file_with(
-    path: &Path,
-    compression: Compression,
-    progress: impl FnMut(u64) + 'static,
-) -> Result<OpenedBackup> {
-    if compression == Compression::None {
-        crate::engine::sqlite::check_header(path)?;
-        if crate::engine::sqlite::wal_beside(path) {
-            return open_with_wal(path);
-        }
-        crate::engine::sqlite::check_complete(path, path)?;
-        return Ok(OpenedBackup {
-            path: path.to_path_buf(),
-            source: path.to_path_buf(),
-            _temp: None,
-            _dir: None,
-            _pending: None,
-            sha256: format::sha256_file(path)?,
-        });
-    }
-    let (pending, mut tmp) = crate::interrupt::Pending::create(
-        || tempfile::Builder::new().prefix("lastgood-").suffix(".db").tempfile(),
-        |t| t.path(),
-    )
-    .map_err(|e| environment(format!("cannot create a temporary file to decompress `{}`: {e}", path.display())))?;
-    let sha256 = format::decompress_into(path, compression, tmp.as_file_mut(), progress)?;
-    let temp = tmp.into_temp_path();
-    crate::engine::sqlite::check_header(&temp)
-        .map_err(|_| bad_input(format!("`{}` does not decompress to a SQLite database", path.display())))?;
-    crate::engine::sqlite::check_complete(&temp, path)?;
-    Ok(OpenedBackup {
-        path: temp.to_path_buf(),
-        source: path.to_path_buf(),
-        _temp: Some(temp),
-        _dir: None,
-        _pending: Some(pending),
-        sha256,
-    })
-}
-
-/// A backup with a `-wal` file beside it (a live WAL database copied with its WAL). SQLite reads
-/// the WAL's committed pages only through a `-shm` file, which it would create in the repository
-/// (or fail to, on read-only media), so both files are copied into a temporary folder and read
-/// there. The sha256 is that of the main file, as the catalog records it.
-fn open_with_wal(path: &Path) -> Result<OpenedBackup> {
-    let (pending, dir) =
-        crate::interrupt::Pending::create(|| tempfile::Builder::new().prefix("lastgood-").tempdir(), |d| d.path())
-            .map_err(|e| environment(format!("cannot create a temporary folder to read `{}`: {e}", path.display())))?;
-    let main = dir.path().join("backup.db");
-    let copy_err =
-        |e: std::io::Error| environment(format!("cannot copy `{}` to a temporary folder: {e}", path.display()));
-    let src = fs::File::open(path).map_err(copy_err)?;
-    let mut hashing = format::HashingReader::new(src);
-    std::io::copy(&mut hashing, &mut fs::File::create(&main).map_err(copy_err)?).map_err(copy_err)?;
-    let sha256 = hashing.finish();
-    use crate::engine::sqlite::side_file;
-    fs::copy(side_file(path, "-wal"), side_file(&main, "-wal")).map_err(copy_err)?;
-    Ok(OpenedBackup {
-        path: main,
-        source: path.to_path_buf(),
-        _temp: None,
-        _dir: Some(dir),
-        _pending: Some(pending),
-        sha256,
-    })
 }

@@ -11,7 +11,8 @@ use super::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Flag backups with fewer copies than this across the repositories.
+    /// Flag backups held in fewer places than this: copies in distinct repositories on distinct
+    /// filesystems (two files in one folder are one place).
     #[arg(long, value_name = "N")]
     pub require_copies: Option<usize>,
 }
@@ -29,7 +30,9 @@ struct BackupView<'a> {
     #[serde(flatten)]
     backup: &'a Backup,
     age_seconds: i64,
-    /// Fewer copies than `--require-copies`.
+    /// Copies in distinct repositories on distinct filesystems (see `Backup::places`).
+    places: usize,
+    /// Fewer places than `--require-copies`.
     under_replicated: bool,
     /// Recorded by `bisect`: this is the last known good backup.
     last_known_good: bool,
@@ -45,12 +48,16 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         backups: catalog
             .backups
             .iter()
-            .map(|b| BackupView {
-                backup: b,
-                age_seconds: (ctx.now - b.taken_at).num_seconds(),
-                under_replicated: args.require_copies.is_some_and(|n| b.copies.len() < n),
-                last_known_good: mark(b, "lkg").is_some(),
-                verified: mark(b, "verified"),
+            .map(|b| {
+                let places = b.places(|_| true);
+                BackupView {
+                    backup: b,
+                    age_seconds: (ctx.now - b.taken_at).num_seconds(),
+                    places,
+                    under_replicated: args.require_copies.is_some_and(|n| places < n),
+                    last_known_good: mark(b, "lkg").is_some(),
+                    verified: mark(b, "verified"),
+                }
             })
             .collect(),
         ignored: &catalog.ignored,
@@ -85,6 +92,12 @@ fn render(catalog: &Catalog, view: &CatalogView, ctx: &Context) -> String {
             if !b.differing_copies.is_empty() {
                 flags.push("COPIES DIFFER".into());
             }
+            if b.copies.iter().any(|c| c.wal.is_some()) {
+                flags.push("+WAL".into());
+            }
+            if !b.warnings.is_empty() {
+                flags.push("WARNING".into());
+            }
             let tables = if b.tables.is_empty() {
                 "-".to_string()
             } else {
@@ -108,6 +121,11 @@ fn render(catalog: &Catalog, view: &CatalogView, ctx: &Context) -> String {
         .collect();
     let mut s = table(&["ID", "TAKEN AT", "FROM", "AGE", "SIZE", "COPIES", "FLAGS", "TABLES (ROWS)", "PATH"], &rows);
     s.push_str(&format!("{} backup(s) in {}\n", catalog.backups.len(), join_paths(&catalog.repositories)));
+    for b in &catalog.backups {
+        for w in &b.warnings {
+            s.push_str(&format!("warning: backup {} (`{}`): {w}\n", b.id, b.primary().path.display()));
+        }
+    }
     s.push_str(&ignored_lines(&catalog.ignored));
     s
 }

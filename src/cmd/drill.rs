@@ -20,7 +20,8 @@ pub struct Args {
     /// Fail when restore plus checks take longer than this (RTO bound), e.g. `5m`.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_restore_time: Option<drill::HumanDuration>,
-    /// Fail when the newest backup has fewer copies than this across the repositories.
+    /// Fail when fewer places than this hold a copy of the newest backup that passes verify: copies
+    /// in distinct repositories on distinct filesystems (two files in one folder are one place).
     #[arg(long, value_name = "N")]
     pub require_copies: Option<usize>,
     /// A SQL assertion on the restored data (one row, one value; true/non-zero passes). Repeatable.
@@ -118,6 +119,9 @@ fn render(reports: &[DatabaseReport]) -> String {
         ));
         for c in &r.checks {
             s.push_str(&format!("  {}  {:<32} {}\n", if c.ok { "ok  " } else { "FAIL" }, c.name, c.message));
+        }
+        for w in &r.warnings {
+            s.push_str(&format!("  warning: {w}\n"));
         }
     }
     s

@@ -50,6 +50,11 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
                 "removed".into()
             };
             s.push_str(&format!("{}  {}  {verb}\n", d.backup_id, crate::time::show(d.taken_at)));
+            if !d.keep {
+                for l in &d.links_left {
+                    s.push_str(&format!("  link `{}` left in place (it will dangle)\n", l.display()));
+                }
+            }
         }
         let gone = v.plan.decisions.iter().filter(|d| !d.keep).count();
         s.push_str(&format!("{gone} backup(s) {}\n", if v.dry_run { "would be removed (dry run)" } else { "removed" }));

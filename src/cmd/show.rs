@@ -38,7 +38,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         ctx.out.emit(&ShowView { backup: &with_rows, schema }, render)?;
         return Ok(crate::exit::OK);
     }
-    let opened = catalog::open_backup_file(&backup.primary().path, backup.compression)?;
+    let opened = catalog::open_copy(backup.primary())?;
     let schema = opened.open_db()?.schema_objects()?;
     let view = ShowView { backup, schema };
     ctx.out.emit(&view, render)?;
@@ -73,7 +73,11 @@ fn render(v: &ShowView) -> String {
     }
     s.push_str(&format!("copies    {}\n", b.copies.len()));
     for c in &b.copies {
-        s.push_str(&format!("  {}  (repository `{}`)\n", c.path.display(), c.repository.display()));
+        let wal = c.wal.as_ref().map(|w| format!(" + `{}`", w.path.display())).unwrap_or_default();
+        s.push_str(&format!("  {}{wal}  (repository `{}`)\n", c.path.display(), c.repository.display()));
+    }
+    for w in &b.warnings {
+        s.push_str(&format!("warning   {w}\n"));
     }
     s.push_str("tables\n");
     for t in &b.tables {

@@ -32,7 +32,9 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         .collect();
     if args.all {
         // A file named like a backup that is not one (empty, text) is a backup that failed.
-        verdicts.extend(catalog.ignored.iter().map(not_a_backup));
+        // Links not followed are the catalog's to report, not failed backups.
+        let files = catalog.ignored.iter().filter(|i| i.kind == catalog::IgnoredKind::File);
+        verdicts.extend(files.map(not_a_backup));
     }
     bar.finish_and_clear();
     let failed = verdicts.iter().filter(|v| !v.ok).count();
@@ -46,7 +48,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
 fn record_marks(copies: &[(&Backup, &Copy)], verdicts: &[CopyVerdict], ctx: &Context) {
     for ((b, c), v) in copies.iter().zip(verdicts) {
         let value = format!("{} {}", if v.ok { "ok" } else { "failed" }, ctx.now.to_rfc3339());
-        let _ = catalog::cache::write_mark(&c.repository, &b.sha256, "verified", &value);
+        let _ = catalog::cache::write_mark(&c.repository, &b.content_sha256, "verified", &value);
     }
 }
 

@@ -164,8 +164,13 @@ impl SqliteDb {
     /// As `open_backup`, for a temporary copy (decompressed, or copied with its WAL) of the backup
     /// `shown`: errors name `shown`, never the temporary file.
     pub fn open_backup_as(path: &Path, shown: &Path) -> Result<SqliteDb> {
+        Self::open_backup_uri(&backup_uri(path), path, shown)
+    }
+
+    /// As `open_backup_as`, through `uri` (see `backup_uri_with`).
+    pub fn open_backup_uri(uri: &str, path: &Path, shown: &Path) -> Result<SqliteDb> {
         check_header_as(path, shown)?;
-        let conn = Connection::open_with_flags(backup_uri(path), backup_flags()).map_err(|e| classify(e, shown))?;
+        let conn = Connection::open_with_flags(uri, backup_flags()).map_err(|e| classify(e, shown))?;
         let db = SqliteDb { conn, path: path.to_path_buf(), shown: shown.to_path_buf() };
         db.conn
             .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))
@@ -335,9 +340,16 @@ fn copy_pages(conn: &Connection, tmp: &tempfile::NamedTempFile, mode_of: &Path) 
 /// The URI that opens a backup read-only; `immutable=1` unless a `-wal` file sits beside it
 /// (immutable would ignore the WAL's committed pages).
 pub fn backup_uri(path: &Path) -> String {
+    backup_uri_with(path, wal_beside(path))
+}
+
+/// The read-only URI of `path`: `mode=ro` to read the `-wal` beside it (only ever a private copy
+/// of a backup: SQLite creates a `-shm` beside it), else `immutable=1`, which ignores any `-wal` and
+/// creates nothing.
+pub fn backup_uri_with(path: &Path, with_wal: bool) -> String {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let encoded = uri_encode(&abs.to_string_lossy());
-    if wal_beside(path) { format!("file:{encoded}?mode=ro") } else { format!("file:{encoded}?immutable=1") }
+    if with_wal { format!("file:{encoded}?mode=ro") } else { format!("file:{encoded}?immutable=1") }
 }
 
 /// `path` with `suffix` appended (`-wal`, `-shm`, `-journal`).
@@ -407,11 +419,15 @@ pub fn other_processes_using(path: &Path) -> Vec<OpenBy> {
 /// Whether reading `path` read-only would create a `-wal` and a `-shm` and leave them: a WAL-mode
 /// file (header bytes 18 and 19 are 2) with neither beside it.
 fn would_leave_side_files(path: &Path) -> bool {
+    is_wal_mode(path) && !side_file(path, "-wal").exists() && !side_file(path, "-shm").exists()
+}
+
+/// Whether the SQLite file `path` is in WAL mode (header bytes 18 and 19 are 2).
+pub fn is_wal_mode(path: &Path) -> bool {
     let mut head = [0u8; 20];
-    let wal_mode = File::open(path).and_then(|mut f| read_up_to(&mut f, &mut head)).is_ok_and(|n| n == 20)
+    File::open(path).and_then(|mut f| read_up_to(&mut f, &mut head)).is_ok_and(|n| n == 20)
         && head[18] == 2
-        && head[19] == 2;
-    wal_mode && !side_file(path, "-wal").exists() && !side_file(path, "-shm").exists()
+        && head[19] == 2
 }
 
 /// Whether a `-wal` file sits beside `path`: its committed pages are part of the database.

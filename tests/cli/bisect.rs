@@ -239,6 +239,7 @@ struct EvaluationShape {
 struct BackupShape {
     id: String,
     sha256: String,
+    content_sha256: String,
     taken_at: String,
     path: String,
 }

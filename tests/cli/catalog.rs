@@ -425,7 +425,12 @@ fn problems_of_backups_read_through_a_temporary_copy_name_the_backup() {
     bytes[100] = 0xff;
     std::fs::write(&db, &bytes).unwrap();
     gzip(&db, &repo.join("gz-2026-11-23T06-00-00.db.gz"));
+    // Each of a content of its own (one content stored thrice would be one backup): the user
+    // version (bytes 60–63) differs.
+    bytes[63] ^= 1;
+    std::fs::write(&db, &bytes).unwrap();
     zstd(&db, &repo.join("zst-2026-11-23T07-00-00.db.zst"));
+    bytes[63] ^= 2;
     let wal_main = repo.join("wal-2026-11-23T08-00-00.db");
     std::fs::write(&wal_main, &bytes).unwrap();
     std::fs::write(repo.join("wal-2026-11-23T08-00-00.db-wal"), b"").unwrap();
@@ -442,4 +447,273 @@ fn problems_of_backups_read_through_a_temporary_copy_name_the_backup() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(!text.contains("lastgood-") && !text.contains("backup.db"), "{text}");
+}
+
+/// Two hourly copies of a live WAL database taken with their `-wal` (the main file not
+/// checkpointed in between, so byte-identical): two backups, told apart by their `-wal`, with the
+/// row counts SQLite reads from main file plus WAL. They used to be one backup with two copies.
+#[test]
+fn hourly_copies_of_a_wal_database_with_their_wal_are_two_backups() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    let app = wal_live(&live);
+    app.execute("INSERT INTO orders(item) VALUES ('d')", []).unwrap();
+    copy_with_wal(&live, &repo.join("shop-2026-11-24T06-00-00.db"));
+    app.execute_batch("INSERT INTO orders(item) VALUES ('e'), ('f'); DELETE FROM orders WHERE item = 'a';").unwrap();
+    copy_with_wal(&live, &repo.join("shop-2026-11-24T07-00-00.db"));
+    let main = |h: &str| std::fs::read(repo.join(format!("shop-2026-11-24T{h}-00-00.db"))).unwrap();
+    assert_eq!(main("06"), main("07"), "the repro needs main files that were not checkpointed");
+
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    let backups = v["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 2, "{v:#}");
+    let (six, seven) = (backup_named(&v, "T06-00-00.db"), backup_named(&v, "T07-00-00.db"));
+    assert_eq!((orders_rows(six), orders_rows(seven)), (4, 5));
+    assert_ne!(six["content_sha256"], seven["content_sha256"]);
+    assert_eq!(six["copies"][0]["sha256"], seven["copies"][0]["sha256"], "each copy keeps its stored sha256");
+    assert_eq!(six["id"].as_str().unwrap(), &six["content_sha256"].as_str().unwrap()[..10]);
+    for b in [six, seven] {
+        assert_eq!(b["copies"].as_array().unwrap().len(), 1);
+        assert!(b["copies"][0]["wal"]["sha256"].is_string(), "{b:#}");
+        assert!(b["warnings"].as_array().unwrap().is_empty(), "{b:#}");
+    }
+    assert!(v["ignored"].as_array().unwrap().is_empty(), "a -wal is no backup of its own: {v:#}");
+}
+
+/// Every command that reads a backup reads main file and `-wal` through a private copy: the
+/// repository is left byte for byte as it was (no `-shm`, the `-wal` not checkpointed away), and
+/// each sees the WAL's rows.
+#[test]
+fn readers_of_a_wal_backup_see_its_wal_and_leave_the_repository_as_it_was() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    let app = wal_live(&live);
+    app.execute("INSERT INTO orders(item) VALUES ('bad.zip')", []).unwrap();
+    let backup = repo.join("shop-2026-11-24T06-00-00.db");
+    copy_with_wal(&live, &backup);
+    json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    let before = tree(&repo);
+    let r = s(&repo);
+
+    let show = json(dir.path(), &["show", "latest", "--repo", r]);
+    assert_eq!(orders_rows(&show), 4);
+    let verdicts = json(dir.path(), &["verify", "--all", "--repo", r]);
+    assert!(verdicts.as_array().unwrap().iter().all(|v| v["ok"] == true), "{verdicts:#}");
+    let check = "SELECT count(*) = 0 FROM orders WHERE item = 'bad.zip'";
+    let bisect = lastgood(dir.path()).args(["--json", "bisect", "--repo", r, "--check", check]).output().unwrap();
+    let bisect: serde_json::Value = serde_json::from_slice(&bisect.stdout).unwrap();
+    assert_eq!(bisect["evaluations"][0]["verdict"], "bad", "bisect read the WAL's row: {bisect:#}");
+    let history = json(dir.path(), &["history", "--table", "orders", "--repo", r]);
+    assert_eq!(history["entries"][0]["rows"], 4, "{history:#}");
+    for (name, extra) in [("whole.db", &[][..]), ("orders.db", &["--tables", "orders"][..])] {
+        let into = path(&dir, name);
+        let mut args = vec!["restore", "--repo", r, "--backup", "latest", "--into", s(&into)];
+        args.extend_from_slice(extra);
+        json(dir.path(), &args);
+        assert_eq!(items(&into), ["a", "b", "c", "bad.zip"], "{name}");
+    }
+    let drill = lastgood(dir.path()).args(["--json", "drill", "--repo", r, "--min-rows", "orders=4"]).output().unwrap();
+    assert_eq!(drill.status.code(), Some(0), "{}", String::from_utf8_lossy(&drill.stdout));
+    assert_eq!(tree(&repo), before, "a reader changed the repository");
+    drop(app);
+}
+
+/// A WAL-mode main file copied without its `-wal`: listed (it is consistent as of its last
+/// checkpoint) with a visible warning, in `--json` and in the human table.
+#[test]
+fn a_wal_mode_file_without_its_wal_gets_a_warning() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    let app = wal_live(&live);
+    app.execute("INSERT INTO orders(item) VALUES ('only in the wal')", []).unwrap();
+    std::fs::copy(&live, repo.join("shop-2026-11-24T06-00-00.db")).unwrap();
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    let b = &v["backups"][0];
+    assert!(b["problem"].is_null(), "{b:#}");
+    assert_eq!(orders_rows(b), 3, "the main file alone holds the checkpointed rows");
+    let warning = b["warnings"][0].as_str().unwrap_or_else(|| panic!("no warning: {b:#}"));
+    assert!(warning.contains("WAL-mode") && warning.contains("without its `-wal`"), "{warning}");
+    let out = lastgood(dir.path()).args(["catalog", "--repo", s(&repo)]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("WARNING") && text.lines().any(|l| l.starts_with("warning: backup")), "{text}");
+    drop(app);
+}
+
+/// Changing only the `-wal` (same main file, same stamp) is seen: the cache is keyed by the
+/// `-wal`'s size and mtime too.
+#[test]
+fn a_changed_wal_is_read_again_despite_the_cache() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    let app = wal_live(&live);
+    app.execute("INSERT INTO orders(item) VALUES ('d')", []).unwrap();
+    let backup = repo.join("shop-2026-11-24T06-00-00.db");
+    copy_with_wal(&live, &backup);
+    let first = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    assert_eq!(orders_rows(&first["backups"][0]), 4);
+    app.execute("INSERT INTO orders(item) VALUES ('e')", []).unwrap();
+    // Only the -wal is copied again: the main file (not checkpointed) keeps its size and mtime.
+    std::fs::copy(path(&dir, "live.db-wal"), repo.join("shop-2026-11-24T06-00-00.db-wal")).unwrap();
+    let second = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    assert_eq!(orders_rows(&second["backups"][0]), 5, "{second:#}");
+    assert_ne!(first["backups"][0]["content_sha256"], second["backups"][0]["content_sha256"]);
+    drop(app);
+}
+
+/// A `.gz`, a `.zst` and a plain copy of one database, in two repositories: one backup with three
+/// copies, each with its own stored sha256 and compression; the id is the content's.
+#[test]
+fn compressed_and_plain_copies_of_one_database_are_one_backup() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let offsite = path(&dir, "offsite");
+    std::fs::create_dir(&offsite).unwrap();
+    let plain = repo.join("shop-2026-11-23_08-00.db");
+    gzip(&plain, &offsite.join("shop-2026-11-23_08-00.db.gz"));
+    zstd(&plain, &offsite.join("shop-2026-11-23_08-00.db.zst"));
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo), "--repo", s(&offsite)]);
+    assert_eq!(v["backups"].as_array().unwrap().len(), 3, "{v:#}");
+    let b = backup_named(&v, "08-00.db.gz");
+    let copies = b["copies"].as_array().unwrap();
+    let kinds: Vec<&str> = copies.iter().map(|c| c["compression"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["none", "gzip", "zstd"]);
+    let shas: std::collections::BTreeSet<&str> = copies.iter().map(|c| c["sha256"].as_str().unwrap()).collect();
+    assert_eq!(shas.len(), 3, "each copy keeps the checksum of its stored bytes");
+    let content = b["content_sha256"].as_str().unwrap();
+    assert_eq!(content, sha256_of(&plain));
+    assert_eq!(b["id"].as_str().unwrap(), &content[..10]);
+    assert_eq!(b["sha256"].as_str().unwrap(), content, "the primary copy is the plain one");
+    // A compressed copy's stored checksum still selects the backup (ids before content ids).
+    let gz_sha = copies[1]["sha256"].as_str().unwrap();
+    let shown = json(dir.path(), &["show", &gz_sha[..12], "--repo", s(&repo), "--repo", s(&offsite)]);
+    assert_eq!(shown["id"], b["id"]);
+    let verdicts =
+        json(dir.path(), &["verify", &b["id"].as_str().unwrap()[..8], "--repo", s(&repo), "--repo", s(&offsite)]);
+    assert_eq!(verdicts.as_array().unwrap().iter().filter(|v| v["ok"] == true).count(), 3, "{verdicts:#}");
+}
+
+fn sha256_of(p: &std::path::Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(p).unwrap()))
+}
+
+/// Hard links and links inside the repository are other names of one file: one backup, one copy,
+/// the other names listed as aliases.
+#[test]
+fn hard_links_and_links_inside_the_repository_are_one_copy() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let newest = repo.join("shop-2026-11-23_08-00.db");
+    std::fs::hard_link(&newest, repo.join("shop-hardlink-2026-11-23_08-00.db")).unwrap();
+    std::fs::create_dir(repo.join("by-day")).unwrap();
+    std::os::unix::fs::symlink(&newest, repo.join("latest.db")).unwrap();
+    std::os::unix::fs::symlink("../shop-2026-11-23_08-00.db", repo.join("by-day/today.db")).unwrap();
+    // A link to a folder inside the repository: its files are listed once.
+    std::os::unix::fs::symlink(repo.join("by-day"), repo.join("current")).unwrap();
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    assert_eq!(v["backups"].as_array().unwrap().len(), 3, "{v:#}");
+    let b = backup_named(&v, "shop-2026-11-23_08-00.db");
+    assert_eq!(b["copies"].as_array().unwrap().len(), 1, "{b:#}");
+    let aliases: Vec<&str> =
+        b["copies"][0]["aliases"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(aliases.len(), 3, "{aliases:?}");
+    for name in ["shop-hardlink-2026-11-23_08-00.db", "latest.db", "by-day/today.db"] {
+        assert!(aliases.iter().any(|a| a.ends_with(name)), "{name} not an alias: {aliases:?}");
+    }
+    assert!(v["ignored"].as_array().unwrap().is_empty(), "{v:#}");
+    // A drill requiring two copies is not fooled by the second name.
+    let out =
+        lastgood(dir.path()).args(["--json", "drill", "--repo", s(&repo), "--require-copies", "2"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// Links that point outside every repository (a live data folder!), dangling links and loops are
+/// listed as ignored with the reason; nothing behind them becomes a backup, and the scan ends.
+#[test]
+fn links_outside_the_repositories_dangling_or_looping_are_ignored_with_the_reason() {
+    let dir = tempdir();
+    let (repo, live) = three_backups(&dir);
+    let app_data = path(&dir, "app-data");
+    std::fs::create_dir(&app_data).unwrap();
+    // Live files, newer than every backup, named like one.
+    sqlite3(&live, "INSERT INTO orders(customer_id, item) VALUES (9, 'live only')");
+    cli_backup(&live, &app_data.join("shop-2026-11-23T23-00-00.db"));
+    let link = |to: &std::path::Path, name: &str| std::os::unix::fs::symlink(to, repo.join(name)).unwrap();
+    link(&app_data, "app");
+    link(&app_data.join("shop-2026-11-23T23-00-00.db"), "shop-2026-11-23T23-00-00.db");
+    link(&path(&dir, "gone.db"), "gone.db");
+    link(&repo, "loop");
+    link(&repo.join("b.db"), "a.db");
+    link(&repo.join("a.db"), "b.db");
+
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    assert_eq!(v["backups"].as_array().unwrap().len(), 3, "{v:#}");
+    let ignored: Vec<(String, String)> = v["ignored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            assert_eq!(i["kind"], "link");
+            let name = i["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+            (name, i["reason"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let reason = |n: &str| &ignored.iter().find(|(m, _)| m == n).unwrap_or_else(|| panic!("{n}: {ignored:?}")).1;
+    assert!(reason("app").starts_with("link points outside every repository"), "{ignored:?}");
+    assert!(reason("shop-2026-11-23T23-00-00.db").contains(s(&app_data)), "{ignored:?}");
+    assert!(reason("gone.db").starts_with("dangling link"), "{ignored:?}");
+    assert!(reason("loop").starts_with("link loop"), "{ignored:?}");
+    assert!(reason("a.db").starts_with("link loop") && reason("b.db").starts_with("link loop"), "{ignored:?}");
+    let text =
+        String::from_utf8_lossy(&lastgood(dir.path()).args(["catalog", "--repo", s(&repo)]).output().unwrap().stdout)
+            .into_owned();
+    assert!(text.contains("ignored `") && text.contains("link points outside every repository"), "{text}");
+    // restore --at names the links it did not search; the newest backup is the 08:00 one.
+    let into = path(&dir, "r.db");
+    let r = json(dir.path(), &["restore", "--repo", s(&repo), "--at", "2026-11-23T23:30:00Z", "--into", s(&into)]);
+    assert!(r["backup_path"].as_str().unwrap().ends_with("shop-2026-11-23_08-00.db"), "{r:#}");
+    assert!(r["why"].as_str().unwrap().contains("links not followed"), "{r:#}");
+}
+
+/// A manifest whose taken_at has no zone is refused with a clear reason (it used to say
+/// "premature end of input").
+#[test]
+fn a_manifest_time_without_a_zone_is_refused_clearly() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    std::fs::write(
+        repo.join("shop-2026-11-23_08-00.db.lastgood.json"),
+        r#"{"taken_at": "2026-11-23T08:00:00", "engine": "sqlite"}"#,
+    )
+    .unwrap();
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    let problem = backup_named(&v, "shop-2026-11-23_08-00.db")["problem"].as_str().unwrap().to_string();
+    assert!(problem.contains("`2026-11-23T08:00:00` has no time zone"), "{problem}");
+    assert!(problem.contains("2026-11-23T08:00:00Z"), "says how to write it: {problem}");
+    assert!(!problem.contains("premature"), "{problem}");
+}
+
+/// The cache is written only below the repository's real root: a `.lastgood` that is a link
+/// (here to a folder outside) is not written through; the repository is scanned without a cache.
+#[test]
+fn a_linked_cache_folder_is_never_written_through() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let elsewhere = path(&dir, "elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, repo.join(".lastgood")).unwrap();
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    assert_eq!(v["backups"].as_array().unwrap().len(), 3);
+    assert!(v["ignored"].as_array().unwrap().is_empty(), "{v:#}");
+    let id = v["backups"][2]["id"].as_str().unwrap().to_string();
+    assert!(lastgood(dir.path()).args(["verify", &id, "--repo", s(&repo)]).output().unwrap().status.success());
+    assert!(files_in(&elsewhere).is_empty(), "written through the link: {:?}", files_in(&elsewhere));
 }

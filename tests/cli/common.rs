@@ -220,3 +220,75 @@ pub fn run_printed(cwd: &Path, line: &str, extra_path: Option<&Path>) -> std::pr
         .output()
         .expect("sh runs")
 }
+
+/// A temporary folder on another filesystem (device) than `tempdir()`'s: in `/dev/shm` (a tmpfs on
+/// Linux). `None`, after `skip_or_fail_in_ci(test, …)`, when there is no such filesystem.
+pub fn tempdir_on_another_device(test: &str) -> Option<tempfile::TempDir> {
+    use std::os::unix::fs::MetadataExt;
+    let here = std::fs::metadata(std::env::temp_dir()).map(|m| m.dev()).ok();
+    let shm = Path::new("/dev/shm");
+    match std::fs::metadata(shm) {
+        Ok(m) if m.is_dir() && Some(m.dev()) != here => tempfile::tempdir_in(shm).ok(),
+        _ => {
+            skip_or_fail_in_ci(test, "no second filesystem (/dev/shm) to hold a copy on another device");
+            None
+        }
+    }
+}
+
+/// A live WAL-mode database as an application holds it: open, automatic checkpoints off, so that
+/// committed pages stay in its `-wal`. It starts with `orders` (ids 1–3, items `a`–`c`)
+/// checkpointed into the main file; later writes only reach the `-wal`. Keep the connection open
+/// while copying: closing it checkpoints and removes the `-wal`.
+pub fn wal_live(path: &Path) -> Connection {
+    let c = Connection::open(path).unwrap();
+    let mode: String = c.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    c.execute_batch(
+        "PRAGMA wal_autocheckpoint = 0;
+         CREATE TABLE orders(id INTEGER PRIMARY KEY, item TEXT NOT NULL);
+         INSERT INTO orders(item) VALUES ('a'), ('b'), ('c');
+         PRAGMA wal_checkpoint(TRUNCATE);",
+    )
+    .unwrap();
+    c
+}
+
+/// The "copy the files every hour" backup: `live` and its `-wal` copied to `dst` and `dst-wal`.
+pub fn copy_with_wal(live: &Path, dst: &Path) {
+    std::fs::copy(live, dst).unwrap();
+    let wal = |p: &Path| std::path::PathBuf::from(format!("{}-wal", p.display()));
+    std::fs::copy(wal(live), wal(dst)).unwrap();
+}
+
+/// Every file below `dir` (but `.lastgood/`) with the sha256 of its bytes (a link: its target),
+/// for "left exactly as it was" checks.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    use sha2::Digest;
+    let hash = |b: &[u8]| hex::encode(sha2::Sha256::digest(b));
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() && e.file_name() != ".lastgood" {
+                stack.push(p);
+            } else if ft.is_file() {
+                out.insert(p.strip_prefix(dir).unwrap().display().to_string(), hash(&std::fs::read(&p).unwrap()));
+            } else if ft.is_symlink() {
+                let to = std::fs::read_link(&p).unwrap();
+                out.insert(p.strip_prefix(dir).unwrap().display().to_string(), format!("-> {}", to.display()));
+            }
+        }
+    }
+    out
+}
+
+/// The `item` column of `orders`, by id.
+pub fn items(db: &Path) -> Vec<String> {
+    let c = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut st = c.prepare("SELECT item FROM orders ORDER BY id").unwrap();
+    st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}

@@ -55,7 +55,13 @@ fn backup_writes_checksummed_copies_with_manifests_and_a_healthy_drill_passes_wi
     let dir = tempdir();
     let live = path(&dir, "shop.db");
     make_shop(&live, 500);
-    let rs = repos(dir.path(), 2);
+    // Two places: the second repository on another filesystem (two repositories on one disk are
+    // one place for --require-copies).
+    let other = tempdir_on_another_device("drill::backup_writes_checksummed_copies");
+    let mut rs = repos(dir.path(), 1);
+    rs.push(other.as_ref().map_or(dir.path(), |o| o.path()).join("repo1"));
+    std::fs::create_dir_all(&rs[1]).unwrap();
+    let required = if other.is_some() { "2" } else { "1" };
     let out = backup(dir.path(), &live, &rs, &["--compress", "gzip"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for r in &rs {
@@ -78,7 +84,7 @@ fn backup_writes_checksummed_copies_with_manifests_and_a_healthy_drill_passes_wi
             "--max-age",
             "1h",
             "--require-copies",
-            "2",
+            required,
             "--min-rows",
             "orders=500",
             "--check",
@@ -122,7 +128,7 @@ fn drill_fails_and_names_the_reason_for_corrupt_old_or_under_replicated_backups(
     let (code, v) = drill(dir.path(), &rs, &["--require-copies", "2"]);
     assert_eq!(code, 1);
     assert!(
-        failed_checks(&v).iter().any(|c| c.starts_with("copies:") && c.contains("1 copy, 2 required")),
+        failed_checks(&v).iter().any(|c| c.starts_with("copies:") && c.contains("held in 1 place (1 copy")),
         "{:?}",
         failed_checks(&v)
     );
@@ -471,4 +477,100 @@ fn a_failed_min_rows_check_names_the_backup_not_the_scratch_file() {
     assert!(path.ends_with(".db.gz"), "{path}");
     assert!(failed[0].starts_with("min_rows invoices: ") && failed[0].contains(path), "{failed:?}");
     assert!(!failed[0].contains("drill.db") && !failed[0].contains("lastgood-drill-"), "{failed:?}");
+}
+
+/// `--require-copies` counts places, not files: two files in one folder, or two repositories on
+/// one filesystem, are one place; a repository on another filesystem is a second place. A copy
+/// that fails verify is no place either.
+#[test]
+fn require_copies_counts_places_not_files() {
+    let dir = tempdir();
+    let live = path(&dir, "shop.db");
+    make_shop(&live, 50);
+    let rs = repos(dir.path(), 2);
+    assert!(backup(dir.path(), &live, &rs[..1], &[]).status.success());
+    let file = std::fs::read_dir(&rs[0])
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "db"))
+        .unwrap();
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    // A second file of the same content in the same folder, and one in a second repository on the
+    // same filesystem.
+    std::fs::copy(&file, rs[0].join(format!("copy-of-{name}"))).unwrap();
+    std::fs::copy(&file, rs[1].join(&name)).unwrap();
+    let (code, v) = drill(dir.path(), &rs, &["--require-copies", "2"]);
+    assert_eq!(code, 1, "three files in one place passed: {:?}", failed_checks(&v));
+    let failed = failed_checks(&v);
+    assert!(failed.iter().any(|c| c.starts_with("copies:") && c.contains("held in 1 place (3 copies")), "{failed:?}");
+    let cat = json(dir.path(), &["catalog", "--require-copies", "2", "--repo", s(&rs[0]), "--repo", s(&rs[1])]);
+    assert_eq!((cat["backups"][0]["places"].as_u64(), &cat["backups"][0]["under_replicated"]), (Some(1), &true.into()));
+
+    let Some(other) = tempdir_on_another_device("drill::require_copies_counts_places_not_files") else { return };
+    let far = other.path().join("offsite");
+    std::fs::create_dir(&far).unwrap();
+    std::fs::copy(&file, far.join(&name)).unwrap();
+    let all = [rs[0].clone(), rs[1].clone(), far.clone()];
+    let (code, v) = drill(dir.path(), &all, &["--require-copies", "2"]);
+    assert_eq!(code, 0, "{:?}", failed_checks(&v));
+    let (code, v) = drill(dir.path(), &all, &["--require-copies", "3"]);
+    assert_eq!(code, 1, "two filesystems are two places, not three: {:?}", failed_checks(&v));
+    // The offsite copy damaged since it was catalogued (same size and mtime, so still a copy of
+    // this backup): it fails verify and no longer counts.
+    let mut bytes = std::fs::read(far.join(&name)).unwrap();
+    let last = bytes.len() - 50;
+    bytes[last] ^= 0xff;
+    replace_keeping_stamp(&far.join(&name), &bytes);
+    let (code, v) = drill(dir.path(), &all, &["--require-copies", "2"]);
+    assert_eq!(code, 1, "{:?}", failed_checks(&v));
+    let failed = failed_checks(&v);
+    assert!(
+        failed.iter().any(|c| c.starts_with("copies:") && c.contains("held in 1 place (4 copies, 3 passed verify")),
+        "{failed:?}"
+    );
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A newest backup dated in the future (the backup host's clock ahead): the drill says so in
+/// words, counts the RPO as 0 (a warning, no failure), and never prints "is in the future old".
+#[test]
+fn a_future_taken_at_is_worded_as_clock_skew_and_counts_as_rpo_zero() {
+    let dir = tempdir();
+    let live = path(&dir, "shop.db");
+    make_shop(&live, 20);
+    let repo = repos(dir.path(), 1).remove(0);
+    let ahead = chrono::Utc::now() + chrono::TimeDelta::hours(3);
+    cli_backup(&live, &repo.join(format!("shop-{}.db", ahead.format("%Y-%m-%dT%H-%M-%S"))));
+    let (code, v) = drill(dir.path(), std::slice::from_ref(&repo), &["--max-age", "1h"]);
+    assert_eq!(code, 0, "{:?}", failed_checks(&v));
+    let db = &v["databases"][0];
+    assert_eq!(db["rpo_seconds"], 0);
+    let checks = db["checks"].as_array().unwrap();
+    let age = checks.iter().find(|c| c["name"] == "backup age (RPO)").unwrap()["message"].as_str().unwrap();
+    assert!(age.contains("in the future (clock skew?)") && age.contains("RPO counted as 0"), "{age}");
+    assert!(!age.contains("future old"), "{age}");
+    let warnings = db["warnings"].as_array().unwrap();
+    assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("clock skew")), "{db:#}");
+    let out = lastgood(dir.path()).args(["drill", "--repo", s(&repo), "--max-age", "1h"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("warning: backup") && !text.contains("future old"), "{text}");
+}
+
+/// Two newest backups with one taken-at: the drill names both and which it drilled.
+#[test]
+fn two_newest_backups_with_one_taken_at_are_named() {
+    let dir = tempdir();
+    let live = path(&dir, "shop.db");
+    make_shop(&live, 20);
+    let repo = repos(dir.path(), 1).remove(0);
+    cli_backup(&live, &repo.join("shop-2026-11-20T06-00-00.db"));
+    sqlite3(&live, "INSERT INTO customers(name) VALUES ('twin')");
+    cli_backup(&live, &repo.join("twin-2026-11-20T06-00-00.db"));
+    let (_, v) = drill(dir.path(), std::slice::from_ref(&repo), &[]);
+    let db = &v["databases"][0];
+    let w = db["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect::<Vec<_>>().join("\n");
+    assert!(w.contains("share the newest taken-at") && w.contains(db["backup_id"].as_str().unwrap()), "{w}");
 }

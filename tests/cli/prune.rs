@@ -79,3 +79,64 @@ fn prune_protects_the_newest_backup_that_passes_verify_and_refuses_when_none_doe
     assert!(err.contains("no backup can be shown healthy"), "{err}");
     assert_eq!(files_in(&repo), before, "removed something");
 }
+
+/// Pruning removes a backup's real files below the repository — its main file and every
+/// hard-linked name of it, its `-wal`, `-shm` and manifest — and never acts through a link: a link
+/// to a file outside the repository leaves that file alone, and a link to a removed backup is left
+/// in place (dangling, named in the plan).
+#[test]
+fn prune_removes_real_files_only_and_never_through_a_link() {
+    let dir = tempdir();
+    let (repo, live) = three_backups(&dir);
+    let wal_db = path(&dir, "wal-live.db");
+    let app = wal_live(&wal_db);
+    copy_with_wal(&wal_db, &repo.join("wal-2026-11-23T05-00-00.db"));
+    std::fs::write(repo.join("wal-2026-11-23T05-00-00.db-shm"), b"stale shared memory").unwrap();
+    let six = repo.join("shop-2026-11-23T06-00-00.db");
+    std::fs::hard_link(&six, repo.join("hard-2026-11-23T06-00-00.db")).unwrap();
+    std::fs::write(manifest_of(&six), r#"{"taken_at": "2026-11-23T06:00:00Z"}"#).unwrap();
+    std::os::unix::fs::symlink(&six, repo.join("six.db")).unwrap();
+    // Outside every repository: a newer backup, reached only through a link.
+    let outside = path(&dir, "outside");
+    std::fs::create_dir(&outside).unwrap();
+    sqlite3(&live, "INSERT INTO orders(customer_id, item) VALUES (7, 'outside')");
+    cli_backup(&live, &outside.join("shop-2026-11-23T09-00-00.db"));
+    let outside_before = tree(&outside);
+    std::os::unix::fs::symlink(outside.join("shop-2026-11-23T09-00-00.db"), repo.join("ext-2026-11-23T09-00-00.db"))
+        .unwrap();
+    // Reachable only through a link: a database in a scratch folder inside the repository. It is
+    // no backup (the catalog skips scratch folders), so prune leaves it and the link alone.
+    let scratch = repo.join("lastgood-scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    std::fs::write(scratch.join(".lastgood-scratch"), "scratch").unwrap();
+    std::fs::copy(repo.join("shop-2026-11-23T06-00-00.db"), scratch.join("restored.db")).unwrap();
+    std::os::unix::fs::symlink(scratch.join("restored.db"), repo.join("restored-2026-11-23T10-00-00.db")).unwrap();
+
+    let done = json(dir.path(), &["prune", "--repo", s(&repo), "--keep-last", "1"]);
+    assert_eq!(kept(&done), ["shop-2026-11-23_08-00.db"], "{done:#}");
+    let left: Vec<String> = tree(&repo).into_keys().collect();
+    let want = [
+        "ext-2026-11-23T09-00-00.db",
+        "lastgood-scratch/.lastgood-scratch",
+        "lastgood-scratch/restored.db",
+        "restored-2026-11-23T10-00-00.db",
+        "shop-2026-11-23_08-00.db",
+        "six.db",
+    ];
+    assert_eq!(left, want, "{done:#}");
+    assert_eq!(tree(&outside), outside_before, "prune changed a file outside the repository");
+    assert!(std::fs::symlink_metadata(repo.join("six.db")).unwrap().file_type().is_symlink());
+    let six = done["plan"]["decisions"].as_array().unwrap().iter().find(|d| d["taken_at"] == "2026-11-23T06:00:00Z");
+    let links_left = six.and_then(|d| d["links_left"].as_array()).unwrap_or_else(|| panic!("{done:#}"));
+    assert!(links_left.len() == 1 && links_left[0].as_str().unwrap().ends_with("six.db"), "{links_left:?}");
+    let v = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    let reasons: Vec<&str> = v["ignored"].as_array().unwrap().iter().map(|i| i["reason"].as_str().unwrap()).collect();
+    assert!(reasons.iter().any(|r| r.starts_with("dangling link")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.starts_with("link points outside every repository")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("in a folder lastgood skips")), "{reasons:?}");
+    drop(app);
+}
+
+fn manifest_of(p: &Path) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("{}.lastgood.json", p.display()))
+}

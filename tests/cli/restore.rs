@@ -182,22 +182,24 @@ fn wal_mode_backup_restores_without_side_files() {
 fn gzip_and_zstd_backups_restore_whole_and_by_table() {
     let dir = tempdir();
     let (repo, _) = three_backups(&dir);
-    let plain = repo.join("shop-2026-11-23_08-00.db");
+    // Two contents (a copy of one content, compressed or not, is the same backup).
+    let plains = [repo.join("shop-2026-11-23_08-00.db"), repo.join("shop-20261123-070000.db")];
     let packed = path(&dir, "packed");
     std::fs::create_dir(&packed).unwrap();
-    gzip(&plain, &packed.join("shop-2026-11-23T10-00-00.db.gz"));
-    zstd(&plain, &packed.join("shop-2026-11-23T11-00-00.db.zst"));
+    gzip(&plains[0], &packed.join("shop-2026-11-23T10-00-00.db.gz"));
+    zstd(&plains[1], &packed.join("shop-2026-11-23T11-00-00.db.zst"));
     let v = json(dir.path(), &["catalog", "--repo", s(&packed)]);
     let compression: Vec<&str> =
         v["backups"].as_array().unwrap().iter().map(|b| b["compression"].as_str().unwrap()).collect();
     assert_eq!(compression, ["gzip", "zstd"]);
     for (i, at) in ["2026-11-23T10:00:00Z", "2026-11-23T11:00:00Z"].iter().enumerate() {
+        let plain = &plains[i];
         let whole = path(&dir, &format!("whole-{i}.db"));
         json(dir.path(), &["restore", "--repo", s(&packed), "--at", at, "--into", s(&whole)]);
-        assert_eq!(std::fs::read(&whole).unwrap(), std::fs::read(&plain).unwrap(), "--at {at}");
+        assert_eq!(std::fs::read(&whole).unwrap(), std::fs::read(plain).unwrap(), "--at {at}");
         let one = path(&dir, &format!("one-{i}.db"));
         json(dir.path(), &["restore", "--repo", s(&packed), "--at", at, "--tables", "orders", "--into", s(&one)]);
-        assert_eq!(rows(&one, "orders"), rows(&plain, "orders"));
+        assert_eq!(rows(&one, "orders"), rows(plain, "orders"));
         assert_eq!(tables(&one), ["orders"]);
     }
     no_temp_files(dir.path());
@@ -515,10 +517,14 @@ fn backup_that_is_not_a_backup_is_bad_input() {
 #[test]
 fn restore_failing_midway_leaves_nothing_at_the_target() {
     let dir = tempdir();
-    let (repo, _) = three_backups(&dir);
+    let (repo, live) = three_backups(&dir);
     let newest = repo.join("shop-2026-11-23_08-00.db");
     let gz = repo.join("shop-2026-11-23T09-00-00.db.gz");
-    gzip(&newest, &gz);
+    // Content of its own: a gzip copy of `newest` would be another copy of the same backup.
+    sqlite3(&live, "INSERT INTO orders(customer_id, item) VALUES (3, 'late 3')");
+    let plain9 = path(&dir, "nine.db");
+    cli_backup(&live, &plain9);
+    gzip(&plain9, &gz);
     json(dir.path(), &["catalog", "--repo", s(&repo)]);
     // 1. The gzip backup loses its second half (zeros instead), restored whole and by table.
     let mut bytes = std::fs::read(&gz).unwrap();
@@ -644,4 +650,150 @@ fn tables_with_a_foreign_key_to_a_table_left_out_restore() {
     json(dir.path(), &["restore", "--repo", s(&repo), "--backup", "latest", "--tables", "child", "--into", s(&into)]);
     assert_eq!(tables(&into), ["child"]);
     assert_eq!(rows(&into, "child"), rows(&repo.join("app-2026-11-24T06-00-00.db"), "child"));
+}
+
+/// The hourly "copy the files" setup of a live WAL database, copied into two repositories (07:00
+/// into the first given, 06:00 into the second): the main files are byte-identical, so the 06:00
+/// and 07:00 copies used to be one backup whose first copy (07:00, after the incident) answered
+/// `--at 06:30`. Each `--at` now restores exactly the state of its hour.
+#[test]
+fn restore_at_picks_the_hourly_wal_copy_of_that_hour() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    let (first, second) = (path(&dir, "first"), path(&dir, "second"));
+    std::fs::create_dir(&first).unwrap();
+    std::fs::create_dir(&second).unwrap();
+    let app = wal_live(&live);
+    app.execute("INSERT INTO orders(item) VALUES ('d')", []).unwrap();
+    copy_with_wal(&live, &second.join("shop-2026-11-24T06-00-00.db"));
+    let at_six = items(&second.join("shop-2026-11-24T06-00-00.db"));
+    // The incident, then the 07:00 copy.
+    app.execute_batch("DELETE FROM orders WHERE item IN ('a', 'b'); INSERT INTO orders(item) VALUES ('after');")
+        .unwrap();
+    copy_with_wal(&live, &first.join("shop-2026-11-24T07-00-00.db"));
+    let at_seven = items(&live);
+    assert_eq!(at_six, ["a", "b", "c", "d"]);
+    assert_eq!(at_seven, ["c", "d", "after"]);
+    std::fs::remove_file(path(&dir, "second/shop-2026-11-24T06-00-00.db-shm")).ok();
+
+    let repos = ["--repo", s(&first), "--repo", s(&second)];
+    for (at, want, file) in
+        [("2026-11-24T06:30:00Z", &at_six, "T06-00-00.db"), ("2026-11-24T07:30:00Z", &at_seven, "T07-00-00.db")]
+    {
+        for (name, extra) in [("whole", &[][..]), ("orders", &["--tables", "orders"][..])] {
+            let into = path(&dir, &format!("{name}-{}.db", &at[11..13]));
+            let mut args = vec!["restore", "--at", at, "--into", s(&into)];
+            args.extend_from_slice(&repos);
+            args.extend_from_slice(extra);
+            let r = json(dir.path(), &args);
+            assert!(r["backup_path"].as_str().unwrap().ends_with(file), "--at {at}: {r:#}");
+            assert_eq!(r["backup_wal"].as_str().unwrap(), format!("{}-wal", r["backup_path"].as_str().unwrap()));
+            assert_eq!(&items(&into), want, "--at {at} {name}");
+            assert_eq!(quick_check(&into), "ok");
+        }
+    }
+    drop(app);
+}
+
+/// The restore's checksum check covers the `-wal`: a `-wal` changed after cataloguing (same size
+/// and mtime, so cached facts still apply) is refused, whole and by table.
+#[test]
+fn restore_refuses_a_backup_whose_wal_changed_since_it_was_catalogued() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    let repo = path(&dir, "repo");
+    std::fs::create_dir(&repo).unwrap();
+    let app = wal_live(&live);
+    app.execute("INSERT INTO orders(item) VALUES ('d')", []).unwrap();
+    let backup = repo.join("shop-2026-11-24T06-00-00.db");
+    copy_with_wal(&live, &backup);
+    json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    let wal = repo.join("shop-2026-11-24T06-00-00.db-wal");
+    let mut bytes = std::fs::read(&wal).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01; // inside the last frame: SQLite would simply ignore that frame
+    replace_keeping_stamp(&wal, &bytes);
+    let out = path(&dir, "out");
+    std::fs::create_dir(&out).unwrap();
+    let target = out.join("r.db");
+    for extra in [&[][..], &["--tables", "orders"][..]] {
+        let mut args = vec!["restore", "--repo", s(&repo), "--backup", s(&backup), "--into", s(&target)];
+        args.extend_from_slice(extra);
+        let err = fails(dir.path(), &args, 3);
+        assert!(err.contains("changed since it was catalogued") && err.contains("-wal"), "{err}");
+        assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
+    }
+    drop(app);
+}
+
+/// Backups dated in the future (a clock ahead) cannot be reached by any `--at`: `restore --at now`
+/// says it passed over them instead of skipping them silently.
+#[test]
+fn restore_at_now_names_the_future_dated_backups_it_passed_over() {
+    let dir = tempdir();
+    let (repo, live) = three_backups(&dir);
+    let ahead = chrono::Utc::now() + chrono::TimeDelta::hours(3);
+    sqlite3(&live, "INSERT INTO orders(customer_id, item) VALUES (4, 'from the future')");
+    cli_backup(&live, &repo.join(format!("shop-{}.db", ahead.format("%Y-%m-%dT%H-%M-%S"))));
+    let into = path(&dir, "now.db");
+    let r = json(dir.path(), &["restore", "--repo", s(&repo), "--at", "now", "--into", s(&into)]);
+    assert!(r["backup_path"].as_str().unwrap().ends_with("shop-2026-11-23_08-00.db"), "{r:#}");
+    let why = r["why"].as_str().unwrap();
+    assert!(why.contains("passed over 1 backup(s) dated in the future (clock skew?)"), "{why}");
+    assert!(why.contains("2h59m in the future") || why.contains("3h00m in the future"), "{why}");
+    // Without --quiet it is a warning on stderr too.
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("lastgood"))
+        .current_dir(dir.path())
+        .env_remove("LASTGOOD_REPO")
+        .args(["restore", "--repo", s(&repo), "--at", "now", "--into", s(&path(&dir, "now2.db"))])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: passed over 1 backup(s) dated in the future"));
+}
+
+/// Two backups with one taken-at: the choice follows the documented rule (here: more copies) and
+/// says so, naming both; `latest` agrees.
+#[test]
+fn two_backups_with_the_same_taken_at_are_chosen_between_by_rule_and_named() {
+    let dir = tempdir();
+    let (repo, live) = three_backups(&dir);
+    let other = path(&dir, "other");
+    std::fs::create_dir(&other).unwrap();
+    sqlite3(&live, "INSERT INTO orders(customer_id, item) VALUES (5, 'twin')");
+    cli_backup(&live, &repo.join("twin-2026-11-23T09-00-00.db"));
+    sqlite3(&live, "INSERT INTO orders(customer_id, item) VALUES (6, 'twin 2')");
+    cli_backup(&live, &repo.join("shop-2026-11-23T09-00-00.db"));
+    let catalog = json(dir.path(), &["catalog", "--repo", s(&repo)]);
+    let id_of = |file: &str| {
+        catalog["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["copies"][0]["path"].as_str().unwrap().ends_with(file))
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (twin, shop) = (id_of("twin-2026-11-23T09-00-00.db"), id_of("shop-2026-11-23T09-00-00.db"));
+    let choose = |repos: &[&str]| {
+        let mut args = vec!["restore", "--at", "2026-11-23T09:30:00Z", "--dry-run", "--into", "x.db"];
+        args.extend_from_slice(repos);
+        let r = json(dir.path(), &args);
+        let mut latest = vec!["show", "latest"];
+        latest.extend_from_slice(repos);
+        assert_eq!(json(dir.path(), &latest)["id"], r["backup_id"], "latest and --at disagree");
+        (r["backup_id"].as_str().unwrap().to_string(), r["why"].as_str().unwrap().to_string())
+    };
+    // Equal ranks: the higher id.
+    let (chosen, why) = choose(&["--repo", s(&repo)]);
+    assert_eq!(chosen, twin.clone().max(shop.clone()), "{why}");
+    assert!(why.contains(&twin) && why.contains(&shop) && why.contains("share taken-at"), "{why}");
+    assert!(why.contains("more copies"), "the rule is named: {why}");
+    // The lower id gets a second copy: it wins.
+    let lower = twin.clone().min(shop.clone());
+    let file = if lower == twin { "twin-2026-11-23T09-00-00.db" } else { "shop-2026-11-23T09-00-00.db" };
+    std::fs::copy(repo.join(file), other.join(file)).unwrap();
+    let (chosen, why) = choose(&["--repo", s(&repo), "--repo", s(&other)]);
+    assert_eq!(chosen, lower, "{why}");
 }

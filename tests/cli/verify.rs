@@ -27,9 +27,11 @@ fn healthy_backups_verify_ok_including_compressed_copies_and_manifests() {
     assert!(verdicts.iter().all(|c| c["ok"] == true), "{v:#}");
     let first = verdicts.iter().find(|c| c["path"].as_str().unwrap().ends_with("T06-00-00.db")).unwrap();
     assert_eq!(first["checks"][0]["detail"], "matches manifest");
+    // The newest backup's content is stored three times (plain, gzip, zstd): one backup, three
+    // copies.
     let out = lastgood(dir.path()).args(["verify", "latest", "--repo", s(&repo)]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 of 1 copies verified OK"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 of 3 copies verified OK"));
 }
 
 #[test]
