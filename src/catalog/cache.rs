@@ -18,7 +18,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::FileFacts;
 
-const LAYOUT_VERSION: i64 = 4;
+// 5: pg_dump archives' facts include the decoding of every data block (`pgdata`); facts cached
+// before it are read again.
+const LAYOUT_VERSION: i64 = 5;
 pub const DIR: &str = ".lastgood";
 
 /// The key that says whether cached facts still describe a file.

@@ -15,6 +15,7 @@ mod merge;
 mod pg;
 mod pgbatch;
 mod pgcluster;
+mod pgguard;
 mod pgops;
 mod picker;
 mod promote;
