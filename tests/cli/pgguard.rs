@@ -115,3 +115,72 @@ fn a_bit_flip_in_a_directory_archives_data_file_fails_verify() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("`public.orders`") && out.contains("does not decompress"), "{out}");
 }
+
+/// Four archives by the real pg_dump, one per second (archive times have whole seconds); the
+/// downloads go bad after the second.
+fn four_archives_bad_from_the_third(c: &Cluster, repo: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for i in 1..=4 {
+        if i == 3 {
+            c.psql("shop", "UPDATE downloads SET filename = 'bad.zip'");
+        }
+        c.psql("shop", &format!("INSERT INTO downloads VALUES ({}, 'late.zip')", 1000 + i));
+        let f = repo.join(format!("shop-{i}.dump"));
+        c.pg_dump("shop", &["-Fc"], &f);
+        files.push(f);
+        std::thread::sleep(std::time::Duration::from_millis(1050));
+    }
+    files
+}
+
+fn lkg_paths(cwd: &Path, rs: &str) -> Vec<String> {
+    let cat = json(cwd, &["catalog", "--repo", rs]);
+    cat["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["last_known_good"] == true)
+        .map(|b| b["copies"][0]["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The item 7 on pg_dump archives: bisect marks the second archive; a check naming a
+/// table no archive has is exit 2 naming it and leaves the mark; prune keeps the marked archive.
+#[test]
+fn on_pg_dump_archives_a_typo_check_is_refused_and_prune_keeps_the_last_known_good() {
+    let c = cluster_or_skip!();
+    make_shop(&c);
+    let dir = tempdir();
+    let r = repo(dir.path(), "repo");
+    let files = four_archives_bad_from_the_third(&c, &r);
+    let rs = r.to_str().unwrap();
+    let url = c.url("postgres");
+    let check = "SELECT count(*) = 0 FROM downloads WHERE filename = 'bad.zip'";
+    let v = json(dir.path(), &["bisect", "--repo", rs, "--check", check, "--tables", "downloads", "--scratch-url", &url]);
+    assert_eq!(v["last_known_good"]["path"], files[1].to_str().unwrap(), "{v:#}");
+    assert_eq!(lkg_paths(dir.path(), rs), [files[1].to_str().unwrap()]);
+
+    let typo = "SELECT count(*) = 0 FROM dowloads WHERE filename = 'bad.zip'";
+    let line = fails(dir.path(), &["bisect", "--repo", rs, "--check", typo, "--scratch-url", &url], 2);
+    assert!(line.contains("\"dowloads\" does not exist") && line.contains("any of the 4 backup(s)"), "{line}");
+    // With --tables, a probe restores only those: a check reading another table cannot be evaluated.
+    let other = "SELECT count(*) > 0 FROM orders";
+    let line =
+        fails(dir.path(), &["bisect", "--repo", rs, "--check", other, "--tables", "downloads", "--scratch-url", &url], 2);
+    assert!(line.contains("\"orders\" does not exist"), "{line}");
+    assert_eq!(lkg_paths(dir.path(), rs), [files[1].to_str().unwrap()], "the mark was touched");
+    let left = c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'lastgood%'");
+    assert_eq!(left.trim(), "0", "scratch databases left behind");
+
+    let plan = json(dir.path(), &["prune", "--repo", rs, "--keep-last", "1", "--dry-run"]);
+    let kept: Vec<&str> = plan["plan"]["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["keep"] == true)
+        .map(|d| d["paths"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, [files[3].to_str().unwrap(), files[1].to_str().unwrap()], "{plan:#}");
+    json(dir.path(), &["prune", "--repo", rs, "--keep-last", "1"]);
+    assert!(files[1].exists() && files[3].exists() && !files[0].exists() && !files[2].exists());
+}
