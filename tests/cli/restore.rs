@@ -645,3 +645,25 @@ fn tables_with_a_foreign_key_to_a_table_left_out_restore() {
     assert_eq!(tables(&into), ["child"]);
     assert_eq!(rows(&into, "child"), rows(&repo.join("app-2026-11-24T06-00-00.db"), "child"));
 }
+
+/// `--jobs 0` used to be accepted (and silently taken as 1): a usage error now, before anything.
+#[test]
+fn jobs_zero_is_a_usage_error() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    for jobs in ["0", "two"] {
+        let out = lastgood(dir.path())
+            .args(["restore", "--repo", s(&repo), "--backup", "latest", "--into", "x.db", "--jobs", jobs])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--jobs {jobs}: {err}");
+        assert!(err.starts_with("error: ") && err.contains("--jobs"), "{err}");
+        assert!(out.stdout.is_empty() && !dir.path().join("x.db").exists());
+    }
+    let out = lastgood(dir.path())
+        .args(["restore", "--repo", s(&repo), "--backup", "latest", "--into", "x.db", "--jobs", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
