@@ -288,7 +288,11 @@ fn a_check_no_backup_can_evaluate_is_a_usage_error_and_leaves_the_lkg_mark() {
         let line = fails(dir.path(), &args, 2);
         assert!(line.contains("dowloads") && line.contains("any of the 13 backup(s)"), "{line}");
     }
-    let line = fails(dir.path(), &["--repo", repo.to_str().unwrap(), "bisect", "--check", "SELECT count(nme) FROM customers"], 2);
+    let line = fails(
+        dir.path(),
+        &["--repo", repo.to_str().unwrap(), "bisect", "--check", "SELECT count(nme) FROM customers"],
+        2,
+    );
     assert!(line.contains("no such column: nme"), "{line}");
     let line = fails(
         dir.path(),

@@ -156,7 +156,8 @@ fn on_pg_dump_archives_a_typo_check_is_refused_and_prune_keeps_the_last_known_go
     let rs = r.to_str().unwrap();
     let url = c.url("postgres");
     let check = "SELECT count(*) = 0 FROM downloads WHERE filename = 'bad.zip'";
-    let v = json(dir.path(), &["bisect", "--repo", rs, "--check", check, "--tables", "downloads", "--scratch-url", &url]);
+    let v =
+        json(dir.path(), &["bisect", "--repo", rs, "--check", check, "--tables", "downloads", "--scratch-url", &url]);
     assert_eq!(v["last_known_good"]["path"], files[1].to_str().unwrap(), "{v:#}");
     assert_eq!(lkg_paths(dir.path(), rs), [files[1].to_str().unwrap()]);
 
@@ -165,8 +166,11 @@ fn on_pg_dump_archives_a_typo_check_is_refused_and_prune_keeps_the_last_known_go
     assert!(line.contains("\"dowloads\" does not exist") && line.contains("any of the 4 backup(s)"), "{line}");
     // With --tables, a probe restores only those: a check reading another table cannot be evaluated.
     let other = "SELECT count(*) > 0 FROM orders";
-    let line =
-        fails(dir.path(), &["bisect", "--repo", rs, "--check", other, "--tables", "downloads", "--scratch-url", &url], 2);
+    let line = fails(
+        dir.path(),
+        &["bisect", "--repo", rs, "--check", other, "--tables", "downloads", "--scratch-url", &url],
+        2,
+    );
     assert!(line.contains("\"orders\" does not exist"), "{line}");
     assert_eq!(lkg_paths(dir.path(), rs), [files[1].to_str().unwrap()], "the mark was touched");
     let left = c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'lastgood%'");
