@@ -92,9 +92,9 @@ fn a_bit_flip_inside_compressed_table_data_fails_verify_and_restore_at_skips_the
     assert_eq!(c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'shop_bad'").trim(), "0");
 }
 
-/// Directory archives: each table's `NNNN.dat.gz` is decompressed too.
+/// Directory archives: each table's `NNNN.dat.gz` is decompressed too; tar members are checked.
 #[test]
-fn a_bit_flip_in_a_directory_archives_data_file_fails_verify() {
+fn a_bit_flip_in_a_directory_archives_data_file_or_a_tar_member_header_fails_verify() {
     let c = cluster_or_skip!();
     make_shop(&c);
     let dir = tempdir();
@@ -114,6 +114,20 @@ fn a_bit_flip_in_a_directory_archives_data_file_fails_verify() {
     let (code, out, _) = run(dir.path(), &["verify", "--all", "--repo", rs]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("`public.orders`") && out.contains("does not decompress"), "{out}");
+
+    // Tar archives are never compressed: their member headers (checksummed) are checked.
+    let t = repo(dir.path(), "tar");
+    let tar = t.join("shop.tar");
+    c.pg_dump("shop", &["-Ft"], &tar);
+    let ts = t.to_str().unwrap();
+    assert_eq!(run(dir.path(), &["verify", "--all", "--repo", ts]).0, 0);
+    let bytes = std::fs::read(&tar).unwrap();
+    let first_size = u64::from_str_radix(std::str::from_utf8(&bytes[124..135]).unwrap().trim_matches('\0'), 8).unwrap();
+    let second = 512 + first_size.div_ceil(512) * 512;
+    flip_bit(&tar, second as usize + 2);
+    let (code, out, _) = run(dir.path(), &["verify", "--all", "--repo", ts]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("checksum does not match"), "{out}");
 }
 
 /// Four archives by the real pg_dump, one per second (archive times have whole seconds); the
