@@ -16,6 +16,11 @@
 //! Errors, raised before the search goes on: a check that is not SQL, not one read-only
 //! statement, or that names an unknown function → `Usage` (exit 2); a check that returns no row,
 //! several rows, several columns, NULL or a non-numeric value on a backup → `BadInput` (exit 3).
+//! A check that no backup searched can evaluate because each lacks a table or column it (or
+//! `--tables`) names — a typo, not a timeline — is `Usage` too, naming what is missing, raised
+//! after the search (which then has probed every backup) and before anything is recorded. A
+//! table that only later backups have is not that: the older backups cannot tell, the newer
+//! ones answer.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -99,6 +104,9 @@ pub struct Evaluation {
     /// Why the backup cannot tell.
     pub reason: Option<String>,
     pub seconds: f64,
+    /// The table or column the backup lacks, when that is why it cannot tell.
+    #[serde(skip)]
+    pub missing: Option<String>,
 }
 
 /// A backup named in the result.
@@ -190,6 +198,11 @@ pub fn bisect(catalog: &Catalog, req: &Request, out: &Output) -> Result<BisectRe
     };
     let (lkg, bad, alternates) = if req.scan { scan(cands.len(), &mut run)? } else { binary(cands.len(), &mut run)? };
     bar.finish_and_clear();
+    // When every probe cannot tell, the search has probed every backup (see `binary`); if each
+    // lacks what the check names, the check is the problem (a typo), not the backups.
+    if evals.len() == cands.len() && evals.iter().all(|e| e.missing.is_some()) {
+        return Err(check_names_what_no_backup_has(&evals, req));
+    }
     let mut by_time: Vec<&Evaluation> = evals.iter().collect();
     by_time.sort_by_key(|e| e.taken_at);
     let cannot_tell_between = by_time
@@ -294,9 +307,11 @@ fn evaluate(b: &Backup, req: &Request, step: usize, out: &Output) -> Result<Eval
         value: None,
         reason: None,
         seconds: 0.0,
+        missing: None,
     };
     if let Some(t) = req.tables.iter().find(|t| b.table(t).is_none()) {
         e.reason = Some(format!("no table `{t}`"));
+        e.missing = Some(format!("no table `{t}` (named by --tables)"));
         return Ok(e);
     }
     match answer(b, req, out)? {
@@ -307,7 +322,11 @@ fn evaluate(b: &Backup, req: &Request, step: usize, out: &Output) -> Result<Eval
             }
             None => e.reason = Some("the check returned nothing usable".into()),
         },
-        Err(reason) => e.reason = Some(reason),
+        Err(CannotTell::Missing(m)) => {
+            e.reason = Some(m.clone());
+            e.missing = Some(m);
+        }
+        Err(CannotTell::Other(reason)) => e.reason = Some(reason),
     }
     e.seconds = started.elapsed().as_secs_f64();
     Ok(e)
@@ -317,7 +336,7 @@ fn evaluate(b: &Backup, req: &Request, step: usize, out: &Output) -> Result<Eval
 /// for a check that is unusable whatever the backup. SQLite backups are queried in place; a
 /// pg_dump archive restores the `--tables` (or everything) into a scratch database on the
 /// `--scratch-url` server, which is dropped again whatever happens.
-fn answer(b: &Backup, req: &Request, out: &Output) -> Result<std::result::Result<Value, String>> {
+fn answer(b: &Backup, req: &Request, out: &Output) -> Result<std::result::Result<Value, CannotTell>> {
     let result = if b.format.is_postgres() {
         let server = req.scratch.ok_or_else(|| no_scratch_server(b))?;
         let tables = (!req.tables.is_empty()).then(|| req.tables.to_vec());
@@ -325,7 +344,7 @@ fn answer(b: &Backup, req: &Request, out: &Output) -> Result<std::result::Result
         let mut probe = match ProbeScratch::restore(b, tables, server, why, out) {
             Ok(p) => p,
             Err(err) if is_environment(&err) => return Err(err),
-            Err(err) => return Ok(Err(format!("cannot restore it: {err:#}"))),
+            Err(err) => return Ok(Err(CannotTell::Other(format!("cannot restore it: {err:#}")))),
         };
         let r = probe.db().one_value(&req.check.sql);
         probe.finish()?;
@@ -335,7 +354,7 @@ fn answer(b: &Backup, req: &Request, out: &Output) -> Result<std::result::Result
         // corrupt pages the catalog did not touch): it cannot tell; the search goes on around it.
         match open_queryable(b) {
             Ok(mut o) => o.db.one_value(&req.check.sql)?,
-            Err(err) => return Ok(Err(format!("cannot read it: {err:#}"))),
+            Err(err) => return Ok(Err(CannotTell::Other(format!("cannot read it: {err:#}")))),
         }
     };
     match result {
@@ -348,18 +367,48 @@ fn is_environment(e: &anyhow::Error) -> bool {
     crate::error::classify(e).is_some_and(|f| f.kind == crate::error::Kind::Environment)
 }
 
+/// `Usage`: the check (or `--tables`) names a table or column that none of the backups searched
+/// has, with the engines' messages (deduplicated).
+fn check_names_what_no_backup_has(evals: &[Evaluation], req: &Request) -> anyhow::Error {
+    let mut reasons: Vec<&str> = Vec::new();
+    for m in evals.iter().filter_map(|e| e.missing.as_deref()) {
+        if !reasons.contains(&m) {
+            reasons.push(m);
+        }
+    }
+    let hint = if req.tables.is_empty() {
+        "check the table and column names in --check (`lastgood show latest` lists them)".to_string()
+    } else {
+        "check the names in --check and --tables; a pg_dump probe restores only the --tables, so name every table the check reads".to_string()
+    };
+    usage(format!(
+        "the --check query cannot be evaluated on any of the {} backup(s) searched: {}",
+        evals.len(),
+        reasons.join("; ")
+    ))
+    .hint(hint)
+    .into()
+}
+
 pub fn no_scratch_server(b: &Backup) -> anyhow::Error {
     usage(format!("backup {} is a pg_dump archive: checking it needs a PostgreSQL server for scratch databases", b.id))
         .hint("pass --scratch-url postgres://user@host/postgres (a scratch database is created there and dropped)")
         .into()
 }
 
+/// Why a backup cannot tell: it lacks a table or column the check names (the engine's message),
+/// or something else (it cannot be read or restored).
+enum CannotTell {
+    Missing(String),
+    Other(String),
+}
+
 /// What a query problem means for bisect: the backup cannot tell (missing table or column,
 /// unreadable data), or the check itself is unusable (an error).
-fn problem_to_reason(p: QueryProblem, check: &Check, b: &Backup) -> Result<std::result::Result<Value, String>> {
+fn problem_to_reason(p: QueryProblem, check: &Check, b: &Backup) -> Result<std::result::Result<Value, CannotTell>> {
     match p {
-        QueryProblem::MissingObject(m) => Ok(Err(m)),
-        QueryProblem::Unreadable(m) => Ok(Err(format!("cannot read it: {m}"))),
+        QueryProblem::MissingObject(m) => Ok(Err(CannotTell::Missing(m))),
+        QueryProblem::Unreadable(m) => Ok(Err(CannotTell::Other(format!("cannot read it: {m}")))),
         QueryProblem::NotSql(m) => Err(usage(format!("the --check query fails on backup {}: {m}", b.id)).into()),
         QueryProblem::Writes => {
             Err(usage(format!("the --check query `{}` writes; it must be a query", check.sql)).into())

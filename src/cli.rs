@@ -11,7 +11,7 @@ use crate::cmd;
     name = "lastgood",
     version,
     about = "Point-in-time restore for databases: find the last known good backup, restore only the damaged tables into scratch, diff, and merge them back.",
-    after_help = "Exit codes: 0 ok, 1 differences found / check failed, 2 usage error, 3 bad input, 4 environment error, 5 refused for safety, 130 interrupted."
+    after_help = "Exit codes: 0 ok, 1 differences found / check failed, 2 usage error, 3 bad input, 4 environment error, 5 refused for safety, 70 internal error (a bug in lastgood), 130 interrupted."
 )]
 pub struct Cli {
     #[command(flatten)]

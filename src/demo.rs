@@ -11,7 +11,10 @@
 //! rows): the merge plan lists it, and the walkthrough skips it (`--triggers skip`).
 //!
 //! Invariants: the sandbox is only ever (re)built inside a folder that is empty or carries the
-//! `.lastgood-demo` marker; backups are real SQLite files made by `VACUUM INTO`.
+//! `.lastgood-demo` marker; backups are real SQLite files made by `VACUUM INTO`. The marker lists
+//! every file and folder the demo made (`record`, after the build and after each walkthrough
+//! step); a rebuild removes exactly those, and refuses, removing nothing, when the folder holds
+//! anything else (a file the user put there is never deleted).
 
 use std::path::{Path, PathBuf};
 
@@ -75,23 +78,99 @@ pub fn build(dir: &Path, now: DateTime<Utc>) -> Result<Sandbox> {
         }
         add_orders(&conn, sb.at(hour, 30))?;
     }
+    drop(conn);
+    record(dir)?;
     Ok(sb)
 }
 
+/// The first line of the marker; the paths the demo made follow, one per line (folders end
+/// with `/`).
+const MARKER_HEAD: &str = "A lastgood demo sandbox; `lastgood demo` rebuilds it, removing only the files listed below.";
+
+/// Records everything now in the sandbox as the demo's own (called when no one else writes there:
+/// after the build and after each walkthrough step).
+pub fn record(dir: &Path) -> Result<()> {
+    let mut text = format!("{MARKER_HEAD}\n");
+    for p in contents(dir)? {
+        text.push_str(&p);
+        text.push('\n');
+    }
+    let marker = dir.join(MARKER);
+    std::fs::write(&marker, text).map_err(|e| environment(format!("cannot write `{}`: {e}", marker.display())).into())
+}
+
+/// Every path under `dir` (relative, `/`-separated; folders end with `/`) except the marker.
+fn contents(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| environment(format!("cannot read `{}`: {e}", d.display())))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| environment(format!("cannot read `{}`: {e}", d.display())))?;
+            let path = entry.path();
+            let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push(format!("{rel}/"));
+                stack.push(path);
+            } else if rel != MARKER {
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Makes `dir` ready for a build: created when absent; when it holds a previous demo, the files
+/// and folders its marker lists are removed. Errors: `Refused` (nothing removed) when it holds
+/// anything the demo did not make.
 fn prepare_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
-        let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
-        if !empty && !dir.join(MARKER).exists() {
-            return Err(refused(format!("`{}` exists and is not a lastgood demo folder", dir.display()))
-                .hint("pass another folder: `lastgood demo DIR`")
+        let found = contents(dir)?;
+        let marker = std::fs::read_to_string(dir.join(MARKER)).ok();
+        if !found.is_empty() || marker.is_some() {
+            let Some(marker) = marker else {
+                return Err(refused(format!("`{}` exists and is not a lastgood demo folder", dir.display()))
+                    .hint("pass another folder: `lastgood demo DIR`")
+                    .into());
+            };
+            let ours: std::collections::HashSet<&str> = marker.lines().skip(1).collect();
+            // A listed database's side files are SQLite's, made by whoever opened it since.
+            let side_of_ours = |p: &str| {
+                ["-wal", "-shm", "-journal"].iter().any(|s| p.strip_suffix(s).is_some_and(|db| ours.contains(db)))
+            };
+            let foreign: Vec<&String> =
+                found.iter().filter(|p| !ours.contains(p.as_str()) && !side_of_ours(p)).collect();
+            if let Some(first) = foreign.first() {
+                return Err(refused(format!(
+                    "`{}` holds {} that `lastgood demo` did not make (`{first}`); it removes nothing",
+                    dir.display(),
+                    if foreign.len() == 1 { "a file".to_string() } else { format!("{} files", foreign.len()) }
+                ))
+                .hint("move them out of the folder, or pass another folder: `lastgood demo DIR`")
                 .into());
-        }
-        if !empty {
-            std::fs::remove_dir_all(dir).map_err(|e| environment(format!("cannot clear `{}`: {e}", dir.display())))?;
+            }
+            remove_ours(dir, &found)?;
         }
     }
     std::fs::create_dir_all(dir).map_err(|e| environment(format!("cannot create `{}`: {e}", dir.display())))?;
-    std::fs::write(dir.join(MARKER), "A lastgood demo sandbox; `lastgood demo` rebuilds it.\n")?;
+    std::fs::write(dir.join(MARKER), format!("{MARKER_HEAD}\n"))?;
+    Ok(())
+}
+
+/// Removes the listed files, then the listed folders, deepest first (each is empty by then).
+fn remove_ours(dir: &Path, ours: &[String]) -> Result<()> {
+    let cannot = |p: &Path, e: std::io::Error| environment(format!("cannot remove `{}`: {e}", p.display()));
+    for f in ours.iter().filter(|p| !p.ends_with('/')) {
+        let p = dir.join(f);
+        std::fs::remove_file(&p).map_err(|e| cannot(&p, e))?;
+    }
+    let mut folders: Vec<&String> = ours.iter().filter(|p| p.ends_with('/')).collect();
+    folders.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for f in folders {
+        let p = dir.join(f);
+        std::fs::remove_dir(&p).map_err(|e| cannot(&p, e))?;
+    }
     Ok(())
 }
 
@@ -186,5 +265,10 @@ mod tests {
         std::fs::write(dir.path().join("x"), "keep me").unwrap();
         assert!(build(dir.path(), Utc::now()).is_err());
         assert!(dir.path().join("x").exists());
+        // Rebuilds its own folder, and refuses one where a file was added.
+        build(&sb.dir, Utc::now()).unwrap();
+        std::fs::write(sb.backups.join("notes.txt"), "mine").unwrap();
+        assert!(build(&sb.dir, Utc::now()).is_err());
+        assert!(sb.backups.join("notes.txt").exists() && sb.live.exists());
     }
 }

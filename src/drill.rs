@@ -158,6 +158,23 @@ pub struct DatabaseReport {
     pub ok: bool,
 }
 
+impl DatabaseReport {
+    /// A failed report with nothing in it yet.
+    fn empty(name: &str) -> DatabaseReport {
+        DatabaseReport {
+            name: name.to_string(),
+            backup_id: None,
+            backup_path: None,
+            taken_at: None,
+            rpo_seconds: None,
+            rto_seconds: None,
+            checks: Vec::new(),
+            warnings: Vec::new(),
+            ok: false,
+        }
+    }
+}
+
 struct Recorder {
     checks: Vec<CheckResult>,
 }
@@ -180,23 +197,22 @@ impl Recorder {
     }
 }
 
-/// Drills one database. Errors only for a repository that cannot be read; everything about the
-/// backup itself is a failed check in the report.
+/// Drills one database. Errors only for a usage error (no repository given); a repository that
+/// cannot be read is a failed `repositories` check, and everything about the backup itself is a
+/// failed check in the report, so the JUnit report always says what failed.
 pub fn drill(spec: &DatabaseSpec, now: DateTime<Utc>, out: &Output) -> Result<DatabaseReport> {
-    let catalog = Catalog::scan(&spec.repos, out)?;
-    let mine: Vec<&Backup> = catalog.backups.iter().filter(|b| belongs(spec, b)).collect();
     let mut rec = Recorder { checks: Vec::new() };
-    let mut report = DatabaseReport {
-        name: spec.name.clone(),
-        backup_id: None,
-        backup_path: None,
-        taken_at: None,
-        rpo_seconds: None,
-        rto_seconds: None,
-        checks: Vec::new(),
-        warnings: Vec::new(),
-        ok: false,
+    let t = Instant::now();
+    let catalog = match Catalog::scan(&spec.repos, out) {
+        Ok(c) => c,
+        Err(e) if crate::error::classify(&e).is_some_and(|f| f.kind == crate::error::Kind::Usage) => return Err(e),
+        Err(e) => {
+            rec.record("repositories", t, Err(e));
+            return Ok(DatabaseReport { checks: rec.checks, ..DatabaseReport::empty(&spec.name) });
+        }
     };
+    let mine: Vec<&Backup> = catalog.backups.iter().filter(|b| belongs(spec, b)).collect();
+    let mut report = DatabaseReport::empty(&spec.name);
     let t = Instant::now();
     let Some(newest) = mine.last().copied() else {
         rec.record("newest backup", t, Err(bad_input(format!("no backup found for `{}`", spec.name)).into()));

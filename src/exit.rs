@@ -19,5 +19,8 @@ pub const ENVIRONMENT: i32 = 4;
 /// A safety rule refused the operation: target exists, target is live or a backup, live is in use,
 /// another lastgood holds the lock. Nothing was written.
 pub const REFUSED: i32 = 5;
+/// A bug in lastgood (an unclassified error or a panic), as sysexits' `EX_SOFTWARE`: nothing
+/// outside lastgood is known to be wrong. Reported as one `error: internal error: …` line.
+pub const INTERNAL: i32 = 70;
 /// Interrupted by Ctrl-C (SIGINT); nothing is left half-written.
 pub const INTERRUPTED: i32 = 130;

@@ -60,13 +60,75 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 /// Prints an error as one line (`error: …` with its cause chain) plus an optional `hint:` line,
-/// and returns its exit code. Passwords are redacted from the text.
+/// and returns its exit code. Passwords are redacted from the text. An error no one classified
+/// (`error::Kind::Internal`) is a bug: it says `internal error`, with the panic that caused it
+/// when a thread panicked, and exits 70.
 pub fn report_error(err: &anyhow::Error) -> i32 {
+    let kind = error::kind_of(err);
     let failure = error::classify(err);
-    let line = redact::in_text(&format!("{err:#}"));
-    eprintln!("error: {}", line.replace('\n', " "));
-    if let Some(hint) = failure.and_then(|f| f.hint.as_deref()) {
-        eprintln!("hint: {hint}");
+    let mut line = format!("{err:#}");
+    if kind == error::Kind::Internal {
+        line = format!("internal error: {line}");
+        if let Some(p) = take_panic() {
+            line.push_str(&format!(" (panic: {p})"));
+        }
     }
-    failure.map(|f| f.kind.exit_code()).unwrap_or(exit::ENVIRONMENT)
+    eprintln!("error: {}", redact::in_text(&line).replace('\n', " "));
+    match failure.and_then(|f| f.hint.as_deref()) {
+        Some(hint) => eprintln!("hint: {hint}"),
+        None if kind == error::Kind::Internal => eprintln!("hint: {BUG_HINT}"),
+        None => {}
+    }
+    kind.exit_code()
+}
+
+const BUG_HINT: &str = "this is a bug in lastgood: please report it with the command that was run and this message";
+
+/// The first panic of the process, as `message at file:line`, recorded by `install_panic_hook`.
+static PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+fn take_panic() -> Option<String> {
+    PANIC.lock().unwrap_or_else(|p| p.into_inner()).take()
+}
+
+/// Replaces Rust's panic message (several lines, a backtrace note) by a record of the first
+/// panic, which `report_panic` or `report_error` prints as one `error: internal error: …` line.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let mut first = PANIC.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(format!("{message}{at}"));
+    }));
+}
+
+/// Reports a panic that reached `main` and returns its exit code: 70, except that stdout closed
+/// early (`lastgood … | head`) is a success, as everywhere else.
+pub fn report_panic() -> i32 {
+    let panic = take_panic().unwrap_or_else(|| "a panic".to_string());
+    if panic.contains("failed printing to stdout") && panic.contains("Broken pipe") {
+        return exit::OK;
+    }
+    eprintln!("error: internal error: {}", redact::in_text(&panic).replace('\n', " "));
+    eprintln!("hint: {BUG_HINT}");
+    exit::INTERNAL
+}
+
+/// For the tests of the internal-error path only: `LASTGOOD_TEST_INTERNAL_FAILURE` = `panic`,
+/// `thread-panic` or `error` makes the command fail that way before it starts.
+#[doc(hidden)]
+pub fn simulated_internal_failure() -> anyhow::Result<()> {
+    match std::env::var("LASTGOOD_TEST_INTERNAL_FAILURE").as_deref() {
+        Ok("panic") => panic!("simulated panic"),
+        Ok("thread-panic") => std::thread::spawn(|| panic!("simulated panic in a thread"))
+            .join()
+            .map_err(|_| anyhow::anyhow!("a worker thread stopped")),
+        Ok("error") => Err(anyhow::anyhow!("simulated invariant failure")),
+        _ => Ok(()),
+    }
 }

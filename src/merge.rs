@@ -882,19 +882,20 @@ fn apply_copies(
     for address in &doomed {
         let n = tx.execute(&sql.delete_at()?, std::slice::from_ref(address))?;
         if n != 1 {
-            anyhow::bail!(
+            return Err(refused(format!(
                 "merge check failed in `{}`: removing one copy of a row removed {n} rows; nothing was written",
                 sql.table
-            );
+            ))
+            .into());
         }
     }
     let (now, _) = exact_copies(tx, sql, row, 0)?;
     if now != c.scratch_copies {
-        anyhow::bail!(
+        return Err(refused(format!(
             "merge check failed in `{}`: live has {now} copies of a row after the write, scratch has {}; nothing was written",
             sql.table,
             c.scratch_copies
-        );
+        )).into());
     }
     Ok(None)
 }
@@ -935,11 +936,12 @@ fn insert_conflict(spec: &TableSpec, c: &Change, found_key: &[Value]) -> String 
 fn write_one(tx: &mut dyn WriteTxn, statement: &str, params: &[Value], spec: &TableSpec, c: &Change) -> Result<()> {
     let n = tx.execute(statement, params)?;
     if n != 1 {
-        anyhow::bail!(
+        return Err(refused(format!(
             "merge check failed in `{}` ({}): writing the row changed {n} rows; nothing was written",
             spec.table,
             key_text(spec, c)
-        );
+        ))
+        .into());
     }
     Ok(())
 }

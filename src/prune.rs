@@ -15,6 +15,10 @@
 //! removed nor followed (a link to a removed backup is left dangling, and named in the plan as
 //! `links_left`), and a path whose folder resolves elsewhere than where the catalog found it is
 //! refused.
+//!
+//! Invariant: the backup `bisect` recorded as the last known good (a mark in the cache of any
+//! repository of the catalog) is kept, every copy of it, whatever the rules say and whether or not
+//! it is healthy: it is the backup an incident is repaired from.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -39,7 +43,8 @@ pub struct Decision {
     pub backup_id: String,
     pub taken_at: chrono::DateTime<chrono::Utc>,
     pub keep: bool,
-    /// Why kept (`last`, `hourly`, `daily`, `newest healthy`), empty when removed.
+    /// Why kept (`last`, `hourly`, `daily`, `newest healthy`, `last known good`), empty when
+    /// removed.
     pub reasons: Vec<&'static str>,
     pub paths: Vec<std::path::PathBuf>,
     /// Links (inside a repository) to a removed backup, left in place: they dangle afterwards.
@@ -83,13 +88,15 @@ fn protected_backup<'c>(
 
 impl PrunePlan {
     /// Decides what to keep. `verified` says whether a backup was verified before (it is tried
-    /// first); `healthy` checks one now. Errors: `Usage` when no rule is given (that would remove
-    /// everything); `Refused` when no backup passes `healthy`.
+    /// first); `healthy` checks one now; `last_known_good` says whether bisect marked it.
+    /// Errors: `Usage` when no rule is given (that would remove everything); `Refused` when no
+    /// backup passes `healthy`.
     pub fn new(
         catalog: &Catalog,
         rules: Rules,
         verified: impl Fn(&Backup) -> bool,
         healthy: impl FnMut(&Backup) -> bool,
+        last_known_good: impl Fn(&Backup) -> bool,
     ) -> Result<PrunePlan> {
         if rules.keep_last + rules.keep_hourly + rules.keep_daily == 0 {
             return Err(usage("no retention rule given: pruning would remove every backup")
@@ -119,6 +126,9 @@ impl PrunePlan {
                 }
                 if protected.as_deref() == Some(b.content_sha256.as_str()) {
                     reasons.push("newest healthy");
+                }
+                if last_known_good(b) {
+                    reasons.push("last known good");
                 }
                 Decision {
                     backup_id: b.id.clone(),

@@ -4,8 +4,9 @@
 //! The checks run in order — checksum (against the manifest, else the catalog; a `-wal` against
 //! the manifest's `content_sha256`, else the catalog), readable
 //! (decompression and header), `PRAGMA integrity_check` — and each reports `ok` or why not; a copy
-//! is OK only when all pass. pg_dump archives get checksum, archive structure (TOC, data blocks,
-//! data files, or the whole plain text) and `pg_restore -l`. A copy whose content is no longer
+//! is OK only when all pass. pg_dump archives get checksum, archive structure (TOC, every data
+//! block or data file decompressed to its end by `catalog::pgdata`, or the whole plain text) and
+//! `pg_restore -l`. A copy whose content is no longer
 //! recognised as the backup's format (a damaged header, a gzip/zstd stream that fails to decode)
 //! fails a `format` check first, and nothing else is read from it.
 
@@ -160,12 +161,14 @@ fn verify_pg_copy(b: &Backup, c: &Copy) -> CopyVerdict {
         }
     });
     let mut ok = push("checksum", checksum);
+    let with_data = |a: catalog::pgdump::Archive| {
+        let data = catalog::pgdata::check(&c.path, b.format, &a)?;
+        Ok(format!("{} TOC entries, {}", a.entries.len(), data.describe()))
+    };
     let structure = match b.format {
-        Format::PgCustom => catalog::pgdump::read_custom(&c.path).map(|a| format!("{} TOC entries", a.entries.len())),
-        Format::PgTar => catalog::pgdump::read_tar(&c.path).map(|a| format!("{} TOC entries", a.entries.len())),
-        Format::PgDirectory => {
-            catalog::pgdump::read_directory(&c.path).map(|a| format!("{} TOC entries", a.entries.len()))
-        }
+        Format::PgCustom => catalog::pgdump::read_custom(&c.path).and_then(with_data),
+        Format::PgTar => catalog::pgdump::read_tar(&c.path).and_then(with_data),
+        Format::PgDirectory => catalog::pgdump::read_directory(&c.path).and_then(with_data),
         _ => std::fs::File::open(&c.path)
             .map_err(anyhow::Error::from)
             .and_then(|f| catalog::format::decoder(c.compression, f))

@@ -38,6 +38,7 @@ pub mod cache;
 pub mod format;
 pub mod manifest;
 pub mod open;
+pub mod pgdata;
 pub mod pgdump;
 pub mod walk;
 
@@ -919,9 +920,9 @@ fn pg_facts(path: &Path, format: Format, compression: Compression) -> Result<Arc
             content = c;
             facts
         }),
-        Format::PgCustom => pgdump::read_custom(path).map(archive_facts),
-        Format::PgTar => pgdump::read_tar(path).map(archive_facts),
-        _ => pgdump::read_directory(path).map(archive_facts),
+        Format::PgCustom => pgdump::read_custom(path).and_then(|a| with_data_checked(path, format, a)),
+        Format::PgTar => pgdump::read_tar(path).and_then(|a| with_data_checked(path, format, a)),
+        _ => pgdump::read_directory(path).and_then(|a| with_data_checked(path, format, a)),
     };
     Ok(match read {
         Ok((tables, archive, created)) => {
@@ -932,6 +933,14 @@ fn pg_facts(path: &Path, format: Format, compression: Compression) -> Result<Arc
 }
 
 type PgFacts = (Vec<TableFacts>, pgdump::ArchiveInfo, Option<DateTime<Utc>>);
+
+/// The archive's facts once every data block decodes (`pgdata`): a bit flipped inside a table's
+/// compressed data makes the backup DAMAGED here, so `restore --at` skips it and says so, rather
+/// than pg_restore failing halfway with "could not uncompress data". Paid once per file (cached).
+fn with_data_checked(path: &Path, format: Format, a: pgdump::Archive) -> Result<PgFacts> {
+    pgdata::check(path, format, &a)?;
+    Ok(archive_facts(a))
+}
 
 fn archive_facts(a: pgdump::Archive) -> PgFacts {
     let tables = a.tables().into_iter().map(|name| TableFacts { name, rows: None }).collect();

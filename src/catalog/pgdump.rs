@@ -51,6 +51,8 @@ pub struct Archive {
     pub created: Option<DateTime<Utc>>,
     pub info: ArchiveInfo,
     pub entries: Vec<TocEntry>,
+    /// Where the TOC ends: in a custom-format file, the first data block starts here.
+    pub data_start: u64,
 }
 
 /// One TOC entry.
@@ -197,6 +199,7 @@ pub fn read_archive(r: impl Read, what: &Path) -> Result<Archive> {
             compression,
         },
         entries,
+        data_start: rd.pos + MAGIC.len() as u64,
     })
 }
 

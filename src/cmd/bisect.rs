@@ -1,6 +1,7 @@
 //! `lastgood bisect`: find the last known good backup with a check query, and record it in the
 //! catalog. Exit 0 when a good backup was found, 1 when none passes the check, 2 for a check that
-//! is not a valid query, 3 for a check whose result is not one row with one number.
+//! is not a valid query (also one that no backup can evaluate because each lacks a table or column
+//! it names), 3 for a check whose result is not one row with one number.
 
 use crate::bisect::{BisectReport, Check, Request, Verdict, bisect, record_lkg};
 use crate::engine::pgconn::PgConn;
@@ -60,10 +61,12 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let report = bisect(&catalog, &req, &ctx.out)?;
     // The mark is the newest verdict: a search over every backup that finds none good clears an
     // older mark (which another check may have set); a search limited by --since/--until cannot
-    // speak for the backups it did not look at, so it leaves the mark alone.
+    // speak for the backups it did not look at, and one where no backup could tell learned
+    // nothing, so both leave the mark alone.
+    let some_verdict = report.evaluations.iter().any(|e| e.verdict != Verdict::CannotTell);
     let unreadable = match &report.last_known_good {
         Some(lkg) => record_lkg(&catalog, lkg, &check.sql, ctx.now),
-        None if since.is_none() && until.is_none() => crate::bisect::clear_lkg(&catalog),
+        None if since.is_none() && until.is_none() && some_verdict => crate::bisect::clear_lkg(&catalog),
         None => Vec::new(),
     };
     for repo in unreadable {

@@ -195,6 +195,8 @@ impl Walkthrough<'_> {
         if !self.json {
             println!();
         }
+        // What the step wrote (scratch files, caches, safety snapshots) is the demo's own too.
+        demo::record(&self.sb.dir)?;
         self.steps.push(Step { title: title.into(), command: shown.clone(), exit_code: code });
         if !ok_codes.contains(&code) {
             return Err(environment(format!("demo step `{shown}` exited with {code}")).into());

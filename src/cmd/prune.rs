@@ -1,7 +1,9 @@
 //! `lastgood prune`: remove old backups by retention rules (`--dry-run` to only see the plan).
+//! Never removes the newest backup that passes verify, nor the last known good (`bisect`).
 
 use serde::Serialize;
 
+use crate::bisect::LKG_MARK;
 use crate::picker::mark;
 use crate::prune::{PrunePlan, Rules};
 
@@ -36,7 +38,12 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let verified_before = |b: &crate::catalog::Backup| mark(b, "verified").is_some_and(|v| v.starts_with("ok"));
     // The backup prune protects must pass verify now (checksum, complete, integrity_check).
     let healthy_now = |b: &crate::catalog::Backup| b.copies.iter().any(|c| crate::verify::verify_copy(b, c).ok);
-    let plan = PrunePlan::new(&catalog, rules, verified_before, healthy_now)?;
+    // The mark may sit in any repository's cache (bisect writes it where the backup had copies
+    // then), so every repository of the catalog is asked, not only those holding a copy now.
+    let lkg = |b: &crate::catalog::Backup| {
+        catalog.repositories.iter().any(|r| crate::catalog::cache::read_mark(r, &b.sha256, LKG_MARK).is_some())
+    };
+    let plan = PrunePlan::new(&catalog, rules, verified_before, healthy_now, lkg)?;
     let removed_files = if args.dry_run { Vec::new() } else { plan.execute()? };
     let view = PruneView { dry_run: args.dry_run, plan: &plan, removed_files };
     ctx.out.emit(&view, |v| {

@@ -42,9 +42,18 @@ pub struct Args {
     /// PostgreSQL: restore into exactly this database (created; URL or key=value).
     #[arg(long, value_name = "URL")]
     pub scratch_url: Option<String>,
-    /// PostgreSQL: parallel pg_restore jobs for custom and directory archives.
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    /// PostgreSQL: parallel pg_restore jobs for custom and directory archives (1 or more).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = parse_jobs)]
     pub jobs: u32,
+}
+
+/// `--jobs N`: a whole number of 1 or more (0 would mean no pg_restore job at all).
+fn parse_jobs(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(0) => Err("0 jobs cannot restore anything: give 1 or more (1 = one pg_restore run)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a whole number of jobs (1 or more)")),
+    }
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {

@@ -246,7 +246,8 @@ impl PgConn {
             }
             Some("55006") | Some("57P01") | Some("53300") => environment(format!("{doing} `{what}`: {detail}")).into(),
             Some("42501") => refused(format!("{doing} on `{what}`: permission denied: {detail}")).into(),
-            Some(_) => anyhow::anyhow!("{doing} on `{what}`: {detail}"),
+            // The server refused for a reason of its own (disk full, a setting, a lock…).
+            Some(_) => environment(format!("{doing} on `{what}`: {detail}")).into(),
             None if err.is_closed() || is_io(&err) => environment(format!("cannot reach `{what}`: {detail}"))
                 .hint("is the server running and accepting connections? check host and port (PGHOST, PGPORT)")
                 .into(),

@@ -122,7 +122,9 @@ pub fn load(archive: &Path, ids: &[i32], target: &PgConn, workers: usize, what: 
         Err(Dispatch::Failed(e) | Dispatch::Truncated(e)) => {
             return Err(e.context(format!("loading the data of backup {what}")));
         }
-        Err(Dispatch::WorkerGone) => return Err(anyhow!("loading the data of backup {what}: a connection stopped")),
+        Err(Dispatch::WorkerGone) => {
+            return Err(environment(format!("loading the data of backup {what}: a connection stopped")).into());
+        }
     };
     Ok(blocks
         .into_iter()
@@ -183,7 +185,7 @@ fn work(target: &PgConn, rx: Receiver<Msg>) -> Result<Vec<u64>, WorkError> {
                         // The server's own reason, when it gave one, comes with finishing.
                         return Err(WorkError::Failed(match w.finish() {
                             Err(e) => rejected(target, e, &copy),
-                            Ok(_) => anyhow!("sending rows for `{copy}`: {io}"),
+                            Ok(_) => environment(format!("sending rows for `{copy}`: {io}")).into(),
                         }));
                     }
                     match rx.recv() {
@@ -232,7 +234,9 @@ fn dispatch(mut r: impl BufRead, senders: &[SyncSender<Msg>]) -> Result<Vec<(Str
     let mut next = 0usize;
     loop {
         line.clear();
-        let n = r.read_until(b'\n', &mut line).map_err(|e| failed(anyhow!("reading pg_restore's output: {e}")))?;
+        let n = r
+            .read_until(b'\n', &mut line)
+            .map_err(|e| failed(environment(format!("reading pg_restore's output: {e}")).into()))?;
         if n == 0 {
             return Ok(blocks);
         }
@@ -286,7 +290,7 @@ fn copy_block(r: &mut impl BufRead, senders: &[SyncSender<Msg>], next: &mut usiz
         let start = chunk.len();
         let n = r
             .read_until(b'\n', &mut chunk)
-            .map_err(|e| Dispatch::Failed(anyhow!("reading pg_restore's output: {e}")))?;
+            .map_err(|e| Dispatch::Failed(environment(format!("reading pg_restore's output: {e}")).into()))?;
         if n == 0 {
             return Err(Dispatch::Truncated(
                 bad_input(format!("pg_restore's output ended inside the rows of `{copy}`")).into(),

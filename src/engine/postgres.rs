@@ -695,8 +695,8 @@ fn stream_copy(
 fn read_failed(conn: &PgConn, what: &str, e: std::io::Error) -> anyhow::Error {
     match e.into_inner().map(|inner| inner.downcast::<postgres::Error>()) {
         Some(Ok(pg)) => conn.classify(*pg, what),
-        Some(Err(other)) => anyhow::anyhow!("{what}: {other}"),
-        None => anyhow::anyhow!("{what}: the COPY stream ended early"),
+        Some(Err(other)) => crate::error::environment(format!("{what}: {other}")).into(),
+        None => crate::error::environment(format!("{what}: the COPY stream ended early")).into(),
     }
 }
 

@@ -326,7 +326,12 @@ fn copy_pages(conn: &Connection, tmp: &tempfile::NamedTempFile, mode_of: &Path) 
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
-                other => anyhow::bail!("snapshot of live did not finish ({other:?})"),
+                other => {
+                    return Err(crate::error::environment(format!(
+                        "snapshot of live did not finish ({other:?}): live stayed busy"
+                    ))
+                    .into());
+                }
             }
         }
     }

@@ -273,3 +273,56 @@ fn the_lkg_mark_follows_the_newest_verdict_over_all_backups() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(lkg_hours(dir.path(), &repo).is_empty());
 }
+
+/// A check that no backup can evaluate (a table-name typo) used to search, find "no good backup"
+/// (exit 1) and clear the LKG mark. It is an invalid check: exit 2 naming the missing table, and
+/// the mark stays. A table that only later backups have is not that: the older ones cannot tell.
+#[test]
+fn a_check_no_backup_can_evaluate_is_a_usage_error_and_leaves_the_lkg_mark() {
+    let (dir, repo) = incident_repo();
+    ok_json(&run(dir.path(), &repo, &["--check", CHECK]));
+    assert_eq!(lkg_hours(dir.path(), &repo), ["09:00"]);
+    let typo = "SELECT count(*) = 0 FROM dowloads WHERE filename = 'bad.zip'";
+    for extra in [&[][..], &["--scan"][..]] {
+        let mut args = vec!["--repo", repo.to_str().unwrap(), "bisect", "--check", typo];
+        args.extend(extra);
+        let line = fails(dir.path(), &args, 2);
+        assert!(line.contains("dowloads") && line.contains("any of the 13 backup(s)"), "{line}");
+    }
+    let line = fails(
+        dir.path(),
+        &["--repo", repo.to_str().unwrap(), "bisect", "--check", "SELECT count(nme) FROM customers"],
+        2,
+    );
+    assert!(line.contains("no such column: nme"), "{line}");
+    let line = fails(
+        dir.path(),
+        &["--repo", repo.to_str().unwrap(), "bisect", "--check", "SELECT 1", "--tables", "custmers"],
+        2,
+    );
+    assert!(line.contains("custmers") && line.contains("--tables"), "{line}");
+    assert_eq!(lkg_hours(dir.path(), &repo), ["09:00"], "the mark was touched");
+
+    // A table added at 06:00: the backups before cannot tell, the search still answers.
+    let live = path(&dir, "live2.db");
+    make_shop(&live, 10);
+    sqlite3(&live, "CREATE TABLE refunds(id INTEGER PRIMARY KEY)");
+    let repo2 = path(&dir, "repo2");
+    std::fs::create_dir(&repo2).unwrap();
+    for h in 0..9 {
+        sqlite3(&live, "INSERT INTO orders(customer_id) VALUES (1)");
+        let f = repo2.join(format!("shop-2026-11-24T{h:02}-00-00.db"));
+        cli_backup(&live, &f);
+        if h < 6 {
+            sqlite3(&f, "DROP TABLE refunds");
+        }
+    }
+    for scan in [true, false] {
+        let mut args = vec!["--check", "SELECT count(*) = 0 FROM refunds"];
+        if scan {
+            args.push("--scan");
+        }
+        let v = ok_json(&run(dir.path(), &repo2, &args));
+        assert_eq!(hour_of(&v["last_known_good"]), "08:00", "{v}");
+    }
+}

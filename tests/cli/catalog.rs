@@ -717,3 +717,35 @@ fn a_linked_cache_folder_is_never_written_through() {
     assert!(lastgood(dir.path()).args(["verify", &id, "--repo", s(&repo)]).output().unwrap().status.success());
     assert!(files_in(&elsewhere).is_empty(), "written through the link: {:?}", files_in(&elsewhere));
 }
+
+/// A bug in lastgood (an error nothing classified, a panic, a panic in a worker thread) exits 70
+/// with one `error: internal error: …` line and a hint, no backtrace; it used to exit 4, as if the
+/// machine were at fault. The failures are simulated through a test-only variable.
+#[test]
+fn an_internal_error_or_a_panic_exits_70_with_one_line() {
+    let dir = tempdir();
+    for (what, says) in [
+        ("error", "internal error: simulated invariant failure"),
+        ("panic", "internal error: simulated panic at src/lib.rs:"),
+        ("thread-panic", "internal error: a worker thread stopped (panic: simulated panic in a thread at src/lib.rs:"),
+    ] {
+        let out = lastgood(dir.path())
+            .env("LASTGOOD_TEST_INTERNAL_FAILURE", what)
+            .env("RUST_BACKTRACE", "1")
+            .args(["catalog", "--repo", "."])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(70), "{what}: {err}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{what}: {err}");
+        assert!(lines[0].starts_with(&format!("error: {says}")), "{what}: {err}");
+        assert!(lines[1].starts_with("hint: this is a bug in lastgood"), "{what}: {err}");
+        assert!(out.stdout.is_empty());
+    }
+    // Environment failures keep exit 4.
+    let line = fails(dir.path(), &["catalog", "--repo", "/nonexistent-lastgood-repo"], 4);
+    assert!(line.contains("cannot read repository"), "{line}");
+    let help = lastgood(dir.path()).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("70 internal error"));
+}

@@ -55,4 +55,36 @@ fn demo_finds_the_0900_backup_restores_every_filename_and_loses_no_order() {
     let step5 = steps[4]["command"].as_str().unwrap();
     let step6 = steps[5]["command"].as_str().unwrap();
     assert!(!step5.contains("--triggers") && step6.contains("--triggers skip --apply"), "{step5}\n{step6}");
+    drop(c);
+
+    // What the walkthrough wrote (scratch, caches, the safety snapshot) is the demo's own: a
+    // rebuild clears it.
+    let out = lastgood(dir.path()).args(["demo", "--build-only", sandbox.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(files_in(&sandbox.join("scratch")), Vec::<String>::new());
+}
+
+/// `demo` used to rebuild by deleting the whole folder, files the user put there included. It
+/// removes only what it made, and refuses (exit 5, nothing removed) when the folder holds more.
+#[test]
+fn demo_rebuild_never_deletes_a_file_it_did_not_make() {
+    let dir = tempdir();
+    let build = || lastgood(dir.path()).args(["demo", "--build-only"]).output().unwrap();
+    assert!(build().status.success());
+    let sandbox = dir.path().join("lastgood-demo");
+    let notes = sandbox.join("my-notes.txt");
+    let kept = sandbox.join("backups").join("keep-me.db");
+    std::fs::write(&notes, "mine").unwrap();
+    std::fs::copy(sandbox.join("shop.db"), &kept).unwrap();
+    let before = files_in(&sandbox.join("backups"));
+    let line = fails(dir.path(), &["demo", "--build-only"], 5);
+    assert!(line.contains("2 files") && line.contains("did not make"), "{line}");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "mine");
+    assert!(kept.exists() && sandbox.join("shop.db").exists());
+    assert_eq!(files_in(&sandbox.join("backups")), before, "something was removed");
+
+    std::fs::remove_file(&notes).unwrap();
+    std::fs::remove_file(&kept).unwrap();
+    assert!(build().status.success(), "a clean demo folder rebuilds");
+    assert_eq!(files_in(&sandbox.join("backups")).iter().filter(|f| f.ends_with(".db")).count(), 13);
 }

@@ -574,3 +574,50 @@ fn two_newest_backups_with_one_taken_at_are_named() {
     let w = db["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect::<Vec<_>>().join("\n");
     assert!(w.contains("share the newest taken-at") && w.contains(db["backup_id"].as_str().unwrap()), "{w}");
 }
+
+/// A drill whose repository is missing used to exit 4 with no JUnit file, so CI showed no failing
+/// test. Now it is a failing `repositories` testcase naming the folder (exit 1, the drill's
+/// failure), and the other databases of the config are still drilled.
+#[test]
+fn a_missing_repository_is_a_failing_junit_testcase_and_the_other_databases_are_drilled() {
+    let dir = tempdir();
+    let live = path(&dir, "shop.db");
+    make_shop(&live, 50);
+    let rs = repos(dir.path(), 1);
+    assert!(backup(dir.path(), &live, &rs, &[]).status.success());
+    let missing = path(&dir, "gone");
+    let config = path(&dir, "drill.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[database]]\nname = \"crm\"\nrepos = [\"{}\"]\n[[database]]\nname = \"shop\"\nrepos = [\"{}\"]\n",
+            missing.display(),
+            rs[0].display()
+        ),
+    )
+    .unwrap();
+    let junit = path(&dir, "drill.xml");
+    let out = lastgood(dir.path())
+        .args(["--json", "drill", "--config", config.to_str().unwrap(), "--junit", junit.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["databases"][1]["ok"], true, "{v:#}");
+    let report = Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap()).unwrap();
+    assert_eq!(report.failures, 1);
+    let case = &report.test_suites[0].test_cases[0];
+    assert_eq!(case.name.as_str(), "repositories");
+    let quick_junit::TestCaseStatus::NonSuccess { message, .. } = &case.status else { panic!("{case:?}") };
+    assert!(message.as_deref().unwrap().contains(missing.to_str().unwrap()), "{message:?}");
+
+    // Flags only, the same.
+    let junit = path(&dir, "flags.xml");
+    let out = lastgood(dir.path())
+        .args(["drill", "--repo", missing.to_str().unwrap(), "--junit", junit.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL default"));
+    assert_eq!(Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap()).unwrap().failures, 1);
+}

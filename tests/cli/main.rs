@@ -16,6 +16,7 @@ mod patch;
 mod pg;
 mod pgbatch;
 mod pgcluster;
+mod pgguard;
 mod pgops;
 mod pgpatch;
 mod picker;

@@ -441,11 +441,21 @@ fn bad_input_gives_one_clear_error_and_a_documented_exit_code() {
     assert!(text.contains("truncated"), "{text}");
 
     // An archive of a newer format than the local pg_restore reads (header rewritten to 1.15).
+    // 1.15 stores the compression as one byte, not a 5-byte Int: the database name grows by the 4
+    // bytes saved, so every data block stays at the offset the TOC records.
     let mut newer = bytes[..6].to_vec();
     newer.push(15);
     newer.extend_from_slice(&bytes[7..11]);
-    newer.push(1); // 1.15 stores the compression as one byte
-    newer.extend_from_slice(&bytes[16..]);
+    newer.push(1);
+    let dbname_at = 16 + 7 * 5;
+    newer.extend_from_slice(&bytes[16..dbname_at]);
+    let len = u32::from_le_bytes(bytes[dbname_at + 1..dbname_at + 5].try_into().unwrap());
+    newer.push(0);
+    newer.extend_from_slice(&(len + 4).to_le_bytes());
+    newer.extend_from_slice(&bytes[dbname_at + 5..dbname_at + 5 + len as usize]);
+    newer.extend_from_slice(b"_new");
+    newer.extend_from_slice(&bytes[dbname_at + 5 + len as usize..]);
+    assert_eq!(newer.len(), bytes.len());
     let newer_dir = dir.path().join("newer");
     std::fs::create_dir(&newer_dir).unwrap();
     std::fs::write(newer_dir.join("new.dump"), newer).unwrap();

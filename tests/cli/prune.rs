@@ -140,3 +140,44 @@ fn prune_removes_real_files_only_and_never_through_a_link() {
 fn manifest_of(p: &Path) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("{}.lastgood.json", p.display()))
 }
+
+fn reasons_of(plan: &serde_json::Value, file: &str) -> Vec<String> {
+    let d = plan["plan"]["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["paths"][0].as_str().unwrap().ends_with(file))
+        .unwrap_or_else(|| panic!("{file} not in {plan}"));
+    d["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect()
+}
+
+/// The repro: bisect marked the 09:00 backup LKG, then `prune --keep-last 2` removed it and
+/// kept two bad ones. Prune keeps the recorded LKG, every copy, in every repository given.
+#[test]
+fn prune_never_removes_the_last_known_good_in_any_repository() {
+    let (dir, repo) = crate::bisect::incident_repo();
+    let offsite = path(&dir, "offsite");
+    std::fs::create_dir(&offsite).unwrap();
+    for f in ["shop-2026-11-24T09-00-00.db", "shop-2026-11-24T12-00-00.db"] {
+        std::fs::copy(repo.join(f), offsite.join(f)).unwrap();
+    }
+    let (r, o) = (s(&repo), s(&offsite));
+    let v = json(dir.path(), &["bisect", "--repo", r, "--repo", o, "--check", crate::bisect::CHECK]);
+    assert_eq!(v["last_known_good"]["taken_at"], "2026-11-24T09:00:00Z", "{v}");
+
+    let plan = json(dir.path(), &["prune", "--repo", r, "--repo", o, "--keep-last", "2", "--dry-run"]);
+    assert!(reasons_of(&plan, "repo/shop-2026-11-24T09-00-00.db").contains(&"last known good".to_string()), "{plan}");
+    let human = lastgood(dir.path()).args(["prune", "--repo", r, "--keep-last", "2", "--dry-run"]).output().unwrap();
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.lines().any(|l| l.contains("keep") && l.contains("last known good")), "{human}");
+
+    json(dir.path(), &["prune", "--repo", r, "--repo", o, "--keep-last", "2"]);
+    assert!(repo.join("shop-2026-11-24T09-00-00.db").exists(), "the LKG was removed");
+    assert!(offsite.join("shop-2026-11-24T09-00-00.db").exists(), "a copy of the LKG was removed");
+    assert!(!repo.join("shop-2026-11-24T10-00-00.db").exists() && !repo.join("shop-2026-11-24T08-00-00.db").exists());
+    assert_eq!(rows(&repo.join("shop-2026-11-24T09-00-00.db"), "downloads").len(), 100);
+
+    // The offsite repository alone: its own cache carries the mark too.
+    json(dir.path(), &["prune", "--repo", o, "--keep-last", "1"]);
+    assert!(offsite.join("shop-2026-11-24T09-00-00.db").exists());
+}

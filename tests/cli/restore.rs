@@ -797,3 +797,25 @@ fn two_backups_with_the_same_taken_at_are_chosen_between_by_rule_and_named() {
     let (chosen, why) = choose(&["--repo", s(&repo), "--repo", s(&other)]);
     assert_eq!(chosen, lower, "{why}");
 }
+
+/// `--jobs 0` used to be accepted (and silently taken as 1): a usage error now, before anything.
+#[test]
+fn jobs_zero_is_a_usage_error() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    for jobs in ["0", "two"] {
+        let out = lastgood(dir.path())
+            .args(["restore", "--repo", s(&repo), "--backup", "latest", "--into", "x.db", "--jobs", jobs])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--jobs {jobs}: {err}");
+        assert!(err.starts_with("error: ") && err.contains("--jobs"), "{err}");
+        assert!(out.stdout.is_empty() && !dir.path().join("x.db").exists());
+    }
+    let out = lastgood(dir.path())
+        .args(["restore", "--repo", s(&repo), "--backup", "latest", "--into", "x.db", "--jobs", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
