@@ -292,7 +292,8 @@ fn evaluate(b: &Backup, req: &Request, step: usize, out: &Output) -> Result<Eval
         reason: None,
         seconds: 0.0,
     };
-    if let Some(t) = req.tables.iter().find(|t| b.table(t).is_none()) {
+    // A virtual table counts as present: a SQLite check reads the backup in place, modules and all.
+    if let Some(t) = req.tables.iter().find(|t| b.table(t).is_none() && b.skipped_table(t).is_none()) {
         e.reason = Some(format!("no table `{t}`"));
         return Ok(e);
     }

@@ -81,6 +81,8 @@ pub struct MergePlan {
     /// Rows to write (statements, counting a row without a key once per copy).
     pub total: u64,
     pub first_statements: Vec<String>,
+    /// Virtual, shadow and foreign tables left out (see `engine::SkippedTable`).
+    pub skipped_tables: Vec<engine::SkippedTable>,
     #[serde(skip)]
     specs: Vec<TableSpec>,
     #[serde(skip)]
@@ -114,6 +116,7 @@ pub fn plan(
         tables: Vec::new(),
         total: 0,
         first_statements: Vec::new(),
+        skipped_tables: prepared.skipped.clone(),
         specs: prepared.tables.clone(),
         spool: None,
         dialect,

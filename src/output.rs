@@ -47,6 +47,13 @@ impl Output {
         }
     }
 
+    /// A note on stderr: something left out on purpose, not a problem (hidden by `--quiet`).
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("note: {text}");
+        }
+    }
+
     /// A note on stderr shown only with `-v`.
     pub fn debug(&self, text: &str) {
         if self.verbose > 0 && !self.quiet {

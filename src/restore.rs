@@ -61,6 +61,8 @@ pub struct RestoreReport {
     #[serde(flatten)]
     pub plan: RestorePlan,
     pub tables_restored: Vec<TableFacts>,
+    /// Virtual and shadow tables: copied with the file by a whole restore, not counted.
+    pub skipped_tables: Vec<crate::engine::SkippedTable>,
     pub quick_check: String,
     pub seconds: f64,
 }
@@ -172,7 +174,7 @@ impl RestorePlan {
             (join(hash), checked, join(sync))
         });
         self.check_sha256(&sha256?)?;
-        let (quick_check, tables_restored) = checked?;
+        let (quick_check, tables_restored, skipped_tables) = checked?;
         if quick_check != "ok" {
             return Err(bad_input(format!(
                 "restored copy of backup {} (`{}`) fails quick_check: {quick_check}",
@@ -194,7 +196,13 @@ impl RestorePlan {
                 .hint("pass --force to replace an existing file")
         })?;
         sync_dir(&dir);
-        Ok(RestoreReport { plan: self, tables_restored, quick_check, seconds: started.elapsed().as_secs_f64() })
+        Ok(RestoreReport {
+            plan: self,
+            tables_restored,
+            skipped_tables,
+            quick_check,
+            seconds: started.elapsed().as_secs_f64(),
+        })
     }
 
     /// The stored bytes read must be the ones the catalog recorded.
@@ -435,11 +443,12 @@ fn insert_by_columns_sql(conn: &Connection, table: &str) -> rusqlite::Result<Str
     Ok(format!("INSERT INTO main.{q} ({list}) SELECT {list} FROM lastgood_src.{q}"))
 }
 
-/// `PRAGMA quick_check` and per-table row counts of a restored file.
+/// `PRAGMA quick_check`, per-table row counts of a restored file, and its skipped tables (never
+/// counted: see `engine::SkippedTable`).
 ///
 /// The file is opened like a backup (`immutable=1`), so that a WAL-mode result leaves no `-wal` or
 /// `-shm` file beside its temporary name.
-fn check_result(path: &Path) -> Result<(String, Vec<TableFacts>)> {
+fn check_result(path: &Path) -> Result<(String, Vec<TableFacts>, Vec<crate::engine::SkippedTable>)> {
     let mut db = crate::engine::sqlite::SqliteDb::open_backup(path)?;
     db.connection().execute_batch(&format!("PRAGMA mmap_size = {MMAP_SIZE}")).map_err(|e| classify(e, path))?;
     let problems = crate::engine::Database::integrity_problems(&mut db, true)?;
@@ -449,7 +458,7 @@ fn check_result(path: &Path) -> Result<(String, Vec<TableFacts>)> {
     for name in names {
         tables.push(TableFacts { rows: Some(crate::engine::Database::row_count(&mut db, &name)?), name });
     }
-    Ok((quick, tables))
+    Ok((quick, tables, crate::engine::Database::skipped_tables(&mut db)?))
 }
 
 /// The backup is usable and has every table asked for. Errors: `BadInput`.
@@ -464,6 +473,7 @@ fn check_backup(backup: &Backup, tables: Option<&[String]>) -> Result<()> {
         .into());
     }
     if let Some(tables) = tables {
+        backup.refuse_skipped(tables, "restore --tables copies")?;
         for t in tables {
             if backup.table(t).is_none() {
                 let have: Vec<&str> = backup.tables.iter().map(|t| t.name.as_str()).collect();

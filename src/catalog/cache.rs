@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::FileFacts;
 
-const LAYOUT_VERSION: i64 = 4;
+const LAYOUT_VERSION: i64 = 5;
 pub const DIR: &str = ".lastgood";
 
 /// The key that says whether cached facts still describe a file.

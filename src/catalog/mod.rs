@@ -28,7 +28,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Database;
+use crate::engine::{Database, SkippedTable};
 use crate::engine::sqlite::SqliteDb;
 use crate::error::{bad_input, environment, usage};
 use crate::output::Output;
@@ -85,6 +85,9 @@ pub struct FileFacts {
     pub taken_at: DateTime<Utc>,
     pub taken_at_source: TakenAtSource,
     pub tables: Vec<TableFacts>,
+    /// Virtual, shadow and foreign tables: not counted, not restorable one by one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_tables: Vec<SkippedTable>,
     /// Why this file cannot be used as a backup, if it cannot.
     pub problem: Option<String>,
     /// The live database it was taken from, per its manifest (password-free).
@@ -114,6 +117,8 @@ pub struct Backup {
     pub taken_at_source: TakenAtSource,
     pub size: u64,
     pub tables: Vec<TableFacts>,
+    /// Virtual, shadow and foreign tables (see `engine::SkippedTable`): listed, never counted.
+    pub skipped_tables: Vec<SkippedTable>,
     pub copies: Vec<Copy>,
     pub problem: Option<String>,
     pub source: Option<String>,
@@ -137,6 +142,22 @@ impl Backup {
             .iter()
             .find(|t| t.name == name)
             .or_else(|| if self.format.is_postgres() { self.tables.iter().find(|t| t.name == in_public) } else { None })
+    }
+
+    /// Refuses (`BadInput`) the first of `names` that is one of this backup's skipped tables;
+    /// `what` says what was asked (see `SkippedTable::refusal`).
+    pub fn refuse_skipped(&self, names: &[String], what: &str) -> Result<()> {
+        match names.iter().find_map(|n| self.skipped_table(n)) {
+            Some(t) => Err(t.refusal(what)),
+            None => Ok(()),
+        }
+    }
+
+    /// The skipped table named `name` (see `table` for bare names in pg_dump archives).
+    pub fn skipped_table(&self, name: &str) -> Option<&SkippedTable> {
+        let in_public = format!("public.{name}");
+        let pg = self.format.is_postgres();
+        self.skipped_tables.iter().find(|t| t.name == name || (pg && t.name == in_public))
     }
 }
 
@@ -418,6 +439,7 @@ fn scan_file(
         taken_at_source: facts.taken_at_source,
         size,
         tables: facts.tables,
+        skipped_tables: facts.skipped_tables,
         copies: vec![Copy { repository: repo.to_path_buf(), path: path.to_path_buf(), size }],
         problem: facts.problem,
         source: facts.source,
@@ -494,13 +516,14 @@ pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
             sha256: format::sha256_file(path)?,
             problem: Some(why),
             tables: Vec::new(),
+            skipped_tables: Vec::new(),
             archive: None,
             created: None,
         },
         None if format.is_postgres() => pg_facts(path, format, compression)?,
         None => sqlite_facts(path, compression)?,
     };
-    let ArchiveRead { sha256, mut problem, tables, archive, created } = read;
+    let ArchiveRead { sha256, mut problem, tables, skipped_tables, archive, created } = read;
     let (mut taken_at, mut source_kind) = match created {
         Some(t) => (Some(t), TakenAtSource::Archive),
         None => (None, TakenAtSource::Mtime),
@@ -545,6 +568,7 @@ pub fn inspect(path: &Path, meta: &fs::Metadata) -> Result<Inspected> {
         taken_at,
         taken_at_source: source_kind,
         tables,
+        skipped_tables,
         problem,
         source,
         archive,
@@ -605,22 +629,23 @@ struct ArchiveRead {
     sha256: String,
     problem: Option<String>,
     tables: Vec<TableFacts>,
+    skipped_tables: Vec<SkippedTable>,
     archive: Option<pgdump::ArchiveInfo>,
     created: Option<DateTime<Utc>>,
 }
 
 fn sqlite_facts(path: &Path, compression: Compression) -> Result<ArchiveRead> {
-    let (sha256, problem, tables) = match open_backup_file(path, compression) {
+    let (sha256, problem, (tables, skipped_tables)) = match open_backup_file(path, compression) {
         Ok(opened) => {
             let tables = opened.open_db().and_then(|mut db| read_tables(&mut db));
             match tables {
                 Ok(t) => (opened.sha256, None, t),
-                Err(e) => (opened.sha256, Some(format!("{e:#}")), Vec::new()),
+                Err(e) => (opened.sha256, Some(format!("{e:#}")), Default::default()),
             }
         }
-        Err(e) => (format::sha256_file(path)?, Some(format!("{e:#}")), Vec::new()),
+        Err(e) => (format::sha256_file(path)?, Some(format!("{e:#}")), Default::default()),
     };
-    Ok(ArchiveRead { sha256, problem, tables, archive: None, created: None })
+    Ok(ArchiveRead { sha256, problem, tables, skipped_tables, archive: None, created: None })
 }
 
 /// Reads a pg_dump archive's header and TOC (or a plain dump's text); a damaged archive is kept
@@ -634,20 +659,25 @@ fn pg_facts(path: &Path, format: Format, compression: Compression) -> Result<Arc
         _ => pgdump::read_directory(path).map(archive_facts),
     };
     Ok(match read {
-        Ok((tables, archive, created)) => {
-            ArchiveRead { sha256, problem: None, tables, archive: Some(archive), created }
+        Ok((tables, skipped_tables, archive, created)) => {
+            ArchiveRead { sha256, problem: None, tables, skipped_tables, archive: Some(archive), created }
         }
-        Err(e) => {
-            ArchiveRead { sha256, problem: Some(format!("{e:#}")), tables: Vec::new(), archive: None, created: None }
-        }
+        Err(e) => ArchiveRead {
+            sha256,
+            problem: Some(format!("{e:#}")),
+            tables: Vec::new(),
+            skipped_tables: Vec::new(),
+            archive: None,
+            created: None,
+        },
     })
 }
 
-type PgFacts = (Vec<TableFacts>, pgdump::ArchiveInfo, Option<DateTime<Utc>>);
+type PgFacts = (Vec<TableFacts>, Vec<SkippedTable>, pgdump::ArchiveInfo, Option<DateTime<Utc>>);
 
 fn archive_facts(a: pgdump::Archive) -> PgFacts {
     let tables = a.tables().into_iter().map(|name| TableFacts { name, rows: None }).collect();
-    (tables, a.info, a.created)
+    (tables, a.foreign_tables(), a.info, a.created)
 }
 
 fn plain_facts(path: &Path, compression: Compression) -> Result<PgFacts> {
@@ -661,7 +691,7 @@ fn plain_facts(path: &Path, compression: Compression) -> Result<PgFacts> {
         pg_dump_version: p.pg_dump_version,
         compression: format!("{compression:?}").to_lowercase(),
     };
-    Ok((tables, info, p.started))
+    Ok((tables, Vec::new(), info, p.started))
 }
 
 /// sha256 over a directory archive: each file's name and bytes, in name order.
@@ -682,9 +712,12 @@ pub fn sha256_dir(dir: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-fn read_tables(db: &mut SqliteDb) -> Result<Vec<TableFacts>> {
+/// The ordinary tables with their row counts, and the skipped ones (never counted: counting a
+/// virtual table runs its module).
+fn read_tables(db: &mut SqliteDb) -> Result<(Vec<TableFacts>, Vec<SkippedTable>)> {
     let names = db.tables()?;
-    names.into_iter().map(|name| Ok(TableFacts { rows: Some(db.row_count(&name)?), name })).collect()
+    let tables: Result<Vec<TableFacts>> = names.into_iter().map(|name| Ok(TableFacts { rows: Some(db.row_count(&name)?), name })).collect();
+    Ok((tables?, db.skipped_tables()?))
 }
 
 /// A backup's bytes as a plain SQLite file: the file itself, or a decompressed temporary copy

@@ -239,7 +239,7 @@ fn read_entry<R: Read>(rd: &mut Reader<R>, version: (u8, u8, u8), format: u8) ->
     } else {
         filename = rd.str()?;
     }
-    let defn = if desc == "TRIGGER" || desc == "FK CONSTRAINT" { defn } else { None };
+    let defn = if ["TRIGGER", "FK CONSTRAINT", "FOREIGN TABLE"].contains(&desc.as_str()) { defn } else { None };
     Ok(TocEntry { id, had_dumper, tag, desc, namespace, deps, section, data_offset, filename, defn })
 }
 
@@ -361,6 +361,23 @@ impl Archive {
         let set: BTreeSet<String> =
             self.entries.iter().filter(|e| e.desc == "TABLE").map(|e| qualified(&e.namespace, &e.tag)).collect();
         set.into_iter().collect()
+    }
+
+    /// Foreign tables (schema-qualified, sorted), with the server their definition names.
+    pub fn foreign_tables(&self) -> Vec<crate::engine::SkippedTable> {
+        let mut out: Vec<crate::engine::SkippedTable> = self
+            .entries
+            .iter()
+            .filter(|e| e.desc == "FOREIGN TABLE")
+            .map(|e| crate::engine::SkippedTable {
+                name: qualified(&e.namespace, &e.tag),
+                kind: crate::engine::SkipKind::Foreign,
+                of: e.defn.as_deref().and_then(foreign_server).unwrap_or_else(|| "unknown".to_string()),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.dedup_by(|a, b| a.name == b.name);
+        out
     }
 
     /// The TOC entry of table `schema.name`.
@@ -498,6 +515,13 @@ impl Archive {
 /// The table a foreign key definition (`ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY (…)
 /// REFERENCES schema.table(…) …`) points at, as (schema if given, name), identifiers unquoted.
 /// The keyword is looked for outside quoted identifiers and string literals.
+/// The server of `CREATE FOREIGN TABLE … SERVER name …` (as pg_dump writes it, after the column
+/// list).
+fn foreign_server(defn: &str) -> Option<String> {
+    let at = defn.rfind("\nSERVER ").map(|i| i + 8).or_else(|| defn.rfind(" SERVER ").map(|i| i + 8))?;
+    sql_ident(defn[at..].trim_start()).map(|(name, _)| name)
+}
+
 fn referenced_table(defn: &str) -> Option<(Option<String>, String)> {
     let b = defn.as_bytes();
     let mut i = 0;

@@ -48,6 +48,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     for w in &prepared.warnings {
         ctx.out.warn(w);
     }
+    if let Some(note) = crate::engine::skipped_note(&prepared.skipped, "not compared") {
+        ctx.out.note(&note);
+    }
     let dialect = Dialect::of(ldb.engine());
     drop((sdb, ldb));
     let mut out = Lines::new();
@@ -193,6 +196,8 @@ struct EndLine<'a> {
     equal: bool,
     only_in_scratch: &'a [String],
     only_in_live: &'a [String],
+    /// Virtual, shadow and foreign tables left out.
+    skipped_tables: &'a [crate::engine::SkippedTable],
 }
 
 /// How the diff is shown, as it streams.
@@ -297,6 +302,7 @@ impl Render {
                 equal: total == 0,
                 only_in_scratch: &p.only_in_scratch,
                 only_in_live: &p.only_in_live,
+                skipped_tables: &p.skipped,
             }),
             Mode::Sql => out.text("COMMIT;\n"),
             Mode::Rows | Mode::Summary => {

@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OpenFlags, ToSql};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql};
 
 use super::{
-    Access, Database, EngineKind, QueryProblem, Scan, SchemaObject, TableSchema, WriteTxn, quote_ident, quote_list,
+    Access, Database, EngineKind, QueryProblem, Scan, SchemaObject, SkipKind, SkippedTable, TableSchema, WriteTxn,
+    quote_ident, quote_list,
 };
 use crate::error::{bad_input, environment, refused};
 use crate::rows::{Batch, BatchFiller};
@@ -206,6 +207,7 @@ impl SqliteDb {
     /// INTEGER comes first (SQLite alone would leave their order unspecified). Other affinities
     /// convert one into the other on storage, so no tie can occur there.
     fn scan_sql(&self, scan: &Scan) -> Result<String> {
+        self.refuse_virtual(&scan.table, "scans read")?;
         let mut order = Vec::new();
         for c in &scan.order_by {
             let (decl, coll) = self.column_meta(&scan.table, c)?;
@@ -229,6 +231,30 @@ impl SqliteDb {
             sql.push_str(&order.join(", "));
         }
         Ok(sql)
+    }
+
+    /// Refuses a virtual table (see `SkippedTable`). Besides running a module, reading one breaks
+    /// `column_meta`: SQLite's `sqlite3_table_column_metadata` looks columns up without
+    /// connecting the virtual table, and on a connection that has not used it yet the table has no
+    /// columns, which that lookup does not expect (3.54: it reads column 0 of an empty array and
+    /// the process dies of SIGSEGV).
+    fn refuse_virtual(&self, table: &str, what: &str) -> Result<()> {
+        let sql: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1 AND sql LIKE 'CREATE VIRTUAL TABLE%'",
+                [table],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.map_err(e))?;
+        match sql {
+            Some(sql) => {
+                let t = SkippedTable { name: table.to_string(), kind: SkipKind::Virtual, of: virtual_module(&sql) };
+                Err(t.refusal(what))
+            }
+            None => Ok(()),
+        }
     }
 
     /// A scan error; an invalid operator filter is bad input, anything else is classified.
@@ -264,6 +290,104 @@ impl SqliteDb {
             .map(|n| n > 0)
             .map_err(|e| self.map_err(e))
     }
+}
+
+/// A table of `main` as `PRAGMA table_list` sees it: `type` is `table`, `virtual` or `shadow`
+/// (SQLite marks a table as the shadow of a virtual table when the virtual table's module,
+/// registered on this connection, claims it).
+struct Listed {
+    name: String,
+    kind: String,
+    sql: Option<String>,
+}
+
+/// The user tables of `main` (no `sqlite_` internals, no views), sorted by name.
+fn table_list(conn: &Connection) -> rusqlite::Result<Vec<Listed>> {
+    let mut st = conn.prepare(
+        "SELECT l.name, l.type, s.sql FROM pragma_table_list AS l \
+         LEFT JOIN sqlite_schema AS s ON s.type = 'table' AND s.name = l.name \
+         WHERE l.schema = 'main' AND l.type IN ('table', 'virtual', 'shadow') \
+         AND l.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY l.name",
+    )?;
+    st.query_map([], |r| Ok(Listed { name: r.get(0)?, kind: r.get(1)?, sql: r.get(2)? }))?.collect()
+}
+
+/// The virtual tables of `main` and their shadow tables (see `SkippedTable`), sorted by name. A
+/// virtual table whose module this SQLite lacks is listed too; its shadow tables, which only the
+/// module can name, then count as ordinary tables.
+pub fn skipped_tables(conn: &Connection) -> rusqlite::Result<Vec<SkippedTable>> {
+    let listed = table_list(conn)?;
+    let virtuals: Vec<&Listed> = listed.iter().filter(|t| t.kind == "virtual").collect();
+    let owner = |shadow: &str| {
+        let lower = shadow.to_lowercase();
+        virtuals
+            .iter()
+            .filter(|v| lower.starts_with(&format!("{}_", v.name.to_lowercase())))
+            .max_by_key(|v| v.name.len())
+            .map_or_else(String::new, |v| v.name.clone())
+    };
+    Ok(listed
+        .iter()
+        .filter_map(|t| match t.kind.as_str() {
+            "virtual" => Some(SkippedTable {
+                name: t.name.clone(),
+                kind: SkipKind::Virtual,
+                of: t.sql.as_deref().map_or_else(|| "unknown module".to_string(), virtual_module),
+            }),
+            "shadow" => Some(SkippedTable { name: t.name.clone(), kind: SkipKind::Shadow, of: owner(&t.name) }),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The module of `CREATE VIRTUAL TABLE [IF NOT EXISTS] name USING module(…)`, lowercased: the
+/// word after the first `USING` outside a quoted name.
+fn virtual_module(sql: &str) -> String {
+    let chars: Vec<char> = sql.chars().collect();
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut i = 0;
+    while i < chars.len() {
+        let close = match chars[i] {
+            '"' => Some('"'),
+            '`' => Some('`'),
+            '[' => Some(']'),
+            '\'' => Some('\''),
+            _ => None,
+        };
+        if let Some(close) = close {
+            // A quoted name (its closing quote doubled inside): skipped whole.
+            i += 1;
+            while i < chars.len() {
+                if chars[i] == close {
+                    if close != ']' && chars.get(i + 1) == Some(&close) {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            i += 1;
+        } else if is_word(chars[i]) {
+            let start = i;
+            while i < chars.len() && is_word(chars[i]) {
+                i += 1;
+            }
+            if chars[start..i].iter().collect::<String>().eq_ignore_ascii_case("USING") {
+                while i < chars.len() && chars[i].is_whitespace() {
+                    i += 1;
+                }
+                let from = i;
+                while i < chars.len() && is_word(chars[i]) {
+                    i += 1;
+                }
+                return chars[from..i].iter().collect::<String>().to_lowercase();
+            }
+        } else {
+            i += 1;
+        }
+    }
+    "unknown module".to_string()
 }
 
 /// Whether a column of this declared type can hold an INTEGER and an equal REAL side by side:
@@ -466,19 +590,19 @@ impl Database for SqliteDb {
     }
 
     fn tables(&mut self) -> Result<Vec<String>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
-            .map_err(|e| classify(e, &self.shown))?;
-        let names =
-            st.query_map([], |r| r.get::<_, String>(0)).and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
-        names.map_err(|e| classify(e, &self.shown))
+        let listed = table_list(&self.conn).map_err(|e| classify(e, &self.shown))?;
+        Ok(listed.into_iter().filter(|t| t.kind == "table").map(|t| t.name).collect())
+    }
+
+    fn skipped_tables(&mut self) -> Result<Vec<SkippedTable>> {
+        skipped_tables(&self.conn).map_err(|e| classify(e, &self.shown))
     }
 
     fn table_schema(&mut self, table: &str) -> Result<TableSchema> {
         if !self.has_table(table)? {
             return Err(bad_input(format!("`{}` has no table `{table}`", self.shown.display())).into());
         }
+        self.refuse_virtual(table, "lastgood reads")?;
         let mut st = self
             .conn
             .prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?1) WHERE hidden = 0 ORDER BY cid")
