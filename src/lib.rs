@@ -27,6 +27,7 @@ pub mod redact;
 pub mod restore;
 pub mod rows;
 pub mod snapshot;
+pub mod sort;
 pub mod sqlgen;
 pub mod time;
 pub mod value;

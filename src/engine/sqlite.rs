@@ -114,6 +114,18 @@ pub fn classify(err: rusqlite::Error, path: &Path) -> anyhow::Error {
     }
 }
 
+/// The most ORDER BY terms SQLite takes: `SQLITE_LIMIT_COLUMN`, whose ceiling (and the bundled
+/// SQLite's default) is `SQLITE_MAX_COLUMN`, 2000.
+const MAX_ORDER_TERMS: usize = 2000;
+
+/// A scan that SQLite cannot order (see `SqliteDb::scan_sql`): rows of `width` values are sorted
+/// by the values at `key`, then cut to their first `keep` values.
+struct SortHere {
+    key: Vec<usize>,
+    width: usize,
+    keep: usize,
+}
+
 /// An open SQLite database.
 pub struct SqliteDb {
     conn: Connection,
@@ -206,7 +218,11 @@ impl SqliteDb {
     /// equal REAL coexist (no affinity, or `ANY`), `typeof(c) = 'real'` so that on such a tie the
     /// INTEGER comes first (SQLite alone would leave their order unspecified). Other affinities
     /// convert one into the other on storage, so no tie can occur there.
-    fn scan_sql(&self, scan: &Scan) -> Result<String> {
+    ///
+    /// SQLite refuses more than `MAX_ORDER_TERMS` ORDER BY terms (a wide table without a key is
+    /// ordered by all its columns): such a scan selects without ORDER BY, plus any order column
+    /// not selected, and returns the positions to sort by for `sort::ExternalSort`.
+    fn scan_sql(&self, scan: &Scan) -> Result<(String, Option<SortHere>)> {
         self.refuse_virtual(&scan.table, "scans read")?;
         let mut order = Vec::new();
         for c in &scan.order_by {
@@ -225,12 +241,53 @@ impl SqliteDb {
         if let Some(f) = &scan.filter {
             cols.push_str(&format!(", CASE WHEN ({f}) THEN 1 ELSE 0 END"));
         }
+        let width = scan.columns.len() + usize::from(scan.filter.is_some());
+        let mut sort_here = None;
+        if order.len() > MAX_ORDER_TERMS {
+            let mut key = Vec::new();
+            let mut extra = 0;
+            for c in &scan.order_by {
+                match scan.columns.iter().position(|x| x == c) {
+                    Some(i) => key.push(i),
+                    None => {
+                        cols.push_str(&format!(", {}", quote_ident(c)));
+                        key.push(width + extra);
+                        extra += 1;
+                    }
+                }
+            }
+            sort_here = Some(SortHere { key, width: width + extra, keep: width });
+            order.clear();
+        }
         let mut sql = format!("SELECT {cols} FROM {}", quote_ident(&scan.table));
         if !order.is_empty() {
             sql.push_str(" ORDER BY ");
             sql.push_str(&order.join(", "));
         }
-        Ok(sql)
+        Ok((sql, sort_here))
+    }
+
+    /// Runs the unordered `sql` of `scan` and hands its rows to `sink` in the order SQLite could
+    /// not produce, through an external sort (bounded memory, temporary files).
+    fn scan_sorted_here(
+        &self,
+        sql: &str,
+        scan: &Scan,
+        order: SortHere,
+        sink: &mut dyn FnMut(Row) -> Result<()>,
+    ) -> Result<()> {
+        let mut sorter = crate::sort::ExternalSort::new(order.width, order.key);
+        let mut st = self.conn.prepare(sql).map_err(|e| self.scan_error(e, scan))?;
+        let mut rows = st.query([]).map_err(|e| self.scan_error(e, scan))?;
+        while let Some(r) = rows.next().map_err(|e| self.scan_error(e, scan))? {
+            let row = (0..order.width).map(|i| r.get_ref(i).map(to_value)).collect::<rusqlite::Result<Row>>()?;
+            sorter.push(row)?;
+        }
+        let keep = order.keep;
+        sorter.finish(&mut |mut row| {
+            row.truncate(keep);
+            sink(row)
+        })
     }
 
     /// Refuses a virtual table (see `SkippedTable`). Besides running a module, reading one breaks
@@ -642,7 +699,10 @@ impl Database for SqliteDb {
     }
 
     fn scan(&mut self, scan: &Scan, sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
-        let sql = self.scan_sql(scan)?;
+        let (sql, sort_here) = self.scan_sql(scan)?;
+        if let Some(order) = sort_here {
+            return self.scan_sorted_here(&sql, scan, order, sink);
+        }
         let mut st = self.conn.prepare(&sql).map_err(|e| self.scan_error(e, scan))?;
         let n = st.column_count();
         let mut rows = st.query([]).map_err(|e| self.scan_error(e, scan))?;
@@ -662,7 +722,17 @@ impl Database for SqliteDb {
         batch_bytes: usize,
         sink: &mut dyn FnMut(Batch) -> Result<Batch>,
     ) -> Result<()> {
-        let sql = self.scan_sql(scan)?;
+        let (sql, sort_here) = self.scan_sql(scan)?;
+        if let Some(order) = sort_here {
+            let mut filler = BatchFiller::new(order.keep, batch_bytes, sink);
+            self.scan_sorted_here(&sql, scan, order, &mut |row| {
+                for v in &row {
+                    filler.batch().push_value(v);
+                }
+                filler.row_done()
+            })?;
+            return filler.finish();
+        }
         let mut st = self.conn.prepare(&sql).map_err(|e| self.scan_error(e, scan))?;
         let n = st.column_count();
         let mut filler = BatchFiller::new(n, batch_bytes, sink);
@@ -689,7 +759,7 @@ impl Database for SqliteDb {
         // the select list would take but that is no row condition (an aggregate: `count(*) > 0`
         // would turn the scan into one row).
         let as_where = format!("SELECT 1 FROM {} WHERE ({expr}) LIMIT 0", quote_ident(&scan.table));
-        let sql = self.scan_sql(scan)?;
+        let (sql, _) = self.scan_sql(scan)?;
         match self.conn.prepare(&sql).and_then(|_| self.conn.prepare(&as_where)) {
             Ok(_) => Ok(()),
             Err(e) => {
