@@ -20,5 +20,6 @@ mod picker;
 mod promote;
 mod prune;
 mod restore;
+mod schema_objects;
 mod show;
 mod verify;
