@@ -88,7 +88,8 @@ impl ExternalSort {
     fn spill(&mut self) -> Result<()> {
         let key = &self.key;
         self.run.sort_unstable_by(|a, b| cmp_at(key, a, b));
-        let file = tempfile::tempfile().map_err(|e| environment(format!("cannot create a temporary file to sort rows: {e}")))?;
+        let file = tempfile::tempfile()
+            .map_err(|e| environment(format!("cannot create a temporary file to sort rows: {e}")))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         for row in self.run.drain(..) {
             for v in &row {

@@ -28,8 +28,8 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Database, SkippedTable};
 use crate::engine::sqlite::SqliteDb;
+use crate::engine::{Database, SkippedTable};
 use crate::error::{bad_input, environment, usage};
 use crate::output::Output;
 use format::{Compression, Format, Sniff};
@@ -716,7 +716,8 @@ pub fn sha256_dir(dir: &Path) -> Result<String> {
 /// virtual table runs its module).
 fn read_tables(db: &mut SqliteDb) -> Result<(Vec<TableFacts>, Vec<SkippedTable>)> {
     let names = db.tables()?;
-    let tables: Result<Vec<TableFacts>> = names.into_iter().map(|name| Ok(TableFacts { rows: Some(db.row_count(&name)?), name })).collect();
+    let tables: Result<Vec<TableFacts>> =
+        names.into_iter().map(|name| Ok(TableFacts { rows: Some(db.row_count(&name)?), name })).collect();
     Ok((tables?, db.skipped_tables()?))
 }
 

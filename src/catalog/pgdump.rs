@@ -445,12 +445,26 @@ impl Archive {
     /// triggers, defaults, identity/owned sequences, comments) except foreign keys to tables not
     /// chosen (by the TOC's dependencies, or, when the referenced table is not in the archive at
     /// all, by the REFERENCES clause of the definition), and what those need (schemas, types,
-    /// functions, sequences and their values). Returns the ids in archive order and the foreign
-    /// keys left out.
+    /// functions, sequences and their values). The partitions of a chosen partitioned table and
+    /// the children of a chosen inheritance parent are chosen too (a TABLE entry that depends on
+    /// a chosen one), with their data and `TABLE ATTACH` entries: the parent's rows are theirs.
+    /// Returns the ids in archive order and the foreign keys left out.
     pub fn selection(&self, tables: &[i32]) -> (Vec<i32>, Vec<String>) {
         let by_id: BTreeMap<i32, &TocEntry> = self.entries.iter().map(|e| (e.id, e)).collect();
         let table_ids: BTreeSet<i32> = self.entries.iter().filter(|e| e.desc == "TABLE").map(|e| e.id).collect();
-        let chosen: BTreeSet<i32> = tables.iter().copied().collect();
+        let mut chosen: BTreeSet<i32> = tables.iter().copied().collect();
+        loop {
+            let children: Vec<i32> = self
+                .entries
+                .iter()
+                .filter(|e| e.desc == "TABLE" && !chosen.contains(&e.id) && e.deps.iter().any(|d| chosen.contains(d)))
+                .map(|e| e.id)
+                .collect();
+            if children.is_empty() {
+                break;
+            }
+            chosen.extend(children);
+        }
         let mut keep: BTreeSet<i32> = chosen.clone();
         let mut skipped_fks = Vec::new();
         // Entries that hang off a chosen table, as long as every table they touch is chosen.

@@ -35,7 +35,8 @@ use postgres::{Client, Row as PgRow};
 
 use super::pgconn::PgConn;
 use super::{
-    Column, Database, EngineKind, QueryProblem, Scan, SchemaObject, SkipKind, SkippedTable, TableSchema, WriteTxn, quote_ident,
+    Column, Database, EngineKind, QueryProblem, Scan, SchemaObject, SkipKind, SkippedTable, TableSchema, WriteTxn,
+    quote_ident,
 };
 use crate::error::bad_input;
 use crate::value::{Row, Value};
