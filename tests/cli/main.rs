@@ -11,6 +11,7 @@ mod diff;
 mod drill;
 mod history;
 mod interrupt;
+mod limits;
 mod merge;
 mod pg;
 mod pgbatch;
