@@ -75,6 +75,11 @@ impl Output {
         self.bar(total, message, "{msg} [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}")
     }
 
+    /// A row-count progress bar on stderr, with the rate and the time left.
+    pub fn rows_bar(&self, total: u64, message: &str) -> ProgressBar {
+        self.bar(total, message, "{msg} [{bar:30}] {human_pos}/{human_len} rows {per_sec} eta {eta}")
+    }
+
     /// A spinner for work of unknown length.
     pub fn spinner(&self, message: &str) -> ProgressBar {
         if !self.progress_visible() {

@@ -18,6 +18,7 @@ mod pgbatch;
 mod pgcluster;
 mod pgops;
 mod picker;
+mod progress;
 mod promote;
 mod prune;
 mod restore;
