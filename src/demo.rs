@@ -7,6 +7,8 @@
 //! Orders keep arriving every hour at :30, before and after the incident. The invariant the
 //! walkthrough relies on: a download's correct filename is its product's `filename`, so "every
 //! filename is back" is a query, and every download that existed at 09:14 already existed at 09:00.
+//! A trigger logs every filename change into `download_log` (so the bad script logged 100k+
+//! rows): the merge plan lists it, and the walkthrough skips it (`--triggers skip`).
 //!
 //! Invariants: the sandbox is only ever (re)built inside a folder that is empty or carries the
 //! `.lastgood-demo` marker; backups are real SQLite files made by `VACUUM INTO`.
@@ -105,6 +107,12 @@ CREATE INDEX orders_customer ON orders(customer_id);
 CREATE TABLE downloads(id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL REFERENCES orders(id),
                        filename TEXT NOT NULL, token TEXT NOT NULL);
 CREATE INDEX downloads_order ON downloads(order_id);
+CREATE TABLE download_log(id INTEGER PRIMARY KEY, download_id INTEGER NOT NULL, old_filename TEXT,
+                          new_filename TEXT, changed_at TEXT NOT NULL);
+CREATE TRIGGER downloads_log AFTER UPDATE OF filename ON downloads BEGIN
+  INSERT INTO download_log(download_id, old_filename, new_filename, changed_at)
+  VALUES (OLD.id, OLD.filename, NEW.filename, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+END;
 ";
 
 fn seed(conn: &Connection, day: DateTime<Utc>) -> Result<()> {

@@ -30,6 +30,7 @@ pub mod snapshot;
 pub mod sort;
 pub mod sqlgen;
 pub mod time;
+pub mod triggers;
 pub mod value;
 pub mod verify;
 

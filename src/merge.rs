@@ -46,6 +46,7 @@ use crate::engine::{self, Access, ForeignKey, Location, WriteTxn};
 use crate::error::{bad_input, refused};
 use crate::output::Output;
 use crate::sqlgen::{Dialect, TableSql, undo_statement};
+use crate::triggers::{Guard, SideEffects, TableWrites, TriggerPolicy, TriggerWrites};
 use crate::value::{Row, Value};
 
 /// What to merge besides the tables and columns (those are in `Prepared`).
@@ -55,6 +56,8 @@ pub struct MergeRequest {
     /// An SQL condition choosing rows (see the module docs for which side it is evaluated on).
     pub filter: Option<String>,
     pub strict: bool,
+    /// What to do with triggers the writes would fire (see `triggers`).
+    pub trigger_policy: TriggerPolicy,
     /// How many statements the plan keeps for display.
     #[serde(skip)]
     pub show: usize,
@@ -68,6 +71,22 @@ pub struct TablePlan {
     pub updated: u64,
     pub deleted: u64,
     pub inserted: u64,
+    /// The columns its updates set (what `UPDATE OF` triggers answer to).
+    #[serde(skip)]
+    pub set_columns: Vec<String>,
+}
+
+impl TablePlan {
+    /// The events the merge's writes make on this table (`None` when it writes nothing): a
+    /// deleted row comes back by INSERT, an inserted one goes by DELETE.
+    fn writes(&self) -> Option<TableWrites> {
+        (self.updated + self.deleted + self.inserted > 0).then(|| TableWrites {
+            table: self.table.clone(),
+            inserts: self.deleted > 0,
+            deletes: self.inserted > 0,
+            updates: (self.updated > 0).then(|| self.set_columns.clone()),
+        })
+    }
 }
 
 /// A merge, planned and printable; `apply` carries it out.
@@ -83,6 +102,8 @@ pub struct MergePlan {
     pub first_statements: Vec<String>,
     /// Virtual, shadow and foreign tables left out (see `engine::SkippedTable`).
     pub skipped_tables: Vec<engine::SkippedTable>,
+    /// The triggers and rules on the tables it writes, each with whether it would fire.
+    pub triggers: SideEffects,
     #[serde(skip)]
     specs: Vec<TableSpec>,
     #[serde(skip)]
@@ -117,6 +138,7 @@ pub fn plan(
         total: 0,
         first_statements: Vec::new(),
         skipped_tables: prepared.skipped.clone(),
+        triggers: SideEffects::default(),
         specs: prepared.tables.clone(),
         spool: None,
         dialect,
@@ -124,7 +146,14 @@ pub fn plan(
     };
     for (ti, spec) in prepared.tables.iter().enumerate() {
         let sql = table_sql(dialect, spec);
-        let mut tp = TablePlan { table: spec.table.clone(), mode: spec.mode, updated: 0, deleted: 0, inserted: 0 };
+        let mut tp = TablePlan {
+            table: spec.table.clone(),
+            mode: spec.mode,
+            updated: 0,
+            deleted: 0,
+            inserted: 0,
+            set_columns: Vec::new(),
+        };
         let (kinds, show) = (plan.request.kinds, plan.request.show);
         let first = &mut plan.first_statements;
         let bar = out.spinner(&format!("planning `{}`", spec.table));
@@ -137,8 +166,15 @@ pub fn plan(
                 spec.rowid_name("copies of its rows cannot be removed one by one; nothing was written")?;
             }
             let n = c.copies();
-            match c.kind {
-                ChangeKind::Updated { .. } => tp.updated += n,
+            match &c.kind {
+                ChangeKind::Updated { columns } => {
+                    tp.updated += n;
+                    for col in columns {
+                        if !tp.set_columns.contains(col) {
+                            tp.set_columns.push(col.clone());
+                        }
+                    }
+                }
                 ChangeKind::Deleted => tp.deleted += n,
                 ChangeKind::Inserted => tp.inserted += n,
             }
@@ -155,8 +191,24 @@ pub fn plan(
         plan.total += tp.updated + tp.deleted + tp.inserted;
         plan.tables.push(tp);
     }
+    plan.triggers = SideEffects::list(ldb.triggers(&plan.written_tables())?, &plan.writes());
+    if spool.is_some() {
+        // About to apply: refuse before opening the write transaction (and again inside it).
+        plan.triggers.check(plan.request.trigger_policy)?;
+    }
     plan.spool = spool;
     Ok(plan)
+}
+
+impl MergePlan {
+    /// The tables the merge writes rows into.
+    pub fn written_tables(&self) -> Vec<String> {
+        self.writes().into_iter().map(|w| w.table).collect()
+    }
+
+    fn writes(&self) -> Vec<TableWrites> {
+        self.tables.iter().filter_map(TablePlan::writes).collect()
+    }
 }
 
 /// Checks `filter` against every table on both sides before anything else happens, by preparing
@@ -207,6 +259,9 @@ pub struct MergeReport {
     /// Why the re-diff after the commit failed (the merge itself is committed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub residual_error: Option<String>,
+    /// Rows triggers changed inside the merge's transaction, per table (only `--triggers fire`
+    /// lets any; `None` when the engine could not count them).
+    pub trigger_writes: Option<TriggerWrites>,
     /// The command that undoes the merge (`None` when nothing was written).
     pub undo: Option<String>,
     pub seconds: f64,
@@ -223,6 +278,7 @@ impl MergeReport {
             skipped_rows: Vec::new(),
             residual: Some(0),
             residual_error: None,
+            trigger_writes: Some(TriggerWrites::default()),
             undo: None,
             seconds: 0.0,
         }
@@ -257,8 +313,25 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
     let mut db = engine::open(live, Access::ReadWrite)?;
     let mut tx = db.begin_write().context("starting the merge transaction on live")?;
     let tables: Vec<String> = plan.tables.iter().map(|t| t.table.clone()).collect();
-    tx.safety_snapshot(snapshot, &tables).context("taking the safety snapshot of live")?;
-    let result = replay(&plan, &mut spool, tx.as_mut(), out);
+    let written = plan.written_tables();
+    let policy = plan.request.trigger_policy;
+    // Live as it is now, inside the transaction: a trigger may have come or gone since the plan.
+    plan.triggers = SideEffects::list(tx.triggers(&written)?, &plan.writes());
+    plan.triggers.check(policy)?;
+    // What a trigger function writes cannot be known beforehand: with `fire`, all of live.
+    let scope: &[String] = if policy == TriggerPolicy::Fire { &[] } else { &tables };
+    tx.safety_snapshot(snapshot, scope).context("taking the safety snapshot of live")?;
+    let result = Guard::start(tx.as_mut(), policy, &plan.triggers, &written).and_then(|mut guard| {
+        let tally = replay(&plan, &mut spool, tx.as_mut(), &mut guard, out)?;
+        let own: Vec<(String, u64)> = tally.by_table.iter().map(|(t, n)| (t.clone(), *n)).collect();
+        let writes = guard.finish(tx.as_mut(), &own).map_err(|e| match constraint_words(&e) {
+            Some(words) => {
+                bad_input(format!("{words}; live was rolled back, nothing was written")).hint(CONSTRAINT_HINT).into()
+            }
+            None => e,
+        })?;
+        Ok((tally.applied, tally.skipped, tally.rows, writes))
+    });
     let committed = result.and_then(|r| {
         tx.commit().map(|_| r).map_err(|e| match constraint_words(&e) {
             Some(words) => {
@@ -267,7 +340,7 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
             None => e,
         })
     });
-    let (applied, skipped, skipped_rows) = match committed {
+    let (applied, skipped, skipped_rows, trigger_writes) = match committed {
         Ok(r) => r,
         Err(e) => {
             // Live is unchanged (the transaction rolled back), so the snapshot is not needed.
@@ -281,8 +354,17 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
         Err(e) => (None, Some(format!("{e:#}"))),
     };
     let undo = match live {
-        // The snapshot is a pg_dump archive of the merged tables as the merge found them.
-        Location::Postgres(spec) => crate::snapshot::pg_undo_command(snapshot, spec, &tables)?,
+        // The snapshot is a pg_dump archive of the merged tables as the merge found them (of the
+        // whole database with `fire`): the undo puts back those and the tables triggers wrote.
+        Location::Postgres(spec) => {
+            let mut undo_tables = tables.clone();
+            for t in trigger_writes.iter().flat_map(|w| &w.tables) {
+                if !undo_tables.contains(&t.table) {
+                    undo_tables.push(t.table.clone());
+                }
+            }
+            crate::snapshot::pg_undo_command(snapshot, spec, &undo_tables)?
+        }
         Location::Sqlite(_) => crate::snapshot::undo_command(snapshot, &plan.live),
     };
     let seconds = started.elapsed().as_secs_f64();
@@ -294,12 +376,13 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
         skipped_rows,
         residual,
         residual_error,
+        trigger_writes,
         undo: Some(undo),
         seconds,
     })
 }
 
-/// Replays the spools inside the transaction; returns (applied, skipped, first skipped rows).
+/// Replays the spools inside the transaction; returns what it wrote and skipped.
 /// Table by table, and within a table the rows to remove first: the diff tells keys apart that
 /// the table's uniqueness calls equal (SQLite's INTEGER `1` and REAL `1.0`, `-0.0` and `0.0`;
 /// PostgreSQL numerics written `1` and `1.0`), so a row to re-insert may collide with a row the
@@ -311,8 +394,9 @@ fn replay(
     plan: &MergePlan,
     spool: &mut [Spool; 2],
     tx: &mut dyn WriteTxn,
+    guard: &mut Guard,
     out: &Output,
-) -> Result<(u64, u64, Vec<SkippedRow>)> {
+) -> Result<Tally> {
     let sqls: Vec<TableSql> = plan.specs.iter().map(|s| table_sql(plan.dialect, s)).collect();
     // Checked again here, inside the transaction: live may have changed since the plan.
     let cascades = Cascades::load(&mut |q, p, sink| tx.query(q, p, sink), plan.dialect, &plan.specs)?;
@@ -324,7 +408,8 @@ fn replay(
         types.push(if batched { tx.batch_types(&spec.table, &spec.columns)? } else { None });
     }
     let bar = out.count_bar(plan.total, "merging");
-    let mut tally = Tally { strict: plan.request.strict, applied: 0, skipped: 0, rows: Vec::new() };
+    let mut tally =
+        Tally { strict: plan.request.strict, applied: 0, skipped: 0, rows: Vec::new(), by_table: Default::default() };
     let mut pending: Vec<Change> = Vec::new();
     let mut pending_table = 0;
     let [removals, rest] = spool;
@@ -348,7 +433,7 @@ fn replay(
         if !pending.is_empty() && (!fits || pending.len() >= batch_rows(spec)) {
             let pt = pending_table;
             let ty = types[pt].as_deref().expect("batched table");
-            apply_batch(tx, &plan.specs[pt], &sqls[pt], ty, &pending, &mut tally)?;
+            apply_batch(tx, guard, &plan.specs[pt], &sqls[pt], ty, &pending, &mut tally)?;
             bar.inc(pending.len() as u64);
             pending.clear();
         }
@@ -366,6 +451,7 @@ fn replay(
         let pt = pending_table;
         apply_batch(
             tx,
+            guard,
             &plan.specs[pt],
             &sqls[pt],
             types[pt].as_deref().expect("batched table"),
@@ -375,7 +461,7 @@ fn replay(
         bar.inc(pending.len() as u64);
     }
     bar.finish_and_clear();
-    Ok((tally.applied, tally.skipped, tally.rows))
+    Ok(tally)
 }
 
 /// Rows per batched statement: at most 1000, and within PostgreSQL's 65 535 parameters.
@@ -399,6 +485,8 @@ struct Tally {
     applied: u64,
     skipped: u64,
     rows: Vec<SkippedRow>,
+    /// Rows written per table (each applied change writes its copies, one row each).
+    by_table: std::collections::BTreeMap<String, u64>,
 }
 
 impl Tally {
@@ -407,6 +495,7 @@ impl Tally {
     fn record(&mut self, spec: &TableSpec, change: &Change, outcome: Option<String>) -> Result<()> {
         let Some(reason) = outcome else {
             self.applied += change.copies();
+            *self.by_table.entry(spec.table.clone()).or_default() += change.copies();
             return Ok(());
         };
         if self.strict {
@@ -440,12 +529,15 @@ impl Tally {
 /// batch row by row, so outcomes, skipped rows and errors are exactly those of `apply_change`.
 fn apply_batch(
     tx: &mut dyn WriteTxn,
+    guard: &mut Guard,
     spec: &TableSpec,
     sql: &TableSql,
     types: &[String],
     changes: &[Change],
     tally: &mut Tally,
 ) -> Result<()> {
+    // Rows written and then rolled back to the savepoint are not the triggers' either.
+    let mark = guard.mark(tx)?;
     tx.execute("SAVEPOINT lastgood_batch", &[])?;
     match try_batch(tx, spec, sql, types, changes) {
         Ok(Some(outcomes)) => {
@@ -461,6 +553,7 @@ fn apply_batch(
         Err(e) => tx.execute("ROLLBACK TO SAVEPOINT lastgood_batch", &[]).map(|_| ()).map_err(|_| e)?,
     }
     tx.execute("RELEASE SAVEPOINT lastgood_batch", &[])?;
+    guard.discard(tx, mark)?;
     for c in changes {
         // Batched tables have no cascading foreign keys (see `replay`).
         let outcome = apply_change(tx, spec, sql, c, &Cascades::none(), 0).map_err(|e| broke_constraint(e, spec, c))?;

@@ -43,8 +43,10 @@ pub fn undo_command(snapshot: &Path, live: &str) -> String {
 
 /// The commands that put back the merged tables of a PostgreSQL live from a per-table safety
 /// snapshot (a pg_dump archive): restore those tables into a scratch database, then merge every
-/// kind of change back. Other tables, and writes to them since, are untouched. Connection strings
-/// are printed without password (libpq finds it in PGPASSWORD or ~/.pgpass).
+/// kind of change back, with live's triggers skipped: the snapshot already holds whatever they had
+/// written, so running them again would change rows a second time. Other tables, and writes to
+/// them since, are untouched. Connection strings are printed without password (libpq finds it
+/// in PGPASSWORD or ~/.pgpass).
 pub fn pg_undo_command(snapshot: &Path, live: &str, tables: &[String]) -> anyhow::Result<String> {
     let conn = crate::engine::pgconn::PgConn::resolve(live)?;
     let name = snapshot.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -54,7 +56,7 @@ pub fn pg_undo_command(snapshot: &Path, live: &str, tables: &[String]) -> anyhow
     let repo = crate::restore::parent_dir(snapshot);
     let list = shell_quote(&tables.join(","));
     Ok(format!(
-        "lastgood restore --repo {} --backup {} --live {} --tables {list} --into {undo_db} && lastgood merge --scratch {} --live {} --tables {list} --restore updated,deleted,inserted --apply",
+        "lastgood restore --repo {} --backup {} --live {} --tables {list} --into {undo_db} && lastgood merge --scratch {} --live {} --tables {list} --restore updated,deleted,inserted --triggers skip --apply",
         shell_quote(&repo.display().to_string()),
         shell_quote(&snapshot.display().to_string()),
         kv(&conn.dbname),

@@ -1,6 +1,6 @@
 //! `lastgood demo [DIR]`: builds the incident sandbox (see `demo.rs`) and walks through the
 //! recovery with the real commands: catalog → bisect → restore --tables downloads → diff →
-//! merge --columns filename → verify.
+//! merge --columns filename (its log trigger skipped) → verify.
 //!
 //! Each step runs this same binary as a child process, exactly as printed, so the walkthrough is
 //! a transcript an operator can replay by hand.
@@ -143,9 +143,17 @@ impl Walkthrough<'_> {
             "--restore",
             "updated",
         ];
-        self.step("5. Plan the merge: put back the filename column only, keep every row written since.", &merge, &[0])?;
-        let apply: Vec<&str> = merge.iter().copied().chain(["--apply"]).collect();
-        self.step("6. Apply it: one transaction, after a safety snapshot of live.", &apply, &[0])?;
+        self.step(
+            "5. Plan the merge: put back the filename column only, keep every row written since. The plan lists the `downloads_log` trigger these writes would fire.",
+            &merge,
+            &[0],
+        )?;
+        let apply: Vec<&str> = merge.iter().copied().chain(["--triggers", "skip", "--apply"]).collect();
+        self.step(
+            "6. Apply it with the trigger skipped (it would log 100,000+ repair writes as filename changes; the snapshot and this report are the repair's record): one transaction, after a safety snapshot of live.",
+            &apply,
+            &[0],
+        )?;
         self.step(
             "7. Verify: the filename column now equals the last known good backup.",
             &["diff", "--scratch", &scratch, "--live", &live, "--tables", "downloads", "--columns", "filename"],

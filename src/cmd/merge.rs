@@ -11,6 +11,7 @@ use crate::engine::Location;
 use crate::error::environment;
 use crate::lock::LiveLock;
 use crate::merge::{self, MergePlan, MergeReport, MergeRequest};
+use crate::triggers::{self, TriggerPolicy};
 
 use super::{Context, PairArgs};
 use crate::diff::{KindName, Kinds};
@@ -35,6 +36,11 @@ pub struct Args {
     /// (default: skip such rows and report them).
     #[arg(long)]
     pub strict: bool,
+    /// Triggers the writes would fire: refuse (exit 5, nothing written), skip (write with them
+    /// disabled inside the transaction, restored before the commit), or fire (run them and count
+    /// the rows they change, per table). PostgreSQL rules are refused whatever this says.
+    #[arg(long, value_enum, default_value_t = TriggerPolicy::Refuse, value_name = "POLICY")]
+    pub triggers: TriggerPolicy,
     /// How many of the planned statements to show.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub show: usize,
@@ -55,7 +61,13 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     if let Some(note) = crate::engine::skipped_note(&prepared.skipped, "not merged") {
         ctx.out.note(&note);
     }
-    let request = MergeRequest { kinds, filter: args.filter.clone(), strict: args.strict, show: args.show };
+    let request = MergeRequest {
+        kinds,
+        filter: args.filter.clone(),
+        strict: args.strict,
+        trigger_policy: args.triggers,
+        show: args.show,
+    };
     if !args.apply {
         let plan = merge::plan(&scratch, &live, &prepared, request, false, &ctx.out)?;
         ctx.out.emit(&plan, render_plan)?;
@@ -134,8 +146,69 @@ fn render_plan(p: &MergePlan) -> String {
             s.push_str(&format!("  {st}\n"));
         }
     }
+    s.push_str(&render_triggers(p));
     s.push_str("pass --apply to write them (after a safety snapshot, in one transaction)\n");
     s
+}
+
+/// The triggers and rules on the written tables, each with its SQL, and what `--apply` does
+/// about those that fire.
+fn render_triggers(p: &MergePlan) -> String {
+    let listed = &p.triggers.listed;
+    if listed.is_empty() {
+        return String::new();
+    }
+    let mut s = format!("triggers and rules on the tables it writes ({}):\n", listed.len());
+    for l in listed {
+        let t = &l.trigger;
+        let on = if t.relation == t.table {
+            format!("`{}`", t.table)
+        } else {
+            format!("`{}` (via `{}`)", t.relation, t.table)
+        };
+        let kind = if t.kind == crate::engine::TriggerKind::Rule { "rule" } else { "trigger" };
+        let fires = if l.fires { "FIRES on these writes" } else { "does not fire on these writes" };
+        s.push_str(&format!(
+            "  {kind} `{}` on {on}: {}, {}; {fires}\n",
+            t.name,
+            triggers::event_text(t),
+            triggers::state_name(t.enabled)
+        ));
+        for line in t.sql.lines() {
+            s.push_str(&format!("      {line}\n"));
+        }
+    }
+    let firing = |k| listed.iter().filter(|l| l.fires && l.trigger.kind == k).count();
+    let (rules, fired) = (firing(crate::engine::TriggerKind::Rule), firing(crate::engine::TriggerKind::Trigger));
+    if rules > 0 {
+        s.push_str(&format!(
+            "--apply is refused (exit 5): {rules} rule(s) would rewrite these writes, whatever --triggers says\n"
+        ));
+    } else if fired > 0 {
+        s.push_str(&match p.request.trigger_policy {
+            TriggerPolicy::Refuse => format!("--apply is refused (exit 5) while {fired} trigger(s) would fire: choose --triggers skip (write with them disabled) or --triggers fire (run them, count what they change)\n"),
+            TriggerPolicy::Skip => format!("--triggers skip: the {fired} firing trigger(s) are disabled inside the transaction and restored before the commit\n"),
+            TriggerPolicy::Fire => format!("--triggers fire: the {fired} trigger(s) run; the report counts the rows they change, and the safety snapshot covers the whole database\n"),
+        });
+    }
+    s
+}
+
+/// What the triggers did: skipped, or the rows they changed (never hidden behind the re-diff,
+/// which looks only at the merged selection).
+fn render_trigger_writes(r: &MergeReport) -> String {
+    let fired = r.plan.triggers.listed.iter().filter(|l| l.fires).count();
+    match (r.plan.request.trigger_policy, &r.trigger_writes) {
+        (_, _) if fired == 0 => String::new(),
+        (TriggerPolicy::Skip, _) => format!(
+            "triggers: {fired} skipped (disabled inside the transaction, restored as they were before the commit)\n"
+        ),
+        (_, Some(w)) if w.total > 0 => {
+            format!("triggers: {fired} fired and changed {} row(s) outside the merge: {}\n", w.total, w.describe())
+        }
+        (_, Some(_)) => format!("triggers: {fired} fired and changed no row outside the merge\n"),
+        (_, None) => format!("triggers: {fired} fired; the rows they changed could not be counted\n"),
+    }
 }
 
 fn render_report(r: &MergeReport) -> String {
@@ -152,6 +225,7 @@ fn render_report(r: &MergeReport) -> String {
             s.push_str(&format!("  {} {} ({}): {}\n", k.table, k.kind, key.join(", "), k.reason));
         }
     }
+    s.push_str(&render_trigger_writes(r));
     match (r.residual, &r.residual_error) {
         (Some(n), _) => s.push_str(&format!("re-diff after the merge: {n} change(s) of the merged selection remain\n")),
         (None, e) => s.push_str(&format!(

@@ -312,8 +312,104 @@ pub trait Database: Send {
     /// Runs a read-only query with bound values (SQL from `sqlgen`), handing each row to `sink`.
     /// Its columns must be integers, reals, text or bytes (cast anything else to text).
     fn query(&mut self, sql: &str, params: &[Value], sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()>;
+    /// The triggers (and, in PostgreSQL, rules) that writing rows of `tables` may set off, in
+    /// creation order (see `Trigger`). Errors: `BadInput` for a table that does not exist.
+    fn triggers(&mut self, tables: &[String]) -> Result<Vec<Trigger>>;
     /// Starts the one transaction in which a merge writes.
     fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>>;
+}
+
+/// Whether a `Trigger` is a trigger or a PostgreSQL rule (which rewrites the statement itself and
+/// is not stopped by disabling triggers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerKind {
+    Trigger,
+    Rule,
+}
+
+/// A write event a trigger or rule answers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerEvent {
+    Insert,
+    Update,
+    Delete,
+    Truncate,
+}
+
+/// A trigger's enabled state. SQLite triggers are always `Enabled`; PostgreSQL's `tgenabled`:
+/// `O` enabled (fires in origin and local sessions), `A` always, `R` replica only, `D` disabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerState {
+    Enabled,
+    Always,
+    Replica,
+    Disabled,
+}
+
+/// A trigger or rule on a table a write goes to (`Database::triggers`, `WriteTxn::triggers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Trigger {
+    /// The table asked about: the one whose writes set it off.
+    pub table: String,
+    /// Where it is defined: `table` itself or (PostgreSQL) one of its partitions or inheritance
+    /// children, whose triggers fire on rows written through `table`.
+    pub relation: String,
+    pub name: String,
+    pub kind: TriggerKind,
+    /// `BEFORE`, `AFTER` or `INSTEAD OF` (a trigger), `ALSO` or `INSTEAD` (a rule); empty when the
+    /// definition could not be read, which is then taken to fire on every write.
+    pub timing: String,
+    /// Per row (`FOR EACH ROW`) rather than per statement.
+    pub row_level: bool,
+    /// The events it answers to; empty when unknown (taken as every event).
+    pub events: Vec<TriggerEvent>,
+    /// `UPDATE OF` these columns only; empty for any column.
+    pub update_of: Vec<String>,
+    pub enabled: TriggerState,
+    /// Whether it fires in this session at all, by its state and the session's replication role.
+    #[serde(skip)]
+    pub active: bool,
+    /// Its definition, as the engine keeps it (SQLite: the `sql` of `sqlite_schema`, byte for
+    /// byte; PostgreSQL: `pg_get_triggerdef` / `pg_get_ruledef`).
+    pub sql: String,
+    /// How the engine addresses it to suspend and resume it (quoted names).
+    #[serde(skip)]
+    pub address: String,
+}
+
+/// Rows a write transaction has changed so far, as the engine counts them: every row written,
+/// by the transaction's own statements and by triggers, including rows later rolled back to a
+/// savepoint. Only differences between two counts of one transaction mean anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowWrites {
+    pub total: u64,
+    /// Per table, for the tables the engine can name (SQLite: not `WITHOUT ROWID` tables); rows
+    /// of a partition or inheritance child of a table asked about count under that table.
+    pub by_table: std::collections::BTreeMap<String, u64>,
+}
+
+impl RowWrites {
+    /// `self - earlier`, per table (tables missing from `earlier` had 0).
+    pub fn since(&self, earlier: &RowWrites) -> RowWrites {
+        let by_table = self
+            .by_table
+            .iter()
+            .map(|(t, n)| (t.clone(), n.saturating_sub(earlier.by_table.get(t).copied().unwrap_or(0))))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        RowWrites { total: self.total.saturating_sub(earlier.total), by_table }
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &RowWrites) {
+        self.total += other.total;
+        for (t, n) in &other.by_table {
+            *self.by_table.entry(t.clone()).or_default() += n;
+        }
+    }
 }
 
 /// A foreign key as the database declares it (rows of `sqlgen::Dialect::foreign_keys_query`):
@@ -418,7 +514,9 @@ pub trait WriteTxn {
     /// new file `dest` (temporary name in the same folder, fsync, rename): the safety snapshot a
     /// merge takes before its first write, so no other writer can slip in between.
     /// `tables` are the tables the merge writes: SQLite copies the whole file regardless (the
-    /// undo promotes it); PostgreSQL dumps only those tables, so the undo puts back only them.
+    /// undo promotes it); PostgreSQL dumps only those tables, so the undo puts back only them,
+    /// or the whole database when `tables` is empty (a merge whose triggers fire may write any
+    /// table).
     fn safety_snapshot(&mut self, dest: &Path, tables: &[String]) -> Result<()>;
     /// For writing many rows of `table` per statement (see `sqlgen`, batched forms): the SQL type
     /// each of `columns` is cast to, or `None` when this engine writes row by row (the default;
@@ -427,6 +525,23 @@ pub trait WriteTxn {
     fn batch_types(&mut self, _table: &str, _columns: &[String]) -> Result<Option<Vec<String>>> {
         Ok(None)
     }
+    /// As `Database::triggers`, inside this transaction.
+    fn triggers(&mut self, tables: &[String]) -> Result<Vec<Trigger>>;
+    /// Stops `trigger` from firing for the rest of this transaction, until `resume_trigger`;
+    /// no other session ever sees it stopped (SQLite: dropped, to be created again from its exact
+    /// SQL; PostgreSQL: `ALTER TABLE ONLY … DISABLE TRIGGER`, which leaves the internal
+    /// foreign-key triggers alone). Rules cannot be suspended (an error).
+    fn suspend_trigger(&mut self, trigger: &Trigger) -> Result<()>;
+    /// Puts a suspended trigger back exactly as it was (SQLite: its SQL; PostgreSQL: its state).
+    fn resume_trigger(&mut self, trigger: &Trigger) -> Result<()>;
+    /// Runs now what would otherwise wait for the commit (PostgreSQL: deferred constraint
+    /// triggers, `SET CONSTRAINTS ALL IMMEDIATE`), so that `row_writes` sees their writes too.
+    fn run_deferred(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// The rows changed so far (see `RowWrites`), with the partitions of `tables` counted under
+    /// them; `None` when the engine cannot count (PostgreSQL with `track_counts` off).
+    fn row_writes(&mut self, tables: &[String]) -> Result<Option<RowWrites>>;
     fn commit(self: Box<Self>) -> Result<()>;
 }
 

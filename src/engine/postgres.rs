@@ -35,8 +35,8 @@ use postgres::{Client, Row as PgRow};
 
 use super::pgconn::PgConn;
 use super::{
-    Column, Database, EngineKind, QueryProblem, Scan, SchemaObject, SkipKind, SkippedTable, TableSchema, WriteTxn,
-    quote_ident,
+    Column, Database, EngineKind, QueryProblem, RowWrites, Scan, SchemaObject, SkipKind, SkippedTable, TableSchema,
+    Trigger, TriggerEvent, TriggerKind, TriggerState, WriteTxn, quote_ident,
 };
 use crate::error::bad_input;
 use crate::value::{Row, Value};
@@ -634,6 +634,10 @@ impl Database for PgDb {
         Ok(())
     }
 
+    fn triggers(&mut self, tables: &[String]) -> Result<Vec<Trigger>> {
+        list_triggers(&mut self.client, &self.conn, tables)
+    }
+
     fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
         let conn = self.conn.clone();
         let mut tx = self.client.transaction().map_err(|e| conn.classify(e, "starting a transaction"))?;
@@ -879,6 +883,7 @@ impl WriteTxn for PgTxn<'_> {
         let mut cmd = super::pgtools::command("pg_dump", Some(&self.conn))?;
         cmd.args(["-Fc", "--no-password"]).arg(format!("--snapshot={id}")).arg("-f").arg(tmp.path());
         // Only the merged tables: undoing the merge must not roll back other tables' later writes.
+        // None named: the whole database (a merge whose triggers run may write anywhere).
         for t in tables {
             cmd.arg("-t").arg(dump_pattern(t));
         }
@@ -898,10 +903,169 @@ impl WriteTxn for PgTxn<'_> {
         Ok(())
     }
 
+    fn triggers(&mut self, tables: &[String]) -> Result<Vec<Trigger>> {
+        list_triggers(&mut self.tx, &self.conn, tables)
+    }
+
+    /// `ALTER TABLE ONLY` on the relation the trigger is defined on (a partition's clone of its
+    /// parent's trigger is disabled on that partition): inside this transaction, so other
+    /// sessions never see it disabled; it takes a SHARE ROW EXCLUSIVE lock on that relation
+    /// until the commit, so other writers of the table wait.
+    fn suspend_trigger(&mut self, trigger: &Trigger) -> Result<()> {
+        anyhow::ensure!(trigger.kind == TriggerKind::Trigger, "a rule cannot be suspended");
+        let sql = format!("ALTER TABLE ONLY {} DISABLE TRIGGER {}", trigger.address, quote_ident(&trigger.name));
+        self.tx.batch_execute(&sql).map_err(|e| self.conn.classify(e, "disabling a trigger (--triggers skip)"))
+    }
+
+    /// Enables it again in the mode it had (`ENABLE`, `ENABLE ALWAYS`, `ENABLE REPLICA`).
+    fn resume_trigger(&mut self, trigger: &Trigger) -> Result<()> {
+        let mode = match trigger.enabled {
+            TriggerState::Enabled => "ENABLE",
+            TriggerState::Always => "ENABLE ALWAYS",
+            TriggerState::Replica => "ENABLE REPLICA",
+            TriggerState::Disabled => "DISABLE",
+        };
+        let sql = format!("ALTER TABLE ONLY {} {mode} TRIGGER {}", trigger.address, quote_ident(&trigger.name));
+        self.tx.batch_execute(&sql).map_err(|e| self.conn.classify(e, "enabling a trigger again"))
+    }
+
+    fn run_deferred(&mut self) -> Result<()> {
+        self.tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE").map_err(|e| self.conn.classify(e, "writing"))
+    }
+
+    /// `pg_stat_xact_user_tables`: inserted, updated and deleted rows per table in this
+    /// transaction (plus, in PostgreSQL 15, counts of earlier transactions of the session not yet
+    /// reported, which cancel out in differences).
+    fn row_writes(&mut self, tables: &[String]) -> Result<Option<RowWrites>> {
+        let on: bool = self
+            .tx
+            .query_one("SELECT current_setting('track_counts')::bool", &[])
+            .map_err(|e| self.conn.classify(e, "reading track_counts"))?
+            .get(0);
+        if !on {
+            return Ok(None);
+        }
+        let mut oids = Vec::new();
+        for t in tables {
+            oids.push(resolve_table_in(&mut self.tx, &self.conn, t)?.oid.to_string());
+        }
+        let sql = "WITH RECURSIVE w(root, oid) AS ( \
+                     SELECT u.ord::int4, u.o FROM unnest($1::text::oid[]) WITH ORDINALITY AS u(o, ord) \
+                     UNION SELECT w.root, i.inhrelid FROM pg_inherits i JOIN w ON i.inhparent = w.oid) \
+                   SELECT (SELECT min(w.root) FROM w WHERE w.oid = s.relid), s.schemaname::text, s.relname::text, \
+                     (s.n_tup_ins + s.n_tup_upd + s.n_tup_del)::int8 \
+                   FROM pg_stat_xact_user_tables s WHERE s.n_tup_ins + s.n_tup_upd + s.n_tup_del > 0";
+        let list = format!("{{{}}}", oids.join(","));
+        let rows = self.tx.query(sql, &[&list]).map_err(|e| self.conn.classify(e, "counting written rows"))?;
+        let mut out = RowWrites::default();
+        for r in rows {
+            let (root, n): (Option<i32>, i64) = (r.get(0), r.get(3));
+            let name = match root {
+                Some(i) => tables[i as usize - 1].clone(),
+                None => display_name(r.get(1), r.get(2)),
+            };
+            *out.by_table.entry(name).or_default() += n as u64;
+            out.total += n as u64;
+        }
+        Ok(Some(out))
+    }
+
     fn commit(self: Box<Self>) -> Result<()> {
         let conn = self.conn.clone();
         self.tx.commit().map_err(|e| conn.classify(e, "committing"))
     }
+}
+
+/// The user triggers (not the internal ones that check foreign keys) on each of `tables` and on
+/// its partitions and inheritance children, and the rules on it (not a view's `_RETURN`), in
+/// table order, then by relation and name. `active`: the state lets it fire in this session
+/// (`O` in an origin or local session, `R` in a replica session, `A` always).
+fn list_triggers(client: &mut impl postgres::GenericClient, conn: &PgConn, tables: &[String]) -> Result<Vec<Trigger>> {
+    const ACTIVE: &str = "CASE WHEN {e} = 'A' THEN true WHEN {e} = 'D' THEN false \
+                          WHEN current_setting('session_replication_role') = 'replica' THEN {e} = 'R' ELSE {e} = 'O' END";
+    let triggers = format!(
+        "WITH RECURSIVE tree(oid) AS (SELECT $1::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.oid) \
+         SELECT n.nspname::text, c.relname::text, t.tgname::text, t.tgtype::int4, t.tgenabled::text, {}, \
+           ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = t.tgrelid AND a.attnum = ANY(t.tgattr) ORDER BY a.attnum), \
+           pg_get_triggerdef(t.oid) \
+         FROM tree JOIN pg_trigger t ON t.tgrelid = tree.oid JOIN pg_class c ON c.oid = t.tgrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE NOT t.tgisinternal ORDER BY c.oid <> $1, n.nspname, c.relname, t.tgname",
+        ACTIVE.replace("{e}", "t.tgenabled")
+    );
+    let rules = format!(
+        "SELECT r.rulename::text, r.ev_type::text, r.ev_enabled::text, {}, r.is_instead, pg_get_ruledef(r.oid) \
+         FROM pg_rewrite r WHERE r.ev_class = $1 AND r.rulename <> '_RETURN' ORDER BY r.rulename",
+        ACTIVE.replace("{e}", "r.ev_enabled")
+    );
+    let state = |s: &str| match s {
+        "A" => TriggerState::Always,
+        "R" => TriggerState::Replica,
+        "D" => TriggerState::Disabled,
+        _ => TriggerState::Enabled,
+    };
+    let mut out = Vec::new();
+    for table in tables {
+        let t = resolve_table_in(client, conn, table)?;
+        for r in client.query(&triggers, &[&t.oid]).map_err(|e| conn.classify(e, "reading triggers"))? {
+            let (schema, rel, tgtype): (String, String, i32) = (r.get(0), r.get(1), r.get(3));
+            let bit = |b: i32| tgtype & b != 0;
+            let events = [
+                (4, TriggerEvent::Insert),
+                (8, TriggerEvent::Delete),
+                (16, TriggerEvent::Update),
+                (32, TriggerEvent::Truncate),
+            ]
+            .into_iter()
+            .filter(|(b, _)| bit(*b))
+            .map(|(_, e)| e)
+            .collect();
+            let timing = if bit(64) {
+                "INSTEAD OF"
+            } else if bit(2) {
+                "BEFORE"
+            } else {
+                "AFTER"
+            };
+            out.push(Trigger {
+                table: table.clone(),
+                relation: display_name(&schema, &rel),
+                address: TableRef { schema, name: rel, oid: 0 }.qualified(),
+                name: r.get(2),
+                kind: TriggerKind::Trigger,
+                timing: timing.to_string(),
+                row_level: bit(1),
+                events,
+                update_of: r.get(6),
+                enabled: state(r.get(4)),
+                active: r.get(5),
+                sql: r.get(7),
+            });
+        }
+        for r in client.query(&rules, &[&t.oid]).map_err(|e| conn.classify(e, "reading rules"))? {
+            let event = match r.get::<_, String>(1).as_str() {
+                "2" => vec![TriggerEvent::Update],
+                "3" => vec![TriggerEvent::Insert],
+                "4" => vec![TriggerEvent::Delete],
+                _ => continue, // ON SELECT: not set off by writes
+            };
+            out.push(Trigger {
+                table: table.clone(),
+                relation: table.clone(),
+                address: t.qualified(),
+                name: r.get(0),
+                kind: TriggerKind::Rule,
+                timing: if r.get(4) { "INSTEAD" } else { "ALSO" }.to_string(),
+                row_level: false,
+                events: event,
+                update_of: Vec::new(),
+                enabled: state(r.get(2)),
+                active: r.get(3),
+                sql: r.get(5),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// A pg_dump `-t` pattern naming exactly lastgood's table name (`t` in public, `schema.t`

@@ -14,8 +14,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql};
 
 use super::{
-    Access, Database, EngineKind, QueryProblem, Scan, SchemaObject, SkipKind, SkippedTable, TableSchema, WriteTxn,
-    quote_ident, quote_list,
+    Access, Database, EngineKind, QueryProblem, RowWrites, Scan, SchemaObject, SkipKind, SkippedTable, TableSchema,
+    Trigger, TriggerEvent, TriggerKind, TriggerState, WriteTxn, quote_ident, quote_list,
 };
 use crate::error::{bad_input, environment, refused};
 use crate::rows::{Batch, BatchFiller};
@@ -798,18 +798,199 @@ impl Database for SqliteDb {
         Ok(())
     }
 
+    fn triggers(&mut self, tables: &[String]) -> Result<Vec<Trigger>> {
+        list_triggers(&self.conn, tables).map_err(|e| classify(e, &self.shown))
+    }
+
     /// Foreign keys are enforced (as the bundled SQLite does by default, unlike the `sqlite3`
     /// shell), deferred to the commit so that parent and child rows may be written in any order.
+    /// An update hook counts the rows written per table (`row_writes`); it stays on the
+    /// connection until the next `begin_write` replaces it.
     fn begin_write(&mut self) -> Result<Box<dyn WriteTxn + '_>> {
         let path = self.path.clone();
         self.conn.execute_batch("PRAGMA foreign_keys = ON").map_err(|e| classify(e, &path))?;
+        let written = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<String, u64>::new()));
+        let counts = written.clone();
+        self.conn
+            .update_hook(Some(move |_: rusqlite::hooks::Action, db: &str, table: &str, _: i64| {
+                if db == "main"
+                    && let Ok(mut m) = counts.lock()
+                {
+                    match m.get_mut(table) {
+                        Some(n) => *n += 1,
+                        None => {
+                            m.insert(table.to_string(), 1);
+                        }
+                    }
+                }
+            }))
+            .map_err(|e| classify(e, &path))?;
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| classify(e, &path))?;
         tx.execute_batch("PRAGMA defer_foreign_keys = ON").map_err(|e| classify(e, &path))?;
-        Ok(Box::new(SqliteTxn { tx, path }))
+        Ok(Box::new(SqliteTxn { tx, path, written }))
     }
+}
+
+/// The triggers on `tables` (matched case-insensitively, as SQLite names are), in creation order
+/// (rowid of `sqlite_schema`). Every SQLite trigger is row-level and enabled; its timing and
+/// events are read from the head of its SQL (`parse_trigger_head`), and when that fails it is
+/// taken to fire on every write.
+fn list_triggers(conn: &Connection, tables: &[String]) -> rusqlite::Result<Vec<Trigger>> {
+    let mut st = conn.prepare("SELECT tbl_name, name, sql FROM sqlite_schema WHERE type = 'trigger' ORDER BY rowid")?;
+    let mut rows = st.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let (on, name, sql): (String, String, Option<String>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let Some(table) = tables.iter().find(|t| t.eq_ignore_ascii_case(&on)) else { continue };
+        let sql = sql.unwrap_or_default();
+        let (timing, events, update_of) = parse_trigger_head(&sql).unwrap_or_default();
+        out.push(Trigger {
+            table: table.clone(),
+            relation: table.clone(),
+            address: format!("\"main\".{}", quote_ident(&name)),
+            name,
+            kind: TriggerKind::Trigger,
+            timing,
+            row_level: true,
+            events,
+            update_of,
+            enabled: TriggerState::Enabled,
+            active: true,
+            sql,
+        });
+    }
+    Ok(out)
+}
+
+/// A token of SQL: a bare word, a quoted name (`"…"`, `` `…` ``, `[…]`, `'…'`, unquoted here) or
+/// one punctuation character.
+#[derive(Debug, PartialEq)]
+enum Token {
+    Word(String),
+    Quoted(String),
+    Punct(char),
+}
+
+/// The tokens of `sql` up to the first `ON` word (comments and white space skipped), at most 200.
+fn head_tokens(sql: &str) -> Option<Vec<Token>> {
+    let b: Vec<char> = sql.chars().collect();
+    let (mut i, mut out) = (0, Vec::new());
+    while i < b.len() && out.len() < 200 {
+        let c = b[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '-' && b.get(i + 1) == Some(&'-') {
+            while i < b.len() && b[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && b.get(i + 1) == Some(&'*') {
+            i += 2;
+            while i < b.len() && !(b[i] == '*' && b.get(i + 1) == Some(&'/')) {
+                i += 1;
+            }
+            i += 2;
+        } else if matches!(c, '"' | '`' | '\'' | '[') {
+            let close = if c == '[' { ']' } else { c };
+            let mut name = String::new();
+            i += 1;
+            loop {
+                let ch = *b.get(i)?;
+                i += 1;
+                if ch == close {
+                    // A doubled quote stands for itself (not inside `[…]`).
+                    if close != ']' && b.get(i) == Some(&close) {
+                        name.push(close);
+                        i += 1;
+                        continue;
+                    }
+                    break;
+                }
+                name.push(ch);
+            }
+            out.push(Token::Quoted(name));
+        } else if c.is_alphanumeric() || c == '_' || c == '$' || !c.is_ascii() {
+            let start = i;
+            while i < b.len() && (b[i].is_alphanumeric() || b[i] == '_' || b[i] == '$' || !b[i].is_ascii()) {
+                i += 1;
+            }
+            let w: String = b[start..i].iter().collect();
+            let on = w.eq_ignore_ascii_case("ON");
+            out.push(Token::Word(w));
+            if on {
+                return Some(out);
+            }
+        } else {
+            out.push(Token::Punct(c));
+            i += 1;
+        }
+    }
+    None
+}
+
+/// Reads the timing, events and `UPDATE OF` columns from the head of a `CREATE TRIGGER`
+/// statement: `CREATE [TEMP] TRIGGER [IF NOT EXISTS] [schema.]name [BEFORE|AFTER|INSTEAD OF]
+/// DELETE|INSERT|UPDATE [OF col, …] ON …`. `None` when it does not read exactly so.
+pub fn parse_trigger_head(sql: &str) -> Option<(String, Vec<TriggerEvent>, Vec<String>)> {
+    let toks = head_tokens(sql)?;
+    let mut it = toks.iter().peekable();
+    let is = |t: Option<&&Token>, w: &str| matches!(t, Some(Token::Word(x)) if x.eq_ignore_ascii_case(w));
+    let name = |t: Option<&Token>| match t {
+        Some(Token::Word(x)) | Some(Token::Quoted(x)) => Some(x.clone()),
+        _ => None,
+    };
+    if !is(it.next().as_ref(), "CREATE") {
+        return None;
+    }
+    if is(it.peek(), "TEMP") || is(it.peek(), "TEMPORARY") {
+        it.next();
+    }
+    if !is(it.next().as_ref(), "TRIGGER") {
+        return None;
+    }
+    if is(it.peek(), "IF") {
+        it.next();
+        if !(is(it.next().as_ref(), "NOT") && is(it.next().as_ref(), "EXISTS")) {
+            return None;
+        }
+    }
+    name(it.next())?;
+    if it.peek() == Some(&&Token::Punct('.')) {
+        it.next();
+        name(it.next())?;
+    }
+    let timing = if is(it.peek(), "BEFORE") || is(it.peek(), "AFTER") {
+        let Some(Token::Word(w)) = it.next() else { return None };
+        w.to_ascii_uppercase()
+    } else if is(it.peek(), "INSTEAD") {
+        it.next();
+        if !is(it.next().as_ref(), "OF") {
+            return None;
+        }
+        "INSTEAD OF".to_string()
+    } else {
+        "BEFORE".to_string()
+    };
+    let (event, mut columns) = match it.next() {
+        Some(Token::Word(w)) if w.eq_ignore_ascii_case("INSERT") => (TriggerEvent::Insert, Vec::new()),
+        Some(Token::Word(w)) if w.eq_ignore_ascii_case("DELETE") => (TriggerEvent::Delete, Vec::new()),
+        Some(Token::Word(w)) if w.eq_ignore_ascii_case("UPDATE") => (TriggerEvent::Update, Vec::new()),
+        _ => return None,
+    };
+    if event == TriggerEvent::Update && is(it.peek(), "OF") {
+        it.next();
+        loop {
+            columns.push(name(it.next())?);
+            match it.next() {
+                Some(Token::Punct(',')) => continue,
+                Some(Token::Word(w)) if w.eq_ignore_ascii_case("ON") => return Some((timing, vec![event], columns)),
+                _ => return None,
+            }
+        }
+    }
+    is(it.next().as_ref(), "ON").then_some((timing, vec![event], columns))
 }
 
 /// Runs `PRAGMA quick_check` or `integrity_check`; returns the problems (empty when `ok`). A check
@@ -869,6 +1050,8 @@ pub fn without_banner(line: &str) -> String {
 struct SqliteTxn<'a> {
     tx: rusqlite::Transaction<'a>,
     path: PathBuf,
+    /// Rows written per table since `begin_write`, counted by the update hook (rowid tables only).
+    written: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>,
 }
 
 /// A write's error: a broken constraint (UNIQUE, NOT NULL, CHECK, FOREIGN KEY) is `BadInput`
@@ -933,6 +1116,34 @@ impl WriteTxn for SqliteTxn<'_> {
         snapshot_to(&src, dest, &self.path)
     }
 
+    fn triggers(&mut self, tables: &[String]) -> Result<Vec<Trigger>> {
+        list_triggers(&self.tx, tables).map_err(|e| classify(e, &self.path))
+    }
+
+    /// DDL is transactional in SQLite: the trigger is dropped inside this transaction, and
+    /// `resume_trigger` creates it again from its exact SQL before the commit, so readers never
+    /// see it missing and a crash or kill rolls the drop back with everything else.
+    fn suspend_trigger(&mut self, trigger: &Trigger) -> Result<()> {
+        self.tx.execute_batch(&format!("DROP TRIGGER {}", trigger.address)).map_err(|e| classify(e, &self.path))
+    }
+
+    fn resume_trigger(&mut self, trigger: &Trigger) -> Result<()> {
+        self.tx.execute(&trigger.sql, []).map(|_| ()).map_err(|e| classify(e, &self.path))
+    }
+
+    /// `total_changes()` counts every row written, triggers' included (not SQLite's own tables);
+    /// the update hook names the tables, except `WITHOUT ROWID` ones, which it does not see.
+    fn row_writes(&mut self, tables: &[String]) -> Result<Option<RowWrites>> {
+        let seen = self.written.lock().map_err(|_| anyhow::anyhow!("the row counter was poisoned"))?.clone();
+        let mut by_table = std::collections::BTreeMap::new();
+        for (t, n) in seen {
+            // Named as the merge names it (SQLite names are case-insensitive).
+            let name = tables.iter().find(|w| w.eq_ignore_ascii_case(&t)).cloned().unwrap_or(t);
+            *by_table.entry(name).or_default() += n;
+        }
+        Ok(Some(RowWrites { total: self.tx.total_changes(), by_table }))
+    }
+
     /// A deferred foreign key still broken fails the COMMIT, which leaves the transaction open:
     /// the offending rows are then named, and dropping the transaction rolls everything back.
     fn commit(self: Box<Self>) -> Result<()> {
@@ -945,5 +1156,33 @@ impl WriteTxn for SqliteTxn<'_> {
             }
             Err(e) => Err(classify(e, &self.path)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trigger_heads_give_timing_events_and_update_columns() {
+        let p = |s: &str| parse_trigger_head(s);
+        let upd = vec![TriggerEvent::Update];
+        assert_eq!(
+            p("CREATE TRIGGER a AFTER UPDATE ON t BEGIN SELECT 1; END"),
+            Some(("AFTER".into(), upd.clone(), vec![]))
+        );
+        assert_eq!(
+            p("create temp trigger if not exists main.\"x y\" instead of delete on v begin select 1; end"),
+            Some(("INSTEAD OF".into(), vec![TriggerEvent::Delete], vec![]))
+        );
+        assert_eq!(
+            p("CREATE TRIGGER [on] /* ON */ -- ON\n UPDATE OF `a``b`, \"on\" ON t BEGIN SELECT 1; END"),
+            Some(("BEFORE".into(), upd, vec!["a`b".into(), "on".into()]))
+        );
+        assert_eq!(p("CREATE TRIGGER b INSERT ON t BEGIN END").map(|h| h.1), Some(vec![TriggerEvent::Insert]));
+        // Anything else is not read (and then taken to fire on every write).
+        assert_eq!(p("CREATE TRIGGER c AFTER UPSERT ON t BEGIN END"), None);
+        assert_eq!(p("CREATE TRIGGER \"unclosed AFTER UPDATE ON t"), None);
+        assert_eq!(p(""), None);
     }
 }

@@ -43,4 +43,16 @@ fn demo_finds_the_0900_backup_restores_every_filename_and_loses_no_order() {
     assert_eq!(rows(&live, "orders"), orders_before);
     let downloads: i64 = c.query_row("SELECT count(*) FROM downloads", [], |r| r.get(0)).unwrap();
     assert_eq!(downloads as usize, orders_before.len(), "one download per order, none lost");
+    // The log trigger recorded the bad script's changes, and the merge (--triggers skip) added none.
+    let (logged, other): (i64, i64) = c
+        .query_row(
+            "SELECT count(*), count(*) FILTER (WHERE new_filename <> 'seller-17-latest.zip') FROM download_log",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(logged > 100_000 && other == 0, "{logged} logged, {other} not by the bad script");
+    let step5 = steps[4]["command"].as_str().unwrap();
+    let step6 = steps[5]["command"].as_str().unwrap();
+    assert!(!step5.contains("--triggers") && step6.contains("--triggers skip --apply"), "{step5}\n{step6}");
 }

@@ -24,4 +24,5 @@ mod prune;
 mod restore;
 mod schema_objects;
 mod show;
+mod triggers;
 mod verify;

@@ -45,6 +45,7 @@ fn seed_scenario_bad_update_of_every_filename_is_undone_and_no_order_is_lost() {
     );
     let orders_before = rows(&live, "orders");
     let downloads_before = rows(&live, "downloads");
+    let audit_before = rows(&live, "audit");
     assert_eq!(orders_before.len(), 2040);
 
     let r = lastgood(dir.path())
@@ -60,7 +61,18 @@ fn seed_scenario_bad_update_of_every_filename_is_undone_and_no_order_is_lost() {
         .arg(&scratch)
         .arg("--live")
         .arg(&live)
-        .args(["--tables", "downloads", "--restore", "updated", "--columns", "filename", "--apply"])
+        // The shop's `downloads_audit` trigger would log every repair write as an update.
+        .args([
+            "--tables",
+            "downloads",
+            "--restore",
+            "updated",
+            "--columns",
+            "filename",
+            "--apply",
+            "--triggers",
+            "skip",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -69,6 +81,7 @@ fn seed_scenario_bad_update_of_every_filename_is_undone_and_no_order_is_lost() {
     assert_eq!((report["skipped"].as_u64(), report["residual"].as_u64()), (Some(0), Some(0)));
 
     assert_eq!(rows(&live, "orders"), orders_before, "not one order row lost or changed");
+    assert_eq!(rows(&live, "audit"), audit_before, "the audit trigger was skipped");
     let after = rows(&live, "downloads");
     assert_eq!(after.len(), downloads_before.len());
     for (i, row) in after.iter().enumerate() {
@@ -159,7 +172,8 @@ fn a_row_changed_since_the_plan_is_skipped_and_reported() {
         .arg(&scratch)
         .arg("--live")
         .arg(&live)
-        .args(["--restore", "updated", "--apply"])
+        // The trigger stands in for another writer: it must run.
+        .args(["--restore", "updated", "--apply", "--triggers", "fire"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -167,6 +181,7 @@ fn a_row_changed_since_the_plan_is_skipped_and_reported() {
     assert_eq!((report["applied"].as_u64(), report["skipped"].as_u64()), (Some(2), Some(1)));
     assert_eq!(report["skipped_rows"][0]["key"][0][1], 2);
     assert_eq!(report["residual"].as_u64(), Some(1));
+    assert_eq!(report["trigger_writes"]["tables"], serde_json::json!([{"table": "t", "rows": 1}]));
     let c = Connection::open(&live).unwrap();
     let v: Vec<String> = c
         .prepare("SELECT v FROM t ORDER BY id")
@@ -183,7 +198,8 @@ fn strict_aborts_the_whole_merge_and_writes_nothing() {
     let dir = tempdir();
     let (scratch, live) = pair_with_meddling_trigger(dir.path());
     let bytes = std::fs::read(&live).unwrap();
-    let out = merge(dir.path(), &scratch, &live, &["--restore", "updated", "--apply", "--strict"]);
+    let out =
+        merge(dir.path(), &scratch, &live, &["--restore", "updated", "--apply", "--strict", "--triggers", "fire"]);
     assert_eq!(out.status.code(), Some(5));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--strict") && err.contains("id=2") && err.contains("nothing was written"), "{err}");
@@ -499,13 +515,15 @@ fn residual_changes_beyond_the_skipped_rows_exit_1() {
         .arg(&scratch)
         .arg("--live")
         .arg(&live)
-        .args(["--restore", "updated", "--apply"])
+        .args(["--restore", "updated", "--apply", "--triggers", "fire"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((report["applied"].as_u64(), report["skipped"].as_u64()), (Some(2), Some(0)));
     assert_eq!(report["residual"].as_u64(), Some(1));
+    // The trigger's write is counted, not only visible through the re-diff.
+    assert_eq!(report["trigger_writes"]["tables"], serde_json::json!([{"table": "t", "rows": 1}]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("beyond the 0 skipped"));
 }
 
