@@ -106,8 +106,7 @@ impl RestorePlan {
         target: PathBuf,
         force: bool,
     ) -> RestorePlan {
-        let table_rows =
-            tables.iter().flatten().map(|t| backup.table(t).and_then(|f| f.rows).unwrap_or(0)).collect();
+        let table_rows = tables.iter().flatten().map(|t| backup.table(t).and_then(|f| f.rows).unwrap_or(0)).collect();
         RestorePlan {
             backup_id: backup.id.clone(),
             backup_path: backup.primary().path.clone(),
