@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::engine::{self, Access, Database, Location, Scan, SkippedTable, TableSchema};
+use crate::engine::{self, Access, Column, Database, Location, Scan, SkippedTable, TableSchema};
 use crate::error::bad_input;
 use crate::rows::{Batch, cmp_rows};
 use crate::value::{Row, Value};
@@ -77,6 +77,11 @@ pub struct TableSpec {
     /// all three are column names, so rows cannot be addressed by rowid at all.
     #[serde(skip)]
     pub rowid: Option<String>,
+    /// Live's declaration of each of `columns` (a rowid key: a plain INTEGER), which is what
+    /// writing into live must respect: columns it generates are never written, identity columns
+    /// need `OVERRIDING SYSTEM VALUE`, and literals take the column's type (`sqlgen`).
+    #[serde(skip)]
+    pub live_columns: Vec<Column>,
 }
 
 impl TableSpec {
@@ -250,7 +255,9 @@ fn table_spec(
             columns.push(c.clone());
         }
     }
-    Ok(TableSpec { table: table.clone(), mode, key_len: key.len(), columns, compared, drift, rowid })
+    let live_columns =
+        columns.iter().map(|n| l.column(n).cloned().unwrap_or_else(|| Column::plain(n, "INTEGER"))).collect();
+    Ok(TableSpec { table: table.clone(), mode, key_len: key.len(), columns, compared, drift, rowid, live_columns })
 }
 
 /// The names by which SQL reaches SQLite's rowid, unless a column carries the name.
@@ -873,6 +880,7 @@ mod tests {
             compared: (key_len..cols.len()).collect(),
             drift: Drift::default(),
             rowid: Some("rowid".into()),
+            live_columns: cols.iter().map(|c| Column::plain(c, "")).collect(),
         }
     }
 

@@ -6,8 +6,10 @@
 //! if we are killed), so memory stays bounded whatever the size of the diff. `apply` then, inside
 //! ONE write transaction on live (BEGIN IMMEDIATE: no other writer can slip in):
 //! 1. takes the safety snapshot (a whole-file copy through the engine, before the first write);
-//! 2. replays the spool (table by table, each table's removals first: see `replay`) with
-//!    compare-and-set: before each write it reads the row from live and
+//! 2. replays the spool in the write order of `order::steps` (children lose rows before their
+//!    parents, parents get rows back first; within a table removals, then updates, then
+//!    re-inserts: see `replay`) with compare-and-set: before each write it reads the row from
+//!    live and
 //!    checks it still holds the values the plan saw (a keyed row: the compared columns; a row of a
 //!    table without a key: its number of copies). A row that changed since the plan is skipped
 //!    and reported; with `strict`, the transaction is rolled back and nothing is written;
@@ -16,6 +18,11 @@
 //!    (`Cascades`, also checked while planning);
 //! 3. reads each written row back and checks it now equals scratch (the re-diff of the merged
 //!    subset, inside the transaction: a mismatch, e.g. from a trigger, rolls everything back);
+//!    Rows are written as live declares its columns (`sqlgen::TableSql`): generated columns are
+//!    never written, identity ALWAYS columns are re-inserted with `OVERRIDING SYSTEM VALUE`, and
+//!    a planned update of an identity ALWAYS column is refused in the plan. Last, each sequence
+//!    of a re-inserted serial or identity key is moved past the largest key re-inserted, never
+//!    backward (`advance_sequences`);
 //! 4. commits. After the commit the selection is diffed again as a whole (`residual`): anything
 //!    beyond the skipped rows means live changed after the commit (another writer: the writer
 //!    lock only keeps out other lastgood commands) or a trigger changed a row merged earlier in
@@ -34,8 +41,7 @@
 //! backup holds: after a bad UPDATE live's values are the damage) and on live's row for
 //! `inserted` changes (scratch has no such row).
 
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -44,7 +50,9 @@ use serde::Serialize;
 use crate::diff::{self, Change, ChangeKind, KeyMode, Kinds, Prepared, TableSpec};
 use crate::engine::{self, Access, ForeignKey, Location, WriteTxn};
 use crate::error::{bad_input, refused};
+use crate::order::{self, Part, QueryFn, Step};
 use crate::output::Output;
+use crate::spool::{Segment, TableSpool};
 use crate::sqlgen::{Dialect, TableSql, undo_statement};
 use crate::triggers::{Guard, SideEffects, TableWrites, TriggerPolicy, TriggerWrites};
 use crate::value::{Row, Value};
@@ -107,7 +115,7 @@ pub struct MergePlan {
     #[serde(skip)]
     specs: Vec<TableSpec>,
     #[serde(skip)]
-    spool: Option<[Spool; 2]>,
+    spool: Option<Spool>,
     #[serde(skip)]
     dialect: Dialect,
     #[serde(skip)]
@@ -127,9 +135,9 @@ pub fn plan(
 ) -> Result<MergePlan> {
     let dialect = check_filter(scratch, live, prepared, request.filter.as_deref())?;
     let mut ldb = engine::open(live, Access::ReadOnly)?;
-    let cascades = Cascades::load(&mut |q, p, sink| ldb.query(q, p, sink), dialect, &prepared.tables)?;
-    // Two spools: rows to remove, and everything else (see `replay` for why).
-    let mut spool = if spool { Some([Spool::new()?, Spool::new()?]) } else { None };
+    let fks = order::foreign_keys(&mut |q, p, sink| ldb.query(q, p, sink), dialect)?;
+    let cascades = Cascades::new(&fks, dialect, &prepared.tables);
+    let mut spool = if spool { Some(Spool::new()?) } else { None };
     let mut plan = MergePlan {
         scratch: scratch.describe(),
         live: live.describe(),
@@ -162,6 +170,10 @@ pub fn plan(
                 return Ok(());
             }
             cascades.check(&mut |q, p, sink| ldb.query(q, p, sink), ti, spec, &c)?;
+            if let ChangeKind::Updated { columns } = &c.kind {
+                // A column PostgreSQL cannot set (identity ALWAYS) is refused here, in the plan.
+                sql.update_set(&column_indexes(spec, columns))?;
+            }
             if spec.mode == KeyMode::Multiset && c.kind == ChangeKind::Inserted && dialect == Dialect::Sqlite {
                 spec.rowid_name("copies of its rows cannot be removed one by one; nothing was written")?;
             }
@@ -181,8 +193,7 @@ pub fn plan(
             if first.len() < show {
                 first.push(undo_statement(&sql, spec, &c)?);
             }
-            if let Some([removals, rest]) = spool.as_mut() {
-                let sp = if c.kind == ChangeKind::Inserted { removals } else { rest };
+            if let Some(sp) = spool.as_mut() {
                 sp.write(ti, spec, &c)?;
             }
             Ok(())
@@ -253,6 +264,8 @@ pub struct MergeReport {
     pub skipped: u64,
     /// The first skipped rows (at most 100).
     pub skipped_rows: Vec<SkippedRow>,
+    /// Sequences moved forward past re-inserted keys (PostgreSQL serial and identity columns).
+    pub sequences: Vec<SequenceAdvance>,
     /// Changes of the merged selection still found by the diff after the commit: the skipped rows,
     /// plus anything another writer changed meanwhile (`None` if that re-diff failed).
     pub residual: Option<u64>,
@@ -276,6 +289,7 @@ impl MergeReport {
             applied: 0,
             skipped: 0,
             skipped_rows: Vec::new(),
+            sequences: Vec::new(),
             residual: Some(0),
             residual_error: None,
             trigger_writes: Some(TriggerWrites::default()),
@@ -322,15 +336,15 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
     let scope: &[String] = if policy == TriggerPolicy::Fire { &[] } else { &tables };
     tx.safety_snapshot(snapshot, scope).context("taking the safety snapshot of live")?;
     let result = Guard::start(tx.as_mut(), policy, &plan.triggers, &written).and_then(|mut guard| {
-        let tally = replay(&plan, &mut spool, tx.as_mut(), &mut guard, out)?;
-        let own: Vec<(String, u64)> = tally.by_table.iter().map(|(t, n)| (t.clone(), *n)).collect();
+        let replayed = replay(&plan, &mut spool, tx.as_mut(), &mut guard, out)?;
+        let own: Vec<(String, u64)> = replayed.by_table.iter().map(|(t, n)| (t.clone(), *n)).collect();
         let writes = guard.finish(tx.as_mut(), &own).map_err(|e| match constraint_words(&e) {
             Some(words) => {
                 bad_input(format!("{words}; live was rolled back, nothing was written")).hint(CONSTRAINT_HINT).into()
             }
             None => e,
         })?;
-        Ok((tally.applied, tally.skipped, tally.rows, writes))
+        Ok((replayed, writes))
     });
     let committed = result.and_then(|r| {
         tx.commit().map(|_| r).map_err(|e| match constraint_words(&e) {
@@ -340,7 +354,7 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
             None => e,
         })
     });
-    let (applied, skipped, skipped_rows, trigger_writes) = match committed {
+    let (Replayed { applied, skipped, skipped_rows, sequences, .. }, trigger_writes) = match committed {
         Ok(r) => r,
         Err(e) => {
             // Live is unchanged (the transaction rolled back), so the snapshot is not needed.
@@ -374,6 +388,7 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
         applied,
         skipped,
         skipped_rows,
+        sequences,
         residual,
         residual_error,
         trigger_writes,
@@ -382,86 +397,143 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
     })
 }
 
-/// Replays the spools inside the transaction; returns what it wrote and skipped.
-/// Table by table, and within a table the rows to remove first: the diff tells keys apart that
-/// the table's uniqueness calls equal (SQLite's INTEGER `1` and REAL `1.0`, `-0.0` and `0.0`;
-/// PostgreSQL numerics written `1` and `1.0`), so a row to re-insert may collide with a row the
-/// plan removes, which must be gone first for live to end up equal to scratch. Compare-and-set
-/// is unaffected: each change checks only its own row. Where the engine batches
-/// (`WriteTxn::batch_types`), consecutive changes of the same table and shape go through
-/// `apply_batch`; everything else row by row through `apply_change`.
+/// Replays the spool inside the transaction; returns what it did. The changes go in the write
+/// order of `order::steps` (see there why): children lose rows before their parents and parents
+/// get them back first, and within a table the rows to remove go first, the diff telling keys
+/// apart that the table's uniqueness calls equal (SQLite's INTEGER `1` and REAL `1.0`, `'a'` and
+/// `'A'` under NOCASE; PostgreSQL numerics written `1` and `1.0`), so a row to re-insert may
+/// collide with a row the merge removes. Compare-and-set is unaffected: each change checks only
+/// its own row. Where the engine batches (`WriteTxn::batch_types`), consecutive changes of the
+/// same table and shape go through `apply_batch`; everything else row by row through
+/// `apply_change`. Last, the sequences of re-inserted keys are moved past them
+/// (`advance_sequences`).
 fn replay(
     plan: &MergePlan,
-    spool: &mut [Spool; 2],
+    spool: &mut Spool,
     tx: &mut dyn WriteTxn,
     guard: &mut Guard,
     out: &Output,
-) -> Result<Tally> {
+) -> Result<Replayed> {
     let sqls: Vec<TableSql> = plan.specs.iter().map(|s| table_sql(plan.dialect, s)).collect();
     // Checked again here, inside the transaction: live may have changed since the plan.
-    let cascades = Cascades::load(&mut |q, p, sink| tx.query(q, p, sink), plan.dialect, &plan.specs)?;
+    let fks = order::foreign_keys(&mut |q, p, sink| tx.query(q, p, sink), plan.dialect)?;
+    let cascades = Cascades::new(&fks, plan.dialect, &plan.specs);
     let mut types = Vec::with_capacity(plan.specs.len());
+    let mut sequences = Vec::with_capacity(plan.specs.len());
     for (ti, spec) in plan.specs.iter().enumerate() {
         // A table whose rows others depend on through cascading foreign keys goes row by row,
         // each row checked right before its write.
         let batched = spec.mode == KeyMode::PrimaryKey && spec.key_len > 0 && cascades.by_table[ti].is_empty();
         types.push(if batched { tx.batch_types(&spec.table, &spec.columns)? } else { None });
+        let planned = &plan.tables[ti];
+        sequences.push(if planned.deleted > 0 { sequence_columns(tx, spec)? } else { Vec::new() });
     }
     let bar = out.count_bar(plan.total, "merging");
-    let mut tally =
-        Tally { strict: plan.request.strict, applied: 0, skipped: 0, rows: Vec::new(), by_table: Default::default() };
+    let mut tally = Tally {
+        strict: plan.request.strict,
+        applied: 0,
+        skipped: 0,
+        rows: Vec::new(),
+        by_table: Default::default(),
+        sequences,
+    };
     let mut pending: Vec<Change> = Vec::new();
     let mut pending_table = 0;
-    let [removals, rest] = spool;
-    let mut removals = removals.reader()?;
-    let mut rest = rest.reader()?;
-    let (mut next_removal, mut next_rest) = (removals.next(&plan.specs)?, rest.next(&plan.specs)?);
-    loop {
-        // The lower table first; within a table, its removals.
-        let take_removal = match (&next_removal, &next_rest) {
-            (None, None) => break,
-            (Some((a, _)), Some((b, _))) => a <= b,
-            (r, _) => r.is_some(),
-        };
-        let (ti, change) = if take_removal {
-            std::mem::replace(&mut next_removal, removals.next(&plan.specs)?).expect("a removal")
-        } else {
-            std::mem::replace(&mut next_rest, rest.next(&plan.specs)?).expect("a change")
-        };
+    for step in order::steps(&plan.specs, &fks, plan.dialect) {
+        let ti = step.table;
         let spec = &plan.specs[ti];
-        let fits = pending.first().is_none_or(|p| pending_table == ti && same_shape(p, &change));
-        if !pending.is_empty() && (!fits || pending.len() >= batch_rows(spec)) {
-            let pt = pending_table;
-            let ty = types[pt].as_deref().expect("batched table");
-            apply_batch(tx, guard, &plan.specs[pt], &sqls[pt], ty, &pending, &mut tally)?;
-            bar.inc(pending.len() as u64);
-            pending.clear();
+        let mut reader = spool.reader(step)?;
+        while let Some(change) = reader.next(spec)? {
+            let fits = pending.first().is_none_or(|p| pending_table == ti && same_shape(p, &change));
+            if !pending.is_empty() && (!fits || pending.len() >= batch_rows(spec)) {
+                let pt = pending_table;
+                let ty = types[pt].as_deref().expect("batched table");
+                let table = BatchedTable { ti: pt, spec: &plan.specs[pt], sql: &sqls[pt], types: ty };
+                apply_batch(tx, guard, table, &pending, &mut tally)?;
+                bar.inc(pending.len() as u64);
+                pending.clear();
+            }
+            if types[ti].is_some() {
+                pending_table = ti;
+                pending.push(change);
+                continue;
+            }
+            let outcome = apply_change(tx, spec, &sqls[ti], &change, &cascades, ti)
+                .map_err(|e| broke_constraint(e, spec, &change))?;
+            tally.record(ti, spec, &change, outcome)?;
+            bar.inc(change.copies());
         }
-        if types[ti].is_some() {
-            pending_table = ti;
-            pending.push(change);
-            continue;
-        }
-        let outcome = apply_change(tx, spec, &sqls[ti], &change, &cascades, ti)
-            .map_err(|e| broke_constraint(e, spec, &change))?;
-        tally.record(spec, &change, outcome)?;
-        bar.inc(change.copies());
     }
     if !pending.is_empty() {
         let pt = pending_table;
-        apply_batch(
-            tx,
-            guard,
-            &plan.specs[pt],
-            &sqls[pt],
-            types[pt].as_deref().expect("batched table"),
-            &pending,
-            &mut tally,
-        )?;
+        let ty = types[pt].as_deref().expect("batched table");
+        let table = BatchedTable { ti: pt, spec: &plan.specs[pt], sql: &sqls[pt], types: ty };
+        apply_batch(tx, guard, table, &pending, &mut tally)?;
         bar.inc(pending.len() as u64);
     }
     bar.finish_and_clear();
-    Ok(tally)
+    let advanced = advance_sequences(tx, plan, &tally)?;
+    Ok(Replayed {
+        applied: tally.applied,
+        skipped: tally.skipped,
+        skipped_rows: tally.rows,
+        by_table: tally.by_table,
+        sequences: advanced,
+    })
+}
+
+/// What `replay` did.
+struct Replayed {
+    applied: u64,
+    skipped: u64,
+    skipped_rows: Vec<SkippedRow>,
+    /// Rows written per table (each applied change writes its copies, one row each).
+    by_table: std::collections::BTreeMap<String, u64>,
+    sequences: Vec<SequenceAdvance>,
+}
+
+/// The columns of `spec` a sequence fills in live (PostgreSQL serial and identity columns), by
+/// index, with their sequences.
+fn sequence_columns(tx: &mut dyn WriteTxn, spec: &TableSpec) -> Result<Vec<(usize, String, Option<i64>)>> {
+    let found = tx.sequences(&spec.table)?;
+    Ok(found
+        .into_iter()
+        .filter_map(|(column, seq)| Some((spec.columns.iter().position(|c| *c == column)?, seq, None)))
+        .collect())
+}
+
+/// A sequence `merge` moved forward, so that the application's next insert does not collide
+/// with a key the merge re-inserted.
+#[derive(Debug, Clone, Serialize)]
+pub struct SequenceAdvance {
+    pub table: String,
+    pub column: String,
+    pub sequence: String,
+    /// The sequence's last value now (its next value follows it).
+    pub last_value: i64,
+}
+
+/// Moves each sequence of a re-inserted key column forward past the largest key the merge
+/// re-inserted there, never backward (`WriteTxn::advance_sequence`). PostgreSQL's `setval` is
+/// not transactional: should the commit still fail, the sequence stays moved on, which leaves
+/// a gap in its numbers and harms nothing.
+fn advance_sequences(tx: &mut dyn WriteTxn, plan: &MergePlan, tally: &Tally) -> Result<Vec<SequenceAdvance>> {
+    let mut out = Vec::new();
+    for (ti, columns) in tally.sequences.iter().enumerate() {
+        for (ci, sequence, top) in columns {
+            let Some(top) = top else { continue };
+            if let Some(last_value) = tx.advance_sequence(sequence, *top)? {
+                let spec = &plan.specs[ti];
+                out.push(SequenceAdvance {
+                    table: spec.table.clone(),
+                    column: spec.columns[*ci].clone(),
+                    sequence: sequence.clone(),
+                    last_value,
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Rows per batched statement: at most 1000, and within PostgreSQL's 65 535 parameters.
@@ -487,15 +559,25 @@ struct Tally {
     rows: Vec<SkippedRow>,
     /// Rows written per table (each applied change writes its copies, one row each).
     by_table: std::collections::BTreeMap<String, u64>,
+    /// Per table, the columns a sequence fills (index, sequence) and the largest integer the
+    /// merge re-inserted there so far.
+    sequences: Vec<Vec<(usize, String, Option<i64>)>>,
 }
 
 impl Tally {
-    /// Records the outcome of one change (`Some(reason)`: skipped). Errors: `Refused` for a
-    /// skipped row under `--strict`.
-    fn record(&mut self, spec: &TableSpec, change: &Change, outcome: Option<String>) -> Result<()> {
+    /// Records the outcome of one change of table `ti` (`Some(reason)`: skipped). Errors:
+    /// `Refused` for a skipped row under `--strict`.
+    fn record(&mut self, ti: usize, spec: &TableSpec, change: &Change, outcome: Option<String>) -> Result<()> {
         let Some(reason) = outcome else {
             self.applied += change.copies();
             *self.by_table.entry(spec.table.clone()).or_default() += change.copies();
+            if let (ChangeKind::Deleted, Some(row)) = (&change.kind, change.scratch_row.as_ref()) {
+                for (ci, _, top) in &mut self.sequences[ti] {
+                    if let Value::Integer(v) = row[*ci] {
+                        *top = Some(top.map_or(v, |t| t.max(v)));
+                    }
+                }
+            }
             return Ok(());
         };
         if self.strict {
@@ -521,6 +603,15 @@ impl Tally {
     }
 }
 
+/// The table a batch writes: its index in the plan, spec, statements and the engine's column types.
+#[derive(Clone, Copy)]
+struct BatchedTable<'a> {
+    ti: usize,
+    spec: &'a TableSpec,
+    sql: &'a TableSql,
+    types: &'a [String],
+}
+
 /// Writes a batch of same-shaped changes of a keyed table in a few statements, under a
 /// savepoint: reads and locks the rows (compare-and-set, compared exactly as `apply_change`
 /// does), writes the rows that still hold the planned values in one statement, reads them back.
@@ -530,12 +621,11 @@ impl Tally {
 fn apply_batch(
     tx: &mut dyn WriteTxn,
     guard: &mut Guard,
-    spec: &TableSpec,
-    sql: &TableSql,
-    types: &[String],
+    table: BatchedTable<'_>,
     changes: &[Change],
     tally: &mut Tally,
 ) -> Result<()> {
+    let BatchedTable { ti, spec, sql, types } = table;
     // Rows written and then rolled back to the savepoint are not the triggers' either.
     let mark = guard.mark(tx)?;
     tx.execute("SAVEPOINT lastgood_batch", &[])?;
@@ -543,7 +633,7 @@ fn apply_batch(
         Ok(Some(outcomes)) => {
             tx.execute("RELEASE SAVEPOINT lastgood_batch", &[])?;
             for (c, o) in changes.iter().zip(outcomes) {
-                tally.record(spec, c, o)?;
+                tally.record(ti, spec, c, o)?;
             }
             return Ok(());
         }
@@ -557,7 +647,7 @@ fn apply_batch(
     for c in changes {
         // Batched tables have no cascading foreign keys (see `replay`).
         let outcome = apply_change(tx, spec, sql, c, &Cascades::none(), 0).map_err(|e| broke_constraint(e, spec, c))?;
-        tally.record(spec, c, outcome)?;
+        tally.record(ti, spec, c, outcome)?;
     }
     Ok(())
 }
@@ -596,8 +686,10 @@ fn try_batch(
     let mut params = Vec::new();
     let (statement, expected) = match &first.kind {
         ChangeKind::Updated { columns } => {
-            let set: Vec<usize> =
-                columns.iter().map(|n| spec.columns.iter().position(|x| x == n).expect("column")).collect();
+            let set = sql.update_set(&column_indexes(spec, columns))?;
+            if set.is_empty() {
+                return Ok(None); // only generated columns differ: the row path says why
+            }
             for c in &go {
                 params.extend(c.key.iter().cloned());
                 params.extend(pick(c.scratch_row.as_ref().expect("scratch row"), &set));
@@ -606,7 +698,7 @@ fn try_batch(
         }
         ChangeKind::Deleted => {
             for c in &go {
-                params.extend(c.scratch_row.iter().flatten().cloned());
+                params.extend(sql.insert_values(c.scratch_row.as_ref().expect("scratch row")));
             }
             (sql.insert_batch(go.len()), go.len() as u64)
         }
@@ -685,6 +777,11 @@ fn key_text(spec: &TableSpec, c: &Change) -> String {
     spec.columns.iter().zip(&c.key).map(|(n, v)| format!("{n}={}", v.display())).collect::<Vec<_>>().join(", ")
 }
 
+/// The indexes in `spec.columns` of the columns named.
+fn column_indexes(spec: &TableSpec, names: &[String]) -> Vec<usize> {
+    names.iter().map(|n| spec.columns.iter().position(|x| x == n).expect("column")).collect()
+}
+
 /// Values of `row` at `idx`.
 fn pick(row: &[Value], idx: &[usize]) -> Vec<Value> {
     idx.iter().map(|&i| row[i].clone()).collect()
@@ -726,8 +823,11 @@ fn apply_change(
             }
             cascades.check(&mut |q, p, sink| tx.query(q, p, sink), ti, spec, c)?;
             let scratch = c.scratch_row.as_ref().expect("scratch row");
-            let set: Vec<usize> =
-                columns.iter().map(|n| spec.columns.iter().position(|x| x == n).expect("column")).collect();
+            let set = sql.update_set(&column_indexes(spec, columns))?;
+            if set.is_empty() {
+                let why = "only columns the database generates differ; live computes them otherwise, and no statement can write them";
+                return Ok(Some(why.to_string()));
+            }
             let mut params = pick(scratch, &set);
             params.extend(key.iter().cloned());
             write_one(tx, &sql.update(&set), &params, spec, c)?;
@@ -739,7 +839,7 @@ fn apply_change(
                 return Ok(Some(insert_conflict(spec, c, found)));
             }
             let scratch = c.scratch_row.as_ref().expect("scratch row");
-            write_one(tx, &sql.insert(), scratch, spec, c)?;
+            write_one(tx, &sql.insert(), &sql.insert_values(scratch), spec, c)?;
             let all: Vec<usize> = (0..spec.columns.len()).collect();
             verify(query_rows(tx, &sql.select_by_key(&all), &key)?, vec![scratch.clone()], spec, c)?;
         }
@@ -778,7 +878,7 @@ fn apply_copies(
         cascades.check(&mut |q, p, sink| tx.query(q, p, sink), ti, spec, c)?;
     }
     for _ in c.live_copies..c.scratch_copies {
-        tx.execute(&sql.insert(), row)?;
+        tx.execute(&sql.insert(), &sql.insert_values(row))?;
     }
     // Each address must name exactly one row: a statement that removes more (a column shadowing
     // the rowid's name, say) is an error, and the transaction rolls back.
@@ -847,9 +947,6 @@ fn write_one(tx: &mut dyn WriteTxn, statement: &str, params: &[Value], spec: &Ta
     Ok(())
 }
 
-/// A read-only query on live (a `Database` while planning, the write transaction while applying).
-type QueryFn<'a> = dyn FnMut(&str, &[Value], &mut dyn FnMut(Row) -> Result<()>) -> Result<()> + 'a;
-
 /// The foreign keys in live through which removing or updating rows of a merged table would
 /// change rows elsewhere (ON DELETE / ON UPDATE CASCADE, SET NULL, SET DEFAULT), per table of the
 /// merge. A merge changes only the rows it was asked to change: a planned write that would set
@@ -866,13 +963,7 @@ impl Cascades {
         Cascades { dialect: Dialect::Sqlite, by_table: Vec::new() }
     }
 
-    fn load(query: &mut QueryFn, dialect: Dialect, specs: &[TableSpec]) -> Result<Cascades> {
-        let mut rows = Vec::new();
-        query(dialect.foreign_keys_query(), &[], &mut |r| {
-            rows.push(r);
-            Ok(())
-        })?;
-        let fks = ForeignKey::from_rows(rows)?;
+    fn new(fks: &[ForeignKey], dialect: Dialect, specs: &[TableSpec]) -> Cascades {
         let refers_to = |fk: &ForeignKey, table: &str| match dialect {
             // SQLite names are case-insensitive, also in REFERENCES.
             Dialect::Sqlite => fk.parent.eq_ignore_ascii_case(table),
@@ -888,7 +979,7 @@ impl Cascades {
                     .collect()
             })
             .collect();
-        Ok(Cascades { dialect, by_table })
+        Cascades { dialect, by_table }
     }
 
     /// Errors: `Refused` when writing `c` (a row of table `ti` to remove, or an update of columns
@@ -978,23 +1069,22 @@ fn residual(plan: &MergePlan, live: &Location) -> Result<u64> {
     Ok(n)
 }
 
-/// The selected changes of a plan, on disk: an unnamed temporary file (gone when closed, even
-/// after SIGKILL), written once and read once, in a small binary form.
+/// The selected changes of a plan, on disk (`spool::TableSpool`: unnamed temporary files, gone
+/// when closed, even after SIGKILL), in a small binary form: one spool per part (removals,
+/// updates, re-inserts), each table's records in one segment, so `replay` reads them back in the
+/// write order (`order::steps`), whatever order the diff found them in.
 #[derive(Debug)]
 struct Spool {
-    w: BufWriter<File>,
+    parts: [TableSpool; 3],
 }
 
 impl Spool {
     fn new() -> Result<Spool> {
-        let f = tempfile::tempfile()
-            .map_err(|e| crate::error::environment(format!("cannot create a temporary file: {e}")))?;
-        Ok(Spool { w: BufWriter::with_capacity(256 * 1024, f) })
+        Ok(Spool { parts: [TableSpool::new()?, TableSpool::new()?, TableSpool::new()?] })
     }
 
     fn write(&mut self, table: usize, spec: &TableSpec, c: &Change) -> Result<()> {
-        let w = &mut self.w;
-        w.write_all(&(table as u32).to_le_bytes())?;
+        let mut w = Vec::with_capacity(256);
         let (tag, cols): (u8, Vec<u16>) = match &c.kind {
             ChangeKind::Updated { columns } => {
                 (0, columns.iter().map(|n| spec.columns.iter().position(|x| x == n).expect("column") as u16).collect())
@@ -1002,41 +1092,40 @@ impl Spool {
             ChangeKind::Deleted => (1, Vec::new()),
             ChangeKind::Inserted => (2, Vec::new()),
         };
-        w.write_all(&[tag])?;
-        w.write_all(&(cols.len() as u16).to_le_bytes())?;
+        w.push(tag);
+        w.extend_from_slice(&(cols.len() as u16).to_le_bytes());
         for i in cols {
-            w.write_all(&i.to_le_bytes())?;
+            w.extend_from_slice(&i.to_le_bytes());
         }
-        w.write_all(&c.scratch_copies.to_le_bytes())?;
-        w.write_all(&c.live_copies.to_le_bytes())?;
-        write_opt_row(w, c.scratch_row.as_deref())?;
-        write_opt_row(w, c.live_row.as_deref())?;
-        Ok(())
+        w.extend_from_slice(&c.scratch_copies.to_le_bytes());
+        w.extend_from_slice(&c.live_copies.to_le_bytes());
+        write_opt_row(&mut w, c.scratch_row.as_deref())?;
+        write_opt_row(&mut w, c.live_row.as_deref())?;
+        self.parts[Part::of(&c.kind).index()].write(table, &w)
     }
 
-    fn reader(&mut self) -> Result<SpoolReader> {
-        self.w.flush()?;
-        let mut f = self.w.get_ref().try_clone()?;
-        f.rewind()?;
-        Ok(SpoolReader { r: BufReader::with_capacity(256 * 1024, f) })
+    /// The changes of one step (a part of one table), in the order the diff found them.
+    fn reader(&mut self, step: Step) -> Result<SpoolReader> {
+        Ok(SpoolReader { r: self.parts[step.part.index()].segment(step.table)? })
     }
 }
 
 struct SpoolReader {
-    r: BufReader<File>,
+    r: BufReader<Segment>,
 }
 
 impl SpoolReader {
-    fn next(&mut self, specs: &[TableSpec]) -> Result<Option<(usize, Change)>> {
-        let mut b4 = [0u8; 4];
-        match self.r.read_exact(&mut b4) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e.into()),
-        }
-        let ti = u32::from_le_bytes(b4) as usize;
-        let spec = &specs[ti];
-        let tag = read_u8(&mut self.r)?;
+    fn next(&mut self, spec: &TableSpec) -> Result<Option<Change>> {
+        let tag = match read_u8(&mut self.r) {
+            Ok(t) => t,
+            Err(e)
+                if e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::UnexpectedEof) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         let ncols = read_u16(&mut self.r)?;
         let mut cols = Vec::with_capacity(ncols as usize);
         for _ in 0..ncols {
@@ -1053,8 +1142,7 @@ impl SpoolReader {
         };
         let row = scratch_row.as_ref().or(live_row.as_ref()).context("spool record without a row")?;
         let key = row[..spec.order_len()].to_vec();
-        let change = Change { kind, key, scratch_row, live_row, scratch_copies, live_copies, selected: true };
-        Ok(Some((ti, change)))
+        Ok(Some(Change { kind, key, scratch_row, live_row, scratch_copies, live_copies, selected: true }))
     }
 }
 
@@ -1151,6 +1239,7 @@ mod tests {
             compared: vec![1],
             drift: Default::default(),
             rowid: Some("rowid".into()),
+            live_columns: Vec::new(),
         };
         let c = Change {
             kind: ChangeKind::Updated { columns: vec!["v".into()] },
@@ -1171,10 +1260,12 @@ mod tests {
         let mut sp = Spool::new().unwrap();
         sp.write(0, &spec, &c).unwrap();
         sp.write(0, &spec, &d).unwrap();
-        let specs = [spec];
-        let mut r = sp.reader().unwrap();
-        assert_eq!(r.next(&specs).unwrap().unwrap().1, c);
-        assert_eq!(r.next(&specs).unwrap().unwrap().1, d);
-        assert!(r.next(&specs).unwrap().is_none());
+        let mut updates = sp.reader(Step { table: 0, part: Part::Updates }).unwrap();
+        assert_eq!(updates.next(&spec).unwrap().unwrap(), c);
+        assert!(updates.next(&spec).unwrap().is_none());
+        let mut inserts = sp.reader(Step { table: 0, part: Part::Inserts }).unwrap();
+        assert_eq!(inserts.next(&spec).unwrap().unwrap(), d);
+        assert!(inserts.next(&spec).unwrap().is_none());
+        assert!(sp.reader(Step { table: 0, part: Part::Removals }).unwrap().next(&spec).unwrap().is_none());
     }
 }

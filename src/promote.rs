@@ -20,6 +20,12 @@
 //! Invariant: at every instant live is either exactly the old live or exactly scratch's content;
 //! a crash before step 4 leaves at most a `.lastgood-tmp-*` file beside live, never a changed live.
 //!
+//! A scratch that lacks tables or views live has (say one made with `restore --tables`) would drop
+//! them from live: refused unless `--allow-missing` names exactly those (`missing.rs`). A live that
+//! does not exist yet (its folder does: a new machine after the old one was lost) is created: the
+//! copy is renamed to live's path without replacing anything (a file that appeared meanwhile is
+//! kept), with no snapshot since there is nothing to lose; the printed undo removes the new file.
+//!
 //! ## Detecting that live is in use
 //! SQLite offers no "who has this file open" call, and an idle connection holds no lock, so two
 //! probes are combined (both read-only):
@@ -53,6 +59,7 @@ use crate::engine::sqlite::{
     backup_flags, backup_uri, check_header, classify, other_processes_using, remove_side_files, side_file,
 };
 use crate::error::{bad_input, environment, refused};
+use crate::missing::SchemaName;
 use crate::output::Output;
 use crate::restore::{parent_dir, sync_dir};
 use crate::snapshot::{shell_quote, snapshot_path};
@@ -69,8 +76,17 @@ pub struct PromotePlan {
     /// The symbolic link given as live, when it was one; it is kept and points to the new file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_symlink: Option<PathBuf>,
-    /// Where the previous live will be kept.
-    pub snapshot: PathBuf,
+    /// Live does not exist yet (its folder does): it is created, and there is nothing to snapshot.
+    pub creates_live: bool,
+    /// Where the previous live will be kept (`None` when live is created).
+    pub snapshot: Option<PathBuf>,
+    /// Tables and views live has and scratch lacks: promote would drop them (refused unless
+    /// `--allow-missing` names exactly these).
+    pub missing: Vec<SchemaName>,
+    /// The names given to `--allow-missing`.
+    pub allow_missing: Vec<String>,
+    /// Tables and views scratch has and live lacks (the undo names them in its `--allow-missing`).
+    pub added: Vec<SchemaName>,
     pub scratch_bytes: u64,
     pub live_bytes: u64,
     /// `wal` or `delete`: live's journal mode, which the promoted file keeps.
@@ -97,9 +113,16 @@ pub struct PromoteReport {
 
 impl PromotePlan {
     /// Inspects scratch and live (read-only). Errors: `Refused` when scratch and live are the same
-    /// file; `BadInput` when either is not a SQLite database; `Environment` when missing. A live
-    /// in use is not an error here: it is listed in `in_use` and `check_not_in_use` refuses it.
-    pub fn new(scratch: &Path, live: &Path, force: bool, now: DateTime<Utc>) -> Result<PromotePlan> {
+    /// file; `BadInput` when either is not a SQLite database; `Environment` when scratch, or live's
+    /// folder, is missing. A live that does not exist is created (`creates_live`). A live in use,
+    /// or lacking objects, is not an error here: `check` refuses it.
+    pub fn new(
+        scratch: &Path,
+        live: &Path,
+        force: bool,
+        allow_missing: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<PromotePlan> {
         for (what, p) in [("scratch", scratch), ("live", live)] {
             if let crate::engine::Location::Postgres(_) = crate::engine::Location::parse(&p.to_string_lossy()) {
                 return Err(crate::error::usage(format!(
@@ -119,6 +142,14 @@ impl PromotePlan {
             None => live.to_path_buf(),
         };
         let live = real_live.as_path();
+        let creates_live = match fs::symlink_metadata(live) {
+            Ok(_) => false,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => return Err(environment(format!("cannot read live `{}`: {e}", live.display())).into()),
+        };
+        if creates_live {
+            return Self::creating(scratch, live, force, allow_missing);
+        }
         if crate::engine::same_file(scratch, live) {
             return Err(refused(format!("scratch and live are the same file (`{}`)", live.display()))
                 .hint("promote takes a scratch database made by `lastgood restore` and the live database it replaces")
@@ -147,17 +178,89 @@ impl PromotePlan {
         } else if !wal_mode && let Some(why) = lock_probe(live)? {
             in_use.push(why);
         }
+        let (scratch_objects, live_objects) = (schema_names(scratch)?, schema_names(live)?);
+        let missing = crate::missing::lacking(&live_objects, &scratch_objects);
+        let added = crate::missing::lacking(&scratch_objects, &live_objects);
         let snapshot = snapshot_path(live, now);
-        let undo = crate::snapshot::undo_command(&snapshot, &live.display().to_string());
+        // The undo promotes the snapshot back over what is then live (scratch's content): it drops
+        // what scratch added, and meets live's state of use again.
+        let mut undo = crate::snapshot::undo_command(&snapshot, &live.display().to_string());
+        if force && !in_use.is_empty() {
+            undo.push_str(" --force");
+        }
+        if let Some(arg) = crate::missing::allow_arg(&added) {
+            undo.push(' ');
+            undo.push_str(&arg);
+        }
         let mut plan = PromotePlan {
             scratch: scratch.to_path_buf(),
             live: live.to_path_buf(),
             live_symlink,
-            snapshot,
+            creates_live: false,
+            snapshot: Some(snapshot),
+            missing,
+            allow_missing: allow_missing.to_vec(),
+            added,
             scratch_bytes: fs::metadata(scratch)?.len(),
             live_bytes: fs::metadata(live)?.len(),
             live_journal_mode: if wal_mode { "wal" } else { "delete" }.to_string(),
             live_wal_bytes,
+            in_use,
+            force,
+            steps: Vec::new(),
+            undo,
+        };
+        plan.steps = plan.describe_steps();
+        Ok(plan)
+    }
+
+    /// The plan for a live that does not exist yet (say a new server after the old one was lost):
+    /// scratch is copied to a new file that is renamed to live's path without replacing anything.
+    /// Nothing is lost, so no snapshot; the undo removes the new file. Leftover `-wal`/`-journal`
+    /// files at live's path would be replayed onto the new file: listed in `in_use`, removed only
+    /// under `force`.
+    fn creating(scratch: &Path, live: &Path, force: bool, allow_missing: &[String]) -> Result<PromotePlan> {
+        let dir = parent_dir(live);
+        if !dir.is_dir() {
+            return Err(environment(format!("folder `{}` of live `{}` does not exist", dir.display(), live.display()))
+                .hint(
+                    "create the folder first; promote creates a live database that does not exist yet, not its folder",
+                )
+                .into());
+        }
+        check_header(scratch).context("reading scratch")?;
+        let in_use: Vec<String> = ["-wal", "-journal"]
+            .iter()
+            .map(|s| side_file(live, s))
+            .filter(|p| p.exists())
+            .map(|p| {
+                format!(
+                    "does not exist, but `{}` does (a leftover of a previous database there, which SQLite would replay onto the new file)",
+                    p.display()
+                )
+            })
+            .collect();
+        let wal_mode = header_byte(scratch, 18)? == WAL_MODE_BYTE;
+        let l = live.display().to_string();
+        let undo = format!(
+            "rm -f -- {} {} {}",
+            shell_quote(&l),
+            shell_quote(&format!("{l}-wal")),
+            shell_quote(&format!("{l}-shm"))
+        );
+        let mut plan = PromotePlan {
+            scratch: scratch.to_path_buf(),
+            live: live.to_path_buf(),
+            live_symlink: None,
+            creates_live: true,
+            snapshot: None,
+            missing: Vec::new(),
+            allow_missing: allow_missing.to_vec(),
+            added: Vec::new(),
+            scratch_bytes: fs::metadata(scratch)?.len(),
+            live_bytes: 0,
+            live_journal_mode: if wal_mode { "wal" } else { "delete" }.to_string(),
+            live_wal_bytes: 0,
             in_use,
             force,
             steps: Vec::new(),
@@ -177,18 +280,28 @@ impl PromotePlan {
                 self.live.display()
             ));
         }
-        steps.extend([
-            format!(
-                "copy scratch `{}` through the SQLite backup API to a temporary file in `{}`, journal mode {}, PRAGMA quick_check, fsync",
-                self.scratch.display(),
-                dir.display(),
-                self.live_journal_mode
-            ),
-            format!(
+        steps.push(format!(
+            "copy scratch `{}` through the SQLite backup API to a temporary file in `{}`, journal mode {}, PRAGMA quick_check, fsync",
+            self.scratch.display(),
+            dir.display(),
+            self.live_journal_mode
+        ));
+        if self.creates_live {
+            if !self.in_use.is_empty() {
+                steps.push("remove the leftover -wal, -shm and -journal files at live's path".into());
+            }
+            steps.push(format!(
+                "live `{}` does not exist: no safety snapshot (nothing to lose); rename the copy to it without replacing anything (atomic), fsync the folder",
+                self.live.display()
+            ));
+            return steps;
+        }
+        if let Some(snapshot) = &self.snapshot {
+            steps.push(format!(
                 "keep the current live as safety snapshot `{}` (fsynced, with live's mode and owner)",
-                self.snapshot.display()
-            ),
-        ]);
+                snapshot.display()
+            ));
+        }
         if self.live_wal_bytes > 0 {
             steps.push("checkpoint live's WAL into live, then remove live's -wal, -shm and -journal files".into());
         } else {
@@ -201,24 +314,44 @@ impl PromotePlan {
         steps
     }
 
+    /// Refuses (exit 5) when live looks in use and `force` was not given, or when scratch lacks
+    /// tables or views live has that `--allow-missing` does not name exactly.
+    pub fn check(&self) -> Result<()> {
+        self.check_not_in_use()?;
+        crate::missing::check(
+            &self.missing,
+            &self.allow_missing,
+            &self.live.display().to_string(),
+            &self.scratch.display().to_string(),
+        )
+    }
+
     /// Refuses (exit 5) when live looks in use and `force` was not given.
     pub fn check_not_in_use(&self) -> Result<()> {
         if self.in_use.is_empty() || self.force {
             return Ok(());
         }
-        Err(refused(format!("live `{}` is in use: {}", self.live.display(), self.in_use.join("; ")))
-            .hint(format!(
-                "stop the application using it and checkpoint its WAL (`sqlite3 {} 'PRAGMA wal_checkpoint(TRUNCATE)'`), or pass --force",
-                shell_quote(&self.live.display().to_string())
-            ))
+        Err(refused(format!("live `{}` {}", self.live.display(), self.in_use_text()))
+            .hint(if self.creates_live {
+                "move those files away (they may hold the last writes of a database deleted there), or pass --force to remove them".to_string()
+            } else {
+                format!(
+                    "stop the application using it and checkpoint its WAL (`sqlite3 {} 'PRAGMA wal_checkpoint(TRUNCATE)'`), or pass --force",
+                    shell_quote(&self.live.display().to_string())
+                )
+            })
             .into())
+    }
+
+    fn in_use_text(&self) -> String {
+        if self.creates_live { self.in_use.join("; ") } else { format!("is in use: {}", self.in_use.join("; ")) }
     }
 
     /// Carries the plan out (see the module docs for the order). The caller holds the writer
     /// lock. Errors: `BadInput` when the copy of scratch fails `quick_check`, `Environment` for
     /// I/O failures; on any error live is unchanged.
     pub fn execute(self, out: &Output) -> Result<PromoteReport> {
-        self.check_not_in_use()?;
+        self.check()?;
         let started = Instant::now();
         let dir = parent_dir(&self.live);
         let copy = temp_in(&dir)?;
@@ -233,19 +366,33 @@ impl PromotePlan {
             ))
             .into());
         }
-        crate::restore::copy_mode_and_owner(&self.live, copy.as_file())?;
+        if self.creates_live {
+            crate::restore::set_default_file_mode(copy.as_file())?;
+        } else {
+            crate::restore::copy_mode_and_owner(&self.live, copy.as_file())?;
+        }
         copy.as_file().sync_all().with_context(|| format!("syncing `{}`", copy.path().display()))?;
-        self.take_snapshot(&dir, out)?;
-        self.retire_live_side_files()?;
-        copy.persist(&self.live, false).map_err(|e| {
-            environment(format!("cannot rename the copy over live `{}`: {}", self.live.display(), e.error))
-        })?;
+        if self.creates_live {
+            // Only under --force (check refused otherwise): side files a deleted database left.
+            remove_side_files(&self.live)?;
+            // No-clobber: a file that appeared at live's path meanwhile is never replaced.
+            copy.persist(&self.live, true).map_err(|e| {
+                environment(format!("cannot create live `{}`: {}; nothing was replaced", self.live.display(), e.error))
+            })?;
+        } else {
+            self.take_snapshot(&dir, out)?;
+            self.retire_live_side_files()?;
+            copy.persist(&self.live, false).map_err(|e| {
+                environment(format!("cannot rename the copy over live `{}`: {}", self.live.display(), e.error))
+            })?;
+        }
         sync_dir(&dir);
         Ok(PromoteReport { plan: self, quick_check: "ok".into(), seconds: started.elapsed().as_secs_f64() })
     }
 
     /// Writes the safety snapshot under a temporary name, then renames it into place.
     fn take_snapshot(&self, dir: &Path, out: &Output) -> Result<()> {
+        let Some(snapshot) = &self.snapshot else { return Ok(()) };
         let tmp = temp_in(dir)?;
         if self.live_wal_bytes > 0 || !self.in_use.is_empty() {
             copy_live_through_backup_api(&self.live, tmp.path(), out).context("taking the safety snapshot of live")?;
@@ -254,9 +401,8 @@ impl PromotePlan {
         }
         crate::restore::copy_mode_and_owner(&self.live, tmp.as_file())?;
         tmp.as_file().sync_all().with_context(|| format!("syncing `{}`", tmp.path().display()))?;
-        tmp.persist(&self.snapshot, true).map_err(|e| {
-            environment(format!("cannot write safety snapshot `{}`: {}", self.snapshot.display(), e.error))
-        })?;
+        tmp.persist(snapshot, true)
+            .map_err(|e| environment(format!("cannot write safety snapshot `{}`: {}", snapshot.display(), e.error)))?;
         sync_dir(dir);
         Ok(())
     }
@@ -275,6 +421,22 @@ impl PromotePlan {
         // A leftover `-journal` would be rolled back onto the promoted file just the same.
         remove_side_files(&self.live)
     }
+}
+
+/// The tables and views of a SQLite database (read-only, nothing created beside it). Indexes and
+/// triggers belong to their table and are not listed on their own.
+fn schema_names(path: &Path) -> Result<Vec<SchemaName>> {
+    let conn = Connection::open_with_flags(backup_uri(path), backup_flags()).map_err(|e| classify(e, path))?;
+    let mut st = conn
+        .prepare(
+            "SELECT type, name FROM sqlite_schema WHERE type IN ('table', 'view') \
+             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name",
+        )
+        .map_err(|e| classify(e, path))?;
+    let names = st
+        .query_map([], |r| Ok(SchemaName::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
+    names.map_err(|e| classify(e, path))
 }
 
 fn header_byte(path: &Path, index: usize) -> Result<u8> {

@@ -9,9 +9,18 @@
 //! through whichever of `rowid`, `_rowid_`, `oid` no column of the table shadows, vs `ctid`), and
 //! BLOB and special REAL literals (PostgreSQL: `'NaN'::float8`, `'Infinity'::float8`,
 //! `'-Infinity'::float8`, `'-0'::float8`; SQLite has no NaN).
+//!
+//! Statements follow live's declaration of each column (`TableSql::fill`, `read_as`): a column
+//! the database generates is never written (left out of INSERTs, never SET: it follows from
+//! the others), an INSERT that writes a PostgreSQL identity ALWAYS column says `OVERRIDING SYSTEM
+//! VALUE`, and an update of one is refused (PostgreSQL allows only DEFAULT there). Literals read
+//! back exactly as the value scanned: PostgreSQL booleans (scanned as 0/1) as `false`/`true`,
+//! text-form types as plain string literals (typed by the column they meet), TEXT with NUL or
+//! invalid UTF-8 as its bytes, SQLite REALs in a form every SQLite reads bit for bit
+//! (`sqlite_real`).
 
 use crate::diff::{Change, ChangeKind, KeyMode, TableSpec};
-use crate::engine::{EngineKind, quote_ident};
+use crate::engine::{EngineKind, Fill, ReadAs, quote_ident};
 use crate::value::Value;
 
 /// The SQL dialect of an engine.
@@ -29,9 +38,21 @@ impl Dialect {
         }
     }
 
-    /// A literal the engine reads back as exactly this value.
+    /// A literal the engine reads back as exactly this value, for a column read natively.
     pub fn literal(self, v: &Value) -> String {
+        self.literal_as(v, ReadAs::Native)
+    }
+
+    /// A literal the engine reads back as exactly this value in a column read as `read_as`:
+    /// PostgreSQL booleans (read as 0/1) are written `false`/`true`; values of text-form types are
+    /// plain string literals, which take the column's type from where they stand.
+    pub fn literal_as(self, v: &Value, read_as: ReadAs) -> String {
         match (self, v) {
+            (Dialect::Postgres, Value::Integer(i)) if read_as == ReadAs::Boolean => {
+                if *i == 0 { "false" } else { "true" }.to_string()
+            }
+            (Dialect::Sqlite, Value::Real(f)) => sqlite_real(*f),
+            (_, Value::Text(b)) => self.text_literal(b),
             (Dialect::Postgres, Value::Blob(b)) => format!("'\\x{}'::bytea", hex::encode(b)),
             // A bare `-0.0` is read as numeric, which has no negative zero; NaN has no literal.
             (Dialect::Postgres, Value::Real(f)) if f.is_nan() => "'NaN'::float8".to_string(),
@@ -43,9 +64,23 @@ impl Dialect {
         }
     }
 
+    /// TEXT as a literal carrying its exact bytes. Valid UTF-8 without NUL is quoted as it is;
+    /// anything else is spelled as bytes: SQLite `CAST(X'…' AS TEXT)` (a raw NUL would end the
+    /// statement's text in the `sqlite3` shell), PostgreSQL `E'\\x..'` escapes (which a UTF-8
+    /// database refuses with an error rather than storing other bytes; its text holds no NUL).
+    fn text_literal(self, b: &[u8]) -> String {
+        match std::str::from_utf8(b) {
+            Ok(s) if !s.contains('\0') => format!("'{}'", s.replace('\'', "''")),
+            _ => match self {
+                Dialect::Sqlite => format!("CAST(X'{}' AS TEXT)", hex::encode_upper(b)),
+                Dialect::Postgres => format!("E'{}'", b.iter().map(|x| format!("\\x{x:02x}")).collect::<String>()),
+            },
+        }
+    }
+
     /// Every foreign key of the database, one row per column pair: child table, constraint id,
-    /// position, parent table, child column, parent column, ON UPDATE and ON DELETE actions
-    /// (see `engine::ForeignKey::from_rows`). Tables are named as the engine names them (in
+    /// position, parent table, child column, parent column, ON UPDATE and ON DELETE actions,
+    /// deferrable as 0/1 (see `engine::ForeignKey::from_rows`). Tables are named as the engine names them (in
     /// PostgreSQL `schema.name` outside `public`); a SQLite key that names no parent columns
     /// refers to the parent's primary key.
     pub fn foreign_keys_query(self) -> &'static str {
@@ -53,7 +88,7 @@ impl Dialect {
             Dialect::Sqlite => {
                 "SELECT m.name, f.id, f.seq, f.\"table\", f.\"from\", \
                  coalesce(f.\"to\", (SELECT p.name FROM pragma_table_info(f.\"table\") AS p WHERE p.pk = f.seq + 1)), \
-                 f.on_update, f.on_delete \
+                 f.on_update, f.on_delete, 1 \
                  FROM sqlite_schema AS m JOIN pragma_foreign_key_list(m.name) AS f \
                  WHERE m.type = 'table' ORDER BY m.name, f.id, f.seq"
             }
@@ -61,7 +96,8 @@ impl Dialect {
                 "SELECT CASE WHEN cn.nspname = 'public' THEN cc.relname::text ELSE cn.nspname || '.' || cc.relname END, \
                  con.oid::int8, k.i, \
                  CASE WHEN pn.nspname = 'public' THEN pc.relname::text ELSE pn.nspname || '.' || pc.relname END, \
-                 ca.attname::text, pa.attname::text, con.confupdtype::text, con.confdeltype::text \
+                 ca.attname::text, pa.attname::text, con.confupdtype::text, con.confdeltype::text, \
+                 CASE WHEN con.condeferrable THEN 1 ELSE 0 END \
                  FROM pg_constraint AS con \
                  JOIN pg_class AS cc ON cc.oid = con.conrelid JOIN pg_namespace AS cn ON cn.oid = cc.relnamespace \
                  JOIN pg_class AS pc ON pc.oid = con.confrelid JOIN pg_namespace AS pn ON pn.oid = pc.relnamespace \
@@ -76,7 +112,15 @@ impl Dialect {
     /// `SELECT count(*) FROM child WHERE c1 = ? AND …`: the rows of `child` whose `columns` equal
     /// the parameters (the rows a foreign key ties to one parent row).
     pub fn count_referencing(self, child: &str, columns: &[String]) -> String {
-        let t = TableSql { dialect: self, table: child.to_string(), columns: Vec::new(), key_len: 0, rowid: None };
+        let t = TableSql {
+            dialect: self,
+            table: child.to_string(),
+            columns: Vec::new(),
+            key_len: 0,
+            rowid: None,
+            fill: Vec::new(),
+            read_as: Vec::new(),
+        };
         let cond: Vec<String> = columns.iter().map(|c| format!("{} = ?", quote_ident(c))).collect();
         format!("SELECT count(*) FROM {} WHERE {}", t.t(), cond.join(" AND "))
     }
@@ -90,19 +134,22 @@ impl Dialect {
     }
 
     /// Matches a key column against a literal.
-    fn key_eq_literal(self, col: &str, v: &Value) -> String {
+    fn key_eq_literal(self, col: &str, v: &Value, read_as: ReadAs) -> String {
         match v {
             Value::Null => format!("{} IS NULL", quote_ident(col)),
-            _ => format!("{} = {}", quote_ident(col), self.literal(v)),
+            _ => format!("{} = {}", quote_ident(col), self.literal_as(v, read_as)),
         }
     }
 
-    /// Matches a column exactly (storage class included) against `rhs` (a literal or `?`).
-    fn exact_eq(self, col: &str, rhs: &str, v: &Value) -> String {
+    /// Matches a column exactly (storage class included) against `rhs` (a literal or `?`). A
+    /// PostgreSQL text-form column is matched by that text form, exactly what was read (some
+    /// such types, json among them, have no equality at all).
+    fn exact_eq(self, col: &str, rhs: &str, v: &Value, read_as: ReadAs) -> String {
         let q = quote_ident(col);
         match (self, v) {
             (_, Value::Null) => format!("{q} IS NULL"),
             (Dialect::Sqlite, _) => format!("({q} IS {rhs} AND typeof({q}) = '{}')", v.type_name()),
+            (Dialect::Postgres, _) if read_as == ReadAs::TextForm => format!("{q}::text IS NOT DISTINCT FROM {rhs}"),
             (Dialect::Postgres, _) => format!("{q} IS NOT DISTINCT FROM {rhs}"),
         }
     }
@@ -120,6 +167,12 @@ pub struct TableSql {
     /// SQLite: the name that reaches the rowid (`TableSpec::rowid`); `None` when columns shadow
     /// every alias. Unused for PostgreSQL (`ctid`).
     pub rowid: Option<String>,
+    /// How live fills each of `columns` (empty: every column is written). Generated columns
+    /// are left out of every INSERT and UPDATE; identity `ALWAYS` columns make an INSERT say
+    /// `OVERRIDING SYSTEM VALUE`.
+    pub fill: Vec<Fill>,
+    /// How each of `columns` is read (empty: natively), which types its literals.
+    pub read_as: Vec<ReadAs>,
 }
 
 impl TableSql {
@@ -131,7 +184,61 @@ impl TableSql {
             columns: spec.columns.clone(),
             key_len: spec.key_len,
             rowid: spec.rowid.clone(),
+            fill: spec.live_columns.iter().map(|c| c.fill).collect(),
+            read_as: spec.live_columns.iter().map(|c| c.read_as).collect(),
         }
+    }
+
+    fn fill_of(&self, i: usize) -> Fill {
+        self.fill.get(i).copied().unwrap_or_default()
+    }
+
+    fn read_as_of(&self, i: usize) -> ReadAs {
+        self.read_as.get(i).copied().unwrap_or_default()
+    }
+
+    /// Column `i`'s value `v` as a literal of its type.
+    fn lit(&self, i: usize, v: &Value) -> String {
+        self.dialect.literal_as(v, self.read_as_of(i))
+    }
+
+    /// The columns an INSERT writes: all but those live generates.
+    fn inserted_columns(&self) -> Vec<usize> {
+        (0..self.columns.len()).filter(|&i| self.fill_of(i) != Fill::Generated).collect()
+    }
+
+    /// The values of `row` (all of `columns`) an INSERT writes, in the order of its column list.
+    pub fn insert_values(&self, row: &[Value]) -> Vec<Value> {
+        self.inserted_columns().into_iter().map(|i| row[i].clone()).collect()
+    }
+
+    /// `INSERT INTO t (cols)` and, where a PostgreSQL identity `ALWAYS` column is written,
+    /// `OVERRIDING SYSTEM VALUE` (without it PostgreSQL refuses any value there).
+    fn insert_head(&self) -> String {
+        let cols = self.inserted_columns();
+        let overriding =
+            self.dialect == Dialect::Postgres && cols.iter().any(|&i| self.fill_of(i) == Fill::IdentityAlways);
+        format!(
+            "INSERT INTO {} ({}){}",
+            self.t(),
+            self.col_list(&cols),
+            if overriding { " OVERRIDING SYSTEM VALUE" } else { "" }
+        )
+    }
+
+    /// The columns an update of `changed` (indexes into `columns`) writes: the changed columns
+    /// but those live generates (which follow from the others). Errors: `BadInput` when one is a
+    /// PostgreSQL identity `ALWAYS` column, which an UPDATE can only set to DEFAULT.
+    pub fn update_set(&self, changed: &[usize]) -> anyhow::Result<Vec<usize>> {
+        if let Some(&i) = changed.iter().find(|&&i| self.fill_of(i) == Fill::IdentityAlways) {
+            return Err(crate::error::bad_input(format!(
+                "column `{}` of `{}` differs, and it is GENERATED ALWAYS AS IDENTITY: PostgreSQL lets an UPDATE set it only to DEFAULT, so its value cannot be restored",
+                self.columns[i], self.table
+            ))
+            .hint("leave the column out with --columns, or the table with --tables")
+            .into());
+        }
+        Ok(changed.iter().copied().filter(|&i| self.fill_of(i) != Fill::Generated).collect())
     }
 
     /// How one row is addressed: SQLite's rowid under a name no column shadows, PostgreSQL's
@@ -164,8 +271,9 @@ impl TableSql {
     }
 
     fn key_where_literals(&self, row: &[Value]) -> String {
-        let parts: Vec<String> =
-            self.columns[..self.key_len].iter().zip(row).map(|(c, v)| self.dialect.key_eq_literal(c, v)).collect();
+        let parts: Vec<String> = (0..self.key_len)
+            .map(|i| self.dialect.key_eq_literal(&self.columns[i], &row[i], self.read_as_of(i)))
+            .collect();
         all_of(&parts)
     }
 
@@ -185,11 +293,10 @@ impl TableSql {
         format!("UPDATE {} SET {} WHERE {}", self.t(), sets.join(", "), self.key_where_params())
     }
 
-    /// `INSERT INTO t (all columns) VALUES (?…)`.
+    /// `INSERT INTO t (written columns) VALUES (?…)` (parameters: `insert_values`).
     pub fn insert(&self) -> String {
-        let all: Vec<usize> = (0..self.columns.len()).collect();
-        let marks = vec!["?"; self.columns.len()].join(", ");
-        format!("INSERT INTO {} ({}) VALUES ({marks})", self.t(), self.col_list(&all))
+        let marks = vec!["?"; self.inserted_columns().len()].join(", ");
+        format!("{} VALUES ({marks})", self.insert_head())
     }
 
     /// `DELETE FROM t WHERE <key>` (parameters: the key values).
@@ -198,13 +305,16 @@ impl TableSql {
     }
 
     fn exact_row_match(&self, row: &[Value], literals: bool) -> String {
-        let parts: Vec<String> = self
-            .columns
-            .iter()
-            .zip(row)
-            .map(|(c, v)| {
-                let rhs = if literals { self.dialect.literal(v) } else { "?".to_string() };
-                self.dialect.exact_eq(c, &rhs, v)
+        let parts: Vec<String> = (0..self.columns.len())
+            .map(|i| {
+                let v = &row[i];
+                let rhs = match (literals, self.read_as_of(i)) {
+                    // Compared as its text form (see `exact_eq`): a plain string literal.
+                    (true, ReadAs::TextForm) => self.dialect.literal(v),
+                    (true, _) => self.lit(i, v),
+                    (false, _) => "?".to_string(),
+                };
+                self.dialect.exact_eq(&self.columns[i], &rhs, v, self.read_as_of(i))
             })
             .collect();
         if parts.is_empty() { "1 = 1".to_string() } else { all_of(&parts) }
@@ -294,12 +404,11 @@ impl TableSql {
         )
     }
 
-    /// `INSERT INTO t (all columns) VALUES (?…), …` for `rows` rows (the target columns type
-    /// the parameters, as in `insert`).
+    /// `INSERT INTO t (written columns) VALUES (?…), …` for `rows` rows (parameters: each row's
+    /// `insert_values`; the target columns type them, as in `insert`).
     pub fn insert_batch(&self, rows: usize) -> String {
-        let all: Vec<usize> = (0..self.columns.len()).collect();
-        let one = format!("({})", vec!["?"; self.columns.len()].join(", "));
-        format!("INSERT INTO {} ({}) VALUES {}", self.t(), self.col_list(&all), vec![one; rows].join(", "))
+        let one = format!("({})", vec!["?"; self.inserted_columns().len()].join(", "));
+        format!("{} VALUES {}", self.insert_head(), vec![one; rows].join(", "))
     }
 
     /// `DELETE FROM t USING (VALUES …) WHERE <key>` (parameters: the key values, row after row).
@@ -316,22 +425,19 @@ impl TableSql {
 
     // Literal forms, for `diff --sql` and the merge plan.
 
-    /// Restores the values of `set` from `row` (key first) into live.
+    /// Restores the values of `set` (see `update_set`) from `row` (key first) into live.
     pub fn update_literal(&self, set: &[usize], row: &[Value]) -> String {
-        let sets: Vec<String> = set
-            .iter()
-            .map(|&i| format!("{} = {}", quote_ident(&self.columns[i]), self.dialect.literal(&row[i])))
-            .collect();
+        let sets: Vec<String> =
+            set.iter().map(|&i| format!("{} = {}", quote_ident(&self.columns[i]), self.lit(i, &row[i]))).collect();
         format!("UPDATE {} SET {} WHERE {};", self.t(), sets.join(", "), self.key_where_literals(row))
     }
 
     /// Inserts `row` (`copies` times, in one statement).
     pub fn insert_literal(&self, row: &[Value], copies: u64) -> String {
-        let all: Vec<usize> = (0..self.columns.len()).collect();
-        let vals: Vec<String> = row.iter().map(|v| self.dialect.literal(v)).collect();
+        let vals: Vec<String> = self.inserted_columns().into_iter().map(|i| self.lit(i, &row[i])).collect();
         let one = format!("({})", vals.join(", "));
         let many = vec![one; copies.max(1) as usize].join(", ");
-        format!("INSERT INTO {} ({}) VALUES {many};", self.t(), self.col_list(&all))
+        format!("{} VALUES {many};", self.insert_head())
     }
 
     /// Deletes the row with `row`'s key.
@@ -349,6 +455,76 @@ impl TableSql {
             t = self.t()
         ))
     }
+}
+
+/// A REAL as SQLite text that every SQLite reads back bit for bit. SQLite's own text-to-REAL
+/// conversion is not always correctly rounded (the 3.40 shell reads about one literal in a
+/// thousand one bit off, most below 1e-290: it scales by powers of ten in `long double` and
+/// rounds twice). A decimal literal is kept where it is exactly the value with a power of ten
+/// of at most 22 (so every step of any such conversion is exact: `1.5`, `-0.25`, `1e20`); any
+/// other value is written as its exact binary form, an integer scaled by powers of two, each
+/// step exact in IEEE arithmetic: `(CAST(3602879701896397 AS REAL) / 36028797018963968)` for
+/// 0.1. NaN has no SQLite form (SQLite stores it as NULL), ±∞ is `±9e999`.
+pub fn sqlite_real(f: f64) -> String {
+    if f.is_nan() || f.is_infinite() || f == 0.0 {
+        return Value::Real(f).sql_literal();
+    }
+    let short = Value::Real(f).sql_literal();
+    let (n, x) = binary_parts(f.abs());
+    if decimal_is_exact(&short, n, x) {
+        return short;
+    }
+    const STEP: u32 = 62;
+    let sign = if f < 0.0 { "-" } else { "" };
+    // An integer below 2^63: one integer literal, exact, converted exactly.
+    if (0..64).contains(&x) && (n as u128) << x < 1u128 << 63 {
+        return format!("CAST({sign}{} AS REAL)", (n as u128) << x);
+    }
+    let (op, mut left) = if x >= 0 { ("*", x as u32) } else { ("/", x.unsigned_abs()) };
+    let mut out = format!("(CAST({sign}{n} AS REAL)");
+    while left > 0 {
+        let k = left.min(STEP);
+        out.push_str(&format!(" {op} {}", 1u64 << k));
+        left -= k;
+    }
+    out.push(')');
+    out
+}
+
+/// `f` (finite, positive) as `n × 2^x` with `n` odd.
+fn binary_parts(f: f64) -> (u64, i32) {
+    let bits = f.to_bits();
+    let (exp, frac) = ((bits >> 52) as i32, bits & ((1 << 52) - 1));
+    let (mut n, mut x) = if exp == 0 { (frac, -1074) } else { (frac | 1 << 52, exp - 1075) };
+    let shift = n.trailing_zeros();
+    n >>= shift;
+    x += shift as i32;
+    (n, x)
+}
+
+/// Whether the decimal literal `lit` (Rust's shortest form, e.g. `-1.25e-7`) is exactly the
+/// value `n × 2^x`, with a power of ten of at most 22 either way.
+fn decimal_is_exact(lit: &str, n: u64, x: i32) -> bool {
+    let lit = lit.trim_start_matches('-');
+    let (mantissa, exp) = match lit.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(i32::MAX)),
+        None => (lit, 0),
+    };
+    let frac_digits = mantissa.split_once('.').map_or(0, |(_, f)| f.len()) as i32;
+    let Ok(s) = mantissa.replace('.', "").parse::<u128>() else { return false };
+    let d = exp.saturating_sub(frac_digits);
+    if !(-22..=22).contains(&d) {
+        return false;
+    }
+    let k = d.unsigned_abs();
+    // d >= 0: s × 10^d = n × 2^x. d < 0: s = n × 5^k × 2^(x + k), as 10^k = 5^k × 2^k.
+    let (lhs, rhs) = if d >= 0 {
+        (s.checked_mul(10u128.pow(k)), (0..64).contains(&x).then(|| (n as u128) << x))
+    } else {
+        let e = x + k as i32;
+        (Some(s), (0..40).contains(&e).then(|| (n as u128).checked_mul(5u128.pow(k))?.checked_mul(1 << e)).flatten())
+    };
+    matches!((lhs, rhs), (Some(a), Some(b)) if a == b)
 }
 
 /// Checks that an operator's `--where` condition is one self-contained expression, so that it
@@ -398,8 +574,12 @@ pub fn check_self_contained(expr: &str) -> anyhow::Result<()> {
 pub fn undo_statement(t: &TableSql, spec: &TableSpec, c: &Change) -> anyhow::Result<String> {
     Ok(match (&c.kind, spec.mode) {
         (ChangeKind::Updated { columns }, _) => {
-            let set: Vec<usize> =
+            let changed: Vec<usize> =
                 columns.iter().map(|n| spec.columns.iter().position(|x| x == n).expect("column")).collect();
+            let set = t.update_set(&changed)?;
+            if set.is_empty() {
+                return Ok(generated_only_comment(spec, c, columns));
+            }
             t.update_literal(&set, c.scratch_row.as_ref().expect("row"))
         }
         (ChangeKind::Deleted, KeyMode::Multiset) => t.insert_literal(&c.key, c.copies()),
@@ -420,6 +600,20 @@ fn all_of(parts: &[String]) -> String {
     format!("({}) AND ({})", all_of(&parts[..mid]), all_of(&parts[mid..]))
 }
 
+/// A comment line for an update in which only columns the database generates differ (live
+/// computes them otherwise, e.g. with another expression): no statement can write them. Line
+/// breaks in names and values are blanked, so nothing after `--` escapes the comment.
+fn generated_only_comment(spec: &TableSpec, c: &Change, columns: &[String]) -> String {
+    let key: Vec<String> = spec.columns.iter().zip(&c.key).map(|(n, v)| format!("{n}={}", v.display())).collect();
+    let text = format!(
+        "-- `{}` ({}): only generated columns differ ({}); the database computes them, so no statement writes them",
+        spec.table,
+        key.join(", "),
+        columns.join(", ")
+    );
+    text.replace(['\n', '\r'], " ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,6 +625,8 @@ mod tests {
             columns: vec!["id".into(), "note".into()],
             key_len: 1,
             rowid: Some("rowid".into()),
+            fill: Vec::new(),
+            read_as: Vec::new(),
         }
     }
 
@@ -482,6 +678,32 @@ mod tests {
         // SQLite has no NaN (it stores NULL) and reads -0.0 as a REAL.
         assert_eq!(Dialect::Sqlite.literal(&Value::Real(-0.0)), "-0.0");
         assert_eq!(Dialect::Sqlite.literal(&Value::Real(f64::NAN)), "NULL");
+    }
+
+    #[test]
+    fn sqlite_reals_are_exact_decimals_or_exact_binary_expressions() {
+        assert_eq!(sqlite_real(1.5), "1.5");
+        assert_eq!(sqlite_real(-0.25), "-0.25");
+        assert_eq!(sqlite_real(123.0), "123.0");
+        assert_eq!(sqlite_real(1e20), "1e20");
+        assert_eq!(sqlite_real(0.1), "(CAST(3602879701896397 AS REAL) / 36028797018963968)");
+        assert_eq!(sqlite_real(2f64.powi(60)), "CAST(1152921504606846976 AS REAL)");
+        assert_eq!(sqlite_real(-2f64.powi(70)), "(CAST(-1 AS REAL) * 4611686018427387904 * 256)");
+        assert_eq!(
+            sqlite_real(5e-324),
+            format!("(CAST(1 AS REAL){})", " / 4611686018427387904".repeat(17) + " / 1048576")
+        );
+        // Every form reads back bit for bit (here through the bundled SQLite).
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut values =
+            vec![f64::MAX, f64::MIN_POSITIVE, -f64::MIN_POSITIVE / 3.0, 2.2606631148481385e-299, 9e15, 2f64.powi(63)];
+        values.extend((0..3000).map(|_| f64::from_bits(rng.u64(..))).filter(|f| f.is_finite() && *f != 0.0));
+        for f in values {
+            let lit = sqlite_real(f);
+            let back: f64 = c.query_row(&format!("SELECT {lit}"), [], |r| r.get(0)).unwrap();
+            assert_eq!(back.to_bits(), f.to_bits(), "{f:?} written {lit}");
+        }
     }
 
     #[test]

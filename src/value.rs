@@ -58,8 +58,10 @@ impl Value {
         }
     }
 
-    /// The value as an SQL literal that SQLite and PostgreSQL both read back exactly
-    /// (REAL in shortest round-trip form; BLOB as `X'…'`, which the PostgreSQL engine rewrites).
+    /// The value as an SQL literal, also its human form (REAL in shortest round-trip form,
+    /// which a correctly rounding reader reads back exactly, as PostgreSQL does; SQLite does not
+    /// always, so patches use `sqlgen::sqlite_real`. BLOB as `X'…'`, which `sqlgen` rewrites for
+    /// PostgreSQL).
     pub fn sql_literal(&self) -> String {
         match self {
             Value::Null => "NULL".to_string(),
@@ -71,9 +73,10 @@ impl Value {
                 if s.contains(['.', 'e', 'E']) { s } else { format!("{s}.0") }
             }
             Value::Text(b) => match std::str::from_utf8(b) {
-                Ok(s) => format!("'{}'", s.replace('\'', "''")),
-                // Not UTF-8: spelled as bytes, so the literal carries them exactly.
-                Err(_) => format!("CAST(X'{}' AS TEXT)", hex::encode_upper(b)),
+                Ok(s) if !s.contains('\0') => format!("'{}'", s.replace('\'', "''")),
+                // Not UTF-8, or with a NUL (which ends a statement's text in C tools): spelled as
+                // bytes, so the literal carries them exactly.
+                _ => format!("CAST(X'{}' AS TEXT)", hex::encode_upper(b)),
             },
             Value::Blob(b) => format!("X'{}'", hex::encode_upper(b)),
         }

@@ -4,6 +4,11 @@
 //! JSON Lines (`type`: `table`, `change`, `summary`, `end`; streamed as the diff runs), and `--sql`
 //! a patch that turns live into scratch for the chosen kinds. Exit 0 when equal, 1 when
 //! differences of the chosen kinds were found.
+//!
+//! The patch is one transaction whose statements come in the write order merge uses
+//! (`order::steps`: by foreign keys, removals before updates before re-inserts), so its
+//! statements are spooled to disk per table and kind (`spool::TableSpool`) while the diff runs
+//! and printed at the end: an error on the way prints no patch at all.
 
 use std::io::{BufWriter, Write};
 
@@ -12,8 +17,11 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use crate::diff::{self, Change, ChangeKind, Counts, KeyMode, KindName, Kinds, Prepared, TableSpec};
+use crate::engine::ForeignKey;
 use crate::error::usage;
+use crate::order::{self, Part};
 use crate::pair::{Pair, open_pair};
+use crate::spool::TableSpool;
 use crate::sqlgen::{Dialect, TableSql, undo_statement};
 use crate::value::Value;
 
@@ -52,13 +60,15 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
         ctx.out.note(&note);
     }
     let dialect = Dialect::of(ldb.engine());
+    // The patch's order follows live's foreign keys.
+    let fks =
+        if args.sql { order::foreign_keys(&mut |q, p, sink| ldb.query(q, p, sink), dialect)? } else { Vec::new() };
     drop((sdb, ldb));
     let mut out = Lines::new();
-    let mut render = Render::new(args, ctx, kinds, dialect);
-    render.start(&mut out)?;
+    let mut render = Render::new(args, ctx, kinds, dialect)?;
     let mut total = 0;
-    for spec in &prepared.tables {
-        render.table_start(spec, &mut out)?;
+    for (ti, spec) in prepared.tables.iter().enumerate() {
+        render.table_start(ti, spec, &mut out)?;
         let bar = ctx.out.spinner(&format!("comparing `{}`", spec.table));
         let counts = diff::diff_table(&s, &l, spec, None, &mut |c| render.change(spec, c, &mut out))?;
         bar.finish_and_clear();
@@ -66,7 +76,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
         total += counts.changes();
         render.table_end(spec, counts, &mut out)?;
     }
-    render.finish(&prepared, total, &mut out)?;
+    render.finish(&prepared, &fks, total, &mut out)?;
     out.flush()?;
     Ok(if total > 0 { crate::exit::FOUND } else { crate::exit::OK })
 }
@@ -89,6 +99,12 @@ impl Lines {
     pub fn json<T: Serialize>(&mut self, v: &T) -> Result<()> {
         serde_json::to_writer(&mut self.w, v)?;
         let r = self.w.write_all(b"\n");
+        Self::check(r)
+    }
+
+    /// Copies everything `r` holds to stdout.
+    pub fn copy(&mut self, r: &mut impl std::io::Read) -> Result<()> {
+        let r = std::io::copy(r, &mut self.w).map(|_| ());
         Self::check(r)
     }
 
@@ -209,6 +225,10 @@ struct Render {
     shown: [u64; 3],
     summary: Vec<Vec<String>>,
     table_sql: Option<TableSql>,
+    /// `--sql`: the patch's statements, by part (`order::Part`), each table in its segment.
+    patch: Option<[TableSpool; 3]>,
+    /// The index of the table being compared.
+    table: usize,
 }
 
 #[derive(PartialEq)]
@@ -220,7 +240,7 @@ enum Mode {
 }
 
 impl Render {
-    fn new(args: &Args, ctx: &Context, kinds: Kinds, dialect: Dialect) -> Render {
+    fn new(args: &Args, ctx: &Context, kinds: Kinds, dialect: Dialect) -> Result<Render> {
         let mode = if ctx.out.json {
             Mode::Json
         } else if args.sql {
@@ -230,18 +250,24 @@ impl Render {
         } else {
             Mode::Summary
         };
-        Render { mode, kinds, limit: args.limit, dialect, shown: [0; 3], summary: Vec::new(), table_sql: None }
+        let patch =
+            if mode == Mode::Sql { Some([TableSpool::new()?, TableSpool::new()?, TableSpool::new()?]) } else { None };
+        Ok(Render {
+            mode,
+            kinds,
+            limit: args.limit,
+            dialect,
+            shown: [0; 3],
+            summary: Vec::new(),
+            table_sql: None,
+            patch,
+            table: 0,
+        })
     }
 
-    fn start(&mut self, out: &mut Lines) -> Result<()> {
-        if self.mode == Mode::Sql {
-            out.text("-- lastgood diff --sql: turns live into scratch\nBEGIN;\n")?;
-        }
-        Ok(())
-    }
-
-    fn table_start(&mut self, spec: &TableSpec, out: &mut Lines) -> Result<()> {
+    fn table_start(&mut self, ti: usize, spec: &TableSpec, out: &mut Lines) -> Result<()> {
         self.shown = [0; 3];
+        self.table = ti;
         self.table_sql = Some(TableSql::for_spec(self.dialect, spec));
         match self.mode {
             Mode::Json => out.json(&TableLine {
@@ -263,7 +289,11 @@ impl Render {
         }
         match self.mode {
             Mode::Json => out.json(&ChangeLine::new(spec, &c)),
-            Mode::Sql => out.text(&format!("{}\n", undo_statement(self.table_sql.as_ref().expect("table"), spec, &c)?)),
+            Mode::Sql => {
+                let statement = undo_statement(self.table_sql.as_ref().expect("table"), spec, &c)?;
+                let part = &mut self.patch.as_mut().expect("a patch")[Part::of(&c.kind).index()];
+                part.write(self.table, format!("{statement}\n").as_bytes())
+            }
             Mode::Rows => {
                 let slot = &mut self.shown[kind_slot(&c.kind)];
                 *slot += 1;
@@ -293,7 +323,7 @@ impl Render {
         }
     }
 
-    fn finish(&mut self, p: &Prepared, total: u64, out: &mut Lines) -> Result<()> {
+    fn finish(&mut self, p: &Prepared, fks: &[ForeignKey], total: u64, out: &mut Lines) -> Result<()> {
         match self.mode {
             Mode::Json => out.json(&EndLine {
                 r#type: "end",
@@ -304,7 +334,15 @@ impl Render {
                 only_in_live: &p.only_in_live,
                 skipped_tables: &p.skipped,
             }),
-            Mode::Sql => out.text("COMMIT;\n"),
+            Mode::Sql => {
+                out.text(&patch_head(self.dialect))?;
+                let patch = self.patch.as_mut().expect("a patch");
+                for step in order::steps(&p.tables, fks, self.dialect) {
+                    let mut segment = patch[step.part.index()].segment(step.table)?;
+                    out.copy(&mut segment)?;
+                }
+                out.text("COMMIT;\n")
+            }
             Mode::Rows | Mode::Summary => {
                 let header =
                     ["table", "key", "scratch rows", "live rows", "updated", "deleted", "inserted", "unchanged"];
@@ -326,6 +364,21 @@ impl Render {
             }
         }
     }
+}
+
+/// The start of a patch: the transaction, foreign keys checked at its commit (SQLite: all of
+/// them; PostgreSQL: those declared DEFERRABLE, the others are met by the order), and on
+/// PostgreSQL the settings lastgood reads values under, so that text forms read back as they
+/// were written (timestamps, intervals) and a backslash is a backslash.
+fn patch_head(dialect: Dialect) -> String {
+    let settings = match dialect {
+        Dialect::Sqlite => "PRAGMA defer_foreign_keys = ON;\n",
+        Dialect::Postgres => {
+            "SET CONSTRAINTS ALL DEFERRED;\nSET LOCAL TimeZone = 'UTC';\nSET LOCAL DateStyle = 'ISO, YMD';\n\
+             SET LOCAL IntervalStyle = 'postgres';\nSET LOCAL standard_conforming_strings = on;\n"
+        }
+    };
+    format!("-- lastgood diff --sql: turns live into scratch\nBEGIN;\n{settings}")
 }
 
 fn kind_slot(k: &ChangeKind) -> usize {

@@ -225,6 +225,12 @@ fn render_report(r: &MergeReport) -> String {
             s.push_str(&format!("  {} {} ({}): {}\n", k.table, k.kind, key.join(", "), k.reason));
         }
     }
+    for q in &r.sequences {
+        s.push_str(&format!(
+            "sequence {} of {}.{} moved forward to {} (past the re-inserted keys)\n",
+            q.sequence, q.table, q.column, q.last_value
+        ));
+    }
     s.push_str(&render_trigger_writes(r));
     match (r.residual, &r.residual_error) {
         (Some(n), _) => s.push_str(&format!("re-diff after the merge: {n} change(s) of the merged selection remain\n")),

@@ -1,5 +1,6 @@
 //! `lastgood promote`: replace live by scratch as a whole, atomically, keeping the previous live as
-//! a safety snapshot. Without `--yes` it prints the plan and writes nothing. SQLite files are
+//! a safety snapshot (or create a live that does not exist yet). Without `--yes` it prints the
+//! plan and writes nothing; a scratch lacking live's objects is refused unless `--allow-missing`. SQLite files are
 //! replaced by rename(2) (`promote.rs`); PostgreSQL databases are renamed on the server
 //! (`engine/pgpromote.rs`).
 
@@ -29,6 +30,10 @@ pub struct Args {
     /// PostgreSQL: end other sessions on live and scratch (a database in use cannot be renamed).
     #[arg(long)]
     pub terminate_connections: bool,
+    /// Promote although scratch lacks these live objects (tables, views, …; exactly the names the
+    /// refusal lists, comma-separated): they are dropped from live, the safety copy keeps them.
+    #[arg(long, value_name = "NAME,…")]
+    pub allow_missing: Vec<String>,
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
@@ -44,10 +49,11 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
             .into());
         }
     }
+    let allow_missing = crate::missing::split_names(&args.allow_missing);
     if !args.yes {
-        let plan = PromotePlan::new(&args.scratch, &args.live, args.force, ctx.now)?;
+        let plan = PromotePlan::new(&args.scratch, &args.live, args.force, &allow_missing, ctx.now)?;
         ctx.out.emit(&DryRun { dry_run: true, plan: &plan }, |d| render_plan(d.plan))?;
-        plan.check_not_in_use()?;
+        plan.check()?;
         return Ok(crate::exit::OK);
     }
     // The lock comes first so that a second lastgood fails at once, before any inspection.
@@ -57,7 +63,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         _ => args.live.clone(),
     };
     let _lock = LiveLock::acquire(&real_live, "promote")?;
-    let plan = PromotePlan::new(&args.scratch, &args.live, args.force, ctx.now)?;
+    let plan = PromotePlan::new(&args.scratch, &args.live, args.force, &allow_missing, ctx.now)?;
     for why in &plan.in_use {
         if plan.force {
             ctx.out.warn(&format!("--force: live {why}"));
@@ -70,28 +76,34 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
 
 fn run_postgres(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let (scratch, live) = (args.scratch.to_string_lossy(), args.live.to_string_lossy());
-    let plan = PgPromotePlan::new(&scratch, &live, args.terminate_connections, ctx.now)?;
+    let allow_missing = crate::missing::split_names(&args.allow_missing);
+    let plan = PgPromotePlan::new(&scratch, &live, args.terminate_connections, &allow_missing, ctx.now)?;
     if !args.yes {
         ctx.out.emit(&PgDryRun { dry_run: true, plan: &plan }, |d| render_pg_plan(d.plan))?;
         plan.check_not_in_use()?;
         plan.check_properties(args.force)?;
+        plan.check_missing()?;
         return Ok(crate::exit::OK);
     }
     plan.check_properties(args.force)?;
     let report = plan.execute()?;
     ctx.out.emit(&report, |r| {
+        let p = &r.plan;
+        let ended = if r.terminated_sessions > 0 {
+            format!(", {} session(s) ended", r.terminated_sessions)
+        } else {
+            String::new()
+        };
+        let Some(safety) = &p.safety_database else {
+            return format!(
+                "created live `{}` from scratch `{}` ({:.2}s{ended})\nlive did not exist: no safety copy (nothing to lose)\nundo (drops the new live): {}\n",
+                p.live_database, p.scratch_database, r.seconds, p.undo
+            );
+        };
+        let dropped: String = p.missing.iter().map(|m| format!("dropped from live ({}): {}\n", m.kind, m.name)).collect();
         format!(
-            "promoted `{}` to live `{}` ({:.2}s{})\nthe previous live is kept whole as database `{}`\nundo: {}\n",
-            r.plan.scratch_database,
-            r.plan.live_database,
-            r.seconds,
-            if r.terminated_sessions > 0 {
-                format!(", {} session(s) ended", r.terminated_sessions)
-            } else {
-                String::new()
-            },
-            r.plan.safety_database,
-            r.plan.undo
+            "{dropped}promoted `{}` to live `{}` ({:.2}s{ended})\nthe previous live is kept whole as database `{safety}`\nundo: {}\n",
+            p.scratch_database, p.live_database, r.seconds, p.undo
         )
     })?;
     Ok(crate::exit::OK)
@@ -105,14 +117,18 @@ struct PgDryRun<'a> {
 }
 
 fn render_pg_plan(p: &PgPromotePlan) -> String {
-    let mut s =
-        format!("dry run: would make scratch `{}` the live database `{}`\n", p.scratch_database, p.live_database);
+    let mut s = if p.creates_live {
+        format!("dry run: would create live database `{}` from scratch `{}`\n", p.live_database, p.scratch_database)
+    } else {
+        format!("dry run: would make scratch `{}` the live database `{}`\n", p.scratch_database, p.live_database)
+    };
     for (i, step) in p.steps.iter().enumerate() {
         s.push_str(&format!("  {}. {step}\n", i + 1));
     }
     for who in &p.in_use {
         s.push_str(&format!("in use by {who}{}\n", if p.terminate_connections { " (would be ended)" } else { "" }));
     }
+    s.push_str(&render_missing(&p.missing, &p.allow_missing));
     s.push_str("nothing written; add --yes to promote\n");
     s
 }
@@ -125,30 +141,63 @@ struct DryRun<'a> {
 }
 
 fn render_plan(p: &PromotePlan) -> String {
-    let mut s = format!("dry run: would replace live `{}` by scratch `{}`\n", p.live.display(), p.scratch.display());
+    let mut s = if p.creates_live {
+        format!("dry run: would create live `{}` from scratch `{}`\n", p.live.display(), p.scratch.display())
+    } else {
+        format!("dry run: would replace live `{}` by scratch `{}`\n", p.live.display(), p.scratch.display())
+    };
     for (i, step) in p.steps.iter().enumerate() {
         s.push_str(&format!("  {}. {step}\n", i + 1));
     }
     for why in &p.in_use {
         s.push_str(&format!("live {why}{}\n", if p.force { " (overridden by --force)" } else { "" }));
     }
+    s.push_str(&render_missing(&p.missing, &p.allow_missing));
     s.push_str("nothing written; add --yes to promote\n");
+    s
+}
+
+/// The live objects scratch lacks, one a line, each marked when `--allow-missing` names it.
+fn render_missing(missing: &[crate::missing::SchemaName], allowed: &[String]) -> String {
+    let mut s = String::new();
+    if !missing.is_empty() {
+        s.push_str(&format!(
+            "scratch lacks {} object(s) that live has; promote drops them from live:\n",
+            missing.len()
+        ));
+    }
+    for m in missing {
+        let ok = if allowed.contains(&m.name) { " (allowed by --allow-missing)" } else { "" };
+        s.push_str(&format!("  {} {}{ok}\n", m.kind, m.name));
+    }
     s
 }
 
 fn render_report(r: &PromoteReport) -> String {
     let p = &r.plan;
+    if p.creates_live {
+        return format!(
+            "created live `{}` from scratch `{}` ({:.2}s, quick_check {})\nlive did not exist: no safety snapshot (nothing to lose)\nundo (removes the new live): {}\n",
+            p.live.display(),
+            p.scratch.display(),
+            r.seconds,
+            r.quick_check,
+            p.undo
+        );
+    }
     let link = match &p.live_symlink {
         Some(l) => format!("live `{}` is a symbolic link; replaced the file it points to\n", l.display()),
         None => String::new(),
     };
-    link + &format!(
-        "promoted `{}` over live `{}` ({:.2}s, quick_check {})\nsafety snapshot of the previous live: {}\nundo: {}\n",
-        p.scratch.display(),
-        p.live.display(),
-        r.seconds,
-        r.quick_check,
-        p.snapshot.display(),
-        p.undo
-    )
+    let dropped: String = p.missing.iter().map(|m| format!("dropped from live ({}): {}\n", m.kind, m.name)).collect();
+    link + &dropped
+        + &format!(
+            "promoted `{}` over live `{}` ({:.2}s, quick_check {})\nsafety snapshot of the previous live: {}\nundo: {}\n",
+            p.scratch.display(),
+            p.live.display(),
+            r.seconds,
+            r.quick_check,
+            p.snapshot.as_ref().map(|s| s.display().to_string()).unwrap_or_default(),
+            p.undo
+        )
 }

@@ -1,7 +1,8 @@
 //! `lastgood scratch list|drop`: the scratch databases lastgood created on a PostgreSQL server
 //! (those carrying its COMMENT mark), and dropping them. Databases without the mark are never
 //! listed nor dropped here, and neither is a live one even if it carries the mark: the `--live`
-//! database, and (with `--repo`) every database a catalogued backup names as its source.
+//! database, and (with `--repo`) every database a catalogued backup names as its source (its
+//! manifest's, on that server; its pg_dump archive's database name, on any server).
 
 use serde::Serialize;
 

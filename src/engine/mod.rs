@@ -101,6 +101,53 @@ pub struct Column {
     /// Declared type as written (SQLite) or the type name (PostgreSQL); may be empty.
     pub decl_type: String,
     pub not_null: bool,
+    /// Whether statements may write the column (see `Fill`).
+    pub fill: Fill,
+    /// How its values are read into `Value`s, which is how a literal must be typed (see `ReadAs`).
+    pub read_as: ReadAs,
+}
+
+impl Column {
+    /// A column statements write like any other, read natively (e.g. the rowid as a key).
+    pub fn plain(name: &str, decl_type: &str) -> Column {
+        Column {
+            name: name.to_string(),
+            decl_type: decl_type.to_string(),
+            not_null: false,
+            fill: Fill::Written,
+            read_as: ReadAs::Native,
+        }
+    }
+}
+
+/// How the database fills a column, as far as writing rows goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fill {
+    /// Written by INSERT and UPDATE like any value (defaults, serial and identity `BY DEFAULT`
+    /// columns included).
+    #[default]
+    Written,
+    /// PostgreSQL `GENERATED ALWAYS AS IDENTITY`: an INSERT that gives it a value needs
+    /// `OVERRIDING SYSTEM VALUE`, and an UPDATE can only set it to DEFAULT.
+    IdentityAlways,
+    /// Computed by the database from other columns (SQLite `GENERATED ALWAYS AS (…) VIRTUAL` or
+    /// `STORED`, PostgreSQL `… STORED`): read and compared, never written.
+    Generated,
+}
+
+/// How an engine reads a column's cells into `Value`s (see `engine::postgres` for the mapping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadAs {
+    /// As the value's own storage class (every SQLite column; PostgreSQL integers, floats,
+    /// bytea and text types).
+    #[default]
+    Native,
+    /// PostgreSQL `boolean`, read as INTEGER 0/1 (so written back as `false`/`true`).
+    Boolean,
+    /// A PostgreSQL type without a native mapping, read as TEXT of its output (`col::text`).
+    TextForm,
 }
 
 /// What diff and merge need to know about a table.
@@ -423,6 +470,9 @@ pub struct ForeignKey {
     /// `CASCADE`, `SET NULL`, `SET DEFAULT`, `RESTRICT` or `NO ACTION`.
     pub on_delete: String,
     pub on_update: String,
+    /// Whether the check may wait for the commit: PostgreSQL's `DEFERRABLE`; always on SQLite,
+    /// where lastgood's writes defer every key (`PRAGMA defer_foreign_keys`).
+    pub deferrable: bool,
 }
 
 impl ForeignKey {
@@ -432,8 +482,8 @@ impl ForeignKey {
     }
 
     /// Groups the rows of `sqlgen::Dialect::foreign_keys_query` (child, constraint id, position,
-    /// parent, child column, parent column, on update, on delete; ordered by child, id,
-    /// position) into foreign keys. Actions come as SQLite's words or PostgreSQL's letters.
+    /// parent, child column, parent column, on update, on delete, deferrable as 0/1; ordered by
+    /// child, id, position) into foreign keys. Actions come as SQLite's words or PostgreSQL's letters.
     pub fn from_rows(rows: Vec<Row>) -> Result<Vec<ForeignKey>> {
         let text = |v: &Value| -> Result<String> {
             match v {
@@ -454,7 +504,7 @@ impl ForeignKey {
         };
         let mut out: Vec<(String, ForeignKey)> = Vec::new();
         for r in rows {
-            anyhow::ensure!(r.len() == 8, "the list of foreign keys has {} columns, expected 8", r.len());
+            anyhow::ensure!(r.len() == 9, "the list of foreign keys has {} columns, expected 9", r.len());
             let (child, id) = (text(&r[0])?, text(&r[1])?);
             match out.last_mut() {
                 Some((last, fk)) if *last == id && fk.child == child => {
@@ -470,6 +520,7 @@ impl ForeignKey {
                         parent_columns: vec![text(&r[5])?],
                         on_update: action(&r[6])?,
                         on_delete: action(&r[7])?,
+                        deferrable: !matches!(r[8], Value::Integer(0)),
                     },
                 )),
             }
@@ -542,6 +593,18 @@ pub trait WriteTxn {
     /// The rows changed so far (see `RowWrites`), with the partitions of `tables` counted under
     /// them; `None` when the engine cannot count (PostgreSQL with `track_counts` off).
     fn row_writes(&mut self, tables: &[String]) -> Result<Option<RowWrites>>;
+    /// The columns of `table` a sequence fills, with the sequence: (column, sequence as
+    /// `"schema"."name"`). The default has none: SQLite gives a new row the largest rowid plus
+    /// one (and keeps an AUTOINCREMENT counter past every rowid inserted), so it never falls
+    /// behind rows a merge re-inserts.
+    fn sequences(&mut self, _table: &str) -> Result<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
+    /// Moves `sequence` forward, if needed, so that its next value lies past `top`; never
+    /// backward. Returns its new last value when it moved.
+    fn advance_sequence(&mut self, _sequence: &str, _top: i64) -> Result<Option<i64>> {
+        Ok(None)
+    }
     fn commit(self: Box<Self>) -> Result<()>;
 }
 

@@ -16,10 +16,14 @@
 //!
 //! Invariants: a failed or interrupted restore drops the database it created, so nothing is left
 //! under the target name; lastgood drops or replaces only databases carrying its COMMENT mark,
-//! unless `--force`, and never a live database (the `--live` one, or one a catalogued manifest
-//! names as its source on the same server), not even with `--force` nor when it carries the
-//! mark (`scratch drop` keeps it); the password reaches
-//! pg_restore/psql only through the environment, and their messages are scrubbed.
+//! unless `--force`, and never a live database (`check_restore_target`, the one rule every
+//! restore goes through: the `--live` one, one a catalogued manifest names as its source on the
+//! same server, or one named like the database a pg_dump archive was dumped from, on any server,
+//! since the archive does not name its host), not even with `--force` nor when it carries the
+//! mark (`scratch drop` keeps it); only a database whose name was free or held by lastgood's own
+//! scratch gets the mark: one replaced with `--force` gets the `lastgood restored` note instead,
+//! so `scratch drop --all` never drops it; the password reaches pg_restore/psql only through the
+//! environment, and their messages are scrubbed.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -41,6 +45,9 @@ use crate::output::Output;
 
 /// Every scratch database lastgood creates carries a COMMENT starting with this.
 pub const MARK: &str = "lastgood scratch";
+/// The COMMENT of a database restored with `--force` over one lastgood did not create: not a
+/// scratch database, so `scratch list`/`drop` leave it alone and replacing it again needs `--force`.
+pub const RESTORED_NOTE: &str = "lastgood restored";
 /// Default scratch database names start with this.
 pub const PREFIX: &str = "lastgood_scratch_";
 
@@ -149,24 +156,8 @@ impl PgRestorePlan {
             .hint("pick a shorter --into")
             .into());
         }
-        if live_dbname == Some(target_database.as_str()) {
-            return Err(refused(format!(
-                "`{target_database}` is the live database; lastgood restores only into scratch"
-            ))
-            .hint("pick another --into or --scratch-url, then use `lastgood merge` or `lastgood promote`")
-            .into());
-        }
         let conn = server.with_dbname(&target_database);
-        // The database a catalogued backup was taken from is live, whatever --live says.
-        if let Some(src) = sources.iter().find(|s| s.conn.same_database(&conn)) {
-            return Err(refused(format!(
-                "`{target_database}` on {} is a live database (the source of backup {}); lastgood restores only into scratch, even with --force",
-                conn.describe_server(),
-                src.backup_id
-            ))
-            .hint("pick another --into or --scratch-url, then use `lastgood merge` or `lastgood promote`")
-            .into());
-        }
+        check_restore_target(&conn, backup, live_dbname, sources)?;
         let load_connections = if backup.format == Format::PgPlain { 1 } else { jobs.max(1) };
         let jobs = if matches!(backup.format, Format::PgCustom | Format::PgDirectory) { jobs.max(1) } else { 1 };
         Ok(PgRestorePlan {
@@ -197,7 +188,7 @@ impl PgRestorePlan {
         let started = Instant::now();
         self.check_pg_restore_reads_archive()?;
         let mut admin = Admin::connect(&self.conn)?;
-        admin.prepare_target(&self.target_database, self.replace_existing)?;
+        let replaced_foreign = admin.prepare_target(&self.target_database, self.replace_existing)?;
         // Registered before the CREATE: the name is free now (prepare_target), so an interrupt at
         // any later moment drops only the database this restore creates.
         let cleanup = {
@@ -208,15 +199,24 @@ impl PgRestorePlan {
                 }
             })
         };
-        if let Err(e) = admin.create(
-            &self.target_database,
-            &format!(
+        // The scratch mark (which `scratch drop` goes by) only on a database that lastgood's own
+        // scratch replaced or nothing did: a database someone else made stays theirs.
+        let comment = if replaced_foreign {
+            format!(
+                "{RESTORED_NOTE}: backup {} taken at {}, restored with --force over a database lastgood did not create, {}",
+                self.backup_id,
+                self.taken_at.to_rfc3339(),
+                Utc::now().to_rfc3339()
+            )
+        } else {
+            format!(
                 "{MARK}: backup {} taken at {}, created {}",
                 self.backup_id,
                 self.taken_at.to_rfc3339(),
                 Utc::now().to_rfc3339()
-            ),
-        ) {
+            )
+        };
+        if let Err(e) = admin.create(&self.target_database, &comment) {
             crate::interrupt::forget_cleanup(cleanup);
             return Err(e);
         }
@@ -620,18 +620,19 @@ impl Admin {
     }
 
     /// Makes room for `name`: nothing to do when absent; dropped when it carries lastgood's mark
-    /// or with `force`; refused otherwise.
-    fn prepare_target(&mut self, name: &str, force: bool) -> Result<()> {
-        let Some(comment) = self.comment(name)? else { return Ok(()) };
+    /// or with `force`; refused otherwise. Returns whether it dropped a database lastgood did not
+    /// create (which its replacement must not turn into a marked scratch database).
+    fn prepare_target(&mut self, name: &str, force: bool) -> Result<bool> {
+        let Some(comment) = self.comment(name)? else { return Ok(false) };
         if comment.starts_with(MARK) {
-            return self.drop(name);
+            return self.drop(name).map(|_| false);
         }
         if !force {
             return Err(refused(format!(
                 "database `{name}` already exists on {} and was not created by lastgood",
                 self.conn.describe_server()
             ))
-            .hint("pass --force to replace it, or pick another --into / --scratch-url")
+            .hint("pick another --into / --scratch-url; or, if it is a copy you mean to overwrite, pass --force (it is dropped and restored, and does not become a scratch database)")
             .into());
         }
         // Not ours, and --force: still never while anyone is connected (it may be someone's live).
@@ -644,7 +645,7 @@ impl Admin {
             .hint("pick another --into / --scratch-url")
             .into());
         }
-        self.drop(name)
+        self.drop(name).map(|_| true)
     }
 
     fn create(&mut self, name: &str, comment: &str) -> Result<()> {
@@ -763,9 +764,7 @@ pub fn scratch_drop(
         if server.same_database(&db) {
             return Some("it is the --live database".to_string());
         }
-        live.iter()
-            .find(|l| l.conn.same_database(&db))
-            .map(|l| format!("it is a live database (the source of backup {})", l.backup_id))
+        live.iter().find(|l| l.is(&db)).map(|l| format!("it is a live database ({})", l.reason()))
     };
     let (mut dropped, mut kept) = (Vec::new(), Vec::new());
     for s in chosen {
@@ -788,30 +787,106 @@ pub fn scratch_drop(
     Ok((dropped, kept))
 }
 
-/// A live database named in a catalogued manifest: restores never write into it and `scratch
-/// drop` never drops it.
+/// A live database: restores never write into it and `scratch drop` never drops it.
 #[derive(Debug, Clone)]
 pub struct LiveSource {
-    pub conn: PgConn,
+    pub place: LivePlace,
     pub backup_id: String,
 }
 
-/// The PostgreSQL databases the catalogued backups name as their source (manifest `source`).
-/// Sources that are not PostgreSQL connection strings (SQLite paths) are left out.
+/// Where a live database is.
+#[derive(Debug, Clone)]
+pub enum LivePlace {
+    /// One database on one server: a manifest's `source`.
+    Database(PgConn),
+    /// A database name on every server: a pg_dump archive's header names the database it was
+    /// dumped from, but not the host, so that name is live wherever it is.
+    AnyServer(String),
+}
+
+impl LiveSource {
+    /// Whether `db` is this live database.
+    pub fn is(&self, db: &PgConn) -> bool {
+        match &self.place {
+            LivePlace::Database(conn) => conn.same_database(db),
+            LivePlace::AnyServer(name) => *name == db.dbname,
+        }
+    }
+
+    /// Why it is live, in words.
+    pub fn reason(&self) -> String {
+        match &self.place {
+            LivePlace::Database(_) => format!("the source of backup {}", self.backup_id),
+            LivePlace::AnyServer(name) => format!(
+                "backup {} was dumped from a database `{name}`, and its archive does not say on which server",
+                self.backup_id
+            ),
+        }
+    }
+}
+
+/// The live databases `backup` names: its manifest's PostgreSQL `source`, and the database its
+/// pg_dump archive header (or a plain dump's `CREATE DATABASE`) names. A plain dump made without
+/// `--create` names no database.
+fn sources_of(b: &Backup) -> Vec<LiveSource> {
+    let mut out = Vec::new();
+    if let Some(s) = b.source.as_deref() {
+        let pg = b.format.is_postgres() || s.starts_with("postgres://") || s.starts_with("postgresql://");
+        if pg
+            && !std::path::Path::new(s).is_absolute()
+            && let Ok(conn) = PgConn::resolve(s)
+        {
+            out.push(LiveSource { place: LivePlace::Database(conn), backup_id: b.id.clone() });
+        }
+    }
+    if b.format.is_postgres()
+        && let Some(name) = b.archive.as_ref().and_then(|a| a.dbname.clone()).filter(|n| !n.is_empty())
+    {
+        out.push(LiveSource { place: LivePlace::AnyServer(name), backup_id: b.id.clone() });
+    }
+    out
+}
+
+/// The PostgreSQL databases the catalogued backups name as their source: manifests' `source`
+/// (SQLite paths left out) and pg_dump archives' own database names.
 pub fn live_sources(catalog: &crate::catalog::Catalog) -> Vec<LiveSource> {
-    catalog
-        .backups
-        .iter()
-        .filter_map(|b| {
-            let s = b.source.as_deref()?;
-            let pg = b.format.is_postgres() || s.starts_with("postgres://") || s.starts_with("postgresql://");
-            if !pg || std::path::Path::new(s).is_absolute() {
-                return None;
-            }
-            let conn = PgConn::resolve(s).ok()?;
-            Some(LiveSource { conn, backup_id: b.id.clone() })
-        })
-        .collect()
+    catalog.backups.iter().flat_map(sources_of).collect()
+}
+
+/// The one rule for where a PostgreSQL restore may write, used by every restore (`restore`, and
+/// the probes of drill, bisect and history): never the `--live` database (by name, on any
+/// server), nor a live source — a manifest's on its server, a pg_dump archive's own database name
+/// on every server, of the backup restored (always) and of every catalogued backup (`sources`) —
+/// `--force` or not. A lost live is rebuilt by restoring into scratch and promoting onto its name.
+/// Errors: `Refused`.
+pub fn check_restore_target(
+    target: &PgConn,
+    backup: &Backup,
+    live_dbname: Option<&str>,
+    sources: &[LiveSource],
+) -> Result<()> {
+    let name = &target.dbname;
+    let rebuild = format!(
+        "restore into a scratch database (the default name, or another --into / --scratch-url), then `lastgood promote --scratch … --live …/{name} --yes`, which also creates a live that does not exist yet (a new server)"
+    );
+    if live_dbname == Some(name.as_str()) {
+        return Err(refused(format!(
+            "`{name}` is the live database; lastgood restores only into scratch, even with --force"
+        ))
+        .hint(rebuild)
+        .into());
+    }
+    let own = sources_of(backup);
+    if let Some(src) = own.iter().chain(sources).find(|s| s.is(target)) {
+        return Err(refused(format!(
+            "`{name}` on {} is a live database ({}); lastgood restores only into scratch, even with --force",
+            target.describe_server(),
+            src.reason()
+        ))
+        .hint(rebuild)
+        .into());
+    }
+    Ok(())
 }
 
 /// Resolves `--live`/`--scratch-url` for a PostgreSQL restore. Errors: `Usage` when neither names

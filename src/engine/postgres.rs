@@ -35,8 +35,8 @@ use postgres::{Client, Row as PgRow};
 
 use super::pgconn::PgConn;
 use super::{
-    Column, Database, EngineKind, QueryProblem, RowWrites, Scan, SchemaObject, SkipKind, SkippedTable, TableSchema,
-    Trigger, TriggerEvent, TriggerKind, TriggerState, WriteTxn, quote_ident,
+    Column, Database, EngineKind, Fill, QueryProblem, ReadAs, RowWrites, Scan, SchemaObject, SkipKind, SkippedTable,
+    TableSchema, Trigger, TriggerEvent, TriggerKind, TriggerState, WriteTxn, quote_ident,
 };
 use crate::error::bad_input;
 use crate::value::{Row, Value};
@@ -230,7 +230,8 @@ impl PgDb {
         let rows = self
             .client
             .query(
-                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atttypid \
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atttypid, \
+                 a.attidentity = 'a', a.attgenerated <> '' \
                  FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
                 &[&t.oid],
             )
@@ -242,7 +243,17 @@ impl PgDb {
                 let ty = Type::from_oid(oid).unwrap_or(Type::UNKNOWN);
                 // Types without a built-in oid (domains, enums, extensions) read as text form.
                 let ty = if Type::from_oid(oid).is_none() { Type::JSON } else { ty };
-                (Column { name: r.get(0), decl_type: r.get(1), not_null: r.get(2) }, ty)
+                let fill = match (r.get(4), r.get(5)) {
+                    (_, true) => Fill::Generated,
+                    (true, _) => Fill::IdentityAlways,
+                    _ => Fill::Written,
+                };
+                let read_as = match mapping_of(&ty) {
+                    Mapping::Bool => ReadAs::Boolean,
+                    Mapping::TextForm => ReadAs::TextForm,
+                    _ => ReadAs::Native,
+                };
+                (Column { name: r.get(0), decl_type: r.get(1), not_null: r.get(2), fill, read_as }, ty)
             })
             .collect())
     }
@@ -655,6 +666,10 @@ impl Database for PgDb {
             .hint("wait for it to finish; `SELECT pid FROM pg_locks WHERE locktype = 'advisory'` shows who")
             .into());
         }
+        // Foreign keys declared DEFERRABLE are checked at the commit, so parent and child rows
+        // may come in any order (NOT DEFERRABLE ones are checked at each statement: see
+        // `order`, which writes parents' rows before their children's).
+        tx.batch_execute("SET CONSTRAINTS ALL DEFERRED").map_err(|e| conn.classify(e, "deferring constraints"))?;
         Ok(Box::new(PgTxn { tx, conn, statements: std::collections::HashMap::new() }))
     }
 }
@@ -864,6 +879,58 @@ impl WriteTxn for PgTxn<'_> {
             .map_err(|e| self.conn.classify(e, "setting up batched writes"))?;
         // A column missing here (changed since the plan): write row by row, which reports it.
         Ok(columns.iter().map(|c| types.get(c).cloned()).collect())
+    }
+
+    /// Serial and identity columns: the sequences that depend on a column of the table
+    /// (`pg_depend` kinds `a` and `i`, as `pg_get_serial_sequence` finds them).
+    fn sequences(&mut self, table: &str) -> Result<Vec<(String, String)>> {
+        let t = resolve_table_in(&mut self.tx, &self.conn, table)?;
+        let rows = self
+            .tx
+            .query(
+                "SELECT a.attname::text, n.nspname::text, s.relname::text FROM pg_depend d \
+                 JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN pg_namespace n ON n.oid = s.relnamespace \
+                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
+                 WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass \
+                 AND d.refobjid = $1 AND d.deptype IN ('a', 'i') ORDER BY a.attnum",
+                &[&t.oid],
+            )
+            .map_err(|e| self.conn.classify(e, "reading the table's sequences"))?;
+        Ok(rows.iter().map(|r| (r.get(0), format!("{}.{}", quote_ident(r.get(1)), quote_ident(r.get(2))))).collect())
+    }
+
+    /// Reads the sequence's state and, if its next value would not lie past `top`, sets it to
+    /// `top` (`setval`, so the next value is `top` + increment). Descending sequences are left
+    /// alone. `setval` takes effect at once for every session and is not undone by a rollback;
+    /// between the read and the `setval` another session's `nextval` could slip in, which is why
+    /// the write is a single statement that re-checks the state it moves from.
+    fn advance_sequence(&mut self, sequence: &str, top: i64) -> Result<Option<i64>> {
+        let r = self
+            .tx
+            .query_one(
+                &format!(
+                    "SELECT s.last_value, s.is_called, p.seqincrement FROM {sequence} AS s, pg_sequence AS p \
+                     WHERE p.seqrelid = $1::text::regclass"
+                ),
+                &[&sequence],
+            )
+            .map_err(|e| self.conn.classify(e, "reading a sequence"))?;
+        let (last, called, inc): (i64, bool, i64) = (r.get(0), r.get(1), r.get(2));
+        let next = if called { last.saturating_add(inc) } else { last };
+        if inc <= 0 || next > top {
+            return Ok(None);
+        }
+        let moved = self
+            .tx
+            .execute(
+                &format!(
+                    "SELECT setval($1::text::regclass, $2) FROM {sequence} AS s \
+                     WHERE CASE WHEN s.is_called THEN s.last_value + $3 ELSE s.last_value END <= $2"
+                ),
+                &[&sequence, &top, &inc],
+            )
+            .map_err(|e| self.conn.classify(e, "advancing a sequence"))?;
+        Ok((moved > 0).then_some(top))
     }
 
     /// pg_dump (custom format) of the whole database as this transaction sees it before its first

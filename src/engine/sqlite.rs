@@ -662,7 +662,11 @@ impl Database for SqliteDb {
         self.refuse_virtual(table, "lastgood reads")?;
         let mut st = self
             .conn
-            .prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?1) WHERE hidden = 0 ORDER BY cid")
+            // `hidden` 2 and 3 are generated columns (VIRTUAL, STORED), which `table_info` leaves
+            // out; 1 marks a virtual table's hidden columns, which are not part of its rows.
+            .prepare(
+                "SELECT name, type, \"notnull\", pk, hidden FROM pragma_table_xinfo(?1) WHERE hidden IN (0, 2, 3) ORDER BY cid",
+            )
             .map_err(|e| classify(e, &self.shown))?;
         let mut columns = Vec::new();
         let mut pk: Vec<(i64, String)> = Vec::new();
@@ -673,7 +677,14 @@ impl Database for SqliteDb {
             if pos > 0 {
                 pk.push((pos, name.clone()));
             }
-            columns.push(super::Column { name, decl_type: r.get(1)?, not_null: r.get::<_, i64>(2)? != 0 });
+            let fill = if r.get::<_, i64>(4)? == 0 { super::Fill::Written } else { super::Fill::Generated };
+            columns.push(super::Column {
+                name,
+                decl_type: r.get(1)?,
+                not_null: r.get::<_, i64>(2)? != 0,
+                fill,
+                read_as: super::ReadAs::Native,
+            });
         }
         pk.sort();
         Ok(TableSchema { name: table.to_string(), columns, primary_key: pk.into_iter().map(|(_, n)| n).collect() })

@@ -200,3 +200,23 @@ pub fn skip_or_fail_in_ci(test: &str, why: &str) {
     }
     eprintln!("SKIPPED {test}: {why}");
 }
+
+/// Runs a command line lastgood printed (an undo) exactly as an operator would paste it: through
+/// `sh -c`, with this build's `lastgood` first on PATH (and `extra_path`, e.g. PostgreSQL's
+/// programs, after it). Returns the output; asserts nothing.
+pub fn run_printed(cwd: &Path, line: &str, extra_path: Option<&Path>) -> std::process::Output {
+    let bin = assert_cmd::cargo::cargo_bin("lastgood");
+    let mut dirs = vec![bin.parent().unwrap().to_path_buf()];
+    dirs.extend(extra_path.map(Path::to_path_buf));
+    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .current_dir(cwd)
+        .env("PATH", std::env::join_paths(dirs).unwrap())
+        .env_remove("LASTGOOD_REPO")
+        .env_remove("LASTGOOD_SCRATCH_DIR")
+        .env_remove("LASTGOOD_LIVE")
+        .output()
+        .expect("sh runs")
+}

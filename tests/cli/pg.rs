@@ -1505,3 +1505,208 @@ fn a_postgres_merge_that_would_cascade_into_another_table_is_refused() {
         assert_eq!(c.psql("casc", "SELECT count(*) FROM c").trim(), "2", "c untouched");
     }
 }
+
+/// Every schema object name of a database with its rows where it has any, for "live is back".
+fn pg_content(c: &Cluster, db: &str) -> String {
+    let objects = c.psql(
+        db,
+        "SELECT string_agg(n.nspname || '.' || c.relname || ':' || c.relkind::text, ' ' ORDER BY 1) FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') \
+         AND c.relkind IN ('r', 'v', 'm', 'S')",
+    );
+    let items =
+        c.psql(db, r#"SELECT string_agg(id || '=' || coalesce("select", 'NULL'), ',' ORDER BY id) FROM "Order Items""#);
+    format!("{objects} | {items}")
+}
+
+/// Issue 10, class 2 on PostgreSQL: promoting a scratch restored with `--tables` would drop
+/// live's other schemas, tables, views, sequences and functions. Refused (exit 5) naming each,
+/// in the dry run and its JSON too; `--allow-missing` must name exactly those; the printed undo
+/// of the promote that went ahead brings them all back.
+#[test]
+fn promote_of_a_partial_pg_scratch_is_refused_naming_what_live_would_lose() {
+    let c = cluster_or_skip!();
+    make_small_db(&c);
+    c.psql(
+        "shop",
+        "CREATE SCHEMA archive; CREATE TABLE archive.old(id int PRIMARY KEY);
+         CREATE TABLE orders(id serial PRIMARY KEY, n int); INSERT INTO orders(n) VALUES (1), (2);
+         CREATE VIEW big AS SELECT * FROM orders WHERE n > 1; CREATE MATERIALIZED VIEW mv AS SELECT 1 AS x;
+         CREATE SEQUENCE tickets; CREATE FUNCTION add(a int, b int) RETURNS int LANGUAGE sql AS 'SELECT a + b';",
+    );
+    let dir = tempdir();
+    let repo = dump_into_repo(&c, "shop", dir.path());
+    let live = c.url("shop");
+    let before = pg_content(&c, "shop");
+    let v = json(
+        dir.path(),
+        &[
+            "restore",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--backup",
+            "latest",
+            "--tables",
+            "Order Items",
+            "--live",
+            &live,
+        ],
+    );
+    let scratch = c.url(v["target_database"].as_str().unwrap());
+    let (code, text) = run(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes"], &[]);
+    assert_eq!(code, 5, "{text}");
+    let want = [
+        "schema `archive`",
+        "table `archive.old`",
+        "table `public.orders`",
+        "sequence `public.orders_id_seq`",
+        "sequence `public.tickets`",
+        "view `public.big`",
+        "materialized view `public.mv`",
+        "function `public.add(a integer, b integer)`",
+    ];
+    for w in want {
+        assert!(text.contains(w), "{w} not named: {text}");
+    }
+    assert!(text.contains("--allow-missing"), "{text}");
+    assert_eq!(pg_content(&c, "shop"), before, "live untouched");
+
+    // The dry run lists the same objects, and refuses the same way.
+    let out =
+        lastgood(dir.path()).args(["--json", "promote", "--scratch", &scratch, "--live", &live]).output().unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let missing: Vec<String> = plan["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{} `{}`", m["kind"].as_str().unwrap(), m["name"].as_str().unwrap()))
+        .collect();
+    let mut sorted_want: Vec<String> = want.iter().map(|w| w.to_string()).collect();
+    sorted_want.sort();
+    let mut got = missing.clone();
+    got.sort();
+    assert_eq!(got, sorted_want);
+    let names: Vec<String> =
+        plan["missing"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_string()).collect();
+
+    // One short, or one that is not missing: refused.
+    let short = names[1..].join(",");
+    let (code, text) =
+        run(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes", "--allow-missing", &short], &[]);
+    assert_eq!(code, 5, "{text}");
+    let extra = format!("{},public.Order Items", names.join(","));
+    let (code, text) =
+        run(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes", "--allow-missing", &extra], &[]);
+    assert_eq!(code, 5, "{text}");
+    assert!(text.contains("`public.Order Items`"), "{text}");
+    assert_eq!(pg_content(&c, "shop"), before, "live untouched");
+
+    // Exactly those: promoted; the printed undo brings every object back.
+    let all = names.join(",");
+    let report =
+        json(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes", "--allow-missing", &all]);
+    assert_eq!(c.psql("shop", "SELECT count(*) FROM pg_class WHERE relname = 'orders'").trim(), "0");
+    let undo = report["undo"].as_str().unwrap();
+    let out = run_printed(dir.path(), undo, Some(&c.bin));
+    assert!(out.status.success(), "{undo}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(pg_content(&c, "shop"), before, "undo put live back");
+}
+
+/// Issue 10, class 3: a plain pg_dump archive (no manifest) names the database it was dumped from
+/// but not its host, so that name is never a restore target, `--force` or not; a `--force`
+/// replacement of someone else's database does not make it a scratch database (which `scratch
+/// drop --all` would drop). The need behind it — live is lost, the backup becomes the new live
+/// under its old name — goes through scratch and a promote onto a live that does not exist.
+#[test]
+fn pg_restore_never_targets_the_archives_own_database_and_a_lost_live_is_rebuilt_by_promote() {
+    let c = cluster_or_skip!();
+    make_small_db(&c);
+    let dir = tempdir();
+    let repo = dump_into_repo(&c, "shop", dir.path());
+    let repo_s = repo.to_str().unwrap().to_string();
+    c.psql("shop", r#"UPDATE "Order Items" SET "select" = 'changed since'"#);
+    let before = pg_content(&c, "shop");
+    let restore = |target: &[&str]| {
+        let mut args = vec!["restore", "--repo", repo_s.as_str(), "--backup", "latest"];
+        args.extend_from_slice(target);
+        run(dir.path(), &args, &[])
+    };
+    for target in [
+        vec!["--scratch-url".to_string(), c.url("shop"), "--force".to_string()],
+        vec!["--scratch-url".to_string(), c.url("shop")],
+        vec!["--live".to_string(), c.url("postgres"), "--into".to_string(), "shop".to_string(), "--force".to_string()],
+    ] {
+        let t: Vec<&str> = target.iter().map(String::as_str).collect();
+        let (code, text) = restore(&t);
+        assert_eq!(code, 5, "{t:?}: {text}");
+        assert!(text.contains("dumped from") && text.contains("lastgood promote"), "{text}");
+        assert!(!text.contains("pass --force"), "{text}");
+        assert_eq!(pg_content(&c, "shop"), before, "live untouched by {t:?}");
+    }
+    assert_eq!(
+        c.psql(
+            "postgres",
+            "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = 'shop'"
+        )
+        .trim(),
+        ""
+    );
+
+    // --force over a database lastgood did not create: replaced, but not marked scratch.
+    c.create_db("staging");
+    let (code, text) = restore(&["--scratch-url", &c.url("staging"), "--force"]);
+    assert_eq!(code, 0, "{text}");
+    let comment =
+        c.psql("postgres", "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'staging'");
+    assert!(comment.starts_with("lastgood restored") && !comment.contains("lastgood scratch"), "{comment}");
+    let dropped = json(dir.path(), &["scratch", "drop", "--all", "--live", &c.url("postgres")]);
+    assert_eq!(dropped["dropped"].as_array().unwrap().len(), 0, "{dropped}");
+    assert_eq!(c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'staging'").trim(), "1");
+
+    // The fire: live is gone. Restore into scratch, then promote onto the name that no longer exists.
+    c.psql("postgres", "DROP DATABASE shop");
+    let v = json(dir.path(), &["restore", "--repo", &repo_s, "--backup", "latest", "--live", &c.url("postgres")]);
+    let scratch_db = v["target_database"].as_str().unwrap().to_string();
+    let plan = json(dir.path(), &["promote", "--scratch", &c.url(&scratch_db), "--live", &c.url("shop")]);
+    assert_eq!(plan["creates_live"], true);
+    assert!(plan["safety_database"].is_null());
+    let report = json(dir.path(), &["promote", "--scratch", &c.url(&scratch_db), "--live", &c.url("shop"), "--yes"]);
+    assert_eq!(c.psql("shop", r#"SELECT "select" FROM "Order Items" WHERE id = 1"#).trim(), "a", "the backup is live");
+    assert_eq!(
+        c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'lastgood%'").trim(),
+        "0",
+        "no safety copy, scratch renamed"
+    );
+    let dropped = json(dir.path(), &["scratch", "drop", "--all", "--live", &c.url("shop")]);
+    assert_eq!(dropped["dropped"].as_array().unwrap().len(), 0, "the new live is no scratch database");
+    // Its printed undo (dropdb) removes what promote created.
+    let undo = report["undo"].as_str().unwrap();
+    assert!(undo.starts_with("dropdb "), "{undo}");
+    let out = run_printed(dir.path(), undo, Some(&c.bin));
+    assert!(out.status.success(), "{undo}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'shop'").trim(), "0");
+}
+
+/// Issue 10, class 12: the undo printed by a PostgreSQL `promote --force` (live's database
+/// settings differ from scratch's) runs as printed and swaps back, settings and rows.
+#[test]
+fn the_printed_undo_of_a_forced_pg_promote_runs_and_swaps_back() {
+    let c = cluster_or_skip!();
+    make_small_db(&c);
+    let dir = tempdir();
+    let repo = dump_into_repo(&c, "shop", dir.path());
+    c.psql("shop", r#"UPDATE "Order Items" SET "select" = 'bad'"#);
+    c.psql("postgres", "ALTER DATABASE shop SET work_mem = '8MB'");
+    let live = c.url("shop");
+    let before = pg_content(&c, "shop");
+    let v = json(dir.path(), &["restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &live]);
+    let scratch = c.url(v["target_database"].as_str().unwrap());
+    let report = json(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes", "--force"]);
+    assert_eq!(c.psql("shop", "SHOW work_mem").trim(), "4MB", "scratch's settings are live");
+    let undo = report["undo"].as_str().unwrap();
+    let out = run_printed(dir.path(), undo, Some(&c.bin));
+    assert!(out.status.success(), "{undo}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(pg_content(&c, "shop"), before);
+    assert_eq!(c.psql("shop", "SHOW work_mem").trim(), "8MB", "live's settings are back");
+}

@@ -425,3 +425,213 @@ fn hot_journal_of_a_crashed_writer_is_refused_and_force_snapshots_the_recovered_
     assert_eq!(rows(&live, "orders"), rows(&scratch, "orders"));
     assert_eq!(integrity(&live), "ok");
 }
+
+/// Every table and view of a SQLite file with its rows, and the schema's SQL, for "live is back".
+fn content(db: &Path) -> Vec<(String, Vec<Vec<String>>)> {
+    let c = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut st =
+        c.prepare("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").unwrap();
+    let objects: Vec<(String, String, String)> =
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+    objects
+        .into_iter()
+        .map(|(kind, name, sql)| {
+            let data = if kind == "table" || kind == "view" { rows(db, &name) } else { Vec::new() };
+            (format!("{kind} {name}: {sql}"), data)
+        })
+        .collect()
+}
+
+/// A live shop with a view, its backup in `repo`, and a scratch restored from it with only
+/// `downloads` (`restore --tables downloads`). Returns (live, scratch).
+fn live_and_partial_scratch(dir: &tempfile::TempDir) -> (std::path::PathBuf, std::path::PathBuf) {
+    let live = path(dir, "live.db");
+    make_shop(&live, 100);
+    sqlite3(&live, "CREATE VIEW big_orders AS SELECT * FROM orders WHERE amount > 100;");
+    let repo = path(dir, "repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    cli_backup(&live, &repo.join("shop-2026-11-23T06-00-00.db"));
+    let scratch = path(dir, "partial.db");
+    json(
+        dir.path(),
+        &["restore", "--repo", s(&repo), "--backup", "latest", "--tables", "downloads", "--into", s(&scratch)],
+    );
+    (live, scratch)
+}
+
+/// Issue 10, class 2: promoting a scratch that holds only some of live's tables would drop the
+/// others from live. It is refused (exit 5) naming each table and view, in the dry run too;
+/// `--allow-missing` must name exactly those: one too few or one unknown still refuses.
+#[test]
+fn promote_of_a_partial_scratch_is_refused_naming_what_live_would_lose() {
+    let dir = tempdir();
+    let (live, scratch) = live_and_partial_scratch(&dir);
+    let before = std::fs::read(&live).unwrap();
+    let before_content = content(&live);
+    let err = fails(dir.path(), &["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"], 5);
+    for name in ["table `orders`", "table `customers`", "table `audit`", "view `big_orders`"] {
+        assert!(err.contains(name), "{name} not named: {err}");
+    }
+    assert!(!err.contains("`downloads`"), "{err}");
+    let out = lastgood(dir.path()).args(["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"]).output();
+    let stderr = String::from_utf8_lossy(&out.unwrap().stderr).into_owned();
+    assert!(
+        stderr.contains("hint: ") && stderr.contains("--allow-missing audit,customers,orders,big_orders"),
+        "{stderr}"
+    );
+    assert!(std::fs::read(&live).unwrap() == before, "live untouched");
+
+    // The dry run lists them (human and JSON) and refuses the same way.
+    let out = lastgood(dir.path())
+        .args(["--json", "promote", "--scratch", s(&scratch), "--live", s(&live)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let missing: Vec<(String, String)> = plan["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["kind"].as_str().unwrap().to_string(), m["name"].as_str().unwrap().to_string()))
+        .collect();
+    let want: Vec<(String, String)> =
+        [("table", "audit"), ("table", "customers"), ("table", "orders"), ("view", "big_orders")]
+            .iter()
+            .map(|(k, n)| (k.to_string(), n.to_string()))
+            .collect();
+    assert_eq!(missing, want);
+    let out = lastgood(dir.path()).args(["promote", "--scratch", s(&scratch), "--live", s(&live)]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("view big_orders") && text.contains("table orders"), "{text}");
+
+    // One name short, or one name too many: still refused, and live untouched.
+    for allow in [
+        "audit,customers,orders",
+        "audit,customers,orders,big_orders,downloads",
+        "audit,customers,orders,big_orders,nosuch",
+    ] {
+        fails(
+            dir.path(),
+            &["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes", "--allow-missing", allow],
+            5,
+        );
+        assert!(std::fs::read(&live).unwrap() == before, "live untouched with --allow-missing {allow}");
+    }
+    // Exactly those: promoted, and the report names what was dropped.
+    let v = json(
+        dir.path(),
+        &[
+            "promote",
+            "--scratch",
+            s(&scratch),
+            "--live",
+            s(&live),
+            "--yes",
+            "--allow-missing",
+            "audit,customers",
+            "--allow-missing",
+            "orders,big_orders",
+        ],
+    );
+    assert_eq!(tables(&live), ["downloads"]);
+    assert_eq!(v["missing"].as_array().unwrap().len(), 4);
+    // Its printed undo puts the whole live back.
+    let undo = v["undo"].as_str().unwrap();
+    let out = run_printed(dir.path(), undo, None);
+    assert!(out.status.success(), "{undo}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(content(&live) == before_content, "undo put every table and view back");
+}
+
+/// Issue 10, class 3 (the need behind it): live is gone (the machine burned); the backup becomes
+/// the new live under its old name by restoring into scratch and promoting onto a live path that
+/// does not exist yet. Nothing to lose, so no snapshot; the printed undo removes the new file.
+#[test]
+fn promote_creates_a_live_that_does_not_exist_yet() {
+    let dir = tempdir();
+    let (repo, old_live) = three_backups(&dir);
+    let want = rows(&old_live, "orders");
+    let scratch = path(&dir, "rebuilt.db");
+    json(dir.path(), &["restore", "--repo", s(&repo), "--backup", "latest", "--into", s(&scratch)]);
+    let new_server = path(&dir, "new-server");
+    std::fs::create_dir(&new_server).unwrap();
+    let live = new_server.join("shop.db");
+
+    let plan = json(dir.path(), &["promote", "--scratch", s(&scratch), "--live", s(&live)]);
+    assert_eq!(plan["creates_live"], true);
+    assert!(!live.exists(), "dry run created nothing");
+    let v = json(dir.path(), &["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"]);
+    assert_eq!(v["creates_live"], true);
+    assert!(v["snapshot"].is_null(), "{v}");
+    assert_eq!(rows(&live, "orders"), want);
+    let files: Vec<String> = files_in(&new_server).into_iter().filter(|f| !f.ends_with(".lastgood-lock")).collect();
+    assert_eq!(files, ["shop.db"], "no snapshot, no temporary file");
+    let out =
+        lastgood(dir.path()).args(["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"]).output().unwrap();
+    assert!(out.status.success());
+    // (That second promote replaced the now existing live, with a snapshot.)
+    assert!(files_in(&new_server).iter().any(|f| f.contains("lastgood-snapshot")));
+
+    // Human output says there was nothing to snapshot; the undo removes what was created.
+    let other = new_server.join("other.db");
+    let out = lastgood(dir.path())
+        .args(["promote", "--scratch", s(&scratch), "--live", s(&other), "--yes"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success() && text.contains("no safety snapshot"), "{text}");
+    let undo = text.lines().find_map(|l| l.strip_prefix("undo (removes the new live): ")).unwrap();
+    let out = run_printed(dir.path(), undo, None);
+    assert!(out.status.success(), "{undo}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!other.exists());
+
+    // A leftover WAL where live would be created would be replayed onto the new file: refused.
+    std::fs::write(new_server.join("third.db-wal"), b"leftover").unwrap();
+    let third = new_server.join("third.db");
+    let err = fails(dir.path(), &["promote", "--scratch", s(&scratch), "--live", s(&third), "--yes"], 5);
+    assert!(err.contains("third.db-wal"), "{err}");
+    assert!(!third.exists());
+    // A missing folder is not created.
+    let err = fails(
+        dir.path(),
+        &["promote", "--scratch", s(&scratch), "--live", s(&dir.path().join("nowhere/shop.db")), "--yes"],
+        4,
+    );
+    assert!(err.contains("nowhere"), "{err}");
+}
+
+/// Issue 10, class 12: every undo that promote prints runs as printed and puts live back: after a
+/// plain promote, after `--force` over a live with a WAL that was not checkpointed, and after a
+/// promote of a scratch that has a table live lacks (the undo must drop it again).
+#[test]
+fn every_printed_undo_of_promote_runs_and_puts_live_back() {
+    let dir = tempdir();
+    // --force over a WAL with committed content.
+    let (live, scratch) = live_and_scratch(&dir);
+    let conn = Connection::open(&live).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; INSERT INTO customers VALUES (999, 'in the wal');",
+    )
+    .unwrap();
+    let want = (rows(&live, "customers"), rows(&live, "orders"));
+    std::mem::forget(conn); // an application that keeps its connection (and the WAL) open
+    fails(dir.path(), &["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"], 5);
+    let v = json(dir.path(), &["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes", "--force"]);
+    assert_eq!(rows(&live, "orders"), rows(&scratch, "orders"));
+    let undo = v["undo"].as_str().unwrap();
+    let out = run_printed(dir.path(), undo, None);
+    assert!(out.status.success(), "{undo}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((rows(&live, "customers"), rows(&live, "orders")), want, "undo of --force");
+
+    // A scratch with a table live lacks: the undo drops it again.
+    let dir = tempdir();
+    let (live, scratch) = live_and_scratch(&dir);
+    sqlite3(&scratch, "CREATE TABLE coupons(code TEXT PRIMARY KEY); INSERT INTO coupons VALUES ('X');");
+    let before = content(&live);
+    let v = json(dir.path(), &["promote", "--scratch", s(&scratch), "--live", s(&live), "--yes"]);
+    assert!(tables(&live).contains(&"coupons".to_string()));
+    let undo = v["undo"].as_str().unwrap();
+    assert!(undo.ends_with("--allow-missing coupons"), "{undo}");
+    let out = run_printed(dir.path(), undo, None);
+    assert!(out.status.success(), "{undo}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(content(&live) == before, "undo put live back, without coupons");
+}
