@@ -309,7 +309,8 @@ fn evaluate(b: &Backup, req: &Request, step: usize, out: &Output) -> Result<Eval
         seconds: 0.0,
         missing: None,
     };
-    if let Some(t) = req.tables.iter().find(|t| b.table(t).is_none()) {
+    // A virtual table counts as present: a SQLite check reads the backup in place, modules and all.
+    if let Some(t) = req.tables.iter().find(|t| b.table(t).is_none() && b.skipped_table(t).is_none()) {
         e.reason = Some(format!("no table `{t}`"));
         e.missing = Some(format!("no table `{t}` (named by --tables)"));
         return Ok(e);

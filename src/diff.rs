@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::engine::{self, Access, Column, Database, Location, Scan, TableSchema};
+use crate::engine::{self, Access, Column, Database, Location, Scan, SkippedTable, TableSchema};
 use crate::error::bad_input;
 use crate::rows::{Batch, cmp_rows};
 use crate::value::{Row, Value};
@@ -131,17 +131,21 @@ pub struct Prepared {
     pub tables: Vec<TableSpec>,
     pub only_in_scratch: Vec<String>,
     pub only_in_live: Vec<String>,
+    /// Tables of either side left out (virtual, shadow, foreign: see `engine::SkippedTable`).
+    pub skipped: Vec<SkippedTable>,
     pub warnings: Vec<String>,
 }
 
 /// Decides what to compare. Errors (`BadInput`): no table in common; a `--tables` name missing on
-/// a side; a `--columns` name missing on a side or used on a table without a key; a primary key
+/// a side, or one that is skipped (a virtual, shadow or foreign table); a `--columns` name missing on a side or used on a table without a key; a primary key
 /// that differs between the sides.
 pub fn prepare(scratch: &mut dyn Database, live: &mut dyn Database, sel: &Selection) -> Result<Prepared> {
     let s_tables = scratch.tables()?;
     let l_tables = live.tables()?;
+    let skipped = engine::union_skipped(scratch.skipped_tables()?, live.skipped_tables()?);
     let names: Vec<String> = match &sel.tables {
         Some(wanted) => {
+            engine::refuse_skipped(wanted, &skipped, "diff and merge compare")?;
             for t in wanted {
                 for (side, have, db) in [("scratch", &s_tables, &*scratch), ("live", &l_tables, &*live)] {
                     if !have.contains(t) {
@@ -168,6 +172,7 @@ pub fn prepare(scratch: &mut dyn Database, live: &mut dyn Database, sel: &Select
         tables: Vec::new(),
         only_in_scratch: s_tables.iter().filter(|t| !l_tables.contains(t)).cloned().collect(),
         only_in_live: l_tables.iter().filter(|t| !s_tables.contains(t)).cloned().collect(),
+        skipped: if sel.tables.is_some() { Vec::new() } else { skipped },
         warnings: Vec::new(),
     };
     for name in &names {

@@ -70,6 +70,9 @@ pub fn history(
     out: &Output,
 ) -> Result<HistoryReport> {
     let started = Instant::now();
+    for b in catalog.backups.iter().filter(|b| b.problem.is_none()) {
+        b.refuse_skipped(&[table.to_string()], "history follows")?;
+    }
     let with_table: Vec<&Backup> =
         catalog.backups.iter().filter(|b| b.problem.is_none() && b.table(table).is_some()).collect();
     if with_table.is_empty() {

@@ -29,6 +29,7 @@ pub mod redact;
 pub mod restore;
 pub mod rows;
 pub mod snapshot;
+pub mod sort;
 pub mod spool;
 pub mod sqlgen;
 pub mod time;

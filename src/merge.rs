@@ -108,6 +108,8 @@ pub struct MergePlan {
     /// Rows to write (statements, counting a row without a key once per copy).
     pub total: u64,
     pub first_statements: Vec<String>,
+    /// Virtual, shadow and foreign tables left out (see `engine::SkippedTable`).
+    pub skipped_tables: Vec<engine::SkippedTable>,
     /// The triggers and rules on the tables it writes, each with whether it would fire.
     pub triggers: SideEffects,
     #[serde(skip)]
@@ -143,6 +145,7 @@ pub fn plan(
         tables: Vec::new(),
         total: 0,
         first_statements: Vec::new(),
+        skipped_tables: prepared.skipped.clone(),
         triggers: SideEffects::default(),
         specs: prepared.tables.clone(),
         spool: None,

@@ -47,6 +47,13 @@ impl Output {
         }
     }
 
+    /// A note on stderr: something left out on purpose, not a problem (hidden by `--quiet`).
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("note: {text}");
+        }
+    }
+
     /// A note on stderr shown only with `-v`.
     pub fn debug(&self, text: &str) {
         if self.verbose > 0 && !self.quiet {
@@ -66,6 +73,11 @@ impl Output {
     /// A count progress bar on stderr (rows, backups, …).
     pub fn count_bar(&self, total: u64, message: &str) -> ProgressBar {
         self.bar(total, message, "{msg} [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}")
+    }
+
+    /// A row-count progress bar on stderr, with the rate and the time left.
+    pub fn rows_bar(&self, total: u64, message: &str) -> ProgressBar {
+        self.bar(total, message, "{msg} [{bar:30}] {human_pos}/{human_len} rows {per_sec} eta {eta}")
     }
 
     /// A spinner for work of unknown length.

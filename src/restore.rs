@@ -27,6 +27,7 @@ use crate::engine::quote_ident;
 use crate::engine::sqlite::{classify, other_processes_using, remove_side_files, side_files_present, wal_beside};
 use crate::error::{bad_input, environment, refused, usage};
 use crate::output::Output;
+use indicatif::ProgressBar;
 
 /// Bytes of a backup or result SQLite may read through a memory map (read-only; no memory is
 /// allocated for it).
@@ -53,6 +54,9 @@ pub struct RestorePlan {
     /// The copy read (the primary), with the checksums the catalog recorded for it.
     #[serde(skip)]
     copy: catalog::Copy,
+    /// The catalog's row count of each of `tables` (0 when unknown), for the progress bar.
+    #[serde(skip)]
+    table_rows: Vec<u64>,
 }
 
 /// What a restore did.
@@ -61,6 +65,8 @@ pub struct RestoreReport {
     #[serde(flatten)]
     pub plan: RestorePlan,
     pub tables_restored: Vec<TableFacts>,
+    /// Virtual and shadow tables: copied with the file by a whole restore, not counted.
+    pub skipped_tables: Vec<crate::engine::SkippedTable>,
     pub quick_check: String,
     pub seconds: f64,
 }
@@ -100,6 +106,7 @@ impl RestorePlan {
         target: PathBuf,
         force: bool,
     ) -> RestorePlan {
+        let table_rows = tables.iter().flatten().map(|t| backup.table(t).and_then(|f| f.rows).unwrap_or(0)).collect();
         RestorePlan {
             backup_id: backup.id.clone(),
             backup_path: backup.primary().path.clone(),
@@ -111,6 +118,7 @@ impl RestorePlan {
             prepares_scratch_folder: None,
             backup_wal: backup.primary().wal.as_ref().map(|w| w.path.clone()),
             copy: backup.primary().clone(),
+            table_rows,
         }
     }
 
@@ -173,7 +181,7 @@ impl RestorePlan {
             (join(hash), checked, join(sync))
         });
         self.check_sha256(&sha256?)?;
-        let (quick_check, tables_restored) = checked?;
+        let (quick_check, tables_restored, skipped_tables) = checked?;
         if quick_check != "ok" {
             return Err(bad_input(format!(
                 "restored copy of backup {} (`{}`) fails quick_check: {quick_check}",
@@ -195,7 +203,13 @@ impl RestorePlan {
                 .hint("pass --force to replace an existing file")
         })?;
         sync_dir(&dir);
-        Ok(RestoreReport { plan: self, tables_restored, quick_check, seconds: started.elapsed().as_secs_f64() })
+        Ok(RestoreReport {
+            plan: self,
+            tables_restored,
+            skipped_tables,
+            quick_check,
+            seconds: started.elapsed().as_secs_f64(),
+        })
     }
 
     /// The stored bytes read — the main file's and the `-wal`'s — must be the ones the catalog
@@ -309,11 +323,14 @@ impl RestorePlan {
         })
     }
 
+    /// The bar counts rows (the catalog's counts), moved while SQLite copies (see `copy_rows`).
     fn copy_tables_from(&self, uri: &str, src: &Path, tmp_path: &Path, tables: &[String], out: &Output) -> Result<()> {
-        let spinner = out.count_bar(tables.len() as u64, "copying tables");
-        copy_tables(uri, src, tmp_path, tables, |t| spinner.set_message(format!("copying `{t}`")), || spinner.inc(1))
+        let with_rows: Vec<(String, u64)> =
+            tables.iter().cloned().zip(self.table_rows.iter().copied().chain(std::iter::repeat(0))).collect();
+        let bar = out.rows_bar(with_rows.iter().map(|t| t.1).sum(), "copying tables");
+        copy_tables(uri, src, tmp_path, &with_rows, &bar)
             .with_context(|| format!("restoring from backup {} (`{}`)", self.backup_id, self.backup_path.display()))?;
-        spinner.finish_and_clear();
+        bar.finish_and_clear();
         Ok(())
     }
 }
@@ -326,19 +343,13 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
-/// Copies `tables` from the SQLite file `src` (opened through `src_uri`, read-only) into the empty
-/// database `dst`: each table's CREATE statement, then its indexes (before the rows, so SQLite's
-/// transfer optimisation copies pages rather than re-inserting rows), the rows, then its triggers
-/// and AUTOINCREMENT counter.
-pub fn copy_tables(
-    src_uri: &str,
-    src: &Path,
-    dst: &Path,
-    tables: &[String],
-    mut starting: impl FnMut(&str),
-    mut done: impl FnMut(),
-) -> Result<()> {
-    let conn = Connection::open(dst).map_err(|e| classify(e, dst))?;
+/// Copies `tables` (each with its expected row count, 0 when unknown) from the SQLite file `src`
+/// (opened through `src_uri`, read-only) into the empty database `dst`: each table's CREATE
+/// statement, then its indexes (before the rows, so SQLite's transfer optimisation copies pages
+/// rather than re-inserting rows), the rows, then its triggers and AUTOINCREMENT counter. `bar`
+/// counts rows.
+pub fn copy_tables(src_uri: &str, src: &Path, dst: &Path, tables: &[(String, u64)], bar: &ProgressBar) -> Result<()> {
+    let mut conn = Connection::open(dst).map_err(|e| classify(e, dst))?;
     let page_size: i64 = Connection::open_with_flags(src_uri, crate::engine::sqlite::backup_flags())
         .and_then(|c| c.query_row("PRAGMA page_size", [], |r| r.get(0)))
         .map_err(|e| classify(e, src))?;
@@ -353,22 +364,25 @@ pub fn copy_tables(
     // Reading the backup through a memory map saves a copy per page (measured: ~10% of the time).
     conn.execute_batch(&format!("PRAGMA lastgood_src.mmap_size = {MMAP_SIZE}")).map_err(|e| classify(e, src))?;
     conn.execute_batch("BEGIN").map_err(|e| classify(e, dst))?;
-    for table in tables {
-        starting(table);
-        copy_one_table(&conn, table)
+    let mut copied = 0;
+    for (table, rows) in tables {
+        bar.set_message(format!("copying `{table}`"));
+        let progress = RowProgress { bar: bar.clone(), before: copied, rows: *rows };
+        copy_one_table(&mut conn, table, progress)
             .map_err(|e| classify(e, src))
             .with_context(|| format!("copying table `{table}`"))?;
-        done();
+        copied += rows;
+        bar.set_position(copied);
     }
     conn.execute_batch("COMMIT").map_err(|e| classify(e, dst))?;
     conn.execute_batch("DETACH DATABASE lastgood_src").map_err(|e| classify(e, dst))?;
     Ok(())
 }
 
-fn copy_one_table(conn: &Connection, table: &str) -> rusqlite::Result<()> {
+fn copy_one_table(conn: &mut Connection, table: &str, progress: RowProgress) -> rusqlite::Result<()> {
     let objects = source_objects(conn, table)?;
     create_table_and_indexes(conn, &objects)?;
-    copy_rows(conn, table)?;
+    copy_rows(conn, table, progress)?;
     for o in objects.iter().filter(|o| o.kind == "trigger") {
         conn.execute_batch(&o.sql)?;
     }
@@ -415,14 +429,50 @@ fn create_table_and_indexes(conn: &Connection, objects: &[SourceObject]) -> rusq
 /// optimisation (pages of records, rowids kept) when it applies, else row by row with an explicit
 /// column list. The transfer does not apply, for instance, to a table with CHECK constraints: SQLite
 /// does not load them for a read-only database (the backup), so the two tables look different.
-fn copy_rows(conn: &Connection, table: &str) -> rusqlite::Result<()> {
+///
+/// The copy is one statement (the transfer only applies to the whole table), so its progress is
+/// estimated from SQLite's progress handler: the program runs each of its loops once per row, so
+/// after `n` instructions about `n / ops_per_row` rows are copied.
+fn copy_rows(conn: &mut Connection, table: &str, progress: RowProgress) -> rusqlite::Result<()> {
     let fast = insert_sql(table);
-    if uses_transfer(conn, &fast) {
-        conn.execute(&fast, [])?;
-    } else {
-        conn.execute(&insert_by_columns_sql(conn, table)?, [])?;
-    }
-    Ok(())
+    let sql = if uses_transfer(conn, &fast) { fast } else { insert_by_columns_sql(conn, table)? };
+    let per_row = ops_per_row(conn, &sql).max(1);
+    let mut ops = 0u64;
+    conn.progress_handler(
+        PROGRESS_OPS,
+        Some(move || {
+            ops += PROGRESS_OPS as u64;
+            progress.bar.set_position(progress.before + (ops / per_row).min(progress.rows));
+            false
+        }),
+    )?;
+    let copied = conn.execute(&sql, []);
+    conn.progress_handler(0, None::<fn() -> bool>)?;
+    copied.map(|_| ())
+}
+
+/// SQLite instructions between two calls of the progress handler while a table is copied.
+const PROGRESS_OPS: i32 = 4096;
+
+/// Where a table's copy stands on the rows bar: `before` rows of earlier tables, `rows` expected.
+struct RowProgress {
+    bar: ProgressBar,
+    before: u64,
+    rows: u64,
+}
+
+/// Instructions `sql`'s program runs per row: the length of each of its loops (a `Next` or
+/// `Prev` jumping back, from its target to itself), added up. An estimate: branches inside a
+/// loop may skip some of it.
+fn ops_per_row(conn: &Connection, sql: &str) -> u64 {
+    let Ok(mut st) = conn.prepare(&format!("EXPLAIN {sql}")) else { return 1 };
+    let Ok(ops) = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(3)?))) else {
+        return 1;
+    };
+    ops.flatten()
+        .filter(|(addr, op, target)| matches!(op.as_str(), "Next" | "Prev") && target <= addr)
+        .map(|(addr, _, target)| (addr - target + 1) as u64)
+        .sum()
 }
 
 /// The one statement form SQLite's transfer optimisation accepts: no column list, no WHERE.
@@ -463,11 +513,12 @@ fn insert_by_columns_sql(conn: &Connection, table: &str) -> rusqlite::Result<Str
     Ok(format!("INSERT INTO main.{q} ({list}) SELECT {list} FROM lastgood_src.{q}"))
 }
 
-/// `PRAGMA quick_check` and per-table row counts of a restored file.
+/// `PRAGMA quick_check`, per-table row counts of a restored file, and its skipped tables (never
+/// counted: see `engine::SkippedTable`).
 ///
 /// The file is opened like a backup (`immutable=1`), so that a WAL-mode result leaves no `-wal` or
 /// `-shm` file beside its temporary name.
-fn check_result(path: &Path) -> Result<(String, Vec<TableFacts>)> {
+fn check_result(path: &Path) -> Result<(String, Vec<TableFacts>, Vec<crate::engine::SkippedTable>)> {
     let mut db = crate::engine::sqlite::SqliteDb::open_backup(path)?;
     db.connection().execute_batch(&format!("PRAGMA mmap_size = {MMAP_SIZE}")).map_err(|e| classify(e, path))?;
     let problems = crate::engine::Database::integrity_problems(&mut db, true)?;
@@ -477,7 +528,7 @@ fn check_result(path: &Path) -> Result<(String, Vec<TableFacts>)> {
     for name in names {
         tables.push(TableFacts { rows: Some(crate::engine::Database::row_count(&mut db, &name)?), name });
     }
-    Ok((quick, tables))
+    Ok((quick, tables, crate::engine::Database::skipped_tables(&mut db)?))
 }
 
 /// The backup is usable and has every table asked for. Errors: `BadInput`.
@@ -492,6 +543,7 @@ fn check_backup(backup: &Backup, tables: Option<&[String]>) -> Result<()> {
         .into());
     }
     if let Some(tables) = tables {
+        backup.refuse_skipped(tables, "restore --tables copies")?;
         for t in tables {
             if backup.table(t).is_none() {
                 let have: Vec<&str> = backup.tables.iter().map(|t| t.name.as_str()).collect();
@@ -692,7 +744,7 @@ mod tests {
     /// still come across exactly.
     #[test]
     fn tables_the_transfer_cannot_copy_are_copied_row_by_row_keeping_rowids() {
-        let (_dir, conn) = backup_with(
+        let (_dir, mut conn) = backup_with(
             "CREATE TABLE checked(a INTEGER CHECK (a >= 0), b TEXT, g INTEGER AS (a + 1));
              INSERT INTO checked(rowid, a, b) VALUES (7, 1, 'x'), (3, 2, NULL), (100, 3, 'z');
              CREATE TABLE checked_pk(id INTEGER PRIMARY KEY, a INTEGER CHECK (a > 0));
@@ -701,7 +753,8 @@ mod tests {
         for table in ["checked", "checked_pk"] {
             create_table_and_indexes(&conn, &source_objects(&conn, table).unwrap()).unwrap();
             assert!(!uses_transfer(&conn, &insert_sql(table)), "{table}");
-            copy_rows(&conn, table).unwrap();
+            let progress = RowProgress { bar: ProgressBar::hidden(), before: 0, rows: 3 };
+            copy_rows(&mut conn, table, progress).unwrap();
             let dump = |schema: &str| -> Vec<String> {
                 let sql = format!("SELECT rowid, * FROM {schema}.{table} ORDER BY rowid");
                 let mut st = conn.prepare(&sql).unwrap();

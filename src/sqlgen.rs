@@ -267,14 +267,14 @@ impl TableSql {
 
     fn key_where_params(&self) -> String {
         let parts: Vec<String> = self.columns[..self.key_len].iter().map(|c| self.dialect.key_eq_param(c)).collect();
-        parts.join(" AND ")
+        all_of(&parts)
     }
 
     fn key_where_literals(&self, row: &[Value]) -> String {
         let parts: Vec<String> = (0..self.key_len)
             .map(|i| self.dialect.key_eq_literal(&self.columns[i], &row[i], self.read_as_of(i)))
             .collect();
-        parts.join(" AND ")
+        all_of(&parts)
     }
 
     fn col_list(&self, idx: &[usize]) -> String {
@@ -317,7 +317,7 @@ impl TableSql {
                 self.dialect.exact_eq(&self.columns[i], &rhs, v, self.read_as_of(i))
             })
             .collect();
-        if parts.is_empty() { "1 = 1".to_string() } else { parts.join(" AND ") }
+        if parts.is_empty() { "1 = 1".to_string() } else { all_of(&parts) }
     }
 
     /// Parameters for the exact-match statements: the non-NULL values of `row` (NULLs are
@@ -587,6 +587,17 @@ pub fn undo_statement(t: &TableSql, spec: &TableSpec, c: &Change) -> anyhow::Res
         (ChangeKind::Deleted, _) => t.insert_literal(c.scratch_row.as_ref().expect("row"), 1),
         (ChangeKind::Inserted, _) => t.delete_literal(&c.key),
     })
+}
+
+/// `a AND b AND …`; past 64 terms parenthesized as a balanced tree. SQLite refuses an expression
+/// deeper than 1000 (`SQLITE_MAX_EXPR_DEPTH`): a chain of n ANDs is n deep, so matching a whole row
+/// of a wide table without a key (up to 2000 columns) would fail, while the tree is log2 n deep.
+fn all_of(parts: &[String]) -> String {
+    if parts.len() <= 64 {
+        return parts.join(" AND ");
+    }
+    let mid = parts.len() / 2;
+    format!("({}) AND ({})", all_of(&parts[..mid]), all_of(&parts[mid..]))
 }
 
 /// A comment line for an update in which only columns the database generates differ (live

@@ -86,8 +86,9 @@ impl Value {
     pub fn display(&self) -> String {
         match self {
             Value::Null => "NULL".to_string(),
-            // Not NULL, which is what `sql_literal` writes for it (SQLite stores NaN as NULL).
-            Value::Real(f) if f.is_nan() => "NaN".to_string(),
+            // Not NULL and `9e999`, which is what `sql_literal` writes for them (SQLite stores NaN
+            // as NULL, and reads an overflowing literal as infinity).
+            Value::Real(f) if !f.is_finite() => non_finite_name(*f).to_string(),
             Value::Text(b) => match std::str::from_utf8(b) {
                 Ok(s) => format!("{s:?}"),
                 Err(_) => format!("{:?} (not UTF-8: x'{}')", String::from_utf8_lossy(b), hex::encode(b)),
@@ -165,15 +166,32 @@ pub(crate) fn cmp_int_real(i: i64, r: f64) -> Ordering {
     })
 }
 
-/// JSON: null, numbers, strings; a BLOB as `{"blob": "<hex>"}`; TEXT that is not valid UTF-8 as
-/// `{"text_hex": "<hex>"}` (its exact bytes); a non-finite REAL as a string.
+/// `Infinity`, `-Infinity` or `NaN`: PostgreSQL's (and JavaScript's) spelling of a non-finite REAL.
+fn non_finite_name(f: f64) -> &'static str {
+    if f.is_nan() {
+        "NaN"
+    } else if f > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
+    }
+}
+
+/// JSON, the one mapping every `--json` output uses: null, numbers, strings; a BLOB as
+/// `{"blob": "<hex>"}`; TEXT that is not valid UTF-8 as `{"text_hex": "<hex>"}` (its exact
+/// bytes); a REAL that JSON numbers cannot carry (±Infinity, NaN) as `{"real": "Infinity"}`,
+/// `{"real": "-Infinity"}` or `{"real": "NaN"}`, so it never reads as the TEXT `'Infinity'`.
 impl serde::Serialize for Value {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Value::Null => s.serialize_unit(),
             Value::Integer(i) => s.serialize_i64(*i),
             Value::Real(f) if f.is_finite() => s.serialize_f64(*f),
-            Value::Real(f) => s.serialize_str(&f.to_string()),
+            Value::Real(f) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("real", non_finite_name(*f))?;
+                m.end()
+            }
             Value::Text(t) => match std::str::from_utf8(t) {
                 Ok(text) => s.serialize_str(text),
                 Err(_) => {
@@ -233,7 +251,20 @@ mod tests {
         assert_eq!(Text("it's".into()).sql_literal(), "'it''s'");
         assert_eq!(Blob(vec![0xab, 1]).sql_literal(), "X'AB01'");
         assert_eq!(Real(f64::NAN).display(), "NaN");
+        assert_eq!(Real(f64::INFINITY).display(), "Infinity");
+        assert_eq!(Real(f64::NEG_INFINITY).display(), "-Infinity");
         assert_eq!(Real(-0.0).display(), "-0.0");
+    }
+
+    #[test]
+    fn non_finite_reals_in_json_are_tagged_and_never_read_as_text() {
+        let json = |v: &Value| serde_json::to_string(v).unwrap();
+        assert_eq!(json(&Real(f64::INFINITY)), r#"{"real":"Infinity"}"#);
+        assert_eq!(json(&Real(f64::NEG_INFINITY)), r#"{"real":"-Infinity"}"#);
+        assert_eq!(json(&Real(f64::NAN)), r#"{"real":"NaN"}"#);
+        assert_ne!(json(&Real(f64::INFINITY)), json(&Text("Infinity".into())));
+        assert_ne!(json(&Real(f64::INFINITY)), json(&Text("inf".into())));
+        assert_eq!(json(&Real(1.5)), "1.5");
     }
 
     #[test]

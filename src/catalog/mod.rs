@@ -51,8 +51,8 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Database;
 use crate::engine::sqlite::SqliteDb;
+use crate::engine::{Database, SkippedTable};
 use crate::error::{bad_input, environment, usage};
 use crate::output::Output;
 use format::{Compression, Format, Sniff};
@@ -116,6 +116,9 @@ pub struct FileFacts {
     pub taken_at: DateTime<Utc>,
     pub taken_at_source: TakenAtSource,
     pub tables: Vec<TableFacts>,
+    /// Virtual, shadow and foreign tables: not counted, not restorable one by one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_tables: Vec<SkippedTable>,
     /// Why this file cannot be used as a backup, if it cannot.
     pub problem: Option<String>,
     /// What the operator should know though the backup is usable (a WAL-mode file without its
@@ -189,6 +192,8 @@ pub struct Backup {
     /// The primary copy's stored size (main file).
     pub size: u64,
     pub tables: Vec<TableFacts>,
+    /// Virtual, shadow and foreign tables (see `engine::SkippedTable`): listed, never counted.
+    pub skipped_tables: Vec<SkippedTable>,
     pub copies: Vec<Copy>,
     pub problem: Option<String>,
     pub warnings: Vec<String>,
@@ -213,6 +218,22 @@ impl Backup {
             .iter()
             .find(|t| t.name == name)
             .or_else(|| if self.format.is_postgres() { self.tables.iter().find(|t| t.name == in_public) } else { None })
+    }
+
+    /// Refuses (`BadInput`) the first of `names` that is one of this backup's skipped tables;
+    /// `what` says what was asked (see `SkippedTable::refusal`).
+    pub fn refuse_skipped(&self, names: &[String], what: &str) -> Result<()> {
+        match names.iter().find_map(|n| self.skipped_table(n)) {
+            Some(t) => Err(t.refusal(what)),
+            None => Ok(()),
+        }
+    }
+
+    /// The skipped table named `name` (see `table` for bare names in pg_dump archives).
+    pub fn skipped_table(&self, name: &str) -> Option<&SkippedTable> {
+        let in_public = format!("public.{name}");
+        let pg = self.format.is_postgres();
+        self.skipped_tables.iter().find(|t| t.name == name || (pg && t.name == in_public))
     }
 
     /// A mark (`lkg`, `verified`) recorded for this backup in any of its repositories' caches.
@@ -631,6 +652,7 @@ fn backup_of(listing: &walk::Listing, e: &walk::Entry, facts: FileFacts, side: &
         taken_at_source: facts.taken_at_source,
         size,
         tables: facts.tables,
+        skipped_tables: facts.skipped_tables,
         copies: vec![copy],
         problem: facts.problem,
         warnings: facts.warnings,
@@ -702,6 +724,7 @@ pub fn inspect(path: &Path, meta: &fs::Metadata, side: &Sidecar) -> Result<Inspe
         taken_at: read.created.unwrap_or(DateTime::<Utc>::MIN_UTC),
         taken_at_source: if read.created.is_some() { TakenAtSource::Archive } else { TakenAtSource::Mtime },
         tables: read.tables,
+        skipped_tables: read.skipped_tables,
         problem: read.problem,
         warnings: read.warnings,
         source: None,
@@ -859,6 +882,7 @@ struct ArchiveRead {
     problem: Option<String>,
     warnings: Vec<String>,
     tables: Vec<TableFacts>,
+    skipped_tables: Vec<SkippedTable>,
     archive: Option<pgdump::ArchiveInfo>,
     created: Option<DateTime<Utc>>,
 }
@@ -872,6 +896,7 @@ impl ArchiveRead {
             problem: None,
             warnings: Vec::new(),
             tables: Vec::new(),
+            skipped_tables: Vec::new(),
             archive: None,
             created: None,
         }
@@ -897,7 +922,7 @@ fn sqlite_facts(path: &Path, compression: Compression, wal: Option<&Path>) -> Re
     };
     let mut read = ArchiveRead::new(opened.sha256.clone(), opened.content_sha256.clone(), opened.wal_sha256.clone());
     match opened.open_db().and_then(|mut db| read_tables(&mut db)) {
-        Ok(t) => read.tables = t,
+        Ok((tables, skipped)) => (read.tables, read.skipped_tables) = (tables, skipped),
         Err(e) => read.problem = Some(format!("{e:#}")),
     }
     if wal.is_none() && crate::engine::sqlite::is_wal_mode(opened.path()) {
@@ -925,14 +950,18 @@ fn pg_facts(path: &Path, format: Format, compression: Compression) -> Result<Arc
         _ => pgdump::read_directory(path).and_then(|a| with_data_checked(path, format, a)),
     };
     Ok(match read {
-        Ok((tables, archive, created)) => {
-            ArchiveRead { tables, archive: Some(archive), created, ..ArchiveRead::new(sha256, content, None) }
-        }
+        Ok((tables, skipped_tables, archive, created)) => ArchiveRead {
+            tables,
+            skipped_tables,
+            archive: Some(archive),
+            created,
+            ..ArchiveRead::new(sha256, content, None)
+        },
         Err(e) => ArchiveRead::damaged(sha256, content, None, format!("{e:#}")),
     })
 }
 
-type PgFacts = (Vec<TableFacts>, pgdump::ArchiveInfo, Option<DateTime<Utc>>);
+type PgFacts = (Vec<TableFacts>, Vec<SkippedTable>, pgdump::ArchiveInfo, Option<DateTime<Utc>>);
 
 /// The archive's facts once every data block decodes (`pgdata`): a bit flipped inside a table's
 /// compressed data makes the backup DAMAGED here, so `restore --at` skips it and says so, rather
@@ -944,7 +973,7 @@ fn with_data_checked(path: &Path, format: Format, a: pgdump::Archive) -> Result<
 
 fn archive_facts(a: pgdump::Archive) -> PgFacts {
     let tables = a.tables().into_iter().map(|name| TableFacts { name, rows: None }).collect();
-    (tables, a.info, a.created)
+    (tables, a.foreign_tables(), a.info, a.created)
 }
 
 /// A plain dump's facts and the sha256 of its decompressed text (its identity).
@@ -962,7 +991,7 @@ fn plain_facts(path: &Path, compression: Compression) -> Result<(PgFacts, String
         pg_dump_version: p.pg_dump_version,
         compression: format!("{compression:?}").to_lowercase(),
     };
-    Ok(((tables, info, p.started), text.finish()))
+    Ok(((tables, Vec::new(), info, p.started), text.finish()))
 }
 
 /// sha256 over a directory archive: each file's name and bytes, in name order.
@@ -983,9 +1012,13 @@ pub fn sha256_dir(dir: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-fn read_tables(db: &mut SqliteDb) -> Result<Vec<TableFacts>> {
+/// The ordinary tables with their row counts, and the skipped ones (never counted: counting a
+/// virtual table runs its module).
+fn read_tables(db: &mut SqliteDb) -> Result<(Vec<TableFacts>, Vec<SkippedTable>)> {
     let names = db.tables()?;
-    names.into_iter().map(|name| Ok(TableFacts { rows: Some(db.row_count(&name)?), name })).collect()
+    let tables: Result<Vec<TableFacts>> =
+        names.into_iter().map(|name| Ok(TableFacts { rows: Some(db.row_count(&name)?), name })).collect();
+    Ok((tables?, db.skipped_tables()?))
 }
 
 #[cfg(test)]

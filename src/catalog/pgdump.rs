@@ -242,7 +242,7 @@ fn read_entry<R: Read>(rd: &mut Reader<R>, version: (u8, u8, u8), format: u8) ->
     } else {
         filename = rd.str()?;
     }
-    let defn = if desc == "TRIGGER" || desc == "FK CONSTRAINT" { defn } else { None };
+    let defn = if ["TRIGGER", "FK CONSTRAINT", "FOREIGN TABLE"].contains(&desc.as_str()) { defn } else { None };
     Ok(TocEntry { id, had_dumper, tag, desc, namespace, deps, section, data_offset, filename, defn })
 }
 
@@ -366,6 +366,23 @@ impl Archive {
         set.into_iter().collect()
     }
 
+    /// Foreign tables (schema-qualified, sorted), with the server their definition names.
+    pub fn foreign_tables(&self) -> Vec<crate::engine::SkippedTable> {
+        let mut out: Vec<crate::engine::SkippedTable> = self
+            .entries
+            .iter()
+            .filter(|e| e.desc == "FOREIGN TABLE")
+            .map(|e| crate::engine::SkippedTable {
+                name: qualified(&e.namespace, &e.tag),
+                kind: crate::engine::SkipKind::Foreign,
+                of: e.defn.as_deref().and_then(foreign_server).unwrap_or_else(|| "unknown".to_string()),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.dedup_by(|a, b| a.name == b.name);
+        out
+    }
+
     /// The TOC entry of table `schema.name`.
     pub fn table_entry(&self, schema: &str, name: &str) -> Option<&TocEntry> {
         self.entries.iter().find(|e| e.desc == "TABLE" && e.namespace == schema && e.tag == name)
@@ -431,12 +448,26 @@ impl Archive {
     /// triggers, defaults, identity/owned sequences, comments) except foreign keys to tables not
     /// chosen (by the TOC's dependencies, or, when the referenced table is not in the archive at
     /// all, by the REFERENCES clause of the definition), and what those need (schemas, types,
-    /// functions, sequences and their values). Returns the ids in archive order and the foreign
-    /// keys left out.
+    /// functions, sequences and their values). The partitions of a chosen partitioned table and
+    /// the children of a chosen inheritance parent are chosen too (a TABLE entry that depends on
+    /// a chosen one), with their data and `TABLE ATTACH` entries: the parent's rows are theirs.
+    /// Returns the ids in archive order and the foreign keys left out.
     pub fn selection(&self, tables: &[i32]) -> (Vec<i32>, Vec<String>) {
         let by_id: BTreeMap<i32, &TocEntry> = self.entries.iter().map(|e| (e.id, e)).collect();
         let table_ids: BTreeSet<i32> = self.entries.iter().filter(|e| e.desc == "TABLE").map(|e| e.id).collect();
-        let chosen: BTreeSet<i32> = tables.iter().copied().collect();
+        let mut chosen: BTreeSet<i32> = tables.iter().copied().collect();
+        loop {
+            let children: Vec<i32> = self
+                .entries
+                .iter()
+                .filter(|e| e.desc == "TABLE" && !chosen.contains(&e.id) && e.deps.iter().any(|d| chosen.contains(d)))
+                .map(|e| e.id)
+                .collect();
+            if children.is_empty() {
+                break;
+            }
+            chosen.extend(children);
+        }
         let mut keep: BTreeSet<i32> = chosen.clone();
         let mut skipped_fks = Vec::new();
         // Entries that hang off a chosen table, as long as every table they touch is chosen.
@@ -501,6 +532,13 @@ impl Archive {
 /// The table a foreign key definition (`ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY (…)
 /// REFERENCES schema.table(…) …`) points at, as (schema if given, name), identifiers unquoted.
 /// The keyword is looked for outside quoted identifiers and string literals.
+/// The server of `CREATE FOREIGN TABLE … SERVER name …` (as pg_dump writes it, after the column
+/// list).
+fn foreign_server(defn: &str) -> Option<String> {
+    let at = defn.rfind("\nSERVER ").map(|i| i + 8).or_else(|| defn.rfind(" SERVER ").map(|i| i + 8))?;
+    sql_ident(defn[at..].trim_start()).map(|(name, _)| name)
+}
+
 fn referenced_table(defn: &str) -> Option<(Option<String>, String)> {
     let b = defn.as_bytes();
     let mut i = 0;

@@ -98,11 +98,14 @@ fn render(catalog: &Catalog, view: &CatalogView, ctx: &Context) -> String {
             if !b.warnings.is_empty() {
                 flags.push("WARNING".into());
             }
-            let tables = if b.tables.is_empty() {
+            let mut tables = if b.tables.is_empty() {
                 "-".to_string()
             } else {
                 b.tables.iter().map(|t| format!("{} ({})", t.name, t.rows_text())).collect::<Vec<_>>().join(", ")
             };
+            if !b.skipped_tables.is_empty() {
+                tables.push_str(&format!("; not counted: {}", crate::engine::skipped_list(&b.skipped_tables)));
+            }
             vec![
                 b.id.clone(),
                 crate::time::show(b.taken_at),

@@ -56,6 +56,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     for w in &prepared.warnings {
         ctx.out.warn(w);
     }
+    if let Some(note) = crate::engine::skipped_note(&prepared.skipped, "not compared") {
+        ctx.out.note(&note);
+    }
     let dialect = Dialect::of(ldb.engine());
     // The patch's order follows live's foreign keys.
     let fks =
@@ -209,6 +212,8 @@ struct EndLine<'a> {
     equal: bool,
     only_in_scratch: &'a [String],
     only_in_live: &'a [String],
+    /// Virtual, shadow and foreign tables left out.
+    skipped_tables: &'a [crate::engine::SkippedTable],
 }
 
 /// How the diff is shown, as it streams.
@@ -327,6 +332,7 @@ impl Render {
                 equal: total == 0,
                 only_in_scratch: &p.only_in_scratch,
                 only_in_live: &p.only_in_live,
+                skipped_tables: &p.skipped,
             }),
             Mode::Sql => {
                 out.text(&patch_head(self.dialect))?;

@@ -58,6 +58,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     for w in &prepared.warnings {
         ctx.out.warn(w);
     }
+    if let Some(note) = crate::engine::skipped_note(&prepared.skipped, "not merged") {
+        ctx.out.note(&note);
+    }
     let request = MergeRequest {
         kinds,
         filter: args.filter.clone(),

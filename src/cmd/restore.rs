@@ -233,5 +233,8 @@ fn render(r: &RestoreReport) -> String {
     for t in &r.tables_restored {
         s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows_text()));
     }
+    if !r.skipped_tables.is_empty() {
+        s.push_str(&format!("copied with the file, not counted: {}\n", crate::engine::skipped_list(&r.skipped_tables)));
+    }
     s
 }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::catalog::{self, Backup};
-use crate::engine::{Database, SchemaObject};
+use crate::engine::{Database, SchemaObject, SkipKind};
 
 use super::Context;
 
@@ -82,6 +82,14 @@ fn render(v: &ShowView) -> String {
     s.push_str("tables\n");
     for t in &b.tables {
         s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows_text()));
+    }
+    for t in &b.skipped_tables {
+        let what = match t.kind {
+            SkipKind::Virtual => format!("virtual table ({})", t.of),
+            SkipKind::Shadow => format!("shadow table of `{}`", t.of),
+            SkipKind::Foreign => format!("foreign table (server {})", t.of),
+        };
+        s.push_str(&format!("  {:<30} {what}, not counted\n", t.name));
     }
     s.push_str("schema\n");
     for o in &v.schema {

@@ -7,7 +7,10 @@
 //! - identifiers are always quoted (`quote_ident`), values always bound as parameters;
 //! - `scan` with `order_by` yields rows sorted exactly in `Value`'s `Ord` (see `value.rs`), and
 //!   holds at most a bounded batch of rows in memory;
-//! - `describe` never contains a password.
+//! - `describe` never contains a password;
+//! - `tables` lists only tables whose rows the database stores as rows: SQLite virtual tables
+//!   (FTS, R*Tree, …) and their shadow tables, and PostgreSQL foreign tables, are listed apart by
+//!   `skipped_tables`, and nothing reads them row by row (see `SkippedTable`).
 
 pub mod pgconn;
 pub mod pgload;
@@ -162,6 +165,109 @@ impl TableSchema {
     }
 }
 
+/// Why a table is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SkipKind {
+    /// A SQLite virtual table: its rows come from a module's code (FTS, R*Tree), not from storage.
+    Virtual,
+    /// A SQLite table that stores a virtual table's data (`docs_content`, `boxes_node`).
+    Shadow,
+    /// A PostgreSQL foreign table: its rows live on another server.
+    Foreign,
+}
+
+/// A table whose rows lastgood does not compare, merge, copy table by table or count: reading a
+/// virtual table runs its module (which may be missing, or crash SQLite's metadata calls: a
+/// virtual table not yet used on a connection has no columns), its shadow tables are the module's
+/// private storage that only the module may write consistently, and a foreign table's rows are
+/// another server's. Commands leave them out with a note; naming one is refused (`refusal`). A
+/// whole-file restore or promote copies them with everything else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SkippedTable {
+    pub name: String,
+    pub kind: SkipKind,
+    /// A virtual table's module (`fts5`, `rtree`); the virtual table a shadow table belongs to; a
+    /// foreign table's server.
+    pub of: String,
+}
+
+impl SkippedTable {
+    /// `table `docs` is a virtual table (fts5)`, for messages.
+    pub fn describe(&self) -> String {
+        match self.kind {
+            SkipKind::Virtual => format!("table `{}` is a virtual table ({})", self.name, self.of),
+            SkipKind::Shadow => {
+                format!("table `{}` is a shadow table (the storage) of virtual table `{}`", self.name, self.of)
+            }
+            SkipKind::Foreign => format!("table `{}` is a foreign table (server {})", self.name, self.of),
+        }
+    }
+
+    /// The refusal for naming this table to a command that reads tables row by row (`BadInput`):
+    /// `what` says who does what, e.g. `diff and merge compare`.
+    pub fn refusal(&self, what: &str) -> anyhow::Error {
+        let hint = match self.kind {
+            SkipKind::Foreign => "its rows are on the foreign server: compare or restore them there",
+            _ => "virtual tables come back with a whole restore (without --tables), which copies the file",
+        };
+        crate::error::bad_input(format!(
+            "{}: {what} only ordinary tables, not virtual, shadow or foreign ones",
+            self.describe()
+        ))
+        .hint(hint)
+        .into()
+    }
+}
+
+/// Refuses (`BadInput`, see `SkippedTable::refusal`) the first of `wanted` that is skipped.
+pub fn refuse_skipped(wanted: &[String], skipped: &[SkippedTable], what: &str) -> Result<()> {
+    match wanted.iter().find_map(|w| skipped.iter().find(|s| &s.name == w)) {
+        Some(s) => Err(s.refusal(what)),
+        None => Ok(()),
+    }
+}
+
+/// The note commands print when they left tables out (`None` when none): `what` (e.g. `not
+/// compared`), then `skipped_list`.
+pub fn skipped_note(skipped: &[SkippedTable], what: &str) -> Option<String> {
+    (!skipped.is_empty()).then(|| format!("{what}: {} (lastgood reads only ordinary tables)", skipped_list(skipped)))
+}
+
+/// The virtual and foreign tables by name, the shadow tables counted: `docs (fts5) and 5 shadow
+/// table(s)`.
+pub fn skipped_list(skipped: &[SkippedTable]) -> String {
+    let named: Vec<String> = skipped
+        .iter()
+        .filter(|s| s.kind != SkipKind::Shadow)
+        .map(|s| match s.kind {
+            SkipKind::Foreign => format!("{} (foreign)", s.name),
+            _ => format!("{} ({})", s.name, s.of),
+        })
+        .collect();
+    let shadows = skipped.iter().filter(|s| s.kind == SkipKind::Shadow).count();
+    let mut list = named.join(", ");
+    if shadows > 0 {
+        if !list.is_empty() {
+            list.push_str(" and ");
+        }
+        list.push_str(&format!("{shadows} shadow table(s)"));
+    }
+    list
+}
+
+/// Merges the skipped tables of two sides, by name.
+pub fn union_skipped(a: Vec<SkippedTable>, b: Vec<SkippedTable>) -> Vec<SkippedTable> {
+    let mut all = a;
+    for s in b {
+        if !all.iter().any(|x| x.name == s.name) {
+            all.push(s);
+        }
+    }
+    all.sort_by(|x, y| x.name.cmp(&y.name));
+    all
+}
+
 /// One schema object as the database stores it, for `show`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SchemaObject {
@@ -190,8 +296,13 @@ pub trait Database: Send {
     fn engine(&self) -> EngineKind;
     /// For messages; never contains a password.
     fn describe(&self) -> String;
-    /// User tables, sorted by name (no internal tables such as `sqlite_sequence`).
+    /// User tables, sorted by name (no internal tables such as `sqlite_sequence`, none of
+    /// `skipped_tables`).
     fn tables(&mut self) -> Result<Vec<String>>;
+    /// The tables lastgood leaves alone (see `SkippedTable`), sorted by name.
+    fn skipped_tables(&mut self) -> Result<Vec<SkippedTable>> {
+        Ok(Vec::new())
+    }
     /// Columns and primary key of `table`. Errors: `BadInput` if there is no such table.
     fn table_schema(&mut self, table: &str) -> Result<TableSchema>;
     fn row_count(&mut self, table: &str) -> Result<u64>;

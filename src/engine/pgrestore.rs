@@ -529,6 +529,7 @@ impl Drop for ProbeScratch {
 /// Maps `--tables` names onto the archive's schema-qualified tables (a bare name is
 /// `public.name`). Errors: `BadInput` naming the absent table and what the archive has.
 fn resolve_tables(backup: &Backup, names: &[String]) -> Result<Vec<String>> {
+    backup.refuse_skipped(names, "restore --tables copies")?;
     names
         .iter()
         .map(|t| {

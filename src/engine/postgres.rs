@@ -35,8 +35,8 @@ use postgres::{Client, Row as PgRow};
 
 use super::pgconn::PgConn;
 use super::{
-    Column, Database, EngineKind, Fill, QueryProblem, ReadAs, RowWrites, Scan, SchemaObject, TableSchema, Trigger,
-    TriggerEvent, TriggerKind, TriggerState, WriteTxn, quote_ident,
+    Column, Database, EngineKind, Fill, QueryProblem, ReadAs, RowWrites, Scan, SchemaObject, SkipKind, SkippedTable,
+    TableSchema, Trigger, TriggerEvent, TriggerKind, TriggerState, WriteTxn, quote_ident,
 };
 use crate::error::bad_input;
 use crate::value::{Row, Value};
@@ -434,6 +434,26 @@ impl Database for PgDb {
         let mut names: Vec<String> = rows.iter().map(|r| display_name(r.get(0), r.get(1))).collect();
         names.sort();
         Ok(names)
+    }
+
+    fn skipped_tables(&mut self) -> Result<Vec<SkippedTable>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT n.nspname::text, c.relname::text, s.srvname::text FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_foreign_table f ON f.ftrelid = c.oid \
+                 JOIN pg_foreign_server s ON s.oid = f.ftserver \
+                 WHERE c.relkind = 'f' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+                 AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname NOT LIKE 'lastgood\\_%'",
+                &[],
+            )
+            .map_err(|e| self.err(e, "listing foreign tables"))?;
+        let mut out: Vec<SkippedTable> = rows
+            .iter()
+            .map(|r| SkippedTable { name: display_name(r.get(0), r.get(1)), kind: SkipKind::Foreign, of: r.get(2) })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
     }
 
     fn table_schema(&mut self, table: &str) -> Result<TableSchema> {

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OpenFlags, ToSql};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql};
 
 use super::{
-    Access, Database, EngineKind, QueryProblem, RowWrites, Scan, SchemaObject, TableSchema, Trigger, TriggerEvent,
-    TriggerKind, TriggerState, WriteTxn, quote_ident, quote_list,
+    Access, Database, EngineKind, QueryProblem, RowWrites, Scan, SchemaObject, SkipKind, SkippedTable, TableSchema,
+    Trigger, TriggerEvent, TriggerKind, TriggerState, WriteTxn, quote_ident, quote_list,
 };
 use crate::error::{bad_input, environment, refused};
 use crate::rows::{Batch, BatchFiller};
@@ -112,6 +112,18 @@ pub fn classify(err: rusqlite::Error, path: &Path) -> anyhow::Error {
         }
         _ => anyhow::Error::new(err).context(format!("SQLite error on `{what}`")),
     }
+}
+
+/// The most ORDER BY terms SQLite takes: `SQLITE_LIMIT_COLUMN`, whose ceiling (and the bundled
+/// SQLite's default) is `SQLITE_MAX_COLUMN`, 2000.
+const MAX_ORDER_TERMS: usize = 2000;
+
+/// A scan that SQLite cannot order (see `SqliteDb::scan_sql`): rows of `width` values are sorted
+/// by the values at `key`, then cut to their first `keep` values.
+struct SortHere {
+    key: Vec<usize>,
+    width: usize,
+    keep: usize,
 }
 
 /// An open SQLite database.
@@ -211,7 +223,12 @@ impl SqliteDb {
     /// equal REAL coexist (no affinity, or `ANY`), `typeof(c) = 'real'` so that on such a tie the
     /// INTEGER comes first (SQLite alone would leave their order unspecified). Other affinities
     /// convert one into the other on storage, so no tie can occur there.
-    fn scan_sql(&self, scan: &Scan) -> Result<String> {
+    ///
+    /// SQLite refuses more than `MAX_ORDER_TERMS` ORDER BY terms (a wide table without a key is
+    /// ordered by all its columns): such a scan selects without ORDER BY, plus any order column
+    /// not selected, and returns the positions to sort by for `sort::ExternalSort`.
+    fn scan_sql(&self, scan: &Scan) -> Result<(String, Option<SortHere>)> {
+        self.refuse_virtual(&scan.table, "scans read")?;
         let mut order = Vec::new();
         for c in &scan.order_by {
             let (decl, coll) = self.column_meta(&scan.table, c)?;
@@ -229,12 +246,77 @@ impl SqliteDb {
         if let Some(f) = &scan.filter {
             cols.push_str(&format!(", CASE WHEN ({f}) THEN 1 ELSE 0 END"));
         }
+        let width = scan.columns.len() + usize::from(scan.filter.is_some());
+        let mut sort_here = None;
+        if order.len() > MAX_ORDER_TERMS {
+            let mut key = Vec::new();
+            let mut extra = 0;
+            for c in &scan.order_by {
+                match scan.columns.iter().position(|x| x == c) {
+                    Some(i) => key.push(i),
+                    None => {
+                        cols.push_str(&format!(", {}", quote_ident(c)));
+                        key.push(width + extra);
+                        extra += 1;
+                    }
+                }
+            }
+            sort_here = Some(SortHere { key, width: width + extra, keep: width });
+            order.clear();
+        }
         let mut sql = format!("SELECT {cols} FROM {}", quote_ident(&scan.table));
         if !order.is_empty() {
             sql.push_str(" ORDER BY ");
             sql.push_str(&order.join(", "));
         }
-        Ok(sql)
+        Ok((sql, sort_here))
+    }
+
+    /// Runs the unordered `sql` of `scan` and hands its rows to `sink` in the order SQLite could
+    /// not produce, through an external sort (bounded memory, temporary files).
+    fn scan_sorted_here(
+        &self,
+        sql: &str,
+        scan: &Scan,
+        order: SortHere,
+        sink: &mut dyn FnMut(Row) -> Result<()>,
+    ) -> Result<()> {
+        let mut sorter = crate::sort::ExternalSort::new(order.width, order.key);
+        let mut st = self.conn.prepare(sql).map_err(|e| self.scan_error(e, scan))?;
+        let mut rows = st.query([]).map_err(|e| self.scan_error(e, scan))?;
+        while let Some(r) = rows.next().map_err(|e| self.scan_error(e, scan))? {
+            let row = (0..order.width).map(|i| r.get_ref(i).map(to_value)).collect::<rusqlite::Result<Row>>()?;
+            sorter.push(row)?;
+        }
+        let keep = order.keep;
+        sorter.finish(&mut |mut row| {
+            row.truncate(keep);
+            sink(row)
+        })
+    }
+
+    /// Refuses a virtual table (see `SkippedTable`). Besides running a module, reading one breaks
+    /// `column_meta`: SQLite's `sqlite3_table_column_metadata` looks columns up without
+    /// connecting the virtual table, and on a connection that has not used it yet the table has no
+    /// columns, which that lookup does not expect (3.54: it reads column 0 of an empty array and
+    /// the process dies of SIGSEGV).
+    fn refuse_virtual(&self, table: &str, what: &str) -> Result<()> {
+        let sql: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1 AND sql LIKE 'CREATE VIRTUAL TABLE%'",
+                [table],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.map_err(e))?;
+        match sql {
+            Some(sql) => {
+                let t = SkippedTable { name: table.to_string(), kind: SkipKind::Virtual, of: virtual_module(&sql) };
+                Err(t.refusal(what))
+            }
+            None => Ok(()),
+        }
     }
 
     /// A scan error; an invalid operator filter is bad input, anything else is classified.
@@ -270,6 +352,104 @@ impl SqliteDb {
             .map(|n| n > 0)
             .map_err(|e| self.map_err(e))
     }
+}
+
+/// A table of `main` as `PRAGMA table_list` sees it: `type` is `table`, `virtual` or `shadow`
+/// (SQLite marks a table as the shadow of a virtual table when the virtual table's module,
+/// registered on this connection, claims it).
+struct Listed {
+    name: String,
+    kind: String,
+    sql: Option<String>,
+}
+
+/// The user tables of `main` (no `sqlite_` internals, no views), sorted by name.
+fn table_list(conn: &Connection) -> rusqlite::Result<Vec<Listed>> {
+    let mut st = conn.prepare(
+        "SELECT l.name, l.type, s.sql FROM pragma_table_list AS l \
+         LEFT JOIN sqlite_schema AS s ON s.type = 'table' AND s.name = l.name \
+         WHERE l.schema = 'main' AND l.type IN ('table', 'virtual', 'shadow') \
+         AND l.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY l.name",
+    )?;
+    st.query_map([], |r| Ok(Listed { name: r.get(0)?, kind: r.get(1)?, sql: r.get(2)? }))?.collect()
+}
+
+/// The virtual tables of `main` and their shadow tables (see `SkippedTable`), sorted by name. A
+/// virtual table whose module this SQLite lacks is listed too; its shadow tables, which only the
+/// module can name, then count as ordinary tables.
+pub fn skipped_tables(conn: &Connection) -> rusqlite::Result<Vec<SkippedTable>> {
+    let listed = table_list(conn)?;
+    let virtuals: Vec<&Listed> = listed.iter().filter(|t| t.kind == "virtual").collect();
+    let owner = |shadow: &str| {
+        let lower = shadow.to_lowercase();
+        virtuals
+            .iter()
+            .filter(|v| lower.starts_with(&format!("{}_", v.name.to_lowercase())))
+            .max_by_key(|v| v.name.len())
+            .map_or_else(String::new, |v| v.name.clone())
+    };
+    Ok(listed
+        .iter()
+        .filter_map(|t| match t.kind.as_str() {
+            "virtual" => Some(SkippedTable {
+                name: t.name.clone(),
+                kind: SkipKind::Virtual,
+                of: t.sql.as_deref().map_or_else(|| "unknown module".to_string(), virtual_module),
+            }),
+            "shadow" => Some(SkippedTable { name: t.name.clone(), kind: SkipKind::Shadow, of: owner(&t.name) }),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The module of `CREATE VIRTUAL TABLE [IF NOT EXISTS] name USING module(…)`, lowercased: the
+/// word after the first `USING` outside a quoted name.
+fn virtual_module(sql: &str) -> String {
+    let chars: Vec<char> = sql.chars().collect();
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut i = 0;
+    while i < chars.len() {
+        let close = match chars[i] {
+            '"' => Some('"'),
+            '`' => Some('`'),
+            '[' => Some(']'),
+            '\'' => Some('\''),
+            _ => None,
+        };
+        if let Some(close) = close {
+            // A quoted name (its closing quote doubled inside): skipped whole.
+            i += 1;
+            while i < chars.len() {
+                if chars[i] == close {
+                    if close != ']' && chars.get(i + 1) == Some(&close) {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            i += 1;
+        } else if is_word(chars[i]) {
+            let start = i;
+            while i < chars.len() && is_word(chars[i]) {
+                i += 1;
+            }
+            if chars[start..i].iter().collect::<String>().eq_ignore_ascii_case("USING") {
+                while i < chars.len() && chars[i].is_whitespace() {
+                    i += 1;
+                }
+                let from = i;
+                while i < chars.len() && is_word(chars[i]) {
+                    i += 1;
+                }
+                return chars[from..i].iter().collect::<String>().to_lowercase();
+            }
+        } else {
+            i += 1;
+        }
+    }
+    "unknown module".to_string()
 }
 
 /// Whether a column of this declared type can hold an INTEGER and an equal REAL side by side:
@@ -488,19 +668,19 @@ impl Database for SqliteDb {
     }
 
     fn tables(&mut self) -> Result<Vec<String>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
-            .map_err(|e| classify(e, &self.shown))?;
-        let names =
-            st.query_map([], |r| r.get::<_, String>(0)).and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
-        names.map_err(|e| classify(e, &self.shown))
+        let listed = table_list(&self.conn).map_err(|e| classify(e, &self.shown))?;
+        Ok(listed.into_iter().filter(|t| t.kind == "table").map(|t| t.name).collect())
+    }
+
+    fn skipped_tables(&mut self) -> Result<Vec<SkippedTable>> {
+        skipped_tables(&self.conn).map_err(|e| classify(e, &self.shown))
     }
 
     fn table_schema(&mut self, table: &str) -> Result<TableSchema> {
         if !self.has_table(table)? {
             return Err(bad_input(format!("`{}` has no table `{table}`", self.shown.display())).into());
         }
+        self.refuse_virtual(table, "lastgood reads")?;
         let mut st = self
             .conn
             // `hidden` 2 and 3 are generated columns (VIRTUAL, STORED), which `table_info` leaves
@@ -551,7 +731,10 @@ impl Database for SqliteDb {
     }
 
     fn scan(&mut self, scan: &Scan, sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
-        let sql = self.scan_sql(scan)?;
+        let (sql, sort_here) = self.scan_sql(scan)?;
+        if let Some(order) = sort_here {
+            return self.scan_sorted_here(&sql, scan, order, sink);
+        }
         let mut st = self.conn.prepare(&sql).map_err(|e| self.scan_error(e, scan))?;
         let n = st.column_count();
         let mut rows = st.query([]).map_err(|e| self.scan_error(e, scan))?;
@@ -571,7 +754,17 @@ impl Database for SqliteDb {
         batch_bytes: usize,
         sink: &mut dyn FnMut(Batch) -> Result<Batch>,
     ) -> Result<()> {
-        let sql = self.scan_sql(scan)?;
+        let (sql, sort_here) = self.scan_sql(scan)?;
+        if let Some(order) = sort_here {
+            let mut filler = BatchFiller::new(order.keep, batch_bytes, sink);
+            self.scan_sorted_here(&sql, scan, order, &mut |row| {
+                for v in &row {
+                    filler.batch().push_value(v);
+                }
+                filler.row_done()
+            })?;
+            return filler.finish();
+        }
         let mut st = self.conn.prepare(&sql).map_err(|e| self.scan_error(e, scan))?;
         let n = st.column_count();
         let mut filler = BatchFiller::new(n, batch_bytes, sink);
@@ -598,7 +791,7 @@ impl Database for SqliteDb {
         // the select list would take but that is no row condition (an aggregate: `count(*) > 0`
         // would turn the scan into one row).
         let as_where = format!("SELECT 1 FROM {} WHERE ({expr}) LIMIT 0", quote_ident(&scan.table));
-        let sql = self.scan_sql(scan)?;
+        let (sql, _) = self.scan_sql(scan)?;
         match self.conn.prepare(&sql).and_then(|_| self.conn.prepare(&as_where)) {
             Ok(_) => Ok(()),
             Err(e) => {

@@ -55,7 +55,7 @@ pub fn make_shop(path: &Path, orders: i64) {
 /// All rows of `table` as text, ordered, for row-by-row comparison across files.
 pub fn rows(db: &Path, table: &str) -> Vec<Vec<String>> {
     let c = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    let mut st = c.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1")).unwrap();
+    let mut st = c.prepare(&format!("SELECT * FROM \"{}\" ORDER BY 1", table.replace('"', "\"\""))).unwrap();
     let n = st.column_count();
     st.query_map([], |r| {
         (0..n)

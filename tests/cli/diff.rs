@@ -430,6 +430,7 @@ enum Line {
         equal: bool,
         only_in_scratch: Vec<String>,
         only_in_live: Vec<String>,
+        skipped_tables: Vec<serde_json::Value>,
     },
 }
 
