@@ -6,6 +6,7 @@ mod backup;
 mod bisect;
 mod catalog;
 mod common;
+mod contract;
 mod demo;
 mod diff;
 mod drill;
