@@ -276,7 +276,7 @@ fn restore_whole_archives_with_pg_restore_and_plain_gzip_with_psql() {
         ["restore", "--repo", repo.to_str().unwrap(), "--backup", dump.to_str().unwrap(), "--tables", "customers"];
     let mut dry = args.to_vec();
     dry.extend(["--live", "postgres://postgres@127.0.0.1:1/nowhere", "--dry-run"]);
-    let (code, text) = run(dir.path(), &dry, &[]);
+    let (code, text) = run_text(dir.path(), &dry, &[]);
     assert_eq!(code, 4, "--live is checked even for a dry run: {text}");
     let url = c.url("picked_by_url");
     let mut dry = args.to_vec();
@@ -326,7 +326,7 @@ fn restore_whole_archives_with_pg_restore_and_plain_gzip_with_psql() {
 }
 
 /// Runs lastgood with `args`; returns (exit code, stdout + stderr).
-fn run(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+fn run_text(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let mut cmd = lastgood(cwd);
     cmd.args(args);
     for (k, v) in env {
@@ -349,14 +349,14 @@ fn passwords_never_appear_and_are_found_like_psql_finds_them() {
         if json_flag {
             args.insert(0, "--json");
         }
-        let (code, text) = run(dir.path(), &args, &[]);
+        let (code, text) = run_text(dir.path(), &args, &[]);
         assert_eq!(code, 4, "{text}");
         assert!(text.contains("password authentication failed") || text.contains("login refused"), "{text}");
         assert!(!text.contains("Wrong-0815"), "password leaked: {text}");
     }
     // Wrong password from PGPASSWORD, key=value string: refused, not echoed.
     let kv = format!("host=127.0.0.1 port={} user=alice dbname=shop", c.port);
-    let (code, text) = run(dir.path(), &["scratch", "list", "--live", &kv], &[("PGPASSWORD", "Wrong-0815")]);
+    let (code, text) = run_text(dir.path(), &["scratch", "list", "--live", &kv], &[("PGPASSWORD", "Wrong-0815")]);
     assert_eq!(code, 4, "{text}");
     assert!(!text.contains("Wrong-0815"), "{text}");
     // The right password from a password file (PGPASSFILE), with host/port/user from PG* variables.
@@ -371,14 +371,14 @@ fn passwords_never_appear_and_are_found_like_psql_finds_them() {
         ("PGUSER", "alice"),
         ("PGPASSFILE", passfile.to_str().unwrap()),
     ];
-    let (code, text) = run(dir.path(), &["scratch", "list", "--live", "dbname=shop"], &env);
+    let (code, text) = run_text(dir.path(), &["scratch", "list", "--live", "dbname=shop"], &env);
     assert_eq!(code, 0, "{text}");
     // A full restore with the password in the URL: the JSON report and messages omit it.
     let repo = dir.path().join("repo");
     std::fs::create_dir(&repo).unwrap();
     c.pg_dump("shop", &["-Fc"], &repo.join("shop.dump"));
     let url_right = format!("postgres://alice:Sesame-4711@127.0.0.1:{}/shop", c.port);
-    let (code, text) = run(
+    let (code, text) = run_text(
         dir.path(),
         &["--json", "restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &url_right],
         &[],
@@ -407,18 +407,22 @@ fn bad_input_gives_one_clear_error_and_a_documented_exit_code() {
 
     // --tables naming a table absent from the archive: 3, nothing created.
     let (code, text) =
-        run(dir.path(), &["restore", "--repo", &r, "--backup", &good, "--live", &live, "--tables", "nope"], &[]);
+        run_text(dir.path(), &["restore", "--repo", &r, "--backup", &good, "--live", &live, "--tables", "nope"], &[]);
     assert_eq!(code, 3, "{text}");
     assert!(text.contains("has no table `nope`") && text.contains("public.Order Items"), "{text}");
 
     // A database that does not exist: 3, naming it.
-    let (code, text) = run(dir.path(), &["restore", "--repo", &r, "--backup", &good, "--live", &c.url("shpo")], &[]);
+    let (code, text) =
+        run_text(dir.path(), &["restore", "--repo", &r, "--backup", &good, "--live", &c.url("shpo")], &[]);
     assert_eq!(code, 3, "{text}");
     assert!(text.contains("database `shpo` does not exist"), "{text}");
 
     // pg_restore not installed (not on PATH): 4, and no scratch database left behind.
-    let (code, text) =
-        run(dir.path(), &["restore", "--repo", &r, "--backup", &good, "--live", &live], &[("PATH", "/nonexistent")]);
+    let (code, text) = run_text(
+        dir.path(),
+        &["restore", "--repo", &r, "--backup", &good, "--live", &live],
+        &[("PATH", "/nonexistent")],
+    );
     assert_eq!(code, 4, "{text}");
     assert!(text.contains("`pg_restore` not found"), "{text}");
     assert_eq!(c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'lastgood%'").trim(), "0");
@@ -436,7 +440,7 @@ fn bad_input_gives_one_clear_error_and_a_documented_exit_code() {
     assert!(cut["problem"].as_str().unwrap().contains("truncated"), "{cut:#}");
     let cut_path = repo.join("cut.dump");
     let (code, text) =
-        run(dir.path(), &["restore", "--repo", &r, "--backup", cut_path.to_str().unwrap(), "--live", &live], &[]);
+        run_text(dir.path(), &["restore", "--repo", &r, "--backup", cut_path.to_str().unwrap(), "--live", &live], &[]);
     assert_eq!(code, 3, "{text}");
     assert!(text.contains("truncated"), "{text}");
 
@@ -459,7 +463,7 @@ fn bad_input_gives_one_clear_error_and_a_documented_exit_code() {
     let newer_dir = dir.path().join("newer");
     std::fs::create_dir(&newer_dir).unwrap();
     std::fs::write(newer_dir.join("new.dump"), newer).unwrap();
-    let (code, text) = run(
+    let (code, text) = run_text(
         dir.path(),
         &["restore", "--repo", newer_dir.to_str().unwrap(), "--backup", "latest", "--live", &live],
         &[],
@@ -470,12 +474,12 @@ fn bad_input_gives_one_clear_error_and_a_documented_exit_code() {
     }
 
     // A PostgreSQL archive without any server to restore into: usage, 2.
-    let (code, text) = run(dir.path(), &["restore", "--repo", &r, "--backup", &good], &[]);
+    let (code, text) = run_text(dir.path(), &["restore", "--repo", &r, "--backup", &good], &[]);
     assert_eq!(code, 2, "{text}");
 
     // The server down: 4, "cannot reach".
     c.stop();
-    let (code, text) = run(dir.path(), &["restore", "--repo", &r, "--backup", &good, "--live", &live], &[]);
+    let (code, text) = run_text(dir.path(), &["restore", "--repo", &r, "--backup", &good, "--live", &live], &[]);
     assert_eq!(code, 4, "{text}");
     assert!(text.contains("cannot reach"), "{text}");
     assert_eq!(text.lines().filter(|l| l.starts_with("error:")).count(), 1, "{text}");
@@ -624,7 +628,7 @@ fn a_failed_restore_drops_the_database_it_created() {
     c.psql("shop", "DROP TABLE t; DROP ROLE bob;");
     for file in ["shop.dump", "shop.sql"] {
         let backup = repo.join(file);
-        let (code, text) = run(
+        let (code, text) = run_text(
             dir.path(),
             &[
                 "restore",
@@ -735,7 +739,7 @@ fn seed_scenario_with_live_on_postgres_merges_filenames_and_loses_no_order() {
     std::thread::sleep(std::time::Duration::from_millis(700));
     let mut with_apply = args.to_vec();
     with_apply.push("--apply");
-    let (code, text) = run(dir.path(), &with_apply, &[]);
+    let (code, text) = run_text(dir.path(), &with_apply, &[]);
     holder.wait().unwrap();
     assert_eq!(code, 5, "{text}");
     assert!(text.contains("advisory lock"), "{text}");
@@ -838,7 +842,7 @@ fn sigkill_of_a_postgres_merge_leaves_live_before_or_fully_merged() {
         "skip",
     ];
     let started = std::time::Instant::now();
-    let (code, text) = run(dir.path(), &args, &[]);
+    let (code, text) = run_text(dir.path(), &args, &[]);
     assert_eq!(code, 0, "{text}");
     let whole = started.elapsed();
     assert_eq!(state(), merged);
@@ -897,7 +901,7 @@ fn sigkill_of_a_postgres_merge_leaves_live_before_or_fully_merged() {
     assert!(before > 0, "some kills landed before the commit ({before} before, {after} after)");
     // Nothing lingers: a merge after all the kills runs and completes.
     damage();
-    let (code, text) = run(dir.path(), &args, &[]);
+    let (code, text) = run_text(dir.path(), &args, &[]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(state(), merged);
     // Snapshots are whole archives or absent, never partial ones under the final name.
@@ -959,7 +963,7 @@ fn promote_renames_scratch_into_live_and_keeps_the_previous_live() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let (code, text) = run(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes"], &[]);
+    let (code, text) = run_text(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes"], &[]);
     assert_eq!(code, 5, "{text}");
     assert!(text.contains("--terminate-connections"), "{text}");
     assert_eq!(c.psql("shop", r#"SELECT "select" FROM "Order Items" WHERE id = 1"#).trim(), "bad");
@@ -991,7 +995,7 @@ fn promote_renames_scratch_into_live_and_keeps_the_previous_live() {
     let undo = report["undo"].as_str().unwrap();
     let words: Vec<String> = undo.split_whitespace().skip(1).map(|w| w.trim_matches('\'').to_string()).collect();
     let args: Vec<&str> = words.iter().map(String::as_str).collect();
-    let (code, text) = run(dir.path(), &args, &[]);
+    let (code, text) = run_text(dir.path(), &args, &[]);
     assert_eq!(code, 0, "{undo}: {text}");
     assert_eq!(c.psql("shop", r#"SELECT "select" FROM "Order Items" WHERE id = 1"#).trim(), "bad");
 }
@@ -1088,7 +1092,7 @@ fn a_database_name_given_to_into_is_never_read_as_a_connection_string() {
     c.create_db("victim");
     let dir = tempdir();
     let repo = dump_into_repo(&c, "shop", dir.path());
-    let (code, text) = run(
+    let (code, text) = run_text(
         dir.path(),
         &[
             "restore",
@@ -1154,7 +1158,7 @@ fn force_never_replaces_a_database_in_use_that_lastgood_did_not_create() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(700));
-    let (code, text) = run(
+    let (code, text) = run_text(
         dir.path(),
         &[
             "restore",
@@ -1184,7 +1188,7 @@ fn promote_refuses_to_lose_lives_database_settings_unless_forced() {
     let live = c.url("shop");
     let v = json(dir.path(), &["restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &live]);
     let scratch = c.url(v["target_database"].as_str().unwrap());
-    let (code, text) = run(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes"], &[]);
+    let (code, text) = run_text(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes"], &[]);
     assert_eq!(code, 5, "{text}");
     assert!(text.contains("settings") && text.contains("work_mem"), "{text}");
     assert!(
@@ -1193,7 +1197,7 @@ fn promote_refuses_to_lose_lives_database_settings_unless_forced() {
     // Once scratch carries the same settings, promote goes ahead.
     let scratch_db = v["target_database"].as_str().unwrap();
     c.psql("postgres", &format!("ALTER DATABASE \"{scratch_db}\" SET search_path = app, public; ALTER DATABASE \"{scratch_db}\" SET work_mem = '8MB';"));
-    let (code, text) = run(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes"], &[]);
+    let (code, text) = run_text(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes"], &[]);
     assert_eq!(code, 0, "{text}");
 }
 
@@ -1296,7 +1300,7 @@ fn a_damaged_data_block_fails_the_parallel_load_and_leaves_no_database() {
         *b ^= 0x5a;
     }
     std::fs::write(&dump, &bytes).unwrap();
-    let (code, text) = run(
+    let (code, text) = run_text(
         dir.path(),
         &[
             "restore",
@@ -1428,7 +1432,7 @@ fn every_sslmode_that_needs_tls_gets_the_same_clear_refusal() {
         assert!(err.contains("needs TLS"), "{spec}: {err}");
     }
     // `allow` asks for TLS only when the server insists: it connects.
-    let (code, text) = run(dir.path(), &["scratch", "list", "--live", &format!("{url}?sslmode=allow")], &[]);
+    let (code, text) = run_text(dir.path(), &["scratch", "list", "--live", &format!("{url}?sslmode=allow")], &[]);
     assert_eq!(code, 0, "{text}");
 }
 
@@ -1448,17 +1452,17 @@ fn nan_infinity_and_negative_zero_survive_diff_sql_and_show_as_themselves() {
     c.psql("b", "UPDATE f SET x = 1, y = 1; UPDATE k SET v = 9");
     let dir = tempdir();
     let (scratch, live) = (c.url("a"), c.url("b"));
-    let (code, rows) = run(dir.path(), &["diff", "--rows", "--scratch", &scratch, "--live", &live], &[]);
+    let (code, rows) = run_text(dir.path(), &["diff", "--rows", "--scratch", &scratch, "--live", &live], &[]);
     assert_eq!(code, 1, "{rows}");
     assert!(rows.contains("(k=NaN)") && rows.contains("x: NaN → 1.0"), "{rows}");
     assert!(!rows.contains("NULL"), "{rows}");
-    let (code, sql) = run(dir.path(), &["diff", "--sql", "--scratch", &scratch, "--live", &live], &[]);
+    let (code, sql) = run_text(dir.path(), &["diff", "--sql", "--scratch", &scratch, "--live", &live], &[]);
     assert_eq!(code, 1, "{sql}");
     let file = dir.path().join("p.sql");
     std::fs::write(&file, &sql).unwrap();
     let out = c.tool("psql", "b").args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"]).arg(&file).output().unwrap();
     assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
-    let (code, text) = run(dir.path(), &["diff", "--scratch", &scratch, "--live", &live], &[]);
+    let (code, text) = run_text(dir.path(), &["diff", "--scratch", &scratch, "--live", &live], &[]);
     assert_eq!(code, 0, "after applying\n{sql}\nstill: {text}");
     // Signs included: PostgreSQL prints float8 -0 as `-0`.
     assert_eq!(
@@ -1517,7 +1521,7 @@ fn a_postgres_merge_that_would_cascade_into_another_table_is_refused() {
         if apply {
             args.push("--apply");
         }
-        let (code, text) = run(dir.path(), &args, &[]);
+        let (code, text) = run_text(dir.path(), &args, &[]);
         assert_eq!(code, 5, "{text}");
         assert!(text.contains("(id=2)") && text.contains("2 row(s) of `o`") && text.contains("CASCADE"), "{text}");
         assert_eq!(c.psql("casc", "SELECT count(*) FROM o").trim(), "2", "o untouched");
@@ -1572,7 +1576,7 @@ fn promote_of_a_partial_pg_scratch_is_refused_naming_what_live_would_lose() {
         ],
     );
     let scratch = c.url(v["target_database"].as_str().unwrap());
-    let (code, text) = run(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes"], &[]);
+    let (code, text) = run_text(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes"], &[]);
     assert_eq!(code, 5, "{text}");
     let want = [
         "schema `archive`",
@@ -1611,12 +1615,18 @@ fn promote_of_a_partial_pg_scratch_is_refused_naming_what_live_would_lose() {
 
     // One short, or one that is not missing: refused.
     let short = names[1..].join(",");
-    let (code, text) =
-        run(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes", "--allow-missing", &short], &[]);
+    let (code, text) = run_text(
+        dir.path(),
+        &["promote", "--scratch", &scratch, "--live", &live, "--yes", "--allow-missing", &short],
+        &[],
+    );
     assert_eq!(code, 5, "{text}");
     let extra = format!("{},public.Order Items", names.join(","));
-    let (code, text) =
-        run(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes", "--allow-missing", &extra], &[]);
+    let (code, text) = run_text(
+        dir.path(),
+        &["promote", "--scratch", &scratch, "--live", &live, "--yes", "--allow-missing", &extra],
+        &[],
+    );
     assert_eq!(code, 5, "{text}");
     assert!(text.contains("`public.Order Items`"), "{text}");
     assert_eq!(pg_content(&c, "shop"), before, "live untouched");
@@ -1649,7 +1659,7 @@ fn pg_restore_never_targets_the_archives_own_database_and_a_lost_live_is_rebuilt
     let restore = |target: &[&str]| {
         let mut args = vec!["restore", "--repo", repo_s.as_str(), "--backup", "latest"];
         args.extend_from_slice(target);
-        run(dir.path(), &args, &[])
+        run_text(dir.path(), &args, &[])
     };
     for target in [
         vec!["--scratch-url".to_string(), c.url("shop"), "--force".to_string()],

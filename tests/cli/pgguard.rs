@@ -24,7 +24,7 @@ fn repo(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// `orders` holds 20,000 rows of hard-to-compress text, so its data block is most of the archive.
-fn make_shop(c: &Cluster) {
+fn make_big_shop(c: &Cluster) {
     c.create_db("shop");
     c.psql(
         "shop",
@@ -46,7 +46,7 @@ fn flip_bit(file: &Path, at: usize) {
 #[test]
 fn a_bit_flip_inside_compressed_table_data_fails_verify_and_restore_at_skips_the_archive() {
     let c = cluster_or_skip!();
-    make_shop(&c);
+    make_big_shop(&c);
     let dir = tempdir();
     let r = repo(dir.path(), "repo");
     // Taken-at comes from the archive header, in whole seconds.
@@ -96,7 +96,7 @@ fn a_bit_flip_inside_compressed_table_data_fails_verify_and_restore_at_skips_the
 #[test]
 fn a_bit_flip_in_a_directory_archives_data_file_or_a_tar_member_header_fails_verify() {
     let c = cluster_or_skip!();
-    make_shop(&c);
+    make_big_shop(&c);
     let dir = tempdir();
     let r = repo(dir.path(), "repo");
     let archive = r.join("shop.dir");
@@ -163,7 +163,7 @@ fn lkg_paths(cwd: &Path, rs: &str) -> Vec<String> {
 #[test]
 fn on_pg_dump_archives_a_typo_check_is_refused_and_prune_keeps_the_last_known_good() {
     let c = cluster_or_skip!();
-    make_shop(&c);
+    make_big_shop(&c);
     let dir = tempdir();
     let r = repo(dir.path(), "repo");
     let files = four_archives_bad_from_the_third(&c, &r);
