@@ -19,7 +19,7 @@ fn backup_of_a_postgres_live_is_checksummed_into_two_repositories_with_a_manifes
     c.add_password_user("alice", "s3cret-pw");
     let dir = tempdir();
     let (r1, r2) = (repo(dir.path(), "main"), repo(dir.path(), "offsite"));
-    let live = format!("postgres://alice:s3cret-pw@127.0.0.1:{}/shop", c.port);
+    let live = c.url_as("alice", Some("s3cret-pw"), "shop");
     let out = lastgood(dir.path())
         .args(["--json", "backup", "--live", &live, "--repo", r1.to_str().unwrap(), "--repo", r2.to_str().unwrap()])
         .output()

@@ -11,7 +11,7 @@ fn passwords_never_appear_and_are_found_like_psql_finds_them() {
     make_small_db(&c);
     c.add_password_user("alice", "Sesame-4711");
     let dir = tempdir();
-    let url_wrong = format!("postgres://alice:Wrong-0815@127.0.0.1:{}/shop", c.port);
+    let url_wrong = c.url_as("alice", Some("Wrong-0815"), "shop");
     for json_flag in [false, true] {
         let mut args = vec!["scratch", "list", "--live", url_wrong.as_str()];
         if json_flag {
@@ -23,7 +23,7 @@ fn passwords_never_appear_and_are_found_like_psql_finds_them() {
         assert!(!text.contains("Wrong-0815"), "password leaked: {text}");
     }
     // Wrong password from PGPASSWORD, key=value string: refused, not echoed.
-    let kv = format!("host=127.0.0.1 port={} user=alice dbname=shop", c.port);
+    let kv = c.conn_as("alice", "shop");
     let (code, text) = run_text(dir.path(), &["scratch", "list", "--live", &kv], &[("PGPASSWORD", "Wrong-0815")]);
     assert_eq!(code, 4, "{text}");
     assert!(!text.contains("Wrong-0815"), "{text}");
@@ -42,10 +42,9 @@ fn passwords_never_appear_and_are_found_like_psql_finds_them() {
     let (code, text) = run_text(dir.path(), &["scratch", "list", "--live", "dbname=shop"], &env);
     assert_eq!(code, 0, "{text}");
     // A full restore with the password in the URL: the JSON report and messages omit it.
-    let repo = dir.path().join("repo");
-    std::fs::create_dir(&repo).unwrap();
+    let repo = repo(dir.path(), "repo");
     c.pg_dump("shop", &["-Fc"], &repo.join("shop.dump"));
-    let url_right = format!("postgres://alice:Sesame-4711@127.0.0.1:{}/shop", c.port);
+    let url_right = c.url_as("alice", Some("Sesame-4711"), "shop");
     let (code, text) = run_text(
         dir.path(),
         &["--json", "restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &url_right],

@@ -72,10 +72,7 @@ fn timestamps_compare_equal_when_live_has_another_timezone_than_scratch() {
     );
     let dir = tempdir();
     let repo = dump_into_repo(&c, "tz", dir.path());
-    let v = json(
-        dir.path(),
-        &["restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &c.url("tz"), "--tables", "ev"],
-    );
+    let v = json(dir.path(), &restore_args(s(&repo), "latest", &["--live", &c.url("tz"), "--tables", "ev"]));
     let scratch = c.url(v["target_database"].as_str().unwrap());
     let out = lastgood(dir.path()).args(["diff", "--scratch", &scratch, "--live", &c.url("tz")]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "no differences expected: {}", String::from_utf8_lossy(&out.stdout));

@@ -21,15 +21,11 @@ fn seed_scenario_with_live_on_postgres_merges_filenames_and_loses_no_order() {
     let c = cluster_or_skip!();
     make_pg_shop(&c, "shop");
     let dir = tempdir();
-    let repo = dir.path().join("repo");
-    std::fs::create_dir(&repo).unwrap();
+    let repo = repo(dir.path(), "repo");
     c.pg_dump("shop", &["-Fc"], &repo.join("shop-06.dump"));
     c.psql("shop", "UPDATE downloads SET filename = 'oops.zip'; INSERT INTO orders(customer_id, amount) SELECT 1, 9.99 FROM generate_series(1, 25); INSERT INTO downloads(order_id, filename) VALUES (501, 'new.zip');");
     let live = c.url("shop");
-    let v = json(
-        dir.path(),
-        &["restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &live, "--tables", "downloads"],
-    );
+    let v = json(dir.path(), &restore_args(s(&repo), "latest", &["--live", &live, "--tables", "downloads"]));
     let scratch = c.url(v["target_database"].as_str().unwrap());
 
     let args = [
@@ -57,12 +53,10 @@ fn seed_scenario_with_live_on_postgres_merges_filenames_and_loses_no_order() {
     );
 
     // Another session holding lastgood's advisory lock: refused, nothing written.
-    let mut holder = std::process::Command::new(c.bin.join("psql"))
-        .args(["-X", "-q", "-h", "127.0.0.1", "-p", &c.port.to_string(), "-U", "postgres", "-d", "shop", "-c"])
-        .arg(format!("SELECT pg_advisory_lock({}); SELECT pg_sleep(3);", lastgood::engine::postgres::ADVISORY_LOCK_KEY))
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut holder = c.session(
+        "shop",
+        &format!("SELECT pg_advisory_lock({}); SELECT pg_sleep(3);", lastgood::engine::postgres::ADVISORY_LOCK_KEY),
+    );
     std::thread::sleep(std::time::Duration::from_millis(700));
     let mut with_apply = args.to_vec();
     with_apply.push("--apply");
@@ -136,14 +130,10 @@ fn sigkill_of_a_postgres_merge_leaves_live_before_or_fully_merged() {
         "INSERT INTO downloads(order_id, filename) SELECT x, 'bulk-' || x FROM generate_series(1, 40000) x;",
     );
     let dir = tempdir();
-    let repo = dir.path().join("repo");
-    std::fs::create_dir(&repo).unwrap();
+    let repo = repo(dir.path(), "repo");
     c.pg_dump("shop", &["-Fc"], &repo.join("shop.dump"));
     let live = c.url("shop");
-    let v = json(
-        dir.path(),
-        &["restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &live, "--tables", "downloads"],
-    );
+    let v = json(dir.path(), &restore_args(s(&repo), "latest", &["--live", &live, "--tables", "downloads"]));
     let scratch = c.url(v["target_database"].as_str().unwrap());
     let state = || {
         c.psql("shop", "SELECT md5(string_agg(id || ':' || filename, ',' ORDER BY id)) FROM downloads")

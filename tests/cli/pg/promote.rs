@@ -13,12 +13,11 @@ fn promote_renames_scratch_into_live_and_keeps_the_previous_live() {
     let c = cluster_or_skip!();
     make_small_db(&c);
     let dir = tempdir();
-    let repo = dir.path().join("repo");
-    std::fs::create_dir(&repo).unwrap();
+    let repo = repo(dir.path(), "repo");
     c.pg_dump("shop", &["-Fc"], &repo.join("shop.dump"));
     c.psql("shop", r#"UPDATE "Order Items" SET "select" = 'bad'"#);
     let live = c.url("shop");
-    let v = json(dir.path(), &["restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &live]);
+    let v = json(dir.path(), &restore_args(s(&repo), "latest", &["--live", &live]));
     let scratch_db = v["target_database"].as_str().unwrap().to_string();
     let scratch = c.url(&scratch_db);
 
@@ -30,25 +29,7 @@ fn promote_renames_scratch_into_live_and_keeps_the_previous_live() {
     );
 
     // An application connected to live blocks it: refused, nothing renamed.
-    let mut app = std::process::Command::new(c.bin.join("psql"))
-        .args([
-            "-X",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &c.port.to_string(),
-            "-U",
-            "postgres",
-            "-d",
-            "shop",
-            "-c",
-            "SELECT pg_sleep(30)",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut app = c.session("shop", "SELECT pg_sleep(30)");
     std::thread::sleep(std::time::Duration::from_millis(500));
     let (code, text) = run_text(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes"], &[]);
     assert_eq!(code, 5, "{text}");
@@ -95,7 +76,7 @@ fn promote_refuses_to_lose_lives_database_settings_unless_forced() {
     let repo = dump_into_repo(&c, "shop", dir.path());
     c.psql("postgres", "ALTER DATABASE shop SET search_path = app, public; ALTER DATABASE shop SET work_mem = '8MB';");
     let live = c.url("shop");
-    let v = json(dir.path(), &["restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &live]);
+    let v = json(dir.path(), &restore_args(s(&repo), "latest", &["--live", &live]));
     let scratch = c.url(v["target_database"].as_str().unwrap());
     let (code, text) = run_text(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes"], &[]);
     assert_eq!(code, 5, "{text}");
@@ -129,20 +110,7 @@ fn promote_of_a_partial_pg_scratch_is_refused_naming_what_live_would_lose() {
     let repo = dump_into_repo(&c, "shop", dir.path());
     let live = c.url("shop");
     let before = pg_content(&c, "shop");
-    let v = json(
-        dir.path(),
-        &[
-            "restore",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--backup",
-            "latest",
-            "--tables",
-            "Order Items",
-            "--live",
-            &live,
-        ],
-    );
+    let v = json(dir.path(), &restore_args(s(&repo), "latest", &["--tables", "Order Items", "--live", &live]));
     let scratch = c.url(v["target_database"].as_str().unwrap());
     let (code, text) = run_text(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes"], &[]);
     assert_eq!(code, 5, "{text}");
@@ -222,7 +190,7 @@ fn the_printed_undo_of_a_forced_pg_promote_runs_and_swaps_back() {
     c.psql("postgres", "ALTER DATABASE shop SET work_mem = '8MB'");
     let live = c.url("shop");
     let before = pg_content(&c, "shop");
-    let v = json(dir.path(), &["restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &live]);
+    let v = json(dir.path(), &restore_args(s(&repo), "latest", &["--live", &live]));
     let scratch = c.url(v["target_database"].as_str().unwrap());
     let report = json(dir.path(), &["promote", "--scratch", &scratch, "--live", &live, "--yes", "--force"]);
     assert_eq!(c.psql("shop", "SHOW work_mem").trim(), "4MB", "scratch's settings are live");

@@ -28,17 +28,11 @@ fn restore_tables_brings_rows_indexes_constraints_and_sequences_in_every_binary_
         let backup = repo.join(file);
         let v = json(
             dir.path(),
-            &[
-                "restore",
-                "--repo",
-                repo.to_str().unwrap(),
-                "--backup",
-                backup.to_str().unwrap(),
-                "--live",
-                &live,
-                "--tables",
-                "Order Items,orders,archive.old_orders",
-            ],
+            &restore_args(
+                s(&repo),
+                s(&backup),
+                &["--live", &live, "--tables", "Order Items,orders,archive.old_orders"],
+            ),
         );
         let scratch = v["target_database"].as_str().unwrap().to_string();
         assert!(scratch.starts_with("lastgood_scratch_"), "{v:#}");
@@ -105,20 +99,7 @@ fn restore_whole_archives_with_pg_restore_and_plain_gzip_with_psql() {
     dump_all_formats(&c, "shop", &repo);
     for (file, into) in [("shop.dump", "whole_custom"), ("shop-plain.sql.gz", "whole_plain")] {
         let backup = repo.join(file);
-        let v = json(
-            dir.path(),
-            &[
-                "restore",
-                "--repo",
-                repo.to_str().unwrap(),
-                "--backup",
-                backup.to_str().unwrap(),
-                "--live",
-                &c.url("shop"),
-                "--into",
-                into,
-            ],
-        );
+        let v = json(dir.path(), &restore_args(s(&repo), s(&backup), &["--live", &c.url("shop"), "--into", into]));
         assert_eq!(v["target_database"], into);
         assert_eq!(v["tables_restored"].as_array().unwrap().len(), 9);
         for (table, key) in [("pgbench_accounts", "aid"), ("downloads", "id"), ("customers", "id")] {
@@ -132,8 +113,7 @@ fn restore_whole_archives_with_pg_restore_and_plain_gzip_with_psql() {
     }
     // --dry-run prints the plan and creates nothing; --scratch-url restores into exactly that database.
     let dump = repo.join("shop.dump");
-    let args =
-        ["restore", "--repo", repo.to_str().unwrap(), "--backup", dump.to_str().unwrap(), "--tables", "customers"];
+    let args = restore_args(s(&repo), s(&dump), &["--tables", "customers"]);
     let mut dry = args.to_vec();
     dry.extend(["--live", "postgres://postgres@127.0.0.1:1/nowhere", "--dry-run"]);
     let (code, text) = run_text(dir.path(), &dry, &[]);
@@ -151,34 +131,13 @@ fn restore_whole_archives_with_pg_restore_and_plain_gzip_with_psql() {
     assert_eq!(c.psql("picked_by_url", "SELECT count(*) FROM customers").trim(), "50");
     // A database lastgood did not create is not replaced without --force.
     let out = lastgood(dir.path())
-        .args([
-            "restore",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--backup",
-            repo.join("shop.dump").to_str().unwrap(),
-            "--live",
-            &c.url("shop"),
-            "--into",
-            "postgres",
-        ])
+        .args(restore_args(s(&repo), s(&repo.join("shop.dump")), &["--live", &c.url("shop"), "--into", "postgres"]))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
     // Nor is live, even with --force.
     let out = lastgood(dir.path())
-        .args([
-            "restore",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--backup",
-            "latest",
-            "--live",
-            &c.url("shop"),
-            "--into",
-            "shop",
-            "--force",
-        ])
+        .args(restore_args(s(&repo), "latest", &["--live", &c.url("shop"), "--into", "shop", "--force"]))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(5));
@@ -190,31 +149,24 @@ fn bad_input_gives_one_clear_error_and_a_documented_exit_code() {
     let c = cluster_or_skip!();
     make_small_db(&c);
     let dir = tempdir();
-    let repo = dir.path().join("repo");
-    std::fs::create_dir(&repo).unwrap();
+    let repo = repo(dir.path(), "repo");
     c.pg_dump("shop", &["-Fc"], &repo.join("good.dump"));
     let r = repo.to_str().unwrap().to_string();
     let good = repo.join("good.dump").to_str().unwrap().to_string();
     let live = c.url("shop");
 
     // --tables naming a table absent from the archive: 3, nothing created.
-    let (code, text) =
-        run_text(dir.path(), &["restore", "--repo", &r, "--backup", &good, "--live", &live, "--tables", "nope"], &[]);
+    let (code, text) = run_text(dir.path(), &restore_args(&r, &good, &["--live", &live, "--tables", "nope"]), &[]);
     assert_eq!(code, 3, "{text}");
     assert!(text.contains("has no table `nope`") && text.contains("public.Order Items"), "{text}");
 
     // A database that does not exist: 3, naming it.
-    let (code, text) =
-        run_text(dir.path(), &["restore", "--repo", &r, "--backup", &good, "--live", &c.url("shpo")], &[]);
+    let (code, text) = run_text(dir.path(), &restore_args(&r, &good, &["--live", &c.url("shpo")]), &[]);
     assert_eq!(code, 3, "{text}");
     assert!(text.contains("database `shpo` does not exist"), "{text}");
 
     // pg_restore not installed (not on PATH): 4, and no scratch database left behind.
-    let (code, text) = run_text(
-        dir.path(),
-        &["restore", "--repo", &r, "--backup", &good, "--live", &live],
-        &[("PATH", "/nonexistent")],
-    );
+    let (code, text) = run_text(dir.path(), &restore_args(&r, &good, &["--live", &live]), &[("PATH", "/nonexistent")]);
     assert_eq!(code, 4, "{text}");
     assert!(text.contains("`pg_restore` not found"), "{text}");
     assert_eq!(c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'lastgood%'").trim(), "0");
@@ -231,8 +183,7 @@ fn bad_input_gives_one_clear_error_and_a_documented_exit_code() {
         .unwrap();
     assert!(cut["problem"].as_str().unwrap().contains("truncated"), "{cut:#}");
     let cut_path = repo.join("cut.dump");
-    let (code, text) =
-        run_text(dir.path(), &["restore", "--repo", &r, "--backup", cut_path.to_str().unwrap(), "--live", &live], &[]);
+    let (code, text) = run_text(dir.path(), &restore_args(&r, s(&cut_path), &["--live", &live]), &[]);
     assert_eq!(code, 3, "{text}");
     assert!(text.contains("truncated"), "{text}");
 
@@ -255,23 +206,19 @@ fn bad_input_gives_one_clear_error_and_a_documented_exit_code() {
     let newer_dir = dir.path().join("newer");
     std::fs::create_dir(&newer_dir).unwrap();
     std::fs::write(newer_dir.join("new.dump"), newer).unwrap();
-    let (code, text) = run_text(
-        dir.path(),
-        &["restore", "--repo", newer_dir.to_str().unwrap(), "--backup", "latest", "--live", &live],
-        &[],
-    );
+    let (code, text) = run_text(dir.path(), &restore_args(s(&newer_dir), "latest", &["--live", &live]), &[]);
     if c.server_major().parse::<u32>().unwrap() < 16 {
         assert_eq!(code, 4, "{text}");
         assert!(text.contains("archive format 1.15") && text.contains("local pg_restore"), "{text}");
     }
 
     // A PostgreSQL archive without any server to restore into: usage, 2.
-    let (code, text) = run_text(dir.path(), &["restore", "--repo", &r, "--backup", &good], &[]);
+    let (code, text) = run_text(dir.path(), &restore_args(&r, &good, &[]), &[]);
     assert_eq!(code, 2, "{text}");
 
     // The server down: 4, "cannot reach".
     c.stop();
-    let (code, text) = run_text(dir.path(), &["restore", "--repo", &r, "--backup", &good, "--live", &live], &[]);
+    let (code, text) = run_text(dir.path(), &restore_args(&r, &good, &["--live", &live]), &[]);
     assert_eq!(code, 4, "{text}");
     assert!(text.contains("cannot reach"), "{text}");
     assert_eq!(text.lines().filter(|l| l.starts_with("error:")).count(), 1, "{text}");
@@ -288,26 +235,13 @@ fn a_failed_restore_drops_the_database_it_created() {
         "CREATE ROLE bob; CREATE TABLE t(id int PRIMARY KEY); CREATE POLICY p ON t TO bob USING (true); INSERT INTO t VALUES (1);",
     );
     let dir = tempdir();
-    let repo = dir.path().join("repo");
-    std::fs::create_dir(&repo).unwrap();
+    let repo = repo(dir.path(), "repo");
     c.pg_dump("shop", &["-Fc"], &repo.join("shop.dump"));
     c.pg_dump("shop", &["-Fp"], &repo.join("shop.sql"));
     c.psql("shop", "DROP TABLE t; DROP ROLE bob;");
     for file in ["shop.dump", "shop.sql"] {
         let backup = repo.join(file);
-        let (code, text) = run_text(
-            dir.path(),
-            &[
-                "restore",
-                "--repo",
-                repo.to_str().unwrap(),
-                "--backup",
-                backup.to_str().unwrap(),
-                "--live",
-                &c.url("shop"),
-            ],
-            &[],
-        );
+        let (code, text) = run_text(dir.path(), &restore_args(s(&repo), s(&backup), &["--live", &c.url("shop")]), &[]);
         assert_eq!(code, 3, "{text}");
         assert!(text.contains("role \"bob\" does not exist"), "{text}");
         assert_eq!(scratch_count(&c), "0", "{file}: the half-restored database was dropped");
@@ -323,17 +257,7 @@ fn a_database_name_given_to_into_is_never_read_as_a_connection_string() {
     let repo = dump_into_repo(&c, "shop", dir.path());
     let (code, text) = run_text(
         dir.path(),
-        &[
-            "restore",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--backup",
-            "latest",
-            "--live",
-            &c.url("shop"),
-            "--into",
-            "dbname=victim",
-        ],
+        &restore_args(s(&repo), "latest", &["--live", &c.url("shop"), "--into", "dbname=victim"]),
         &[],
     );
     assert!(code == 0 || code == 2, "{text}");
@@ -354,8 +278,8 @@ fn a_non_superuser_restores_an_archive_whose_tables_belong_to_other_roles() {
     let repo = dump_into_repo(&c, "shop", dir.path());
     c.psql("shop", "DROP TABLE owned;");
     c.psql("postgres", "DROP ROLE owner_gone;");
-    let carol = format!("postgres://carol@127.0.0.1:{}/shop", c.port);
-    let v = json(dir.path(), &["restore", "--repo", repo.to_str().unwrap(), "--backup", "latest", "--live", &carol]);
+    let carol = c.url_as("carol", None, "shop");
+    let v = json(dir.path(), &restore_args(s(&repo), "latest", &["--live", &carol]));
     let scratch = v["target_database"].as_str().unwrap();
     assert_eq!(c.psql(scratch, "SELECT count(*) FROM pg_tables WHERE tablename = 'owned'").trim(), "1");
 }
@@ -368,39 +292,10 @@ fn force_never_replaces_a_database_in_use_that_lastgood_did_not_create() {
     c.psql("fakeprod", "CREATE TABLE important(id int PRIMARY KEY); INSERT INTO important VALUES (1);");
     let dir = tempdir();
     let repo = dump_into_repo(&c, "shop", dir.path());
-    let mut session = std::process::Command::new(c.bin.join("psql"))
-        .args([
-            "-X",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &c.port.to_string(),
-            "-U",
-            "postgres",
-            "-d",
-            "fakeprod",
-            "-c",
-            "SELECT pg_sleep(4)",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut session = c.session("fakeprod", "SELECT pg_sleep(4)");
     std::thread::sleep(std::time::Duration::from_millis(700));
-    let (code, text) = run_text(
-        dir.path(),
-        &[
-            "restore",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--backup",
-            "latest",
-            "--scratch-url",
-            &c.url("fakeprod"),
-            "--force",
-        ],
-        &[],
-    );
+    let (code, text) =
+        run_text(dir.path(), &restore_args(s(&repo), "latest", &["--scratch-url", &c.url("fakeprod"), "--force"]), &[]);
     session.wait().unwrap();
     assert_eq!(code, 5, "{text}");
     assert!(text.contains("in use"), "{text}");
@@ -436,8 +331,7 @@ fn restore_loads_rows_over_several_connections_exactly_as_pg_restore_alone_does(
     let c = cluster_or_skip!();
     make_awkward_rows(&c, "src");
     let dir = tempdir();
-    let repo = dir.path().join("repo");
-    std::fs::create_dir(&repo).unwrap();
+    let repo = repo(dir.path(), "repo");
     c.pg_dump("src", &["-Fc"], &repo.join("src.dump"));
     c.pg_dump("src", &["-Fd"], &repo.join("src.dir"));
     c.pg_dump("src", &["-Ft"], &repo.join("src.tar"));
@@ -452,8 +346,7 @@ fn restore_loads_rows_over_several_connections_exactly_as_pg_restore_alone_does(
     ] {
         let backup = repo.join(file);
         let live = c.url("src");
-        let mut args =
-            vec!["restore", "--repo", repo.to_str().unwrap(), "--backup", backup.to_str().unwrap(), "--live", &live];
+        let mut args = restore_args(s(&repo), s(&backup), &["--live", &live]);
         args.extend(["--jobs", jobs]);
         if let Some(t) = tables {
             args.extend(["--tables", t]);
@@ -494,8 +387,7 @@ fn a_damaged_data_block_fails_the_parallel_load_and_leaves_no_database() {
     let c = cluster_or_skip!();
     make_awkward_rows(&c, "src");
     let dir = tempdir();
-    let repo = dir.path().join("repo");
-    std::fs::create_dir(&repo).unwrap();
+    let repo = repo(dir.path(), "repo");
     let dump = repo.join("src.dump");
     c.pg_dump("src", &["-Fc", "-Z", "6"], &dump);
     // Overwrite a stretch in the middle of the big table's compressed rows: the TOC and the
@@ -508,17 +400,7 @@ fn a_damaged_data_block_fails_the_parallel_load_and_leaves_no_database() {
     std::fs::write(&dump, &bytes).unwrap();
     let (code, text) = run_text(
         dir.path(),
-        &[
-            "restore",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--backup",
-            dump.to_str().unwrap(),
-            "--live",
-            &c.url("src"),
-            "--tables",
-            "Sales Dept.Order Items",
-        ],
+        &restore_args(s(&repo), s(&dump), &["--live", &c.url("src"), "--tables", "Sales Dept.Order Items"]),
         &[],
     );
     assert_eq!(code, 3, "{text}");
@@ -541,8 +423,7 @@ fn a_pg_dump_t_archive_restores_without_its_foreign_keys_and_a_merge_undo_works(
            INSERT INTO "Order Items" VALUES (1, 'x', 1, NULL), (2, 'y', 1, 1);"#,
     );
     let dir = tempdir();
-    let r2 = dir.path().join("r2");
-    std::fs::create_dir(&r2).unwrap();
+    let r2 = repo(dir.path(), "r2");
     c.pg_dump("s", &["-Fc", "-t", "\"Order Items\""], &r2.join("oi-2026-11-24T07-00-00.dump"));
     let live = c.url("s");
     let fk = "Order Items Order Items_cust_fkey";
@@ -554,7 +435,7 @@ fn a_pg_dump_t_archive_restores_without_its_foreign_keys_and_a_merge_undo_works(
         ("u_tables", vec!["--tables", "Order Items"]),
         ("u_tables_one", vec!["--tables", "Order Items", "--jobs", "1"]),
     ] {
-        let mut args = vec!["restore", "--repo", r2.to_str().unwrap(), "--backup", "latest", "--live", &live];
+        let mut args = restore_args(s(&r2), "latest", &["--live", &live]);
         args.extend(["--into", into]);
         args.extend(extra);
         let v = json(dir.path(), &args);
@@ -570,24 +451,10 @@ fn a_pg_dump_t_archive_restores_without_its_foreign_keys_and_a_merge_undo_works(
 
     // A merge into live's "Order Items", then its printed undo (restore from the pg_dump -t
     // safety snapshot, merge back) puts the table back as it was.
-    let full = dir.path().join("full");
-    std::fs::create_dir(&full).unwrap();
+    let full = repo(dir.path(), "full");
     c.pg_dump("s", &["-Fc"], &full.join("s-2026-11-24T06-00-00.dump"));
     c.psql("s", r#"UPDATE "Order Items" SET v = 'bad'"#);
-    let v = json(
-        dir.path(),
-        &[
-            "restore",
-            "--repo",
-            full.to_str().unwrap(),
-            "--backup",
-            "latest",
-            "--live",
-            &live,
-            "--tables",
-            "Order Items",
-        ],
-    );
+    let v = json(dir.path(), &restore_args(s(&full), "latest", &["--live", &live, "--tables", "Order Items"]));
     let scratch = c.url(v["target_database"].as_str().unwrap());
     let report = json(
         dir.path(),
@@ -636,7 +503,7 @@ fn pg_restore_never_targets_the_archives_own_database_and_a_lost_live_is_rebuilt
     c.psql("shop", r#"UPDATE "Order Items" SET "select" = 'changed since'"#);
     let before = pg_content(&c, "shop");
     let restore = |target: &[&str]| {
-        let mut args = vec!["restore", "--repo", repo_s.as_str(), "--backup", "latest"];
+        let mut args = restore_args(&repo_s, "latest", &[]);
         args.extend_from_slice(target);
         run_text(dir.path(), &args, &[])
     };
@@ -674,7 +541,7 @@ fn pg_restore_never_targets_the_archives_own_database_and_a_lost_live_is_rebuilt
 
     // The fire: live is gone. Restore into scratch, then promote onto the name that no longer exists.
     c.psql("postgres", "DROP DATABASE shop");
-    let v = json(dir.path(), &["restore", "--repo", &repo_s, "--backup", "latest", "--live", &c.url("postgres")]);
+    let v = json(dir.path(), &restore_args(&repo_s, "latest", &["--live", &c.url("postgres")]));
     let scratch_db = v["target_database"].as_str().unwrap().to_string();
     let plan = json(dir.path(), &["promote", "--scratch", &c.url(&scratch_db), "--live", &c.url("shop")]);
     assert_eq!(plan["creates_live"], true);
@@ -704,23 +571,19 @@ fn restore_never_writes_into_a_backups_source_and_scratch_drop_never_drops_live(
     let r = repo(dir.path(), "r");
     let rs = r.to_str().unwrap();
     // The manifest names the source without a port; the restore target spells it out.
-    let live = format!("postgres://postgres@127.0.0.1:{}/shop", c.port);
+    let live = c.url("shop");
     let live_other_spelling = format!("host=localhost port={} user=postgres dbname=shop", c.port);
     backup(dir.path(), &live, &[&r]);
     c.psql("shop", "INSERT INTO orders VALUES (11, 1)");
     // Without --live, with --force, by either spelling of the source: refused, nothing touched.
     for target in [&live, &live_other_spelling] {
-        let err =
-            fails(dir.path(), &["restore", "--repo", rs, "--backup", "latest", "--scratch-url", target, "--force"], 5);
+        let err = fails(dir.path(), &restore_args(rs, "latest", &["--scratch-url", target, "--force"]), 5);
         assert!(err.contains("`shop`") && err.contains("live"), "{err}");
         assert_eq!(c.psql("shop", "SELECT count(*) FROM orders").trim(), "11", "live untouched");
     }
     // --into naming live on the source's server: refused as well.
-    let err = fails(
-        dir.path(),
-        &["restore", "--repo", rs, "--backup", "latest", "--scratch-url", &c.url("postgres"), "--into", "shop"],
-        5,
-    );
+    let err =
+        fails(dir.path(), &restore_args(rs, "latest", &["--scratch-url", &c.url("postgres"), "--into", "shop"]), 5);
     assert!(err.contains("live"), "{err}");
     assert_eq!(
         c.psql(
@@ -735,7 +598,7 @@ fn restore_never_writes_into_a_backups_source_and_scratch_drop_never_drops_live(
     // Even if live carries the mark (as a past bug left it), scratch drop keeps it: by id
     // refused, with --all kept and said so; real scratch databases still go.
     c.psql("postgres", "COMMENT ON DATABASE shop IS 'lastgood scratch: backup x'");
-    json(dir.path(), &["restore", "--repo", rs, "--backup", "latest", "--live", &live]);
+    json(dir.path(), &restore_args(rs, "latest", &["--live", &live]));
     let err = fails(dir.path(), &["scratch", "drop", "shop", "--live", &live], 5);
     assert!(err.contains("`shop`") && err.contains("live"), "{err}");
     let (code, out, err) = run(dir.path(), &["scratch", "drop", "--all", "--live", &live]);

@@ -55,11 +55,7 @@ fn a_bit_flip_inside_compressed_table_data_fails_verify_and_restore_at_skips_the
     assert_eq!(c.psql("shop_r", "SELECT count(*) FROM orders").trim(), "20000");
 
     // Restoring it by name fails with one line naming the archive; nothing is created.
-    let line = fails(
-        dir.path(),
-        &["restore", "--repo", rs, "--backup", ns, "--live", &c.url("shop"), "--into", "shop_bad"],
-        3,
-    );
+    let line = fails(dir.path(), &restore_args(rs, ns, &["--live", &c.url("shop"), "--into", "shop_bad"]), 3);
     assert!(line.contains(newest.to_str().unwrap()) && line.contains("does not decompress"), "{line}");
     assert_eq!(c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'shop_bad'").trim(), "0");
 }
@@ -165,20 +161,8 @@ fn a_plain_dump_without_its_dump_complete_trailer_is_truncated_and_fails_verify_
     let failed = failed_checks(&v);
     assert!(failed.iter().any(|f| f.starts_with("verify ") && f.contains("truncated")), "{failed:?}");
     assert!(failed.iter().any(|f| f.starts_with("restore: ") && f.contains("truncated")), "{failed:?}");
-    let (code, _, err) = run(
-        dir.path(),
-        &[
-            "restore",
-            "--repo",
-            pr.to_str().unwrap(),
-            "--backup",
-            "latest",
-            "--live",
-            &c.url("bb_p"),
-            "--into",
-            "bb_p_r",
-        ],
-    );
+    let (code, _, err) =
+        run(dir.path(), &restore_args(s(&pr), "latest", &["--live", &c.url("bb_p"), "--into", "bb_p_r"]));
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("truncated: no `dump complete` trailer"), "{err}");
     assert_eq!(scratch_dbs(&c), "");
