@@ -13,8 +13,9 @@
 //!
 //! Ordering: `scan` with `order_by` sorts exactly like `Value::cmp`: NULLS FIRST; numbers and
 //! bytea by value; text by bytes (`COLLATE "C"`); text-mapped types by their text form
-//! (`col::text COLLATE "C"`), never by their native order. One difference is left: PostgreSQL
-//! sorts `-0.0` and `0.0` as equal, `Value` puts `-0.0` first; float keys are rare.
+//! (`col::text COLLATE "C"`), never by their native order; `character(n)` by the padded text it
+//! is read as, not by its own comparison, which ignores trailing spaces. `-0.0` and `0.0` sort as
+//! equal, in PostgreSQL as in `Value`.
 //!
 //! Streaming: a scan runs in a read-only REPEATABLE READ transaction, so memory is bounded
 //! whatever the table size: `scan` through a portal fetched `PAGE_ROWS` rows at a time;
@@ -311,6 +312,12 @@ impl PgDb {
             let not_null = cols.iter().any(|(col, _)| col.name == *c && col.not_null);
             let nulls = if not_null { "" } else { " NULLS FIRST" };
             order.push(match find(c)? {
+                // `character(n)` compares without its trailing spaces but is read with them, so
+                // `a` (read `a  `) would sort before `a\t` (read `a\t `): sorted by the text it
+                // is read as.
+                Mapping::Text if find_type(c)? == Type::BPCHAR => {
+                    format!("textin(bpcharout({q})) COLLATE \"C\"{nulls}")
+                }
                 Mapping::Text => format!("{q} COLLATE \"C\"{nulls}"),
                 Mapping::TextForm => format!("{q}::text COLLATE \"C\"{nulls}"),
                 _ => format!("{q}{nulls}"),
@@ -362,6 +369,18 @@ fn query_problem(e: postgres::Error, conn: &PgConn) -> Result<QueryProblem> {
     } else {
         QueryProblem::Unreadable(message)
     })
+}
+
+/// Whether `st` writes, for a check query that does not return one column: SQLite tells from the
+/// statement alone and refuses a write before counting its columns, so the same `UPDATE …` must
+/// be a write here too, not "0 columns". The read-only transaction refuses a write as it starts
+/// to run, before any row; one row at most is fetched from a query.
+fn starts_writing(tx: &mut postgres::Transaction<'_>, st: &postgres::Statement) -> bool {
+    let read_only = |e: postgres::Error| e.code() == Some(&postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION);
+    match tx.bind(st, &[]) {
+        Ok(portal) => tx.query_portal(&portal, 1).err().is_some_and(read_only),
+        Err(e) => read_only(e),
+    }
 }
 
 /// `PgDb::resolve_table` through any client (a connection or a transaction).
@@ -608,7 +627,8 @@ impl Database for PgDb {
             Err(e) => return query_problem(e, &conn).map(Err),
         };
         if st.columns().len() != 1 {
-            return Ok(Err(QueryProblem::Columns(st.columns().len())));
+            let writes = starts_writing(&mut tx, &st);
+            return Ok(Err(if writes { QueryProblem::Writes } else { QueryProblem::Columns(st.columns().len()) }));
         }
         // Types read as text elsewhere are read here as numbers (numeric) or as their text form.
         let ty = st.columns()[0].type_().clone();

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql};
 
 use super::{
     Access, Database, EngineKind, QueryProblem, RowWrites, Scan, SchemaObject, SkipKind, SkippedTable, TableSchema,
-    Trigger, TriggerEvent, TriggerKind, TriggerState, WriteTxn, quote_ident, quote_list,
+    Trigger, TriggerEvent, TriggerKind, TriggerState, WriteTxn, quote_ident,
 };
 use crate::error::{bad_input, environment, refused};
 use crate::rows::{Batch, BatchFiller};
@@ -242,9 +242,11 @@ impl SqliteDb {
                 order.push(format!("typeof({q}) = 'real'"));
             }
         }
-        let mut cols = quote_list(&scan.columns);
+        // A list, not a string: a scan may ask for no column and only the filter's flag (as
+        // `Database::has_null_in`'s default does).
+        let mut select: Vec<String> = scan.columns.iter().map(|c| quote_ident(c)).collect();
         if let Some(f) = &scan.filter {
-            cols.push_str(&format!(", CASE WHEN ({f}) THEN 1 ELSE 0 END"));
+            select.push(format!("CASE WHEN ({f}) THEN 1 ELSE 0 END"));
         }
         let width = scan.columns.len() + usize::from(scan.filter.is_some());
         let mut sort_here = None;
@@ -255,7 +257,7 @@ impl SqliteDb {
                 match scan.columns.iter().position(|x| x == c) {
                     Some(i) => key.push(i),
                     None => {
-                        cols.push_str(&format!(", {}", quote_ident(c)));
+                        select.push(quote_ident(c));
                         key.push(width + extra);
                         extra += 1;
                     }
@@ -264,7 +266,7 @@ impl SqliteDb {
             sort_here = Some(SortHere { key, width: width + extra, keep: width });
             order.clear();
         }
-        let mut sql = format!("SELECT {cols} FROM {}", quote_ident(&scan.table));
+        let mut sql = format!("SELECT {} FROM {}", select.join(", "), quote_ident(&scan.table));
         if !order.is_empty() {
             sql.push_str(" ORDER BY ");
             sql.push_str(&order.join(", "));

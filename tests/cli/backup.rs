@@ -4,10 +4,6 @@ use std::path::Path;
 
 use crate::common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// Backups taken back to back (well within one second) each get their own file, and the catalog
 /// orders them as taken.
 #[test]

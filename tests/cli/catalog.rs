@@ -42,10 +42,6 @@ fn lists_backups_made_by_sqlite3_and_the_backup_api_in_time_order() {
     }
 }
 
-fn s(p: &std::path::Path) -> &str {
-    p.to_str().unwrap()
-}
-
 fn backup_named<'a>(v: &'a serde_json::Value, file: &str) -> &'a serde_json::Value {
     v["backups"]
         .as_array()

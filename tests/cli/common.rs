@@ -79,6 +79,19 @@ pub fn tables(db: &Path) -> Vec<String> {
     st.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<Vec<_>>>().unwrap()
 }
 
+/// A path as the `&str` a command line takes (test paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `restore --repo REPO --backup BACKUP` followed by `rest`: how every restore command line of the
+/// tests starts.
+pub fn restore_args<'a>(repo: &'a str, backup: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["restore", "--repo", repo, "--backup", backup];
+    args.extend_from_slice(rest);
+    args
+}
+
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }

@@ -530,10 +530,6 @@ fn require_copies_counts_places_not_files() {
     );
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// A newest backup dated in the future (the backup host's clock ahead): the drill says so in
 /// words, counts the RPO as 0 (a warning, no failure), and never prints "is in the future old".
 #[test]

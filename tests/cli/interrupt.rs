@@ -1,15 +1,10 @@
 //! Ctrl-C during a restore: exit 130 and nothing left behind, neither at the target, nor the
 //! temporary file beside it, nor a decompressed copy in the temp folder.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// A gzip backup that is small on disk but takes a while to decompress (100 MB of zeros).
 fn slow_gzip_backup(dir: &tempfile::TempDir) -> std::path::PathBuf {

@@ -129,6 +129,28 @@ impl Cluster {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// A `postgres://` URL for database `db` as `user`, with `password` in it when given.
+    pub fn url_as(&self, user: &str, password: Option<&str>, db: &str) -> String {
+        let password = password.map(|p| format!(":{p}")).unwrap_or_default();
+        format!("postgres://{user}{password}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// A libpq key=value connection string for database `db` as `user`, over TCP.
+    pub fn conn_as(&self, user: &str, db: &str) -> String {
+        format!("host=127.0.0.1 port={} user={user} dbname={db}", self.port)
+    }
+
+    /// Another session on database `db`, as an application holds one: psql running `sql` (a
+    /// `pg_sleep` to stay connected, a lock to hold) in the background; wait for it or kill it.
+    pub fn session(&self, db: &str, sql: &str) -> std::process::Child {
+        self.tool("psql", db)
+            .args(["-X", "-q", "-c", sql])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("psql starts")
+    }
+
     /// A PostgreSQL client tool (psql, pg_dump, pgbench…) from the cluster's bin folder, with the
     /// connection given by environment variables.
     pub fn tool(&self, name: &str, db: &str) -> Command {

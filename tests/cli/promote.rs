@@ -9,10 +9,6 @@ use sha2::{Digest, Sha256};
 
 use crate::common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// A shop as live, and a scratch copy of it with a few changes.
 fn live_and_scratch(dir: &tempfile::TempDir) -> (std::path::PathBuf, std::path::PathBuf) {
     let live = path(dir, "live.db");

@@ -5,10 +5,6 @@ use std::path::Path;
 
 use crate::common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 fn kept(plan: &serde_json::Value) -> Vec<String> {
     plan["plan"]["decisions"]
         .as_array()

@@ -7,10 +7,6 @@ use rusqlite::Connection;
 
 use crate::common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// `type name tbl_name sql` of every schema object of `table`, in creation order.
 fn schema_of(db: &Path, table: &str) -> Vec<(String, String, String)> {
     let c = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();

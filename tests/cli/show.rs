@@ -1,12 +1,6 @@
 //! `lastgood show`: one backup in detail, and a clear refusal for a damaged one.
 
-use std::path::Path;
-
 use crate::common::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn shows_tables_row_counts_schema_and_copies() {

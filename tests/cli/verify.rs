@@ -1,12 +1,6 @@
 //! `lastgood verify`: OK for healthy backups, FAILED with the reason and exit 1 for damaged ones.
 
-use std::path::Path;
-
 use crate::common::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn healthy_backups_verify_ok_including_compressed_copies_and_manifests() {
