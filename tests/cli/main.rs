@@ -18,6 +18,7 @@ mod pg;
 mod pgbatch;
 mod pgcluster;
 mod pgguard;
+mod pgloose;
 mod pgops;
 mod pgpatch;
 mod picker;
