@@ -458,8 +458,10 @@ impl PgRestorePlan {
         copy.map(|_| ()).with_context(|| format!("reading backup `{}`", self.backup_path.display()))
     }
 
-    /// Counts what the database holds now. A table `pgload` filled alone (a plain table, no
-    /// child tables) has the rows its COPYs reported; every other table is counted.
+    /// Counts what the database holds now: each table its own rows (`ONLY`, as every command
+    /// reads a table; a partitioned table its partitions', see `engine::postgres`). A table that
+    /// `pgload` filled and is not partitioned has the rows its COPYs reported (a COPY writes the
+    /// table's own rows); every other table is counted.
     fn report(
         &self,
         skipped_foreign_keys: Vec<String>,
@@ -469,7 +471,7 @@ impl PgRestorePlan {
         let mut client = self.conn.connect()?;
         let rows = client
             .query(
-                "SELECT n.nspname::text, c.relname::text, c.relkind = 'r' AND NOT c.relhassubclass \
+                "SELECT n.nspname::text, c.relname::text, c.relkind = 'p' \
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
                  AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2",
@@ -482,11 +484,12 @@ impl PgRestorePlan {
         }
         let mut tables = Vec::new();
         for r in rows {
-            let (schema, name, plain): (String, String, bool) = (r.get(0), r.get(1), r.get(2));
+            let (schema, name, partitioned): (String, String, bool) = (r.get(0), r.get(1), r.get(2));
             let n = match copied.get(&(schema.as_str(), name.as_str())) {
-                Some(&rows) if plain => rows,
+                Some(&rows) if !partitioned => rows,
                 _ => {
-                    let sql = format!("SELECT count(*) FROM {}.{}", quote_ident(&schema), quote_ident(&name));
+                    let table = format!("{}.{}", quote_ident(&schema), quote_ident(&name));
+                    let sql = format!("SELECT count(*) FROM {}", super::postgres::own_rows(&table, partitioned));
                     let n: i64 =
                         client.query_one(&sql, &[]).map_err(|e| self.conn.classify(e, "counting rows"))?.get(0);
                     n as u64

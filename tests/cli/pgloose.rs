@@ -218,3 +218,100 @@ fn dry_run_of_a_refused_pg_promote_says_it_would_be_refused_and_why() {
     assert!(text.lines().last().unwrap().contains("--yes would be refused: 1 other session(s)"), "{text}");
     assert_eq!(c.psql("shop", "SELECT count(*) FROM orders").trim(), "0", "live untouched");
 }
+
+/// `diff --json ARGS` (exit 0 or 1): the summary line of its one table, and every change line.
+fn diff_summary(cwd: &Path, args: &[&str]) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let mut all = vec!["--json", "diff", "--rows"];
+    all.extend_from_slice(args);
+    let (code, out, err) = run(cwd, &all);
+    assert!(code == 0 || code == 1, "{err}");
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let summary = lines.iter().find(|l| l["type"] == "summary").unwrap_or_else(|| panic!("{out}")).clone();
+    (summary, lines.into_iter().filter(|l| l["type"] == "change").collect())
+}
+
+/// `id|name` of `ONLY table`'s own rows, in key order.
+fn own_rows(c: &Cluster, db: &str, table: &str) -> String {
+    c.psql(db, &format!("SELECT string_agg(id || '|' || name, ',' ORDER BY id) FROM ONLY {table}")).trim().to_string()
+}
+
+/// An inheritance parent used to be read without ONLY: `diff`/`merge` of `animals` also saw the
+/// rows of its child `dogs` (a table of its own, listed apart), so a merge into the parent
+/// rewrote a dog. Every table now means its own rows — read, counted and written with ONLY — in
+/// diff, merge, history and restore's row counts; a partitioned table still means its
+/// partitions' rows, and a merge's safety snapshot of it holds them.
+#[test]
+fn diff_and_merge_of_an_inheritance_parent_touch_only_its_own_rows() {
+    let c = cluster_or_skip!();
+    c.create_db("zoo");
+    c.psql(
+        "zoo",
+        "CREATE TABLE animals(id int PRIMARY KEY, name text NOT NULL);
+         CREATE TABLE dogs(breed text, PRIMARY KEY (id)) INHERITS (animals);
+         INSERT INTO animals VALUES (1, 'cat'), (2, 'cow');
+         INSERT INTO dogs VALUES (1, 'rex', 'lab'), (3, 'fido', 'pug');
+         CREATE TABLE m(id int PRIMARY KEY, name text NOT NULL) PARTITION BY RANGE (id);
+         CREATE TABLE m1 PARTITION OF m FOR VALUES FROM (0) TO (100);
+         CREATE TABLE m2 PARTITION OF m FOR VALUES FROM (100) TO (200);
+         INSERT INTO m VALUES (5, 'five'), (150, 'one fifty');",
+    );
+    let dir = tempdir();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    c.pg_dump("zoo", &["-Fc"], &repo.join("zoo.dump"));
+    let (rs, live) = (repo.to_str().unwrap(), c.url("zoo"));
+    let v = json(dir.path(), &["restore", "--repo", rs, "--backup", "latest", "--live", &live, "--into", "s"]);
+    let rows_of = |name: &str| {
+        v["tables_restored"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap()["rows"].clone()
+    };
+    assert_eq!((rows_of("public.animals"), rows_of("public.dogs")), (2.into(), 2.into()), "{v:#}");
+    assert_eq!(rows_of("public.m"), 2, "a partitioned table counts its partitions' rows");
+    let scratch = c.url("s");
+    let h = json(dir.path(), &["history", "--repo", rs, "--table", "animals", "--scratch-url", &c.url("postgres")]);
+    assert_eq!(h["entries"][0]["rows"], 2, "{h:#}");
+
+    // After the backup: a parent's own rows change, a dog changes, a partitioned row changes.
+    c.psql(
+        "zoo",
+        "UPDATE ONLY animals SET name = 'CAT' WHERE id = 1; DELETE FROM ONLY animals WHERE id = 2;
+         INSERT INTO animals VALUES (4, 'owl'); UPDATE dogs SET name = 'REX' WHERE id = 1;
+         UPDATE m SET name = 'bad' WHERE id IN (5, 150);",
+    );
+    let (d, changes) = diff_summary(dir.path(), &["--scratch", &scratch, "--live", &live, "--tables", "animals"]);
+    assert_eq!((&d["updated"], &d["deleted"], &d["inserted"]), (&1.into(), &1.into(), &1.into()), "{d:#}");
+    assert_eq!((&d["scratch_rows"], &d["live_rows"]), (&2.into(), &2.into()), "{d:#}");
+    let s = format!("{changes:?}");
+    assert!(!s.contains("rex") && !s.contains("REX") && !s.contains("fido"), "a dog in the parent's diff: {s}");
+
+    let all = "updated,deleted,inserted";
+    let args = ["merge", "--scratch", &scratch, "--live", &live, "--tables", "animals", "--restore", all, "--apply"];
+    let r = json(dir.path(), &args);
+    assert_eq!(r["applied"], 3, "{r:#}");
+    assert_eq!(own_rows(&c, "zoo", "animals"), "1|cat,2|cow");
+    assert_eq!(own_rows(&c, "zoo", "dogs"), "1|REX,3|fido", "the child's rows are not the parent's to merge");
+    let (code, _, err) = run(dir.path(), &["diff", "--scratch", &scratch, "--live", &live, "--tables", "animals"]);
+    assert_eq!(code, 0, "{err}");
+    let (d, _) = diff_summary(dir.path(), &["--scratch", &scratch, "--live", &live, "--tables", "dogs"]);
+    assert_eq!(d["updated"], 1, "{d:#}");
+    let args = ["merge", "--scratch", &scratch, "--live", &live, "--tables", "dogs", "--restore", "updated", "--apply"];
+    json(dir.path(), &args);
+    assert_eq!(own_rows(&c, "zoo", "dogs"), "1|rex,3|fido");
+    assert_eq!(own_rows(&c, "zoo", "animals"), "1|cat,2|cow");
+
+    // The partitioned table: its rows are its partitions', merged through it; the safety
+    // snapshot holds them.
+    let (d, _) = diff_summary(dir.path(), &["--scratch", &scratch, "--live", &live, "--tables", "m"]);
+    assert_eq!(d["updated"], 2, "{d:#}");
+    let args = ["merge", "--scratch", &scratch, "--live", &live, "--tables", "m", "--restore", "updated", "--apply"];
+    let r = json(dir.path(), &args);
+    assert_eq!(c.psql("zoo", "SELECT string_agg(name, ',' ORDER BY id) FROM m").trim(), "five,one fifty");
+    let snapshot = r["snapshot"].as_str().unwrap();
+    let out =
+        std::process::Command::new(c.bin.join("pg_restore")).args(["-l", snapshot]).current_dir(dir.path()).output();
+    let out = out.unwrap();
+    assert!(out.status.success(), "{snapshot}: {}", String::from_utf8_lossy(&out.stderr));
+    let toc = String::from_utf8_lossy(&out.stdout);
+    for part in ["TABLE DATA public m1", "TABLE DATA public m2"] {
+        assert!(toc.contains(part), "the safety snapshot lacks {part}: {toc}");
+    }
+}
