@@ -14,6 +14,10 @@
 //! tables not restored (or not in the archive at all, as in a `pg_dump -t` archive such as a
 //! merge's safety snapshot) are left out and reported, whole restores included.
 //!
+//! The archive read is the first of the backup's copies whose bytes hash to the checksum the
+//! catalog recorded (`choose_copy`, before pg_restore runs), so a copy damaged since it was
+//! catalogued is passed over and reported; `--backup PATH` reads that copy only (`only_from`).
+//!
 //! Invariants: a failed or interrupted restore drops the database it created, so nothing is left
 //! under the target name; a default name is always a free name (`_2`, `_3`, … appended), so a
 //! restore never replaces another; an existing database named with `--into`/`--scratch-url` is
@@ -44,6 +48,7 @@ use crate::catalog::format::{Compression, Format};
 use crate::catalog::{Backup, TableFacts, pgdump};
 use crate::error::{bad_input, environment, refused, usage};
 use crate::output::Output;
+use crate::restore::PassedCopy;
 
 /// Every scratch database lastgood creates carries a COMMENT starting with this.
 pub const MARK: &str = "lastgood scratch";
@@ -71,6 +76,9 @@ pub struct PgRestorePlan {
     pub why: String,
     /// Schema-qualified names; `None` restores the whole archive.
     pub tables: Option<Vec<String>>,
+    /// The backup's other copies, tried in this order when the one before does not verify.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_copies: Vec<PathBuf>,
     /// The scratch database, as `postgres://user@host:port/name` (no password).
     pub target: String,
     pub target_database: String,
@@ -86,6 +94,9 @@ pub struct PgRestorePlan {
     default_base: Option<String>,
     #[serde(skip)]
     conn: PgConn,
+    /// The copies to read from, in order (the first is `backup_path`'s).
+    #[serde(skip)]
+    copies: Vec<crate::catalog::Copy>,
     #[serde(skip)]
     compression: Compression,
     #[serde(skip)]
@@ -102,6 +113,9 @@ pub struct PgRestoreReport {
     pub constraints: u64,
     /// Foreign keys left out because they point at tables that were not restored.
     pub skipped_foreign_keys: Vec<String>,
+    /// Copies not read because their bytes no longer verify, in the order tried (`backup_path`
+    /// is the copy read).
+    pub passed_over_copies: Vec<PassedCopy>,
     pub seconds: f64,
 }
 
@@ -180,6 +194,7 @@ impl PgRestorePlan {
         Ok(PgRestorePlan {
             backup_id: backup.id.clone(),
             backup_path: backup.primary().path.clone(),
+            other_copies: backup.copies[1..].iter().map(|c| c.path.clone()).collect(),
             format: backup.format,
             taken_at: backup.taken_at,
             why,
@@ -191,9 +206,71 @@ impl PgRestorePlan {
             load_connections,
             default_base,
             conn,
-            compression: backup.compression,
+            copies: backup.copies.clone(),
+            compression: backup.primary().compression,
             archive: backup.archive.clone(),
         })
+    }
+
+    /// Reads only `copy` (one of the backup's copies: the one `--backup PATH` names), never
+    /// another.
+    pub fn only_from(mut self, copy: &crate::catalog::Copy) -> PgRestorePlan {
+        self.use_copy(copy);
+        self.copies = vec![copy.clone()];
+        self.other_copies.clear();
+        self
+    }
+
+    /// Makes `copy` the one read.
+    fn use_copy(&mut self, copy: &crate::catalog::Copy) {
+        self.backup_path = copy.path.clone();
+        self.compression = copy.compression;
+    }
+
+    /// Picks the first copy whose stored bytes hash to the checksum the catalog recorded for it
+    /// (pg_restore reads an archive several times, so its bytes are checked before it runs, not
+    /// while); returns the copies passed over, and why. Errors: `BadInput` when no copy verifies.
+    fn choose_copy(&mut self, out: &Output) -> Result<Vec<PassedCopy>> {
+        let short = |s: &str| s[..12.min(s.len())].to_string();
+        let candidates = self.copies.clone();
+        let mut passed = Vec::new();
+        for (i, copy) in candidates.iter().enumerate() {
+            let spinner = out.spinner(&format!("checking copy `{}` of backup {}", copy.path.display(), self.backup_id));
+            let stored = if self.format == Format::PgDirectory {
+                crate::catalog::sha256_dir(&copy.path)
+            } else {
+                crate::catalog::format::sha256_file(&copy.path)
+            };
+            spinner.finish_and_clear();
+            let reason = match stored {
+                Ok(sha) if sha.eq_ignore_ascii_case(&copy.sha256) => {
+                    self.use_copy(copy);
+                    return Ok(passed);
+                }
+                Ok(sha) => format!(
+                    "changed since it was catalogued: its sha256 is now {}…, the catalog recorded {}…",
+                    short(&sha),
+                    short(&copy.sha256)
+                ),
+                Err(e) => format!("cannot be read ({e:#})"),
+            };
+            if i + 1 < candidates.len() {
+                out.warn(&format!(
+                    "copy `{}` of backup {} {reason}; reading the next copy",
+                    copy.path.display(),
+                    self.backup_id
+                ));
+            }
+            passed.push(PassedCopy { path: copy.path.clone(), reason });
+        }
+        let message = match passed.as_slice() {
+            [one] => format!("backup {} (`{}`) {}", self.backup_id, one.path.display(), one.reason),
+            all => {
+                let each: Vec<String> = all.iter().map(|p| format!("`{}` {}", p.path.display(), p.reason)).collect();
+                format!("no copy of backup {} verifies: {}", self.backup_id, each.join("; "))
+            }
+        };
+        Err(bad_input(message).hint("run `lastgood verify` on it, or restore from another backup").into())
     }
 
     /// The connection to the target database (password included; never print it).
@@ -206,6 +283,7 @@ impl PgRestorePlan {
     /// the next free one, which the report names.
     pub fn execute(mut self, out: &Output) -> Result<PgRestoreReport> {
         let started = Instant::now();
+        let passed_over = self.choose_copy(out)?;
         self.check_pg_restore_reads_archive()?;
         let mut admin = Admin::connect(&self.conn)?;
         let replaced_foreign = match self.default_base {
@@ -231,7 +309,8 @@ impl PgRestorePlan {
         };
         let cleanup = self.create_target(&mut admin, &comment)?;
         let spinner = out.spinner(&format!("restoring backup {} into {}", self.backup_id, self.target_database));
-        let result = self.run_restore().and_then(|(skipped, loaded)| self.report(skipped, &loaded, started));
+        let result =
+            self.run_restore().and_then(|(skipped, loaded)| self.report(skipped, &loaded, passed_over, started));
         spinner.finish_and_clear();
         crate::interrupt::forget_cleanup(cleanup);
         match result {
@@ -466,6 +545,7 @@ impl PgRestorePlan {
         &self,
         skipped_foreign_keys: Vec<String>,
         loaded: &[LoadedTable],
+        passed_over_copies: Vec<PassedCopy>,
         started: Instant,
     ) -> Result<PgRestoreReport> {
         let mut client = self.conn.connect()?;
@@ -514,6 +594,7 @@ impl PgRestorePlan {
             indexes,
             constraints,
             skipped_foreign_keys,
+            passed_over_copies,
             seconds: started.elapsed().as_secs_f64(),
         })
     }

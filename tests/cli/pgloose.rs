@@ -315,3 +315,87 @@ fn diff_and_merge_of_an_inheritance_parent_touch_only_its_own_rows() {
         assert!(toc.contains(part), "the safety snapshot lacks {part}: {toc}");
     }
 }
+
+/// Replaces the first occurrence of `from` in `file` by `to` (same length), keeping its size and
+/// mtime, so that the catalog keeps its cached facts and only a re-read notices.
+fn rewrite_keeping_stamp(file: &Path, from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let mut bytes = std::fs::read(file).unwrap();
+    let at = bytes.windows(from.len()).position(|w| w == from).unwrap_or_else(|| panic!("no {from:?}"));
+    bytes[at..at + to.len()].copy_from_slice(to);
+    replace_keeping_stamp(file, &bytes);
+}
+
+/// PostgreSQL restore used to read only the primary copy, unchecked: a plain dump edited since
+/// it was catalogued (same size and mtime) restored its altered rows silently, although a `.gz`
+/// of the same content was healthy. Restore now reads the first copy whose bytes verify (here
+/// the `.gz`, decompressed as that copy needs), says which it passed over and why, and `--backup
+/// PATH` reads exactly that copy; a custom archive damaged in one of two repositories the same.
+#[test]
+fn pg_restore_reads_the_first_copy_whose_bytes_verify_and_backup_path_reads_that_copy() {
+    let c = cluster_or_skip!();
+    let dir = tempdir();
+    let d = dir.path();
+    c.create_db("shop");
+    c.psql("shop", "CREATE TABLE items(id int PRIMARY KEY, name text); INSERT INTO items SELECT x, 'item ' || x FROM generate_series(1, 20) x;");
+    let (r1, r2) = (d.join("r1"), d.join("r2"));
+    std::fs::create_dir_all(&r1).unwrap();
+    std::fs::create_dir_all(&r2).unwrap();
+    let plain = r1.join("shop.sql");
+    c.pg_dump("shop", &["-Fp"], &plain);
+    let gz = r2.join("shop.sql.gz");
+    gzip(&plain, &gz);
+    let (s1, s2) = (r1.to_str().unwrap(), r2.to_str().unwrap());
+    let live = c.url("shop");
+    let cat = json(d, &["catalog", "--repo", s1, "--repo", s2]);
+    let paths: Vec<&str> =
+        cat["backups"][0]["copies"].as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, [plain.to_str().unwrap(), gz.to_str().unwrap()], "one backup, the plain dump first");
+    let restore = |backup: &str, into: &str| {
+        json(d, &["restore", "--repo", s1, "--repo", s2, "--backup", backup, "--live", &live, "--into", into])
+    };
+    let names =
+        |db: &str| c.psql(db, "SELECT string_agg(name, ',' ORDER BY id) FROM items WHERE id <= 3").trim().to_string();
+
+    // --backup naming the .gz reads the .gz.
+    let r = restore(gz.to_str().unwrap(), "from_gz");
+    assert_eq!(r["backup_path"], gz.to_str().unwrap(), "{r:#}");
+    assert_eq!(names("from_gz"), "item 1,item 2,item 3");
+
+    // The plain dump edited since it was catalogued: the restore reads the .gz and says so.
+    rewrite_keeping_stamp(&plain, b"item 2\n", b"EVIL 2\n");
+    let r = restore("latest", "fallback");
+    assert_eq!(r["backup_path"], gz.to_str().unwrap(), "{r:#}");
+    let passed = r["passed_over_copies"].as_array().unwrap();
+    assert_eq!(passed.len(), 1, "{r:#}");
+    assert_eq!(passed[0]["path"], plain.to_str().unwrap());
+    assert!(passed[0]["reason"].as_str().unwrap().contains("changed since it was catalogued"), "{r:#}");
+    assert_eq!(names("fallback"), "item 1,item 2,item 3", "never the edited rows");
+    let (code, text, err) =
+        run(d, &["restore", "--repo", s1, "--repo", s2, "--backup", "latest", "--live", &live, "--into", "human"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("passed over copy `") && text.contains(&format!("read copy `{}`", gz.display())), "{text}");
+    // --backup naming the edited copy reads that copy only: refused, no database left.
+    let (code, _, err) = run(
+        d,
+        &["restore", "--repo", s1, "--repo", s2, "--backup", plain.to_str().unwrap(), "--live", &live, "--into", "bad"],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("changed since it was catalogued"), "{err}");
+    assert_eq!(identity(&c, "bad"), "");
+
+    // A custom archive in two repositories, the first copy damaged: read from the second.
+    let (r3, r4) = (d.join("r3"), d.join("r4"));
+    std::fs::create_dir_all(&r3).unwrap();
+    std::fs::create_dir_all(&r4).unwrap();
+    c.pg_dump("shop", &["-Fc", "-Z0"], &r3.join("shop.dump"));
+    std::fs::copy(r3.join("shop.dump"), r4.join("shop.dump")).unwrap();
+    let (s3, s4) = (r3.to_str().unwrap(), r4.to_str().unwrap());
+    json(d, &["catalog", "--repo", s3, "--repo", s4]);
+    rewrite_keeping_stamp(&r3.join("shop.dump"), b"item 2\n", b"EVIL 2\n");
+    let r =
+        json(d, &["restore", "--repo", s3, "--repo", s4, "--backup", "latest", "--live", &live, "--into", "custom"]);
+    assert_eq!(r["backup_path"], r4.join("shop.dump").to_str().unwrap(), "{r:#}");
+    assert_eq!(r["passed_over_copies"][0]["path"], r3.join("shop.dump").to_str().unwrap(), "{r:#}");
+    assert_eq!(names("custom"), "item 1,item 2,item 3");
+}
