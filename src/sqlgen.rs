@@ -6,9 +6,11 @@
 //! may be NULL, so `IS`; PostgreSQL keys cannot, so `=`, which its indexes serve), how a value is
 //! matched exactly in a table without a key (SQLite compares across storage classes, so the
 //! storage class is checked too), how one copy of a duplicated row is addressed (SQLite's rowid,
-//! through whichever of `rowid`, `_rowid_`, `oid` no column of the table shadows, vs `ctid`), and
-//! BLOB and special REAL literals (PostgreSQL: `'NaN'::float8`, `'Infinity'::float8`,
-//! `'-Infinity'::float8`, `'-0'::float8`; SQLite has no NaN).
+//! through whichever of `rowid`, `_rowid_`, `oid` no column of the table shadows, vs `ctid`, with
+//! the partition's `tableoid` in a partitioned table), and BLOB and special REAL literals
+//! (PostgreSQL: `'NaN'::float8`, `'Infinity'::float8`, `'-Infinity'::float8`, `'-0'::float8`;
+//! SQLite has no NaN). PostgreSQL statements name a table's own rows (`ONLY`), a partitioned
+//! table's through its partitions (`TableSql::rows`).
 //!
 //! Statements follow live's declaration of each column (`TableSql::fill`, `read_as`): a column
 //! the database generates is never written (left out of INSERTs, never SET: it follows from
@@ -248,9 +250,12 @@ impl TableSql {
     }
 
     /// How one row is addressed: SQLite's rowid under a name no column shadows, PostgreSQL's
-    /// `ctid`. Errors: `BadInput` when columns shadow every name of the rowid.
+    /// `ctid` — with the partition's `tableoid` in a partitioned table, where each partition has
+    /// its own `ctid`s (`(0,1)` is in every partition), as the text `tableoid:ctid`. Errors:
+    /// `BadInput` when columns shadow every name of the rowid.
     fn row_address(&self) -> anyhow::Result<String> {
         match (self.dialect, &self.rowid) {
+            (Dialect::Postgres, _) if self.partitioned => Ok("tableoid::text || ':' || ctid::text".to_string()),
             (Dialect::Postgres, _) => Ok("ctid".to_string()),
             (Dialect::Sqlite, Some(name)) => Ok(quote_ident(name)),
             (Dialect::Sqlite, None) => Err(crate::error::bad_input(format!(
@@ -359,6 +364,13 @@ impl TableSql {
 
     /// Deletes the row at one address (parameter: the address `select_copies` returned).
     pub fn delete_at(&self) -> anyhow::Result<String> {
+        if self.dialect == Dialect::Postgres && self.partitioned {
+            // Split apart again, so that each partition is searched by ctid (a TID scan).
+            return Ok(format!(
+                "DELETE FROM {} WHERE tableoid = split_part(?1, ':', 1)::oid AND ctid = split_part(?1, ':', 2)::tid",
+                self.rows()
+            ));
+        }
         Ok(format!("DELETE FROM {} WHERE {} = ?", self.rows(), self.row_address()?))
     }
 
@@ -470,9 +482,14 @@ impl TableSql {
     /// Deletes `copies` copies of `row` from a table without a key. (SQL cannot tell `-0.0` from
     /// `0.0`, so where both occur in otherwise equal rows the patch may remove the other one.)
     pub fn delete_copies_literal(&self, row: &[Value], copies: u64) -> anyhow::Result<String> {
-        let a = self.row_address()?;
+        // A partitioned table's rows by (partition, ctid): a bare ctid is in every partition.
+        let (a, picked) = if self.dialect == Dialect::Postgres && self.partitioned {
+            ("(tableoid, ctid)".to_string(), "tableoid, ctid".to_string())
+        } else {
+            (self.row_address()?, self.row_address()?)
+        };
         Ok(format!(
-            "DELETE FROM {t} WHERE {a} IN (SELECT {a} FROM {t} WHERE {} LIMIT {copies});",
+            "DELETE FROM {t} WHERE {a} IN (SELECT {picked} FROM {t} WHERE {} LIMIT {copies});",
             self.exact_row_match(row, true),
             t = self.rows()
         ))
@@ -697,6 +714,17 @@ mod tests {
         assert_eq!(copies.matches("FROM ONLY \"or\"\"ders\"").count(), 2, "{copies}");
         let parted = TableSql { partitioned: true, ..t.clone() };
         assert_eq!(parted.delete(), "DELETE FROM \"or\"\"ders\" WHERE \"id\" = ?");
+        // Each partition has its own ctids: a row is addressed by partition and ctid.
+        let parted_keyless = TableSql { key_len: 0, ..parted.clone() };
+        assert!(
+            parted_keyless.select_copies(&row).unwrap().starts_with("SELECT tableoid::text || ':' || ctid::text, ")
+        );
+        assert!(parted_keyless.delete_at().unwrap().contains("tableoid = split_part(?1, ':', 1)::oid AND ctid ="));
+        let copies = parted_keyless.delete_copies_literal(&row, 1).unwrap();
+        assert!(
+            copies.starts_with("DELETE FROM \"or\"\"ders\" WHERE (tableoid, ctid) IN (SELECT tableoid, ctid FROM"),
+            "{copies}"
+        );
         assert!(parted.update_batch(&[1], &["int4".into(), "text".into()], 1).starts_with("UPDATE \"or\"\"ders\" AS"));
         assert_eq!(
             Dialect::Postgres.count_referencing("sales.items", &["order_id".into()]),

@@ -399,3 +399,42 @@ fn pg_restore_reads_the_first_copy_whose_bytes_verify_and_backup_path_reads_that
     assert_eq!(r["passed_over_copies"][0]["path"], r3.join("shop.dump").to_str().unwrap(), "{r:#}");
     assert_eq!(names("custom"), "item 1,item 2,item 3");
 }
+
+/// Every partition has its own ctids: `(0,1)` is the first row of each. A row of a partitioned
+/// table without a key was addressed by ctid alone, so `diff --sql` printed a DELETE that also
+/// removed another partition's first row, and `merge` refused (it removed 2 rows). Rows are now
+/// addressed by partition and ctid: the patch and the merge both bring live to scratch exactly.
+#[test]
+fn a_row_of_a_partitioned_table_without_a_key_is_removed_in_its_own_partition_only() {
+    let c = cluster_or_skip!();
+    c.create_db("shop");
+    c.psql(
+        "shop",
+        "CREATE TABLE k(a int, v text) PARTITION BY RANGE (a);
+         CREATE TABLE k1 PARTITION OF k FOR VALUES FROM (0) TO (10);
+         CREATE TABLE k2 PARTITION OF k FOR VALUES FROM (10) TO (20);
+         INSERT INTO k VALUES (1, 'x'), (11, 'y');",
+    );
+    let dir = tempdir();
+    let d = dir.path();
+    let repo = d.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    c.pg_dump("shop", &["-Fc"], &repo.join("shop.dump"));
+    let rs = repo.to_str().unwrap();
+    json(d, &["restore", "--repo", rs, "--backup", "latest", "--live", &c.url("shop"), "--into", "s"]);
+    // A second copy of (1, 'x') since: the first copy sits at (0,1) of k1, as (11, 'y') of k2.
+    c.psql("shop", "INSERT INTO k VALUES (1, 'x')");
+    let all = |db: &str| c.psql(db, "SELECT string_agg(a || v, ',' ORDER BY a, v) FROM k").trim().to_string();
+    assert_eq!(all("s"), "1x,11y");
+    for copy in ["patched", "merged"] {
+        c.psql("postgres", &format!("CREATE DATABASE {copy} TEMPLATE shop"));
+    }
+    let (code, patch, err) = run(d, &["diff", "--sql", "--scratch", &c.url("s"), "--live", &c.url("patched")]);
+    assert_eq!(code, 1, "{err}");
+    psql_script(&c, "patched", &patch);
+    assert_eq!(all("patched"), "1x,11y", "the patch removed a row of another partition:\n{patch}");
+    let args = ["merge", "--scratch", &c.url("s"), "--live", &c.url("merged"), "--restore", "inserted", "--apply"];
+    let r = json(d, &args);
+    assert_eq!(r["applied"], 1, "{r:#}");
+    assert_eq!(all("merged"), "1x,11y");
+}
