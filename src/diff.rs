@@ -82,6 +82,10 @@ pub struct TableSpec {
     /// need `OVERRIDING SYSTEM VALUE`, and literals take the column's type (`sqlgen`).
     #[serde(skip)]
     pub live_columns: Vec<Column>,
+    /// Live's table is a PostgreSQL partitioned table (see `TableSchema::partitioned`), which
+    /// the statements written into live name without `ONLY`.
+    #[serde(skip)]
+    pub partitioned: bool,
 }
 
 impl TableSpec {
@@ -257,7 +261,17 @@ fn table_spec(
     }
     let live_columns =
         columns.iter().map(|n| l.column(n).cloned().unwrap_or_else(|| Column::plain(n, "INTEGER"))).collect();
-    Ok(TableSpec { table: table.clone(), mode, key_len: key.len(), columns, compared, drift, rowid, live_columns })
+    Ok(TableSpec {
+        table: table.clone(),
+        mode,
+        key_len: key.len(),
+        columns,
+        compared,
+        drift,
+        rowid,
+        live_columns,
+        partitioned: l.partitioned,
+    })
 }
 
 /// The names by which SQL reaches SQLite's rowid, unless a column carries the name.
@@ -881,6 +895,7 @@ mod tests {
             drift: Drift::default(),
             rowid: Some("rowid".into()),
             live_columns: cols.iter().map(|c| Column::plain(c, "")).collect(),
+            partitioned: false,
         }
     }
 

@@ -279,7 +279,12 @@ fn restore_and_check(
     let why = format!("drill of `{}`", spec.name);
     let restored = RestorePlan::new(catalog, backup, why, None, target.clone(), false).and_then(|p| p.execute(out));
     let restored = match restored {
-        Ok(r) => format!("restored whole in {:.2}s, quick_check {}", r.seconds, r.quick_check),
+        Ok(r) => format!(
+            "restored whole in {:.2}s, quick_check {}{}",
+            r.seconds,
+            r.quick_check,
+            copies_note(&r.passed_over_copies, &r.plan.backup_path)
+        ),
         Err(e) => return restore_failed(spec, rec, t, e),
     };
     rec.record("restore", t, Ok(restored));
@@ -318,12 +323,13 @@ fn restore_and_check_pg(spec: &DatabaseSpec, backup: &Backup, rec: &mut Recorder
     };
     let r = &probe.report;
     let msg = format!(
-        "restored whole into scratch database `{}` in {:.2}s ({} tables, {} indexes, {} constraints)",
+        "restored whole into scratch database `{}` in {:.2}s ({} tables, {} indexes, {} constraints){}",
         r.plan.target_database,
         r.seconds,
         r.tables_restored.len(),
         r.indexes,
-        r.constraints
+        r.constraints,
+        copies_note(&r.passed_over_copies, &r.plan.backup_path)
     );
     rec.record("restore", t, Ok(msg));
     run_data_checks(spec, probe.db(), rec);
@@ -332,6 +338,15 @@ fn restore_and_check_pg(spec: &DatabaseSpec, backup: &Backup, rec: &mut Recorder
     let dropped = Instant::now();
     rec.record("drop scratch", dropped, probe.finish().map(|_| format!("scratch database `{name}` dropped")));
     Some(took)
+}
+
+/// "; read copy `X`, passed over `Y` (why)" when the restore passed over damaged copies.
+fn copies_note(passed_over: &[crate::restore::PassedCopy], read: &std::path::Path) -> String {
+    if passed_over.is_empty() {
+        return String::new();
+    }
+    let passed: Vec<String> = passed_over.iter().map(|p| format!("`{}` ({})", p.path.display(), p.reason)).collect();
+    format!("; read copy `{}`, passed over {}", read.display(), passed.join(", "))
 }
 
 fn restore_failed(spec: &DatabaseSpec, rec: &mut Recorder, t: Instant, e: anyhow::Error) -> Option<Duration> {

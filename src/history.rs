@@ -11,6 +11,8 @@
 //! PostgreSQL values map to `Value`s as in `engine::postgres`, so digests compare across backups
 //! of one engine. Digests are cached in the repository cache
 //! per (backup content_sha256, table, column): a backup's content never changes under its checksum.
+//! A backup whose table cannot be read (a plain dump, which restores only whole; a damaged
+//! archive) gets a `cannot tell` note and the history goes on over the others.
 
 use std::time::Instant;
 
@@ -35,7 +37,7 @@ pub struct HistoryEntry {
     pub backup_id: String,
     pub sha256: String,
     pub taken_at: DateTime<Utc>,
-    /// The table exists in this backup (and the backup is usable).
+    /// The table is in this backup (and the backup is usable).
     pub present: bool,
     pub rows: Option<u64>,
     pub table_digest: Option<String>,
@@ -46,7 +48,9 @@ pub struct HistoryEntry {
     pub column_changed: Option<bool>,
     /// The digest came from the cache.
     pub cached: bool,
-    /// Why there is no digest (damaged backup, no such table or column).
+    /// Why there is no digest (damaged backup, no such table or column), or `cannot tell: …`
+    /// when this backup's table could not be read (a plain dump, which restores only whole; an
+    /// archive pg_restore fails on): the other backups are digested all the same.
     pub note: Option<String>,
 }
 
@@ -88,6 +92,7 @@ pub fn history(
     }
     bar.finish_and_clear();
     if let Some(c) = column
+        && entries.iter().any(|e| e.table_digest.is_some())
         && entries.iter().all(|e| e.column_digest.is_none())
     {
         return Err(bad_input(format!("no backup has a column `{c}` in table `{table}`"))
@@ -144,7 +149,14 @@ fn entry_for(
             d
         }
         None => {
-            let d = digest_backup(b, table, column, scratch, out)?;
+            e.present = true;
+            let d = match digest_backup(b, table, column, scratch, out)? {
+                Ok(d) => d,
+                Err(reason) => {
+                    e.note = Some(format!("cannot tell: {reason}"));
+                    return Ok(e);
+                }
+            };
             // Best effort, like every cache write.
             let _ = cache::write_history(&b.primary().repository, &b.content_sha256, table, col_key, &d);
             d
@@ -164,23 +176,39 @@ fn entry_for(
 
 /// Digests `table` of one backup: a SQLite backup in place; a pg_dump archive by restoring only
 /// that table into a scratch database on `scratch`, dropped again afterwards whatever happens.
+/// `Ok(Err(reason))` when this backup cannot be read or restored (a plain dump restores only
+/// whole, a damaged archive, a file damaged since it was catalogued): it cannot tell, and the
+/// other backups still can. Errors: what no backup could get past (no `--scratch-url`, the
+/// machine or the server failing: `Environment`), and failures while digesting.
 fn digest_backup(
     b: &Backup,
     table: &str,
     column: Option<&str>,
     scratch: Option<&PgConn>,
     out: &Output,
-) -> Result<TableDigest> {
+) -> Result<std::result::Result<TableDigest, String>> {
     if !b.format.is_postgres() {
-        let mut opened = open_queryable(b)?;
-        return digest_table(&mut opened.db, table, column);
+        let mut opened = match open_queryable(b) {
+            Ok(o) => o,
+            Err(err) if is_environment(&err) => return Err(err),
+            Err(err) => return Ok(Err(format!("cannot read it: {err:#}"))),
+        };
+        return digest_table(&mut opened.db, table, column).map(Ok);
     }
     let server = scratch.ok_or_else(|| crate::bisect::no_scratch_server(b))?;
     let why = format!("history of `{table}` in backup {}", b.id);
-    let mut probe = ProbeScratch::restore(b, Some(vec![table.to_string()]), server, why, out)?;
+    let mut probe = match ProbeScratch::restore(b, Some(vec![table.to_string()]), server, why, out) {
+        Ok(p) => p,
+        Err(err) if is_environment(&err) => return Err(err),
+        Err(err) => return Ok(Err(format!("cannot restore `{table}` from it: {err:#}"))),
+    };
     let d = digest_table(probe.db(), table, column)?;
     probe.finish()?;
-    Ok(d)
+    Ok(Ok(d))
+}
+
+fn is_environment(e: &anyhow::Error) -> bool {
+    crate::error::classify(e).is_some_and(|f| f.kind == crate::error::Kind::Environment)
 }
 
 /// Sets `changed` / `column_changed` against the previous entry that has a digest.

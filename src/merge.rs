@@ -1242,6 +1242,7 @@ mod tests {
             drift: Default::default(),
             rowid: Some("rowid".into()),
             live_columns: Vec::new(),
+            partitioned: false,
         };
         let c = Change {
             kind: ChangeKind::Updated { columns: vec!["v".into()] },

@@ -152,6 +152,7 @@ mod tests {
             drift: Drift::default(),
             rowid: None,
             live_columns: Vec::new(),
+            partitioned: false,
         }
     }
 

@@ -4,6 +4,13 @@
 //! can be checked without writing (backup usable, tables present, target allowed) and can be
 //! printed; `execute` carries it out.
 //!
+//! Copies: a backup stored in several places (repositories, a `.gz` beside a plain file) is read
+//! from the first copy whose bytes verify — hash to the checksums the catalog recorded for it. A
+//! copy damaged since it was catalogued is passed over for the next one, and the report says
+//! which copy was read and which were passed over, and why (`passed_over_copies`). A failure of
+//! a copy whose bytes verify (quick_check, the target) is final: every copy holds that content.
+//! `--backup PATH` reads exactly that copy (`only_from`).
+//!
 //! Invariants: the target is written under a temporary name in its own folder and renamed into
 //! place only after the copy, `PRAGMA quick_check` and fsync succeeded, so a failed or interrupted
 //! restore leaves nothing at the target path; an existing file is replaced only with `force`, and
@@ -51,9 +58,15 @@ pub struct RestorePlan {
     /// The `-wal` read with the backup, which is part of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup_wal: Option<PathBuf>,
-    /// The copy read (the primary), with the checksums the catalog recorded for it.
+    /// The backup's other copies, tried in this order when the one before does not verify.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_copies: Vec<PathBuf>,
+    /// The copy read (`backup_path`'s), with the checksums the catalog recorded for it.
     #[serde(skip)]
     copy: catalog::Copy,
+    /// The copies to read from, in order (the first is `copy`).
+    #[serde(skip)]
+    copies: Vec<catalog::Copy>,
     /// The catalog's row count of each of `tables` (0 when unknown), for the progress bar.
     #[serde(skip)]
     table_rows: Vec<u64>,
@@ -68,7 +81,34 @@ pub struct RestoreReport {
     /// Virtual and shadow tables: copied with the file by a whole restore, not counted.
     pub skipped_tables: Vec<crate::engine::SkippedTable>,
     pub quick_check: String,
+    /// Copies not read because their bytes no longer verify, in the order tried (`backup_path`
+    /// is the copy read).
+    pub passed_over_copies: Vec<PassedCopy>,
     pub seconds: f64,
+}
+
+/// A copy of a backup a restore did not read, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassedCopy {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// A restore from one copy that did not succeed: the copy's bytes are not the catalogued ones
+/// (`Damaged`: the next copy may do), or something else failed (`Failed`: final).
+enum Attempt {
+    Damaged { reason: String, err: anyhow::Error },
+    Failed(anyhow::Error),
+}
+
+/// A restore from one copy that succeeded, under its temporary name.
+struct Restored {
+    tmp: tempfile::NamedTempFile,
+    quick_check: String,
+    tables_restored: Vec<TableFacts>,
+    skipped_tables: Vec<crate::engine::SkippedTable>,
+    /// Declared last: dropped after `tmp` is renamed or deleted.
+    _pending: crate::interrupt::Pending,
 }
 
 impl RestorePlan {
@@ -117,9 +157,27 @@ impl RestorePlan {
             target,
             prepares_scratch_folder: None,
             backup_wal: backup.primary().wal.as_ref().map(|w| w.path.clone()),
+            other_copies: backup.copies[1..].iter().map(|c| c.path.clone()).collect(),
             copy: backup.primary().clone(),
+            copies: backup.copies.clone(),
             table_rows,
         }
+    }
+
+    /// Reads only `copy` (one of the backup's copies: the one `--backup PATH` names), never
+    /// another.
+    pub fn only_from(mut self, copy: &catalog::Copy) -> RestorePlan {
+        self.use_copy(copy);
+        self.copies = vec![copy.clone()];
+        self.other_copies.clear();
+        self
+    }
+
+    /// Makes `copy` the one read.
+    fn use_copy(&mut self, copy: &catalog::Copy) {
+        self.backup_path = copy.path.clone();
+        self.backup_wal = copy.wal.as_ref().map(|w| w.path.clone());
+        self.copy = copy.clone();
     }
 
     /// Like `new`, for a restore to `name` in the scratch folder `scratch` (see `scratch_dir`),
@@ -146,31 +204,59 @@ impl RestorePlan {
         Ok(plan)
     }
 
-    /// Carries the plan out. Errors name the backup and the table involved; on any error nothing
-    /// is left at the target path.
-    ///
-    /// The result is proven twice before it is renamed into place: the bytes restored from hash to
-    /// the copy's catalogued checksums — its main file's and its `-wal`'s — (so a backup damaged
-    /// since it was catalogued is caught, even when its size and mtime did not change), and
-    /// `PRAGMA quick_check` passes on the result. The hash, the quick_check and the fsync run side
-    /// by side.
-    pub fn execute(self, out: &Output) -> Result<RestoreReport> {
+    /// Carries the plan out, from the first copy whose bytes verify (module docs). Errors name
+    /// the backup and the table involved; on any error nothing is left at the target path.
+    pub fn execute(mut self, out: &Output) -> Result<RestoreReport> {
         let started = Instant::now();
         if let Some(scratch) = &self.prepares_scratch_folder {
             scratch_dir(Some(scratch))?;
         }
         let dir = parent_dir(&self.target);
-        // `_pending` is declared first so that it drops last, after `tmp` is renamed or deleted.
-        let (_pending, tmp) = crate::interrupt::Pending::create(
-            || tempfile::Builder::new().prefix(".lastgood-tmp-").suffix(".db").tempfile_in(&dir),
+        let candidates = self.copies.clone();
+        let mut passed_over = Vec::new();
+        for (i, copy) in candidates.iter().enumerate() {
+            self.use_copy(copy);
+            match self.restore_from_copy(&dir, out) {
+                Ok(done) => return self.put_in_place(done, passed_over, &dir, started),
+                Err(Attempt::Failed(e)) => return Err(e),
+                Err(Attempt::Damaged { err, .. }) if candidates.len() == 1 => return Err(err),
+                Err(Attempt::Damaged { reason, .. }) => {
+                    if i + 1 < candidates.len() {
+                        out.warn(&format!(
+                            "copy `{}` of backup {} {reason}; reading the next copy",
+                            copy.path.display(),
+                            self.backup_id
+                        ));
+                    }
+                    passed_over.push(PassedCopy { path: copy.path.clone(), reason });
+                }
+            }
+        }
+        let each: Vec<String> = passed_over.iter().map(|p| format!("`{}` {}", p.path.display(), p.reason)).collect();
+        Err(bad_input(format!("no copy of backup {} verifies: {}", self.backup_id, each.join("; ")))
+            .hint("run `lastgood verify` on it, or restore from another backup")
+            .into())
+    }
+
+    /// Restores from the current copy into a new temporary file in `dir`, proven twice before it
+    /// may be renamed into place: the bytes restored from hash to the copy's catalogued checksums
+    /// — its main file's and its `-wal`'s — (so a copy damaged since it was catalogued is caught,
+    /// even when its size and mtime did not change), and `PRAGMA quick_check` passes on the
+    /// result. The hash, the quick_check and the fsync run side by side.
+    fn restore_from_copy(&self, dir: &Path, out: &Output) -> std::result::Result<Restored, Attempt> {
+        let (pending, tmp) = crate::interrupt::Pending::create(
+            || tempfile::Builder::new().prefix(".lastgood-tmp-").suffix(".db").tempfile_in(dir),
             |t| t.path(),
         )
-        .map_err(|e| environment(format!("cannot create a file in `{}`: {e}", dir.display())))?;
+        .map_err(|e| {
+            Attempt::Failed(environment(format!("cannot create a file in `{}`: {e}", dir.display())).into())
+        })?;
         let tmp_path = tmp.path().to_path_buf();
         let hashed = match &self.tables {
-            None => self.copy_whole(tmp.as_file(), &tmp_path, out)?,
-            Some(tables) => Some(self.copy_tables(&tmp_path, tables, out)?),
+            None => self.copy_whole(tmp.as_file(), &tmp_path, out),
+            Some(tables) => self.copy_tables(&tmp_path, tables, out).map(Some),
         };
+        let hashed = hashed.map_err(|e| self.attempt_failed(e))?;
         let (sha256, checked, synced) = std::thread::scope(|s| {
             let hash = s.spawn(|| match hashed {
                 Some(h) => Ok(h),
@@ -180,63 +266,119 @@ impl RestorePlan {
             let checked = check_result(&tmp_path);
             (join(hash), checked, join(sync))
         });
-        self.check_sha256(&sha256?)?;
-        let (quick_check, tables_restored, skipped_tables) = checked?;
-        if quick_check != "ok" {
-            return Err(bad_input(format!(
-                "restored copy of backup {} (`{}`) fails quick_check: {quick_check}",
-                self.backup_id,
-                self.backup_path.display()
-            ))
-            .hint("run `lastgood verify` on it, or restore from another backup")
-            .into());
+        if let Some(what) = self.mismatch(&sha256.map_err(Attempt::Failed)?) {
+            return Err(Attempt::Damaged {
+                err: self.changed(&what),
+                reason: format!("changed since it was catalogued: {what}"),
+            });
         }
-        synced.with_context(|| format!("syncing `{}`", tmp_path.display()))?;
-        set_default_file_mode(tmp.as_file())?;
+        let (quick_check, tables_restored, skipped_tables) = checked.map_err(Attempt::Failed)?;
+        if quick_check != "ok" {
+            return Err(Attempt::Failed(
+                bad_input(format!(
+                    "restored copy of backup {} (`{}`) fails quick_check: {quick_check}",
+                    self.backup_id,
+                    self.backup_path.display()
+                ))
+                .hint("run `lastgood verify` on it, or restore from another backup")
+                .into(),
+            ));
+        }
+        synced.with_context(|| format!("syncing `{}`", tmp_path.display())).map_err(Attempt::Failed)?;
+        Ok(Restored { tmp, quick_check, tables_restored, skipped_tables, _pending: pending })
+    }
+
+    /// Renames a proven restore into place and reports it.
+    fn put_in_place(
+        self,
+        done: Restored,
+        passed_over_copies: Vec<PassedCopy>,
+        dir: &Path,
+        started: Instant,
+    ) -> Result<RestoreReport> {
+        set_default_file_mode(done.tmp.as_file())?;
         // The old target's WAL or journal would be replayed or rolled back onto the new file.
         // `check_target` refused them without `force`.
         remove_side_files(&self.target)?;
-        let persisted =
-            if self.replace_existing { tmp.persist(&self.target) } else { tmp.persist_noclobber(&self.target) };
+        let persisted = if self.replace_existing {
+            done.tmp.persist(&self.target)
+        } else {
+            done.tmp.persist_noclobber(&self.target)
+        };
         persisted.map_err(|e| {
             refused(format!("cannot put the restore at `{}`: {}", self.target.display(), e.error))
                 .hint("pass --force to replace an existing file")
         })?;
-        sync_dir(&dir);
+        sync_dir(dir);
         Ok(RestoreReport {
             plan: self,
-            tables_restored,
-            skipped_tables,
-            quick_check,
+            tables_restored: done.tables_restored,
+            skipped_tables: done.skipped_tables,
+            quick_check: done.quick_check,
+            passed_over_copies,
             seconds: started.elapsed().as_secs_f64(),
         })
     }
 
-    /// The stored bytes read — the main file's and the `-wal`'s — must be the ones the catalog
-    /// recorded.
-    fn check_sha256(&self, (sha256, wal_sha256): &Hashed) -> Result<()> {
+    /// What differs between the stored bytes read — the main file's and the `-wal`'s — and the
+    /// checksums the catalog recorded for the copy, in words; `None` when they are the same.
+    fn mismatch(&self, (sha256, wal_sha256): &Hashed) -> Option<String> {
         let short = |s: &str| s[..12.min(s.len())].to_string();
         let recorded_wal = self.copy.wal.as_ref().map(|w| w.sha256.as_str());
-        let what = if !sha256.eq_ignore_ascii_case(&self.copy.sha256) {
-            format!("its sha256 is now {}…, the catalog recorded {}…", short(sha256), short(&self.copy.sha256))
-        } else {
-            match (recorded_wal, wal_sha256.as_deref()) {
-                (a, b) if a == b => return Ok(()),
-                (None, Some(_)) => "a -wal appeared beside it".to_string(),
-                (Some(_), None) => "its -wal is gone".to_string(),
-                (Some(a), Some(b)) => {
-                    format!("its -wal's sha256 is now {}…, the catalog recorded {}…", short(b), short(a))
-                }
-                (None, None) => return Ok(()),
+        if !sha256.eq_ignore_ascii_case(&self.copy.sha256) {
+            return Some(format!(
+                "its sha256 is now {}…, the catalog recorded {}…",
+                short(sha256),
+                short(&self.copy.sha256)
+            ));
+        }
+        match (recorded_wal, wal_sha256.as_deref()) {
+            (a, b) if a == b => None,
+            (None, Some(_)) => Some("a -wal appeared beside it".to_string()),
+            (Some(_), None) => Some("its -wal is gone".to_string()),
+            (Some(a), Some(b)) => {
+                Some(format!("its -wal's sha256 is now {}…, the catalog recorded {}…", short(b), short(a)))
             }
-        };
-        Err(bad_input(format!(
+            (None, None) => None,
+        }
+    }
+
+    /// The error for a copy that changed since it was catalogued (`what`: `mismatch`).
+    fn changed(&self, what: &str) -> anyhow::Error {
+        bad_input(format!(
             "backup {} (`{}`) changed since it was catalogued: {what}",
             self.backup_id,
             self.backup_path.display()
         ))
         .hint("run `lastgood verify` on it, or restore from another backup")
-        .into())
+        .into()
+    }
+
+    /// Classifies a failure while reading the current copy: `Damaged` when its stored bytes no
+    /// longer hash to the catalogued checksums (hashed again here, only after a failure), or
+    /// cannot be read at all; else `Failed` (the same content is in every copy).
+    fn attempt_failed(&self, err: anyhow::Error) -> Attempt {
+        let main = catalog::format::sha256_file(&self.backup_path);
+        let wal_path = match &self.copy.wal {
+            Some(w) => Some(w.real.clone()),
+            None => Some(crate::engine::sqlite::side_file(&self.backup_path, "-wal")).filter(|p| p.exists()),
+        };
+        let wal = wal_path.map(|p| catalog::format::sha256_file(&p)).transpose();
+        let what = match (main, wal) {
+            (Ok(main), Ok(wal)) => self.mismatch(&(main, wal)),
+            (Err(e), _) | (_, Err(e)) => Some(format!("cannot be read ({e:#})")),
+        };
+        match what {
+            Some(what) => Attempt::Damaged {
+                reason: format!("changed since it was catalogued: {what} ({err:#})"),
+                err: err.context(format!(
+                    "backup {} (`{}`) changed since it was catalogued ({what})",
+                    self.backup_id,
+                    self.backup_path.display()
+                )),
+            },
+            None => Attempt::Failed(err),
+        }
     }
 
     /// Whether the backup must be read with a `-wal`: the catalog found one, or one appeared since

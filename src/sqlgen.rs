@@ -6,9 +6,11 @@
 //! may be NULL, so `IS`; PostgreSQL keys cannot, so `=`, which its indexes serve), how a value is
 //! matched exactly in a table without a key (SQLite compares across storage classes, so the
 //! storage class is checked too), how one copy of a duplicated row is addressed (SQLite's rowid,
-//! through whichever of `rowid`, `_rowid_`, `oid` no column of the table shadows, vs `ctid`), and
-//! BLOB and special REAL literals (PostgreSQL: `'NaN'::float8`, `'Infinity'::float8`,
-//! `'-Infinity'::float8`, `'-0'::float8`; SQLite has no NaN).
+//! through whichever of `rowid`, `_rowid_`, `oid` no column of the table shadows, vs `ctid`, with
+//! the partition's `tableoid` in a partitioned table), and BLOB and special REAL literals
+//! (PostgreSQL: `'NaN'::float8`, `'Infinity'::float8`, `'-Infinity'::float8`, `'-0'::float8`;
+//! SQLite has no NaN). PostgreSQL statements name a table's own rows (`ONLY`), a partitioned
+//! table's through its partitions (`TableSql::rows`).
 //!
 //! Statements follow live's declaration of each column (`TableSql::fill`, `read_as`): a column
 //! the database generates is never written (left out of INSERTs, never SET: it follows from
@@ -110,7 +112,9 @@ impl Dialect {
     }
 
     /// `SELECT count(*) FROM child WHERE c1 = ? AND …`: the rows of `child` whose `columns` equal
-    /// the parameters (the rows a foreign key ties to one parent row).
+    /// the parameters (the rows a foreign key ties to one parent row). PostgreSQL counts `ONLY`
+    /// the child's own rows: a foreign key is not inherited by inheritance children, and one on a
+    /// partitioned table is cloned onto each partition, which `foreign_keys_query` lists too.
     pub fn count_referencing(self, child: &str, columns: &[String]) -> String {
         let t = TableSql {
             dialect: self,
@@ -120,9 +124,10 @@ impl Dialect {
             rowid: None,
             fill: Vec::new(),
             read_as: Vec::new(),
+            partitioned: false,
         };
         let cond: Vec<String> = columns.iter().map(|c| format!("{} = ?", quote_ident(c))).collect();
-        format!("SELECT count(*) FROM {} WHERE {}", t.t(), cond.join(" AND "))
+        format!("SELECT count(*) FROM {} WHERE {}", t.rows(), cond.join(" AND "))
     }
 
     /// Matches a key column against a parameter.
@@ -173,6 +178,8 @@ pub struct TableSql {
     pub fill: Vec<Fill>,
     /// How each of `columns` is read (empty: natively), which types its literals.
     pub read_as: Vec<ReadAs>,
+    /// PostgreSQL: live's table is partitioned (`TableSpec::partitioned`); see `rows`.
+    pub partitioned: bool,
 }
 
 impl TableSql {
@@ -186,6 +193,7 @@ impl TableSql {
             rowid: spec.rowid.clone(),
             fill: spec.live_columns.iter().map(|c| c.fill).collect(),
             read_as: spec.live_columns.iter().map(|c| c.read_as).collect(),
+            partitioned: spec.partitioned,
         }
     }
 
@@ -242,9 +250,12 @@ impl TableSql {
     }
 
     /// How one row is addressed: SQLite's rowid under a name no column shadows, PostgreSQL's
-    /// `ctid`. Errors: `BadInput` when columns shadow every name of the rowid.
+    /// `ctid` — with the partition's `tableoid` in a partitioned table, where each partition has
+    /// its own `ctid`s (`(0,1)` is in every partition), as the text `tableoid:ctid`. Errors:
+    /// `BadInput` when columns shadow every name of the rowid.
     fn row_address(&self) -> anyhow::Result<String> {
         match (self.dialect, &self.rowid) {
+            (Dialect::Postgres, _) if self.partitioned => Ok("tableoid::text || ':' || ctid::text".to_string()),
             (Dialect::Postgres, _) => Ok("ctid".to_string()),
             (Dialect::Sqlite, Some(name)) => Ok(quote_ident(name)),
             (Dialect::Sqlite, None) => Err(crate::error::bad_input(format!(
@@ -262,6 +273,17 @@ impl TableSql {
         match (self.dialect, self.table.split_once('.')) {
             (Dialect::Postgres, Some((schema, name))) => format!("{}.{}", quote_ident(schema), quote_ident(name)),
             _ => quote_ident(&self.table),
+        }
+    }
+
+    /// The table's own rows as SELECT, UPDATE and DELETE name them: PostgreSQL `ONLY "t"` (an
+    /// inheritance parent's statements would also reach its children, which are tables of their
+    /// own), a partitioned table without `ONLY` (its rows are its partitions'; see
+    /// `engine::postgres`). An INSERT names `t`: it never reaches another table's rows.
+    fn rows(&self) -> String {
+        match self.dialect {
+            Dialect::Postgres => crate::engine::postgres::own_rows(&self.t(), self.partitioned),
+            Dialect::Sqlite => self.t(),
         }
     }
 
@@ -284,13 +306,13 @@ impl TableSql {
     /// `SELECT <cols> FROM t WHERE <key> = ?…` (parameters: the key values).
     pub fn select_by_key(&self, cols: &[usize]) -> String {
         let list = if cols.is_empty() { "1".to_string() } else { self.col_list(cols) };
-        format!("SELECT {list} FROM {} WHERE {}", self.t(), self.key_where_params())
+        format!("SELECT {list} FROM {} WHERE {}", self.rows(), self.key_where_params())
     }
 
     /// `UPDATE t SET c = ?… WHERE <key>` (parameters: the new values, then the key values).
     pub fn update(&self, set: &[usize]) -> String {
         let sets: Vec<String> = set.iter().map(|&i| format!("{} = ?", quote_ident(&self.columns[i]))).collect();
-        format!("UPDATE {} SET {} WHERE {}", self.t(), sets.join(", "), self.key_where_params())
+        format!("UPDATE {} SET {} WHERE {}", self.rows(), sets.join(", "), self.key_where_params())
     }
 
     /// `INSERT INTO t (written columns) VALUES (?…)` (parameters: `insert_values`).
@@ -301,7 +323,7 @@ impl TableSql {
 
     /// `DELETE FROM t WHERE <key>` (parameters: the key values).
     pub fn delete(&self) -> String {
-        format!("DELETE FROM {} WHERE {}", self.t(), self.key_where_params())
+        format!("DELETE FROM {} WHERE {}", self.rows(), self.key_where_params())
     }
 
     fn exact_row_match(&self, row: &[Value], literals: bool) -> String {
@@ -332,12 +354,24 @@ impl TableSql {
     pub fn select_copies(&self, row: &[Value]) -> anyhow::Result<String> {
         let all: Vec<usize> = (0..self.columns.len()).collect();
         let a = self.row_address()?;
-        Ok(format!("SELECT {a}, {} FROM {} WHERE {}", self.col_list(&all), self.t(), self.exact_row_match(row, false)))
+        Ok(format!(
+            "SELECT {a}, {} FROM {} WHERE {}",
+            self.col_list(&all),
+            self.rows(),
+            self.exact_row_match(row, false)
+        ))
     }
 
     /// Deletes the row at one address (parameter: the address `select_copies` returned).
     pub fn delete_at(&self) -> anyhow::Result<String> {
-        Ok(format!("DELETE FROM {} WHERE {} = ?", self.t(), self.row_address()?))
+        if self.dialect == Dialect::Postgres && self.partitioned {
+            // Split apart again, so that each partition is searched by ctid (a TID scan).
+            return Ok(format!(
+                "DELETE FROM {} WHERE tableoid = split_part(?1, ':', 1)::oid AND ctid = split_part(?1, ':', 2)::tid",
+                self.rows()
+            ));
+        }
+        Ok(format!("DELETE FROM {} WHERE {} = ?", self.rows(), self.row_address()?))
     }
 
     // Batched forms (PostgreSQL): many rows per statement. Values are listed in a `VALUES` table
@@ -376,7 +410,7 @@ impl TableSql {
         let list: String = cols.iter().map(|&i| format!(", lastgood_t.{}", quote_ident(&self.columns[i]))).collect();
         format!(
             "SELECT lastgood_v.lastgood_i{list} FROM {} AS lastgood_t JOIN (VALUES {}) AS lastgood_v(lastgood_i, {}) ON {} FOR UPDATE OF lastgood_t",
-            self.t(),
+            self.rows(),
             Self::values_rows(&keys, types, rows, true),
             self.key_aliases().join(", "),
             self.key_join()
@@ -396,7 +430,7 @@ impl TableSql {
         aliases.extend((0..set.len()).map(|j| format!("s{j}")));
         format!(
             "UPDATE {} AS lastgood_t SET {} FROM (VALUES {}) AS lastgood_v({}) WHERE {}",
-            self.t(),
+            self.rows(),
             sets.join(", "),
             Self::values_rows(&idx, types, rows, false),
             aliases.join(", "),
@@ -416,7 +450,7 @@ impl TableSql {
         let keys: Vec<usize> = (0..self.key_len).collect();
         format!(
             "DELETE FROM {} AS lastgood_t USING (VALUES {}) AS lastgood_v({}) WHERE {}",
-            self.t(),
+            self.rows(),
             Self::values_rows(&keys, types, rows, false),
             self.key_aliases().join(", "),
             self.key_join()
@@ -429,7 +463,7 @@ impl TableSql {
     pub fn update_literal(&self, set: &[usize], row: &[Value]) -> String {
         let sets: Vec<String> =
             set.iter().map(|&i| format!("{} = {}", quote_ident(&self.columns[i]), self.lit(i, &row[i]))).collect();
-        format!("UPDATE {} SET {} WHERE {};", self.t(), sets.join(", "), self.key_where_literals(row))
+        format!("UPDATE {} SET {} WHERE {};", self.rows(), sets.join(", "), self.key_where_literals(row))
     }
 
     /// Inserts `row` (`copies` times, in one statement).
@@ -442,17 +476,22 @@ impl TableSql {
 
     /// Deletes the row with `row`'s key.
     pub fn delete_literal(&self, row: &[Value]) -> String {
-        format!("DELETE FROM {} WHERE {};", self.t(), self.key_where_literals(row))
+        format!("DELETE FROM {} WHERE {};", self.rows(), self.key_where_literals(row))
     }
 
     /// Deletes `copies` copies of `row` from a table without a key. (SQL cannot tell `-0.0` from
     /// `0.0`, so where both occur in otherwise equal rows the patch may remove the other one.)
     pub fn delete_copies_literal(&self, row: &[Value], copies: u64) -> anyhow::Result<String> {
-        let a = self.row_address()?;
+        // A partitioned table's rows by (partition, ctid): a bare ctid is in every partition.
+        let (a, picked) = if self.dialect == Dialect::Postgres && self.partitioned {
+            ("(tableoid, ctid)".to_string(), "tableoid, ctid".to_string())
+        } else {
+            (self.row_address()?, self.row_address()?)
+        };
         Ok(format!(
-            "DELETE FROM {t} WHERE {a} IN (SELECT {a} FROM {t} WHERE {} LIMIT {copies});",
+            "DELETE FROM {t} WHERE {a} IN (SELECT {picked} FROM {t} WHERE {} LIMIT {copies});",
             self.exact_row_match(row, true),
-            t = self.t()
+            t = self.rows()
         ))
     }
 }
@@ -627,6 +666,7 @@ mod tests {
             rowid: Some("rowid".into()),
             fill: Vec::new(),
             read_as: Vec::new(),
+            partitioned: false,
         }
     }
 
@@ -647,13 +687,50 @@ mod tests {
         let types = ["\"pg_catalog\".\"int4\"".to_string(), "\"pg_catalog\".\"text\"".to_string()];
         assert_eq!(
             t.update_batch(&[1], &types, 2),
-            "UPDATE \"or\"\"ders\" AS lastgood_t SET \"note\" = lastgood_v.s0 FROM (VALUES (?::\"pg_catalog\".\"int4\", ?::\"pg_catalog\".\"text\"), (?::\"pg_catalog\".\"int4\", ?::\"pg_catalog\".\"text\")) AS lastgood_v(k0, s0) WHERE lastgood_t.\"id\" = lastgood_v.k0"
+            "UPDATE ONLY \"or\"\"ders\" AS lastgood_t SET \"note\" = lastgood_v.s0 FROM (VALUES (?::\"pg_catalog\".\"int4\", ?::\"pg_catalog\".\"text\"), (?::\"pg_catalog\".\"int4\", ?::\"pg_catalog\".\"text\")) AS lastgood_v(k0, s0) WHERE lastgood_t.\"id\" = lastgood_v.k0"
         );
         assert_eq!(
             t.select_batch(&[], &types, 1),
-            "SELECT lastgood_v.lastgood_i FROM \"or\"\"ders\" AS lastgood_t JOIN (VALUES (0, ?::\"pg_catalog\".\"int4\")) AS lastgood_v(lastgood_i, k0) ON lastgood_t.\"id\" = lastgood_v.k0 FOR UPDATE OF lastgood_t"
+            "SELECT lastgood_v.lastgood_i FROM ONLY \"or\"\"ders\" AS lastgood_t JOIN (VALUES (0, ?::\"pg_catalog\".\"int4\")) AS lastgood_v(lastgood_i, k0) ON lastgood_t.\"id\" = lastgood_v.k0 FOR UPDATE OF lastgood_t"
         );
         assert_eq!(t.insert_batch(2), "INSERT INTO \"or\"\"ders\" (\"id\", \"note\") VALUES (?, ?), (?, ?)");
+    }
+
+    /// PostgreSQL statements reach a table's own rows only (`ONLY`: an inheritance parent's
+    /// statements would reach its children's rows too), a partitioned table's through its
+    /// partitions (no `ONLY`, which would reach no row at all); an INSERT never needs it.
+    #[test]
+    fn postgres_statements_name_only_the_tables_own_rows_unless_it_is_partitioned() {
+        let t = TableSql { dialect: Dialect::Postgres, ..orders() };
+        let row = [Value::Integer(7), Value::Text("x".into())];
+        assert_eq!(t.update(&[1]), "UPDATE ONLY \"or\"\"ders\" SET \"note\" = ? WHERE \"id\" = ?");
+        assert_eq!(t.delete(), "DELETE FROM ONLY \"or\"\"ders\" WHERE \"id\" = ?");
+        assert_eq!(t.select_by_key(&[1]), "SELECT \"note\" FROM ONLY \"or\"\"ders\" WHERE \"id\" = ?");
+        assert_eq!(t.delete_literal(&row), "DELETE FROM ONLY \"or\"\"ders\" WHERE \"id\" = 7;");
+        assert!(t.insert().starts_with("INSERT INTO \"or\"\"ders\" ("), "{}", t.insert());
+        let keyless = TableSql { key_len: 0, ..t.clone() };
+        assert!(keyless.delete_at().unwrap().starts_with("DELETE FROM ONLY \"or\"\"ders\" WHERE ctid"));
+        let copies = keyless.delete_copies_literal(&row, 1).unwrap();
+        assert_eq!(copies.matches("FROM ONLY \"or\"\"ders\"").count(), 2, "{copies}");
+        let parted = TableSql { partitioned: true, ..t.clone() };
+        assert_eq!(parted.delete(), "DELETE FROM \"or\"\"ders\" WHERE \"id\" = ?");
+        // Each partition has its own ctids: a row is addressed by partition and ctid.
+        let parted_keyless = TableSql { key_len: 0, ..parted.clone() };
+        assert!(
+            parted_keyless.select_copies(&row).unwrap().starts_with("SELECT tableoid::text || ':' || ctid::text, ")
+        );
+        assert!(parted_keyless.delete_at().unwrap().contains("tableoid = split_part(?1, ':', 1)::oid AND ctid ="));
+        let copies = parted_keyless.delete_copies_literal(&row, 1).unwrap();
+        assert!(
+            copies.starts_with("DELETE FROM \"or\"\"ders\" WHERE (tableoid, ctid) IN (SELECT tableoid, ctid FROM"),
+            "{copies}"
+        );
+        assert!(parted.update_batch(&[1], &["int4".into(), "text".into()], 1).starts_with("UPDATE \"or\"\"ders\" AS"));
+        assert_eq!(
+            Dialect::Postgres.count_referencing("sales.items", &["order_id".into()]),
+            "SELECT count(*) FROM ONLY \"sales\".\"items\" WHERE \"order_id\" = ?"
+        );
+        assert_eq!(orders().delete(), "DELETE FROM \"or\"\"ders\" WHERE \"id\" IS ?", "SQLite has no ONLY");
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub struct SideEffects {
 
 impl SideEffects {
     /// Marks which of `triggers` the `writes` would set off. A statement-level trigger of a
-    /// partition or inheritance child does not fire on statements naming its parent.
+    /// partition does not fire on statements naming its parent.
     pub fn list(triggers: Vec<Trigger>, writes: &[TableWrites]) -> SideEffects {
         let listed = triggers
             .into_iter()

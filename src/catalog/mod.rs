@@ -211,6 +211,11 @@ impl Backup {
         &self.copies[0]
     }
 
+    /// The copy stored at `path` (the same file, by any of its names), if `path` is one.
+    pub fn copy_at(&self, path: &Path) -> Option<&Copy> {
+        self.copies.iter().find(|c| crate::engine::same_file(&c.path, path))
+    }
+
     /// The table named `name`; in a pg_dump archive a bare name means `public.name`.
     pub fn table(&self, name: &str) -> Option<&TableFacts> {
         let in_public = format!("public.{name}");

@@ -1,6 +1,7 @@
 //! `lastgood promote`: replace live by scratch as a whole, atomically, keeping the previous live as
 //! a safety snapshot (or create a live that does not exist yet). Without `--yes` it prints the
-//! plan and writes nothing; a scratch lacking live's objects is refused unless `--allow-missing`. SQLite files are
+//! plan and writes nothing, saying whether `--yes` would be refused (and exiting as the refusal
+//! would); a scratch lacking live's objects is refused unless `--allow-missing`. SQLite files are
 //! replaced by rename(2) (`promote.rs`); PostgreSQL databases are renamed on the server
 //! (`engine/pgpromote.rs`).
 
@@ -52,9 +53,10 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let allow_missing = crate::missing::split_names(&args.allow_missing);
     if !args.yes {
         let plan = PromotePlan::new(&args.scratch, &args.live, args.force, &allow_missing, ctx.now)?;
-        ctx.out.emit(&DryRun { dry_run: true, plan: &plan }, |d| render_plan(d.plan))?;
-        plan.check()?;
-        return Ok(crate::exit::OK);
+        let refusal = plan.check().err();
+        let dry = DryRun { dry_run: true, would_refuse: refusal.as_ref().map(WouldRefuse::of), plan: &plan };
+        ctx.out.emit(&dry, |d| render_plan(d.plan) + &last_line(d.would_refuse.as_ref()))?;
+        return refusal.map_or(Ok(crate::exit::OK), Err);
     }
     // The lock comes first so that a second lastgood fails at once, before any inspection.
     // On the file a symlinked live points to, the one that is replaced (and that merge locks).
@@ -79,11 +81,14 @@ fn run_postgres(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let allow_missing = crate::missing::split_names(&args.allow_missing);
     let plan = PgPromotePlan::new(&scratch, &live, args.terminate_connections, &allow_missing, ctx.now)?;
     if !args.yes {
-        ctx.out.emit(&PgDryRun { dry_run: true, plan: &plan }, |d| render_pg_plan(d.plan))?;
-        plan.check_not_in_use()?;
-        plan.check_properties(args.force)?;
-        plan.check_missing()?;
-        return Ok(crate::exit::OK);
+        let refusal = plan
+            .check_not_in_use()
+            .and_then(|()| plan.check_properties(args.force))
+            .and_then(|()| plan.check_missing())
+            .err();
+        let dry = PgDryRun { dry_run: true, would_refuse: refusal.as_ref().map(WouldRefuse::of), plan: &plan };
+        ctx.out.emit(&dry, |d| render_pg_plan(d.plan) + &last_line(d.would_refuse.as_ref()))?;
+        return refusal.map_or(Ok(crate::exit::OK), Err);
     }
     plan.check_properties(args.force)?;
     let report = plan.execute()?;
@@ -112,8 +117,38 @@ fn run_postgres(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
 #[derive(serde::Serialize)]
 struct PgDryRun<'a> {
     dry_run: bool,
+    /// Why `--yes` would be refused (exit 5), as the refusal itself says; `null` when it would go.
+    would_refuse: Option<WouldRefuse>,
     #[serde(flatten)]
     plan: &'a PgPromotePlan,
+}
+
+/// The refusal a dry run foresees: the promote with `--yes` would stop with exactly this.
+#[derive(serde::Serialize)]
+struct WouldRefuse {
+    reason: String,
+    hint: Option<String>,
+}
+
+impl WouldRefuse {
+    fn of(err: &anyhow::Error) -> WouldRefuse {
+        let hint = crate::error::classify(err).and_then(|f| f.hint.clone());
+        WouldRefuse { reason: format!("{err:#}"), hint }
+    }
+}
+
+/// The dry run's last line: what `--yes` would do.
+fn last_line(refusal: Option<&WouldRefuse>) -> String {
+    match refusal {
+        Some(r) => format!(
+            "nothing written; --yes would be refused: {}
+",
+            r.reason
+        ),
+        None => "nothing written; add --yes to promote
+"
+        .to_string(),
+    }
 }
 
 fn render_pg_plan(p: &PgPromotePlan) -> String {
@@ -129,13 +164,14 @@ fn render_pg_plan(p: &PgPromotePlan) -> String {
         s.push_str(&format!("in use by {who}{}\n", if p.terminate_connections { " (would be ended)" } else { "" }));
     }
     s.push_str(&render_missing(&p.missing, &p.allow_missing));
-    s.push_str("nothing written; add --yes to promote\n");
     s
 }
 
 #[derive(serde::Serialize)]
 struct DryRun<'a> {
     dry_run: bool,
+    /// Why `--yes` would be refused (exit 5); `null` when it would go.
+    would_refuse: Option<WouldRefuse>,
     #[serde(flatten)]
     plan: &'a PromotePlan,
 }
@@ -153,7 +189,6 @@ fn render_plan(p: &PromotePlan) -> String {
         s.push_str(&format!("live {why}{}\n", if p.force { " (overridden by --force)" } else { "" }));
     }
     s.push_str(&render_missing(&p.missing, &p.allow_missing));
-    s.push_str("nothing written; add --yes to promote\n");
     s
 }
 
@@ -162,7 +197,7 @@ fn render_missing(missing: &[crate::missing::SchemaName], allowed: &[String]) ->
     let mut s = String::new();
     if !missing.is_empty() {
         s.push_str(&format!(
-            "scratch lacks {} object(s) that live has; promote drops them from live:\n",
+            "scratch lacks {} object(s) that live has, which promote would drop from live (refused unless --allow-missing names exactly them):\n",
             missing.len()
         ));
     }

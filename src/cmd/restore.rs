@@ -63,7 +63,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         return run_postgres(args, ctx, backup, &pgrestore::live_sources(&catalog), why);
     }
     let tables = args.tables.clone();
-    let plan = match &args.into {
+    let mut plan = match &args.into {
         Some(p) => RestorePlan::new(&catalog, backup, why, tables, p.clone(), args.force)?,
         None => {
             let dir = scratch_dir_path(args.scratch_dir.as_deref());
@@ -71,8 +71,14 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
             RestorePlan::new_in_scratch(&catalog, backup, why, tables, &dir, &name, args.force)?
         }
     };
+    if let Some(copy) = named_copy(args, backup) {
+        plan = plan.only_from(copy);
+    }
     if args.dry_run {
-        ctx.out.emit(&plan, |p| format!("{}\nwould restore {} into {}\n", p.why, what(p), p.target.display()))?;
+        ctx.out.emit(&plan, |p| {
+            let from = from_copies(&p.backup_path, &p.other_copies);
+            format!("{}\nwould restore {} {from}into {}\n", p.why, what(p), p.target.display())
+        })?;
         return Ok(crate::exit::OK);
     }
     if !ctx.out.json && !ctx.out.quiet {
@@ -92,7 +98,7 @@ fn run_postgres(
 ) -> anyhow::Result<i32> {
     let (server, explicit, live_db) = pgrestore::server_for_restore(args.live.as_deref(), args.scratch_url.as_deref())?;
     let into = args.into.as_ref().map(|p| p.to_string_lossy().into_owned());
-    let plan = PgRestorePlan::new(
+    let mut plan = PgRestorePlan::new(
         backup,
         why,
         args.tables.clone(),
@@ -105,8 +111,14 @@ fn run_postgres(
         args.jobs,
         ctx.now,
     )?;
+    if let Some(copy) = named_copy(args, backup) {
+        plan = plan.only_from(copy);
+    }
     if args.dry_run {
-        ctx.out.emit(&plan, |p| format!("{}\nwould restore {} into {}\n", p.why, what_pg(p), p.target))?;
+        ctx.out.emit(&plan, |p| {
+            let from = from_copies(&p.backup_path, &p.other_copies);
+            format!("{}\nwould restore {} {from}into {}\n", p.why, what_pg(p), p.target)
+        })?;
         return Ok(crate::exit::OK);
     }
     if !ctx.out.json && !ctx.out.quiet {
@@ -117,6 +129,32 @@ fn run_postgres(
     Ok(crate::exit::OK)
 }
 
+/// The copy `--backup PATH` names, which the restore reads and no other; `None` for a selector
+/// that is not a path (an id, `latest`): the first copy that verifies is read.
+fn named_copy<'b>(args: &Args, backup: &'b crate::catalog::Backup) -> Option<&'b crate::catalog::Copy> {
+    args.backup.as_deref().map(std::path::Path::new).filter(|p| p.exists()).and_then(|p| backup.copy_at(p))
+}
+
+/// "from `first` " and, when there are others, which are read if it does not verify.
+fn from_copies(first: &std::path::Path, others: &[std::path::PathBuf]) -> String {
+    if others.is_empty() {
+        return format!("from `{}` ", first.display());
+    }
+    let rest: Vec<String> = others.iter().map(|o| format!("`{}`", o.display())).collect();
+    format!("from `{}` (else the next copy that verifies: {}) ", first.display(), rest.join(", "))
+}
+
+/// What a report adds about copies: the ones passed over and why, then the one read.
+fn copies_read(passed_over: &[crate::restore::PassedCopy], read: &std::path::Path) -> String {
+    if passed_over.is_empty() {
+        return String::new();
+    }
+    let mut s: String =
+        passed_over.iter().map(|p| format!("passed over copy `{}`: {}\n", p.path.display(), p.reason)).collect();
+    s.push_str(&format!("read copy `{}`\n", read.display()));
+    s
+}
+
 fn what_pg(p: &PgRestorePlan) -> String {
     match &p.tables {
         None => format!("the whole {} archive {}", p.format.label(), p.backup_id),
@@ -125,7 +163,8 @@ fn what_pg(p: &PgRestorePlan) -> String {
 }
 
 fn render_pg(r: &PgRestoreReport) -> String {
-    let mut s = format!("restored {} into {}\n", what_pg(&r.plan), r.plan.target);
+    let mut s = copies_read(&r.passed_over_copies, &r.plan.backup_path);
+    s.push_str(&format!("restored {} into {}\n", what_pg(&r.plan), r.plan.target));
     s.push_str(&format!("indexes: {}   constraints: {}   time: {:.2}s\n", r.indexes, r.constraints, r.seconds));
     for fk in &r.skipped_foreign_keys {
         if fk.starts_with("trigger ") {
@@ -149,9 +188,10 @@ fn choose<'c>(
 ) -> anyhow::Result<(&'c crate::catalog::Backup, String)> {
     if let Some(sel) = &args.backup {
         let b = catalog.select(sel)?;
+        let only = if named_copy(args, b).is_some() { "; reading only that copy" } else { "" };
         return Ok((
             b,
-            format!("using backup {} taken at {} (selected as `{sel}`)", b.id, crate::time::show(b.taken_at)),
+            format!("using backup {} taken at {} (selected as `{sel}`{only})", b.id, crate::time::show(b.taken_at)),
         ));
     }
     let Some(at_text) = args.at.as_deref() else {
@@ -228,7 +268,8 @@ fn what(p: &RestorePlan) -> String {
 }
 
 fn render(r: &RestoreReport) -> String {
-    let mut s = format!("restored {} into {}\n", what(&r.plan), r.plan.target.display());
+    let mut s = copies_read(&r.passed_over_copies, &r.plan.backup_path);
+    s.push_str(&format!("restored {} into {}\n", what(&r.plan), r.plan.target.display()));
     s.push_str(&format!("quick_check: {}   time: {:.2}s\n", r.quick_check, r.seconds));
     for t in &r.tables_restored {
         s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows_text()));

@@ -157,6 +157,10 @@ pub struct TableSchema {
     pub columns: Vec<Column>,
     /// Primary-key column names in key order; empty when the table has no primary key.
     pub primary_key: Vec<String>,
+    /// PostgreSQL: a partitioned table, whose rows are its partitions' (statements name it
+    /// without `ONLY`; every other table means its own rows, see `engine::postgres`).
+    #[serde(skip)]
+    pub partitioned: bool,
 }
 
 impl TableSchema {
@@ -401,8 +405,9 @@ pub enum TriggerState {
 pub struct Trigger {
     /// The table asked about: the one whose writes set it off.
     pub table: String,
-    /// Where it is defined: `table` itself or (PostgreSQL) one of its partitions or inheritance
-    /// children, whose triggers fire on rows written through `table`.
+    /// Where it is defined: `table` itself or (PostgreSQL) one of its partitions, whose triggers
+    /// fire on rows written through `table` (an inheritance child's never do: writes to a table
+    /// reach its own rows only).
     pub relation: String,
     pub name: String,
     pub kind: TriggerKind,
@@ -434,7 +439,8 @@ pub struct Trigger {
 pub struct RowWrites {
     pub total: u64,
     /// Per table, for the tables the engine can name (SQLite: not `WITHOUT ROWID` tables); rows
-    /// of a partition or inheritance child of a table asked about count under that table.
+    /// of a partition of a table asked about count under that table (an inheritance child is a
+    /// table of its own).
     pub by_table: std::collections::BTreeMap<String, u64>,
 }
 

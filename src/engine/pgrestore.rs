@@ -14,14 +14,20 @@
 //! tables not restored (or not in the archive at all, as in a `pg_dump -t` archive such as a
 //! merge's safety snapshot) are left out and reported, whole restores included.
 //!
+//! The archive read is the first of the backup's copies whose bytes hash to the checksum the
+//! catalog recorded (`choose_copy`, before pg_restore runs), so a copy damaged since it was
+//! catalogued is passed over and reported; `--backup PATH` reads that copy only (`only_from`).
+//!
 //! Invariants: a failed or interrupted restore drops the database it created, so nothing is left
-//! under the target name; lastgood drops or replaces only databases carrying its COMMENT mark,
-//! unless `--force`, and never a live database (`check_restore_target`, the one rule every
-//! restore goes through: the `--live` one, one a catalogued manifest names as its source on the
-//! same server, or one named like the database a pg_dump archive was dumped from, on any server,
-//! since the archive does not name its host), not even with `--force` nor when it carries the
-//! mark (`scratch drop` keeps it); only a database whose name was free or held by lastgood's own
-//! scratch gets the mark: one replaced with `--force` gets the `lastgood restored` note instead,
+//! under the target name; a default name is always a free name (`_2`, `_3`, … appended), so a
+//! restore never replaces another; an existing database named with `--into`/`--scratch-url` is
+//! replaced only with `--force`, even one carrying lastgood's mark, and never a live database
+//! (`check_restore_target`, the one rule every restore goes through: the `--live` one, one a
+//! catalogued manifest names as its source on the same server, or one named like the database a
+//! pg_dump archive was dumped from, on any server, since the archive does not name its host),
+//! not even with `--force` nor when it carries the mark (`scratch drop` keeps it); only a
+//! database whose name was free or held by lastgood's own scratch gets the mark: one replaced
+//! with `--force` gets the `lastgood restored` note instead,
 //! so `scratch drop --all` never drops it; the password reaches pg_restore/psql only through the
 //! environment, and their messages are scrubbed.
 
@@ -42,6 +48,7 @@ use crate::catalog::format::{Compression, Format};
 use crate::catalog::{Backup, TableFacts, pgdump};
 use crate::error::{bad_input, environment, refused, usage};
 use crate::output::Output;
+use crate::restore::PassedCopy;
 
 /// Every scratch database lastgood creates carries a COMMENT starting with this.
 pub const MARK: &str = "lastgood scratch";
@@ -50,6 +57,14 @@ pub const MARK: &str = "lastgood scratch";
 pub const RESTORED_NOTE: &str = "lastgood restored";
 /// Default scratch database names start with this.
 pub const PREFIX: &str = "lastgood_scratch_";
+/// PostgreSQL's longest name (NAMEDATALEN - 1 bytes); a longer one is cut silently by the server.
+const MAX_NAME: usize = 63;
+
+/// The default name of a scratch database for `backup` restored at `now`; `Admin::free_name`
+/// makes it unique.
+fn default_name_of(backup: &Backup, now: DateTime<Utc>) -> String {
+    format!("{PREFIX}{}_{}", backup.id, now.format("%Y%m%d%H%M%S"))
+}
 
 /// What a PostgreSQL restore will do; printable before anything is written.
 #[derive(Debug, Clone, Serialize)]
@@ -61,6 +76,9 @@ pub struct PgRestorePlan {
     pub why: String,
     /// Schema-qualified names; `None` restores the whole archive.
     pub tables: Option<Vec<String>>,
+    /// The backup's other copies, tried in this order when the one before does not verify.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_copies: Vec<PathBuf>,
     /// The scratch database, as `postgres://user@host:port/name` (no password).
     pub target: String,
     pub target_database: String,
@@ -69,8 +87,16 @@ pub struct PgRestorePlan {
     pub jobs: u32,
     /// Connections loading table rows side by side (`pgload`); 1 leaves the rows to pg_restore.
     pub load_connections: u32,
+    /// Lastgood's default name (no `--into`/`--scratch-url`), before a suffix made it free: the
+    /// target is always a free name, never a database replaced, so a restore never takes the
+    /// place of an earlier one.
+    #[serde(skip)]
+    default_base: Option<String>,
     #[serde(skip)]
     conn: PgConn,
+    /// The copies to read from, in order (the first is `backup_path`'s).
+    #[serde(skip)]
+    copies: Vec<crate::catalog::Copy>,
     #[serde(skip)]
     compression: Compression,
     #[serde(skip)]
@@ -87,6 +113,9 @@ pub struct PgRestoreReport {
     pub constraints: u64,
     /// Foreign keys left out because they point at tables that were not restored.
     pub skipped_foreign_keys: Vec<String>,
+    /// Copies not read because their bytes no longer verify, in the order tried (`backup_path`
+    /// is the copy read).
+    pub passed_over_copies: Vec<PassedCopy>,
     pub seconds: f64,
 }
 
@@ -143,12 +172,14 @@ impl PgRestorePlan {
             .hint("restore it by hand, or use a dump made without --create")
             .into());
         }
-        let target_database = match into {
-            Some(name) => name.to_string(),
-            None if explicit_target => server.dbname.clone(),
-            None => format!("{PREFIX}{}_{}", backup.id, now.format("%Y%m%d%H%M%S")),
+        let named = into.map(str::to_string).or_else(|| explicit_target.then(|| server.dbname.clone()));
+        let default_base = named.is_none().then(|| default_name_of(backup, now));
+        let target_database = match (named, &default_base) {
+            (Some(name), _) => name,
+            (None, Some(base)) => Admin::connect(server)?.free_name(base)?,
+            (None, None) => unreachable!("a default base when no name is given"),
         };
-        if target_database.is_empty() || target_database.len() > 63 {
+        if target_database.is_empty() || target_database.len() > MAX_NAME {
             return Err(usage(format!(
                 "database name `{target_database}` is {} bytes; PostgreSQL names are 1 to 63 bytes",
                 target_database.len()
@@ -163,6 +194,7 @@ impl PgRestorePlan {
         Ok(PgRestorePlan {
             backup_id: backup.id.clone(),
             backup_path: backup.primary().path.clone(),
+            other_copies: backup.copies[1..].iter().map(|c| c.path.clone()).collect(),
             format: backup.format,
             taken_at: backup.taken_at,
             why,
@@ -172,10 +204,73 @@ impl PgRestorePlan {
             replace_existing: force,
             jobs,
             load_connections,
+            default_base,
             conn,
-            compression: backup.compression,
+            copies: backup.copies.clone(),
+            compression: backup.primary().compression,
             archive: backup.archive.clone(),
         })
+    }
+
+    /// Reads only `copy` (one of the backup's copies: the one `--backup PATH` names), never
+    /// another.
+    pub fn only_from(mut self, copy: &crate::catalog::Copy) -> PgRestorePlan {
+        self.use_copy(copy);
+        self.copies = vec![copy.clone()];
+        self.other_copies.clear();
+        self
+    }
+
+    /// Makes `copy` the one read.
+    fn use_copy(&mut self, copy: &crate::catalog::Copy) {
+        self.backup_path = copy.path.clone();
+        self.compression = copy.compression;
+    }
+
+    /// Picks the first copy whose stored bytes hash to the checksum the catalog recorded for it
+    /// (pg_restore reads an archive several times, so its bytes are checked before it runs, not
+    /// while); returns the copies passed over, and why. Errors: `BadInput` when no copy verifies.
+    fn choose_copy(&mut self, out: &Output) -> Result<Vec<PassedCopy>> {
+        let short = |s: &str| s[..12.min(s.len())].to_string();
+        let candidates = self.copies.clone();
+        let mut passed = Vec::new();
+        for (i, copy) in candidates.iter().enumerate() {
+            let spinner = out.spinner(&format!("checking copy `{}` of backup {}", copy.path.display(), self.backup_id));
+            let stored = if self.format == Format::PgDirectory {
+                crate::catalog::sha256_dir(&copy.path)
+            } else {
+                crate::catalog::format::sha256_file(&copy.path)
+            };
+            spinner.finish_and_clear();
+            let reason = match stored {
+                Ok(sha) if sha.eq_ignore_ascii_case(&copy.sha256) => {
+                    self.use_copy(copy);
+                    return Ok(passed);
+                }
+                Ok(sha) => format!(
+                    "changed since it was catalogued: its sha256 is now {}…, the catalog recorded {}…",
+                    short(&sha),
+                    short(&copy.sha256)
+                ),
+                Err(e) => format!("cannot be read ({e:#})"),
+            };
+            if i + 1 < candidates.len() {
+                out.warn(&format!(
+                    "copy `{}` of backup {} {reason}; reading the next copy",
+                    copy.path.display(),
+                    self.backup_id
+                ));
+            }
+            passed.push(PassedCopy { path: copy.path.clone(), reason });
+        }
+        let message = match passed.as_slice() {
+            [one] => format!("backup {} (`{}`) {}", self.backup_id, one.path.display(), one.reason),
+            all => {
+                let each: Vec<String> = all.iter().map(|p| format!("`{}` {}", p.path.display(), p.reason)).collect();
+                format!("no copy of backup {} verifies: {}", self.backup_id, each.join("; "))
+            }
+        };
+        Err(bad_input(message).hint("run `lastgood verify` on it, or restore from another backup").into())
     }
 
     /// The connection to the target database (password included; never print it).
@@ -183,21 +278,17 @@ impl PgRestorePlan {
         &self.conn
     }
 
-    /// Carries the plan out; on any error the database it created is dropped again.
-    pub fn execute(self, out: &Output) -> Result<PgRestoreReport> {
+    /// Carries the plan out; on any error the database it created is dropped again. A default
+    /// name taken since the plan (a restore of the same backup at the same moment) moves on to
+    /// the next free one, which the report names.
+    pub fn execute(mut self, out: &Output) -> Result<PgRestoreReport> {
         let started = Instant::now();
+        let passed_over = self.choose_copy(out)?;
         self.check_pg_restore_reads_archive()?;
         let mut admin = Admin::connect(&self.conn)?;
-        let replaced_foreign = admin.prepare_target(&self.target_database, self.replace_existing)?;
-        // Registered before the CREATE: the name is free now (prepare_target), so an interrupt at
-        // any later moment drops only the database this restore creates.
-        let cleanup = {
-            let (conn, name) = (self.conn.clone(), self.target_database.clone());
-            crate::interrupt::cleanup_on_interrupt(move || {
-                if let Ok(mut admin) = Admin::connect(&conn) {
-                    let _ = admin.drop(&name);
-                }
-            })
+        let replaced_foreign = match self.default_base {
+            Some(_) => false,
+            None => admin.prepare_target(&self.target_database, self.replace_existing)?,
         };
         // The scratch mark (which `scratch drop` goes by) only on a database that lastgood's own
         // scratch replaced or nothing did: a database someone else made stays theirs.
@@ -216,12 +307,10 @@ impl PgRestorePlan {
                 Utc::now().to_rfc3339()
             )
         };
-        if let Err(e) = admin.create(&self.target_database, &comment) {
-            crate::interrupt::forget_cleanup(cleanup);
-            return Err(e);
-        }
+        let cleanup = self.create_target(&mut admin, &comment)?;
         let spinner = out.spinner(&format!("restoring backup {} into {}", self.backup_id, self.target_database));
-        let result = self.run_restore().and_then(|(skipped, loaded)| self.report(skipped, &loaded, started));
+        let result =
+            self.run_restore().and_then(|(skipped, loaded)| self.report(skipped, &loaded, passed_over, started));
         spinner.finish_and_clear();
         crate::interrupt::forget_cleanup(cleanup);
         match result {
@@ -234,6 +323,48 @@ impl PgRestorePlan {
                     )));
                 }
                 Err(e)
+            }
+        }
+    }
+
+    /// Creates the target database with `comment` and registers its drop on Ctrl-C; returns the
+    /// registration. Registered before the CREATE: the name is free now (`prepare_target`, or a
+    /// free default name), so an interrupt at any later moment drops only the database this
+    /// restore creates. A default name another restore created meanwhile is passed over for the
+    /// next free one; an explicit name created meanwhile is refused, never replaced.
+    fn create_target(&mut self, admin: &mut Admin, comment: &str) -> Result<u64> {
+        loop {
+            if let Some(base) = &self.default_base {
+                let name = admin.free_name(base)?;
+                self.conn = self.conn.with_dbname(&name);
+                self.target = self.conn.describe();
+                self.target_database = name;
+            }
+            let cleanup = {
+                let (conn, name) = (self.conn.clone(), self.target_database.clone());
+                crate::interrupt::cleanup_on_interrupt(move || {
+                    if let Ok(mut admin) = Admin::connect(&conn) {
+                        let _ = admin.drop(&name);
+                    }
+                })
+            };
+            match admin.create(&self.target_database, comment) {
+                Ok(true) => return Ok(cleanup),
+                Ok(false) if self.default_base.is_some() => crate::interrupt::forget_cleanup(cleanup),
+                Ok(false) => {
+                    crate::interrupt::forget_cleanup(cleanup);
+                    return Err(refused(format!(
+                        "database `{}` was created on {} while this restore started; it is not replaced",
+                        self.target_database,
+                        admin.conn.describe_server()
+                    ))
+                    .hint("pick another --into / --scratch-url")
+                    .into());
+                }
+                Err(e) => {
+                    crate::interrupt::forget_cleanup(cleanup);
+                    return Err(e);
+                }
             }
         }
     }
@@ -406,18 +537,21 @@ impl PgRestorePlan {
         copy.map(|_| ()).with_context(|| format!("reading backup `{}`", self.backup_path.display()))
     }
 
-    /// Counts what the database holds now. A table `pgload` filled alone (a plain table, no
-    /// child tables) has the rows its COPYs reported; every other table is counted.
+    /// Counts what the database holds now: each table its own rows (`ONLY`, as every command
+    /// reads a table; a partitioned table its partitions', see `engine::postgres`). A table that
+    /// `pgload` filled and is not partitioned has the rows its COPYs reported (a COPY writes the
+    /// table's own rows); every other table is counted.
     fn report(
         &self,
         skipped_foreign_keys: Vec<String>,
         loaded: &[LoadedTable],
+        passed_over_copies: Vec<PassedCopy>,
         started: Instant,
     ) -> Result<PgRestoreReport> {
         let mut client = self.conn.connect()?;
         let rows = client
             .query(
-                "SELECT n.nspname::text, c.relname::text, c.relkind = 'r' AND NOT c.relhassubclass \
+                "SELECT n.nspname::text, c.relname::text, c.relkind = 'p' \
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
                  AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2",
@@ -430,11 +564,12 @@ impl PgRestorePlan {
         }
         let mut tables = Vec::new();
         for r in rows {
-            let (schema, name, plain): (String, String, bool) = (r.get(0), r.get(1), r.get(2));
+            let (schema, name, partitioned): (String, String, bool) = (r.get(0), r.get(1), r.get(2));
             let n = match copied.get(&(schema.as_str(), name.as_str())) {
-                Some(&rows) if plain => rows,
+                Some(&rows) if !partitioned => rows,
                 _ => {
-                    let sql = format!("SELECT count(*) FROM {}.{}", quote_ident(&schema), quote_ident(&name));
+                    let table = format!("{}.{}", quote_ident(&schema), quote_ident(&name));
+                    let sql = format!("SELECT count(*) FROM {}", super::postgres::own_rows(&table, partitioned));
                     let n: i64 =
                         client.query_one(&sql, &[]).map_err(|e| self.conn.classify(e, "counting rows"))?.get(0);
                     n as u64
@@ -459,6 +594,7 @@ impl PgRestorePlan {
             indexes,
             constraints,
             skipped_foreign_keys,
+            passed_over_copies,
             seconds: started.elapsed().as_secs_f64(),
         })
     }
@@ -619,21 +755,33 @@ impl Admin {
         ])
     }
 
-    /// Makes room for `name`: nothing to do when absent; dropped when it carries lastgood's mark
-    /// or with `force`; refused otherwise. Returns whether it dropped a database lastgood did not
-    /// create (which its replacement must not turn into a marked scratch database).
+    /// Makes room for `name`, a name the operator gave (`--into`, `--scratch-url`): nothing to
+    /// do when absent; an existing database is replaced only with `force` (like an existing file
+    /// by a SQLite restore), even one carrying lastgood's mark, and never one lastgood did not
+    /// create while sessions are connected to it. Returns whether it dropped a database lastgood
+    /// did not create (which its replacement must not turn into a marked scratch database).
     fn prepare_target(&mut self, name: &str, force: bool) -> Result<bool> {
         let Some(comment) = self.comment(name)? else { return Ok(false) };
-        if comment.starts_with(MARK) {
-            return self.drop(name).map(|_| false);
-        }
+        let ours = comment.starts_with(MARK);
         if !force {
+            let whose = if ours {
+                format!("a scratch database lastgood made earlier ({comment})")
+            } else {
+                "not created by lastgood".to_string()
+            };
             return Err(refused(format!(
-                "database `{name}` already exists on {} and was not created by lastgood",
+                "database `{name}` already exists on {} ({whose}); it is replaced only with --force",
                 self.conn.describe_server()
             ))
-            .hint("pick another --into / --scratch-url; or, if it is a copy you mean to overwrite, pass --force (it is dropped and restored, and does not become a scratch database)")
+            .hint(if ours {
+                "pick another --into / --scratch-url (or none: a default name is always free); or pass --force to drop it and restore in its place"
+            } else {
+                "pick another --into / --scratch-url; or, if it is a copy you mean to overwrite, pass --force (it is dropped and restored, and does not become a scratch database)"
+            })
             .into());
+        }
+        if ours {
+            return self.drop(name).map(|_| false);
         }
         // Not ours, and --force: still never while anyone is connected (it may be someone's live).
         let sessions = self.sessions_on(&[name])?;
@@ -648,11 +796,34 @@ impl Admin {
         self.drop(name).map(|_| true)
     }
 
-    fn create(&mut self, name: &str, comment: &str) -> Result<()> {
+    /// A name for a new database: `base` when no database has it, else `base_2`, `base_3`, …
+    /// (`base` cut to keep the name within PostgreSQL's 63 bytes).
+    pub fn free_name(&mut self, base: &str) -> Result<String> {
+        for n in 1u32..10_000 {
+            let suffix = if n == 1 { String::new() } else { format!("_{n}") };
+            let mut cut = MAX_NAME.saturating_sub(suffix.len()).min(base.len());
+            while !base.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let name = format!("{}{suffix}", &base[..cut]);
+            if self.comment(&name)?.is_none() {
+                return Ok(name);
+            }
+        }
+        Err(refused(format!("no free database name `{base}_N` on {}", self.conn.describe_server()))
+            .hint("drop old scratch databases with `lastgood scratch drop --all`, or pick a name with --into")
+            .into())
+    }
+
+    /// Creates database `name` marked with `comment`; `false` (nothing done) when a database of
+    /// that name exists already.
+    fn create(&mut self, name: &str, comment: &str) -> Result<bool> {
         let q = quote_ident(name);
-        self.client
-            .batch_execute(&format!("CREATE DATABASE {q} TEMPLATE template0"))
-            .map_err(|e| self.conn.classify(e, &format!("creating database `{name}`")))?;
+        match self.client.batch_execute(&format!("CREATE DATABASE {q} TEMPLATE template0")) {
+            Ok(()) => {}
+            Err(e) if e.code() == Some(&postgres::error::SqlState::DUPLICATE_DATABASE) => return Ok(false),
+            Err(e) => return Err(self.conn.classify(e, &format!("creating database `{name}`"))),
+        }
         // COMMENT takes no parameters; the text is a quoted literal built from our own strings.
         let lit = format!("'{}'", comment.replace('\'', "''"));
         let marked = self.client.batch_execute(&format!("COMMENT ON DATABASE {q} IS {lit}"));
@@ -660,7 +831,7 @@ impl Admin {
             let _ = self.drop(name);
             return Err(self.conn.classify(e, &format!("marking database `{name}`")));
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Drops `name`, ending any session still connected to it.

@@ -5,6 +5,14 @@
 //! as `schema.name`; a name that exists verbatim in `public` wins over the split at its first dot.
 //! In SQL every part is quoted (`"public"."Order Items"`).
 //!
+//! Rows: every table means its own rows. An inheritance parent is read, counted and written with
+//! `ONLY` (`TableRef::rows`), since its children are tables of their own, listed, diffed and
+//! merged apart (without `ONLY` a merge into the parent could update or delete a child's rows,
+//! and its key would not even be unique); its children's triggers never fire on its writes. A
+//! partitioned table holds no rows of its own: its rows are its partitions', which are not listed
+//! as tables, so it is read and written without `ONLY` (statements on it reach its partitions,
+//! whose triggers fire) and its partitions count under it.
+//!
 //! Values (documented in the README): `int2/int4/int8/oid` → Integer; `float4/float8` → Real;
 //! `bool` → Integer 0/1; `bytea` → Blob; `text/varchar/char/name` → Text; every other type
 //! (numeric, date, timestamp, uuid, json, arrays, enums…) → Text of PostgreSQL's own output
@@ -136,6 +144,8 @@ pub struct TableRef {
     pub schema: String,
     pub name: String,
     pub oid: u32,
+    /// A partitioned table (`relkind = 'p'`): its rows are its partitions'.
+    pub partitioned: bool,
 }
 
 impl TableRef {
@@ -144,10 +154,22 @@ impl TableRef {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
     }
 
+    /// The table's rows in a FROM, UPDATE or DELETE (module docs): `ONLY "schema"."name"`, a
+    /// partitioned table without `ONLY`.
+    pub fn rows(&self) -> String {
+        own_rows(&self.qualified(), self.partitioned)
+    }
+
     /// lastgood's name for it: bare in `public`, else `schema.name`.
     pub fn display(&self) -> String {
         display_name(&self.schema, &self.name)
     }
+}
+
+/// `qualified` (a quoted table name) as statements name its own rows: with `ONLY`, unless the
+/// table is partitioned (module docs).
+pub fn own_rows(qualified: &str, partitioned: bool) -> String {
+    if partitioned { qualified.to_string() } else { format!("ONLY {qualified}") }
 }
 
 /// lastgood's name for a table: bare in `public`, else `schema.name`.
@@ -323,7 +345,7 @@ impl PgDb {
                 _ => format!("{q}{nulls}"),
             });
         }
-        let mut sql = format!("SELECT {} FROM {}", select.join(", "), t.qualified());
+        let mut sql = format!("SELECT {} FROM {}", select.join(", "), t.rows());
         if !order.is_empty() {
             sql.push_str(" ORDER BY ");
             sql.push_str(&order.join(", "));
@@ -392,13 +414,13 @@ fn resolve_table_in(client: &mut impl postgres::GenericClient, conn: &PgConn, ta
     for (schema, name) in candidates {
         let rows = client
             .query(
-                "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                "SELECT c.oid, c.relkind = 'p' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE c.relkind IN ('r', 'p') AND n.nspname = $1 AND c.relname = $2",
                 &[&schema, &name],
             )
             .map_err(|e| conn.classify(e, "looking up a table"))?;
         if let Some(r) = rows.first() {
-            return Ok(TableRef { schema, name, oid: r.get(0) });
+            return Ok(TableRef { schema, name, oid: r.get(0), partitioned: r.get(1) });
         }
     }
     Err(bad_input(format!("`{}` has no table `{table}`", conn.describe()))
@@ -479,14 +501,14 @@ impl Database for PgDb {
         let t = self.resolve_table(table)?;
         let columns = self.columns(&t)?.into_iter().map(|(c, _)| c).collect();
         let primary_key = self.primary_key(&t)?;
-        Ok(TableSchema { name: table.to_string(), columns, primary_key })
+        Ok(TableSchema { name: table.to_string(), columns, primary_key, partitioned: t.partitioned })
     }
 
     fn row_count(&mut self, table: &str) -> Result<u64> {
         let t = self.resolve_table(table)?;
         let r = self
             .client
-            .query_one(&format!("SELECT count(*) FROM {}", t.qualified()), &[])
+            .query_one(&format!("SELECT count(*) FROM {}", t.rows()), &[])
             .map_err(|e| self.err(e, "counting rows"))?;
         Ok(r.get::<_, i64>(0) as u64)
     }
@@ -578,7 +600,7 @@ impl Database for PgDb {
         let Some(expr) = scan.filter.as_deref() else { return Ok(()) };
         let table = scan.table.as_str();
         let t = self.resolve_table(table)?;
-        let sql = format!("SELECT 1 FROM {} WHERE ({expr}) LIMIT 0", t.qualified());
+        let sql = format!("SELECT 1 FROM {} WHERE ({expr}) LIMIT 0", t.rows());
         match self.client.prepare(&sql) {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -596,7 +618,7 @@ impl Database for PgDb {
         }
         let t = self.resolve_table(table)?;
         let cond = columns.iter().map(|c| format!("{} IS NULL", quote_ident(c))).collect::<Vec<_>>().join(" OR ");
-        let sql = format!("SELECT EXISTS (SELECT 1 FROM {} WHERE {cond})", t.qualified());
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {} WHERE {cond})", t.rows());
         let row = self.client.query_one(&sql, &[]).map_err(|e| self.err(e, "looking for NULL keys"))?;
         Ok(row.get::<_, bool>(0))
     }
@@ -970,9 +992,13 @@ impl WriteTxn for PgTxn<'_> {
         let mut cmd = super::pgtools::command("pg_dump", Some(&self.conn))?;
         cmd.args(["-Fc", "--no-password"]).arg(format!("--snapshot={id}")).arg("-f").arg(tmp.path());
         // Only the merged tables: undoing the merge must not roll back other tables' later writes.
-        // None named: the whole database (a merge whose triggers run may write anywhere).
+        // None named: the whole database (a merge whose triggers run may write anywhere). A
+        // partitioned table's rows are its partitions', which `-t` of the parent leaves out.
         for t in tables {
             cmd.arg("-t").arg(dump_pattern(t));
+            for p in partitions_of(&mut self.tx, &self.conn, t)? {
+                cmd.arg("-t").arg(dump_pattern(&p));
+            }
         }
         let out = super::pgtools::output(&mut cmd)?;
         if !out.status.success() {
@@ -1022,7 +1048,9 @@ impl WriteTxn for PgTxn<'_> {
 
     /// `pg_stat_xact_user_tables`: inserted, updated and deleted rows per table in this
     /// transaction (plus, in PostgreSQL 15, counts of earlier transactions of the session not yet
-    /// reported, which cancel out in differences).
+    /// reported, which cancel out in differences). A partition's rows count under the table
+    /// asked about; an inheritance child's under its own name (a table of its own, which writes
+    /// to its parent never reach).
     fn row_writes(&mut self, tables: &[String]) -> Result<Option<RowWrites>> {
         let on: bool = self
             .tx
@@ -1038,7 +1066,8 @@ impl WriteTxn for PgTxn<'_> {
         }
         let sql = "WITH RECURSIVE w(root, oid) AS ( \
                      SELECT u.ord::int4, u.o FROM unnest($1::text::oid[]) WITH ORDINALITY AS u(o, ord) \
-                     UNION SELECT w.root, i.inhrelid FROM pg_inherits i JOIN w ON i.inhparent = w.oid) \
+                     UNION SELECT w.root, i.inhrelid FROM pg_inherits i JOIN w ON i.inhparent = w.oid \
+                       JOIN pg_class k ON k.oid = i.inhrelid AND k.relispartition) \
                    SELECT (SELECT min(w.root) FROM w WHERE w.oid = s.relid), s.schemaname::text, s.relname::text, \
                      (s.n_tup_ins + s.n_tup_upd + s.n_tup_del)::int8 \
                    FROM pg_stat_xact_user_tables s WHERE s.n_tup_ins + s.n_tup_upd + s.n_tup_del > 0";
@@ -1064,14 +1093,16 @@ impl WriteTxn for PgTxn<'_> {
 }
 
 /// The user triggers (not the internal ones that check foreign keys) on each of `tables` and on
-/// its partitions and inheritance children, and the rules on it (not a view's `_RETURN`), in
+/// its partitions (not on inheritance children: statements naming a table reach its own rows
+/// only, see the module docs, so their triggers never fire), and the rules on it (not a view's `_RETURN`), in
 /// table order, then by relation and name. `active`: the state lets it fire in this session
 /// (`O` in an origin or local session, `R` in a replica session, `A` always).
 fn list_triggers(client: &mut impl postgres::GenericClient, conn: &PgConn, tables: &[String]) -> Result<Vec<Trigger>> {
     const ACTIVE: &str = "CASE WHEN {e} = 'A' THEN true WHEN {e} = 'D' THEN false \
                           WHEN current_setting('session_replication_role') = 'replica' THEN {e} = 'R' ELSE {e} = 'O' END";
     let triggers = format!(
-        "WITH RECURSIVE tree(oid) AS (SELECT $1::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.oid) \
+        "WITH RECURSIVE tree(oid) AS (SELECT $1::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.oid \
+           JOIN pg_class k ON k.oid = i.inhrelid AND k.relispartition) \
          SELECT n.nspname::text, c.relname::text, t.tgname::text, t.tgtype::int4, t.tgenabled::text, {}, \
            ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = t.tgrelid AND a.attnum = ANY(t.tgattr) ORDER BY a.attnum), \
            pg_get_triggerdef(t.oid) \
@@ -1117,7 +1148,7 @@ fn list_triggers(client: &mut impl postgres::GenericClient, conn: &PgConn, table
             out.push(Trigger {
                 table: table.clone(),
                 relation: display_name(&schema, &rel),
-                address: TableRef { schema, name: rel, oid: 0 }.qualified(),
+                address: TableRef { schema, name: rel, oid: 0, partitioned: false }.qualified(),
                 name: r.get(2),
                 kind: TriggerKind::Trigger,
                 timing: timing.to_string(),
@@ -1153,6 +1184,24 @@ fn list_triggers(client: &mut impl postgres::GenericClient, conn: &PgConn, table
         }
     }
     Ok(out)
+}
+
+/// The partitions of `table` (and theirs, all levels) by lastgood's names; none for a table that
+/// is not partitioned.
+fn partitions_of(client: &mut impl postgres::GenericClient, conn: &PgConn, table: &str) -> Result<Vec<String>> {
+    let t = resolve_table_in(client, conn, table)?;
+    if !t.partitioned {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "SELECT n.nspname::text, c.relname::text FROM pg_partition_tree($1::oid::regclass) p \
+             JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE p.relid <> $1::oid::regclass ORDER BY 1, 2",
+            &[&t.oid],
+        )
+        .map_err(|e| conn.classify(e, "listing partitions"))?;
+    Ok(rows.iter().map(|r| display_name(r.get(0), r.get(1))).collect())
 }
 
 /// A pg_dump `-t` pattern naming exactly lastgood's table name (`t` in public, `schema.t`
@@ -1264,7 +1313,7 @@ mod tests {
     fn names() {
         assert_eq!(display_name("public", "Order Items"), "Order Items");
         assert_eq!(display_name("sales", "x"), "sales.x");
-        let t = TableRef { schema: "public".into(), name: "Order \"Items\"".into(), oid: 1 };
+        let t = TableRef { schema: "public".into(), name: "Order \"Items\"".into(), oid: 1, partitioned: false };
         assert_eq!(t.qualified(), "\"public\".\"Order \"\"Items\"\"\"");
     }
 }

@@ -710,7 +710,12 @@ impl Database for SqliteDb {
             });
         }
         pk.sort();
-        Ok(TableSchema { name: table.to_string(), columns, primary_key: pk.into_iter().map(|(_, n)| n).collect() })
+        Ok(TableSchema {
+            name: table.to_string(),
+            columns,
+            primary_key: pk.into_iter().map(|(_, n)| n).collect(),
+            partitioned: false,
+        })
     }
 
     fn row_count(&mut self, table: &str) -> Result<u64> {

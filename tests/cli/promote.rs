@@ -631,3 +631,53 @@ fn every_printed_undo_of_promote_runs_and_puts_live_back() {
     assert!(out.status.success(), "{undo}: {}", String::from_utf8_lossy(&out.stderr));
     assert!(content(&live) == before, "undo put live back, without coupons");
 }
+
+/// The dry run of a promote that `--yes` would refuse used to end with "add --yes to promote"
+/// before the exit-5 error. It now says it would be refused and why, on its last line and in
+/// `--json` (`would_refuse`), for a partial scratch as for a live in use; a dry run that would go
+/// ahead still says "add --yes" with `would_refuse: null`.
+#[test]
+fn dry_run_of_a_promote_that_would_be_refused_says_so_and_why() {
+    let dir = tempdir();
+    let (live, scratch) = live_and_partial_scratch(&dir);
+    let before = std::fs::read(&live).unwrap();
+    let dry = ["promote", "--scratch", s(&scratch), "--live", s(&live)];
+    let out = lastgood(dir.path()).args(dry).output().unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("add --yes"), "{text}");
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.starts_with("nothing written; --yes would be refused: ") && last.contains("lacks 4 object(s)"),
+        "{text}"
+    );
+    let out = lastgood(dir.path()).arg("--json").args(dry).output().unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["would_refuse"]["reason"].as_str().unwrap().contains("table `orders`"), "{v:#}");
+    assert!(v["would_refuse"]["hint"].as_str().unwrap().contains("--allow-missing"), "{v:#}");
+
+    // Allowed exactly: the dry run would go ahead.
+    let mut allowed = dry.to_vec();
+    allowed.extend(["--allow-missing", "audit,customers,orders,big_orders"]);
+    let v = json(dir.path(), &allowed);
+    assert!(v["would_refuse"].is_null(), "{v:#}");
+    let out = lastgood(dir.path()).args(&allowed).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("nothing written; add --yes to promote\n"));
+
+    // Live open in another process: refused for that, and the dry run says so the same way.
+    let holder = Connection::open(&live).unwrap();
+    holder.query_row("SELECT count(*) FROM orders", [], |r| r.get::<_, i64>(0)).unwrap();
+    let out = lastgood(dir.path()).arg("--json").args(&allowed).output().unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["would_refuse"]["reason"].as_str().unwrap().contains("is in use"), "{v:#}");
+    let out = lastgood(dir.path()).args(&allowed).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().last().unwrap().contains("--yes would be refused: live") && text.contains("is in use"),
+        "{text}"
+    );
+    drop(holder);
+    assert!(std::fs::read(&live).unwrap() == before, "live untouched");
+}

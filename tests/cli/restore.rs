@@ -815,3 +815,80 @@ fn jobs_zero_is_a_usage_error() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Restore used to read only the primary copy: one damaged since it was catalogued (same size
+/// and mtime) failed the restore although another copy of the same content was healthy. It now
+/// reads the first copy whose bytes verify and says which it passed over and why (human and
+/// `--json`); `--backup PATH` reads exactly that copy; when no copy verifies it fails naming each.
+#[test]
+fn restore_reads_the_first_copy_whose_bytes_verify_and_backup_path_reads_that_copy() {
+    let dir = tempdir();
+    let live = path(&dir, "live.db");
+    make_shop(&live, 300);
+    let (r1, r2) = (path(&dir, "r1"), path(&dir, "r2"));
+    std::fs::create_dir_all(&r1).unwrap();
+    std::fs::create_dir_all(&r2).unwrap();
+    let plain = r2.join("shop-2026-11-23T06-00-00.db");
+    cli_backup(&live, &plain);
+    let gz = r1.join("shop-2026-11-23T06-00-00.db.gz");
+    gzip(&plain, &gz);
+    let repos = ["--repo", s(&r1), "--repo", s(&r2)];
+    let mut cat = vec!["catalog"];
+    cat.extend(repos);
+    let v = json(dir.path(), &cat);
+    let copies: Vec<String> =
+        v["backups"][0]["copies"].as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap().to_string()).collect();
+    assert_eq!(copies, [s(&gz), s(&plain)], "the .gz is the primary copy");
+    let restore = |backup: &str, into: &str, extra: &[&str]| {
+        let mut args = vec!["restore", "--backup", backup, "--into", into];
+        args.extend(repos);
+        args.extend_from_slice(extra);
+        args.into_iter().map(str::to_string).collect::<Vec<String>>()
+    };
+    fn refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+
+    // --backup naming the second copy reads it, not the primary.
+    let t = path(&dir, "second.db");
+    let r = json(dir.path(), &refs(&restore(s(&plain), s(&t), &[])));
+    assert_eq!(r["backup_path"], s(&plain), "{r:#}");
+    assert_eq!(r["passed_over_copies"].as_array().unwrap().len(), 0);
+
+    // The .gz damaged since it was catalogued: restores read the plain copy and say so.
+    let mut bytes = std::fs::read(&gz).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 64].fill(0);
+    replace_keeping_stamp(&gz, &bytes);
+    for (name, extra) in [("whole", &[][..]), ("orders", &["--tables", "orders"][..])] {
+        let t = path(&dir, &format!("{name}.db"));
+        let r = json(dir.path(), &refs(&restore("latest", s(&t), extra)));
+        assert_eq!(r["backup_path"], s(&plain), "{name}: {r:#}");
+        let passed = r["passed_over_copies"].as_array().unwrap();
+        assert_eq!(passed.len(), 1, "{r:#}");
+        assert_eq!(passed[0]["path"], s(&gz));
+        assert!(passed[0]["reason"].as_str().unwrap().contains("changed since it was catalogued"), "{r:#}");
+        assert_eq!(rows(&t, "orders"), rows(&live, "orders"), "{name}");
+    }
+    let t = path(&dir, "human.db");
+    let out = lastgood(dir.path()).args(refs(&restore("latest", s(&t), &[]))).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("passed over copy `{}`", s(&gz))), "{text}");
+    assert!(text.contains(&format!("read copy `{}`", s(&plain))), "{text}");
+
+    // --backup naming the damaged copy reads that copy only: it fails, nothing is left.
+    let out_dir = path(&dir, "out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let t = out_dir.join("r.db");
+    let err = fails(dir.path(), &refs(&restore(s(&gz), s(&t), &[])), 3);
+    assert!(err.contains(s(&gz)) && err.contains("changed since it was catalogued"), "{err}");
+    // Both copies damaged: it fails naming each, nothing is left.
+    let (page_size, leaves) = leaf_pages(&plain, "orders");
+    let mut bytes = std::fs::read(&plain).unwrap();
+    bytes[((leaves[0] - 1) * page_size + page_size / 2) as usize] ^= 0xff;
+    replace_keeping_stamp(&plain, &bytes);
+    let err = fails(dir.path(), &refs(&restore("latest", s(&t), &[])), 3);
+    assert!(err.contains("no copy of backup") && err.contains(s(&gz)) && err.contains(s(&plain)), "{err}");
+    assert!(files_in(&out_dir).is_empty(), "{:?}", files_in(&out_dir));
+}

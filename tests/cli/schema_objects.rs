@@ -422,8 +422,7 @@ fn every_command_runs_cleanly_over_every_kind_of_postgres_schema_object() {
         "app.remote_lines",
     );
 
-    // diff and merge against live. (Named with --into: default names of two restores of one
-    // backup within the same second are the same, and the second replaces the first.)
+    // diff and merge against live, on a scratch named with --into so the test can find it.
     let v = run_json(d, &["--repo", r, "restore", "--backup", &id, "--live", &live, "--into", "full"], Expect::Ok);
     let scratch = c.url(v["target_database"].as_str().unwrap());
     let end = run_json(d, &["diff", "--scratch", &scratch, "--live", &live], Expect::AnyOf(&[1]));

@@ -142,3 +142,123 @@ fn diff_and_merge_carry_values_larger_than_a_scan_refill() {
     let digest = "SELECT string_agg(id || ':' || md5(body) || ':' || md5(raw), ',' ORDER BY id) FROM docs";
     assert_eq!(c.psql("docs", digest), c.psql("docs_scratch", digest));
 }
+
+/// An inheritance parent used to be read without ONLY: `diff`/`merge` of `animals` also saw the
+/// rows of its child `dogs` (a table of its own, listed apart), so a merge into the parent
+/// rewrote a dog. Every table now means its own rows — read, counted and written with ONLY — in
+/// diff, merge, history and restore's row counts; a partitioned table still means its
+/// partitions' rows, and a merge's safety snapshot of it holds them.
+#[test]
+fn diff_and_merge_of_an_inheritance_parent_touch_only_its_own_rows() {
+    let c = cluster_or_skip!();
+    c.create_db("zoo");
+    c.psql(
+        "zoo",
+        "CREATE TABLE animals(id int PRIMARY KEY, name text NOT NULL);
+         CREATE TABLE dogs(breed text, PRIMARY KEY (id)) INHERITS (animals);
+         INSERT INTO animals VALUES (1, 'cat'), (2, 'cow');
+         INSERT INTO dogs VALUES (1, 'rex', 'lab'), (3, 'fido', 'pug');
+         CREATE TABLE m(id int PRIMARY KEY, name text NOT NULL) PARTITION BY RANGE (id);
+         CREATE TABLE m1 PARTITION OF m FOR VALUES FROM (0) TO (100);
+         CREATE TABLE m2 PARTITION OF m FOR VALUES FROM (100) TO (200);
+         INSERT INTO m VALUES (5, 'five'), (150, 'one fifty');",
+    );
+    let dir = tempdir();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    c.pg_dump("zoo", &["-Fc"], &repo.join("zoo.dump"));
+    let (rs, live) = (repo.to_str().unwrap(), c.url("zoo"));
+    let v = json(dir.path(), &["restore", "--repo", rs, "--backup", "latest", "--live", &live, "--into", "s"]);
+    let rows_of = |name: &str| {
+        v["tables_restored"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap()["rows"].clone()
+    };
+    assert_eq!((rows_of("public.animals"), rows_of("public.dogs")), (2.into(), 2.into()), "{v:#}");
+    assert_eq!(rows_of("public.m"), 2, "a partitioned table counts its partitions' rows");
+    let scratch = c.url("s");
+    let h = json(dir.path(), &["history", "--repo", rs, "--table", "animals", "--scratch-url", &c.url("postgres")]);
+    assert_eq!(h["entries"][0]["rows"], 2, "{h:#}");
+
+    // After the backup: a parent's own rows change, a dog changes, a partitioned row changes.
+    c.psql(
+        "zoo",
+        "UPDATE ONLY animals SET name = 'CAT' WHERE id = 1; DELETE FROM ONLY animals WHERE id = 2;
+         INSERT INTO animals VALUES (4, 'owl'); UPDATE dogs SET name = 'REX' WHERE id = 1;
+         UPDATE m SET name = 'bad' WHERE id IN (5, 150);",
+    );
+    let (d, changes) = diff_summary(dir.path(), &["--scratch", &scratch, "--live", &live, "--tables", "animals"]);
+    assert_eq!((&d["updated"], &d["deleted"], &d["inserted"]), (&1.into(), &1.into(), &1.into()), "{d:#}");
+    assert_eq!((&d["scratch_rows"], &d["live_rows"]), (&2.into(), &2.into()), "{d:#}");
+    let s = format!("{changes:?}");
+    assert!(!s.contains("rex") && !s.contains("REX") && !s.contains("fido"), "a dog in the parent's diff: {s}");
+
+    let all = "updated,deleted,inserted";
+    let args = ["merge", "--scratch", &scratch, "--live", &live, "--tables", "animals", "--restore", all, "--apply"];
+    let r = json(dir.path(), &args);
+    assert_eq!(r["applied"], 3, "{r:#}");
+    assert_eq!(own_rows(&c, "zoo", "animals"), "1|cat,2|cow");
+    assert_eq!(own_rows(&c, "zoo", "dogs"), "1|REX,3|fido", "the child's rows are not the parent's to merge");
+    let (code, _, err) = run(dir.path(), &["diff", "--scratch", &scratch, "--live", &live, "--tables", "animals"]);
+    assert_eq!(code, 0, "{err}");
+    let (d, _) = diff_summary(dir.path(), &["--scratch", &scratch, "--live", &live, "--tables", "dogs"]);
+    assert_eq!(d["updated"], 1, "{d:#}");
+    let args = ["merge", "--scratch", &scratch, "--live", &live, "--tables", "dogs", "--restore", "updated", "--apply"];
+    json(dir.path(), &args);
+    assert_eq!(own_rows(&c, "zoo", "dogs"), "1|rex,3|fido");
+    assert_eq!(own_rows(&c, "zoo", "animals"), "1|cat,2|cow");
+
+    // The partitioned table: its rows are its partitions', merged through it; the safety
+    // snapshot holds them.
+    let (d, _) = diff_summary(dir.path(), &["--scratch", &scratch, "--live", &live, "--tables", "m"]);
+    assert_eq!(d["updated"], 2, "{d:#}");
+    let args = ["merge", "--scratch", &scratch, "--live", &live, "--tables", "m", "--restore", "updated", "--apply"];
+    let r = json(dir.path(), &args);
+    assert_eq!(c.psql("zoo", "SELECT string_agg(name, ',' ORDER BY id) FROM m").trim(), "five,one fifty");
+    let snapshot = r["snapshot"].as_str().unwrap();
+    let out =
+        std::process::Command::new(c.bin.join("pg_restore")).args(["-l", snapshot]).current_dir(dir.path()).output();
+    let out = out.unwrap();
+    assert!(out.status.success(), "{snapshot}: {}", String::from_utf8_lossy(&out.stderr));
+    let toc = String::from_utf8_lossy(&out.stdout);
+    for part in ["TABLE DATA public m1", "TABLE DATA public m2"] {
+        assert!(toc.contains(part), "the safety snapshot lacks {part}: {toc}");
+    }
+}
+
+/// Every partition has its own ctids: `(0,1)` is the first row of each. A row of a partitioned
+/// table without a key was addressed by ctid alone, so `diff --sql` printed a DELETE that also
+/// removed another partition's first row, and `merge` refused (it removed 2 rows). Rows are now
+/// addressed by partition and ctid: the patch and the merge both bring live to scratch exactly.
+#[test]
+fn a_row_of_a_partitioned_table_without_a_key_is_removed_in_its_own_partition_only() {
+    let c = cluster_or_skip!();
+    c.create_db("shop");
+    c.psql(
+        "shop",
+        "CREATE TABLE k(a int, v text) PARTITION BY RANGE (a);
+         CREATE TABLE k1 PARTITION OF k FOR VALUES FROM (0) TO (10);
+         CREATE TABLE k2 PARTITION OF k FOR VALUES FROM (10) TO (20);
+         INSERT INTO k VALUES (1, 'x'), (11, 'y');",
+    );
+    let dir = tempdir();
+    let d = dir.path();
+    let repo = d.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    c.pg_dump("shop", &["-Fc"], &repo.join("shop.dump"));
+    let rs = repo.to_str().unwrap();
+    json(d, &["restore", "--repo", rs, "--backup", "latest", "--live", &c.url("shop"), "--into", "s"]);
+    // A second copy of (1, 'x') since: the first copy sits at (0,1) of k1, as (11, 'y') of k2.
+    c.psql("shop", "INSERT INTO k VALUES (1, 'x')");
+    let all = |db: &str| c.psql(db, "SELECT string_agg(a || v, ',' ORDER BY a, v) FROM k").trim().to_string();
+    assert_eq!(all("s"), "1x,11y");
+    for copy in ["patched", "merged"] {
+        c.psql("postgres", &format!("CREATE DATABASE {copy} TEMPLATE shop"));
+    }
+    let (code, patch, err) = run(d, &["diff", "--sql", "--scratch", &c.url("s"), "--live", &c.url("patched")]);
+    assert_eq!(code, 1, "{err}");
+    psql_script(&c, "patched", &patch);
+    assert_eq!(all("patched"), "1x,11y", "the patch removed a row of another partition:\n{patch}");
+    let args = ["merge", "--scratch", &c.url("s"), "--live", &c.url("merged"), "--restore", "inserted", "--apply"];
+    let r = json(d, &args);
+    assert_eq!(r["applied"], 1, "{r:#}");
+    assert_eq!(all("merged"), "1x,11y");
+}

@@ -13,6 +13,7 @@ mod connection;
 mod diff;
 mod drill;
 mod engine;
+mod history;
 mod interrupt;
 mod merge;
 mod patch;
@@ -187,4 +188,67 @@ fn failed_checks(v: &serde_json::Value) -> Vec<String> {
         .filter(|c| c["ok"] == false)
         .map(|c| format!("{}: {}", c["name"].as_str().unwrap(), c["message"].as_str().unwrap()))
         .collect()
+}
+
+/// A database `shop` with one table of 20 rows, dumped (custom format) into `dir/repo`.
+fn shop_and_repo(c: &Cluster, dir: &Path) -> PathBuf {
+    c.create_db("shop");
+    c.psql("shop", "CREATE TABLE items(id int PRIMARY KEY, name text); INSERT INTO items SELECT x, 'item ' || x FROM generate_series(1, 20) x;");
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    c.pg_dump("shop", &["-Fc"], &repo.join("shop.dump"));
+    repo
+}
+
+/// Runs `script` with psql reading it from stdin (statements outside a transaction, such as
+/// CREATE DATABASE, one after another); asserts success.
+fn psql_script(c: &Cluster, db: &str, script: &str) {
+    use std::io::Write;
+    let mut child = c
+        .tool("psql", db)
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// oid and COMMENT of database `name` ("" when it does not exist).
+fn identity(c: &Cluster, name: &str) -> String {
+    c.psql(
+        "postgres",
+        &format!("SELECT oid || ' ' || coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = '{name}'"),
+    )
+    .trim()
+    .to_string()
+}
+
+/// `diff --json ARGS` (exit 0 or 1): the summary line of its one table, and every change line.
+fn diff_summary(cwd: &Path, args: &[&str]) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let mut all = vec!["--json", "diff", "--rows"];
+    all.extend_from_slice(args);
+    let (code, out, err) = run(cwd, &all);
+    assert!(code == 0 || code == 1, "{err}");
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let summary = lines.iter().find(|l| l["type"] == "summary").unwrap_or_else(|| panic!("{out}")).clone();
+    (summary, lines.into_iter().filter(|l| l["type"] == "change").collect())
+}
+
+/// `id|name` of `ONLY table`'s own rows, in key order.
+fn own_rows(c: &Cluster, db: &str, table: &str) -> String {
+    c.psql(db, &format!("SELECT string_agg(id || '|' || name, ',' ORDER BY id) FROM ONLY {table}")).trim().to_string()
+}
+
+/// Replaces the first occurrence of `from` in `file` by `to` (same length), keeping its size and
+/// mtime, so that the catalog keeps its cached facts and only a re-read notices.
+fn rewrite_keeping_stamp(file: &Path, from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let mut bytes = std::fs::read(file).unwrap();
+    let at = bytes.windows(from.len()).position(|w| w == from).unwrap_or_else(|| panic!("no {from:?}"));
+    bytes[at..at + to.len()].copy_from_slice(to);
+    replace_keeping_stamp(file, &bytes);
 }

@@ -200,3 +200,59 @@ fn the_printed_undo_of_a_forced_pg_promote_runs_and_swaps_back() {
     assert_eq!(pg_content(&c, "shop"), before);
     assert_eq!(c.psql("shop", "SHOW work_mem").trim(), "8MB", "live's settings are back");
 }
+
+/// The dry run of a PostgreSQL promote of a partial scratch (refused, exit 5) used to print "add
+/// --yes to promote" first. It says it would be refused and why, human and `--json`; the same
+/// for a scratch in use.
+#[test]
+fn dry_run_of_a_refused_pg_promote_says_it_would_be_refused_and_why() {
+    let c = cluster_or_skip!();
+    let dir = tempdir();
+    let repo = shop_and_repo(&c, dir.path());
+    c.psql("shop", "CREATE TABLE orders(id int PRIMARY KEY)");
+    c.pg_dump("shop", &["-Fc"], &repo.join("shop.dump"));
+    let (rs, live) = (repo.to_str().unwrap(), c.url("shop"));
+    let v = json(
+        dir.path(),
+        &["restore", "--repo", rs, "--backup", "latest", "--tables", "items", "--live", &live, "--into", "part"],
+    );
+    assert_eq!(v["target_database"], "part");
+    let scratch = c.url("part");
+    let dry = ["promote", "--scratch", scratch.as_str(), "--live", live.as_str()];
+    let (code, text, _) = run(dir.path(), &dry);
+    assert_eq!(code, 5);
+    assert!(!text.contains("add --yes"), "{text}");
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.starts_with("nothing written; --yes would be refused: ") && last.contains("table `public.orders`"),
+        "{text}"
+    );
+    let mut as_json = vec!["--json"];
+    as_json.extend(dry);
+    let (code, out, _) = run(dir.path(), &as_json);
+    assert_eq!(code, 5);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["would_refuse"]["reason"].as_str().unwrap().contains("public.orders"), "{v:#}");
+    assert!(v["would_refuse"]["hint"].as_str().unwrap().contains("--allow-missing public.orders"), "{v:#}");
+
+    // Allowed: it would go; with a session on scratch it would be refused for that instead.
+    let mut allowed = dry.to_vec();
+    allowed.extend(["--allow-missing", "public.orders"]);
+    let v = json(dir.path(), &allowed);
+    assert!(v["would_refuse"].is_null(), "{v:#}");
+    let mut session = std::process::Command::new(c.bin.join("psql"))
+        .args(["-X", "-q", "-d", &c.url("part"), "-c", "SELECT pg_sleep(30)"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while c.psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE datname = 'part'").trim() == "0" {
+        assert!(std::time::Instant::now() < deadline, "the session never connected");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (code, text, _) = run(dir.path(), &allowed);
+    session.kill().unwrap();
+    let _ = session.wait();
+    assert_eq!(code, 5, "{text}");
+    assert!(text.lines().last().unwrap().contains("--yes would be refused: 1 other session(s)"), "{text}");
+    assert_eq!(c.psql("shop", "SELECT count(*) FROM orders").trim(), "0", "live untouched");
+}

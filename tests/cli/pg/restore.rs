@@ -615,3 +615,148 @@ fn restore_never_writes_into_a_backups_source_and_scratch_drop_never_drops_live(
     // Without the repository, nothing says shop is live: it would be dropped; we stop here.
     assert_eq!(c.psql("shop", "SELECT count(*) FROM orders").trim(), "11");
 }
+
+/// Two restores of one backup in one second used to get the same default name, and the second
+/// dropped the first (it carries lastgood's mark). Databases already holding the default names
+/// of the next 20 seconds, and their `_2`, marked as lastgood's: the restore takes `_3` and every
+/// one of them is still the same database (same oid).
+#[test]
+fn a_default_scratch_name_is_always_free_and_never_replaces_a_marked_database() {
+    let c = cluster_or_skip!();
+    let dir = tempdir();
+    let repo = shop_and_repo(&c, dir.path());
+    let (rs, live) = (repo.to_str().unwrap(), c.url("shop"));
+    let plan = json(dir.path(), &["restore", "--repo", rs, "--backup", "latest", "--live", &live, "--dry-run"]);
+    let name = plan["target_database"].as_str().unwrap().to_string();
+    let (base, stamp) = name.rsplit_once('_').unwrap();
+    let at = chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%d%H%M%S").unwrap();
+    let taken: Vec<String> = (0..20)
+        .flat_map(|k| {
+            let n = format!("{base}_{}", (at + chrono::TimeDelta::seconds(k)).format("%Y%m%d%H%M%S"));
+            [n.clone(), format!("{n}_2")]
+        })
+        .collect();
+    let script: String = taken
+        .iter()
+        .map(|n| {
+            format!(
+                "CREATE DATABASE \"{n}\";\nCOMMENT ON DATABASE \"{n}\" IS 'lastgood scratch: an earlier restore';\n"
+            )
+        })
+        .collect();
+    psql_script(&c, "postgres", &script);
+    let before: Vec<String> = taken.iter().map(|n| identity(&c, n)).collect();
+
+    let v = json(dir.path(), &["restore", "--repo", rs, "--backup", "latest", "--live", &live]);
+    let got = v["target_database"].as_str().unwrap();
+    let first = got.strip_suffix("_3").unwrap_or_else(|| panic!("not a `_3` name: {got}"));
+    assert!(taken.iter().any(|n| n == first), "{got} is outside the 20 s window the test prepared");
+    assert_eq!(c.psql(got, "SELECT count(*) FROM items").trim(), "20");
+    let after: Vec<String> = taken.iter().map(|n| identity(&c, n)).collect();
+    assert_eq!(after, before, "every database already there is the same database");
+}
+
+/// `--into NAME` and `--scratch-url URL` naming a database that exists — even a scratch database
+/// lastgood made — replace it only with `--force` (exit 5 otherwise, nothing touched), as a
+/// SQLite restore never replaces an existing file without it.
+#[test]
+fn an_existing_database_named_with_into_or_scratch_url_is_replaced_only_with_force() {
+    let c = cluster_or_skip!();
+    let dir = tempdir();
+    let repo = shop_and_repo(&c, dir.path());
+    let (rs, live) = (repo.to_str().unwrap(), c.url("shop"));
+    json(dir.path(), &["restore", "--repo", rs, "--backup", "latest", "--live", &live, "--into", "kept"]);
+    assert!(identity(&c, "kept").contains("lastgood scratch"), "{}", identity(&c, "kept"));
+    c.psql("kept", "CREATE TABLE notes(t text); INSERT INTO notes VALUES ('work in progress');");
+    let was = identity(&c, "kept");
+    let url = c.url("kept");
+    for target in [&["--live", &live, "--into", "kept"][..], &["--scratch-url", &url][..]] {
+        let mut args = vec!["restore", "--repo", rs, "--backup", "latest"];
+        args.extend_from_slice(target);
+        let (code, _, err) = run(dir.path(), &args);
+        assert_eq!(code, 5, "{err}");
+        assert!(err.contains("`kept` already exists") && err.contains("--force"), "{err}");
+        assert_eq!(identity(&c, "kept"), was, "{target:?}: not replaced");
+        assert_eq!(c.psql("kept", "SELECT t FROM notes").trim(), "work in progress");
+    }
+    // With --force: replaced by the backup, and still a scratch database.
+    json(dir.path(), &["restore", "--repo", rs, "--backup", "latest", "--live", &live, "--into", "kept", "--force"]);
+    assert_ne!(identity(&c, "kept"), was);
+    assert!(identity(&c, "kept").contains("lastgood scratch"), "{}", identity(&c, "kept"));
+    assert_eq!(c.psql("kept", "SELECT count(*) FROM pg_class WHERE relname = 'notes'").trim(), "0");
+    assert_eq!(c.psql("kept", "SELECT count(*) FROM items").trim(), "20");
+}
+
+/// PostgreSQL restore used to read only the primary copy, unchecked: a plain dump edited since
+/// it was catalogued (same size and mtime) restored its altered rows silently, although a `.gz`
+/// of the same content was healthy. Restore now reads the first copy whose bytes verify (here
+/// the `.gz`, decompressed as that copy needs), says which it passed over and why, and `--backup
+/// PATH` reads exactly that copy; a custom archive damaged in one of two repositories the same.
+#[test]
+fn pg_restore_reads_the_first_copy_whose_bytes_verify_and_backup_path_reads_that_copy() {
+    let c = cluster_or_skip!();
+    let dir = tempdir();
+    let d = dir.path();
+    c.create_db("shop");
+    c.psql("shop", "CREATE TABLE items(id int PRIMARY KEY, name text); INSERT INTO items SELECT x, 'item ' || x FROM generate_series(1, 20) x;");
+    let (r1, r2) = (d.join("r1"), d.join("r2"));
+    std::fs::create_dir_all(&r1).unwrap();
+    std::fs::create_dir_all(&r2).unwrap();
+    let plain = r1.join("shop.sql");
+    c.pg_dump("shop", &["-Fp"], &plain);
+    let gz = r2.join("shop.sql.gz");
+    gzip(&plain, &gz);
+    let (s1, s2) = (r1.to_str().unwrap(), r2.to_str().unwrap());
+    let live = c.url("shop");
+    let cat = json(d, &["catalog", "--repo", s1, "--repo", s2]);
+    let paths: Vec<&str> =
+        cat["backups"][0]["copies"].as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, [plain.to_str().unwrap(), gz.to_str().unwrap()], "one backup, the plain dump first");
+    let restore = |backup: &str, into: &str| {
+        json(d, &["restore", "--repo", s1, "--repo", s2, "--backup", backup, "--live", &live, "--into", into])
+    };
+    let names =
+        |db: &str| c.psql(db, "SELECT string_agg(name, ',' ORDER BY id) FROM items WHERE id <= 3").trim().to_string();
+
+    // --backup naming the .gz reads the .gz.
+    let r = restore(gz.to_str().unwrap(), "from_gz");
+    assert_eq!(r["backup_path"], gz.to_str().unwrap(), "{r:#}");
+    assert_eq!(names("from_gz"), "item 1,item 2,item 3");
+
+    // The plain dump edited since it was catalogued: the restore reads the .gz and says so.
+    rewrite_keeping_stamp(&plain, b"item 2\n", b"EVIL 2\n");
+    let r = restore("latest", "fallback");
+    assert_eq!(r["backup_path"], gz.to_str().unwrap(), "{r:#}");
+    let passed = r["passed_over_copies"].as_array().unwrap();
+    assert_eq!(passed.len(), 1, "{r:#}");
+    assert_eq!(passed[0]["path"], plain.to_str().unwrap());
+    assert!(passed[0]["reason"].as_str().unwrap().contains("changed since it was catalogued"), "{r:#}");
+    assert_eq!(names("fallback"), "item 1,item 2,item 3", "never the edited rows");
+    let (code, text, err) =
+        run(d, &["restore", "--repo", s1, "--repo", s2, "--backup", "latest", "--live", &live, "--into", "human"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("passed over copy `") && text.contains(&format!("read copy `{}`", gz.display())), "{text}");
+    // --backup naming the edited copy reads that copy only: refused, no database left.
+    let (code, _, err) = run(
+        d,
+        &["restore", "--repo", s1, "--repo", s2, "--backup", plain.to_str().unwrap(), "--live", &live, "--into", "bad"],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("changed since it was catalogued"), "{err}");
+    assert_eq!(identity(&c, "bad"), "");
+
+    // A custom archive in two repositories, the first copy damaged: read from the second.
+    let (r3, r4) = (d.join("r3"), d.join("r4"));
+    std::fs::create_dir_all(&r3).unwrap();
+    std::fs::create_dir_all(&r4).unwrap();
+    c.pg_dump("shop", &["-Fc", "-Z0"], &r3.join("shop.dump"));
+    std::fs::copy(r3.join("shop.dump"), r4.join("shop.dump")).unwrap();
+    let (s3, s4) = (r3.to_str().unwrap(), r4.to_str().unwrap());
+    json(d, &["catalog", "--repo", s3, "--repo", s4]);
+    rewrite_keeping_stamp(&r3.join("shop.dump"), b"item 2\n", b"EVIL 2\n");
+    let r =
+        json(d, &["restore", "--repo", s3, "--repo", s4, "--backup", "latest", "--live", &live, "--into", "custom"]);
+    assert_eq!(r["backup_path"], r4.join("shop.dump").to_str().unwrap(), "{r:#}");
+    assert_eq!(r["passed_over_copies"][0]["path"], r3.join("shop.dump").to_str().unwrap(), "{r:#}");
+    assert_eq!(names("custom"), "item 1,item 2,item 3");
+}
