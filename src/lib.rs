@@ -1,43 +1,36 @@
 //! lastgood: point-in-time restore for databases.
 //!
 //! `main.rs` parses the command line and calls `run`; each subcommand lives in `cmd/`, over an
-//! engine-agnostic core (`catalog`, `restore`, …) and the engines behind one trait (`engine`).
+//! engine-agnostic core (`core/`: the catalog, restore, diff, merge, …), the engines behind one
+//! trait (`engine/`, one folder per engine), the repositories (`repo/`) and leaf helpers
+//! (`util/`, and the small modules beside this file: values, rows, time, output, errors, exit
+//! codes, redaction, interrupts, external sort).
+//!
+//! Layers, lowest first; a module uses its own layer and those below, never one above, and no
+//! two modules import each other, at any level (checked by `tests/cli/architecture.rs`):
+//! 1. leaves: `value`, `rows`, `time`, `output`, `error`, `exit`, `redact`, `interrupt`, `sort`,
+//!    `util/`;
+//! 2. `repo/`: where backups are stored;
+//! 3. `engine/`: the `Database` trait, neutral types, `sqlite/`, `postgres/`;
+//! 4. `core/`: everything that works the same for every engine;
+//! 5. `cmd/`: the command line and its rendering.
 
-pub mod backup;
-pub mod bisect;
-pub mod catalog;
-pub mod cli;
 pub mod cmd;
-pub mod demo;
-pub mod diff;
-pub mod drill;
+pub mod core;
 pub mod engine;
 pub mod error;
 pub mod exit;
-pub mod history;
 pub mod interrupt;
-pub mod lock;
-pub mod merge;
-pub mod missing;
-pub mod order;
 pub mod output;
-pub mod pair;
-pub mod picker;
-pub mod promote;
-pub mod prune;
 pub mod redact;
-pub mod restore;
+pub mod repo;
 pub mod rows;
-pub mod snapshot;
 pub mod sort;
-pub mod spool;
-pub mod sqlgen;
 pub mod time;
-pub mod triggers;
+pub mod util;
 pub mod value;
-pub mod verify;
 
-use cli::{Cli, Command};
+use cmd::{Cli, Command};
 
 /// Runs one parsed command line; returns the exit code for a completed command.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {

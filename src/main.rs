@@ -4,7 +4,7 @@
 use clap::Parser;
 
 fn main() {
-    let cli = lastgood::cli::Cli::parse();
+    let cli = lastgood::cmd::Cli::parse();
     lastgood::interrupt::install();
     lastgood::install_panic_hook();
     let run = std::panic::AssertUnwindSafe(|| lastgood::simulated_internal_failure().and_then(|()| lastgood::run(cli)));

@@ -1,10 +1,10 @@
 //! `lastgood backup --live L --repo R [--repo OFFSITE …]`: a consistent backup with a manifest,
 //! copied into every repository.
 
-use crate::backup::{self, BackupReport};
-use crate::catalog::format::Compression;
+use crate::core::backup::{self, BackupReport};
 use crate::engine::Location;
 use crate::error::environment;
+use crate::util::compress::Compression;
 
 use super::Context;
 

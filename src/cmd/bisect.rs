@@ -3,8 +3,8 @@
 //! is not a valid query (also one that no backup can evaluate because each lacks a table or column
 //! it names), 3 for a check whose result is not one row with one number.
 
-use crate::bisect::{BisectReport, Check, Request, Verdict, bisect, record_lkg};
-use crate::engine::pgconn::PgConn;
+use crate::core::bisect::{BisectReport, Check, Request, Verdict, bisect, record_lkg};
+use crate::engine::postgres::conn::PgConn;
 use crate::output::table;
 
 use super::Context;
@@ -66,7 +66,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let some_verdict = report.evaluations.iter().any(|e| e.verdict != Verdict::CannotTell);
     let unreadable = match &report.last_known_good {
         Some(lkg) => record_lkg(&catalog, lkg, &check.sql, ctx.now),
-        None if since.is_none() && until.is_none() && some_verdict => crate::bisect::clear_lkg(&catalog),
+        None if since.is_none() && until.is_none() && some_verdict => crate::core::bisect::clear_lkg(&catalog),
         None => Vec::new(),
     };
     for repo in unreadable {

@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::catalog::{Backup, Catalog, Ignored};
+use crate::cmd::picker::mark;
+use crate::core::catalog::{Backup, Catalog, Ignored};
 use crate::output::{human_age, human_bytes, table};
-use crate::picker::mark;
 
 use super::Context;
 

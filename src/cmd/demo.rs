@@ -11,7 +11,7 @@ use std::process::Command;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use crate::demo::{self, Sandbox};
+use crate::engine::sqlite::demo::{self, Sandbox};
 use crate::error::environment;
 
 use super::Context;
@@ -177,8 +177,10 @@ impl Walkthrough<'_> {
     }
 
     fn step(&mut self, title: &str, args: &[&str], ok_codes: &[i32]) -> Result<()> {
-        let shown =
-            format!("lastgood {}", args.iter().map(|a| crate::snapshot::shell_quote(a)).collect::<Vec<_>>().join(" "));
+        let shown = format!(
+            "lastgood {}",
+            args.iter().map(|a| crate::util::shell::shell_quote(a)).collect::<Vec<_>>().join(" ")
+        );
         if !self.json {
             println!("{title}\n$ {shown}");
         }

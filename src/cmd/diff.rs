@@ -16,13 +16,13 @@ use anyhow::Result;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::diff::{self, Change, ChangeKind, Counts, KeyMode, KindName, Kinds, Prepared, TableSpec};
+use crate::core::diff::{self, Change, ChangeKind, Counts, KeyMode, KindName, Kinds, Prepared, TableSpec};
+use crate::core::merge::order::{self, Part};
+use crate::core::pair::{Pair, open_pair};
+use crate::core::spool::TableSpool;
+use crate::core::sqlgen::{Dialect, TableSql, undo_statement};
 use crate::engine::ForeignKey;
 use crate::error::usage;
-use crate::order::{self, Part};
-use crate::pair::{Pair, open_pair};
-use crate::spool::TableSpool;
-use crate::sqlgen::{Dialect, TableSql, undo_statement};
 use crate::value::Value;
 
 use super::{Context, PairArgs};

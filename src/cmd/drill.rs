@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::drill::{self, DatabaseReport, DatabaseSpec, DrillConfig, SqlCheck};
+use crate::core::drill::{self, DatabaseReport, DatabaseSpec, DrillConfig, SqlCheck};
 use crate::error::usage;
 
 use super::Context;

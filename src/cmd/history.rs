@@ -1,7 +1,7 @@
 //! `lastgood history`: per backup, a table's row count and content checksum (and one column's),
 //! and whether they changed from the previous backup.
 
-use crate::history::{HistoryReport, history};
+use crate::core::history::{HistoryReport, history};
 use crate::output::table;
 
 use super::Context;
@@ -22,7 +22,7 @@ pub struct Args {
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let catalog = ctx.catalog()?;
-    let scratch = args.scratch_url.as_deref().map(crate::engine::pgconn::PgConn::resolve).transpose()?;
+    let scratch = args.scratch_url.as_deref().map(crate::engine::postgres::conn::PgConn::resolve).transpose()?;
     let report = history(&catalog, &args.table, args.column.as_deref(), scratch.as_ref(), &ctx.out)?;
     ctx.out.emit(&report, render)?;
     Ok(crate::exit::OK)

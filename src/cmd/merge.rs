@@ -6,16 +6,16 @@
 
 use anyhow::Result;
 
-use crate::diff;
+use crate::core::diff;
+use crate::core::lock::LiveLock;
+use crate::core::merge::{self, MergePlan, MergeReport, MergeRequest};
+use crate::core::triggers::{self, TriggerPolicy};
 use crate::engine::Location;
 use crate::error::environment;
-use crate::lock::LiveLock;
-use crate::merge::{self, MergePlan, MergeReport, MergeRequest};
-use crate::triggers::{self, TriggerPolicy};
 
 use super::{Context, PairArgs};
-use crate::diff::{KindName, Kinds};
-use crate::pair::{Pair, open_pair};
+use crate::core::diff::{KindName, Kinds};
+use crate::core::pair::{Pair, open_pair};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -87,7 +87,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     };
     let plan = merge::plan(&scratch, &live, &prepared, request, true, &ctx.out)?;
     let snapshot = match &live_path {
-        Some(p) => crate::snapshot::snapshot_path(p, ctx.now),
+        Some(p) => crate::core::snapshot::snapshot_path(p, ctx.now),
         None => pg_snapshot_path(&live, ctx.now)?,
     };
     let report = merge::apply(plan, &live, &snapshot, &ctx.out)?;
@@ -108,7 +108,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
 /// folder, named after the database and the time.
 fn pg_snapshot_path(live: &Location, now: chrono::DateTime<chrono::Utc>) -> Result<std::path::PathBuf> {
     let Location::Postgres(spec) = live else { unreachable!("called for PostgreSQL only") };
-    let conn = crate::engine::pgconn::PgConn::resolve(spec)?;
+    let conn = crate::engine::postgres::conn::PgConn::resolve(spec)?;
     // A folder of their own: the undo command catalogs it as a repository.
     let dir = std::path::PathBuf::from("lastgood-snapshots");
     std::fs::create_dir_all(&dir)

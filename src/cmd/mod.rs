@@ -1,5 +1,6 @@
-//! One module per subcommand: each reads its flags, calls the core, and renders the result as
-//! human text or `--json`. No command holds logic that another command needs.
+//! The command line: global flags (`GlobalOpts`), one subcommand per file in this folder, and
+//! what every command gets (`Context`). Each command reads its flags, calls the core, and renders
+//! the result as human text or `--json`. No command holds logic that another command needs.
 
 pub mod backup;
 pub mod bisect;
@@ -9,6 +10,7 @@ pub mod diff;
 pub mod drill;
 pub mod history;
 pub mod merge;
+pub mod picker;
 pub mod promote;
 pub mod prune;
 pub mod restore;
@@ -19,11 +21,77 @@ pub mod verify;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
 
-use crate::catalog::Catalog;
-use crate::cli::GlobalOpts;
-use crate::diff::Selection;
+use crate::core::catalog::Catalog;
+use crate::core::diff::Selection;
 use crate::output::Output;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lastgood",
+    version,
+    about = "Point-in-time restore for databases: find the last known good backup, restore only the damaged tables into scratch, diff, and merge them back.",
+    after_help = "Exit codes: 0 ok, 1 differences found / check failed, 2 usage error, 3 bad input, 4 environment error, 5 refused for safety, 70 internal error (a bug in lastgood), 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand takes.
+#[derive(Debug, clap::Args)]
+pub struct GlobalOpts {
+    /// Machine-readable JSON on stdout instead of human text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars and no warnings on stderr.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    /// More detail on stderr (repeat for more).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// A repository of backups (repeatable; LASTGOOD_REPO takes a colon-separated list).
+    #[arg(long = "repo", value_name = "DIR", global = true, env = "LASTGOOD_REPO", value_delimiter = ':')]
+    pub repos: Vec<PathBuf>,
+    /// Read times without an offset as UTC instead of local time.
+    #[arg(long, global = true)]
+    pub utc: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build an incident sandbox and walk through the recovery: catalog, bisect, restore, diff, merge.
+    Demo(demo::Args),
+    /// List the backups in every repository, oldest first, with tables and row counts.
+    Catalog(catalog::Args),
+    /// One backup in detail: copies, tables, row counts and schema.
+    Show(show::Args),
+    /// Restore a backup, whole or some tables, into a new scratch database.
+    Restore(restore::Args),
+    /// PostgreSQL scratch databases lastgood created: list them, drop them.
+    Scratch(scratch::Args),
+    /// Check backups: checksum against the manifest, decompression, header, integrity.
+    Verify(verify::Args),
+    /// Compare scratch with live: rows deleted, inserted and updated since the backup, per table.
+    Diff(diff::Args),
+    /// Put a chosen subset of the diff back into live, in one transaction, after a safety snapshot.
+    Merge(merge::Args),
+    /// Replace live by a scratch database as a whole, atomically, keeping the old live as a snapshot.
+    Promote(promote::Args),
+    /// Find the last known good backup: the newest one where a check query holds.
+    Bisect(bisect::Args),
+    /// Per backup, a table's row count and content checksum: where the damage shows up.
+    History(history::Args),
+    /// Take a consistent backup of live, with a manifest, into every repository given.
+    Backup(backup::Args),
+    /// Remove old backups by retention rules (never the newest verified one).
+    Prune(prune::Args),
+    /// Restore drill for CI: verify, restore and check the newest backup; RPO, RTO, JUnit.
+    Drill(drill::Args),
+}
 
 /// What every command gets besides its own flags.
 pub struct Context {

@@ -7,10 +7,10 @@
 
 use std::path::PathBuf;
 
+use crate::core::lock::LiveLock;
+use crate::core::promote::{PromotePlan, PromoteReport};
 use crate::engine::Location;
-use crate::engine::pgpromote::PgPromotePlan;
-use crate::lock::LiveLock;
-use crate::promote::{PromotePlan, PromoteReport};
+use crate::engine::postgres::promote::PgPromotePlan;
 
 use super::Context;
 
@@ -50,7 +50,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
             .into());
         }
     }
-    let allow_missing = crate::missing::split_names(&args.allow_missing);
+    let allow_missing = crate::engine::missing::split_names(&args.allow_missing);
     if !args.yes {
         let plan = PromotePlan::new(&args.scratch, &args.live, args.force, &allow_missing, ctx.now)?;
         let refusal = plan.check().err();
@@ -78,7 +78,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
 
 fn run_postgres(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let (scratch, live) = (args.scratch.to_string_lossy(), args.live.to_string_lossy());
-    let allow_missing = crate::missing::split_names(&args.allow_missing);
+    let allow_missing = crate::engine::missing::split_names(&args.allow_missing);
     let plan = PgPromotePlan::new(&scratch, &live, args.terminate_connections, &allow_missing, ctx.now)?;
     if !args.yes {
         let refusal = plan
@@ -193,7 +193,7 @@ fn render_plan(p: &PromotePlan) -> String {
 }
 
 /// The live objects scratch lacks, one a line, each marked when `--allow-missing` names it.
-fn render_missing(missing: &[crate::missing::SchemaName], allowed: &[String]) -> String {
+fn render_missing(missing: &[crate::engine::missing::SchemaName], allowed: &[String]) -> String {
     let mut s = String::new();
     if !missing.is_empty() {
         s.push_str(&format!(

@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use crate::bisect::LKG_MARK;
-use crate::picker::mark;
-use crate::prune::{PrunePlan, Rules};
+use crate::cmd::picker::mark;
+use crate::core::bisect::LKG_MARK;
+use crate::core::prune::{PrunePlan, Rules};
 
 use super::Context;
 
@@ -35,13 +35,14 @@ struct PruneView<'a> {
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let catalog = ctx.catalog()?;
     let rules = Rules { keep_last: args.keep_last, keep_hourly: args.keep_hourly, keep_daily: args.keep_daily };
-    let verified_before = |b: &crate::catalog::Backup| mark(b, "verified").is_some_and(|v| v.starts_with("ok"));
+    let verified_before = |b: &crate::core::catalog::Backup| mark(b, "verified").is_some_and(|v| v.starts_with("ok"));
     // The backup prune protects must pass verify now (checksum, complete, integrity_check).
-    let healthy_now = |b: &crate::catalog::Backup| b.copies.iter().any(|c| crate::verify::verify_copy(b, c).ok);
+    let healthy_now =
+        |b: &crate::core::catalog::Backup| b.copies.iter().any(|c| crate::core::verify::verify_copy(b, c).ok);
     // The mark may sit in any repository's cache (bisect writes it where the backup had copies
     // then), so every repository of the catalog is asked, not only those holding a copy now.
-    let lkg = |b: &crate::catalog::Backup| {
-        catalog.repositories.iter().any(|r| crate::catalog::cache::read_mark(r, &b.sha256, LKG_MARK).is_some())
+    let lkg = |b: &crate::core::catalog::Backup| {
+        catalog.repositories.iter().any(|r| crate::core::catalog::cache::read_mark(r, &b.sha256, LKG_MARK).is_some())
     };
     let plan = PrunePlan::new(&catalog, rules, verified_before, healthy_now, lkg)?;
     let removed_files = if args.dry_run { Vec::new() } else { plan.execute()? };

@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 
-use crate::catalog::Catalog;
-use crate::engine::pgrestore::{self, PgRestorePlan, PgRestoreReport};
-use crate::restore::{RestorePlan, RestoreReport, scratch_dir_path};
+use crate::core::catalog::Catalog;
+use crate::core::restore::{RestorePlan, RestoreReport, scratch_dir_path};
+use crate::engine::postgres::restore::{PgRestorePlan, PgRestoreReport, live_sources, server_for_restore};
+use crate::engine::postgres::scratch::LiveSource;
 
 use super::Context;
 
@@ -60,7 +61,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let catalog = ctx.catalog()?;
     let (backup, why) = choose(args, ctx, &catalog)?;
     if backup.format.is_postgres() {
-        return run_postgres(args, ctx, backup, &pgrestore::live_sources(&catalog), why);
+        return run_postgres(args, ctx, backup, &live_sources(&catalog), why);
     }
     let tables = args.tables.clone();
     let mut plan = match &args.into {
@@ -92,11 +93,11 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
 fn run_postgres(
     args: &Args,
     ctx: &Context,
-    backup: &crate::catalog::Backup,
-    sources: &[pgrestore::LiveSource],
+    backup: &crate::core::catalog::Backup,
+    sources: &[LiveSource],
     why: String,
 ) -> anyhow::Result<i32> {
-    let (server, explicit, live_db) = pgrestore::server_for_restore(args.live.as_deref(), args.scratch_url.as_deref())?;
+    let (server, explicit, live_db) = server_for_restore(args.live.as_deref(), args.scratch_url.as_deref())?;
     let into = args.into.as_ref().map(|p| p.to_string_lossy().into_owned());
     let mut plan = PgRestorePlan::new(
         backup,
@@ -131,7 +132,7 @@ fn run_postgres(
 
 /// The copy `--backup PATH` names, which the restore reads and no other; `None` for a selector
 /// that is not a path (an id, `latest`): the first copy that verifies is read.
-fn named_copy<'b>(args: &Args, backup: &'b crate::catalog::Backup) -> Option<&'b crate::catalog::Copy> {
+fn named_copy<'b>(args: &Args, backup: &'b crate::core::catalog::Backup) -> Option<&'b crate::core::catalog::Copy> {
     args.backup.as_deref().map(std::path::Path::new).filter(|p| p.exists()).and_then(|p| backup.copy_at(p))
 }
 
@@ -145,7 +146,7 @@ fn from_copies(first: &std::path::Path, others: &[std::path::PathBuf]) -> String
 }
 
 /// What a report adds about copies: the ones passed over and why, then the one read.
-fn copies_read(passed_over: &[crate::restore::PassedCopy], read: &std::path::Path) -> String {
+fn copies_read(passed_over: &[crate::engine::PassedCopy], read: &std::path::Path) -> String {
     if passed_over.is_empty() {
         return String::new();
     }
@@ -185,7 +186,7 @@ fn choose<'c>(
     args: &Args,
     ctx: &Context,
     catalog: &'c Catalog,
-) -> anyhow::Result<(&'c crate::catalog::Backup, String)> {
+) -> anyhow::Result<(&'c crate::core::catalog::Backup, String)> {
     if let Some(sel) = &args.backup {
         let b = catalog.select(sel)?;
         let only = if named_copy(args, b).is_some() { "; reading only that copy" } else { "" };
@@ -195,7 +196,7 @@ fn choose<'c>(
         ));
     }
     let Some(at_text) = args.at.as_deref() else {
-        let b = crate::picker::pick(catalog, ctx.now)?;
+        let b = crate::cmd::picker::pick(catalog, ctx.now)?;
         return Ok((
             b,
             format!("using backup {} taken at {} (picked interactively)", b.id, crate::time::show(b.taken_at)),
@@ -225,12 +226,13 @@ fn choose<'c>(
 /// reaches them), other backups with the chosen one's taken-at, links not followed.
 fn passed_over(
     catalog: &Catalog,
-    choice: &crate::catalog::AtChoice,
+    choice: &crate::core::catalog::AtChoice,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<String> {
     let mut notes = Vec::new();
     if !choice.future_dated.is_empty() {
-        let which: Vec<String> = choice.future_dated.iter().map(|b| crate::catalog::future_note(b, now)).collect();
+        let which: Vec<String> =
+            choice.future_dated.iter().map(|b| crate::core::catalog::future_note(b, now)).collect();
         notes.push(format!(
             "passed over {} backup(s) dated in the future (clock skew?): {}",
             which.len(),
@@ -245,13 +247,13 @@ fn passed_over(
             others.join(", "),
             crate::time::show(choice.backup.taken_at),
             choice.backup.id,
-            crate::catalog::TIE_RULE
+            crate::core::catalog::TIE_RULE
         ));
     }
     let links: Vec<String> = catalog
         .ignored
         .iter()
-        .filter(|i| i.kind == crate::catalog::IgnoredKind::Link)
+        .filter(|i| i.kind == crate::core::catalog::IgnoredKind::Link)
         .map(|i| format!("`{}` ({})", i.path.display(), i.reason))
         .collect();
     if !links.is_empty() {

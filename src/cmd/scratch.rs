@@ -6,8 +6,9 @@
 
 use serde::Serialize;
 
-use crate::engine::pgconn::PgConn;
-use crate::engine::pgrestore::{self, Admin, KeptDb, ScratchDb};
+use crate::engine::postgres::conn::PgConn;
+use crate::engine::postgres::restore::live_sources;
+use crate::engine::postgres::scratch::{Admin, KeptDb, ScratchDb, scratch_drop};
 use crate::error::usage;
 use crate::output::{human_bytes, table};
 
@@ -58,8 +59,8 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         Action::Drop { id, all } => {
             let which = if *all { None } else { id.as_deref() };
             // Live databases are never dropped: --live itself, and the catalogued backups' sources.
-            let sources = if ctx.repos.is_empty() { Vec::new() } else { pgrestore::live_sources(&ctx.catalog()?) };
-            let (dropped, kept) = pgrestore::scratch_drop(&server, which, &sources)?;
+            let sources = if ctx.repos.is_empty() { Vec::new() } else { live_sources(&ctx.catalog()?) };
+            let (dropped, kept) = scratch_drop(&server, which, &sources)?;
             ctx.out.emit(&Dropped { dropped, kept }, |d| {
                 let mut s: String = d.dropped.iter().map(|x| format!("dropped {}\n", x.database)).collect();
                 for k in &d.kept {

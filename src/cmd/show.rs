@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-use crate::catalog::{self, Backup};
+use crate::core::catalog::Backup;
+use crate::core::catalog::open::open_copy;
 use crate::engine::{Database, SchemaObject, SkipKind};
 
 use super::Context;
@@ -33,12 +34,12 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     }
     if backup.format.is_postgres() {
         // Row counts of binary pg_dump archives are not in the catalog; read them now.
-        let (tables, schema) = crate::engine::pgrestore::archive_details(backup)?;
+        let (tables, schema) = crate::engine::postgres::restore::archive_details(backup)?;
         let with_rows = Backup { tables, ..backup.clone() };
         ctx.out.emit(&ShowView { backup: &with_rows, schema }, render)?;
         return Ok(crate::exit::OK);
     }
-    let opened = catalog::open_copy(backup.primary())?;
+    let opened = open_copy(backup.primary())?;
     let schema = opened.open_db()?.schema_objects()?;
     let view = ShowView { backup, schema };
     ctx.out.emit(&view, render)?;

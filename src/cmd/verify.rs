@@ -1,7 +1,7 @@
 //! `lastgood verify [BACKUP | --all]`: is each backup (or each copy) restorable?
 
-use crate::catalog::{self, Backup, Copy};
-use crate::verify::{Check, CopyVerdict, verify_copy};
+use crate::core::catalog::{self, Backup, Copy};
+use crate::core::verify::{Check, CopyVerdict, verify_copy};
 
 use super::Context;
 

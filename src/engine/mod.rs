@@ -12,28 +12,64 @@
 //!   (FTS, R*Tree, …) and their shadow tables, and PostgreSQL foreign tables, are listed apart by
 //!   `skipped_tables`, and nothing reads them row by row (see `SkippedTable`).
 
-pub mod pgconn;
-pub mod pgload;
-pub mod pgpromote;
-pub mod pgrestore;
-pub mod pgtools;
+pub mod missing;
 pub mod postgres;
 pub mod sqlite;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rows::{Batch, BatchFiller};
 use crate::value::{Row, Value};
 
 /// Which engine a database or backup belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     Sqlite,
     Postgres,
+}
+
+/// What kind of backup a file holds: the formats the engines read (each engine's sources).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// A SQLite database file (as made by `sqlite3 .backup`, the backup API or VACUUM INTO).
+    Sqlite,
+    /// pg_dump custom format (`-Fc`): one file starting with `PGDMP`.
+    PgCustom,
+    /// pg_dump directory format (`-Fd`): a folder with `toc.dat` and one file per table.
+    PgDirectory,
+    /// pg_dump tar format (`-Ft`).
+    PgTar,
+    /// pg_dump plain SQL (`-Fp`), possibly gzip/zstd-compressed; restored with psql.
+    PgPlain,
+}
+
+impl Format {
+    /// Whether this is a PostgreSQL archive (restored into a PostgreSQL database).
+    pub fn is_postgres(self) -> bool {
+        !matches!(self, Format::Sqlite)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Sqlite => "sqlite",
+            Format::PgCustom => "pg_dump custom",
+            Format::PgDirectory => "pg_dump directory",
+            Format::PgTar => "pg_dump tar",
+            Format::PgPlain => "pg_dump plain SQL",
+        }
+    }
+}
+
+/// A copy of a backup a restore did not read, and why (every engine's restore report lists them).
+#[derive(Debug, Clone, Serialize)]
+pub struct PassedCopy {
+    pub path: PathBuf,
+    pub reason: String,
 }
 
 /// Where a database lives: a SQLite file, or a PostgreSQL connection string.
@@ -170,7 +206,7 @@ impl TableSchema {
 }
 
 /// Why a table is skipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SkipKind {
     /// A SQLite virtual table: its rows come from a module's code (FTS, R*Tree), not from storage.

@@ -212,7 +212,7 @@ fn a_second_writer_is_refused_naming_the_lock_holder() {
     let dir = tempdir();
     let (scratch, live) = damaged_pair(dir.path(), 10);
     let bytes = std::fs::read(&live).unwrap();
-    let _held = lastgood::lock::LiveLock::acquire(&live, "promote").unwrap();
+    let _held = lastgood::core::lock::LiveLock::acquire(&live, "promote").unwrap();
     let out = merge(dir.path(), &scratch, &live, &["--restore", "updated", "--apply"]);
     assert_eq!(out.status.code(), Some(5));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -1,0 +1,1034 @@
+//! The catalog: every backup in every repository, with its facts and its copies.
+//!
+//! A repository is a folder scanned recursively (`walk.rs`: canonical roots, links, one entry per
+//! real file). Files are recognised by content (`format.rs`); facts (checksums, taken-at and where
+//! it came from, tables and row counts, any problem or warning) come from the file itself, its
+//! `-wal`, its manifest (`manifest.rs`) and its name, and are cached per repository (`cache.rs`).
+//!
+//! Identity: a backup is its content. `content_sha256` is the sha256 of the backup's bytes as
+//! SQLite reads them: the main file decompressed (gzip/zstd undone), immediately followed by the
+//! bytes of its `-wal` when one sits beside it (`NAME-wal` beside `NAME`; an empty `-wal` adds
+//! nothing). pg_dump archives: the decompressed stream of a plain dump, else the stored bytes (a
+//! directory archive: `sha256_dir`). A file that cannot be decoded is identified by its stored
+//! bytes (and its `-wal`'s). Files with the same `content_sha256` are one backup with several
+//! copies — a `.gz` and a plain copy of the same database among them — and the id is its first 10
+//! hex digits. Each copy keeps its own stored checksums: `sha256` of the main file as stored
+//! (compressed bytes when compressed; what a manifest's `sha256` describes) and, with a `-wal`, the
+//! `-wal`'s sha256; readers check both. The backup's `sha256`, `compression` and `size` are those
+//! of its primary copy (the first, which restores read from).
+//!
+//! A `-wal` is part of the backup beside it, never a backup of its own; `-shm` is ignored. Reading a
+//! backup with a `-wal` always goes through a private temporary folder holding copies of both
+//! (`open_copy`): opening it in the repository would checkpoint into the backup and delete its WAL
+//! (read-write), or create a `-shm` there and fail on read-only media (`mode=ro`). A WAL-mode main
+//! file (header bytes 18/19 = 2) without a `-wal` gets a warning: it holds the data as of its last
+//! checkpoint.
+//!
+//! A file whose content is not recognised is still a backup, listed with its `problem`, when a
+//! manifest beside it declares it, when it is a gzip/zstd stream (named like a backup) that fails
+//! to decode, or when it is named `.gz`/`.zst` without that stream's header; other files named like
+//! backups are listed as `ignored`, and so are links the walk does not follow.
+//!
+//! Invariants: scanning never writes into a repository except its `.lastgood/` cache (through no
+//! link); a damaged backup is listed with its `problem`, never dropped silently; backups are sorted
+//! by taken-at, oldest first, and backups sharing a taken-at by `TIE_RULE` (the preferred one
+//! last, so that `latest`, `restore --at` and `drill` agree on it).
+
+pub mod cache;
+pub mod manifest;
+pub mod open;
+pub mod sniff;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Format;
+use crate::engine::postgres::{archive, archive_data};
+use crate::engine::sqlite::SqliteDb;
+use crate::engine::sqlite::file::is_side_file;
+use crate::engine::{Database, SkippedTable};
+use crate::error::{bad_input, environment, usage};
+use crate::output::Output;
+use crate::repo::local;
+use crate::util::compress::{self, Compression};
+use crate::util::hash::{self, sha256_dir};
+use sniff::Sniff;
+
+/// Where a backup's taken-at time came from, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TakenAtSource {
+    /// The creation time a pg_dump archive records in its own header (or a plain dump's
+    /// "Started on" comment).
+    Archive,
+    Manifest,
+    FileName,
+    Mtime,
+}
+
+impl TakenAtSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            TakenAtSource::Archive => "archive",
+            TakenAtSource::Manifest => "manifest",
+            TakenAtSource::FileName => "file name",
+            TakenAtSource::Mtime => "mtime",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableFacts {
+    pub name: String,
+    /// Row count; absent where it is not cheap to know (pg_dump custom, directory and tar
+    /// archives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+}
+
+impl TableFacts {
+    /// The row count for human tables (`?` when unknown).
+    pub fn rows_text(&self) -> String {
+        self.rows.map_or_else(|| "?".to_string(), |n| n.to_string())
+    }
+}
+
+/// What lastgood learned from one file (with its `-wal`); cached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileFacts {
+    pub format: Format,
+    pub compression: Compression,
+    /// sha256 of the main file as stored.
+    pub sha256: String,
+    /// The backup's identity (module docs).
+    pub content_sha256: String,
+    /// sha256 of the `-wal` read with it, if one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_sha256: Option<String>,
+    pub taken_at: DateTime<Utc>,
+    pub taken_at_source: TakenAtSource,
+    pub tables: Vec<TableFacts>,
+    /// Virtual, shadow and foreign tables: not counted, not restorable one by one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_tables: Vec<SkippedTable>,
+    /// Why this file cannot be used as a backup, if it cannot.
+    pub problem: Option<String>,
+    /// What the operator should know though the backup is usable (a WAL-mode file without its
+    /// `-wal`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The live database it was taken from, per its manifest (password-free).
+    pub source: Option<String>,
+    /// pg_dump archives: database name, versions, compression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<archive::ArchiveInfo>,
+}
+
+/// One place where a backup's bytes are stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Copy {
+    /// The repository as given.
+    pub repository: PathBuf,
+    /// The main file, below the repository as given.
+    pub path: PathBuf,
+    /// Bytes of the main file as stored.
+    pub size: u64,
+    /// sha256 of the main file as stored.
+    pub sha256: String,
+    pub compression: Compression,
+    /// The `-wal` beside the main file, which is part of this backup.
+    pub wal: Option<WalFile>,
+    /// Other names of this same file (hard links, links inside a repository): not copies.
+    pub aliases: Vec<PathBuf>,
+    /// The real paths of the hard links among `aliases` (names of this very file, which removing
+    /// the backup removes too).
+    #[serde(skip)]
+    pub hard_links: Vec<PathBuf>,
+    /// The main file's real path: below the repository's canonical root, through no link. Every
+    /// write or removal uses it.
+    #[serde(skip)]
+    pub real: PathBuf,
+    /// The repository's canonical root.
+    #[serde(skip)]
+    pub root: PathBuf,
+    /// The filesystem (device) the main file is on.
+    #[serde(skip)]
+    pub device: u64,
+}
+
+/// A `-wal` sidecar of a copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WalFile {
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+    /// Where it is read from (the link's target when it is a link inside a repository).
+    #[serde(skip)]
+    pub real: PathBuf,
+}
+
+/// One backup: distinct content, possibly stored in several repositories.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Backup {
+    /// Short stable id: the first 10 hex digits of `content_sha256`.
+    pub id: String,
+    /// The primary copy's stored sha256 (each copy lists its own).
+    pub sha256: String,
+    /// The backup's identity: main file decompressed, then its `-wal` (module docs).
+    pub content_sha256: String,
+    pub format: Format,
+    /// The primary copy's.
+    pub compression: Compression,
+    pub taken_at: DateTime<Utc>,
+    pub taken_at_source: TakenAtSource,
+    /// The primary copy's stored size (main file).
+    pub size: u64,
+    pub tables: Vec<TableFacts>,
+    /// Virtual, shadow and foreign tables (see `engine::SkippedTable`): listed, never counted.
+    pub skipped_tables: Vec<SkippedTable>,
+    pub copies: Vec<Copy>,
+    pub problem: Option<String>,
+    pub warnings: Vec<String>,
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<archive::ArchiveInfo>,
+    /// Files with the same name as one of this backup's copies, in another repository, whose
+    /// content differs: a copy was damaged or replaced.
+    pub differing_copies: Vec<PathBuf>,
+}
+
+impl Backup {
+    /// The first copy, which restores read from.
+    pub fn primary(&self) -> &Copy {
+        &self.copies[0]
+    }
+
+    /// The copy stored at `path` (the same file, by any of its names), if `path` is one.
+    pub fn copy_at(&self, path: &Path) -> Option<&Copy> {
+        self.copies.iter().find(|c| crate::engine::same_file(&c.path, path))
+    }
+
+    /// The table named `name`; in a pg_dump archive a bare name means `public.name`.
+    pub fn table(&self, name: &str) -> Option<&TableFacts> {
+        let in_public = format!("public.{name}");
+        self.tables
+            .iter()
+            .find(|t| t.name == name)
+            .or_else(|| if self.format.is_postgres() { self.tables.iter().find(|t| t.name == in_public) } else { None })
+    }
+
+    /// Refuses (`BadInput`) the first of `names` that is one of this backup's skipped tables;
+    /// `what` says what was asked (see `SkippedTable::refusal`).
+    pub fn refuse_skipped(&self, names: &[String], what: &str) -> Result<()> {
+        match names.iter().find_map(|n| self.skipped_table(n)) {
+            Some(t) => Err(t.refusal(what)),
+            None => Ok(()),
+        }
+    }
+
+    /// The skipped table named `name` (see `table` for bare names in pg_dump archives).
+    pub fn skipped_table(&self, name: &str) -> Option<&SkippedTable> {
+        let in_public = format!("public.{name}");
+        let pg = self.format.is_postgres();
+        self.skipped_tables.iter().find(|t| t.name == name || (pg && t.name == in_public))
+    }
+
+    /// A mark (`lkg`, `verified`) recorded for this backup in any of its repositories' caches.
+    pub fn mark(&self, name: &str) -> Option<String> {
+        self.copies.iter().find_map(|c| cache::read_mark(&c.repository, &self.content_sha256, name))
+    }
+
+    /// Places holding a copy: the most copies that can be picked with no two in one repository or
+    /// on one filesystem (device). Two files in one folder are one place; so are two repositories
+    /// on one disk. `keep` says which copies count (e.g. those that passed verify).
+    pub fn places(&self, keep: impl Fn(&Copy) -> bool) -> usize {
+        let edges: Vec<(&Path, u64)> =
+            self.copies.iter().filter(|c| keep(c)).map(|c| (c.root.as_path(), c.device)).collect();
+        max_matching(&edges)
+    }
+}
+
+/// The size of a maximum matching between repositories and devices, `edges` being the copies
+/// (Kuhn's augmenting paths; a backup has a handful of copies).
+fn max_matching(edges: &[(&Path, u64)]) -> usize {
+    let mut roots: Vec<&Path> = edges.iter().map(|e| e.0).collect();
+    roots.sort();
+    roots.dedup();
+    let mut device_of: BTreeMap<u64, usize> = BTreeMap::new(); // device -> matched root index
+    fn augment(
+        r: usize,
+        roots: &[&Path],
+        edges: &[(&Path, u64)],
+        seen: &mut Vec<u64>,
+        device_of: &mut BTreeMap<u64, usize>,
+    ) -> bool {
+        for &(_, d) in edges.iter().filter(|e| e.0 == roots[r]) {
+            if seen.contains(&d) {
+                continue;
+            }
+            seen.push(d);
+            let free = match device_of.get(&d) {
+                None => true,
+                Some(&other) => augment(other, roots, edges, seen, device_of),
+            };
+            if free {
+                device_of.insert(d, r);
+                return true;
+            }
+        }
+        false
+    }
+    (0..roots.len()).filter(|&r| augment(r, &roots, edges, &mut Vec::new(), &mut device_of)).count()
+}
+
+/// All backups found, oldest first, and what was passed over.
+#[derive(Debug, Clone, Serialize)]
+pub struct Catalog {
+    pub repositories: Vec<PathBuf>,
+    pub backups: Vec<Backup>,
+    /// Files that look like backups by name but are not (empty, wrong content), and links not
+    /// followed (pointing outside every repository, dangling, loops).
+    pub ignored: Vec<Ignored>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ignored {
+    pub path: PathBuf,
+    pub reason: String,
+    /// `file` (named like a backup, content not one) or `link` (a link not followed).
+    pub kind: IgnoredKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IgnoredKind {
+    File,
+    Link,
+}
+
+/// How backups sharing one taken-at are ordered, the preferred last (module docs).
+pub const TIE_RULE: &str = "healthy first, then verified OK, then more places, then more copies, then the higher id";
+
+/// The rank of `b` among backups with its taken-at: higher is preferred.
+fn tie_rank(b: &Backup) -> (bool, bool, usize, usize) {
+    let verified = b.mark("verified").is_some_and(|v| v.starts_with("ok"));
+    (b.problem.is_none(), verified, b.places(|_| true), b.copies.len())
+}
+
+/// What `newest_at_or_before` chose, and what it passed over on the way.
+#[derive(Debug)]
+pub struct AtChoice<'c> {
+    pub backup: &'c Backup,
+    /// Damaged backups newer than the one chosen (and not after `at`).
+    pub skipped_damaged: Vec<&'c Backup>,
+    /// Backups dated after now (clock skew?), which no `--at` can reach.
+    pub future_dated: Vec<&'c Backup>,
+    /// Other usable backups with the chosen one's taken-at, passed over by `TIE_RULE`.
+    pub tied_with: Vec<&'c Backup>,
+}
+
+/// Names that suggest a backup; such files are reported when their content is not one.
+const BACKUP_LIKE: [&str; 12] =
+    ["db", "sqlite", "sqlite3", "db3", "gz", "zst", "bak", "backup", "dump", "sql", "tar", "pgdump"];
+
+impl Catalog {
+    /// Scans `repos`. Errors: `Environment` if a repository cannot be read, `Usage` if none is
+    /// given.
+    pub fn scan(repos: &[PathBuf], out: &Output) -> Result<Catalog> {
+        if repos.is_empty() {
+            return Err(usage("no repository given")
+                .hint("pass --repo DIR (repeatable) or set LASTGOOD_REPO=dir1:dir2")
+                .into());
+        }
+        let listing = local::list(repos, never_a_backup)?;
+        let mut by_content: BTreeMap<String, Backup> = BTreeMap::new();
+        let mut ignored: Vec<Ignored> = listing
+            .unfollowed
+            .iter()
+            .map(|u| Ignored { path: u.path.clone(), reason: u.reason.clone(), kind: IgnoredKind::Link })
+            .collect();
+        for (i, root) in listing.roots.iter().enumerate() {
+            let entries: Vec<&local::Entry> = listing.entries.iter().filter(|e| e.root == i).collect();
+            let mut cache = cache::Cache::open(&root.canonical);
+            let bar = out.count_bar(entries.len() as u64, &format!("scanning {}", root.given.display()));
+            for e in entries {
+                bar.inc(1);
+                if let Some(backup) = scan_file(&listing, e, &mut cache, &mut ignored)? {
+                    merge_copy(&mut by_content, backup);
+                }
+            }
+            bar.finish_and_clear();
+            cache.save();
+        }
+        let mut backups: Vec<Backup> = by_content.into_values().collect();
+        flag_differing_copies(&mut backups);
+        backups.sort_by(|a, b| {
+            a.taken_at.cmp(&b.taken_at).then_with(|| tie_rank(a).cmp(&tie_rank(b))).then(a.id.cmp(&b.id))
+        });
+        Ok(Catalog { repositories: repos.to_vec(), backups, ignored })
+    }
+
+    /// Finds a backup by selector: an id prefix, `latest`, `latest~N`, or the path of one of its
+    /// copies. Errors: `BadInput` when nothing or more than one backup matches.
+    pub fn select(&self, selector: &str) -> Result<&Backup> {
+        if let Some(n) = selector.strip_prefix("latest") {
+            let back: usize = match n.strip_prefix('~') {
+                Some(k) => k.parse().map_err(|_| {
+                    usage(format!("bad backup selector `{selector}`"))
+                        .hint("use latest, latest~N, an id prefix or a path")
+                })?,
+                None if n.is_empty() => 0,
+                None => {
+                    return Err(usage(format!("bad backup selector `{selector}`"))
+                        .hint("use latest, latest~N, an id prefix or a path")
+                        .into());
+                }
+            };
+            let len = self.backups.len();
+            return self
+                .backups
+                .get(len.wrapping_sub(1 + back))
+                .ok_or_else(|| bad_input(format!("no backup `{selector}`: the catalog holds {len} backup(s)")).into());
+        }
+        let as_path = Path::new(selector);
+        if as_path.exists()
+            && let Some(b) =
+                self.backups.iter().find(|b| b.copies.iter().any(|c| crate::engine::same_file(&c.path, as_path)))
+        {
+            return Ok(b);
+        }
+        if as_path.is_file() {
+            return Err(self.not_a_catalogued_path(as_path).into());
+        }
+        let lower = selector.to_ascii_lowercase();
+        // Ids are prefixes of the content checksum; a copy's stored checksum (the id of a
+        // compressed backup before content ids) is accepted too.
+        let matches: Vec<&Backup> = self
+            .backups
+            .iter()
+            .filter(|b| b.content_sha256.starts_with(&lower) || b.copies.iter().any(|c| c.sha256.starts_with(&lower)))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(one),
+            [] => {
+                Err(bad_input(format!("no backup matches `{selector}` in {} repository(ies)", self.repositories.len()))
+                    .hint("run `lastgood catalog` to list backup ids")
+                    .into())
+            }
+            many => Err(bad_input(format!("`{selector}` matches {} backups", many.len()))
+                .hint("give more digits of the id")
+                .into()),
+        }
+    }
+
+    /// Why an existing file given as a backup selector is not one of the catalog's backups.
+    fn not_a_catalogued_path(&self, path: &Path) -> crate::error::Failure {
+        match self.ignored.iter().find(|i| crate::engine::same_file(&i.path, path)) {
+            Some(i) => bad_input(format!("`{}` is not a backup: {}", path.display(), i.reason)),
+            None if let Ok(Sniff::Empty) = sniff::sniff(path) => {
+                bad_input(format!("`{}` is not a backup: empty file (0 bytes)", path.display()))
+            }
+            None if let Ok(Sniff::NotABackup) = sniff::sniff(path) => bad_input(format!(
+                "`{}` is not a backup: not a SQLite database (no `SQLite format 3` header)",
+                path.display()
+            )),
+            None => bad_input(format!(
+                "`{}` is not in any repository given ({})",
+                path.display(),
+                self.repositories.iter().map(|r| format!("`{}`", r.display())).collect::<Vec<_>>().join(", ")
+            ))
+            .hint("add its folder with --repo"),
+        }
+    }
+
+    /// The newest usable backup taken at or before `at`, with what was passed over on the way
+    /// (damaged backups, backups dated after `now`, backups with the same taken-at). Errors:
+    /// `BadInput` when no usable backup is taken at or before `at`.
+    pub fn newest_at_or_before(&self, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<AtChoice<'_>> {
+        let future_dated: Vec<&Backup> = self.backups.iter().filter(|b| b.taken_at > now).collect();
+        let mut skipped_damaged = Vec::new();
+        for b in self.backups.iter().rev().filter(|b| b.taken_at <= at) {
+            if b.problem.is_some() {
+                skipped_damaged.push(b);
+                continue;
+            }
+            let tied_with = self
+                .backups
+                .iter()
+                .filter(|o| o.taken_at == b.taken_at && o.id != b.id && o.problem.is_none())
+                .collect();
+            return Ok(AtChoice { backup: b, skipped_damaged, future_dated, tied_with });
+        }
+        let oldest = self.backups.first().map(|b| crate::time::show(b.taken_at));
+        let msg = match (oldest, skipped_damaged.is_empty()) {
+            (None, _) => "the catalog holds no backup".to_string(),
+            (Some(_), false) => format!("every backup taken at or before {} is damaged", crate::time::show(at)),
+            (Some(_), true) if future_dated.len() == self.backups.len() => format!(
+                "no backup taken at or before {}: every backup is dated in the future ({}; clock skew?)",
+                crate::time::show(at),
+                future_dated.iter().map(|b| future_note(b, now)).collect::<Vec<_>>().join(", ")
+            ),
+            (Some(o), true) => {
+                format!("no backup taken at or before {}: the oldest is from {o}", crate::time::show(at))
+            }
+        };
+        Err(bad_input(msg).hint("pick a later --at, or list backups with `lastgood catalog`").into())
+    }
+}
+
+/// "ID taken at T, 3h00m in the future".
+pub fn future_note(b: &Backup, now: DateTime<Utc>) -> String {
+    format!(
+        "{} taken at {}, {} in the future",
+        b.id,
+        crate::time::show(b.taken_at),
+        crate::output::human_age(b.taken_at - now)
+    )
+}
+
+/// Marks backups whose copies (same file name in several repositories) differ in content.
+fn flag_differing_copies(backups: &mut [Backup]) {
+    let mut by_name: BTreeMap<std::ffi::OsString, Vec<(usize, PathBuf)>> = BTreeMap::new();
+    for (i, b) in backups.iter().enumerate() {
+        for c in &b.copies {
+            if let Some(name) = c.path.file_name() {
+                by_name.entry(name.to_owned()).or_default().push((i, c.path.clone()));
+            }
+        }
+    }
+    for entries in by_name.values() {
+        for (i, _) in entries {
+            let others = entries.iter().filter(|(j, _)| j != i).map(|(_, p)| p.clone());
+            backups[*i].differing_copies.extend(others);
+        }
+    }
+}
+
+fn merge_copy(by_content: &mut BTreeMap<String, Backup>, new: Backup) {
+    match by_content.get_mut(&new.content_sha256) {
+        None => {
+            by_content.insert(new.content_sha256.clone(), new);
+        }
+        Some(b) if b.problem.is_some() && new.problem.is_none() => {
+            // Copies hold the same content, so their problems can differ only by their manifests
+            // (checksum, taken-at) and their stored bytes: a healthy copy's facts win, and it
+            // becomes the primary copy.
+            let mut new = new;
+            new.copies.append(&mut b.copies);
+            new.source = new.source.or(b.source.take());
+            *b = new;
+        }
+        Some(b) => {
+            // Best-sourced taken-at of a healthy copy wins (manifest > name > mtime); then the
+            // earliest.
+            if new.problem.is_none() && (new.taken_at_source, new.taken_at) < (b.taken_at_source, b.taken_at) {
+                b.taken_at = new.taken_at;
+                b.taken_at_source = new.taken_at_source;
+            }
+            b.source = b.source.take().or(new.source.clone());
+            b.archive = b.archive.take().or(new.archive.clone());
+            for w in new.warnings {
+                if !b.warnings.contains(&w) {
+                    b.warnings.push(w);
+                }
+            }
+            b.copies.extend(new.copies);
+        }
+    }
+}
+
+/// SQLite side files, manifests and lastgood's temporary files: never backups of their own.
+fn never_a_backup(name: &str) -> bool {
+    is_side_file(name) || manifest::is_manifest(Path::new(name)) || crate::util::fs::is_temp_name(name)
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> i64 {
+    meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+/// What sits beside a main file as its `-wal`.
+pub enum Sidecar {
+    None,
+    /// A `-wal` to read with the main file: where to read it (the target of a link inside a
+    /// repository) and its metadata.
+    Wal(PathBuf, fs::Metadata),
+    /// A `-wal` that cannot be part of the backup (a link outside every repository, a folder).
+    Bad(String, fs::Metadata),
+}
+
+/// The `-wal` beside `real` (a main file's real path).
+fn sidecar(listing: &local::Listing, real: &Path) -> Sidecar {
+    use crate::engine::sqlite::file::side_file;
+    let wal = side_file(real, "-wal");
+    let Ok(meta) = fs::symlink_metadata(&wal) else { return Sidecar::None };
+    let shown = wal.display();
+    if meta.is_file() {
+        return Sidecar::Wal(wal, meta);
+    }
+    if !meta.file_type().is_symlink() {
+        return Sidecar::Bad(format!("its `-wal` `{shown}` is not a file"), meta);
+    }
+    match wal.canonicalize() {
+        Ok(t) if listing.root_of(&t).is_none() => Sidecar::Bad(
+            format!("its `-wal` `{shown}` is a link pointing outside every repository: `{}`", t.display()),
+            meta,
+        ),
+        Ok(t) => match fs::metadata(&t) {
+            Ok(m) if m.is_file() => Sidecar::Wal(t, m),
+            _ => Sidecar::Bad(format!("its `-wal` `{shown}` links to `{}`, not a file", t.display()), meta),
+        },
+        Err(e) => Sidecar::Bad(format!("its `-wal` `{shown}` is a link that cannot be resolved: {e}"), meta),
+    }
+}
+
+fn scan_file(
+    listing: &local::Listing,
+    e: &local::Entry,
+    cache: &mut cache::Cache,
+    ignored: &mut Vec<Ignored>,
+) -> Result<Option<Backup>> {
+    let (shown, real) = (listing.shown(e), listing.real(e));
+    let rel = e.rel.to_string_lossy().into_owned();
+    let side = if e.meta.is_dir() { Sidecar::None } else { sidecar(listing, &real) };
+    let stamp = stamp_of(e, &real, &side)?;
+    let facts = match cache.get(&rel, stamp) {
+        Some(f) => f,
+        None => match inspect(&shown, &e.meta, &side)? {
+            Inspected::Backup(f) => {
+                cache.put(&rel, stamp, (*f).clone());
+                *f
+            }
+            Inspected::Ignored(reason) => {
+                if looks_like_backup(&shown) {
+                    ignored.push(Ignored { path: shown, reason, kind: IgnoredKind::File });
+                }
+                return Ok(None);
+            }
+        },
+    };
+    Ok(Some(backup_of(listing, e, facts, &side, stamp.size)))
+}
+
+/// The cache key of entry `e` (real path `real`): its size and mtime (a directory archive: its
+/// files'), its `-wal`'s and its manifest's mtime.
+fn stamp_of(e: &local::Entry, real: &Path, side: &Sidecar) -> Result<cache::Stamp> {
+    let manifest_mtime_ns = fs::metadata(manifest::path_for(real)).map(|m| mtime_ns(&m)).unwrap_or(0);
+    let (size, mtime_ns) = if e.meta.is_dir() { dir_stamp(real)? } else { (e.meta.len(), self::mtime_ns(&e.meta)) };
+    let (wal_size, wal_mtime_ns) = match side {
+        Sidecar::None => (-1, 0),
+        Sidecar::Wal(_, m) => (m.len() as i64, self::mtime_ns(m)),
+        Sidecar::Bad(_, m) => (-2, self::mtime_ns(m)),
+    };
+    Ok(cache::Stamp { size, mtime_ns, manifest_mtime_ns, wal_size, wal_mtime_ns })
+}
+
+/// The one-copy backup that entry `e` with `facts` is.
+fn backup_of(listing: &local::Listing, e: &local::Entry, facts: FileFacts, side: &Sidecar, size: u64) -> Backup {
+    use std::os::unix::fs::MetadataExt;
+    let shown = listing.shown(e);
+    let wal = match (side, &facts.wal_sha256) {
+        (Sidecar::Wal(at, m), Some(sha)) => Some(WalFile {
+            path: crate::engine::sqlite::file::side_file(&shown, "-wal"),
+            size: m.len(),
+            sha256: sha.clone(),
+            real: at.clone(),
+        }),
+        _ => None,
+    };
+    let copy = Copy {
+        repository: listing.roots[e.root].given.clone(),
+        path: shown,
+        size,
+        sha256: facts.sha256.clone(),
+        compression: facts.compression,
+        wal,
+        aliases: e.aliases.iter().map(|a| a.shown.clone()).collect(),
+        hard_links: e.aliases.iter().filter_map(|a| a.hard_link.clone()).collect(),
+        real: listing.real(e),
+        root: listing.roots[e.root].canonical.clone(),
+        device: e.meta.dev(),
+    };
+    Backup {
+        id: facts.content_sha256[..10].to_string(),
+        sha256: facts.sha256,
+        content_sha256: facts.content_sha256,
+        format: facts.format,
+        compression: facts.compression,
+        taken_at: facts.taken_at,
+        taken_at_source: facts.taken_at_source,
+        size,
+        tables: facts.tables,
+        skipped_tables: facts.skipped_tables,
+        copies: vec![copy],
+        problem: facts.problem,
+        warnings: facts.warnings,
+        source: facts.source,
+        archive: facts.archive,
+        differing_copies: Vec::new(),
+    }
+}
+
+/// Total size and newest mtime of the files in a directory archive (its cache key).
+fn dir_stamp(dir: &Path) -> Result<(u64, i64)> {
+    let (mut size, mut mtime) = (0, 0);
+    for e in fs::read_dir(dir).map_err(|e| environment(format!("cannot read `{}`: {e}", dir.display())))? {
+        let m = e?.metadata()?;
+        if m.is_file() {
+            size += m.len();
+            mtime = mtime.max(mtime_ns(&m));
+        }
+    }
+    Ok((size, mtime))
+}
+
+fn looks_like_backup(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| BACKUP_LIKE.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// The result of reading one file.
+pub enum Inspected {
+    Backup(Box<FileFacts>),
+    Ignored(String),
+}
+
+/// Reads one file's facts: format, checksums, taken-at, tables and row counts, problems. `side` is
+/// its `-wal` (read with it) or why the `-wal` cannot be part of it.
+///
+/// A file whose content is not recognised is a damaged backup, not "not a backup", when a
+/// manifest beside it declares it, or when it is a gzip/zstd stream that fails to decode and is
+/// named like a backup; its format is then guessed from the manifest's engine and its name.
+pub fn inspect(path: &Path, meta: &fs::Metadata, side: &Sidecar) -> Result<Inspected> {
+    let manifest = manifest::read_for(path);
+    let (format, compression, undecodable) = if meta.is_dir() {
+        (Format::PgDirectory, Compression::None, None)
+    } else {
+        match recognise(path, &manifest)? {
+            Ok(r) => r,
+            Err(why) => return Ok(Inspected::Ignored(why)),
+        }
+    };
+    let wal = match side {
+        Sidecar::Wal(p, _) => Some(p.as_path()),
+        _ => None,
+    };
+    let mut read = match undecodable {
+        Some(why) => undecodable_read(path, wal, why)?,
+        None if format.is_postgres() => pg_facts(path, format, compression)?,
+        None => sqlite_facts(path, compression, wal)?,
+    };
+    if let Sidecar::Bad(why, _) = side {
+        read.problem = Some(join_problems(read.problem.take(), why.clone()));
+    }
+    // Taken-at: the archive's own, else the manifest's (`apply_manifest`), else the name's or the
+    // mtime (`name_or_mtime`); `Mtime` stands for "none yet" until then.
+    let mut facts = FileFacts {
+        format,
+        compression,
+        sha256: read.sha256,
+        content_sha256: read.content_sha256,
+        wal_sha256: read.wal_sha256,
+        taken_at: read.created.unwrap_or(DateTime::<Utc>::MIN_UTC),
+        taken_at_source: if read.created.is_some() { TakenAtSource::Archive } else { TakenAtSource::Mtime },
+        tables: read.tables,
+        skipped_tables: read.skipped_tables,
+        problem: read.problem,
+        warnings: read.warnings,
+        source: None,
+        archive: read.archive,
+    };
+    apply_manifest(&mut facts, manifest);
+    if facts.taken_at_source == TakenAtSource::Mtime {
+        facts.taken_at = name_or_mtime(path, meta, side, &mut facts.taken_at_source);
+    }
+    Ok(Inspected::Backup(Box::new(facts)))
+}
+
+/// The format and compression of `path` by content, and why it cannot be decoded when it is a
+/// damaged backup; `Err(why)` when it is not a backup at all.
+type Recognised = std::result::Result<(Format, Compression, Option<String>), String>;
+
+fn recognise(path: &Path, manifest: &Result<Option<manifest::Manifest>>) -> Result<Recognised> {
+    let declared = !matches!(manifest, Ok(None));
+    let engine = manifest.as_ref().ok().and_then(|m| m.as_ref()).and_then(|m| m.engine.clone());
+    let guess = |c| guess_format(path, c, engine.as_deref());
+    Ok(match sniff::sniff(path)? {
+        Sniff::Backup(f, c) => Ok((f, c, None)),
+        Sniff::Damaged(c, why) if declared || looks_like_backup(path) => Ok((guess(c), c, Some(why))),
+        Sniff::Damaged(_, why) => Err(why),
+        Sniff::Empty if declared => {
+            Ok((guess(Compression::None), Compression::None, Some(format!("`{}` is empty (0 bytes)", path.display()))))
+        }
+        Sniff::Empty => Err("empty file (0 bytes)".into()),
+        Sniff::NotABackup if declared => {
+            let c = compress::compression_of_file(path)?;
+            let f = guess(c);
+            Ok((f, c, Some(not_this_format(path, f, c))))
+        }
+        Sniff::NotABackup
+            if let Some(c) = named_compressed(path)
+                && compress::compression_of_file(path)? == Compression::None =>
+        {
+            // Named `.gz`/`.zst` but not even the stream's magic bytes: a damaged backup.
+            let kind = if c == Compression::Gzip { "gzip" } else { "zstd" };
+            Ok((guess(c), c, Some(format!("`{}` is not a {kind} stream (no {kind} header)", path.display()))))
+        }
+        // Also not a pg_dump archive; the SQLite wording is what operators grep for.
+        Sniff::NotABackup => Err("not a SQLite database (no `SQLite format 3` header)".into()),
+    })
+}
+
+fn join_problems(a: Option<String>, b: String) -> String {
+    match a {
+        Some(a) => format!("{a}; {b}"),
+        None => b,
+    }
+}
+
+/// Checks the manifest's checksums and takes its taken-at (unless the archive has one) and source.
+fn apply_manifest(facts: &mut FileFacts, manifest: Result<Option<manifest::Manifest>>) {
+    let m = match manifest {
+        Ok(Some(m)) => m,
+        Ok(None) => return,
+        Err(e) => {
+            facts.problem = facts.problem.take().or(Some(format!("{e:#}")));
+            return;
+        }
+    };
+    let checks =
+        [("checksum", &m.sha256, &facts.sha256), ("content checksum", &m.content_sha256, &facts.content_sha256)];
+    for (what, expected, actual) in checks {
+        if let Some(expected) = expected
+            && !expected.eq_ignore_ascii_case(actual)
+        {
+            let differs = format!(
+                "{what} differs from its manifest (manifest {}…, file {}…)",
+                &expected[..expected.len().min(12)],
+                &actual[..12]
+            );
+            facts.problem = Some(join_problems(facts.problem.take(), differs));
+        }
+    }
+    if facts.taken_at_source != TakenAtSource::Archive {
+        facts.taken_at = m.taken_at;
+        facts.taken_at_source = TakenAtSource::Manifest;
+    }
+    facts.source = m.source.map(|s| crate::redact::connection_string(&s));
+}
+
+/// Taken-at from a timestamp in the file name, else the newest mtime of the file and its `-wal`
+/// (a copy with `cp -p` keeps the main file's last checkpoint time; the WAL's is later).
+fn name_or_mtime(path: &Path, meta: &fs::Metadata, side: &Sidecar, source: &mut TakenAtSource) -> DateTime<Utc> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if let Some(t) = crate::time::timestamp_in_name(&name) {
+        *source = TakenAtSource::FileName;
+        return t;
+    }
+    *source = TakenAtSource::Mtime;
+    let mut t = meta.modified().unwrap_or(UNIX_EPOCH);
+    if let Sidecar::Wal(_, m) = side {
+        t = t.max(m.modified().unwrap_or(UNIX_EPOCH));
+    }
+    DateTime::<Utc>::from(t)
+}
+
+/// The format of a backup whose content cannot tell: the manifest's engine, then the name
+/// (`.sql` plain dump, `.dump`/`.pgdump` custom, `.tar` tar archive; anything else SQLite).
+fn guess_format(path: &Path, compression: Compression, engine: Option<&str>) -> Format {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let name = name.trim_end_matches(".gz").trim_end_matches(".zst");
+    let by_name = if name.ends_with(".sql") {
+        Some(Format::PgPlain)
+    } else if compression != Compression::None {
+        None // only SQLite files and plain dumps are found compressed
+    } else if name.ends_with(".dump") || name.ends_with(".pgdump") {
+        Some(Format::PgCustom)
+    } else if name.ends_with(".tar") {
+        Some(Format::PgTar)
+    } else {
+        None
+    };
+    match (engine, by_name) {
+        (Some("sqlite"), _) => Format::Sqlite,
+        (_, Some(f)) => f,
+        (Some("postgres"), None) if compression != Compression::None => Format::PgPlain,
+        (Some("postgres"), None) => Format::PgCustom,
+        _ => Format::Sqlite,
+    }
+}
+
+/// The compression a file's name promises (`.gz`, `.zst`), if any.
+fn named_compressed(path: &Path) -> Option<Compression> {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "gz" => Some(Compression::Gzip),
+        "zst" => Some(Compression::Zstd),
+        _ => None,
+    }
+}
+
+/// Why a file declared a backup of `format` is not one, naming the file.
+fn not_this_format(path: &Path, format: Format, compression: Compression) -> String {
+    let p = path.display();
+    match (format, compression) {
+        (Format::Sqlite, Compression::None) => format!("`{p}` is not a SQLite database (no `SQLite format 3` header)"),
+        (Format::Sqlite, _) => format!("`{p}` does not decompress to a SQLite database"),
+        (Format::PgPlain, Compression::None) => {
+            format!("`{p}` is not a pg_dump plain dump (no `-- PostgreSQL database dump` header)")
+        }
+        (Format::PgPlain, _) => format!("`{p}` does not decompress to a pg_dump plain dump"),
+        (Format::PgTar, _) => format!("`{p}` is not a pg_dump tar archive (no `toc.dat` first member)"),
+        _ => format!("`{p}` is not a pg_dump archive (no PGDMP header)"),
+    }
+}
+
+/// What reading one backup's content yielded.
+struct ArchiveRead {
+    sha256: String,
+    content_sha256: String,
+    wal_sha256: Option<String>,
+    problem: Option<String>,
+    warnings: Vec<String>,
+    tables: Vec<TableFacts>,
+    skipped_tables: Vec<SkippedTable>,
+    archive: Option<archive::ArchiveInfo>,
+    created: Option<DateTime<Utc>>,
+}
+
+impl ArchiveRead {
+    fn new(sha256: String, content_sha256: String, wal_sha256: Option<String>) -> ArchiveRead {
+        ArchiveRead {
+            sha256,
+            content_sha256,
+            wal_sha256,
+            problem: None,
+            warnings: Vec::new(),
+            tables: Vec::new(),
+            skipped_tables: Vec::new(),
+            archive: None,
+            created: None,
+        }
+    }
+
+    fn damaged(sha256: String, content_sha256: String, wal_sha256: Option<String>, why: String) -> ArchiveRead {
+        ArchiveRead { problem: Some(why), ..ArchiveRead::new(sha256, content_sha256, wal_sha256) }
+    }
+}
+
+/// A file that cannot be decoded: identified by its stored bytes (and its `-wal`'s).
+fn undecodable_read(path: &Path, wal: Option<&Path>, why: String) -> Result<ArchiveRead> {
+    let sha256 = hash::sha256_file(path)?;
+    let Some(wal) = wal else { return Ok(ArchiveRead::damaged(sha256.clone(), sha256, None, why)) };
+    let (content, wal_sha) = open::stored_identity(path, wal)?;
+    Ok(ArchiveRead::damaged(sha256, content, Some(wal_sha), why))
+}
+
+fn sqlite_facts(path: &Path, compression: Compression, wal: Option<&Path>) -> Result<ArchiveRead> {
+    let opened = match open::open_stored(path, compression, wal) {
+        Ok(o) => o,
+        Err(e) => return undecodable_read(path, wal, format!("{e:#}")),
+    };
+    let mut read = ArchiveRead::new(opened.sha256.clone(), opened.content_sha256.clone(), opened.wal_sha256.clone());
+    match opened.open_db().and_then(|mut db| read_tables(&mut db)) {
+        Ok((tables, skipped)) => (read.tables, read.skipped_tables) = (tables, skipped),
+        Err(e) => read.problem = Some(format!("{e:#}")),
+    }
+    if wal.is_none() && crate::engine::sqlite::file::is_wal_mode(opened.path()) {
+        read.warnings.push(
+            "WAL-mode database without its `-wal` beside it: it holds the data as of its last checkpoint \
+             (complete if made by the backup API or `.backup`, or checkpointed before it was copied)"
+                .to_string(),
+        );
+    }
+    Ok(read)
+}
+
+/// Reads a pg_dump archive's header and TOC (or a plain dump's text); a damaged archive is kept
+/// with its problem.
+fn pg_facts(path: &Path, format: Format, compression: Compression) -> Result<ArchiveRead> {
+    let sha256 = if format == Format::PgDirectory { sha256_dir(path)? } else { hash::sha256_file(path)? };
+    let mut content = sha256.clone();
+    let read = match format {
+        Format::PgPlain => plain_facts(path, compression).map(|(facts, c)| {
+            content = c;
+            facts
+        }),
+        Format::PgCustom => archive::read_custom(path).and_then(|a| with_data_checked(path, format, a)),
+        Format::PgTar => archive::read_tar(path).and_then(|a| with_data_checked(path, format, a)),
+        _ => archive::read_directory(path).and_then(|a| with_data_checked(path, format, a)),
+    };
+    Ok(match read {
+        Ok((tables, skipped_tables, archive, created)) => ArchiveRead {
+            tables,
+            skipped_tables,
+            archive: Some(archive),
+            created,
+            ..ArchiveRead::new(sha256, content, None)
+        },
+        Err(e) => ArchiveRead::damaged(sha256, content, None, format!("{e:#}")),
+    })
+}
+
+type PgFacts = (Vec<TableFacts>, Vec<SkippedTable>, archive::ArchiveInfo, Option<DateTime<Utc>>);
+
+/// The archive's facts once every data block decodes (`pgdata`): a bit flipped inside a table's
+/// compressed data makes the backup DAMAGED here, so `restore --at` skips it and says so, rather
+/// than pg_restore failing halfway with "could not uncompress data". Paid once per file (cached).
+fn with_data_checked(path: &Path, format: Format, a: archive::Archive) -> Result<PgFacts> {
+    archive_data::check(path, format, &a)?;
+    Ok(archive_facts(a))
+}
+
+fn archive_facts(a: archive::Archive) -> PgFacts {
+    let tables = a.tables().into_iter().map(|name| TableFacts { name, rows: None }).collect();
+    (tables, a.foreign_tables(), a.info, a.created)
+}
+
+/// A plain dump's facts and the sha256 of its decompressed text (its identity).
+fn plain_facts(path: &Path, compression: Compression) -> Result<(PgFacts, String)> {
+    let f = fs::File::open(path).map_err(|e| environment(format!("cannot read `{}`: {e}", path.display())))?;
+    let mut text = hash::HashingReader::new(compress::decoder(compression, f)?);
+    let p = archive::read_plain_dump(&mut text, path)?;
+    // The reader may stop at the dump's end; the identity covers every byte.
+    std::io::copy(&mut text, &mut std::io::sink()).with_context(|| format!("reading `{}`", path.display()))?;
+    let tables = p.tables.into_iter().map(|(name, rows)| TableFacts { name, rows: Some(rows) }).collect();
+    let info = archive::ArchiveInfo {
+        archive_version: "plain".to_string(),
+        dbname: p.dbname,
+        server_version: p.server_version,
+        pg_dump_version: p.pg_dump_version,
+        compression: format!("{compression:?}").to_lowercase(),
+    };
+    Ok(((tables, Vec::new(), info, p.started), text.finish()))
+}
+
+/// The ordinary tables with their row counts, and the skipped ones (never counted: counting a
+/// virtual table runs its module).
+fn read_tables(db: &mut SqliteDb) -> Result<(Vec<TableFacts>, Vec<SkippedTable>)> {
+    let names = db.tables()?;
+    let tables: Result<Vec<TableFacts>> =
+        names.into_iter().map(|name| Ok(TableFacts { rows: Some(db.row_count(&name)?), name })).collect();
+    Ok((tables?, db.skipped_tables()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Places are a matching of repositories to filesystems: repository B and C hold copies only
+    /// on filesystem 1, so A's copies on 2 and 3 add one place, not two.
+    #[test]
+    fn places_pair_repositories_with_filesystems() {
+        let (a, b, c) = (Path::new("/a"), Path::new("/b"), Path::new("/c"));
+        assert_eq!(max_matching(&[]), 0);
+        assert_eq!(max_matching(&[(a, 1), (a, 1), (a, 2)]), 1, "one repository is one place");
+        assert_eq!(max_matching(&[(a, 1), (b, 1)]), 1, "one filesystem is one place");
+        assert_eq!(max_matching(&[(a, 1), (b, 2)]), 2);
+        assert_eq!(max_matching(&[(a, 1), (a, 2), (b, 1)]), 2, "A moves to 2 so that B can have 1");
+        assert_eq!(max_matching(&[(a, 1), (a, 2), (a, 3), (b, 1), (c, 1)]), 2);
+    }
+}

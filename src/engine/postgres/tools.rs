@@ -1,0 +1,88 @@
+//! The PostgreSQL client programs lastgood runs (pg_restore, psql, pg_dump), and the `-L` list
+//! files that tell pg_restore which archive entries to restore.
+//!
+//! Where they are found: in `LASTGOOD_PG_BIN` when that is set (and only there), else on PATH.
+//! Connection settings reach them as environment variables (`PgConn::tool_env`), never as
+//! arguments, so no password shows in the process list; their error output is scrubbed of the
+//! password before it reaches a message.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{Context, Result};
+
+use super::conn::PgConn;
+use crate::error::environment;
+
+/// Finds `name` (`pg_restore`, `psql`). Errors: `Environment` naming where it looked.
+pub fn find(name: &str) -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("LASTGOOD_PG_BIN").filter(|d| !d.is_empty()) {
+        let p = Path::new(&dir).join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+        return Err(environment(format!("`{name}` not found in LASTGOOD_PG_BIN (`{}`)", Path::new(&dir).display()))
+            .hint("point LASTGOOD_PG_BIN at PostgreSQL's bin folder, or unset it to search PATH")
+            .into());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).ok_or_else(|| {
+        environment(format!("`{name}` not found on PATH; PostgreSQL archives need the PostgreSQL client programs"))
+            .hint("install them (Debian: apt-get install postgresql-client) or set LASTGOOD_PG_BIN to their folder")
+            .into()
+    })
+}
+
+/// A command for tool `name`, connected by `conn` when given. Unrelated PG* variables of the
+/// caller are removed so that only `conn` decides where the tool connects.
+pub fn command(name: &str, conn: Option<&PgConn>) -> Result<Command> {
+    let mut c = Command::new(find(name)?);
+    for (k, _) in std::env::vars_os() {
+        if let Some(k) = k.to_str().filter(|k| k.starts_with("PG")) {
+            c.env_remove(k);
+        }
+    }
+    if let Some(conn) = conn {
+        c.envs(conn.tool_env());
+    }
+    Ok(c)
+}
+
+/// Runs `cmd` to completion. Errors: `Environment` when it cannot start.
+pub fn output(cmd: &mut Command) -> Result<Output> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    cmd.output().map_err(|e| environment(format!("cannot run `{program}`: {e}")).into())
+}
+
+/// `pg_restore (PostgreSQL) 15.20 (Debian …)` → `15.20`.
+pub fn version(name: &str) -> Result<String> {
+    let out = output(command(name, None)?.arg("--version"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text.split_whitespace().nth(2).unwrap_or("unknown").to_string())
+}
+
+/// The last non-empty lines of a tool's stderr, scrubbed, for an error message.
+pub fn stderr_tail(out: &Output, conn: Option<&PgConn>, lines: usize) -> String {
+    let text = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = tail[tail.len().saturating_sub(lines)..].join("; ");
+    match conn {
+        Some(c) => c.scrub(&tail),
+        None => crate::redact::in_text(&tail),
+    }
+}
+
+/// A pg_restore `-L` list file naming the TOC entries `ids`.
+pub fn list_file(ids: &[i32]) -> Result<tempfile::NamedTempFile> {
+    let mut f = tempfile::Builder::new()
+        .prefix("lastgood-pg-restore-")
+        .suffix(".list")
+        .tempfile()
+        .map_err(|e| environment(format!("cannot create a temporary file: {e}")))?;
+    for id in ids {
+        writeln!(f, "{id};").context("writing the pg_restore list")?;
+    }
+    f.flush().context("writing the pg_restore list")?;
+    Ok(f)
+}

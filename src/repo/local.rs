@@ -1,0 +1,288 @@
+//! A repository that is a local folder: listing its files, the walk behind `Catalog::scan`.
+//!
+//! Every repository root is canonicalized first, and the walk descends real folders only. Each
+//! real file (or pg_dump directory archive) is listed once, keyed by (device, inode): hard links,
+//! bind mounts, links and one folder given twice all come down to one entry, under the first name
+//! found — repositories in the order given, names in path order, real names before links. The
+//! entry's path lies under the canonical root of the repository that holds it and goes through no
+//! link (`Entry::real`); every write or removal (`prune`, the cache) uses that path. Other names for
+//! the same file are kept as `aliases`.
+//!
+//! A symbolic link is followed only when its canonical target lies inside some repository's
+//! canonical root and not in a folder lastgood skips; it then adds an alias (or, for a folder, the
+//! files beneath it, deduplicated like every other). Links pointing outside every repository,
+//! dangling links and loops are listed as ignored with the reason, never followed: a link to an
+//! application's data folder must never make live files look like the newest backups.
+//!
+//! Skipped: folders holding `SKIP_MARKER` (lastgood's scratch folders) and the `CACHE_DIR` cache
+//! folder; and files whose name the caller skips (the catalog: SQLite side files — a `-wal`
+//! belongs to the file beside it —, manifests and lastgood's temporary files).
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::{CACHE_DIR, SKIP_MARKER};
+use crate::error::environment;
+
+/// `ELOOP` on Linux: too many levels of symbolic links (std has no stable `ErrorKind` for it).
+const ELOOP: i32 = 40;
+
+/// A repository as given and as canonicalized.
+#[derive(Debug, Clone)]
+pub struct Root {
+    pub given: PathBuf,
+    pub canonical: PathBuf,
+}
+
+/// One real file (or directory archive) to read.
+#[derive(Debug)]
+pub struct Entry {
+    /// Index of the repository (in `Listing::roots`) that holds it.
+    pub root: usize,
+    /// Path below the root, through no link.
+    pub rel: PathBuf,
+    pub meta: fs::Metadata,
+    /// Other names of the same file: hard links, links inside a repository.
+    pub aliases: Vec<Alias>,
+}
+
+/// Another name of a listed file.
+#[derive(Debug, Clone)]
+pub struct Alias {
+    /// As displayed.
+    pub shown: PathBuf,
+    /// A hard link's real path (below a canonical root); `None` for a symbolic link.
+    pub hard_link: Option<PathBuf>,
+}
+
+/// A symbolic link the walk did not follow, and why.
+#[derive(Debug, Clone)]
+pub struct Unfollowed {
+    /// The link, as displayed.
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// What the walk found, in scanning order.
+#[derive(Debug)]
+pub struct Listing {
+    pub roots: Vec<Root>,
+    pub entries: Vec<Entry>,
+    pub unfollowed: Vec<Unfollowed>,
+}
+
+impl Listing {
+    /// The path to display for `e`: below the repository as the operator gave it.
+    pub fn shown(&self, e: &Entry) -> PathBuf {
+        self.roots[e.root].given.join(&e.rel)
+    }
+
+    /// The real path of `e`: below the canonical root, through no link.
+    pub fn real(&self, e: &Entry) -> PathBuf {
+        self.roots[e.root].canonical.join(&e.rel)
+    }
+
+    /// Whether `target` (canonical) lies inside some repository, and which.
+    pub fn root_of(&self, target: &Path) -> Option<usize> {
+        self.roots.iter().position(|r| target.starts_with(&r.canonical))
+    }
+}
+
+/// Canonicalizes `repos` (a folder given twice, or by two spellings, is kept once) and lists their
+/// files, leaving out those whose file name `skipped_name` says are never backups (nor followed
+/// when a link points at them). Errors: `Environment` when a repository cannot be read or is not
+/// a folder.
+pub fn list(repos: &[PathBuf], skipped_name: fn(&str) -> bool) -> Result<Listing> {
+    let mut roots: Vec<Root> = Vec::new();
+    for repo in repos {
+        let canonical = canonical_root(repo)?;
+        if !roots.iter().any(|r| r.canonical == canonical) {
+            roots.push(Root { given: repo.clone(), canonical });
+        }
+    }
+    let mut w = Walk {
+        listing: Listing { roots, entries: Vec::new(), unfollowed: Vec::new() },
+        files: HashMap::new(),
+        dirs: HashSet::new(),
+        links: Vec::new(),
+        skipped_name,
+    };
+    for i in 0..w.listing.roots.len() {
+        let root = w.listing.roots[i].canonical.clone();
+        w.walk(i, &root)?;
+    }
+    w.follow_links()?;
+    Ok(w.listing)
+}
+
+fn canonical_root(repo: &Path) -> Result<PathBuf> {
+    let meta = fs::metadata(repo).map_err(|e| {
+        environment(format!("cannot read repository `{}`: {e}", repo.display()))
+            .hint("check the path given to --repo / LASTGOOD_REPO")
+    })?;
+    if !meta.is_dir() {
+        return Err(environment(format!("repository `{}` is not a directory", repo.display())).into());
+    }
+    repo.canonicalize().map_err(|e| environment(format!("cannot read repository `{}`: {e}", repo.display())).into())
+}
+
+/// A link met during the walk, resolved once the real files are all known.
+#[derive(Debug)]
+struct Link {
+    /// The link itself, below a canonical root (its folder is real).
+    at: PathBuf,
+    /// As displayed.
+    shown: PathBuf,
+}
+
+#[derive(Debug)]
+struct Walk {
+    listing: Listing,
+    /// (device, inode) of every file listed → its index in `entries`.
+    files: HashMap<(u64, u64), usize>,
+    /// (device, inode) of every folder walked.
+    dirs: HashSet<(u64, u64)>,
+    links: Vec<Link>,
+    /// File names that are never backups (the caller's rule).
+    skipped_name: fn(&str) -> bool,
+}
+
+impl Walk {
+    /// Walks the real folder `start` (canonical, inside root `root`), listing its files in path
+    /// order and remembering its links for `follow_links`.
+    fn walk(&mut self, root: usize, start: &Path) -> Result<()> {
+        let mut found: Vec<(PathBuf, fs::Metadata)> = Vec::new();
+        let mut stack = vec![start.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let meta = fs::metadata(&dir).map_err(|e| unreadable(&dir, &e))?;
+            if !self.dirs.insert((meta.dev(), meta.ino())) || dir.join(SKIP_MARKER).exists() {
+                continue; // a bind mount seen before, or a scratch folder
+            }
+            let entries = fs::read_dir(&dir).map_err(|e| unreadable(&dir, &e))?;
+            for entry in entries {
+                let entry = entry.with_context(|| format!("listing `{}`", dir.display()))?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let path = entry.path();
+                let ft = entry.file_type()?;
+                if ft.is_symlink() {
+                    // A linked `.lastgood` is not followed, and the cache not used (`core/catalog/cache.rs`).
+                    if !(self.skipped_name)(&name) && name != CACHE_DIR {
+                        let shown = self.shown(root, &path);
+                        self.links.push(Link { at: path, shown });
+                    }
+                } else if ft.is_dir() {
+                    if path.join("toc.dat").is_file() {
+                        // A pg_dump directory archive: one backup, not a folder to descend into.
+                        found.push((path, entry.metadata()?));
+                    } else if name != CACHE_DIR {
+                        stack.push(path);
+                    }
+                } else if ft.is_file() && !(self.skipped_name)(&name) {
+                    found.push((path, entry.metadata()?));
+                }
+            }
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, meta) in found {
+            self.add(root, &path, meta, None);
+        }
+        Ok(())
+    }
+
+    /// Lists the real file `path` of root `root`, or records another name for it when it is
+    /// listed already: `link` (a symbolic link to it, as displayed), else `path` (a hard link).
+    fn add(&mut self, root: usize, path: &Path, meta: fs::Metadata, link: Option<PathBuf>) {
+        let key = (meta.dev(), meta.ino());
+        if let Some(&i) = self.files.get(&key) {
+            if link.is_none() && self.listing.real(&self.listing.entries[i]) == path {
+                return; // the same name met again (nested repositories)
+            }
+            let alias = match link {
+                Some(shown) => Alias { shown, hard_link: None },
+                None => Alias { shown: self.shown(root, path), hard_link: Some(path.to_path_buf()) },
+            };
+            self.listing.entries[i].aliases.push(alias);
+            return;
+        }
+        let rel = path.strip_prefix(&self.listing.roots[root].canonical).unwrap_or(path).to_path_buf();
+        let aliases = link.map(|shown| Alias { shown, hard_link: None }).into_iter().collect();
+        self.files.insert(key, self.listing.entries.len());
+        self.listing.entries.push(Entry { root, rel, meta, aliases });
+    }
+
+    fn shown(&self, root: usize, path: &Path) -> PathBuf {
+        let r = &self.listing.roots[root];
+        r.given.join(path.strip_prefix(&r.canonical).unwrap_or(path))
+    }
+
+    /// Resolves every link met: followed inside the repositories, reported otherwise. Links found
+    /// in folders reached through a link are resolved too.
+    fn follow_links(&mut self) -> Result<()> {
+        let mut i = 0;
+        while i < self.links.len() {
+            let (at, shown) = (self.links[i].at.clone(), self.links[i].shown.clone());
+            i += 1;
+            if let Some(reason) = self.follow(&at, &shown)? {
+                self.listing.unfollowed.push(Unfollowed { path: shown, reason });
+            }
+        }
+        Ok(())
+    }
+
+    /// Follows one link; returns why it is not followed, if it is not.
+    fn follow(&mut self, at: &Path, shown: &Path) -> Result<Option<String>> {
+        let target = match at.canonicalize() {
+            Ok(t) => t,
+            Err(e) if e.raw_os_error() == Some(ELOOP) => {
+                return Ok(Some("link loop: it resolves to itself through other links".into()));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let to = fs::read_link(at).map(|t| format!(": `{}` does not exist", t.display())).unwrap_or_default();
+                return Ok(Some(format!("dangling link{to}")));
+            }
+            Err(e) => return Ok(Some(format!("link cannot be resolved: {e}"))),
+        };
+        let Some(root) = self.listing.root_of(&target) else {
+            return Ok(Some(format!("link points outside every repository: `{}`", target.display())));
+        };
+        if let Some(why) = self.skipped_place(root, &target) {
+            return Ok(Some(format!("link points to `{}`, {why}", target.display())));
+        }
+        let meta = fs::metadata(&target).map_err(|e| unreadable(&target, &e))?;
+        if meta.is_dir() && !target.join("toc.dat").is_file() {
+            if at.parent().is_some_and(|p| p.starts_with(&target)) {
+                return Ok(Some(format!("link loop: it leads back to `{}`, a folder that holds it", target.display())));
+            }
+            // A folder walked already adds nothing; one not walked yet (created meanwhile) is.
+            return self.walk(root, &target).map(|_| None);
+        }
+        self.add(root, &target, meta, Some(shown.to_path_buf()));
+        Ok(None)
+    }
+
+    /// Why `target` (inside root `root`) is not a place backups are read from, if it is not.
+    fn skipped_place(&self, root: usize, target: &Path) -> Option<&'static str> {
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if (self.skipped_name)(&name) {
+            return Some("which is not a backup file (a SQLite side file, a manifest or a temporary file)");
+        }
+        let top = &self.listing.roots[root].canonical;
+        let mut dir = target.parent();
+        while let Some(d) = dir.filter(|d| d.starts_with(top)) {
+            if d.join(SKIP_MARKER).exists() || d.file_name().is_some_and(|n| n == CACHE_DIR) {
+                return Some("in a folder lastgood skips (scratch or cache)");
+            }
+            dir = d.parent();
+        }
+        None
+    }
+}
+
+fn unreadable(dir: &Path, e: &std::io::Error) -> anyhow::Error {
+    environment(format!("cannot read repository folder `{}`: {e}", dir.display())).into()
+}
