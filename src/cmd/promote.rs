@@ -3,7 +3,7 @@
 //! plan and writes nothing, saying whether `--yes` would be refused (and exiting as the refusal
 //! would); a scratch lacking live's objects is refused unless `--allow-missing`. SQLite files are
 //! replaced by rename(2) (`promote.rs`); PostgreSQL databases are renamed on the server
-//! (`engine/pgpromote.rs`).
+//! (`engine/postgres/promote.rs`).
 
 use std::path::PathBuf;
 

@@ -5,10 +5,10 @@
 //! in time order assuming good-then-bad: a binary search needs ⌈log2(n + 1)⌉ checks for n
 //! backups. `scan` evaluates every backup instead, and notices when good and bad alternate.
 //!
-//! A SQLite backup is queried in place, read-only (`immutable=1`, see `engine::sqlite`); only a
+//! A SQLite backup is queried in place, read-only (`immutable=1`, see `engine::sqlite::file`); only a
 //! compressed backup is decompressed, into a temporary file. A pg_dump archive restores only the
 //! `tables` (all of it without them) into a marked scratch database on the `--scratch-url`
-//! server, which is dropped after the probe whatever happens (`pgrestore::ProbeScratch`); in a
+//! server, which is dropped after the probe whatever happens (`engine::postgres::restore::ProbeScratch`); in a
 //! mixed catalog each backup is checked by its own engine. A backup that lacks a table, a
 //! column or a table named by `tables` "cannot tell": it is shown as such and the search probes
 //! its neighbours instead.
@@ -285,7 +285,7 @@ fn scan(n: usize, run: &mut dyn FnMut(usize) -> Result<Verdict>) -> Result<Found
 }
 
 /// A backup opened for queries: in place when plain, via a private temporary copy when
-/// compressed or read with its `-wal` (see `catalog::open_copy`).
+/// compressed or read with its `-wal` (see `catalog::open::open_copy`).
 pub struct QueryableBackup {
     pub db: SqliteDb,
     _opened: OpenedBackup,

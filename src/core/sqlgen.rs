@@ -1,4 +1,6 @@
 //! Every SQL statement diff and merge write, in one place, for each engine's dialect.
+//! (It lives in the core for now because it builds on `diff`'s types; phase 2 of issue 11 moves the
+//! dialects behind the engine registry.)
 //!
 //! Two forms of each statement: with bound parameters (`?`, what merge executes on live) and with
 //! literals (what `diff --sql` prints and what the merge plan shows). Identifiers are always

@@ -11,6 +11,13 @@
 //! - `tables` lists only tables whose rows the database stores as rows: SQLite virtual tables
 //!   (FTS, R*Tree, …) and their shadow tables, and PostgreSQL foreign tables, are listed apart by
 //!   `skipped_tables`, and nothing reads them row by row (see `SkippedTable`).
+//!
+//! Layout: this file holds the traits and the types every engine and the core share (`Format`,
+//! `Location`, `EngineKind`, `TableSchema`, `SkippedTable`, `PassedCopy`, triggers, foreign keys…);
+//! `sqlite/` and `postgres/` are the engines; `missing` is the promote check both use. The
+//! engines depend on the leaf layers only, never on `core/` — except PostgreSQL's restore, which
+//! still takes the catalog's `Backup` until phase 2 of issue 11 hands it an engine-layer request
+//! (listed in `tests/cli/architecture.rs`).
 
 pub mod missing;
 pub mod postgres;

@@ -22,7 +22,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::FileFacts;
 
 // 5: identity by `content_sha256` (main file plus `-wal`, keyed by the `-wal`'s stamp too), and
-// facts list skipped (virtual, shadow, foreign) tables, and pg_dump archives' facts include the decoding of every data block (`pgdata`); facts cached
+// facts list skipped (virtual, shadow, foreign) tables, and pg_dump archives' facts include the decoding of every data block (`engine::postgres::archive_data`); facts cached
 // before it are read again.
 const LAYOUT_VERSION: i64 = 5;
 pub const DIR: &str = ".lastgood";

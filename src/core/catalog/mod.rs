@@ -1,7 +1,7 @@
 //! The catalog: every backup in every repository, with its facts and its copies.
 //!
-//! A repository is a folder scanned recursively (`walk.rs`: canonical roots, links, one entry per
-//! real file). Files are recognised by content (`format.rs`); facts (checksums, taken-at and where
+//! A repository is a folder scanned recursively (`repo/local.rs`: canonical roots, links, one entry per
+//! real file). Files are recognised by content (`sniff.rs`); facts (checksums, taken-at and where
 //! it came from, tables and row counts, any problem or warning) come from the file itself, its
 //! `-wal`, its manifest (`manifest.rs`) and its name, and are cached per repository (`cache.rs`).
 //!
@@ -975,7 +975,7 @@ fn pg_facts(path: &Path, format: Format, compression: Compression) -> Result<Arc
 
 type PgFacts = (Vec<TableFacts>, Vec<SkippedTable>, archive::ArchiveInfo, Option<DateTime<Utc>>);
 
-/// The archive's facts once every data block decodes (`pgdata`): a bit flipped inside a table's
+/// The archive's facts once every data block decodes (`archive_data`): a bit flipped inside a table's
 /// compressed data makes the backup DAMAGED here, so `restore --at` skips it and says so, rather
 /// than pg_restore failing halfway with "could not uncompress data". Paid once per file (cached).
 fn with_data_checked(path: &Path, format: Format, a: archive::Archive) -> Result<PgFacts> {

@@ -1,6 +1,6 @@
 //! Decoding every data block of a pg_dump archive, without pg_restore and without keeping the data.
 //!
-//! `pgdump` reads an archive's header and table of contents; this module proves that the table
+//! `archive` reads an archive's header and table of contents; this module proves that the table
 //! data behind it can be read back. A custom-format file (`-Fc`) is walked block by block from
 //! the end of its TOC to the end of the file, as pg_dump wrote it: each block is a type byte
 //! (1 table data, 3 large objects), the dump id of its TOC entry, then length-prefixed chunks up
@@ -44,7 +44,7 @@ pub enum Codec {
 }
 
 impl Codec {
-    /// The codec of an archive's data, from its header's compression (`pgdump::ArchiveInfo`).
+    /// The codec of an archive's data, from its header's compression (`archive::ArchiveInfo`).
     pub fn of(archive: &Archive) -> Codec {
         match archive.info.compression.as_str() {
             "none" => Codec::None,

@@ -1,5 +1,8 @@
 //! The PostgreSQL engine: reading tables and writing in one transaction, over the `postgres`
-//! crate, with the connection settings of `pgconn.rs`.
+//! crate, with the connection settings of `conn.rs`. The other files: `archive`/`archive_data` read
+//! pg_dump archives, `restore` restores them into scratch databases (`scratch`: creating,
+//! listing, dropping those), `load` loads table rows over several connections, `promote` swaps a
+//! scratch database in for live, `tools` runs the client programs.
 //!
 //! Table names: a table in schema `public` is named by its bare name (`Order Items`), any other
 //! as `schema.name`; a name that exists verbatim in `public` wins over the split at its first dot.

@@ -4,7 +4,7 @@
 //! printable as a dry run) and its execution: CREATE DATABASE from template0, mark it with a
 //! COMMENT (`lastgood scratch: …`), then the archive. Custom, directory and tar archives go in
 //! three steps, as pg_restore orders them: pg_restore `--section=pre-data` (tables, types,
-//! functions); the rows, loaded over `--jobs` connections at once (`pgload`), so that even one
+//! functions); the rows, loaded over `--jobs` connections at once (`load`), so that even one
 //! big table uses more than one server core; then pg_restore `--section=data
 //! --section=post-data` with `-j` (indexes, constraints, triggers, sequence values). `--jobs 1`
 //! leaves everything to one pg_restore run; plain dumps go through psql. `--tables` feeds
@@ -76,7 +76,7 @@ pub struct PgRestorePlan {
     pub replace_existing: bool,
     /// Parallel pg_restore jobs (1 where the format does not allow more).
     pub jobs: u32,
-    /// Connections loading table rows side by side (`pgload`); 1 leaves the rows to pg_restore.
+    /// Connections loading table rows side by side (`load`); 1 leaves the rows to pg_restore.
     pub load_connections: u32,
     /// Lastgood's default name (no `--into`/`--scratch-url`), before a suffix made it free: the
     /// target is always a free name, never a database replaced, so a restore never takes the
@@ -382,7 +382,7 @@ impl PgRestorePlan {
         .into())
     }
 
-    /// Returns the foreign keys left out and the rows loaded by `pgload` (none when pg_restore
+    /// Returns the foreign keys left out and the rows loaded by `load` (none when pg_restore
     /// loaded them).
     fn run_restore(&self) -> Result<(Vec<String>, Vec<LoadedTable>)> {
         if self.format == Format::PgPlain {
@@ -517,7 +517,7 @@ impl PgRestorePlan {
 
     /// Counts what the database holds now: each table its own rows (`ONLY`, as every command
     /// reads a table; a partitioned table its partitions', see `engine::postgres`). A table that
-    /// `pgload` filled and is not partitioned has the rows its COPYs reported (a COPY writes the
+    /// `load` filled and is not partitioned has the rows its COPYs reported (a COPY writes the
     /// table's own rows); every other table is counted.
     fn report(
         &self,
