@@ -1,8 +1,8 @@
 //! `lastgood merge`: put a chosen subset of the diff back into live. A dry run by default (the
 //! plan: counts per table and kind, the first statements); `--apply` writes, under the writer lock,
-//! after a safety snapshot, in one transaction (see `core/merge/`), and prints the command that undoes
-//! it. Exit 0 when the re-diff after the commit finds nothing but the skipped rows (or nothing was
-//! planned: then nothing is written), 1 when it finds more or cannot run.
+//! after a safety snapshot, in one transaction (see `core/merge/`), and prints the command that
+//! undoes it. Exit 0 when the re-diff after the commit finds nothing but the skipped rows (or
+//! nothing was planned: then nothing is written), 1 when it finds more or cannot run.
 
 use anyhow::Result;
 

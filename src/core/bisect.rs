@@ -5,13 +5,13 @@
 //! in time order assuming good-then-bad: a binary search needs ⌈log2(n + 1)⌉ checks for n
 //! backups. `scan` evaluates every backup instead, and notices when good and bad alternate.
 //!
-//! A SQLite backup is queried in place, read-only (`immutable=1`, see `engine::sqlite::file`); only a
-//! compressed backup is decompressed, into a temporary file. A pg_dump archive restores only the
-//! `tables` (all of it without them) into a marked scratch database on the `--scratch-url`
-//! server, which is dropped after the probe whatever happens (`engine::postgres::restore::ProbeScratch`); in a
-//! mixed catalog each backup is checked by its own engine. A backup that lacks a table, a
-//! column or a table named by `tables` "cannot tell": it is shown as such and the search probes
-//! its neighbours instead.
+//! A SQLite backup is queried in place, read-only (`immutable=1`, see `engine::sqlite::file`); only
+//! a compressed backup is decompressed, into a temporary file. A pg_dump archive restores only the
+//! `tables` (all of it without them) into a marked scratch database on the `--scratch-url` server,
+//! which is dropped after the probe whatever happens (`engine::postgres::restore::ProbeScratch`);
+//! in a mixed catalog each backup is checked by its own engine. A backup that lacks a table, a
+//! column or a table named by `tables` "cannot tell": it is shown as such and the search probes its
+//! neighbours instead.
 //!
 //! Errors, raised before the search goes on: a check that is not SQL, not one read-only
 //! statement, or that names an unknown function → `Usage` (exit 2); a check that returns no row,

@@ -21,10 +21,11 @@
 //! a crash before step 4 leaves at most a `.lastgood-tmp-*` file beside live, never a changed live.
 //!
 //! A scratch that lacks tables or views live has (say one made with `restore --tables`) would drop
-//! them from live: refused unless `--allow-missing` names exactly those (`engine/missing.rs`). A live that
-//! does not exist yet (its folder does: a new machine after the old one was lost) is created: the
-//! copy is renamed to live's path without replacing anything (a file that appeared meanwhile is
-//! kept), with no snapshot since there is nothing to lose; the printed undo removes the new file.
+//! them from live: refused unless `--allow-missing` names exactly those (`engine/missing.rs`). A
+//! live that does not exist yet (its folder does: a new machine after the old one was lost) is
+//! created: the copy is renamed to live's path without replacing anything (a file that appeared
+//! meanwhile is kept), with no snapshot since there is nothing to lose; the printed undo removes
+//! the new file.
 //!
 //! ## Detecting that live is in use
 //! SQLite offers no "who has this file open" call, and an idle connection holds no lock, so two

@@ -1,14 +1,13 @@
 //! Verifying one stored copy of a backup: is it what the manifest says, and is it a healthy
 //! database? Used by `verify`, `drill` and anything else that must trust a backup.
 //!
-//! The checks run in order — checksum (against the manifest, else the catalog; a `-wal` against
-//! the manifest's `content_sha256`, else the catalog), readable
-//! (decompression and header), `PRAGMA integrity_check` — and each reports `ok` or why not; a copy
-//! is OK only when all pass. pg_dump archives get checksum, archive structure (TOC, every data
-//! block or data file decompressed to its end by `engine::postgres::archive_data`, or the whole plain text) and
-//! `pg_restore -l`. A copy whose content is no longer
-//! recognised as the backup's format (a damaged header, a gzip/zstd stream that fails to decode)
-//! fails a `format` check first, and nothing else is read from it.
+//! The checks run in order — checksum (against the manifest, else the catalog; a `-wal` against the
+//! manifest's `content_sha256`, else the catalog), readable (decompression and header), `PRAGMA
+//! integrity_check` — and each reports `ok` or why not; a copy is OK only when all pass. pg_dump
+//! archives get checksum, archive structure (TOC, every data block or data file decompressed to its
+//! end by `engine::postgres::archive_data`, or the whole plain text) and `pg_restore -l`. A copy
+//! whose content is no longer recognised as the backup's format (a damaged header, a gzip/zstd
+//! stream that fails to decode) fails a `format` check first, and nothing else is read from it.
 
 use serde::Serialize;
 

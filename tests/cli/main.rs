@@ -2,6 +2,7 @@
 //! backups (with the real `sqlite3` tool where the issue asks for it), runs the real `lastgood`
 //! binary, and checks outcomes by querying the resulting files and parsing `--json`.
 
+mod architecture;
 mod backup;
 mod bisect;
 mod catalog;

@@ -1,9 +1,10 @@
 //! The catalog: every backup in every repository, with its facts and its copies.
 //!
-//! A repository is a folder scanned recursively (`repo/local.rs`: canonical roots, links, one entry per
-//! real file). Files are recognised by content (`sniff.rs`); facts (checksums, taken-at and where
-//! it came from, tables and row counts, any problem or warning) come from the file itself, its
-//! `-wal`, its manifest (`manifest.rs`) and its name, and are cached per repository (`cache.rs`).
+//! A repository is a folder scanned recursively (`repo/local.rs`: canonical roots, links, one entry
+//! per real file). Files are recognised by content (`sniff.rs`); facts (checksums, taken-at and
+//! where it came from, tables and row counts, any problem or warning) come from the file itself,
+//! its `-wal`, its manifest (`manifest.rs`) and its name, and are cached per repository
+//! (`cache.rs`).
 //!
 //! Identity: a backup is its content. `content_sha256` is the sha256 of the backup's bytes as
 //! SQLite reads them: the main file decompressed (gzip/zstd undone), immediately followed by the
@@ -975,9 +976,10 @@ fn pg_facts(path: &Path, format: Format, compression: Compression) -> Result<Arc
 
 type PgFacts = (Vec<TableFacts>, Vec<SkippedTable>, archive::ArchiveInfo, Option<DateTime<Utc>>);
 
-/// The archive's facts once every data block decodes (`archive_data`): a bit flipped inside a table's
-/// compressed data makes the backup DAMAGED here, so `restore --at` skips it and says so, rather
-/// than pg_restore failing halfway with "could not uncompress data". Paid once per file (cached).
+/// The archive's facts once every data block decodes (`archive_data`): a bit flipped inside a
+/// table's compressed data makes the backup DAMAGED here, so `restore --at` skips it and says so,
+/// rather than pg_restore failing halfway with "could not uncompress data". Paid once per file
+/// (cached).
 fn with_data_checked(path: &Path, format: Format, a: archive::Archive) -> Result<PgFacts> {
     archive_data::check(path, format, &a)?;
     Ok(archive_facts(a))

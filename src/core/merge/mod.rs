@@ -7,14 +7,13 @@
 //! ONE write transaction on live (BEGIN IMMEDIATE: no other writer can slip in):
 //! 1. takes the safety snapshot (a whole-file copy through the engine, before the first write);
 //! 2. replays the spool in the write order of `order::steps` (children lose rows before their
-//!    parents, parents get rows back first; within a table removals, then updates, then
-//!    re-inserts: see `apply::replay`) with compare-and-set: before each write it reads the row from
-//!    live and
+//!    parents, parents get rows back first; within a table removals, then updates, then re-inserts:
+//!    see `apply::replay`) with compare-and-set: before each write it reads the row from live and
 //!    checks it still holds the values the plan saw (a keyed row: the compared columns; a row of a
-//!    table without a key: its number of copies). A row that changed since the plan is skipped
-//!    and reported; with `strict`, the transaction is rolled back and nothing is written;
-//!    Each write must change exactly its one row (anything else rolls back), and a removal or
-//!    referenced-key update that a cascading foreign key would carry into other rows is refused
+//!    table without a key: its number of copies). A row that changed since the plan is skipped and
+//!    reported; with `strict`, the transaction is rolled back and nothing is written; Each write
+//!    must change exactly its one row (anything else rolls back), and a removal or referenced-key
+//!    update that a cascading foreign key would carry into other rows is refused
 //!    (`cascade::Cascades`, also checked while planning);
 //! 3. reads each written row back and checks it now equals scratch (the re-diff of the merged
 //!    subset, inside the transaction: a mismatch, e.g. from a trigger, rolls everything back);
@@ -23,10 +22,10 @@
 //!    a planned update of an identity ALWAYS column is refused in the plan. Last, each sequence
 //!    of a re-inserted serial or identity key is moved past the largest key re-inserted, never
 //!    backward (`apply::advance_sequences`);
-//! 4. commits. After the commit the selection is diffed again as a whole (`apply::residual`): anything
-//!    beyond the skipped rows means live changed after the commit (another writer: the writer
-//!    lock only keeps out other lastgood commands) or a trigger changed a row merged earlier in
-//!    the transaction; the command reports it and exits 1.
+//! 4. commits. After the commit the selection is diffed again as a whole (`apply::residual`):
+//!    anything beyond the skipped rows means live changed after the commit (another writer: the
+//!    writer lock only keeps out other lastgood commands) or a trigger changed a row merged earlier
+//!    in the transaction; the command reports it and exits 1.
 //!
 //! A plan with nothing to write takes no snapshot and opens no transaction.
 //!

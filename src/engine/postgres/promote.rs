@@ -12,9 +12,9 @@
 //! When live does not exist on the server (a new server after the old one was lost), scratch is
 //! renamed to live's name (its mark removed) and nothing is kept; the printed undo is `dropdb`. A
 //! scratch lacking schemas, tables, views, sequences or functions live has is refused unless
-//! `--allow-missing` names exactly those (`engine/missing.rs`). The printed undo swaps back and carries
-//! the flags that takes: `--force` when the database properties differ, `--allow-missing` for
-//! what scratch added.
+//! `--allow-missing` names exactly those (`engine/missing.rs`). The printed undo swaps back and
+//! carries the flags that takes: `--force` when the database properties differ, `--allow-missing`
+//! for what scratch added.
 //!
 //! PostgreSQL refuses to rename a database anyone is connected to, so sessions on either
 //! database are refused up front (exit 5, naming how many and which applications) unless
