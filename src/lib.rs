@@ -12,7 +12,8 @@
 //!    `util/`;
 //! 2. `repo/`: where backups are stored;
 //! 3. `engine/`: the `Database` trait, neutral types, `sqlite/`, `postgres/`;
-//! 4. `core/`: everything that works the same for every engine;
+//! 4. `core/`: what works the same for every engine (SQLite's restore and promote still sit here
+//!    until phase 2 of issue 11 moves them behind the engine registry);
 //! 5. `cmd/`: the command line and its rendering.
 
 pub mod cmd;

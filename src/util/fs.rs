@@ -16,7 +16,8 @@ use crate::error::environment;
 /// How lastgood's temporary files beside their destination are named (`.lastgood-tmp-…`).
 pub const TEMP_PREFIX: &str = ".lastgood-tmp-";
 
-/// Whether `name` is one of lastgood's temporary files (`TEMP_PREFIX`).
+/// Whether `name` is one of lastgood's temporary files: it starts with `.lastgood-tmp`
+/// (`TEMP_PREFIX` without its dash, the rule the catalog has always listed them by).
 pub fn is_temp_name(name: &str) -> bool {
     name.starts_with(".lastgood-tmp")
 }
