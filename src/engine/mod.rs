@@ -21,6 +21,7 @@
 
 pub mod missing;
 pub mod postgres;
+pub mod registry;
 pub mod sqlite;
 
 use std::path::{Path, PathBuf};
@@ -119,6 +120,26 @@ fn looks_like_keyvalue(s: &str) -> bool {
     ["host=", "dbname=", "user=", "port=", "hostaddr=", "service="].iter().any(|k| first.starts_with(k))
 }
 
+/// What one kind of database can do. Each engine implements it once, in
+/// `src/engine/<engine>/engine.rs`, and is listed in `registry.rs`.
+pub trait Engine: Sync {
+    /// Which engine this is.
+    fn kind(&self) -> EngineKind;
+
+    /// The engine's name for messages (`SQLite`, `PostgreSQL`).
+    fn name(&self) -> &'static str;
+
+    /// Whether `loc` is a database of this engine.
+    fn claims(&self, loc: &Location) -> bool;
+
+    /// The backup formats this engine restores from.
+    fn formats(&self) -> &'static [Format];
+
+    /// Opens the database at `loc` (one this engine claims). Errors: `BadInput` for a file that is
+    /// not a database, `Environment` for one that cannot be reached.
+    fn open(&self, loc: &Location, access: Access) -> Result<Box<dyn Database>>;
+}
+
 /// How a database is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -131,10 +152,7 @@ pub enum Access {
 /// Opens a database at `loc`. Errors: `BadInput` for a file that is not a database,
 /// `Environment` for one that cannot be reached.
 pub fn open(loc: &Location, access: Access) -> Result<Box<dyn Database>> {
-    match loc {
-        Location::Sqlite(p) => Ok(Box::new(sqlite::SqliteDb::open(p, access)?)),
-        Location::Postgres(spec) => Ok(Box::new(postgres::PgDb::open_with(spec, access)?)),
-    }
+    registry::for_location(loc).open(loc, access)
 }
 
 /// A column as the engine declares it.

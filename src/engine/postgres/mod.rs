@@ -43,6 +43,7 @@
 pub mod archive;
 pub mod archive_data;
 pub mod conn;
+pub mod engine;
 pub mod load;
 pub mod promote;
 pub mod restore;

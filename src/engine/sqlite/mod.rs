@@ -9,6 +9,7 @@
 //! database"; SQLite errors are classified (corruption → `BadInput`, I/O → `Environment`).
 
 pub mod demo;
+pub mod engine;
 pub mod file;
 
 use std::path::{Path, PathBuf};
