@@ -1,5 +1,5 @@
-//! Promote: replace a live SQLite database by a scratch database as a whole, atomically, keeping the
-//! previous live as a safety snapshot.
+//! SQLite's promote (`Engine::plan_promote` of `engine.rs`): replace a live SQLite database by a
+//! scratch database as a whole, atomically, keeping the previous live as a safety snapshot.
 //!
 //! Built in two steps like every write: `PromotePlan::new` inspects scratch and live without
 //! writing anything (a dry run prints it), `PromotePlan::execute` carries it out:
@@ -42,7 +42,8 @@
 //! a connection still using it): promoting over it is refused too. Both refusals are lifted by
 //! `force`; then live's WAL is checkpointed into live before it is removed, and the snapshot is
 //! taken through the backup API so it holds every committed transaction. The probes are a check
-//! at one moment: the writer lock (`lock.rs`) keeps other lastgood processes out for the whole
+//! at one moment: the writer lock (`core::lock`, taken by the command on `Engine::lock_file`)
+//! keeps other lastgood processes out for the whole
 //! promote, but an application that opens live after the check and writes to the old file before
 //! the rename would lose that write — stop the application first.
 
@@ -56,12 +57,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
-use crate::core::snapshot::snapshot_path;
-use crate::engine::missing::SchemaName;
-use crate::engine::sqlite::classify;
-use crate::engine::sqlite::file::{
-    backup_flags, backup_uri, check_header, other_processes_using, remove_side_files, side_file,
-};
+use super::classify;
+use super::file::{backup_flags, backup_uri, check_header, other_processes_using, remove_side_files, side_file};
+use super::snapshot::snapshot_path;
+use crate::engine::missing::{SchemaName, render_missing};
+use crate::engine::{Printable, PromoteJob, PromoteRequest, WouldRefuse, dry_run_last_line, pretty_json};
 use crate::error::{bad_input, environment, refused};
 use crate::output::Output;
 use crate::util::fs::{TEMP_PREFIX, copy_mode_and_owner, parent_dir, set_default_file_mode, sync_dir};
@@ -187,7 +187,7 @@ impl PromotePlan {
         let snapshot = snapshot_path(live, now);
         // The undo promotes the snapshot back over what is then live (scratch's content): it drops
         // what scratch added, and meets live's state of use again.
-        let mut undo = crate::core::snapshot::undo_command(&snapshot, &live.display().to_string());
+        let mut undo = super::snapshot::undo_command(&snapshot, &live.display().to_string());
         if force && !in_use.is_empty() {
             undo.push_str(" --force");
         }
@@ -423,6 +423,105 @@ impl PromotePlan {
         }
         // A leftover `-journal` would be rolled back onto the promoted file just the same.
         remove_side_files(&self.live)
+    }
+}
+
+/// `Engine::plan_promote`: the plan (`PromotePlan::new`) as a job.
+pub fn plan(req: &PromoteRequest) -> Result<Box<dyn PromoteJob>> {
+    Ok(Box::new(PromotePlan::new(&req.scratch, &req.live, req.force, &req.allow_missing, req.now)?))
+}
+
+/// A promote's dry run: the plan and the refusal `--yes` would meet.
+#[derive(Serialize)]
+struct DryRun<'a> {
+    dry_run: bool,
+    /// Why `--yes` would be refused (exit 5); `null` when it would go.
+    would_refuse: Option<WouldRefuse>,
+    #[serde(flatten)]
+    plan: &'a PromotePlan,
+}
+
+impl Printable for DryRun<'_> {
+    fn json(&self) -> Result<String> {
+        pretty_json(self)
+    }
+
+    fn text(&self) -> String {
+        self.plan.render() + &dry_run_last_line(self.would_refuse.as_ref())
+    }
+}
+
+impl PromoteJob for PromotePlan {
+    fn dry_run(&self) -> (Box<dyn Printable + '_>, Option<anyhow::Error>) {
+        let refusal = self.check().err();
+        let dry = DryRun { dry_run: true, would_refuse: refusal.as_ref().map(WouldRefuse::of), plan: self };
+        (Box::new(dry), refusal)
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        if !self.force {
+            return Vec::new();
+        }
+        self.in_use.iter().map(|why| format!("--force: live {why}")).collect()
+    }
+
+    fn execute(self: Box<Self>, out: &Output) -> Result<Box<dyn Printable>> {
+        Ok(Box::new(PromotePlan::execute(*self, out)?))
+    }
+}
+
+impl PromotePlan {
+    /// The dry run's lines, before its last.
+    fn render(&self) -> String {
+        let mut s = if self.creates_live {
+            format!("dry run: would create live `{}` from scratch `{}`\n", self.live.display(), self.scratch.display())
+        } else {
+            format!("dry run: would replace live `{}` by scratch `{}`\n", self.live.display(), self.scratch.display())
+        };
+        for (i, step) in self.steps.iter().enumerate() {
+            s.push_str(&format!("  {}. {step}\n", i + 1));
+        }
+        for why in &self.in_use {
+            s.push_str(&format!("live {why}{}\n", if self.force { " (overridden by --force)" } else { "" }));
+        }
+        s.push_str(&render_missing(&self.missing, &self.allow_missing));
+        s
+    }
+}
+
+impl Printable for PromoteReport {
+    fn json(&self) -> Result<String> {
+        pretty_json(self)
+    }
+
+    fn text(&self) -> String {
+        let p = &self.plan;
+        if p.creates_live {
+            return format!(
+                "created live `{}` from scratch `{}` ({:.2}s, quick_check {})\nlive did not exist: no safety snapshot (nothing to lose)\nundo (removes the new live): {}\n",
+                p.live.display(),
+                p.scratch.display(),
+                self.seconds,
+                self.quick_check,
+                p.undo
+            );
+        }
+        let link = match &p.live_symlink {
+            Some(l) => format!("live `{}` is a symbolic link; replaced the file it points to\n", l.display()),
+            None => String::new(),
+        };
+        let dropped: String =
+            p.missing.iter().map(|m| format!("dropped from live ({}): {}\n", m.kind, m.name)).collect();
+        link + &dropped
+            + &format!(
+                "promoted `{}` over live `{}` ({:.2}s, quick_check {})\nsafety snapshot of the previous live: {}\nundo: {}\n",
+                p.scratch.display(),
+                p.live.display(),
+                self.seconds,
+                self.quick_check,
+                p.snapshot.as_ref().map(|s| s.display().to_string()).unwrap_or_default(),
+                p.undo
+            )
     }
 }
 

@@ -1,8 +1,10 @@
-//! Restore: a backup (whole, or some tables) into a new scratch SQLite file.
+//! SQLite's restore: a backup (whole, or some tables) into a new scratch SQLite file
+//! (`Engine::plan_restore` of `engine.rs`).
 //!
 //! Built in two steps, like every write lastgood makes: `RestorePlan::new` checks everything that
 //! can be checked without writing (backup usable, tables present, target allowed) and can be
-//! printed; `execute` carries it out.
+//! printed; `execute` carries it out. The core hands the backup over as an `engine::BackupRef`
+//! and its copies' bytes through an `engine::CopyReader` (the catalog's reader).
 //!
 //! Copies: a backup stored in several places (repositories, a `.gz` beside a plain file) is read
 //! from the first copy whose bytes verify — hash to the checksums the catalog recorded for it. A
@@ -28,11 +30,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde::Serialize;
 
-use crate::core::catalog::open::{open_copy, open_copy_with};
-use crate::core::catalog::{self, Backup, Catalog, TableFacts};
-use crate::engine::sqlite::classify;
-use crate::engine::sqlite::file::{other_processes_using, remove_side_files, side_files_present, wal_beside};
-use crate::engine::{PassedCopy, quote_ident};
+use super::classify;
+use super::file::{other_processes_using, remove_side_files, side_files_present, wal_beside};
+use crate::engine::{
+    BackupRef, Catalogued, CopyReader, CopyRef, PassedCopy, Printable, RestoreDone, RestoreJob, RestoreRequest,
+    TableFacts, copies_read, from_copies, pretty_json, quote_ident,
+};
 use crate::error::{bad_input, environment, refused, usage};
 use crate::output::Output;
 use crate::repo::SKIP_MARKER;
@@ -68,10 +71,10 @@ pub struct RestorePlan {
     pub other_copies: Vec<PathBuf>,
     /// The copy read (`backup_path`'s), with the checksums the catalog recorded for it.
     #[serde(skip)]
-    copy: catalog::Copy,
+    copy: CopyRef,
     /// The copies to read from, in order (the first is `copy`).
     #[serde(skip)]
-    copies: Vec<catalog::Copy>,
+    copies: Vec<CopyRef>,
     /// The catalog's row count of each of `tables` (0 when unknown), for the progress bar.
     #[serde(skip)]
     table_rows: Vec<u64>,
@@ -114,14 +117,14 @@ impl RestorePlan {
     /// unknown table, `Refused` for a target that exists (without `force`) or that is a backup or a
     /// live database, `Usage` for a target folder that does not exist.
     pub fn new(
-        catalog: &Catalog,
-        backup: &Backup,
+        catalogued: &Catalogued,
+        backup: &BackupRef,
         why: String,
         tables: Option<Vec<String>>,
         target: PathBuf,
         force: bool,
     ) -> Result<RestorePlan> {
-        if backup.format.is_postgres() {
+        if backup.format != crate::engine::Format::Sqlite {
             return Err(usage(format!(
                 "backup {} is a {} archive, which restores into a PostgreSQL database, not a SQLite file",
                 backup.id,
@@ -132,13 +135,13 @@ impl RestorePlan {
         }
         check_backup(backup, tables.as_deref())?;
         check_folder(&target)?;
-        check_target(catalog, &target, force)?;
+        check_target(catalogued, &target, force)?;
         Ok(RestorePlan::unchecked(backup, why, tables, target, force))
     }
 
     /// The plan, once every check passed.
     fn unchecked(
-        backup: &Backup,
+        backup: &BackupRef,
         why: String,
         tables: Option<Vec<String>>,
         target: PathBuf,
@@ -164,7 +167,7 @@ impl RestorePlan {
 
     /// Reads only `copy` (one of the backup's copies: the one `--backup PATH` names), never
     /// another.
-    pub fn only_from(mut self, copy: &catalog::Copy) -> RestorePlan {
+    pub fn only_from(mut self, copy: &CopyRef) -> RestorePlan {
         self.use_copy(copy);
         self.copies = vec![copy.clone()];
         self.other_copies.clear();
@@ -172,7 +175,7 @@ impl RestorePlan {
     }
 
     /// Makes `copy` the one read.
-    fn use_copy(&mut self, copy: &catalog::Copy) {
+    fn use_copy(&mut self, copy: &CopyRef) {
         self.backup_path = copy.path.clone();
         self.backup_wal = copy.wal.as_ref().map(|w| w.path.clone());
         self.copy = copy.clone();
@@ -181,8 +184,8 @@ impl RestorePlan {
     /// Like `new`, for a restore to `name` in the scratch folder `scratch` (see `scratch_dir`),
     /// which `execute` creates and marks when needed: planning writes nothing.
     pub fn new_in_scratch(
-        catalog: &Catalog,
-        backup: &Backup,
+        catalogued: &Catalogued,
+        backup: &BackupRef,
         why: String,
         tables: Option<Vec<String>>,
         scratch: &Path,
@@ -190,7 +193,7 @@ impl RestorePlan {
         force: bool,
     ) -> Result<RestorePlan> {
         if scratch.is_dir() {
-            let mut plan = RestorePlan::new(catalog, backup, why, tables, scratch.join(name), force)?;
+            let mut plan = RestorePlan::new(catalogued, backup, why, tables, scratch.join(name), force)?;
             plan.prepares_scratch_folder = (!scratch.join(SKIP_MARKER).exists()).then(|| scratch.to_path_buf());
             return Ok(plan);
         }
@@ -203,7 +206,7 @@ impl RestorePlan {
 
     /// Carries the plan out, from the first copy whose bytes verify (module docs). Errors name
     /// the backup and the table involved; on any error nothing is left at the target path.
-    pub fn execute(mut self, out: &Output) -> Result<RestoreReport> {
+    pub fn execute(mut self, reader: &dyn CopyReader, out: &Output) -> Result<RestoreReport> {
         let started = Instant::now();
         if let Some(scratch) = &self.prepares_scratch_folder {
             scratch_dir(Some(scratch))?;
@@ -213,7 +216,7 @@ impl RestorePlan {
         let mut passed_over = Vec::new();
         for (i, copy) in candidates.iter().enumerate() {
             self.use_copy(copy);
-            match self.restore_from_copy(&dir, out) {
+            match self.restore_from_copy(&dir, reader, out) {
                 Ok(done) => return self.put_in_place(done, passed_over, &dir, started),
                 Err(Attempt::Failed(e)) => return Err(e),
                 Err(Attempt::Damaged { err, .. }) if candidates.len() == 1 => return Err(err),
@@ -240,7 +243,12 @@ impl RestorePlan {
     /// — its main file's and its `-wal`'s — (so a copy damaged since it was catalogued is caught,
     /// even when its size and mtime did not change), and `PRAGMA quick_check` passes on the
     /// result. The hash, the quick_check and the fsync run side by side.
-    fn restore_from_copy(&self, dir: &Path, out: &Output) -> std::result::Result<Restored, Attempt> {
+    fn restore_from_copy(
+        &self,
+        dir: &Path,
+        reader: &dyn CopyReader,
+        out: &Output,
+    ) -> std::result::Result<Restored, Attempt> {
         let (pending, tmp) = crate::interrupt::Pending::create(
             || tempfile::Builder::new().prefix(TEMP_PREFIX).suffix(".db").tempfile_in(dir),
             |t| t.path(),
@@ -250,8 +258,8 @@ impl RestorePlan {
         })?;
         let tmp_path = tmp.path().to_path_buf();
         let hashed = match &self.tables {
-            None => self.copy_whole(tmp.as_file(), &tmp_path, out),
-            Some(tables) => self.copy_tables(&tmp_path, tables, out).map(Some),
+            None => self.copy_whole(tmp.as_file(), &tmp_path, reader, out),
+            Some(tables) => self.copy_tables(&tmp_path, tables, reader, out).map(Some),
         };
         let hashed = hashed.map_err(|e| self.attempt_failed(e))?;
         let (sha256, checked, synced) = std::thread::scope(|s| {
@@ -358,7 +366,7 @@ impl RestorePlan {
         let main = sha256_file(&self.backup_path);
         let wal_path = match &self.copy.wal {
             Some(w) => Some(w.real.clone()),
-            None => Some(crate::engine::sqlite::file::side_file(&self.backup_path, "-wal")).filter(|p| p.exists()),
+            None => Some(super::file::side_file(&self.backup_path, "-wal")).filter(|p| p.exists()),
         };
         let wal = wal_path.map(|p| sha256_file(&p)).transpose();
         let what = match (main, wal) {
@@ -387,12 +395,12 @@ impl RestorePlan {
     /// Copies the whole backup into `dst`, decompressing as needed. Returns the checksums of the
     /// stored bytes when they were computed on the way (compressed backups, or with a `-wal`), else
     /// `None`.
-    fn copy_whole(&self, dst: &File, dst_path: &Path, out: &Output) -> Result<Option<Hashed>> {
+    fn copy_whole(&self, dst: &File, dst_path: &Path, reader: &dyn CopyReader, out: &Output) -> Result<Option<Hashed>> {
         let size = fs::metadata(&self.backup_path).map(|m| m.len()).unwrap_or(0);
         let bar = out.bytes_bar(size, &format!("restoring {}", self.backup_id));
         let mut dst = dst;
         let hashed = if self.has_wal() {
-            Some(self.copy_whole_with_wal(dst_path)?)
+            Some(self.copy_whole_with_wal(dst_path, reader)?)
         } else if self.copy.compression == Compression::None {
             let mut src = File::open(&self.backup_path)
                 .map_err(|e| environment(format!("cannot read `{}`: {e}", self.backup_path.display())))?;
@@ -418,10 +426,10 @@ impl RestorePlan {
 
     /// A backup with a `-wal` beside it: a byte copy of the main file would lose the WAL's
     /// committed pages, so SQLite's backup API copies the database as SQLite reads it (from the
-    /// private copy `open_copy` makes). Returns the checksums of the stored files.
-    fn copy_whole_with_wal(&self, dst_path: &Path) -> Result<Hashed> {
-        let opened = open_copy(&self.copy)?;
-        let src = Connection::open_with_flags(opened.uri(), crate::engine::sqlite::file::backup_flags())
+    /// private copy the reader makes). Returns the checksums of the stored files.
+    fn copy_whole_with_wal(&self, dst_path: &Path, reader: &dyn CopyReader) -> Result<Hashed> {
+        let opened = reader.local(&self.copy, Box::new(|_| {}))?;
+        let src = Connection::open_with_flags(local_uri(&opened), super::file::backup_flags())
             .map_err(|e| classify(e, &self.backup_path))?;
         let mut to = Connection::open(dst_path).map_err(|e| classify(e, dst_path))?;
         // One step copies every page; the source is a private temporary copy, so nothing contends.
@@ -441,18 +449,18 @@ impl RestorePlan {
     /// Copies `tables` into the SQLite file `tmp_path`; returns the checksums of the stored backup,
     /// computed beside the copy (plain file, read in place) or while copying it to a private
     /// folder (compressed, or with a `-wal`).
-    fn copy_tables(&self, tmp_path: &Path, tables: &[String], out: &Output) -> Result<Hashed> {
+    fn copy_tables(&self, tmp_path: &Path, tables: &[String], reader: &dyn CopyReader, out: &Output) -> Result<Hashed> {
         if self.copy.compression != Compression::None || self.has_wal() {
             let bar = out.bytes_bar(fs::metadata(&self.backup_path).map(|m| m.len()).unwrap_or(0), "decompressing");
             let b = bar.clone();
-            let opened = open_copy_with(&self.copy, move |n| b.inc(n))?;
+            let opened = reader.local(&self.copy, Box::new(move |n| b.inc(n)))?;
             bar.finish_and_clear();
-            self.copy_tables_from(&opened.uri(), opened.path(), tmp_path, tables, out)?;
+            self.copy_tables_from(&local_uri(&opened), &opened.path, tmp_path, tables, out)?;
             return Ok((opened.sha256, opened.wal_sha256));
         }
-        crate::engine::sqlite::file::check_header(&self.backup_path)?;
+        super::file::check_header(&self.backup_path)?;
         // In place: `immutable=1`, whatever appears beside the backup meanwhile.
-        let uri = crate::engine::sqlite::file::backup_uri_with(&self.backup_path, false);
+        let uri = super::file::backup_uri_with(&self.backup_path, false);
         std::thread::scope(|s| {
             let hash = s.spawn(|| sha256_file(&self.backup_path));
             let copied = self.copy_tables_from(&uri, &self.backup_path, tmp_path, tables, out);
@@ -477,6 +485,12 @@ impl RestorePlan {
 /// The stored checksums a restore read: the main file's, and the `-wal`'s when one was read.
 type Hashed = (String, Option<String>);
 
+/// The URI that opens a local copy read-only: `immutable=1` in place (whatever appears beside
+/// the backup meanwhile), `mode=ro` on a private copy with its `-wal`.
+fn local_uri(local: &crate::engine::LocalCopy) -> String {
+    super::file::backup_uri_with(&local.path, local.with_wal)
+}
+
 /// Waits for a scoped thread; a panic in it continues as a panic here.
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -489,7 +503,7 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
 /// counts rows.
 pub fn copy_tables(src_uri: &str, src: &Path, dst: &Path, tables: &[(String, u64)], bar: &ProgressBar) -> Result<()> {
     let mut conn = Connection::open(dst).map_err(|e| classify(e, dst))?;
-    let page_size: i64 = Connection::open_with_flags(src_uri, crate::engine::sqlite::file::backup_flags())
+    let page_size: i64 = Connection::open_with_flags(src_uri, super::file::backup_flags())
         .and_then(|c| c.query_row("PRAGMA page_size", [], |r| r.get(0)))
         .map_err(|e| classify(e, src))?;
     // Foreign keys off: the restored tables may reference tables left out of the restore, and the
@@ -658,7 +672,7 @@ fn insert_by_columns_sql(conn: &Connection, table: &str) -> rusqlite::Result<Str
 /// The file is opened like a backup (`immutable=1`), so that a WAL-mode result leaves no `-wal` or
 /// `-shm` file beside its temporary name.
 fn check_result(path: &Path) -> Result<(String, Vec<TableFacts>, Vec<crate::engine::SkippedTable>)> {
-    let mut db = crate::engine::sqlite::SqliteDb::open_backup(path)?;
+    let mut db = super::SqliteDb::open_backup(path)?;
     db.connection().execute_batch(&format!("PRAGMA mmap_size = {MMAP_SIZE}")).map_err(|e| classify(e, path))?;
     let problems = crate::engine::Database::integrity_problems(&mut db, true)?;
     let quick = if problems.is_empty() { "ok".to_string() } else { problems.join("; ") };
@@ -671,7 +685,7 @@ fn check_result(path: &Path) -> Result<(String, Vec<TableFacts>, Vec<crate::engi
 }
 
 /// The backup is usable and has every table asked for. Errors: `BadInput`.
-fn check_backup(backup: &Backup, tables: Option<&[String]>) -> Result<()> {
+fn check_backup(backup: &BackupRef, tables: Option<&[String]>) -> Result<()> {
     if let Some(problem) = &backup.problem {
         return Err(bad_input(format!(
             "backup {} (`{}`) cannot be restored: {problem}",
@@ -717,11 +731,11 @@ fn check_folder(target: &Path) -> Result<()> {
 
 /// The target may be written: not a directory, a backup, a live database or a file open in
 /// another process; an existing file or side file only with `force`. Errors: `Usage`, `Refused`.
-fn check_target(catalog: &Catalog, target: &Path, force: bool) -> Result<()> {
+fn check_target(catalogued: &Catalogued, target: &Path, force: bool) -> Result<()> {
     if target.is_dir() {
         return Err(usage(format!("`{}` is a directory; --into takes a file path", target.display())).into());
     }
-    let is_backup = catalog.backups.iter().flat_map(|b| &b.copies).any(|c| crate::engine::same_file(&c.path, target));
+    let is_backup = catalogued.copies.iter().any(|c| crate::engine::same_file(c, target));
     if is_backup {
         return Err(refused(format!(
             "`{}` is a catalogued backup; lastgood never restores over a backup",
@@ -729,8 +743,8 @@ fn check_target(catalog: &Catalog, target: &Path, force: bool) -> Result<()> {
         ))
         .into());
     }
-    let is_live = catalog
-        .backups
+    let is_live = catalogued
+        .sources
         .iter()
         .filter_map(|b| b.source.as_deref())
         .any(|s| crate::engine::same_file(Path::new(s), target));
@@ -770,6 +784,105 @@ fn check_target(catalog: &Catalog, target: &Path, force: bool) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// `Engine::plan_restore`: into `--into`, else a new file named after the backup and the time
+/// in the scratch folder (created by `execute` when needed).
+pub fn plan(req: RestoreRequest) -> Result<Box<dyn RestoreJob>> {
+    let RestoreRequest { backup, why, tables, only_copy, target, force, now, catalogued, reader, .. } = req;
+    let mut plan = match &target.into {
+        Some(p) => RestorePlan::new(&catalogued, &backup, why, tables, p.clone(), force)?,
+        None => {
+            let dir = scratch_dir_path(target.scratch_dir.as_deref());
+            let name = format!("{}-{}.db", backup.id, now.format("%Y%m%dT%H%M%S"));
+            RestorePlan::new_in_scratch(&catalogued, &backup, why, tables, &dir, &name, force)?
+        }
+    };
+    if let Some(copy) = only_copy.as_deref().and_then(|p| backup.copy_at(p)) {
+        plan = plan.only_from(copy);
+    }
+    Ok(Box::new(Job { plan, reader }))
+}
+
+/// A checked SQLite restore and the reader of its copies.
+struct Job {
+    plan: RestorePlan,
+    reader: std::sync::Arc<dyn CopyReader>,
+}
+
+impl RestoreJob for Job {
+    fn why(&self) -> &str {
+        &self.plan.why
+    }
+
+    fn plan(&self) -> &dyn Printable {
+        &self.plan
+    }
+
+    fn execute(self: Box<Self>, out: &Output) -> Result<Box<dyn RestoreDone>> {
+        Ok(Box::new(self.plan.execute(self.reader.as_ref(), out)?))
+    }
+}
+
+impl Printable for RestorePlan {
+    fn json(&self) -> Result<String> {
+        pretty_json(self)
+    }
+
+    fn text(&self) -> String {
+        let from = from_copies(&self.backup_path, &self.other_copies);
+        format!("{}\nwould restore {} {from}into {}\n", self.why, self.what(), self.target.display())
+    }
+}
+
+impl RestorePlan {
+    /// What is restored, in words.
+    fn what(&self) -> String {
+        match &self.tables {
+            None => format!("the whole backup {}", self.backup_id),
+            Some(t) => format!("table(s) {} of backup {}", t.join(", "), self.backup_id),
+        }
+    }
+}
+
+impl Printable for RestoreReport {
+    fn json(&self) -> Result<String> {
+        pretty_json(self)
+    }
+
+    fn text(&self) -> String {
+        let mut s = copies_read(&self.passed_over_copies, &self.plan.backup_path);
+        s.push_str(&format!("restored {} into {}\n", self.plan.what(), self.plan.target.display()));
+        s.push_str(&format!("quick_check: {}   time: {:.2}s\n", self.quick_check, self.seconds));
+        for t in &self.tables_restored {
+            s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows_text()));
+        }
+        if !self.skipped_tables.is_empty() {
+            s.push_str(&format!(
+                "copied with the file, not counted: {}\n",
+                crate::engine::skipped_list(&self.skipped_tables)
+            ));
+        }
+        s
+    }
+}
+
+impl RestoreDone for RestoreReport {
+    fn backup_path(&self) -> &Path {
+        &self.plan.backup_path
+    }
+
+    fn passed_over_copies(&self) -> &[PassedCopy] {
+        &self.passed_over_copies
+    }
+
+    fn check(&self) -> Option<&str> {
+        Some(&self.quick_check)
+    }
+
+    fn seconds(&self) -> f64 {
+        self.seconds
+    }
 }
 
 /// The scratch folder's path (`--scratch-dir`, `LASTGOOD_SCRATCH_DIR`, else `./lastgood-scratch`),

@@ -1,0 +1,112 @@
+//! Restore, as the core asks for it: a catalogued backup (whole, or some tables) into a new
+//! scratch database, by the engine of the backup's format (`Engine::plan_restore`: SQLite's
+//! `engine/sqlite/restore.rs`, PostgreSQL's `engine/postgres/restore.rs`).
+//!
+//! Built in two steps, like every write lastgood makes: `plan` checks everything that can be
+//! checked without writing (backup usable, tables present, target allowed) and can be printed
+//! (a dry run); `RestoreJob::execute` carries it out. What the engine is told about the catalog
+//! (the backup's copies and checksums, the copies and live sources it must never write over) is
+//! built here (`core/request.rs`), so no engine reads the catalog.
+//!
+//! Invariants every engine's restore keeps: the copy read is the first whose bytes verify
+//! against the catalog's checksums (or exactly the one `--backup PATH` names); a failed or
+//! interrupted restore leaves nothing at the target; a backup or a live database is never a
+//! target.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+
+use crate::core::catalog::{Backup, Catalog};
+use crate::core::request::{CatalogReader, catalogued};
+use crate::engine::{BackupRef, PassedCopy, RestoreJob, RestoreRequest, RestoreTarget, registry};
+use crate::output::Output;
+
+/// What to restore, where, as the command line says it.
+#[derive(Debug, Clone)]
+pub struct RestoreArgs {
+    /// Why this backup was chosen, in words.
+    pub why: String,
+    pub tables: Option<Vec<String>>,
+    /// The copy `--backup PATH` names, read alone.
+    pub only_copy: Option<PathBuf>,
+    pub target: RestoreTarget,
+    pub force: bool,
+    pub jobs: u32,
+    pub now: DateTime<Utc>,
+}
+
+/// Plans the restore of `backup` (one of `catalog`'s) by its engine. Errors: as
+/// `Engine::plan_restore`.
+pub fn plan(catalog: &Catalog, backup: &Backup, args: RestoreArgs) -> Result<Box<dyn RestoreJob>> {
+    let req = RestoreRequest {
+        backup: BackupRef::from(backup),
+        why: args.why,
+        tables: args.tables,
+        only_copy: args.only_copy,
+        target: args.target,
+        force: args.force,
+        jobs: args.jobs,
+        now: args.now,
+        catalogued: catalogued(catalog),
+        reader: CatalogReader::of(backup),
+    };
+    registry::for_format(backup.format).plan_restore(req)
+}
+
+/// A restore into exactly `target` (a file, a database name), for callers that read its facts
+/// rather than print the engine's report (drill).
+pub struct RestorePlan {
+    job: Box<dyn RestoreJob>,
+}
+
+/// The facts of a restore every engine reports (`RestorePlan::execute`).
+#[derive(Debug, Clone)]
+pub struct RestoreReport {
+    pub plan: RestoredFrom,
+    /// The engine's integrity check of the result (SQLite's `quick_check`), empty when none ran.
+    pub quick_check: String,
+    /// Copies not read because their bytes no longer verify, in the order tried.
+    pub passed_over_copies: Vec<PassedCopy>,
+    pub seconds: f64,
+}
+
+/// The copy a restore read.
+#[derive(Debug, Clone)]
+pub struct RestoredFrom {
+    pub backup_path: PathBuf,
+}
+
+impl RestorePlan {
+    /// Checks a restore of `tables` (`None`: everything) of `backup` into `target`. Errors: as
+    /// `Engine::plan_restore`.
+    pub fn new(
+        catalog: &Catalog,
+        backup: &Backup,
+        why: String,
+        tables: Option<Vec<String>>,
+        target: PathBuf,
+        force: bool,
+    ) -> Result<RestorePlan> {
+        let target = RestoreTarget { into: Some(target), ..RestoreTarget::default() };
+        let args = RestoreArgs { why, tables, only_copy: None, target, force, jobs: 1, now: Utc::now() };
+        Ok(RestorePlan { job: plan(catalog, backup, args)? })
+    }
+
+    /// Carries the plan out; on any error nothing is left at the target.
+    pub fn execute(self, out: &Output) -> Result<RestoreReport> {
+        let done = self.job.execute(out)?;
+        Ok(RestoreReport {
+            plan: RestoredFrom { backup_path: done.backup_path().to_path_buf() },
+            quick_check: done.check().unwrap_or_default().to_string(),
+            passed_over_copies: done.passed_over_copies().to_vec(),
+            seconds: done.seconds(),
+        })
+    }
+}
+
+/// The copy `path` names, when it is one of `backup`'s copies (`--backup PATH`).
+pub fn named_copy(backup: &Backup, path: Option<&Path>) -> Option<PathBuf> {
+    path.filter(|p| p.exists()).and_then(|p| backup.copy_at(p)).map(|c| c.path.clone())
+}
