@@ -12,12 +12,25 @@
 //!   (FTS, R*Tree, …) and their shadow tables, and PostgreSQL foreign tables, are listed apart by
 //!   `skipped_tables`, and nothing reads them row by row (see `SkippedTable`).
 //!
-//! Layout: this file holds the traits and the types every engine and the core share (`Format`,
-//! `Location`, `EngineKind`, `TableSchema`, `SkippedTable`, `PassedCopy`, triggers, foreign keys…);
-//! `sqlite/` and `postgres/` are the engines; `missing` is the promote check both use. The
-//! engines depend on the leaf layers only, never on `core/` — except PostgreSQL's restore, which
-//! still takes the catalog's `Backup` until phase 2 of issue 11 hands it an engine-layer request
-//! (listed in `tests/cli/architecture.rs`).
+//! Layout: this file holds the traits (`Database`, `Engine`) and the types every engine and the
+//! core share (`Format`, `Location`, `EngineKind`, `TableSchema`, `SkippedTable`, `PassedCopy`,
+//! triggers, foreign keys…, and the write side's requests: `BackupRef`, `RestoreRequest`,
+//! `PromoteRequest`, …); `registry` lists the engines; `sqlite/` and `postgres/` are the engines;
+//! `missing` is the promote check both use. The engines depend on the leaf layers and `repo/`
+//! only, never on `core/`: the core hands them what they need of the catalog (`BackupRef`, its
+//! copies' `CopyReader`, `Catalogued`).
+//!
+//! ## Adding an engine
+//! One folder, `src/engine/<name>/`, holding:
+//! - `mod.rs`: the `Database` impl (schema, key-ordered scans, `WriteTxn` with its
+//!   `safety_snapshot`);
+//! - `engine.rs`: the `Engine` impl (what it claims, its backup formats, and the write side's
+//!   methods below), then one line in `registry.rs`'s `ENGINES`;
+//! - `restore.rs`: `plan_restore` (a `RestoreJob` whose plan and report are `Printable`);
+//! - `promote.rs`: `plan_promote` (a `PromoteJob`);
+//! - `backup.rs`: `take_backup`, the consistent snapshot `lastgood backup` stores;
+//! - `snapshot.rs`: `safety_snapshot_path` and `undo_command` for merge;
+//! - `scratch_list`/`scratch_drop` only where scratch copies are databases on a server.
 
 pub mod missing;
 pub mod postgres;
