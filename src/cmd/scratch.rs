@@ -58,8 +58,11 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         Action::Drop { id, all } => {
             let which = if *all { None } else { id.as_deref() };
             // Live databases are never dropped: --live itself, and the catalogued backups' sources.
-            let sources =
-                if ctx.repos.is_empty() { Vec::new() } else { crate::core::request::catalogued(&ctx.catalog()?).sources };
+            let sources = if ctx.repos.is_empty() {
+                Vec::new()
+            } else {
+                crate::core::request::catalogued(&ctx.catalog()?).sources
+            };
             let (dropped, kept) = engine.scratch_drop(&server, which, &sources)?;
             ctx.out.emit(&Dropped { dropped, kept }, |d| {
                 let mut s: String = d.dropped.iter().map(|x| format!("dropped {}\n", x.database)).collect();

@@ -182,8 +182,7 @@ pub trait Engine: Sync {
     /// Takes one consistent snapshot of `live` into the folder `dir`, for `lastgood backup`.
     /// Errors: `Usage` for a compression this engine's backups cannot take, `BadInput` or
     /// `Environment` when live cannot be read.
-    fn take_backup(&self, live: &Location, compression: Compression, dir: &Path, out: &Output)
-    -> Result<TakenBackup>;
+    fn take_backup(&self, live: &Location, compression: Compression, dir: &Path, out: &Output) -> Result<TakenBackup>;
 
     /// What `show` prints about one of this engine's backups: its tables (with row counts even
     /// where the catalog has none) and its schema objects, read through `reader`.
@@ -269,9 +268,10 @@ impl BackupRef {
     pub fn table(&self, name: &str) -> Option<&TableFacts> {
         let in_public = format!("public.{name}");
         let pg = self.format.is_postgres();
-        self.tables.iter().find(|t| t.name == name).or_else(|| {
-            if pg { self.tables.iter().find(|t| t.name == in_public) } else { None }
-        })
+        self.tables
+            .iter()
+            .find(|t| t.name == name)
+            .or_else(|| if pg { self.tables.iter().find(|t| t.name == in_public) } else { None })
     }
 
     /// Refuses (`BadInput`) the first of `names` that is one of the skipped tables (see `table`

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use super::conn::PgConn;
 use super::scratch::{Admin, scratch_drop};
 use crate::engine::{
-    Access, BackupDetails, BackupRef, BackupSource, CopyReader, Database, Engine, EngineKind, Format, KeptDb,
-    Location, PromoteJob, PromoteRequest, RestoreJob, RestoreRequest, ScratchDb, ScratchList, TakenBackup,
+    Access, BackupDetails, BackupRef, BackupSource, CopyReader, Database, Engine, EngineKind, Format, KeptDb, Location,
+    PromoteJob, PromoteRequest, RestoreJob, RestoreRequest, ScratchDb, ScratchList, TakenBackup,
 };
 use crate::output::Output;
 use crate::util::compress::Compression;
@@ -67,13 +67,7 @@ impl Engine for Postgres {
         super::snapshot::undo_command(snapshot, spec_of(live), tables)
     }
 
-    fn take_backup(
-        &self,
-        live: &Location,
-        compression: Compression,
-        dir: &Path,
-        out: &Output,
-    ) -> Result<TakenBackup> {
+    fn take_backup(&self, live: &Location, compression: Compression, dir: &Path, out: &Output) -> Result<TakenBackup> {
         super::backup::take(spec_of(live), compression, dir, out)
     }
 

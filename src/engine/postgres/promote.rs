@@ -31,8 +31,8 @@ use super::conn::PgConn;
 use super::scratch::Admin;
 use crate::engine::missing::{SchemaName, render_missing};
 use crate::engine::{Printable, PromoteJob, PromoteRequest, WouldRefuse, dry_run_last_line, pretty_json, quote_ident};
-use crate::output::Output;
 use crate::error::{bad_input, refused, usage};
+use crate::output::Output;
 use crate::util::shell::shell_quote;
 
 /// The COMMENT prefix of a previous live kept by promote.

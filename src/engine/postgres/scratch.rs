@@ -23,7 +23,6 @@ pub const PREFIX: &str = "lastgood_scratch_";
 /// PostgreSQL's longest name (NAMEDATALEN - 1 bytes); a longer one is cut silently by the server.
 pub const MAX_NAME: usize = 63;
 
-
 /// A connection to the server's maintenance database, for CREATE/DROP DATABASE.
 pub struct Admin {
     client: postgres::Client,

@@ -65,13 +65,7 @@ impl Engine for Sqlite {
         Ok(super::snapshot::undo_command(snapshot, &live.describe()))
     }
 
-    fn take_backup(
-        &self,
-        live: &Location,
-        compression: Compression,
-        dir: &Path,
-        out: &Output,
-    ) -> Result<TakenBackup> {
+    fn take_backup(&self, live: &Location, compression: Compression, dir: &Path, out: &Output) -> Result<TakenBackup> {
         super::backup::take(path_of(live), compression, dir, out)
     }
 
