@@ -17,12 +17,6 @@ use crate::util::compress::Compression;
 /// The PostgreSQL engine.
 pub struct Postgres;
 
-/// The connection string of a location the registry handed to this engine.
-fn spec_of(loc: &Location) -> &str {
-    let Location::Postgres(spec) = loc else { unreachable!("the registry asks the engine that claims it") };
-    spec
-}
-
 impl Engine for Postgres {
     fn kind(&self) -> EngineKind {
         EngineKind::Postgres
@@ -41,7 +35,8 @@ impl Engine for Postgres {
     }
 
     fn open(&self, loc: &Location, access: Access) -> Result<Box<dyn Database>> {
-        Ok(Box::new(super::PgDb::open_with(spec_of(loc), access)?))
+        let Location::Postgres(spec) = loc else { unreachable!("the registry asks the engine that claims it") };
+        Ok(Box::new(super::PgDb::open_with(spec, access)?))
     }
 
     // restore, promote, backup, snapshots (write side)
@@ -92,4 +87,10 @@ impl Engine for Postgres {
         let server = PgConn::resolve(spec_of(server))?;
         scratch_drop(&server, which, &super::restore::live_sources(catalogued))
     }
+}
+
+/// The connection string of a location the registry handed to this engine.
+fn spec_of(loc: &Location) -> &str {
+    let Location::Postgres(spec) = loc else { unreachable!("the registry asks the engine that claims it") };
+    spec
 }

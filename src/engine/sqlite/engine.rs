@@ -15,12 +15,6 @@ use crate::util::compress::Compression;
 /// The SQLite engine.
 pub struct Sqlite;
 
-/// The file of a location the registry handed to this engine.
-fn path_of(loc: &Location) -> &Path {
-    let Location::Sqlite(p) = loc else { unreachable!("the registry asks the engine that claims it") };
-    p
-}
-
 impl Engine for Sqlite {
     fn kind(&self) -> EngineKind {
         EngineKind::Sqlite
@@ -39,7 +33,8 @@ impl Engine for Sqlite {
     }
 
     fn open(&self, loc: &Location, access: Access) -> Result<Box<dyn Database>> {
-        Ok(Box::new(super::SqliteDb::open(path_of(loc), access)?))
+        let Location::Sqlite(p) = loc else { unreachable!("the registry asks the engine that claims it") };
+        Ok(Box::new(super::SqliteDb::open(p, access)?))
     }
 
     // restore, promote, backup, snapshots (write side)
@@ -76,4 +71,10 @@ impl Engine for Sqlite {
         let schema = super::SqliteDb::open_backup_uri(&uri, &local.path, &copy.path)?.schema_objects()?;
         Ok(BackupDetails { tables: backup.tables.clone(), schema })
     }
+}
+
+/// The file of a location the registry handed to this engine.
+fn path_of(loc: &Location) -> &Path {
+    let Location::Sqlite(p) = loc else { unreachable!("the registry asks the engine that claims it") };
+    p
 }
