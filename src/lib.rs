@@ -11,9 +11,9 @@
 //! 1. leaves: `value`, `rows`, `time`, `output`, `error`, `exit`, `redact`, `interrupt`, `sort`,
 //!    `util/`;
 //! 2. `repo/`: where backups are stored;
-//! 3. `engine/`: the `Database` trait, neutral types, `sqlite/`, `postgres/`;
-//! 4. `core/`: what works the same for every engine (SQLite's restore and promote still sit here
-//!    until phase 2 of issue 11 moves them behind the engine registry);
+//! 3. `engine/`: the `Database` and `Engine` traits, the registry, neutral types, `sqlite/`,
+//!    `postgres/` (each engine's restore, promote, backup and safety snapshots among them);
+//! 4. `core/`: what works the same for every engine, asking the engine registry for the rest;
 //! 5. `cmd/`: the command line and its rendering.
 
 pub mod cmd;

@@ -10,7 +10,6 @@ use crate::core::diff;
 use crate::core::lock::LiveLock;
 use crate::core::merge::{self, MergePlan, MergeReport, MergeRequest};
 use crate::core::triggers::{self, TriggerPolicy};
-use crate::engine::Location;
 use crate::error::environment;
 
 use super::{Context, PairArgs};
@@ -49,10 +48,9 @@ pub struct Args {
 pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     let kinds = Kinds::from_names(&args.restore);
     let Pair { scratch, live, scratch_db: mut sdb, live_db: mut ldb } = open_pair(&args.pair.scratch, &args.pair.live)?;
-    let live_path = match &live {
-        Location::Sqlite(p) => Some(p.clone()),
-        Location::Postgres(_) => None,
-    };
+    // The file the writer lock is taken on; `None` when the engine locks by itself (PostgreSQL:
+    // the write transaction takes lastgood's advisory lock).
+    let lock_file = crate::engine::registry::for_location(&live).lock_file(&live);
     let prepared = diff::prepare(sdb.as_mut(), ldb.as_mut(), &args.pair.selection(true))?;
     drop((sdb, ldb));
     for w in &prepared.warnings {
@@ -73,23 +71,19 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
         ctx.out.emit(&plan, render_plan)?;
         return Ok(crate::exit::OK);
     }
-    let _lock = match &live_path {
+    let _lock = match &lock_file {
         Some(p) => {
             check_writable(p)?;
             merge::check_filter(&scratch, &live, &prepared, args.filter.as_deref())?;
             Some(LiveLock::acquire(p, "merge")?)
         }
-        // PostgreSQL: the write transaction takes lastgood's advisory lock itself.
         None => {
             merge::check_filter(&scratch, &live, &prepared, args.filter.as_deref())?;
             None
         }
     };
     let plan = merge::plan(&scratch, &live, &prepared, request, true, &ctx.out)?;
-    let snapshot = match &live_path {
-        Some(p) => crate::core::snapshot::snapshot_path(p, ctx.now),
-        None => pg_snapshot_path(&live, ctx.now)?,
-    };
+    let snapshot = crate::core::snapshot::snapshot_path(&live, ctx.now)?;
     let report = merge::apply(plan, &live, &snapshot, &ctx.out)?;
     ctx.out.emit(&report, render_report)?;
     // Not confirmed is the answer "no" (exit 1), said even under --quiet: the merge is committed.
@@ -102,18 +96,6 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
         eprintln!("error: the merge is committed, but the re-diff that confirms it failed: {e}");
     }
     Ok(if report.confirmed() { crate::exit::OK } else { crate::exit::FOUND })
-}
-
-/// Where the safety snapshot (a pg_dump custom archive) of a PostgreSQL live goes: the current
-/// folder, named after the database and the time.
-fn pg_snapshot_path(live: &Location, now: chrono::DateTime<chrono::Utc>) -> Result<std::path::PathBuf> {
-    let Location::Postgres(spec) = live else { unreachable!("called for PostgreSQL only") };
-    let conn = crate::engine::postgres::conn::PgConn::resolve(spec)?;
-    // A folder of their own: the undo command catalogs it as a repository.
-    let dir = std::path::PathBuf::from("lastgood-snapshots");
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| environment(format!("cannot create the snapshot folder `{}`: {e}", dir.display())))?;
-    Ok(dir.join(format!("{}.lastgood-snapshot-{}Z.dump", conn.dbname, now.format("%Y%m%dT%H%M%S%.3f"))))
 }
 
 /// A live file whose permissions say read-only is refused before anything is written (even root,

@@ -5,9 +5,8 @@
 use std::path::PathBuf;
 
 use crate::core::catalog::Catalog;
-use crate::core::restore::{RestorePlan, RestoreReport, scratch_dir_path};
-use crate::engine::postgres::restore::{PgRestorePlan, PgRestoreReport, live_sources, server_for_restore};
-use crate::engine::postgres::scratch::LiveSource;
+use crate::core::restore::{RestoreArgs, named_copy};
+use crate::engine::RestoreTarget;
 
 use super::Context;
 
@@ -60,125 +59,32 @@ fn parse_jobs(s: &str) -> Result<u32, String> {
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let catalog = ctx.catalog()?;
     let (backup, why) = choose(args, ctx, &catalog)?;
-    if backup.format.is_postgres() {
-        return run_postgres(args, ctx, backup, &live_sources(&catalog), why);
-    }
-    let tables = args.tables.clone();
-    let mut plan = match &args.into {
-        Some(p) => RestorePlan::new(&catalog, backup, why, tables, p.clone(), args.force)?,
-        None => {
-            let dir = scratch_dir_path(args.scratch_dir.as_deref());
-            let name = format!("{}-{}.db", backup.id, ctx.now.format("%Y%m%dT%H%M%S"));
-            RestorePlan::new_in_scratch(&catalog, backup, why, tables, &dir, &name, args.force)?
-        }
+    let target = RestoreTarget {
+        into: args.into.clone(),
+        scratch_dir: args.scratch_dir.clone(),
+        live: args.live.clone(),
+        scratch_url: args.scratch_url.clone(),
     };
-    if let Some(copy) = named_copy(args, backup) {
-        plan = plan.only_from(copy);
-    }
-    if args.dry_run {
-        ctx.out.emit(&plan, |p| {
-            let from = from_copies(&p.backup_path, &p.other_copies);
-            format!("{}\nwould restore {} {from}into {}\n", p.why, what(p), p.target.display())
-        })?;
-        return Ok(crate::exit::OK);
-    }
-    if !ctx.out.json && !ctx.out.quiet {
-        eprintln!("{}", plan.why);
-    }
-    let report = plan.execute(&ctx.out)?;
-    ctx.out.emit(&report, render)?;
-    Ok(crate::exit::OK)
-}
-
-fn run_postgres(
-    args: &Args,
-    ctx: &Context,
-    backup: &crate::core::catalog::Backup,
-    sources: &[LiveSource],
-    why: String,
-) -> anyhow::Result<i32> {
-    let (server, explicit, live_db) = server_for_restore(args.live.as_deref(), args.scratch_url.as_deref())?;
-    let into = args.into.as_ref().map(|p| p.to_string_lossy().into_owned());
-    let mut plan = PgRestorePlan::new(
-        backup,
+    let request = RestoreArgs {
         why,
-        args.tables.clone(),
-        &server,
-        explicit,
-        into.as_deref(),
-        live_db.as_deref(),
-        sources,
-        args.force,
-        args.jobs,
-        ctx.now,
-    )?;
-    if let Some(copy) = named_copy(args, backup) {
-        plan = plan.only_from(copy);
-    }
+        tables: args.tables.clone(),
+        only_copy: named_copy(backup, args.backup.as_deref().map(std::path::Path::new)),
+        target,
+        force: args.force,
+        jobs: args.jobs,
+        now: ctx.now,
+    };
+    let job = crate::core::restore::plan(&catalog, backup, request)?;
     if args.dry_run {
-        ctx.out.emit(&plan, |p| {
-            let from = from_copies(&p.backup_path, &p.other_copies);
-            format!("{}\nwould restore {} {from}into {}\n", p.why, what_pg(p), p.target)
-        })?;
+        crate::engine::print(&ctx.out, job.plan())?;
         return Ok(crate::exit::OK);
     }
     if !ctx.out.json && !ctx.out.quiet {
-        eprintln!("{}", plan.why);
+        eprintln!("{}", job.why());
     }
-    let report = plan.execute(&ctx.out)?;
-    ctx.out.emit(&report, render_pg)?;
+    let report = job.execute(&ctx.out)?;
+    crate::engine::print(&ctx.out, report.as_ref())?;
     Ok(crate::exit::OK)
-}
-
-/// The copy `--backup PATH` names, which the restore reads and no other; `None` for a selector
-/// that is not a path (an id, `latest`): the first copy that verifies is read.
-fn named_copy<'b>(args: &Args, backup: &'b crate::core::catalog::Backup) -> Option<&'b crate::core::catalog::Copy> {
-    args.backup.as_deref().map(std::path::Path::new).filter(|p| p.exists()).and_then(|p| backup.copy_at(p))
-}
-
-/// "from `first` " and, when there are others, which are read if it does not verify.
-fn from_copies(first: &std::path::Path, others: &[std::path::PathBuf]) -> String {
-    if others.is_empty() {
-        return format!("from `{}` ", first.display());
-    }
-    let rest: Vec<String> = others.iter().map(|o| format!("`{}`", o.display())).collect();
-    format!("from `{}` (else the next copy that verifies: {}) ", first.display(), rest.join(", "))
-}
-
-/// What a report adds about copies: the ones passed over and why, then the one read.
-fn copies_read(passed_over: &[crate::engine::PassedCopy], read: &std::path::Path) -> String {
-    if passed_over.is_empty() {
-        return String::new();
-    }
-    let mut s: String =
-        passed_over.iter().map(|p| format!("passed over copy `{}`: {}\n", p.path.display(), p.reason)).collect();
-    s.push_str(&format!("read copy `{}`\n", read.display()));
-    s
-}
-
-fn what_pg(p: &PgRestorePlan) -> String {
-    match &p.tables {
-        None => format!("the whole {} archive {}", p.format.label(), p.backup_id),
-        Some(t) => format!("table(s) {} of {} archive {}", t.join(", "), p.format.label(), p.backup_id),
-    }
-}
-
-fn render_pg(r: &PgRestoreReport) -> String {
-    let mut s = copies_read(&r.passed_over_copies, &r.plan.backup_path);
-    s.push_str(&format!("restored {} into {}\n", what_pg(&r.plan), r.plan.target));
-    s.push_str(&format!("indexes: {}   constraints: {}   time: {:.2}s\n", r.indexes, r.constraints, r.seconds));
-    for fk in &r.skipped_foreign_keys {
-        if fk.starts_with("trigger ") {
-            s.push_str(&format!("left out {fk}\n"));
-        } else {
-            s.push_str(&format!("left out foreign key {fk} (it points at a table not restored)\n"));
-        }
-    }
-    for t in &r.tables_restored {
-        s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows_text()));
-    }
-    s.push_str(&format!("drop it when done: lastgood scratch drop {} --live …\n", r.plan.target_database));
-    s
 }
 
 /// The backup to restore, and why it was chosen, in words.
@@ -189,7 +95,8 @@ fn choose<'c>(
 ) -> anyhow::Result<(&'c crate::core::catalog::Backup, String)> {
     if let Some(sel) = &args.backup {
         let b = catalog.select(sel)?;
-        let only = if named_copy(args, b).is_some() { "; reading only that copy" } else { "" };
+        let named = named_copy(b, Some(std::path::Path::new(sel)));
+        let only = if named.is_some() { "; reading only that copy" } else { "" };
         return Ok((
             b,
             format!("using backup {} taken at {} (selected as `{sel}`{only})", b.id, crate::time::show(b.taken_at)),
@@ -260,24 +167,4 @@ fn passed_over(
         notes.push(format!("links not followed, so not searched: {}", links.join(", ")));
     }
     notes
-}
-
-fn what(p: &RestorePlan) -> String {
-    match &p.tables {
-        None => format!("the whole backup {}", p.backup_id),
-        Some(t) => format!("table(s) {} of backup {}", t.join(", "), p.backup_id),
-    }
-}
-
-fn render(r: &RestoreReport) -> String {
-    let mut s = copies_read(&r.passed_over_copies, &r.plan.backup_path);
-    s.push_str(&format!("restored {} into {}\n", what(&r.plan), r.plan.target.display()));
-    s.push_str(&format!("quick_check: {}   time: {:.2}s\n", r.quick_check, r.seconds));
-    for t in &r.tables_restored {
-        s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows_text()));
-    }
-    if !r.skipped_tables.is_empty() {
-        s.push_str(&format!("copied with the file, not counted: {}\n", crate::engine::skipped_list(&r.skipped_tables)));
-    }
-    s
 }

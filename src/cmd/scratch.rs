@@ -6,9 +6,7 @@
 
 use serde::Serialize;
 
-use crate::engine::postgres::conn::PgConn;
-use crate::engine::postgres::restore::live_sources;
-use crate::engine::postgres::scratch::{Admin, KeptDb, ScratchDb, scratch_drop};
+use crate::engine::{KeptDb, Location, ScratchDb, registry};
 use crate::error::usage;
 use crate::output::{human_bytes, table};
 
@@ -50,17 +48,22 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
             .hint("pass --live postgres://… or set LASTGOOD_LIVE")
             .into());
     };
-    let server = PgConn::resolve(live)?;
+    let server = Location::parse(live);
+    let engine = registry::for_location(&server);
     match &args.action {
         Action::List => {
-            let list = Admin::connect(&server)?.scratch_list()?;
-            ctx.out.emit(&list, |l| render_list(l, &server))?;
+            let list = engine.scratch_list(&server)?;
+            ctx.out.emit(&list.databases, |l| render_list(l, &list.server))?;
         }
         Action::Drop { id, all } => {
             let which = if *all { None } else { id.as_deref() };
             // Live databases are never dropped: --live itself, and the catalogued backups' sources.
-            let sources = if ctx.repos.is_empty() { Vec::new() } else { live_sources(&ctx.catalog()?) };
-            let (dropped, kept) = scratch_drop(&server, which, &sources)?;
+            let sources = if ctx.repos.is_empty() {
+                Vec::new()
+            } else {
+                crate::core::request::catalogued(&ctx.catalog()?).sources
+            };
+            let (dropped, kept) = engine.scratch_drop(&server, which, &sources)?;
             ctx.out.emit(&Dropped { dropped, kept }, |d| {
                 let mut s: String = d.dropped.iter().map(|x| format!("dropped {}\n", x.database)).collect();
                 for k in &d.kept {
@@ -79,9 +82,9 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     Ok(crate::exit::OK)
 }
 
-fn render_list(list: &[ScratchDb], server: &PgConn) -> String {
+fn render_list(list: &[ScratchDb], server: &str) -> String {
     if list.is_empty() {
-        return format!("no scratch databases on {}\n", server.describe_server());
+        return format!("no scratch databases on {server}\n");
     }
     let rows: Vec<Vec<String>> = list
         .iter()

@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use crate::core::catalog::Backup;
-use crate::core::catalog::open::open_copy;
-use crate::engine::{Database, SchemaObject, SkipKind};
+use crate::core::request::{CatalogReader, catalog_facts};
+use crate::engine::{BackupRef, SchemaObject, SkipKind, registry};
 
 use super::Context;
 
@@ -32,17 +32,12 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         ))
         .into());
     }
-    if backup.format.is_postgres() {
-        // Row counts of binary pg_dump archives are not in the catalog; read them now.
-        let (tables, schema) = crate::engine::postgres::restore::archive_details(backup)?;
-        let with_rows = Backup { tables, ..backup.clone() };
-        ctx.out.emit(&ShowView { backup: &with_rows, schema }, render)?;
-        return Ok(crate::exit::OK);
-    }
-    let opened = open_copy(backup.primary())?;
-    let schema = opened.open_db()?.schema_objects()?;
-    let view = ShowView { backup, schema };
-    ctx.out.emit(&view, render)?;
+    // Row counts the catalog lacks (binary pg_dump archives) are read now, with the schema.
+    let reader = CatalogReader::of(backup);
+    let details = registry::for_format(backup.format).backup_details(&BackupRef::from(backup), reader.as_ref())?;
+    let tables = details.tables.into_iter().map(catalog_facts).collect();
+    let with_rows = Backup { tables, ..backup.clone() };
+    ctx.out.emit(&ShowView { backup: &with_rows, schema: details.schema }, render)?;
     Ok(crate::exit::OK)
 }
 

@@ -1,12 +1,8 @@
 //! Taking a backup of a live database into one or more repositories, with a manifest.
 //!
-//! SQLite: `VACUUM INTO` a temporary file — one read transaction, so the snapshot is consistent
-//! even while the application writes (TECH-NOTES §2: the online backup API restarts under steady
-//! writes; VACUUM INTO does not), and its output is a compact rollback-mode file that opens
-//! read-only anywhere.
-//!
-//! PostgreSQL: `pg_dump -Fc` into a temporary file (one snapshot, consistent while the
-//! application writes); the archive is then stored and described exactly like a SQLite snapshot.
+//! The snapshot is the engine's (`Engine::take_backup`: SQLite `VACUUM INTO`, PostgreSQL
+//! `pg_dump -Fc`, both consistent while the application writes); storing and describing it is
+//! the same for every engine, and is this module's.
 //!
 //! Invariants: a copy appears under its final name only complete, fsynced and checksummed (written
 //! under a temporary name in the repository, re-read and hashed, then renamed); the manifest is
@@ -14,21 +10,15 @@
 //! command then fails naming it; the manifest's `source` never holds a password.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, SubsecRound, Utc};
-use rusqlite::{Connection, OpenFlags};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::core::catalog::TableFacts;
 use crate::core::catalog::manifest::{self, Manifest, ManifestTable};
-use crate::engine::postgres::conn::PgConn;
-use crate::engine::postgres::{archive, restore, tools};
-use crate::engine::sqlite::file::check_header;
-use crate::engine::sqlite::{SqliteDb, classify};
-use crate::engine::{Database, Location};
+use crate::engine::{Location, TableFacts, registry};
 use crate::error::{environment, usage};
 use crate::output::Output;
 use crate::util::compress::Compression;
@@ -63,18 +53,6 @@ impl BackupReport {
     }
 }
 
-/// A snapshot taken and ready to store.
-struct Snapshot {
-    taken_at: DateTime<Utc>,
-    /// The file to copy into the repositories (compressed when asked).
-    stored: PathBuf,
-    /// `stored` decompressed: what the manifest's `content_sha256` describes.
-    content: PathBuf,
-    file: String,
-    engine: &'static str,
-    tables: Vec<TableFacts>,
-}
-
 /// Takes one backup of `live` and stores a copy in every repository. Errors (before any copy):
 /// `Usage` without repositories, `BadInput`/`Environment` when live cannot be read. Per-repository
 /// failures are reported in `copies`, not as an error.
@@ -90,13 +68,8 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
     // Ctrl-C removes the snapshot folder too (pg_dump output can be large).
     crate::interrupt::track(work.path());
     let _untrack_work = Untrack(work.path().to_path_buf());
-    let (snap, source) = match live {
-        Location::Sqlite(path) => (
-            sqlite_snapshot(path, compression, repos, work.path(), out)?,
-            std::path::absolute(path)?.display().to_string(),
-        ),
-        Location::Postgres(spec) => (pg_snapshot(spec, compression, repos, work.path(), out)?, spec.clone()),
-    };
+    let snap = registry::for_location(live).take_backup(live, compression, work.path(), out)?;
+    let file = free_file_name(&snap.stem, snap.taken_at, &snap.ext, repos);
     let sha256 = sha256_file(&snap.stored)?;
     let content_sha256 = if snap.content == snap.stored { sha256.clone() } else { sha256_file(&snap.content)? };
     let size = std::fs::metadata(&snap.stored)?.len();
@@ -104,8 +77,8 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
         manifest_version: 1,
         taken_at: snap.taken_at,
         engine: Some(snap.engine.into()),
-        source: Some(crate::redact::connection_string(&source)),
-        file: Some(snap.file.clone()),
+        source: Some(crate::redact::connection_string(&snap.source)),
+        file: Some(file.clone()),
         compression: (compression != Compression::None).then(|| format!("{compression:?}").to_lowercase()),
         size: Some(size),
         sha256: Some(sha256.clone()),
@@ -115,7 +88,7 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
     };
     let copies = repos
         .iter()
-        .map(|repo| match store_copy(&snap.stored, repo, &snap.file, &sha256, &manifest) {
+        .map(|repo| match store_copy(&snap.stored, repo, &file, &sha256, &manifest) {
             Ok(path) => CopyOutcome { repository: repo.clone(), path: Some(path), error: None },
             Err(e) => CopyOutcome { repository: repo.clone(), path: None, error: Some(format!("{e:#}")) },
         })
@@ -123,7 +96,7 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
     Ok(BackupReport {
         taken_at: snap.taken_at,
         source: manifest.source.clone().unwrap_or_default(),
-        file: snap.file,
+        file,
         compression,
         size,
         sha256,
@@ -131,79 +104,6 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
         copies,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-fn sqlite_snapshot(
-    live_path: &Path,
-    compression: Compression,
-    repos: &[PathBuf],
-    dir: &Path,
-    out: &Output,
-) -> Result<Snapshot> {
-    let spinner = out.spinner(&format!("snapshotting {}", live_path.display()));
-    let (taken_at, snapshot) = snapshot_sqlite(live_path, dir)?;
-    let tables = count_tables(&snapshot)?;
-    spinner.set_message("compressing");
-    let stored = compress(&snapshot, compression, dir)?;
-    spinner.finish_and_clear();
-    let stem = live_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "backup".into());
-    let file = free_file_name(&stem, taken_at, &format!(".db{}", compression.suffix()), repos);
-    Ok(Snapshot { taken_at, stored, content: snapshot, file, engine: "sqlite", tables })
-}
-
-/// PostgreSQL: `pg_dump -Fc` (one consistent snapshot of the database; the password reaches it
-/// only through the environment). Taken-at is the dump's start as the archive header records it
-/// (the catalog reads the same field), tables come from the archive's TOC and their row counts
-/// from streaming its data.
-fn pg_snapshot(spec: &str, compression: Compression, repos: &[PathBuf], dir: &Path, out: &Output) -> Result<Snapshot> {
-    if compression != Compression::None {
-        return Err(usage("pg_dump custom archives are compressed already; --compress applies to SQLite backups")
-            .hint("drop --compress")
-            .into());
-    }
-    let conn = PgConn::resolve(spec)?;
-    // A wrong database name or password fails here, with the engine's clear message.
-    drop(conn.connect()?);
-    let dst = dir.join("snapshot.dump");
-    let spinner = out.spinner(&format!("pg_dump of {}", conn.describe()));
-    let started = Utc::now();
-    let mut cmd = tools::command("pg_dump", Some(&conn))?;
-    cmd.args(["-Fc", "--no-password", "-f"]).arg(&dst);
-    let done = tools::output(&mut cmd)?;
-    if !done.status.success() {
-        return Err(environment(format!(
-            "pg_dump of `{}` failed: {}",
-            conn.describe(),
-            tools::stderr_tail(&done, Some(&conn), 3)
-        ))
-        .into());
-    }
-    spinner.set_message("counting rows");
-    let toc = archive::read_custom(&dst)?;
-    let tables = restore::count_rows(&dst, &toc.tables())?;
-    spinner.finish_and_clear();
-    let taken_at = toc.created.unwrap_or(started);
-    let file = free_file_name(&file_safe(&conn.dbname), taken_at, ".dump", repos);
-    Ok(Snapshot { taken_at, stored: dst.clone(), content: dst, file, engine: "postgres", tables })
-}
-
-/// A database name as a file-name stem: anything but letters, digits, `-`, `_` becomes `_`.
-fn file_safe(name: &str) -> String {
-    name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
-}
-
-/// A consistent snapshot of a live SQLite database via `VACUUM INTO`; returns when it was taken
-/// (the start of its read transaction) and the snapshot's path.
-fn snapshot_sqlite(live: &Path, dir: &Path) -> Result<(DateTime<Utc>, PathBuf)> {
-    check_header(live)?;
-    let conn = Connection::open_with_flags(live, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| classify(e, live))?;
-    conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| classify(e, live))?;
-    let dst = dir.join("snapshot.db");
-    // Milliseconds, as the file name carries them, so the manifest and the name agree.
-    let taken_at = Utc::now().trunc_subsecs(3);
-    conn.execute("VACUUM INTO ?1", [dst.to_string_lossy()]).map_err(|e| classify(e, live))?;
-    Ok((taken_at, dst))
 }
 
 /// `<stem>-2026-11-24T06-00-00.123Z.db[.gz]`: millisecond resolution, so backups taken in the same
@@ -220,35 +120,6 @@ fn free_file_name(stem: &str, taken_at: DateTime<Utc>, ext: &str, repos: &[PathB
         n += 1;
     }
     file
-}
-
-fn count_tables(snapshot: &Path) -> Result<Vec<TableFacts>> {
-    let mut db = SqliteDb::open_backup(snapshot)?;
-    let names = db.tables()?;
-    names.into_iter().map(|name| Ok(TableFacts { rows: Some(db.row_count(&name)?), name })).collect()
-}
-
-fn compress(snapshot: &Path, compression: Compression, dir: &Path) -> Result<PathBuf> {
-    if compression == Compression::None {
-        return Ok(snapshot.to_path_buf());
-    }
-    let dst = dir.join(format!("snapshot.db{}", compression.suffix()));
-    let mut src = File::open(snapshot)?;
-    let file = BufWriter::with_capacity(1 << 20, File::create(&dst)?);
-    match compression {
-        Compression::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::default());
-            std::io::copy(&mut src, &mut enc)?;
-            enc.finish()?.flush()?;
-        }
-        Compression::Zstd => {
-            let mut enc = zstd::stream::write::Encoder::new(file, 3)?;
-            std::io::copy(&mut src, &mut enc)?;
-            enc.finish()?.flush()?;
-        }
-        Compression::None => unreachable!("handled above"),
-    }
-    Ok(dst)
 }
 
 /// Stops tracking a temporary file for Ctrl-C cleanup when dropped.

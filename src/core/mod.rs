@@ -3,12 +3,13 @@
 //! `cmd/` renders.
 //!
 //! - `catalog/`: every backup in every repository, with its facts and copies;
-//! - `restore`, `promote`: SQLite's restore into scratch and promote over live (phase 2 of issue
-//!   11 moves both behind the engine registry; PostgreSQL's are in `engine/postgres/`);
+//! - `restore`, `promote`, `backup`, `snapshot`: restore into scratch, promote over live, backups
+//!   and safety snapshots, asked of the engine registry (each engine's own are in `engine/`);
+//!   `request`: what the core tells an engine about the catalog (`engine::BackupRef`, …);
 //! - `diff`, `merge/`, `sqlgen`, `triggers`, `pair`, `spool`: comparing scratch with live and
 //!   writing a chosen subset back;
-//! - `bisect`, `history`, `drill`, `verify`, `prune`, `backup`: the other commands' logic;
-//! - `snapshot`, `lock`: the safety snapshot's name and undo command, the writer lock.
+//! - `bisect`, `history`, `drill`, `verify`, `prune`: the other commands' logic;
+//! - `lock`: the writer lock.
 //!
 //! Depends on the layers below only (`engine/`, `repo/`, `util/`, the leaf modules).
 
@@ -23,6 +24,7 @@ pub mod merge;
 pub mod pair;
 pub mod promote;
 pub mod prune;
+pub mod request;
 pub mod restore;
 pub mod snapshot;
 pub mod spool;

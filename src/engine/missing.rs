@@ -118,6 +118,23 @@ pub fn check(missing: &[SchemaName], allowed: &[String], live: &str, scratch: &s
     .into())
 }
 
+/// The live objects scratch lacks, one a line, each marked when `--allow-missing` names it (a
+/// promote's dry run, every engine's).
+pub fn render_missing(missing: &[SchemaName], allowed: &[String]) -> String {
+    let mut s = String::new();
+    if !missing.is_empty() {
+        s.push_str(&format!(
+            "scratch lacks {} object(s) that live has, which promote would drop from live (refused unless --allow-missing names exactly them):\n",
+            missing.len()
+        ));
+    }
+    for m in missing {
+        let ok = if allowed.contains(&m.name) { " (allowed by --allow-missing)" } else { "" };
+        s.push_str(&format!("  {} {}{ok}\n", m.kind, m.name));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

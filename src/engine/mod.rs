@@ -12,12 +12,25 @@
 //!   (FTS, R*Tree, …) and their shadow tables, and PostgreSQL foreign tables, are listed apart by
 //!   `skipped_tables`, and nothing reads them row by row (see `SkippedTable`).
 //!
-//! Layout: this file holds the traits and the types every engine and the core share (`Format`,
-//! `Location`, `EngineKind`, `TableSchema`, `SkippedTable`, `PassedCopy`, triggers, foreign keys…);
-//! `sqlite/` and `postgres/` are the engines; `missing` is the promote check both use. The
-//! engines depend on the leaf layers only, never on `core/` — except PostgreSQL's restore, which
-//! still takes the catalog's `Backup` until phase 2 of issue 11 hands it an engine-layer request
-//! (listed in `tests/cli/architecture.rs`).
+//! Layout: this file holds the traits (`Database`, `Engine`) and the types every engine and the
+//! core share (`Format`, `Location`, `EngineKind`, `TableSchema`, `SkippedTable`, `PassedCopy`,
+//! triggers, foreign keys…, and the write side's requests: `BackupRef`, `RestoreRequest`,
+//! `PromoteRequest`, …); `registry` lists the engines; `sqlite/` and `postgres/` are the engines;
+//! `missing` is the promote check both use. The engines depend on the leaf layers and `repo/`
+//! only, never on `core/`: the core hands them what they need of the catalog (`BackupRef`, its
+//! copies' `CopyReader`, `Catalogued`).
+//!
+//! ## Adding an engine
+//! One folder, `src/engine/<name>/`, holding:
+//! - `mod.rs`: the `Database` impl (schema, key-ordered scans, `WriteTxn` with its
+//!   `safety_snapshot`);
+//! - `engine.rs`: the `Engine` impl (what it claims, its backup formats, and the write side's
+//!   methods below), then one line in `registry.rs`'s `ENGINES`;
+//! - `restore.rs`: `plan_restore` (a `RestoreJob` whose plan and report are `Printable`);
+//! - `promote.rs`: `plan_promote` (a `PromoteJob`);
+//! - `backup.rs`: `take_backup`, the consistent snapshot `lastgood backup` stores;
+//! - `snapshot.rs`: `safety_snapshot_path` and `undo_command` for merge;
+//! - `scratch_list`/`scratch_drop` only where scratch copies are databases on a server.
 
 pub mod missing;
 pub mod postgres;
@@ -27,9 +40,12 @@ pub mod sqlite;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::output::Output;
 use crate::rows::{Batch, BatchFiller};
+use crate::util::compress::Compression;
 use crate::value::{Row, Value};
 
 /// Which engine a database or backup belongs to.
@@ -138,6 +154,415 @@ pub trait Engine: Sync {
     /// Opens the database at `loc` (one this engine claims). Errors: `BadInput` for a file that is
     /// not a database, `Environment` for one that cannot be reached.
     fn open(&self, loc: &Location, access: Access) -> Result<Box<dyn Database>>;
+
+    // restore, promote, backup, snapshots (write side)
+
+    /// Checks a restore of one of this engine's backups (backup usable, tables present, target
+    /// allowed) without writing anything; the plan prints as a dry run and then runs. Errors:
+    /// `BadInput` for an unusable backup or an unknown table, `Refused` for a target that is a
+    /// backup or a live database (or exists, without `force`), `Usage` for a missing target.
+    fn plan_restore(&self, req: RestoreRequest) -> Result<Box<dyn RestoreJob>>;
+
+    /// Inspects scratch and live (both this engine's) read-only for a promote; the plan prints as a
+    /// dry run (with the refusal `--yes` would meet) and then runs.
+    fn plan_promote(&self, req: &PromoteRequest) -> Result<Box<dyn PromoteJob>>;
+
+    /// The file the writer lock (`core::lock`) is taken on before writing to `live`; `None` when
+    /// the engine locks by itself (PostgreSQL: an advisory lock in the write transaction).
+    fn lock_file(&self, live: &Location) -> Option<PathBuf>;
+
+    /// Where a merge into `live` at `now` writes its safety snapshot (`WriteTxn::safety_snapshot`):
+    /// a new name, never an existing file. Errors: `Environment` when its folder cannot be made.
+    fn safety_snapshot_path(&self, live: &Location, now: DateTime<Utc>) -> Result<PathBuf>;
+
+    /// The command that undoes a merge into `live` from its safety snapshot; `tables` are those
+    /// the merge and its triggers wrote (an engine whose snapshot holds them alone needs them).
+    fn undo_command(&self, live: &Location, snapshot: &Path, tables: &[String]) -> Result<String>;
+
+    /// Takes one consistent snapshot of `live` into the folder `dir`, for `lastgood backup`.
+    /// Errors: `Usage` for a compression this engine's backups cannot take, `BadInput` or
+    /// `Environment` when live cannot be read.
+    fn take_backup(&self, live: &Location, compression: Compression, dir: &Path, out: &Output) -> Result<TakenBackup>;
+
+    /// What `show` prints about one of this engine's backups: its tables (with row counts even
+    /// where the catalog has none) and its schema objects, read through `reader`.
+    fn backup_details(&self, backup: &BackupRef, reader: &dyn CopyReader) -> Result<BackupDetails>;
+
+    /// The scratch databases lastgood created on the server of `server` (`scratch list`). The
+    /// default: an engine whose scratch is plain files has none to list (`Usage`).
+    fn scratch_list(&self, server: &Location) -> Result<ScratchList> {
+        Err(no_scratch_databases(self.name(), server))
+    }
+
+    /// Drops the scratch database whose id or name is `which`, or every one (`None`), never a live
+    /// one: the `--live` database and the sources of `catalogued` (`scratch drop`). Returns the
+    /// dropped and the kept. The default: as `scratch_list`.
+    fn scratch_drop(
+        &self,
+        server: &Location,
+        which: Option<&str>,
+        catalogued: &[BackupSource],
+    ) -> Result<(Vec<ScratchDb>, Vec<KeptDb>)> {
+        let _ = (which, catalogued);
+        Err(no_scratch_databases(self.name(), server))
+    }
+}
+
+/// The refusal of `scratch list|drop` for an engine whose scratch databases are files.
+fn no_scratch_databases(engine: &str, server: &Location) -> anyhow::Error {
+    crate::error::usage(format!(
+        "`scratch` lists and drops scratch databases on a server; `{}` is a {engine} database, whose scratch copies are plain files",
+        server.describe()
+    ))
+    .hint("pass --live postgres://… (any database on the server), or remove scratch files with rm")
+    .into()
+}
+
+// ---- restore, promote, backup, snapshots (write side): what the core hands the engines ----------
+
+/// A table and its row count, as a backup, a restore or a snapshot reports it (the catalog's
+/// `TableFacts` has the same shape and JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableFacts {
+    pub name: String,
+    /// Row count; absent where it is not cheap to know (pg_dump custom, directory and tar
+    /// archives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+}
+
+impl TableFacts {
+    /// The row count for human tables (`?` when unknown).
+    pub fn rows_text(&self) -> String {
+        self.rows.map_or_else(|| "?".to_string(), |n| n.to_string())
+    }
+}
+
+/// A catalogued backup as an engine restores it: the core builds it from the catalog's `Backup`,
+/// so no engine reads the catalog.
+#[derive(Debug, Clone)]
+pub struct BackupRef {
+    pub id: String,
+    pub format: Format,
+    pub taken_at: DateTime<Utc>,
+    pub tables: Vec<TableFacts>,
+    /// Virtual, shadow and foreign tables (see `SkippedTable`).
+    pub skipped_tables: Vec<SkippedTable>,
+    /// Where its bytes are, the one restores read first first.
+    pub copies: Vec<CopyRef>,
+    /// Why it cannot be restored, if it cannot.
+    pub problem: Option<String>,
+    /// The live database it was taken from, per its manifest (password-free).
+    pub source: Option<String>,
+    /// pg_dump archives: the facts of the archive header.
+    pub archive: Option<postgres::archive::ArchiveInfo>,
+}
+
+impl BackupRef {
+    /// The first copy, which restores read first.
+    pub fn primary(&self) -> &CopyRef {
+        &self.copies[0]
+    }
+
+    /// The table named `name`; in a pg_dump archive a bare name means `public.name`.
+    pub fn table(&self, name: &str) -> Option<&TableFacts> {
+        let in_public = format!("public.{name}");
+        let pg = self.format.is_postgres();
+        self.tables
+            .iter()
+            .find(|t| t.name == name)
+            .or_else(|| if pg { self.tables.iter().find(|t| t.name == in_public) } else { None })
+    }
+
+    /// Refuses (`BadInput`) the first of `names` that is one of the skipped tables (see `table`
+    /// for bare names); `what` says what was asked (see `SkippedTable::refusal`).
+    pub fn refuse_skipped(&self, names: &[String], what: &str) -> Result<()> {
+        let pg = self.format.is_postgres();
+        let skipped = |n: &String| {
+            let in_public = format!("public.{n}");
+            self.skipped_tables.iter().find(|t| t.name == *n || (pg && t.name == in_public))
+        };
+        match names.iter().find_map(skipped) {
+            Some(t) => Err(t.refusal(what)),
+            None => Ok(()),
+        }
+    }
+
+    /// The copy stored at `path` (the same file, by any of its names), if `path` is one.
+    pub fn copy_at(&self, path: &Path) -> Option<&CopyRef> {
+        self.copies.iter().find(|c| same_file(&c.path, path))
+    }
+
+    /// The live database it names (see `BackupSource`).
+    pub fn source_facts(&self) -> BackupSource {
+        BackupSource {
+            backup_id: self.id.clone(),
+            format: self.format,
+            source: self.source.clone(),
+            dbname: self.archive.as_ref().and_then(|a| a.dbname.clone()),
+        }
+    }
+}
+
+/// One stored copy of a backup, with the checksums the catalog recorded for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyRef {
+    /// The main file (or folder), as the repository lists it.
+    pub path: PathBuf,
+    /// sha256 of the main file as stored (`util::hash::sha256_dir` of a folder).
+    pub sha256: String,
+    pub compression: Compression,
+    /// The `-wal` beside a SQLite file, which is part of the backup.
+    pub wal: Option<WalRef>,
+}
+
+/// A `-wal` of a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalRef {
+    pub path: PathBuf,
+    pub sha256: String,
+    /// Where it is read from (the link's target when it is a link inside a repository).
+    pub real: PathBuf,
+}
+
+/// How the core hands an engine the bytes of a stored copy: as a local file (the catalog's
+/// reader, which decompresses and keeps a `-wal` beside its main file).
+pub trait CopyReader: Send + Sync {
+    /// `copy` as a local plain file, reporting each chunk of stored main-file bytes read to
+    /// `progress`. Errors: `BadInput` for bytes that do not decode, `Environment` for I/O.
+    fn local(&self, copy: &CopyRef, progress: Box<dyn FnMut(u64)>) -> Result<LocalCopy>;
+}
+
+/// A copy's bytes as a local file: the stored file itself, or a private temporary copy removed
+/// when this value drops.
+pub struct LocalCopy {
+    pub path: PathBuf,
+    /// Whether a `-wal` sits beside `path` and is part of what is read.
+    pub with_wal: bool,
+    /// sha256 of the stored main file, as read.
+    pub sha256: String,
+    /// sha256 of the stored `-wal`, when one was read.
+    pub wal_sha256: Option<String>,
+    /// Keeps the temporary copy alive.
+    pub keep: Box<dyn std::any::Any>,
+}
+
+/// What the catalog holds that a restore must never write over, nor `scratch drop` drop.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogued {
+    /// Every copy of every backup.
+    pub copies: Vec<PathBuf>,
+    /// The live databases the backups were taken from.
+    pub sources: Vec<BackupSource>,
+}
+
+/// The live database a catalogued backup names: its manifest's `source`, and (a pg_dump
+/// archive) the database its header names.
+#[derive(Debug, Clone)]
+pub struct BackupSource {
+    pub backup_id: String,
+    pub format: Format,
+    pub source: Option<String>,
+    pub dbname: Option<String>,
+}
+
+/// Where a restore goes, as the command line says it.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreTarget {
+    /// `--into`: a file (SQLite), a database name (PostgreSQL).
+    pub into: Option<PathBuf>,
+    /// The folder for default scratch files (SQLite).
+    pub scratch_dir: Option<PathBuf>,
+    /// `--live`: the live database, whose server the scratch database goes on (PostgreSQL).
+    pub live: Option<String>,
+    /// `--scratch-url`: exactly this database (PostgreSQL).
+    pub scratch_url: Option<String>,
+}
+
+/// A restore as the core asks an engine for it (`Engine::plan_restore`).
+pub struct RestoreRequest {
+    pub backup: BackupRef,
+    /// Why this backup was chosen, in words.
+    pub why: String,
+    /// `None` restores everything.
+    pub tables: Option<Vec<String>>,
+    /// Read only this copy (`--backup PATH`), never another; else the first that verifies.
+    pub only_copy: Option<PathBuf>,
+    pub target: RestoreTarget,
+    /// Replace an existing target (never a backup or a live database).
+    pub force: bool,
+    /// Parallel jobs, where the engine's restore has them (1 or more).
+    pub jobs: u32,
+    pub now: DateTime<Utc>,
+    pub catalogued: Catalogued,
+    /// Reads the backup's copies.
+    pub reader: std::sync::Arc<dyn CopyReader>,
+}
+
+/// A plan or report an engine made, which a command prints: pretty JSON under `--json`, else its
+/// words (`Output::emit_printable`).
+pub trait Printable {
+    /// The JSON document (pretty, no trailing newline).
+    fn json(&self) -> Result<String>;
+    /// The human text, lines ending in `\n`.
+    fn text(&self) -> String;
+}
+
+/// A checked restore, not yet run (`Engine::plan_restore`).
+pub trait RestoreJob {
+    /// Why this backup was chosen, in words.
+    fn why(&self) -> &str;
+    /// The plan, for a dry run.
+    fn plan(&self) -> &dyn Printable;
+    /// Carries the plan out; on any error nothing is left at the target.
+    fn execute(self: Box<Self>, out: &Output) -> Result<Box<dyn RestoreDone>>;
+}
+
+/// What a restore did: the engine's report, and the facts every restore has.
+pub trait RestoreDone: Printable {
+    /// The copy read.
+    fn backup_path(&self) -> &Path;
+    /// Copies not read because their bytes no longer verify, in the order tried.
+    fn passed_over_copies(&self) -> &[PassedCopy];
+    /// The engine's integrity check of the result (SQLite's `quick_check`), when it runs one.
+    fn check(&self) -> Option<&str>;
+    fn seconds(&self) -> f64;
+}
+
+/// A promote as the core asks an engine for it (`Engine::plan_promote`): the paths or
+/// connection strings as given.
+#[derive(Debug, Clone)]
+pub struct PromoteRequest {
+    pub scratch: PathBuf,
+    pub live: PathBuf,
+    /// Promote though live looks in use (SQLite), or its database properties differ (PostgreSQL).
+    pub force: bool,
+    /// End other sessions on live and scratch (PostgreSQL).
+    pub terminate_connections: bool,
+    /// The objects scratch may lack (`--allow-missing`, split).
+    pub allow_missing: Vec<String>,
+    pub now: DateTime<Utc>,
+}
+
+/// A checked promote, not yet run (`Engine::plan_promote`).
+pub trait PromoteJob {
+    /// The dry run: the plan with the refusal `--yes` would meet (`would_refuse`), and that
+    /// refusal, which the dry run exits with.
+    fn dry_run(&self) -> (Box<dyn Printable + '_>, Option<anyhow::Error>);
+    /// What the operator must hear before it runs (what `--force` overrides).
+    fn warnings(&self) -> Vec<String>;
+    /// Carries the plan out (the caller holds the writer lock of `Engine::lock_file`); on any
+    /// error live is unchanged.
+    fn execute(self: Box<Self>, out: &Output) -> Result<Box<dyn Printable>>;
+}
+
+/// The refusal a promote's dry run foresees: `--yes` would stop with exactly this.
+#[derive(Debug, Clone, Serialize)]
+pub struct WouldRefuse {
+    pub reason: String,
+    pub hint: Option<String>,
+}
+
+impl WouldRefuse {
+    pub fn of(err: &anyhow::Error) -> WouldRefuse {
+        let hint = crate::error::classify(err).and_then(|f| f.hint.clone());
+        WouldRefuse { reason: format!("{err:#}"), hint }
+    }
+}
+
+/// A promote's dry run's last line: what `--yes` would do.
+pub fn dry_run_last_line(refusal: Option<&WouldRefuse>) -> String {
+    match refusal {
+        Some(r) => format!("nothing written; --yes would be refused: {}\n", r.reason),
+        None => "nothing written; add --yes to promote\n".to_string(),
+    }
+}
+
+/// A snapshot of live taken for `lastgood backup` (`Engine::take_backup`), ready to store.
+#[derive(Debug, Clone)]
+pub struct TakenBackup {
+    pub taken_at: DateTime<Utc>,
+    /// The file to copy into the repositories (compressed when asked).
+    pub stored: PathBuf,
+    /// `stored` decompressed: what the manifest's `content_sha256` describes.
+    pub content: PathBuf,
+    /// The name stem of the stored file (`<stem>-<taken at><ext>`) and its extension.
+    pub stem: String,
+    pub ext: String,
+    /// The manifest's `engine`.
+    pub engine: &'static str,
+    /// The manifest's `source` (a password is removed before it is written).
+    pub source: String,
+    pub tables: Vec<TableFacts>,
+}
+
+/// What `show` adds to the catalog's facts of a backup (`Engine::backup_details`).
+#[derive(Debug, Clone)]
+pub struct BackupDetails {
+    pub tables: Vec<TableFacts>,
+    pub schema: Vec<SchemaObject>,
+}
+
+/// The scratch databases on a server (`Engine::scratch_list`).
+#[derive(Debug, Clone)]
+pub struct ScratchList {
+    /// The server, for messages (no password).
+    pub server: String,
+    pub databases: Vec<ScratchDb>,
+}
+
+/// A scratch database on a server.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScratchDb {
+    pub id: String,
+    pub database: String,
+    pub comment: String,
+    pub size: i64,
+}
+
+/// A scratch database `scratch drop` left alone because it is live, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeptDb {
+    pub database: String,
+    pub reason: String,
+}
+
+/// "from `first` " and, when there are others, which are read if it does not verify (the dry run
+/// of every restore).
+pub fn from_copies(first: &Path, others: &[PathBuf]) -> String {
+    if others.is_empty() {
+        return format!("from `{}` ", first.display());
+    }
+    let rest: Vec<String> = others.iter().map(|o| format!("`{}`", o.display())).collect();
+    format!("from `{}` (else the next copy that verifies: {}) ", first.display(), rest.join(", "))
+}
+
+/// What a restore report adds about copies: the ones passed over and why, then the one read.
+pub fn copies_read(passed_over: &[PassedCopy], read: &Path) -> String {
+    if passed_over.is_empty() {
+        return String::new();
+    }
+    let mut s: String =
+        passed_over.iter().map(|p| format!("passed over copy `{}`: {}\n", p.path.display(), p.reason)).collect();
+    s.push_str(&format!("read copy `{}`\n", read.display()));
+    s
+}
+
+/// Pretty JSON of a plan or report, for `Printable::json`.
+pub fn pretty_json<T: Serialize>(value: &T) -> Result<String> {
+    Ok(serde_json::to_string_pretty(value)?)
+}
+
+/// Prints a plan or report as `Output::emit` does: its JSON under `--json`, else its words.
+pub fn print(out: &Output, p: &dyn Printable) -> Result<()> {
+    let text = if out.json {
+        let mut s = p.json()?;
+        s.push('\n');
+        s
+    } else {
+        p.text()
+    };
+    crate::output::write_stdout(&text)
 }
 
 /// How a database is opened.

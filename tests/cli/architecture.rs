@@ -18,8 +18,8 @@
 //!   acyclic;
 //! - between top-level modules, the layer of A is at least the layer of B (`LAYERS`).
 //!
-//! `PHASE_2_EDGES` lists the edges from the engine to the core that only phase 2's engine-layer
-//! requests remove; each must still exist (so the list never goes stale) and none other may.
+//! No exception remains: the engines take engine-layer requests (`engine::BackupRef`, …) that
+//! the core builds, so `src/engine/` never uses `core::`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -43,18 +43,13 @@ const LAYERS: &[(&str, u8)] = &[
     ("cmd", 5),
 ];
 
-/// Edges the engine still has into the core until phase 2 of issue 11 (file, module it uses):
-/// PostgreSQL's restore takes a catalog `Backup` (its copies, checksums, tables, archive header)
-/// where phase 2 hands it an engine-layer request built by the core.
-const PHASE_2_EDGES: &[(&str, &str)] = &[("src/engine/postgres/restore.rs", "core::catalog")];
-
 /// Names that only the engines may use (the registry included); checked after phase 2.
 const ENGINE_NAMES: &[&str] = &["is_postgres", "Location::Sqlite", "Location::Postgres", "rusqlite::", "postgres::"];
 
 #[test]
 fn no_import_cycle_at_any_level() {
     let crate_src = Crate::read(&src_dir());
-    let edges: Vec<Edge> = crate_src.edges().into_iter().filter(|e| !is_phase_2_edge(e)).collect();
+    let edges: Vec<Edge> = crate_src.edges();
     let cycles = cycles(&edges);
     assert!(cycles.is_empty(), "import cycles in src/ (fix by moving the shared item down a layer):\n{}", cycles);
 }
@@ -65,7 +60,7 @@ fn lower_layers_never_import_higher_ones() {
     let mut wrong = BTreeSet::new();
     for e in crate_src.edges() {
         let (Some(a), Some(b)) = (e.from.first(), e.to.first()) else { continue };
-        if a == b || is_phase_2_edge(&e) {
+        if a == b {
             continue;
         }
         match (layer(a), layer(b)) {
@@ -79,18 +74,6 @@ fn lower_layers_never_import_higher_ones() {
     }
     let wrong: Vec<String> = wrong.into_iter().collect();
     assert!(wrong.is_empty(), "layering broken (design: util < repo < engine < core < cmd):\n{}", wrong.join("\n"));
-}
-
-#[test]
-fn phase_2_edges_are_still_needed() {
-    let crate_src = Crate::read(&src_dir());
-    let edges = crate_src.edges();
-    let gone: Vec<String> = PHASE_2_EDGES
-        .iter()
-        .filter(|(file, to)| !edges.iter().any(|e| e.file == *file && join(&e.to).starts_with(to)))
-        .map(|(file, to)| format!("  {file} → {to}"))
-        .collect();
-    assert!(gone.is_empty(), "these PHASE_2_EDGES no longer exist; remove them from the list:\n{}", gone.join("\n"));
 }
 
 #[test]
@@ -161,10 +144,6 @@ fn src_dir() -> PathBuf {
 
 fn layer(top: &str) -> Option<u8> {
     LAYERS.iter().find(|(m, _)| *m == top).map(|(_, l)| *l)
-}
-
-fn is_phase_2_edge(e: &Edge) -> bool {
-    PHASE_2_EDGES.iter().any(|(file, to)| e.file == *file && join(&e.to).starts_with(to))
 }
 
 fn join(path: &[String]) -> String {

@@ -77,20 +77,16 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
         Ok(n) => (Some(n), None),
         Err(e) => (None, Some(format!("{e:#}"))),
     };
-    let undo = match live {
-        // The snapshot is a pg_dump archive of the merged tables as the merge found them (of the
-        // whole database with `fire`): the undo puts back those and the tables triggers wrote.
-        Location::Postgres(spec) => {
-            let mut undo_tables = tables.clone();
-            for t in trigger_writes.iter().flat_map(|w| &w.tables) {
-                if !undo_tables.contains(&t.table) {
-                    undo_tables.push(t.table.clone());
-                }
-            }
-            crate::core::snapshot::pg_undo_command(snapshot, spec, &undo_tables)?
+    // An engine whose snapshot holds only the merged tables (PostgreSQL's pg_dump archive of
+    // them as the merge found them; of the whole database with `fire`) puts back those and the
+    // tables triggers wrote.
+    let mut undo_tables = tables.clone();
+    for t in trigger_writes.iter().flat_map(|w| &w.tables) {
+        if !undo_tables.contains(&t.table) {
+            undo_tables.push(t.table.clone());
         }
-        Location::Sqlite(_) => crate::core::snapshot::undo_command(snapshot, &plan.live),
-    };
+    }
+    let undo = crate::core::snapshot::undo_command(live, snapshot, &undo_tables)?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(MergeReport {
         plan,

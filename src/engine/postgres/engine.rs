@@ -1,8 +1,18 @@
 //! PostgreSQL's entry in the engine registry (`engine::registry`): what the core may ask of it.
 
-use anyhow::Result;
+use std::path::{Path, PathBuf};
 
-use crate::engine::{Access, Database, Engine, EngineKind, Format, Location};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+
+use super::conn::PgConn;
+use super::scratch::{Admin, scratch_drop};
+use crate::engine::{
+    Access, BackupDetails, BackupRef, BackupSource, CopyReader, Database, Engine, EngineKind, Format, KeptDb, Location,
+    PromoteJob, PromoteRequest, RestoreJob, RestoreRequest, ScratchDb, ScratchList, TakenBackup,
+};
+use crate::output::Output;
+use crate::util::compress::Compression;
 
 /// The PostgreSQL engine.
 pub struct Postgres;
@@ -28,4 +38,59 @@ impl Engine for Postgres {
         let Location::Postgres(spec) = loc else { unreachable!("the registry asks the engine that claims it") };
         Ok(Box::new(super::PgDb::open_with(spec, access)?))
     }
+
+    // restore, promote, backup, snapshots (write side)
+
+    fn plan_restore(&self, req: RestoreRequest) -> Result<Box<dyn RestoreJob>> {
+        super::restore::plan(req)
+    }
+
+    fn plan_promote(&self, req: &PromoteRequest) -> Result<Box<dyn PromoteJob>> {
+        super::promote::plan(req)
+    }
+
+    fn lock_file(&self, _live: &Location) -> Option<PathBuf> {
+        // The write transaction takes lastgood's advisory lock itself.
+        None
+    }
+
+    fn safety_snapshot_path(&self, live: &Location, now: DateTime<Utc>) -> Result<PathBuf> {
+        super::snapshot::snapshot_path(spec_of(live), now)
+    }
+
+    fn undo_command(&self, live: &Location, snapshot: &Path, tables: &[String]) -> Result<String> {
+        super::snapshot::undo_command(snapshot, spec_of(live), tables)
+    }
+
+    fn take_backup(&self, live: &Location, compression: Compression, dir: &Path, out: &Output) -> Result<TakenBackup> {
+        super::backup::take(spec_of(live), compression, dir, out)
+    }
+
+    fn backup_details(&self, backup: &BackupRef, _reader: &dyn CopyReader) -> Result<BackupDetails> {
+        // Row counts of binary pg_dump archives are not in the catalog: read them now.
+        let (tables, schema) = super::restore::archive_details(backup)?;
+        Ok(BackupDetails { tables, schema })
+    }
+
+    fn scratch_list(&self, server: &Location) -> Result<ScratchList> {
+        let server = PgConn::resolve(spec_of(server))?;
+        let databases = Admin::connect(&server)?.scratch_list()?;
+        Ok(ScratchList { server: server.describe_server(), databases })
+    }
+
+    fn scratch_drop(
+        &self,
+        server: &Location,
+        which: Option<&str>,
+        catalogued: &[BackupSource],
+    ) -> Result<(Vec<ScratchDb>, Vec<KeptDb>)> {
+        let server = PgConn::resolve(spec_of(server))?;
+        scratch_drop(&server, which, &super::restore::live_sources(catalogued))
+    }
+}
+
+/// The connection string of a location the registry handed to this engine.
+fn spec_of(loc: &Location) -> &str {
+    let Location::Postgres(spec) = loc else { unreachable!("the registry asks the engine that claims it") };
+    spec
 }

@@ -1,8 +1,10 @@
 //! The PostgreSQL engine: reading tables and writing in one transaction, over the `postgres`
-//! crate, with the connection settings of `conn.rs`. The other files: `archive`/`archive_data` read
-//! pg_dump archives, `restore` restores them into scratch databases (`scratch`: creating,
-//! listing, dropping those), `load` loads table rows over several connections, `promote` swaps a
-//! scratch database in for live, `tools` runs the client programs.
+//! crate, with the connection settings of `conn.rs`. The other files: `engine` is its entry in the
+//! registry, `archive`/`archive_data` read pg_dump archives, `restore` restores them into scratch
+//! databases (`scratch`: creating, listing, dropping those), `load` loads table rows over several
+//! connections, `promote` swaps a scratch database in for live, `backup` takes the pg_dump that
+//! `lastgood backup` stores, `snapshot` names merge's safety snapshots and their undo, `tools`
+//! runs the client programs.
 //!
 //! Table names: a table in schema `public` is named by its bare name (`Order Items`), any other
 //! as `schema.name`; a name that exists verbatim in `public` wins over the split at its first dot.
@@ -42,12 +44,14 @@
 
 pub mod archive;
 pub mod archive_data;
+pub mod backup;
 pub mod conn;
 pub mod engine;
 pub mod load;
 pub mod promote;
 pub mod restore;
 pub mod scratch;
+pub mod snapshot;
 pub mod tools;
 
 use anyhow::Result;

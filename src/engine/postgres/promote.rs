@@ -29,9 +29,10 @@ use serde::Serialize;
 
 use super::conn::PgConn;
 use super::scratch::Admin;
-use crate::engine::missing::SchemaName;
-use crate::engine::quote_ident;
+use crate::engine::missing::{SchemaName, render_missing};
+use crate::engine::{Printable, PromoteJob, PromoteRequest, WouldRefuse, dry_run_last_line, pretty_json, quote_ident};
 use crate::error::{bad_input, refused, usage};
+use crate::output::Output;
 use crate::util::shell::shell_quote;
 
 /// The COMMENT prefix of a previous live kept by promote.
@@ -291,6 +292,98 @@ impl PgPromotePlan {
             "ALTER DATABASE {live} RENAME TO {safety}; ALTER DATABASE {scratch} RENAME TO {live}; \
              COMMENT ON DATABASE {live} IS NULL; COMMENT ON DATABASE {safety} IS {mark};"
         ))
+    }
+}
+
+/// `Engine::plan_promote`: the plan (`PgPromotePlan::new`) and the `--force` it runs with.
+pub fn plan(req: &PromoteRequest) -> Result<Box<dyn PromoteJob>> {
+    let (scratch, live) = (req.scratch.to_string_lossy(), req.live.to_string_lossy());
+    let plan = PgPromotePlan::new(&scratch, &live, req.terminate_connections, &req.allow_missing, req.now)?;
+    Ok(Box::new(Job { plan, force: req.force }))
+}
+
+/// A checked PostgreSQL promote; `force` lets it change live's database properties.
+struct Job {
+    plan: PgPromotePlan,
+    force: bool,
+}
+
+/// A promote's dry run: the plan and the refusal `--yes` would meet.
+#[derive(Serialize)]
+struct DryRun<'a> {
+    dry_run: bool,
+    /// Why `--yes` would be refused (exit 5), as the refusal itself says; `null` when it would go.
+    would_refuse: Option<WouldRefuse>,
+    #[serde(flatten)]
+    plan: &'a PgPromotePlan,
+}
+
+impl Printable for DryRun<'_> {
+    fn json(&self) -> Result<String> {
+        pretty_json(self)
+    }
+
+    fn text(&self) -> String {
+        let p = self.plan;
+        let mut s = if p.creates_live {
+            format!("dry run: would create live database `{}` from scratch `{}`\n", p.live_database, p.scratch_database)
+        } else {
+            format!("dry run: would make scratch `{}` the live database `{}`\n", p.scratch_database, p.live_database)
+        };
+        for (i, step) in p.steps.iter().enumerate() {
+            s.push_str(&format!("  {}. {step}\n", i + 1));
+        }
+        for who in &p.in_use {
+            s.push_str(&format!("in use by {who}{}\n", if p.terminate_connections { " (would be ended)" } else { "" }));
+        }
+        s.push_str(&render_missing(&p.missing, &p.allow_missing));
+        s + &dry_run_last_line(self.would_refuse.as_ref())
+    }
+}
+
+impl PromoteJob for Job {
+    fn dry_run(&self) -> (Box<dyn Printable + '_>, Option<anyhow::Error>) {
+        let p = &self.plan;
+        let refusal =
+            p.check_not_in_use().and_then(|()| p.check_properties(self.force)).and_then(|()| p.check_missing()).err();
+        let dry = DryRun { dry_run: true, would_refuse: refusal.as_ref().map(WouldRefuse::of), plan: p };
+        (Box::new(dry), refusal)
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn execute(self: Box<Self>, _out: &Output) -> Result<Box<dyn Printable>> {
+        self.plan.check_properties(self.force)?;
+        Ok(Box::new(self.plan.execute()?))
+    }
+}
+
+impl Printable for PgPromoteReport {
+    fn json(&self) -> Result<String> {
+        pretty_json(self)
+    }
+
+    fn text(&self) -> String {
+        let p = &self.plan;
+        let ended = if self.terminated_sessions > 0 {
+            format!(", {} session(s) ended", self.terminated_sessions)
+        } else {
+            String::new()
+        };
+        let Some(safety) = &p.safety_database else {
+            return format!(
+                "created live `{}` from scratch `{}` ({:.2}s{ended})\nlive did not exist: no safety copy (nothing to lose)\nundo (drops the new live): {}\n",
+                p.live_database, p.scratch_database, self.seconds, p.undo
+            );
+        };
+        let dropped: String =
+            p.missing.iter().map(|m| format!("dropped from live ({}): {}\n", m.kind, m.name)).collect();
+        format!(
+            "{dropped}promoted `{}` to live `{}` ({:.2}s{ended})\nthe previous live is kept whole as database `{safety}`\nundo: {}\n",
+            p.scratch_database, p.live_database, self.seconds, p.undo
+        )
     }
 }
 

@@ -17,6 +17,7 @@
 //! The archive read is the first of the backup's copies whose bytes hash to the checksum the
 //! catalog recorded (`choose_copy`, before pg_restore runs), so a copy damaged since it was
 //! catalogued is passed over and reported; `--backup PATH` reads that copy only (`only_from`).
+//! The core hands the backup over as an `engine::BackupRef` (`Engine::plan_restore`).
 //!
 //! Invariants: a failed or interrupted restore drops the database it created, so nothing is left
 //! under the target name; a default name is always a free name (`_2`, `_3`, … appended), so a
@@ -44,8 +45,10 @@ use super::conn::PgConn;
 use super::load::{self, LoadedTable};
 use super::scratch::{Admin, LivePlace, LiveSource, MARK, MAX_NAME, PREFIX, RESTORED_NOTE};
 use super::{PgDb, own_rows, tools};
-use crate::core::catalog::{Backup, Copy, TableFacts};
-use crate::engine::{Format, PassedCopy, SchemaObject, quote_ident};
+use crate::engine::{
+    BackupRef, BackupSource, CopyRef, Format, PassedCopy, Printable, RestoreDone, RestoreJob, RestoreRequest,
+    SchemaObject, TableFacts, copies_read, from_copies, pretty_json, quote_ident,
+};
 use crate::error::{bad_input, environment, refused, usage};
 use crate::output::Output;
 use crate::util::compress::{Compression, decoder};
@@ -53,7 +56,7 @@ use crate::util::hash::{sha256_dir, sha256_file};
 
 /// The default name of a scratch database for `backup` restored at `now`; `Admin::free_name`
 /// makes it unique.
-fn default_name_of(backup: &Backup, now: DateTime<Utc>) -> String {
+fn default_name_of(backup: &BackupRef, now: DateTime<Utc>) -> String {
     format!("{PREFIX}{}_{}", backup.id, now.format("%Y%m%d%H%M%S"))
 }
 
@@ -87,7 +90,7 @@ pub struct PgRestorePlan {
     conn: PgConn,
     /// The copies to read from, in order (the first is `backup_path`'s).
     #[serde(skip)]
-    copies: Vec<Copy>,
+    copies: Vec<CopyRef>,
     #[serde(skip)]
     compression: Compression,
     #[serde(skip)]
@@ -116,7 +119,7 @@ impl PgRestorePlan {
     /// unknown table, or `--tables` with a plain dump; `Refused` when the target is live.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        backup: &Backup,
+        backup: &BackupRef,
         why: String,
         tables: Option<Vec<String>>,
         server: &PgConn,
@@ -196,7 +199,7 @@ impl PgRestorePlan {
 
     /// Reads only `copy` (one of the backup's copies: the one `--backup PATH` names), never
     /// another.
-    pub fn only_from(mut self, copy: &Copy) -> PgRestorePlan {
+    pub fn only_from(mut self, copy: &CopyRef) -> PgRestorePlan {
         self.use_copy(copy);
         self.copies = vec![copy.clone()];
         self.other_copies.clear();
@@ -204,7 +207,7 @@ impl PgRestorePlan {
     }
 
     /// Makes `copy` the one read.
-    fn use_copy(&mut self, copy: &Copy) {
+    fn use_copy(&mut self, copy: &CopyRef) {
         self.backup_path = copy.path.clone();
         self.compression = copy.compression;
     }
@@ -578,6 +581,111 @@ impl PgRestorePlan {
     }
 }
 
+/// `Engine::plan_restore`: a scratch database on the server of `--live` (or exactly
+/// `--scratch-url`), named `--into` or a free default name.
+pub fn plan(req: RestoreRequest) -> Result<Box<dyn RestoreJob>> {
+    let RestoreRequest { backup, why, tables, only_copy, target, force, jobs, now, catalogued, .. } = req;
+    let (server, explicit, live_db) = server_for_restore(target.live.as_deref(), target.scratch_url.as_deref())?;
+    let into = target.into.as_ref().map(|p| p.to_string_lossy().into_owned());
+    let mut plan = PgRestorePlan::new(
+        &backup,
+        why,
+        tables,
+        &server,
+        explicit,
+        into.as_deref(),
+        live_db.as_deref(),
+        &live_sources(&catalogued.sources),
+        force,
+        jobs,
+        now,
+    )?;
+    if let Some(copy) = only_copy.as_deref().and_then(|p| backup.copy_at(p)) {
+        plan = plan.only_from(copy);
+    }
+    Ok(Box::new(plan))
+}
+
+impl RestoreJob for PgRestorePlan {
+    fn why(&self) -> &str {
+        &self.why
+    }
+
+    fn plan(&self) -> &dyn Printable {
+        self
+    }
+
+    fn execute(self: Box<Self>, out: &Output) -> Result<Box<dyn RestoreDone>> {
+        Ok(Box::new(PgRestorePlan::execute(*self, out)?))
+    }
+}
+
+impl PgRestorePlan {
+    /// What is restored, in words.
+    fn what(&self) -> String {
+        match &self.tables {
+            None => format!("the whole {} archive {}", self.format.label(), self.backup_id),
+            Some(t) => format!("table(s) {} of {} archive {}", t.join(", "), self.format.label(), self.backup_id),
+        }
+    }
+}
+
+impl Printable for PgRestorePlan {
+    fn json(&self) -> Result<String> {
+        pretty_json(self)
+    }
+
+    fn text(&self) -> String {
+        let from = from_copies(&self.backup_path, &self.other_copies);
+        format!("{}\nwould restore {} {from}into {}\n", self.why, self.what(), self.target)
+    }
+}
+
+impl Printable for PgRestoreReport {
+    fn json(&self) -> Result<String> {
+        pretty_json(self)
+    }
+
+    fn text(&self) -> String {
+        let mut s = copies_read(&self.passed_over_copies, &self.plan.backup_path);
+        s.push_str(&format!("restored {} into {}\n", self.plan.what(), self.plan.target));
+        s.push_str(&format!(
+            "indexes: {}   constraints: {}   time: {:.2}s\n",
+            self.indexes, self.constraints, self.seconds
+        ));
+        for fk in &self.skipped_foreign_keys {
+            if fk.starts_with("trigger ") {
+                s.push_str(&format!("left out {fk}\n"));
+            } else {
+                s.push_str(&format!("left out foreign key {fk} (it points at a table not restored)\n"));
+            }
+        }
+        for t in &self.tables_restored {
+            s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows_text()));
+        }
+        s.push_str(&format!("drop it when done: lastgood scratch drop {} --live …\n", self.plan.target_database));
+        s
+    }
+}
+
+impl RestoreDone for PgRestoreReport {
+    fn backup_path(&self) -> &std::path::Path {
+        &self.plan.backup_path
+    }
+
+    fn passed_over_copies(&self) -> &[PassedCopy] {
+        &self.passed_over_copies
+    }
+
+    fn check(&self) -> Option<&str> {
+        None
+    }
+
+    fn seconds(&self) -> f64 {
+        self.seconds
+    }
+}
+
 /// A scratch database restored for one probe (drill, bisect, history) and dropped again: by
 /// `finish`, or when it drops (also after an error or a panic), or on Ctrl-C.
 pub struct ProbeScratch {
@@ -593,12 +701,13 @@ impl ProbeScratch {
     /// Restores `tables` (`None`: the whole archive) of `backup` into a new marked database on
     /// `server`, named after the backup and this process so concurrent probes never collide.
     pub fn restore(
-        backup: &Backup,
+        backup: impl Into<BackupRef>,
         tables: Option<Vec<String>>,
         server: &PgConn,
         why: String,
         out: &Output,
     ) -> Result<ProbeScratch> {
+        let backup = &backup.into();
         let now = Utc::now();
         let id: String = backup.id.chars().take(16).collect();
         let name = format!("{PREFIX}{id}_{}_{}", std::process::id(), now.format("%H%M%S%3f"));
@@ -642,7 +751,7 @@ impl Drop for ProbeScratch {
 
 /// Maps `--tables` names onto the archive's schema-qualified tables (a bare name is
 /// `public.name`). Errors: `BadInput` naming the absent table and what the archive has.
-fn resolve_tables(backup: &Backup, names: &[String]) -> Result<Vec<String>> {
+fn resolve_tables(backup: &BackupRef, names: &[String]) -> Result<Vec<String>> {
     backup.refuse_skipped(names, "restore --tables copies")?;
     names
         .iter()
@@ -669,7 +778,7 @@ fn read_archive(path: &std::path::Path, format: Format) -> Result<Archive> {
 /// The live databases `backup` names: its manifest's PostgreSQL `source`, and the database its
 /// pg_dump archive header (or a plain dump's `CREATE DATABASE`) names. A plain dump made without
 /// `--create` names no database.
-fn sources_of(b: &Backup) -> Vec<LiveSource> {
+fn sources_of(b: &BackupSource) -> Vec<LiveSource> {
     let mut out = Vec::new();
     if let Some(s) = b.source.as_deref() {
         let pg = b.format.is_postgres() || s.starts_with("postgres://") || s.starts_with("postgresql://");
@@ -677,21 +786,21 @@ fn sources_of(b: &Backup) -> Vec<LiveSource> {
             && !std::path::Path::new(s).is_absolute()
             && let Ok(conn) = PgConn::resolve(s)
         {
-            out.push(LiveSource { place: LivePlace::Database(conn), backup_id: b.id.clone() });
+            out.push(LiveSource { place: LivePlace::Database(conn), backup_id: b.backup_id.clone() });
         }
     }
     if b.format.is_postgres()
-        && let Some(name) = b.archive.as_ref().and_then(|a| a.dbname.clone()).filter(|n| !n.is_empty())
+        && let Some(name) = b.dbname.clone().filter(|n| !n.is_empty())
     {
-        out.push(LiveSource { place: LivePlace::AnyServer(name), backup_id: b.id.clone() });
+        out.push(LiveSource { place: LivePlace::AnyServer(name), backup_id: b.backup_id.clone() });
     }
     out
 }
 
 /// The PostgreSQL databases the catalogued backups name as their source: manifests' `source`
 /// (SQLite paths left out) and pg_dump archives' own database names.
-pub fn live_sources(catalog: &crate::core::catalog::Catalog) -> Vec<LiveSource> {
-    catalog.backups.iter().flat_map(sources_of).collect()
+pub fn live_sources(catalogued: &[BackupSource]) -> Vec<LiveSource> {
+    catalogued.iter().flat_map(sources_of).collect()
 }
 
 /// The one rule for where a PostgreSQL restore may write, used by every restore (`restore`, and
@@ -702,7 +811,7 @@ pub fn live_sources(catalog: &crate::core::catalog::Catalog) -> Vec<LiveSource> 
 /// Errors: `Refused`.
 pub fn check_restore_target(
     target: &PgConn,
-    backup: &Backup,
+    backup: &BackupRef,
     live_dbname: Option<&str>,
     sources: &[LiveSource],
 ) -> Result<()> {
@@ -717,7 +826,7 @@ pub fn check_restore_target(
         .hint(rebuild)
         .into());
     }
-    let own = sources_of(backup);
+    let own = sources_of(&backup.source_facts());
     if let Some(src) = own.iter().chain(sources).find(|s| s.is(target)) {
         return Err(refused(format!(
             "`{name}` on {} is a live database ({}); lastgood restores only into scratch, even with --force",
@@ -752,7 +861,7 @@ pub fn server_for_restore(live: Option<&str>, scratch_url: Option<&str>) -> Resu
 
 /// What `show` adds for a pg_dump archive: row counts per table (by reading the data through
 /// `pg_restore -a`, or the plain dump itself) and the schema objects, both streamed.
-pub fn archive_details(backup: &Backup) -> Result<(Vec<TableFacts>, Vec<SchemaObject>)> {
+pub fn archive_details(backup: &BackupRef) -> Result<(Vec<TableFacts>, Vec<SchemaObject>)> {
     let path = &backup.primary().path;
     let to_objects = |v: Vec<(String, String, String)>| {
         v.into_iter().map(|(kind, name, sql)| SchemaObject { kind, table: name.clone(), name, sql }).collect::<Vec<_>>()
@@ -761,7 +870,7 @@ pub fn archive_details(backup: &Backup) -> Result<(Vec<TableFacts>, Vec<SchemaOb
         let open = || -> Result<Box<dyn std::io::Read>> {
             let f =
                 std::fs::File::open(path).map_err(|e| environment(format!("cannot read `{}`: {e}", path.display())))?;
-            decoder(backup.compression, f)
+            decoder(backup.primary().compression, f)
         };
         let schema = archive::split_schema_sql(open()?)?;
         return Ok((backup.tables.clone(), to_objects(schema)));

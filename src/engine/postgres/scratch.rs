@@ -8,10 +8,9 @@
 //! never while sessions are connected to it (`Admin::prepare_target`).
 
 use anyhow::Result;
-use serde::Serialize;
 
 use super::conn::PgConn;
-use crate::engine::quote_ident;
+use crate::engine::{KeptDb, ScratchDb, quote_ident};
 use crate::error::{bad_input, refused};
 
 /// Every scratch database lastgood creates carries a COMMENT starting with this.
@@ -23,15 +22,6 @@ pub const RESTORED_NOTE: &str = "lastgood restored";
 pub const PREFIX: &str = "lastgood_scratch_";
 /// PostgreSQL's longest name (NAMEDATALEN - 1 bytes); a longer one is cut silently by the server.
 pub const MAX_NAME: usize = 63;
-
-/// A scratch database on a server.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScratchDb {
-    pub id: String,
-    pub database: String,
-    pub comment: String,
-    pub size: i64,
-}
 
 /// A connection to the server's maintenance database, for CREATE/DROP DATABASE.
 pub struct Admin {
@@ -227,13 +217,6 @@ impl Admin {
             })
             .collect())
     }
-}
-
-/// A scratch database `scratch drop` left alone because it is live, and why.
-#[derive(Debug, Clone, Serialize)]
-pub struct KeptDb {
-    pub database: String,
-    pub reason: String,
 }
 
 /// Drops scratch databases: the one whose id or name is `which`, or all (`None`). Only databases

@@ -1,16 +1,22 @@
 //! The SQLite engine: `SqliteDb`, the `Database` trait over rusqlite (reading tables, triggers,
-//! one write transaction with its safety snapshot); `file`: the database file on disk (header,
-//! side files, the read-only URI of a backup); `demo`: the demo's incident sandbox. SQLite's
-//! restore and promote are still in `core/` (phase 2 of issue 11 moves them here).
+//! one write transaction with its safety snapshot); `engine`: its entry in the registry; `file`:
+//! the database file on disk (header, side files, the read-only URI of a backup); `restore`:
+//! backups into scratch files; `promote`: a scratch file atomically over live; `backup`: the
+//! `VACUUM INTO` snapshot `lastgood backup` stores; `snapshot`: safety snapshot names and the undo
+//! command; `demo`: the demo's incident sandbox.
 //!
 //! Invariants: a backup is only ever opened read-only (`immutable=1` when no `-wal` sits beside
 //! it, so nothing is created next to it); a file is checked for the SQLite header before SQLite
 //! sees it, so a text file named `.db` is reported as such rather than as "file is not a
 //! database"; SQLite errors are classified (corruption → `BadInput`, I/O → `Environment`).
 
+pub mod backup;
 pub mod demo;
 pub mod engine;
 pub mod file;
+pub mod promote;
+pub mod restore;
+pub mod snapshot;
 
 use std::path::{Path, PathBuf};
 
