@@ -35,7 +35,7 @@ use cmd::{Cli, Command};
 
 /// Runs one parsed command line; returns the exit code for a completed command.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
-    let ctx = cmd::Context::new(&cli.global);
+    let ctx = cmd::Context::new(&cli.global)?;
     match &cli.command {
         Command::Catalog(a) => cmd::catalog::run(a, &ctx),
         Command::Show(a) => cmd::show::run(a, &ctx),

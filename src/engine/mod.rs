@@ -22,6 +22,7 @@
 pub mod missing;
 pub mod postgres;
 pub mod registry;
+pub mod source;
 pub mod sqlite;
 
 use std::path::{Path, PathBuf};

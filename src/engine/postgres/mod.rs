@@ -48,6 +48,7 @@ pub mod load;
 pub mod promote;
 pub mod restore;
 pub mod scratch;
+pub mod source;
 pub mod tools;
 
 use anyhow::Result;

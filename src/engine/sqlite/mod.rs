@@ -11,6 +11,9 @@
 pub mod demo;
 pub mod engine;
 pub mod file;
+pub mod source;
+pub mod store;
+pub mod stored;
 
 use std::path::{Path, PathBuf};
 
