@@ -14,10 +14,22 @@
 //!
 //! Layout: this file holds the traits and the types every engine and the core share (`Format`,
 //! `Location`, `EngineKind`, `TableSchema`, `SkippedTable`, `PassedCopy`, triggers, foreign keys…);
-//! `sqlite/` and `postgres/` are the engines; `missing` is the promote check both use. The
-//! engines depend on the leaf layers only, never on `core/` — except PostgreSQL's restore, which
-//! still takes the catalog's `Backup` until phase 2 of issue 11 hands it an engine-layer request
-//! (listed in `tests/cli/architecture.rs`).
+//! `sqlite/` and `postgres/` are the engines; `source` the `Source` trait (how repository entries
+//! become backups) and its neutral types; `registry` lists engines and sources; `missing` is the
+//! promote check both use. The engines depend on the leaf layers and `repo/` only, never on
+//! `core/` — except PostgreSQL's restore, which still takes the catalog's `Backup` until phase 2
+//! of issue 11 hands it an engine-layer request (listed in `tests/cli/architecture.rs`).
+//!
+//! Adding a source (a backup format of an existing engine, say a Litestream replica):
+//! - `src/engine/<engine>/source.rs` (or a new file beside it): a type implementing
+//!   `source::Source` — `sniff` its first bytes, its grouping rules (`one_backup`, `side_file`,
+//!   `read_with`, `companions`), `inspect` (facts; `Inspection::window` when it restores to a
+//!   window), `verify`; declared with `pub mod` in the engine's `mod.rs`;
+//! - its `Format` variant(s) below (with a `label`), added to its engine's `Engine::formats`;
+//! - one entry in `registry::SOURCES`.
+//!
+//! The catalog, its cache, `catalog --json` and `verify` then list and check it with no change;
+//! restoring it is its engine's restore's to learn.
 
 pub mod missing;
 pub mod postgres;
