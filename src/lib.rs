@@ -10,8 +10,9 @@
 //! two modules import each other, at any level (checked by `tests/cli/architecture.rs`):
 //! 1. leaves: `value`, `rows`, `time`, `output`, `error`, `exit`, `redact`, `interrupt`, `sort`,
 //!    `util/`;
-//! 2. `repo/`: where backups are stored;
-//! 3. `engine/`: the `Database` trait, neutral types, `sqlite/`, `postgres/`;
+//! 2. `repo/`: where backups are stored (the `Repository` trait; the local folder);
+//! 3. `engine/`: the `Database`, `Engine` and `Source` traits, neutral types, the registry,
+//!    `sqlite/`, `postgres/`;
 //! 4. `core/`: what works the same for every engine (SQLite's restore and promote still sit here
 //!    until phase 2 of issue 11 moves them behind the engine registry);
 //! 5. `cmd/`: the command line and its rendering.
