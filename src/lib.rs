@@ -10,9 +10,9 @@
 //! two modules import each other, at any level (checked by `tests/cli/architecture.rs`):
 //! 1. leaves: `value`, `rows`, `time`, `output`, `error`, `exit`, `redact`, `interrupt`, `sort`,
 //!    `util/`;
-//! 2. `repo/`: where backups are stored;
-//! 3. `engine/`: the `Database` and `Engine` traits, the registry, neutral types, `sqlite/`,
-//!    `postgres/` (each engine's restore, promote, backup and safety snapshots among them);
+//! 2. `repo/`: where backups are stored (the `Repository` trait; the local folder);
+//! 3. `engine/`: the `Database`, `Engine` and `Source` traits, the registry, neutral types,
+//!    `sqlite/`, `postgres/` (each engine's restore, promote, backup, safety snapshots and sources);
 //! 4. `core/`: what works the same for every engine, asking the engine registry for the rest;
 //! 5. `cmd/`: the command line and its rendering.
 
@@ -35,7 +35,7 @@ use cmd::{Cli, Command};
 
 /// Runs one parsed command line; returns the exit code for a completed command.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
-    let ctx = cmd::Context::new(&cli.global);
+    let ctx = cmd::Context::new(&cli.global)?;
     match &cli.command {
         Command::Catalog(a) => cmd::catalog::run(a, &ctx),
         Command::Show(a) => cmd::show::run(a, &ctx),

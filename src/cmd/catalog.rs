@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::cmd::picker::mark;
-use crate::core::catalog::{Backup, Catalog, Ignored};
+use crate::core::catalog::{Backup, Catalog, Ignored, RecoveryWindow};
 use crate::output::{human_age, human_bytes, table};
 
 use super::Context;
@@ -22,6 +22,8 @@ struct CatalogView<'a> {
     repositories: &'a [std::path::PathBuf],
     now: DateTime<Utc>,
     backups: Vec<BackupView<'a>>,
+    /// Recovery windows: restorable to any moment inside (empty until a source yields one).
+    windows: &'a [RecoveryWindow],
     ignored: &'a [Ignored],
 }
 
@@ -60,6 +62,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
                 }
             })
             .collect(),
+        windows: &catalog.windows,
         ignored: &catalog.ignored,
     };
     ctx.out.emit(&view, |v| render(&catalog, v, ctx))?;
@@ -69,6 +72,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
 fn render(catalog: &Catalog, view: &CatalogView, ctx: &Context) -> String {
     if catalog.backups.is_empty() {
         let mut s = format!("no backups found in {}\n", join_paths(&catalog.repositories));
+        s.push_str(&window_lines(&catalog.windows));
         s.push_str(&ignored_lines(&catalog.ignored));
         return s;
     }
@@ -124,6 +128,7 @@ fn render(catalog: &Catalog, view: &CatalogView, ctx: &Context) -> String {
         .collect();
     let mut s = table(&["ID", "TAKEN AT", "FROM", "AGE", "SIZE", "COPIES", "FLAGS", "TABLES (ROWS)", "PATH"], &rows);
     s.push_str(&format!("{} backup(s) in {}\n", catalog.backups.len(), join_paths(&catalog.repositories)));
+    s.push_str(&window_lines(&catalog.windows));
     for b in &catalog.backups {
         for w in &b.warnings {
             s.push_str(&format!("warning: backup {} (`{}`): {w}\n", b.id, b.primary().path.display()));
@@ -131,6 +136,26 @@ fn render(catalog: &Catalog, view: &CatalogView, ctx: &Context) -> String {
     }
     s.push_str(&ignored_lines(&catalog.ignored));
     s
+}
+
+/// One line per recovery window (nothing when there is none).
+fn window_lines(windows: &[RecoveryWindow]) -> String {
+    windows
+        .iter()
+        .map(|w| {
+            let gaps = match w.window.gaps.len() {
+                0 => String::new(),
+                n => format!(", {n} gap(s)"),
+            };
+            format!(
+                "recovery window {}: any moment from {} to {}{gaps} (`{}`)\n",
+                w.id,
+                crate::time::show(w.window.from),
+                crate::time::show(w.window.to),
+                w.copies.first().map(|c| c.path.display().to_string()).unwrap_or_default()
+            )
+        })
+        .collect()
 }
 
 fn ignored_lines(ignored: &[Ignored]) -> String {

@@ -53,9 +53,10 @@ pub struct GlobalOpts {
     /// More detail on stderr (repeat for more).
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// A repository of backups (repeatable; LASTGOOD_REPO takes a colon-separated list).
-    #[arg(long = "repo", value_name = "DIR", global = true, env = "LASTGOOD_REPO", value_delimiter = ':')]
-    pub repos: Vec<PathBuf>,
+    /// A repository of backups: a folder or a file:// URL (repeatable; LASTGOOD_REPO takes a
+    /// colon-separated list, a `://` keeping its colon).
+    #[arg(long = "repo", value_name = "DIR", global = true, env = "LASTGOOD_REPO")]
+    pub repos: Vec<String>,
     /// Read times without an offset as UTC instead of local time.
     #[arg(long, global = true)]
     pub utc: bool,
@@ -102,13 +103,18 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(g: &GlobalOpts) -> Context {
-        Context {
+    /// Errors: `Usage` for a repository URL whose scheme is not supported (`repo::location`).
+    pub fn new(g: &GlobalOpts) -> anyhow::Result<Context> {
+        let mut repos = Vec::new();
+        for name in g.repos.iter().flat_map(|list| crate::repo::split_list(list)) {
+            repos.push(crate::repo::location(&name)?);
+        }
+        Ok(Context {
             out: Output { json: g.json, quiet: g.quiet, verbose: g.verbose },
-            repos: g.repos.iter().filter(|p| !p.as_os_str().is_empty()).cloned().collect(),
+            repos,
             utc: g.utc,
             now: Utc::now(),
-        }
+        })
     }
 
     /// Scans the repositories, warning about files that look like backups but are not.

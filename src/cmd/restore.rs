@@ -94,13 +94,8 @@ fn choose<'c>(
     catalog: &'c Catalog,
 ) -> anyhow::Result<(&'c crate::core::catalog::Backup, String)> {
     if let Some(sel) = &args.backup {
-        let b = catalog.select(sel)?;
-        let named = named_copy(b, Some(std::path::Path::new(sel)));
-        let only = if named.is_some() { "; reading only that copy" } else { "" };
-        return Ok((
-            b,
-            format!("using backup {} taken at {} (selected as `{sel}`{only})", b.id, crate::time::show(b.taken_at)),
-        ));
+        let s = catalog.select(crate::core::catalog::Selector::Backup(sel))?;
+        return Ok((s.point()?, s.reason));
     }
     let Some(at_text) = args.at.as_deref() else {
         let b = crate::cmd::picker::pick(catalog, ctx.now)?;
@@ -110,61 +105,9 @@ fn choose<'c>(
         ));
     };
     let at = crate::time::parse_past_time(at_text, ctx.now, ctx.utc)?;
-    let choice = catalog.newest_at_or_before(at, ctx.now)?;
-    let b = choice.backup;
-    let mut why = format!(
-        "using backup {} taken at {} ({}): the newest taken at or before {} (`{at_text}`)",
-        b.id,
-        crate::time::show(b.taken_at),
-        b.taken_at_source.label(),
-        crate::time::show(at)
-    );
-    for s in &choice.skipped_damaged {
-        why.push_str(&format!("; skipped damaged backup {} taken at {}", s.id, crate::time::show(s.taken_at)));
+    let s = catalog.select(crate::core::catalog::Selector::At { at, given: at_text, now: ctx.now })?;
+    for note in &s.notes {
+        ctx.out.warn(note);
     }
-    for note in passed_over(catalog, &choice, ctx.now) {
-        ctx.out.warn(&note);
-        why.push_str(&format!("; {note}"));
-    }
-    Ok((b, why))
-}
-
-/// What the operator must hear about a choice by time: backups dated in the future (no `--at`
-/// reaches them), other backups with the chosen one's taken-at, links not followed.
-fn passed_over(
-    catalog: &Catalog,
-    choice: &crate::core::catalog::AtChoice,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Vec<String> {
-    let mut notes = Vec::new();
-    if !choice.future_dated.is_empty() {
-        let which: Vec<String> =
-            choice.future_dated.iter().map(|b| crate::core::catalog::future_note(b, now)).collect();
-        notes.push(format!(
-            "passed over {} backup(s) dated in the future (clock skew?): {}",
-            which.len(),
-            which.join("; ")
-        ));
-    }
-    if !choice.tied_with.is_empty() {
-        let others: Vec<&str> = choice.tied_with.iter().map(|b| b.id.as_str()).collect();
-        notes.push(format!(
-            "backups {} and {} share taken-at {}: chose {} ({})",
-            choice.backup.id,
-            others.join(", "),
-            crate::time::show(choice.backup.taken_at),
-            choice.backup.id,
-            crate::core::catalog::TIE_RULE
-        ));
-    }
-    let links: Vec<String> = catalog
-        .ignored
-        .iter()
-        .filter(|i| i.kind == crate::core::catalog::IgnoredKind::Link)
-        .map(|i| format!("`{}` ({})", i.path.display(), i.reason))
-        .collect();
-    if !links.is_empty() {
-        notes.push(format!("links not followed, so not searched: {}", links.join(", ")));
-    }
-    notes
+    Ok((s.point()?, s.reason))
 }

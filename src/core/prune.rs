@@ -9,27 +9,28 @@
 //! and the first that passes `healthy` (the cmd runs `verify` on its copies) is protected. When
 //! none passes, nothing is removed: the plan is refused.
 //!
-//! Removing a backup removes, for each copy, its real files below the repository's canonical root
-//! (`Copy::real`): the main file and its other hard-linked names, its `-wal` and `-shm`, and its
-//! manifest. Nothing is removed through a link or outside a repository: a symbolic link is never
-//! removed nor followed (a link to a removed backup is left dangling, and named in the plan as
-//! `links_left`), and a path whose folder resolves elsewhere than where the catalog found it is
-//! refused.
+//! Removing a backup removes, for each copy, its entries through its repository
+//! (`Repository::remove`, by key): the main file and its other hard-linked names, the files its
+//! source removes with it (a SQLite `-wal` and `-shm`), and its manifest. Nothing is removed
+//! through a link or outside a repository: a symbolic link is never removed nor followed (a link
+//! to a removed backup is left dangling, and named in the plan as `links_left`), and a path whose
+//! folder resolves elsewhere than where the catalog found it is refused.
 //!
 //! Invariant: the backup `bisect` recorded as the last known good (a mark in the cache of any
 //! repository of the catalog) is kept, every copy of it, whatever the rules say and whether or not
 //! it is healthy: it is the backup an incident is repaired from.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use chrono::Local;
 use serde::Serialize;
 
 use crate::core::catalog::{Backup, Catalog, manifest};
-use crate::engine::sqlite::file::side_file;
+use crate::engine::registry;
 use crate::error::{refused, usage};
+use crate::repo::Repo;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rules {
@@ -50,9 +51,9 @@ pub struct Decision {
     /// Links (inside a repository) to a removed backup, left in place: they dangle afterwards.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links_left: Vec<std::path::PathBuf>,
-    /// The real files removing the backup removes (see module docs).
+    /// The entries removing the backup removes, as (repository, key) (see module docs).
     #[serde(skip)]
-    files: Vec<PathBuf>,
+    files: Vec<(Repo, PathBuf)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -144,15 +145,15 @@ impl PrunePlan {
         Ok(PrunePlan { decisions })
     }
 
-    /// Removes the real files of every backup not kept (module docs). Returns the files removed.
-    /// Errors: `Environment` when one cannot be removed, `Refused` for a path that now goes
-    /// through a link.
+    /// Removes the entries of every backup not kept (module docs). Returns where the removed
+    /// ones were (real paths of local files). Errors: `Environment` when one cannot be removed,
+    /// `Refused` for a path that now goes through a link.
     pub fn execute(&self) -> Result<Vec<PathBuf>> {
         let mut removed = Vec::new();
         for d in self.decisions.iter().filter(|d| !d.keep) {
-            for p in &d.files {
-                if remove_real(p)? {
-                    removed.push(p.clone());
+            for (store, key) in &d.files {
+                if store.remove(key)? {
+                    removed.push(store.locate(key));
                 }
             }
         }
@@ -160,16 +161,19 @@ impl PrunePlan {
     }
 }
 
-/// The real files of every copy of `b`: main file and hard links, `-wal`, `-shm`, manifest.
-fn real_files(b: &Backup) -> Vec<PathBuf> {
+/// The entries of every copy of `b`: main file and hard links, then for each the files removed
+/// with it (`-wal`, `-shm`) and its manifest.
+fn real_files(b: &Backup) -> Vec<(Repo, PathBuf)> {
     let mut files = Vec::new();
     for c in &b.copies {
-        files.push(c.real.clone());
-        files.extend(c.hard_links.iter().cloned());
-        for main in std::iter::once(&c.real).chain(&c.hard_links) {
-            files.push(side_file(main, "-wal"));
-            files.push(side_file(main, "-shm"));
-            files.push(manifest::path_for(main));
+        let names: Vec<(Repo, PathBuf)> =
+            std::iter::once((c.store.clone(), c.key.clone())).chain(c.hard_links.iter().cloned()).collect();
+        files.extend(names.iter().cloned());
+        for (store, main) in names {
+            for s in registry::sources() {
+                files.extend(s.companions(&main).into_iter().map(|k| (store.clone(), k)));
+            }
+            files.push((store, manifest::path_for(&main)));
         }
     }
     files
@@ -183,25 +187,4 @@ fn links_to(b: &Backup) -> Vec<PathBuf> {
         .filter(|a| std::fs::symlink_metadata(a).is_ok_and(|m| m.file_type().is_symlink()))
         .cloned()
         .collect()
-}
-
-/// Removes `p` if it is a real file (or a pg_dump directory archive) whose folder is where the
-/// catalog found it; a missing file or a link is left alone. Returns whether it removed it.
-fn remove_real(p: &Path) -> Result<bool> {
-    let Ok(meta) = std::fs::symlink_metadata(p) else { return Ok(false) };
-    if meta.file_type().is_symlink() {
-        return Ok(false);
-    }
-    let folder = p.parent().unwrap_or(Path::new("/"));
-    if folder.canonicalize().ok().as_deref() != Some(folder) {
-        return Err(refused(format!(
-            "`{}` is no longer where the catalog found it: its folder goes through a link now",
-            p.display()
-        ))
-        .hint("run prune again")
-        .into());
-    }
-    let gone = if meta.is_dir() { std::fs::remove_dir_all(p) } else { std::fs::remove_file(p) };
-    gone.map_err(|e| crate::error::environment(format!("cannot remove `{}`: {e}", p.display())))?;
-    Ok(true)
 }

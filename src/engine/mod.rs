@@ -15,7 +15,8 @@
 //! Layout: this file holds the traits (`Database`, `Engine`) and the types every engine and the
 //! core share (`Format`, `Location`, `EngineKind`, `TableSchema`, `SkippedTable`, `PassedCopy`,
 //! triggers, foreign keys…, and the write side's requests: `BackupRef`, `RestoreRequest`,
-//! `PromoteRequest`, …); `registry` lists the engines; `sqlite/` and `postgres/` are the engines;
+//! `PromoteRequest`, …); `source` the `Source` trait (how repository entries become
+//! backups) and its neutral types; `registry` lists engines and sources; `sqlite/` and `postgres/` are the engines;
 //! `missing` is the promote check both use. The engines depend on the leaf layers and `repo/`
 //! only, never on `core/`: the core hands them what they need of the catalog (`BackupRef`, its
 //! copies' `CopyReader`, `Catalogued`).
@@ -31,10 +32,23 @@
 //! - `backup.rs`: `take_backup`, the consistent snapshot `lastgood backup` stores;
 //! - `snapshot.rs`: `safety_snapshot_path` and `undo_command` for merge;
 //! - `scratch_list`/`scratch_drop` only where scratch copies are databases on a server.
+//!
+//! ## Adding a source
+//! A backup format of an existing engine (say a Litestream replica):
+//! - `src/engine/<engine>/source.rs` (or a new file beside it): a type implementing
+//!   `source::Source` — `sniff` its first bytes, its grouping rules (`one_backup`, `side_file`,
+//!   `read_with`, `companions`), `inspect` (facts; `Inspection::window` when it restores to a
+//!   window), `verify`; declared with `pub mod` in the engine's `mod.rs`;
+//! - its `Format` variant(s) below (with a `label`), added to its engine's `Engine::formats`;
+//! - one entry in `registry::SOURCES`.
+//!
+//! The catalog, its cache, `catalog --json` and `verify` then list and check it with no change;
+//! restoring it is its engine's restore's to learn.
 
 pub mod missing;
 pub mod postgres;
 pub mod registry;
+pub mod source;
 pub mod sqlite;
 
 use std::path::{Path, PathBuf};

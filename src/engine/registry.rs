@@ -1,16 +1,40 @@
-//! The engine registry: the one place that lists the engines and picks one for a location, a
-//! backup format or an engine kind. Outside `src/engine/`, code asks the registry
-//! (`engine::registry::for_location(&loc).open(…)`) and never names SQLite or PostgreSQL.
+//! The engine registry: the one place that lists the engines and the sources, and picks one for a
+//! location, a backup format or an engine kind. Outside `src/engine/`, code asks the registry
+//! (`engine::registry::for_location(&loc).open(…)`, `registry::source_for(format).inspect(…)`)
+//! and never names SQLite or PostgreSQL.
 //!
-//! The `Engine` trait itself sits in `engine/mod.rs`, beside `Database`.
+//! The `Engine` trait itself sits in `engine/mod.rs`, beside `Database`; the `Source` trait in
+//! `engine/source.rs`.
 //!
-//! Invariant: every `Location` and every `Format` is claimed by exactly one engine (checked by the
-//! tests below), so `for_location` and `for_format` never fail.
+//! Invariant: every `Location` and every `Format` is claimed by exactly one engine, and every
+//! `Format` by exactly one source (checked by the tests below), so `for_location`, `for_format`
+//! and `source_for` never fail.
 
+use super::source::Source;
 use super::{Engine, EngineKind, Format, Location};
 
 /// Every engine lastgood has, in the order they are tried.
 static ENGINES: &[&dyn Engine] = &[&super::sqlite::engine::Sqlite, &super::postgres::engine::Postgres];
+
+/// Every source, in the order they are asked (`sniff`: the first that recognises a file wins).
+/// The first is the default: the one whose words say a file is not a backup, and whose format a
+/// backup has when neither content, name nor manifest tells.
+static SOURCES: &[&dyn Source] = &[&super::sqlite::source::SqliteFile, &super::postgres::source::PgDump];
+
+/// Every source.
+pub fn sources() -> &'static [&'static dyn Source] {
+    SOURCES
+}
+
+/// The source that reads a backup format.
+pub fn source_for(format: Format) -> &'static dyn Source {
+    SOURCES.iter().copied().find(|s| s.formats().contains(&format)).expect("every format belongs to one source")
+}
+
+/// The source of files nothing else claims (see `SOURCES`).
+pub fn default_source() -> &'static dyn Source {
+    SOURCES[0]
+}
 
 /// Every engine.
 pub fn all() -> &'static [&'static dyn Engine] {
@@ -45,6 +69,18 @@ mod tests {
             let loc = Location::parse(s);
             assert_eq!(ENGINES.iter().filter(|e| e.claims(&loc)).count(), 1, "{s}");
             assert_eq!(for_location(&loc).kind(), loc.engine());
+        }
+    }
+
+    #[test]
+    fn every_format_has_exactly_one_source() {
+        for f in [Format::Sqlite, Format::PgCustom, Format::PgDirectory, Format::PgTar, Format::PgPlain] {
+            assert_eq!(SOURCES.iter().filter(|s| s.formats().contains(&f)).count(), 1, "{f:?}");
+        }
+        // A source's formats are one engine's.
+        for s in SOURCES {
+            let kinds: Vec<EngineKind> = s.formats().iter().map(|f| for_format(*f).kind()).collect();
+            assert!(kinds.windows(2).all(|w| w[0] == w[1]), "{}", s.name());
         }
     }
 }

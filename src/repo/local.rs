@@ -1,12 +1,14 @@
-//! A repository that is a local folder: listing its files, the walk behind `Catalog::scan`.
+//! A repository that is a local folder (`LocalRepo`, the `Repository` of a path or `file://` URL),
+//! and the walk behind `Catalog::scan` (`list`).
 //!
 //! Every repository root is canonicalized first, and the walk descends real folders only. Each
-//! real file (or pg_dump directory archive) is listed once, keyed by (device, inode): hard links,
-//! bind mounts, links and one folder given twice all come down to one entry, under the first name
-//! found — repositories in the order given, names in path order, real names before links. The
-//! entry's path lies under the canonical root of the repository that holds it and goes through no
-//! link (`Entry::real`); every write or removal (`prune`, the cache) uses that path. Other names for
-//! the same file are kept as `aliases`.
+//! real file (or folder the caller counts as one backup, `Rules::one_backup`) is listed once,
+//! keyed by (device, inode): hard links, bind mounts, links and one folder given twice all come
+//! down to one entry, under the first name found — repositories in the order given, names in path
+//! order, real names before links. The entry's key leads from the canonical root of the
+//! repository that holds it through no link (`Listing::real`); every write or removal (`prune`,
+//! the cache) uses that path. Other names for the same file are kept as `aliases`. The walk takes
+//! every local repository at once because links and hard links may join them.
 //!
 //! A symbolic link is followed only when its canonical target lies inside some repository's
 //! canonical root and not in a folder lastgood skips; it then adds an alias (or, for a folder, the
@@ -15,27 +17,53 @@
 //! application's data folder must never make live files look like the newest backups.
 //!
 //! Skipped: folders holding `SKIP_MARKER` (lastgood's scratch folders) and the `CACHE_DIR` cache
-//! folder; and files whose name the caller skips (the catalog: SQLite side files — a `-wal`
-//! belongs to the file beside it —, manifests and lastgood's temporary files).
+//! folder; and files whose name the caller skips (the catalog: files that belong beside another —
+//! a SQLite `-wal` —, manifests and lastgood's temporary files).
+//!
+//! As a `Repository`: `fetch` is the file itself, named below the root as given (so messages name
+//! it as the operator does); `remove` and `locate` use the canonical root; `put` writes under a
+//! temporary name in the destination folder, fsyncs, renames and fsyncs the folder.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{CACHE_DIR, SKIP_MARKER};
-use crate::error::environment;
+use super::{CACHE_DIR, Fetched, Repository, SKIP_MARKER};
+use crate::error::{environment, refused};
 
 /// `ELOOP` on Linux: too many levels of symbolic links (std has no stable `ErrorKind` for it).
 const ELOOP: i32 = 40;
 
-/// A repository as given and as canonicalized.
+/// A local folder repository, as given and as canonicalized.
 #[derive(Debug, Clone)]
-pub struct Root {
+pub struct LocalRepo {
     pub given: PathBuf,
     pub canonical: PathBuf,
+}
+
+impl LocalRepo {
+    /// The folder `given`. Errors: `Environment` when it cannot be read or is not a folder.
+    pub fn open(given: &Path) -> Result<LocalRepo> {
+        Ok(LocalRepo { given: given.to_path_buf(), canonical: canonical_root(given)? })
+    }
+}
+
+/// What the caller says about names and folders (the catalog asks its sources).
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// File names that are never entries of their own (nor followed when a link points at them).
+    pub skipped_name: fn(&str) -> bool,
+    /// Folders that are one entry, not folders to descend into (a pg_dump directory archive).
+    pub one_backup: fn(&Path) -> bool,
+}
+
+impl Rules {
+    /// Every file is an entry; no folder is one.
+    pub const EVERY_FILE: Rules = Rules { skipped_name: |_| false, one_backup: |_| false };
 }
 
 /// One real file (or directory archive) to read.
@@ -55,8 +83,8 @@ pub struct Entry {
 pub struct Alias {
     /// As displayed.
     pub shown: PathBuf,
-    /// A hard link's real path (below a canonical root); `None` for a symbolic link.
-    pub hard_link: Option<PathBuf>,
+    /// A hard link's repository (index in `Listing::roots`) and key; `None` for a symbolic link.
+    pub hard_link: Option<(usize, PathBuf)>,
 }
 
 /// A symbolic link the walk did not follow, and why.
@@ -70,7 +98,7 @@ pub struct Unfollowed {
 /// What the walk found, in scanning order.
 #[derive(Debug)]
 pub struct Listing {
-    pub roots: Vec<Root>,
+    pub roots: Vec<LocalRepo>,
     pub entries: Vec<Entry>,
     pub unfollowed: Vec<Unfollowed>,
 }
@@ -93,15 +121,13 @@ impl Listing {
 }
 
 /// Canonicalizes `repos` (a folder given twice, or by two spellings, is kept once) and lists their
-/// files, leaving out those whose file name `skipped_name` says are never backups (nor followed
-/// when a link points at them). Errors: `Environment` when a repository cannot be read or is not
-/// a folder.
-pub fn list(repos: &[PathBuf], skipped_name: fn(&str) -> bool) -> Result<Listing> {
-    let mut roots: Vec<Root> = Vec::new();
+/// files by `rules`. Errors: `Environment` when a repository cannot be read or is not a folder.
+pub fn list(repos: &[PathBuf], rules: Rules) -> Result<Listing> {
+    let mut roots: Vec<LocalRepo> = Vec::new();
     for repo in repos {
-        let canonical = canonical_root(repo)?;
-        if !roots.iter().any(|r| r.canonical == canonical) {
-            roots.push(Root { given: repo.clone(), canonical });
+        let r = LocalRepo::open(repo)?;
+        if !roots.iter().any(|o| o.canonical == r.canonical) {
+            roots.push(r);
         }
     }
     let mut w = Walk {
@@ -109,7 +135,7 @@ pub fn list(repos: &[PathBuf], skipped_name: fn(&str) -> bool) -> Result<Listing
         files: HashMap::new(),
         dirs: HashSet::new(),
         links: Vec::new(),
-        skipped_name,
+        rules,
     };
     for i in 0..w.listing.roots.len() {
         let root = w.listing.roots[i].canonical.clone();
@@ -147,8 +173,8 @@ struct Walk {
     /// (device, inode) of every folder walked.
     dirs: HashSet<(u64, u64)>,
     links: Vec<Link>,
-    /// File names that are never backups (the caller's rule).
-    skipped_name: fn(&str) -> bool,
+    /// The caller's rules.
+    rules: Rules,
 }
 
 impl Walk {
@@ -171,18 +197,17 @@ impl Walk {
                 let ft = entry.file_type()?;
                 if ft.is_symlink() {
                     // A linked `.lastgood` is not followed, and the cache not used (`core/catalog/cache.rs`).
-                    if !(self.skipped_name)(&name) && name != CACHE_DIR {
+                    if !(self.rules.skipped_name)(&name) && name != CACHE_DIR {
                         let shown = self.shown(root, &path);
                         self.links.push(Link { at: path, shown });
                     }
                 } else if ft.is_dir() {
-                    if path.join("toc.dat").is_file() {
-                        // A pg_dump directory archive: one backup, not a folder to descend into.
+                    if (self.rules.one_backup)(&path) {
                         found.push((path, entry.metadata()?));
                     } else if name != CACHE_DIR {
                         stack.push(path);
                     }
-                } else if ft.is_file() && !(self.skipped_name)(&name) {
+                } else if ft.is_file() && !(self.rules.skipped_name)(&name) {
                     found.push((path, entry.metadata()?));
                 }
             }
@@ -204,15 +229,19 @@ impl Walk {
             }
             let alias = match link {
                 Some(shown) => Alias { shown, hard_link: None },
-                None => Alias { shown: self.shown(root, path), hard_link: Some(path.to_path_buf()) },
+                None => Alias { shown: self.shown(root, path), hard_link: Some((root, self.key(root, path))) },
             };
             self.listing.entries[i].aliases.push(alias);
             return;
         }
-        let rel = path.strip_prefix(&self.listing.roots[root].canonical).unwrap_or(path).to_path_buf();
+        let rel = self.key(root, path);
         let aliases = link.map(|shown| Alias { shown, hard_link: None }).into_iter().collect();
         self.files.insert(key, self.listing.entries.len());
         self.listing.entries.push(Entry { root, rel, meta, aliases });
+    }
+
+    fn key(&self, root: usize, path: &Path) -> PathBuf {
+        path.strip_prefix(&self.listing.roots[root].canonical).unwrap_or(path).to_path_buf()
     }
 
     fn shown(&self, root: usize, path: &Path) -> PathBuf {
@@ -254,7 +283,7 @@ impl Walk {
             return Ok(Some(format!("link points to `{}`, {why}", target.display())));
         }
         let meta = fs::metadata(&target).map_err(|e| unreadable(&target, &e))?;
-        if meta.is_dir() && !target.join("toc.dat").is_file() {
+        if meta.is_dir() && !(self.rules.one_backup)(&target) {
             if at.parent().is_some_and(|p| p.starts_with(&target)) {
                 return Ok(Some(format!("link loop: it leads back to `{}`, a folder that holds it", target.display())));
             }
@@ -268,7 +297,7 @@ impl Walk {
     /// Why `target` (inside root `root`) is not a place backups are read from, if it is not.
     fn skipped_place(&self, root: usize, target: &Path) -> Option<&'static str> {
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if (self.skipped_name)(&name) {
+        if (self.rules.skipped_name)(&name) {
             return Some("which is not a backup file (a SQLite side file, a manifest or a temporary file)");
         }
         let top = &self.listing.roots[root].canonical;
@@ -285,4 +314,115 @@ impl Walk {
 
 fn unreadable(dir: &Path, e: &std::io::Error) -> anyhow::Error {
     environment(format!("cannot read repository folder `{}`: {e}", dir.display())).into()
+}
+
+impl Repository for LocalRepo {
+    fn describe(&self) -> String {
+        self.given.display().to_string()
+    }
+
+    fn list(&self) -> Result<Vec<super::Entry>> {
+        let listing = list(std::slice::from_ref(&self.given), Rules::EVERY_FILE)?;
+        let mut entries: Vec<super::Entry> = listing
+            .entries
+            .into_iter()
+            .map(|e| super::Entry {
+                size: e.meta.len(),
+                mtime: e.meta.modified().unwrap_or(std::time::UNIX_EPOCH),
+                key: e.rel,
+            })
+            .collect();
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(entries)
+    }
+
+    fn open(&self, key: &Path) -> Result<Box<dyn Read + Send>> {
+        let p = self.given.join(key);
+        let f = fs::File::open(&p).map_err(|e| environment(format!("cannot read `{}`: {e}", p.display())))?;
+        Ok(Box::new(f))
+    }
+
+    fn fetch(&self, key: &Path) -> Result<Fetched> {
+        Ok(Fetched::Stored(self.given.join(key)))
+    }
+
+    fn put(&self, key: &Path, file: &Path) -> Result<()> {
+        let dest = self.canonical.join(key);
+        let dir = crate::util::fs::parent_dir(&dest);
+        let failed = |e: &dyn std::fmt::Display| environment(format!("cannot write `{}`: {e}", dest.display()));
+        fs::create_dir_all(&dir).map_err(|e| failed(&e))?;
+        let mut tmp =
+            tempfile::Builder::new().prefix(crate::util::fs::TEMP_PREFIX).tempfile_in(&dir).map_err(|e| failed(&e))?;
+        let mut src =
+            fs::File::open(file).map_err(|e| environment(format!("cannot read `{}`: {e}", file.display())))?;
+        std::io::copy(&mut src, tmp.as_file_mut()).map_err(|e| failed(&e))?;
+        tmp.as_file().sync_all().map_err(|e| failed(&e))?;
+        tmp.persist(&dest).map_err(|e| failed(&e.error))?;
+        crate::util::fs::sync_dir(&dir);
+        Ok(())
+    }
+
+    fn remove(&self, key: &Path) -> Result<bool> {
+        remove_real(&self.canonical.join(key))
+    }
+
+    fn locate(&self, key: &Path) -> PathBuf {
+        self.canonical.join(key)
+    }
+}
+
+/// Removes `p` if it is a real file (or a folder that is one backup) whose folder is where the
+/// walk found it; a missing file or a link is left alone. Returns whether it removed it.
+fn remove_real(p: &Path) -> Result<bool> {
+    let Ok(meta) = fs::symlink_metadata(p) else { return Ok(false) };
+    if meta.file_type().is_symlink() {
+        return Ok(false);
+    }
+    let folder = p.parent().unwrap_or(Path::new("/"));
+    if folder.canonicalize().ok().as_deref() != Some(folder) {
+        return Err(refused(format!(
+            "`{}` is no longer where the catalog found it: its folder goes through a link now",
+            p.display()
+        ))
+        .hint("run prune again")
+        .into());
+    }
+    let gone = if meta.is_dir() { fs::remove_dir_all(p) } else { fs::remove_file(p) };
+    gone.map_err(|e| environment(format!("cannot remove `{}`: {e}", p.display())))?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The folder as a `Repository`: keys below its top, an atomic put, a remove that leaves
+    /// links and missing keys alone.
+    #[test]
+    fn a_folder_is_a_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("repo");
+        fs::create_dir_all(top.join("2026/11")).unwrap();
+        fs::write(top.join("2026/11/a.db"), b"aaa").unwrap();
+        fs::create_dir(top.join(CACHE_DIR)).unwrap();
+        fs::write(top.join(CACHE_DIR).join("catalog.db"), b"cache").unwrap();
+        std::os::unix::fs::symlink(top.join("2026/11/a.db"), top.join("link.db")).unwrap();
+        let repo = LocalRepo::open(&top).unwrap();
+        let keys: Vec<PathBuf> = repo.list().unwrap().into_iter().map(|e| e.key).collect();
+        assert_eq!(keys, [PathBuf::from("2026/11/a.db")], "the cache is not an entry, a link adds none");
+        let mut text = String::new();
+        repo.open(Path::new("2026/11/a.db")).unwrap().read_to_string(&mut text).unwrap();
+        assert_eq!(text, "aaa");
+        assert_eq!(repo.fetch(Path::new("2026/11/a.db")).unwrap().path(), top.join("2026/11/a.db"));
+        let src = dir.path().join("new.db");
+        fs::write(&src, b"bbbb").unwrap();
+        repo.put(Path::new("2026/12/b.db"), &src).unwrap();
+        assert_eq!(fs::read(top.join("2026/12/b.db")).unwrap(), b"bbbb");
+        assert!(!repo.remove(Path::new("link.db")).unwrap(), "a link is never removed");
+        assert!(top.join("link.db").symlink_metadata().is_ok());
+        assert!(repo.remove(Path::new("2026/11/a.db")).unwrap());
+        assert!(!top.join("2026/11/a.db").exists());
+        assert!(!repo.remove(Path::new("2026/11/a.db")).unwrap(), "nothing left to remove");
+        assert_eq!(repo.locate(Path::new("x")), top.canonicalize().unwrap().join("x"));
+    }
 }

@@ -745,3 +745,45 @@ fn an_internal_error_or_a_panic_exits_70_with_one_line() {
     let help = lastgood(dir.path()).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("70 internal error"));
 }
+
+/// `--repo` and `LASTGOOD_REPO` take URLs: `file:///x` is the folder `/x`, a `:` followed by `//`
+/// stays in its URL, and any other scheme is a usage error naming it (exit 2, one line).
+#[test]
+fn repositories_are_paths_or_file_urls_and_other_schemes_are_refused() {
+    let dir = tempdir();
+    let (repo, _) = three_backups(&dir);
+    let offsite = path(&dir, "off site");
+    std::fs::create_dir(&offsite).unwrap();
+    std::fs::copy(repo.join("shop-20261123-070000.db"), offsite.join("shop-20261123-070000.db")).unwrap();
+    let url = format!("file://{}", s(&repo));
+    let v = json(dir.path(), &["catalog", "--repo", &url]);
+    assert_eq!(v["backups"].as_array().unwrap().len(), 3);
+    assert_eq!(v["repositories"][0], s(&repo), "the folder a file:// URL names");
+    assert_eq!(v["windows"], serde_json::json!([]), "no recovery window yet");
+    // A list: a file URL (its space escaped), then a path; the `://` keeps its colon.
+    let list = format!("file://{}:{}", s(&repo), s(&offsite));
+    let escaped = format!("file://{}", s(&offsite).replace(' ', "%20"));
+    for list in [list, format!("{}:{escaped}", s(&repo))] {
+        let out = lastgood(dir.path()).env("LASTGOOD_REPO", &list).args(["--json", "catalog"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["repositories"].as_array().unwrap().len(), 2, "{list}: {v}");
+        assert_eq!(backup_named(&v, "shop-20261123-070000.db")["copies"].as_array().unwrap().len(), 2);
+    }
+    for (args, scheme) in [
+        (vec!["catalog", "--repo", "s3://bucket/backups"], "s3"),
+        (vec!["verify", "--all", "--repo", "gs://bucket"], "gs"),
+    ] {
+        let err = fails(dir.path(), &args, 2);
+        assert!(err.contains(&format!("`{scheme}://`")) && err.contains("not supported yet"), "{err}");
+    }
+    // In LASTGOOD_REPO among folders: the URL is one entry, refused whole.
+    let out = lastgood(dir.path())
+        .env("LASTGOOD_REPO", format!("{}:s3://bucket:path/x", s(&repo)))
+        .args(["catalog"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("error: repository `s3://bucket`: `s3://`") && err.lines().count() == 1, "{err}");
+}

@@ -1,4 +1,5 @@
-//! The per-repository cache: `<repository>/.lastgood/catalog.db`, a small SQLite file.
+//! The per-repository cache: `<repository>/.lastgood/catalog.db`, a small table store
+//! (`engine::sqlite::store`, a SQLite file).
 //!
 //! It maps a backup file (path relative to the repository) to the facts lastgood read from it, keyed
 //! by the file's size and mtime, its `-wal`'s size and mtime and its manifest's mtime: a file is
@@ -8,6 +9,7 @@
 //! never through a link: when `.lastgood` or `catalog.db` is a link, the repository is scanned
 //! without a cache.
 //!
+//! A file's facts include, once a source yields them, its recovery window (`FileFacts::window`).
 //! Besides per-file facts it holds `marks` (e.g. which backup is the last known good, written by
 //! `bisect`) and `history` digests per (backup sha256, table, column; `''` for none), written by
 //! `history`. Both are keyed by the backup's content checksum (`content_sha256`), so they stay true
@@ -17,15 +19,52 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::FileFacts;
+use crate::engine::sqlite::store::{Store, Table};
+use crate::value::Value;
 
 // 5: identity by `content_sha256` (main file plus `-wal`, keyed by the `-wal`'s stamp too), and
 // facts list skipped (virtual, shadow, foreign) tables, and pg_dump archives' facts include the decoding of every data block (`engine::postgres::archive_data`); facts cached
 // before it are read again.
 const LAYOUT_VERSION: i64 = 5;
 pub const DIR: &str = ".lastgood";
+
+const FILES: Table = Table {
+    name: "files",
+    columns: &[
+        ("path", "TEXT NOT NULL"),
+        ("size", "INTEGER NOT NULL"),
+        ("mtime_ns", "INTEGER NOT NULL"),
+        ("manifest_mtime_ns", "INTEGER NOT NULL"),
+        ("wal_size", "INTEGER NOT NULL"),
+        ("wal_mtime_ns", "INTEGER NOT NULL"),
+        ("facts", "TEXT NOT NULL"),
+    ],
+    key: 1,
+    kept: false,
+};
+
+const MARKS: Table = Table {
+    name: "marks",
+    columns: &[("sha256", "TEXT NOT NULL"), ("mark", "TEXT NOT NULL"), ("value", "TEXT NOT NULL")],
+    key: 2,
+    kept: true,
+};
+
+const HISTORY: Table = Table {
+    name: "history",
+    columns: &[
+        ("sha256", "TEXT NOT NULL"),
+        ("tbl", "TEXT NOT NULL"),
+        ("col", "TEXT NOT NULL"),
+        ("rows", "INTEGER NOT NULL"),
+        ("table_digest", "TEXT NOT NULL"),
+        ("column_digest", "TEXT"),
+    ],
+    key: 3,
+    kept: true,
+};
 
 /// The key that says whether cached facts still describe a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +78,7 @@ pub struct Stamp {
 }
 
 pub struct Cache {
-    conn: Option<Connection>,
+    store: Option<Store>,
     entries: HashMap<String, (Stamp, FileFacts)>,
     dirty: Vec<(String, Stamp, FileFacts)>,
     seen: Vec<String>,
@@ -49,9 +88,9 @@ impl Cache {
     /// Opens (creating if possible) the cache of `repo`. Never fails: without a usable cache file
     /// the cache is simply empty and not written.
     pub fn open(repo: &Path) -> Cache {
-        let conn = open_conn(repo).ok();
-        let entries = conn.as_ref().and_then(|c| load(c).ok()).unwrap_or_default();
-        Cache { conn, entries, dirty: Vec::new(), seen: Vec::new() }
+        let store = open_store(repo).ok();
+        let entries = store.as_ref().and_then(|s| load(s).ok()).unwrap_or_default();
+        Cache { store, entries, dirty: Vec::new(), seen: Vec::new() }
     }
 
     pub fn get(&mut self, rel: &str, stamp: Stamp) -> Option<FileFacts> {
@@ -68,27 +107,49 @@ impl Cache {
 
     /// Writes new entries and forgets files no longer present. Errors are ignored: see module docs.
     pub fn save(self) {
-        let Some(mut conn) = self.conn else { return };
+        let Some(mut store) = self.store else { return };
         let seen: std::collections::HashSet<&String> = self.seen.iter().collect();
         let stale: Vec<&String> = self.entries.keys().filter(|k| !seen.contains(k)).collect();
         if self.dirty.is_empty() && stale.is_empty() {
             return;
         }
-        let _ = (|| -> rusqlite::Result<()> {
-            let tx = conn.transaction()?;
+        let _ = store.write(|w| {
             for (rel, s, facts) in &self.dirty {
                 let json = serde_json::to_string(facts).unwrap_or_default();
-                tx.execute(
-                    "INSERT OR REPLACE INTO files(path, size, mtime_ns, manifest_mtime_ns, wal_size, wal_mtime_ns, facts)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![rel, s.size as i64, s.mtime_ns, s.manifest_mtime_ns, s.wal_size, s.wal_mtime_ns, json],
-                )?;
+                let row = [
+                    text(rel),
+                    Value::Integer(s.size as i64),
+                    Value::Integer(s.mtime_ns),
+                    Value::Integer(s.manifest_mtime_ns),
+                    Value::Integer(s.wal_size),
+                    Value::Integer(s.wal_mtime_ns),
+                    text(&json),
+                ];
+                w.put(&FILES, &row)?;
             }
             for rel in stale {
-                tx.execute("DELETE FROM files WHERE path = ?1", [rel])?;
+                w.delete(&FILES, &["path"], &[text(rel)])?;
             }
-            tx.commit()
-        })();
+            Ok(())
+        });
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.as_bytes().to_vec())
+}
+
+fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        _ => None,
+    }
+}
+
+fn as_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Integer(i) => Some(*i),
+        _ => None,
     }
 }
 
@@ -114,44 +175,24 @@ fn writable_path(repo: &Path) -> Result<PathBuf> {
     }
 }
 
-fn open_conn(repo: &Path) -> Result<Connection> {
-    let file = writable_path(repo)?;
-    let conn = Connection::open(file)?;
-    conn.busy_timeout(std::time::Duration::from_secs(2))?;
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version != LAYOUT_VERSION {
-        conn.execute_batch(&format!(
-            "DROP TABLE IF EXISTS files;
-             CREATE TABLE files(path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-                                manifest_mtime_ns INTEGER NOT NULL, wal_size INTEGER NOT NULL,
-                                wal_mtime_ns INTEGER NOT NULL, facts TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS marks(sha256 TEXT NOT NULL, mark TEXT NOT NULL, value TEXT NOT NULL,
-                                PRIMARY KEY (sha256, mark));
-             CREATE TABLE IF NOT EXISTS history(sha256 TEXT NOT NULL, tbl TEXT NOT NULL, col TEXT NOT NULL,
-                                rows INTEGER NOT NULL, table_digest TEXT NOT NULL, column_digest TEXT,
-                                PRIMARY KEY (sha256, tbl, col));
-             PRAGMA user_version = {LAYOUT_VERSION};"
-        ))?;
-    }
-    Ok(conn)
+fn open_store(repo: &Path) -> Result<Store> {
+    Store::open(&writable_path(repo)?, LAYOUT_VERSION, &[FILES, MARKS, HISTORY])
 }
 
-fn load(conn: &Connection) -> Result<HashMap<String, (Stamp, FileFacts)>> {
-    let mut st =
-        conn.prepare("SELECT path, size, mtime_ns, manifest_mtime_ns, wal_size, wal_mtime_ns, facts FROM files")?;
-    let mut rows = st.query([])?;
+fn load(store: &Store) -> Result<HashMap<String, (Stamp, FileFacts)>> {
     let mut out = HashMap::new();
-    while let Some(r) = rows.next()? {
-        let facts: Option<FileFacts> = serde_json::from_str(&r.get::<_, String>(6)?).ok();
-        if let Some(facts) = facts {
+    for r in store.rows(&FILES)? {
+        let facts: Option<FileFacts> = as_text(&r[6]).and_then(|j| serde_json::from_str(&j).ok());
+        let int = |i: usize| as_int(&r[i]).ok_or_else(|| anyhow::anyhow!("cache column {i} is not an integer"));
+        if let (Some(facts), Some(path)) = (facts, as_text(&r[0])) {
             let stamp = Stamp {
-                size: r.get::<_, i64>(1)? as u64,
-                mtime_ns: r.get(2)?,
-                manifest_mtime_ns: r.get(3)?,
-                wal_size: r.get(4)?,
-                wal_mtime_ns: r.get(5)?,
+                size: int(1)? as u64,
+                mtime_ns: int(2)?,
+                manifest_mtime_ns: int(3)?,
+                wal_size: int(4)?,
+                wal_mtime_ns: int(5)?,
             };
-            out.insert(r.get(0)?, (stamp, facts));
+            out.insert(path, (stamp, facts));
         }
     }
     Ok(out)
@@ -161,37 +202,30 @@ fn load(conn: &Connection) -> Result<HashMap<String, (Stamp, FileFacts)>> {
 ///
 /// `catalog` asks for marks once or twice per backup; each repository's cache is opened once per
 /// process (opening and parsing its schema per question made a catalog of 1,000 unchanged files
-/// 6× slower). A read-only connection still sees marks written later, at its next query.
+/// 6× slower). A read-only store still sees marks written later, at its next query.
 pub fn read_mark(repo: &Path, sha256: &str, mark: &str) -> Option<String> {
-    static OPEN: std::sync::Mutex<Vec<(PathBuf, Connection)>> = std::sync::Mutex::new(Vec::new());
+    static OPEN: std::sync::Mutex<Vec<(PathBuf, Store)>> = std::sync::Mutex::new(Vec::new());
     let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
     let i = match open.iter().position(|(r, _)| r == repo) {
         Some(i) => i,
         None => {
-            let conn = Connection::open_with_flags(path(repo), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
-            open.push((repo.to_path_buf(), conn));
+            let store = Store::open_read_only(&path(repo)).ok()?;
+            open.push((repo.to_path_buf(), store));
             open.len() - 1
         }
     };
-    let mut st = open[i].1.prepare_cached("SELECT value FROM marks WHERE sha256 = ?1 AND mark = ?2").ok()?;
-    st.query_row(params![sha256, mark], |r| r.get(0)).optional().ok().flatten()
+    let row = open[i].1.find(&MARKS, &[text(sha256), text(mark)]).ok()??;
+    as_text(&row[0])
 }
 
 /// Records a mark for a backup in `repo`'s cache (best effort, like all cache writes).
 pub fn write_mark(repo: &Path, sha256: &str, mark: &str, value: &str) -> Result<()> {
-    let conn = open_conn(repo)?;
-    conn.execute(
-        "INSERT OR REPLACE INTO marks(sha256, mark, value) VALUES (?1, ?2, ?3)",
-        params![sha256, mark, value],
-    )?;
-    Ok(())
+    open_store(repo)?.put(&MARKS, &[text(sha256), text(mark), text(value)])
 }
 
 /// Removes a mark from every backup in `repo`'s cache (best effort).
 pub fn clear_mark(repo: &Path, mark: &str) -> Result<()> {
-    let conn = open_conn(repo)?;
-    conn.execute("DELETE FROM marks WHERE mark = ?1", [mark])?;
-    Ok(())
+    open_store(repo)?.delete(&MARKS, &["mark"], &[text(mark)])
 }
 
 /// A table's digest in one backup, as `history` computes it.
@@ -204,23 +238,14 @@ pub struct TableDigest {
 
 /// The cached digest of (`sha256`, `table`, `column`) in `repo`'s cache, if any.
 pub fn read_history(repo: &Path, sha256: &str, table: &str, column: &str) -> Option<TableDigest> {
-    let conn = Connection::open_with_flags(path(repo), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
-    conn.query_row(
-        "SELECT rows, table_digest, column_digest FROM history WHERE sha256 = ?1 AND tbl = ?2 AND col = ?3",
-        params![sha256, table, column],
-        |r| Ok(TableDigest { rows: r.get::<_, i64>(0)? as u64, table_digest: r.get(1)?, column_digest: r.get(2)? }),
-    )
-    .optional()
-    .ok()
-    .flatten()
+    let store = Store::open_read_only(&path(repo)).ok()?;
+    let r = store.find(&HISTORY, &[text(sha256), text(table), text(column)]).ok()??;
+    Some(TableDigest { rows: as_int(&r[0])? as u64, table_digest: as_text(&r[1])?, column_digest: as_text(&r[2]) })
 }
 
 /// Stores a digest in `repo`'s cache (best effort, like all cache writes).
 pub fn write_history(repo: &Path, sha256: &str, table: &str, column: &str, d: &TableDigest) -> Result<()> {
-    let conn = open_conn(repo)?;
-    conn.execute(
-        "INSERT OR REPLACE INTO history(sha256, tbl, col, rows, table_digest, column_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![sha256, table, column, d.rows as i64, d.table_digest, d.column_digest],
-    )?;
-    Ok(())
+    let digest = d.column_digest.as_deref().map_or(Value::Null, text);
+    let row = [text(sha256), text(table), text(column), Value::Integer(d.rows as i64), text(&d.table_digest), digest];
+    open_store(repo)?.put(&HISTORY, &row)
 }

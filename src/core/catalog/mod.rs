@@ -1,10 +1,18 @@
 //! The catalog: every backup in every repository, with its facts and its copies.
 //!
-//! A repository is a folder scanned recursively (`repo/local.rs`: canonical roots, links, one entry
-//! per real file). Files are recognised by content (`sniff.rs`); facts (checksums, taken-at and
-//! where it came from, tables and row counts, any problem or warning) come from the file itself,
-//! its `-wal`, its manifest (`manifest.rs`) and its name, and are cached per repository
+//! A repository is a `repo::Repository`; a copy of a backup is (repository, key). Local folders
+//! are walked together (`repo/local.rs`: canonical roots, links, one entry per real file, across
+//! repositories), and each entry is read through its repository (`fetch`). Which entries make one
+//! backup, and what is read from it, is asked of the sources (`engine::registry::sources`): files
+//! are recognised by content (`sniff.rs`); facts (checksums, taken-at and where it came from,
+//! tables and row counts, any problem or warning) come from the file itself, the file read with it
+//! (a `-wal`), its manifest (`manifest.rs`) and its name, and are cached per repository
 //! (`cache.rs`).
+//!
+//! What can be restored: each backup is a recovery point; a source that reads a log (a base
+//! backup and its WAL archive) yields a recovery window instead, listed in `Catalog::windows`
+//! (none today). `Catalog::select` says what a restore reads and why: for `--at T`, a window that
+//! covers T, else the newest point taken at or before T.
 //!
 //! Identity: a backup is its content. `content_sha256` is the sha256 of the backup's bytes as
 //! SQLite reads them: the main file decompressed (gzip/zstd undone), immediately followed by the
@@ -38,6 +46,7 @@
 pub mod cache;
 pub mod manifest;
 pub mod open;
+pub mod select;
 pub mod sniff;
 
 use std::collections::BTreeMap;
@@ -45,20 +54,18 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Format;
-use crate::engine::postgres::{archive, archive_data};
-use crate::engine::sqlite::SqliteDb;
-use crate::engine::sqlite::file::is_side_file;
-use crate::engine::{Database, SkippedTable};
+pub use crate::engine::source::TableFacts;
+use crate::engine::source::{ArchiveInfo, Inspection, Source, Window};
+use crate::engine::{Format, SkippedTable, registry};
 use crate::error::{bad_input, environment, usage};
 use crate::output::Output;
-use crate::repo::local;
+use crate::repo::{Repo, local};
 use crate::util::compress::{self, Compression};
-use crate::util::hash::{self, sha256_dir};
+pub use select::{Restorable, Selection, Selector, Target};
 use sniff::Sniff;
 
 /// Where a backup's taken-at time came from, best first.
@@ -81,22 +88,6 @@ impl TakenAtSource {
             TakenAtSource::FileName => "file name",
             TakenAtSource::Mtime => "mtime",
         }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableFacts {
-    pub name: String,
-    /// Row count; absent where it is not cheap to know (pg_dump custom, directory and tar
-    /// archives).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rows: Option<u64>,
-}
-
-impl TableFacts {
-    /// The row count for human tables (`?` when unknown).
-    pub fn rows_text(&self) -> String {
-        self.rows.map_or_else(|| "?".to_string(), |n| n.to_string())
     }
 }
 
@@ -128,14 +119,22 @@ pub struct FileFacts {
     pub source: Option<String>,
     /// pg_dump archives: database name, versions, compression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub archive: Option<archive::ArchiveInfo>,
+    pub archive: Option<ArchiveInfo>,
+    /// Set when it restores to a window rather than a point (`engine::source`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
 }
 
-/// One place where a backup's bytes are stored.
+/// One place where a backup's bytes are stored: a key in a repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Copy {
     /// The repository as given.
     pub repository: PathBuf,
+    /// The main file's key in the repository (`repo::Entry::key`).
+    pub key: PathBuf,
+    /// The repository holding it, which reads and removes it by `key`.
+    #[serde(skip)]
+    pub store: Repo,
     /// The main file, below the repository as given.
     pub path: PathBuf,
     /// Bytes of the main file as stored.
@@ -147,10 +146,10 @@ pub struct Copy {
     pub wal: Option<WalFile>,
     /// Other names of this same file (hard links, links inside a repository): not copies.
     pub aliases: Vec<PathBuf>,
-    /// The real paths of the hard links among `aliases` (names of this very file, which removing
-    /// the backup removes too).
+    /// The hard links among `aliases`, as (repository, key): names of this very file, which
+    /// removing the backup removes too.
     #[serde(skip)]
-    pub hard_links: Vec<PathBuf>,
+    pub hard_links: Vec<(Repo, PathBuf)>,
     /// The main file's real path: below the repository's canonical root, through no link. Every
     /// write or removal uses it.
     #[serde(skip)]
@@ -198,7 +197,7 @@ pub struct Backup {
     pub warnings: Vec<String>,
     pub source: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub archive: Option<archive::ArchiveInfo>,
+    pub archive: Option<ArchiveInfo>,
     /// Files with the same name as one of this backup's copies, in another repository, whose
     /// content differs: a copy was damaged or replaced.
     pub differing_copies: Vec<PathBuf>,
@@ -215,13 +214,14 @@ impl Backup {
         self.copies.iter().find(|c| crate::engine::same_file(&c.path, path))
     }
 
-    /// The table named `name`; in a pg_dump archive a bare name means `public.name`.
+    /// The table named `name`, or the one its source says a bare name means (in a pg_dump
+    /// archive, `public.name`).
     pub fn table(&self, name: &str) -> Option<&TableFacts> {
-        let in_public = format!("public.{name}");
+        let meant = registry::source_for(self.format).qualified_name(name);
         self.tables
             .iter()
             .find(|t| t.name == name)
-            .or_else(|| if self.format.is_postgres() { self.tables.iter().find(|t| t.name == in_public) } else { None })
+            .or_else(|| self.tables.iter().find(|t| Some(&t.name) == meant.as_ref()))
     }
 
     /// Refuses (`BadInput`) the first of `names` that is one of this backup's skipped tables;
@@ -233,11 +233,10 @@ impl Backup {
         }
     }
 
-    /// The skipped table named `name` (see `table` for bare names in pg_dump archives).
+    /// The skipped table named `name` (see `table` for bare names).
     pub fn skipped_table(&self, name: &str) -> Option<&SkippedTable> {
-        let in_public = format!("public.{name}");
-        let pg = self.format.is_postgres();
-        self.skipped_tables.iter().find(|t| t.name == name || (pg && t.name == in_public))
+        let meant = registry::source_for(self.format).qualified_name(name);
+        self.skipped_tables.iter().find(|t| t.name == name || Some(&t.name) == meant.as_ref())
     }
 
     /// A mark (`lkg`, `verified`) recorded for this backup in any of its repositories' caches.
@@ -293,9 +292,24 @@ fn max_matching(edges: &[(&Path, u64)]) -> usize {
 pub struct Catalog {
     pub repositories: Vec<PathBuf>,
     pub backups: Vec<Backup>,
+    /// Recovery windows (module docs), oldest `from` first; none of today's sources yields one.
+    pub windows: Vec<RecoveryWindow>,
     /// Files that look like backups by name but are not (empty, wrong content), and links not
     /// followed (pointing outside every repository, dangling, loops).
     pub ignored: Vec<Ignored>,
+}
+
+/// What a source restores to any moment of (a base backup and its log), with its copies.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecoveryWindow {
+    /// Short stable id: the first 10 hex digits of its base's `content_sha256`.
+    pub id: String,
+    pub content_sha256: String,
+    pub format: Format,
+    #[serde(flatten)]
+    pub window: Window,
+    pub copies: Vec<Copy>,
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -347,8 +361,11 @@ impl Catalog {
                 .hint("pass --repo DIR (repeatable) or set LASTGOOD_REPO=dir1:dir2")
                 .into());
         }
-        let listing = local::list(repos, never_a_backup)?;
+        let rules = local::Rules { skipped_name: never_a_backup, one_backup };
+        let listing = local::list(repos, rules)?;
+        let stores: Vec<Repo> = listing.roots.iter().cloned().map(Repo::new).collect();
         let mut by_content: BTreeMap<String, Backup> = BTreeMap::new();
+        let mut windows: BTreeMap<String, RecoveryWindow> = BTreeMap::new();
         let mut ignored: Vec<Ignored> = listing
             .unfollowed
             .iter()
@@ -360,8 +377,10 @@ impl Catalog {
             let bar = out.count_bar(entries.len() as u64, &format!("scanning {}", root.given.display()));
             for e in entries {
                 bar.inc(1);
-                if let Some(backup) = scan_file(&listing, e, &mut cache, &mut ignored)? {
-                    merge_copy(&mut by_content, backup);
+                match scan_file(&listing, &stores, e, &mut cache, &mut ignored)? {
+                    Some((backup, None)) => merge_copy(&mut by_content, backup),
+                    Some((backup, Some(window))) => add_window(&mut windows, backup, window),
+                    None => {}
                 }
             }
             bar.finish_and_clear();
@@ -372,12 +391,20 @@ impl Catalog {
         backups.sort_by(|a, b| {
             a.taken_at.cmp(&b.taken_at).then_with(|| tie_rank(a).cmp(&tie_rank(b))).then(a.id.cmp(&b.id))
         });
-        Ok(Catalog { repositories: repos.to_vec(), backups, ignored })
+        let mut windows: Vec<RecoveryWindow> = windows.into_values().collect();
+        windows.sort_by(|a, b| a.window.from.cmp(&b.window.from).then(a.id.cmp(&b.id)));
+        Ok(Catalog { repositories: repos.to_vec(), backups, windows, ignored })
+    }
+
+    /// `select(&str)` finds a backup (`find_backup`); `select(Selector)` says what a restore reads
+    /// and why (`selection`).
+    pub fn select<'c, S: select::Select<'c>>(&'c self, s: S) -> Result<S::Found> {
+        s.find_in(self)
     }
 
     /// Finds a backup by selector: an id prefix, `latest`, `latest~N`, or the path of one of its
     /// copies. Errors: `BadInput` when nothing or more than one backup matches.
-    pub fn select(&self, selector: &str) -> Result<&Backup> {
+    pub fn find_backup(&self, selector: &str) -> Result<&Backup> {
         if let Some(n) = selector.strip_prefix("latest") {
             let back: usize = match n.strip_prefix('~') {
                 Some(k) => k.parse().map_err(|_| {
@@ -435,10 +462,9 @@ impl Catalog {
             None if let Ok(Sniff::Empty) = sniff::sniff(path) => {
                 bad_input(format!("`{}` is not a backup: empty file (0 bytes)", path.display()))
             }
-            None if let Ok(Sniff::NotABackup) = sniff::sniff(path) => bad_input(format!(
-                "`{}` is not a backup: not a SQLite database (no `SQLite format 3` header)",
-                path.display()
-            )),
+            None if let Ok(Sniff::NotABackup) = sniff::sniff(path) => {
+                bad_input(format!("`{}` is not a backup: {}", path.display(), unrecognised()))
+            }
             None => bad_input(format!(
                 "`{}` is not in any repository given ({})",
                 path.display(),
@@ -544,16 +570,30 @@ fn merge_copy(by_content: &mut BTreeMap<String, Backup>, new: Backup) {
     }
 }
 
-/// SQLite side files, manifests and lastgood's temporary files: never backups of their own.
+/// Files that belong beside another (a SQLite `-wal`), manifests and lastgood's temporary files:
+/// never backups of their own.
 fn never_a_backup(name: &str) -> bool {
-    is_side_file(name) || manifest::is_manifest(Path::new(name)) || crate::util::fs::is_temp_name(name)
+    registry::sources().iter().any(|s| s.side_file(name))
+        || manifest::is_manifest(Path::new(name))
+        || crate::util::fs::is_temp_name(name)
+}
+
+/// Folders that are one backup (a pg_dump directory archive).
+fn one_backup(dir: &Path) -> bool {
+    registry::sources().iter().any(|s| s.one_backup(dir))
+}
+
+/// The file a source reads together with the main file `main` (a SQLite `-wal`), whether or not
+/// it exists.
+pub fn read_with(main: &Path) -> Option<PathBuf> {
+    registry::sources().iter().find_map(|s| s.read_with(main))
 }
 
 fn mtime_ns(meta: &fs::Metadata) -> i64 {
     meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
-/// What sits beside a main file as its `-wal`.
+/// What sits beside a main file as the file read with it (a `-wal`).
 pub enum Sidecar {
     None,
     /// A `-wal` to read with the main file: where to read it (the target of a link inside a
@@ -565,8 +605,7 @@ pub enum Sidecar {
 
 /// The `-wal` beside `real` (a main file's real path).
 fn sidecar(listing: &local::Listing, real: &Path) -> Sidecar {
-    use crate::engine::sqlite::file::side_file;
-    let wal = side_file(real, "-wal");
+    let Some(wal) = read_with(real) else { return Sidecar::None };
     let Ok(meta) = fs::symlink_metadata(&wal) else { return Sidecar::None };
     let shown = wal.display();
     if meta.is_file() {
@@ -588,32 +627,38 @@ fn sidecar(listing: &local::Listing, real: &Path) -> Sidecar {
     }
 }
 
+/// Reads entry `e` (from the cache when unchanged) through its repository: the one-copy backup
+/// it is, with its window when it restores to one; `None` when it is not a backup.
 fn scan_file(
     listing: &local::Listing,
+    stores: &[Repo],
     e: &local::Entry,
     cache: &mut cache::Cache,
     ignored: &mut Vec<Ignored>,
-) -> Result<Option<Backup>> {
-    let (shown, real) = (listing.shown(e), listing.real(e));
+) -> Result<Option<(Backup, Option<Window>)>> {
+    let real = listing.real(e);
+    let fetched = stores[e.root].fetch(&e.rel)?;
+    let shown = fetched.path();
     let rel = e.rel.to_string_lossy().into_owned();
     let side = if e.meta.is_dir() { Sidecar::None } else { sidecar(listing, &real) };
     let stamp = stamp_of(e, &real, &side)?;
-    let facts = match cache.get(&rel, stamp) {
+    let mut facts = match cache.get(&rel, stamp) {
         Some(f) => f,
-        None => match inspect(&shown, &e.meta, &side)? {
+        None => match inspect(shown, &e.meta, &side)? {
             Inspected::Backup(f) => {
                 cache.put(&rel, stamp, (*f).clone());
                 *f
             }
             Inspected::Ignored(reason) => {
-                if looks_like_backup(&shown) {
-                    ignored.push(Ignored { path: shown, reason, kind: IgnoredKind::File });
+                if looks_like_backup(shown) {
+                    ignored.push(Ignored { path: shown.to_path_buf(), reason, kind: IgnoredKind::File });
                 }
                 return Ok(None);
             }
         },
     };
-    Ok(Some(backup_of(listing, e, facts, &side, stamp.size)))
+    let window = facts.window.take();
+    Ok(Some((backup_of(listing, stores, e, facts, &side, stamp.size), window)))
 }
 
 /// The cache key of entry `e` (real path `real`): its size and mtime (a directory archive: its
@@ -630,12 +675,19 @@ fn stamp_of(e: &local::Entry, real: &Path, side: &Sidecar) -> Result<cache::Stam
 }
 
 /// The one-copy backup that entry `e` with `facts` is.
-fn backup_of(listing: &local::Listing, e: &local::Entry, facts: FileFacts, side: &Sidecar, size: u64) -> Backup {
+fn backup_of(
+    listing: &local::Listing,
+    stores: &[Repo],
+    e: &local::Entry,
+    facts: FileFacts,
+    side: &Sidecar,
+    size: u64,
+) -> Backup {
     use std::os::unix::fs::MetadataExt;
     let shown = listing.shown(e);
     let wal = match (side, &facts.wal_sha256) {
         (Sidecar::Wal(at, m), Some(sha)) => Some(WalFile {
-            path: crate::engine::sqlite::file::side_file(&shown, "-wal"),
+            path: read_with(&shown).unwrap_or_default(),
             size: m.len(),
             sha256: sha.clone(),
             real: at.clone(),
@@ -644,13 +696,19 @@ fn backup_of(listing: &local::Listing, e: &local::Entry, facts: FileFacts, side:
     };
     let copy = Copy {
         repository: listing.roots[e.root].given.clone(),
+        key: e.rel.clone(),
+        store: stores[e.root].clone(),
         path: shown,
         size,
         sha256: facts.sha256.clone(),
         compression: facts.compression,
         wal,
         aliases: e.aliases.iter().map(|a| a.shown.clone()).collect(),
-        hard_links: e.aliases.iter().filter_map(|a| a.hard_link.clone()).collect(),
+        hard_links: e
+            .aliases
+            .iter()
+            .filter_map(|a| a.hard_link.as_ref().map(|(root, key)| (stores[*root].clone(), key.clone())))
+            .collect(),
         real: listing.real(e),
         root: listing.roots[e.root].canonical.clone(),
         device: e.meta.dev(),
@@ -672,6 +730,24 @@ fn backup_of(listing: &local::Listing, e: &local::Entry, facts: FileFacts, side:
         source: facts.source,
         archive: facts.archive,
         differing_copies: Vec::new(),
+    }
+}
+
+/// Adds the one-copy backup `b`, which restores to `window`, to the windows (one per content).
+fn add_window(windows: &mut BTreeMap<String, RecoveryWindow>, b: Backup, window: Window) {
+    match windows.get_mut(&b.content_sha256) {
+        Some(w) => w.copies.extend(b.copies),
+        None => {
+            let w = RecoveryWindow {
+                id: b.id,
+                content_sha256: b.content_sha256.clone(),
+                format: b.format,
+                window,
+                copies: b.copies,
+                source: b.source,
+            };
+            windows.insert(b.content_sha256, w);
+        }
     }
 }
 
@@ -699,7 +775,8 @@ pub enum Inspected {
 }
 
 /// Reads one file's facts: format, checksums, taken-at, tables and row counts, problems. `side` is
-/// its `-wal` (read with it) or why the `-wal` cannot be part of it.
+/// its `-wal` (read with it) or why the `-wal` cannot be part of it. The format's source reads
+/// the content.
 ///
 /// A file whose content is not recognised is a damaged backup, not "not a backup", when a
 /// manifest beside it declares it, or when it is a gzip/zstd stream that fails to decode and is
@@ -707,7 +784,10 @@ pub enum Inspected {
 pub fn inspect(path: &Path, meta: &fs::Metadata, side: &Sidecar) -> Result<Inspected> {
     let manifest = manifest::read_for(path);
     let (format, compression, undecodable) = if meta.is_dir() {
-        (Format::PgDirectory, Compression::None, None)
+        match registry::sources().iter().find(|s| s.one_backup(path)).and_then(|s| s.folder_format()) {
+            Some(f) => (f, Compression::None, None),
+            None => return Ok(Inspected::Ignored("a folder, not a backup".into())),
+        }
     } else {
         match recognise(path, &manifest)? {
             Ok(r) => r,
@@ -719,9 +799,8 @@ pub fn inspect(path: &Path, meta: &fs::Metadata, side: &Sidecar) -> Result<Inspe
         _ => None,
     };
     let mut read = match undecodable {
-        Some(why) => undecodable_read(path, wal, why)?,
-        None if format.is_postgres() => pg_facts(path, format, compression)?,
-        None => sqlite_facts(path, compression, wal)?,
+        Some(why) => Inspection::undecodable(path, wal, why)?,
+        None => registry::source_for(format).inspect(path, format, compression, wal)?,
     };
     if let Sidecar::Bad(why, _) = side {
         read.problem = Some(join_problems(read.problem.take(), why.clone()));
@@ -742,6 +821,7 @@ pub fn inspect(path: &Path, meta: &fs::Metadata, side: &Sidecar) -> Result<Inspe
         warnings: read.warnings,
         source: None,
         archive: read.archive,
+        window: read.window,
     };
     apply_manifest(&mut facts, manifest);
     if facts.taken_at_source == TakenAtSource::Mtime {
@@ -769,7 +849,7 @@ fn recognise(path: &Path, manifest: &Result<Option<manifest::Manifest>>) -> Resu
         Sniff::NotABackup if declared => {
             let c = compress::compression_of_file(path)?;
             let f = guess(c);
-            Ok((f, c, Some(not_this_format(path, f, c))))
+            Ok((f, c, Some(registry::source_for(f).not_this_format(path, f, c))))
         }
         Sniff::NotABackup
             if let Some(c) = named_compressed(path)
@@ -779,9 +859,14 @@ fn recognise(path: &Path, manifest: &Result<Option<manifest::Manifest>>) -> Resu
             let kind = if c == Compression::Gzip { "gzip" } else { "zstd" };
             Ok((guess(c), c, Some(format!("`{}` is not a {kind} stream (no {kind} header)", path.display()))))
         }
-        // Also not a pg_dump archive; the SQLite wording is what operators grep for.
-        Sniff::NotABackup => Err("not a SQLite database (no `SQLite format 3` header)".into()),
+        Sniff::NotABackup => Err(unrecognised()),
     })
+}
+
+/// Why a file no source recognises is not a backup, in the default source's words (SQLite's:
+/// what operators grep for).
+pub fn unrecognised() -> String {
+    registry::default_source().unrecognised()
 }
 
 fn join_problems(a: Option<String>, b: String) -> String {
@@ -838,29 +923,18 @@ fn name_or_mtime(path: &Path, meta: &fs::Metadata, side: &Sidecar, source: &mut 
     DateTime::<Utc>::from(t)
 }
 
-/// The format of a backup whose content cannot tell: the manifest's engine, then the name
-/// (`.sql` plain dump, `.dump`/`.pgdump` custom, `.tar` tar archive; anything else SQLite).
+/// The format of a backup whose content cannot tell: the source the manifest's engine names
+/// (by the name, else its default), else the first source the name suggests (`.sql`, `.dump`,
+/// `.tar` …), else the default source's.
 fn guess_format(path: &Path, compression: Compression, engine: Option<&str>) -> Format {
     let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     let name = name.trim_end_matches(".gz").trim_end_matches(".zst");
-    let by_name = if name.ends_with(".sql") {
-        Some(Format::PgPlain)
-    } else if compression != Compression::None {
-        None // only SQLite files and plain dumps are found compressed
-    } else if name.ends_with(".dump") || name.ends_with(".pgdump") {
-        Some(Format::PgCustom)
-    } else if name.ends_with(".tar") {
-        Some(Format::PgTar)
-    } else {
-        None
-    };
-    match (engine, by_name) {
-        (Some("sqlite"), _) => Format::Sqlite,
-        (_, Some(f)) => f,
-        (Some("postgres"), None) if compression != Compression::None => Format::PgPlain,
-        (Some("postgres"), None) => Format::PgCustom,
-        _ => Format::Sqlite,
+    let sources = registry::sources();
+    let by_name = |s: &&dyn Source| s.format_by_name(name, compression);
+    if let Some(s) = sources.iter().find(|s| Some(s.manifest_engine()) == engine) {
+        return by_name(s).unwrap_or_else(|| s.default_format(compression));
     }
+    sources.iter().find_map(by_name).unwrap_or_else(|| registry::default_source().default_format(compression))
 }
 
 /// The compression a file's name promises (`.gz`, `.zst`), if any.
@@ -870,151 +944,6 @@ fn named_compressed(path: &Path) -> Option<Compression> {
         "zst" => Some(Compression::Zstd),
         _ => None,
     }
-}
-
-/// Why a file declared a backup of `format` is not one, naming the file.
-fn not_this_format(path: &Path, format: Format, compression: Compression) -> String {
-    let p = path.display();
-    match (format, compression) {
-        (Format::Sqlite, Compression::None) => format!("`{p}` is not a SQLite database (no `SQLite format 3` header)"),
-        (Format::Sqlite, _) => format!("`{p}` does not decompress to a SQLite database"),
-        (Format::PgPlain, Compression::None) => {
-            format!("`{p}` is not a pg_dump plain dump (no `-- PostgreSQL database dump` header)")
-        }
-        (Format::PgPlain, _) => format!("`{p}` does not decompress to a pg_dump plain dump"),
-        (Format::PgTar, _) => format!("`{p}` is not a pg_dump tar archive (no `toc.dat` first member)"),
-        _ => format!("`{p}` is not a pg_dump archive (no PGDMP header)"),
-    }
-}
-
-/// What reading one backup's content yielded.
-struct ArchiveRead {
-    sha256: String,
-    content_sha256: String,
-    wal_sha256: Option<String>,
-    problem: Option<String>,
-    warnings: Vec<String>,
-    tables: Vec<TableFacts>,
-    skipped_tables: Vec<SkippedTable>,
-    archive: Option<archive::ArchiveInfo>,
-    created: Option<DateTime<Utc>>,
-}
-
-impl ArchiveRead {
-    fn new(sha256: String, content_sha256: String, wal_sha256: Option<String>) -> ArchiveRead {
-        ArchiveRead {
-            sha256,
-            content_sha256,
-            wal_sha256,
-            problem: None,
-            warnings: Vec::new(),
-            tables: Vec::new(),
-            skipped_tables: Vec::new(),
-            archive: None,
-            created: None,
-        }
-    }
-
-    fn damaged(sha256: String, content_sha256: String, wal_sha256: Option<String>, why: String) -> ArchiveRead {
-        ArchiveRead { problem: Some(why), ..ArchiveRead::new(sha256, content_sha256, wal_sha256) }
-    }
-}
-
-/// A file that cannot be decoded: identified by its stored bytes (and its `-wal`'s).
-fn undecodable_read(path: &Path, wal: Option<&Path>, why: String) -> Result<ArchiveRead> {
-    let sha256 = hash::sha256_file(path)?;
-    let Some(wal) = wal else { return Ok(ArchiveRead::damaged(sha256.clone(), sha256, None, why)) };
-    let (content, wal_sha) = open::stored_identity(path, wal)?;
-    Ok(ArchiveRead::damaged(sha256, content, Some(wal_sha), why))
-}
-
-fn sqlite_facts(path: &Path, compression: Compression, wal: Option<&Path>) -> Result<ArchiveRead> {
-    let opened = match open::open_stored(path, compression, wal) {
-        Ok(o) => o,
-        Err(e) => return undecodable_read(path, wal, format!("{e:#}")),
-    };
-    let mut read = ArchiveRead::new(opened.sha256.clone(), opened.content_sha256.clone(), opened.wal_sha256.clone());
-    match opened.open_db().and_then(|mut db| read_tables(&mut db)) {
-        Ok((tables, skipped)) => (read.tables, read.skipped_tables) = (tables, skipped),
-        Err(e) => read.problem = Some(format!("{e:#}")),
-    }
-    if wal.is_none() && crate::engine::sqlite::file::is_wal_mode(opened.path()) {
-        read.warnings.push(
-            "WAL-mode database without its `-wal` beside it: it holds the data as of its last checkpoint \
-             (complete if made by the backup API or `.backup`, or checkpointed before it was copied)"
-                .to_string(),
-        );
-    }
-    Ok(read)
-}
-
-/// Reads a pg_dump archive's header and TOC (or a plain dump's text); a damaged archive is kept
-/// with its problem.
-fn pg_facts(path: &Path, format: Format, compression: Compression) -> Result<ArchiveRead> {
-    let sha256 = if format == Format::PgDirectory { sha256_dir(path)? } else { hash::sha256_file(path)? };
-    let mut content = sha256.clone();
-    let read = match format {
-        Format::PgPlain => plain_facts(path, compression).map(|(facts, c)| {
-            content = c;
-            facts
-        }),
-        Format::PgCustom => archive::read_custom(path).and_then(|a| with_data_checked(path, format, a)),
-        Format::PgTar => archive::read_tar(path).and_then(|a| with_data_checked(path, format, a)),
-        _ => archive::read_directory(path).and_then(|a| with_data_checked(path, format, a)),
-    };
-    Ok(match read {
-        Ok((tables, skipped_tables, archive, created)) => ArchiveRead {
-            tables,
-            skipped_tables,
-            archive: Some(archive),
-            created,
-            ..ArchiveRead::new(sha256, content, None)
-        },
-        Err(e) => ArchiveRead::damaged(sha256, content, None, format!("{e:#}")),
-    })
-}
-
-type PgFacts = (Vec<TableFacts>, Vec<SkippedTable>, archive::ArchiveInfo, Option<DateTime<Utc>>);
-
-/// The archive's facts once every data block decodes (`archive_data`): a bit flipped inside a
-/// table's compressed data makes the backup DAMAGED here, so `restore --at` skips it and says so,
-/// rather than pg_restore failing halfway with "could not uncompress data". Paid once per file
-/// (cached).
-fn with_data_checked(path: &Path, format: Format, a: archive::Archive) -> Result<PgFacts> {
-    archive_data::check(path, format, &a)?;
-    Ok(archive_facts(a))
-}
-
-fn archive_facts(a: archive::Archive) -> PgFacts {
-    let tables = a.tables().into_iter().map(|name| TableFacts { name, rows: None }).collect();
-    (tables, a.foreign_tables(), a.info, a.created)
-}
-
-/// A plain dump's facts and the sha256 of its decompressed text (its identity).
-fn plain_facts(path: &Path, compression: Compression) -> Result<(PgFacts, String)> {
-    let f = fs::File::open(path).map_err(|e| environment(format!("cannot read `{}`: {e}", path.display())))?;
-    let mut text = hash::HashingReader::new(compress::decoder(compression, f)?);
-    let p = archive::read_plain_dump(&mut text, path)?;
-    // The reader may stop at the dump's end; the identity covers every byte.
-    std::io::copy(&mut text, &mut std::io::sink()).with_context(|| format!("reading `{}`", path.display()))?;
-    let tables = p.tables.into_iter().map(|(name, rows)| TableFacts { name, rows: Some(rows) }).collect();
-    let info = archive::ArchiveInfo {
-        archive_version: "plain".to_string(),
-        dbname: p.dbname,
-        server_version: p.server_version,
-        pg_dump_version: p.pg_dump_version,
-        compression: format!("{compression:?}").to_lowercase(),
-    };
-    Ok(((tables, Vec::new(), info, p.started), text.finish()))
-}
-
-/// The ordinary tables with their row counts, and the skipped ones (never counted: counting a
-/// virtual table runs its module).
-fn read_tables(db: &mut SqliteDb) -> Result<(Vec<TableFacts>, Vec<SkippedTable>)> {
-    let names = db.tables()?;
-    let tables: Result<Vec<TableFacts>> =
-        names.into_iter().map(|name| Ok(TableFacts { rows: Some(db.row_count(&name)?), name })).collect();
-    Ok((tables?, db.skipped_tables()?))
 }
 
 #[cfg(test)]

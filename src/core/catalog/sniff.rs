@@ -1,9 +1,10 @@
 //! Recognising backups by content.
 //!
-//! A file is classified by its first bytes, never by its name: the SQLite header, a pg_dump
-//! archive (`PGDMP` custom format, a tar whose first member is `toc.dat`, a plain SQL dump's
-//! header comment), or a gzip/zstd stream whose first decompressed bytes are a SQLite file or a
-//! plain dump. A folder holding `toc.dat` is a pg_dump directory archive (see `catalog/mod.rs`).
+//! A file is classified by its first bytes, never by its name: each source (`engine::source`,
+//! asked in registry order) says whether the first bytes — decompressed first when the file is a
+//! gzip/zstd stream — are one of its formats (the SQLite header; a pg_dump archive: `PGDMP`, a tar
+//! whose first member is `toc.dat`, a plain SQL dump's header comment). A folder that is one backup
+//! (a pg_dump directory archive) is its source's to tell (see `catalog/mod.rs`).
 //! A gzip/zstd stream that fails to decode is `Damaged` (the catalog decides whether the file is a
 //! damaged backup, by its name or a manifest beside it). Anything else is not a backup.
 
@@ -12,9 +13,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::engine::Format;
-use crate::engine::postgres::archive;
-use crate::engine::sqlite::file::HEADER;
+use crate::engine::{Format, registry};
 use crate::error::environment;
 use crate::util::compress::{Compression, compression_of, decoder, decompress_into, stream_damaged};
 use crate::util::fs::read_up_to;
@@ -51,19 +50,7 @@ pub fn sniff(path: &Path) -> Result<Sniff> {
             Err(e) => return Ok(Sniff::Damaged(compression, stream_damaged(path, compression, &e))),
         }
     };
-    let format = if inner.len() >= 16 && inner[..16] == HEADER[..] {
-        Some(Format::Sqlite)
-    } else if archive::is_plain_dump(&inner) {
-        Some(Format::PgPlain)
-    } else if compression != Compression::None {
-        None
-    } else if inner.starts_with(archive::MAGIC) {
-        Some(Format::PgCustom)
-    } else if archive::is_pg_tar(&inner) {
-        Some(Format::PgTar)
-    } else {
-        None
-    };
+    let format = registry::sources().iter().find_map(|s| s.sniff(&inner, compression));
     Ok(match format {
         Some(f) => Sniff::Backup(f, compression),
         // Garbage at the start of a gzip/zstd stream (a flipped byte) may decode without error

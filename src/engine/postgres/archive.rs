@@ -25,21 +25,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use chrono::{DateTime, Local, NaiveDate, TimeZone, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{bad_input, environment};
 
-/// Facts about a pg_dump archive, for the catalog and `show`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArchiveInfo {
-    /// Archive format version, e.g. `1.14`.
-    pub archive_version: String,
-    pub dbname: Option<String>,
-    pub server_version: Option<String>,
-    pub pg_dump_version: Option<String>,
-    /// `none`, `gzip`, `lz4`, `zstd` or `default`.
-    pub compression: String,
-}
+/// Facts about a pg_dump archive, for the catalog and `show` (a neutral type: the catalog
+/// holds it for any archive).
+pub use crate::engine::source::ArchiveInfo;
 
 /// The parsed archive header and TOC.
 #[derive(Debug, Clone)]

@@ -52,6 +52,7 @@ pub mod promote;
 pub mod restore;
 pub mod scratch;
 pub mod snapshot;
+pub mod source;
 pub mod tools;
 
 use anyhow::Result;

@@ -17,6 +17,9 @@ pub mod file;
 pub mod promote;
 pub mod restore;
 pub mod snapshot;
+pub mod source;
+pub mod store;
+pub mod stored;
 
 use std::path::{Path, PathBuf};
 
