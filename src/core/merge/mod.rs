@@ -64,8 +64,8 @@ use crate::core::sqlgen::{Dialect, TableSql};
 use crate::core::triggers::{SideEffects, TableWrites, TriggerPolicy, TriggerWrites};
 use crate::engine::{self, Location};
 use crate::value::Value;
-pub use apply::apply;
-pub use plan::{check_filter, plan};
+pub use apply::{apply, apply_with};
+pub use plan::{Planner, check_filter, check_filter_on, plan};
 use spool::Spool;
 
 /// What to merge besides the tables and columns (those are in `Prepared`).
