@@ -181,7 +181,8 @@ fn distinct((a_flag, a): (&str, &String), (b_flag, b): (&str, &String)) -> Resul
         Some(f) if f.message.starts_with("--scratch") => {
             let message = f.message.replacen("--scratch", a_flag, 1).replacen("--live", b_flag, 1);
             let mut g = Failure::new(f.kind, message);
-            g.hint = f.hint.as_ref().map(|h| h.replace("the scratch database restored from a backup", "another database"));
+            g.hint =
+                f.hint.as_ref().map(|h| h.replace("the scratch database restored from a backup", "another database"));
             g.into()
         }
         _ => e,
@@ -373,7 +374,10 @@ impl Render {
 
     fn print_patch(&mut self, prepared: &Prepared, fks: &[ForeignKey]) -> Result<()> {
         let mut out = Lines::new();
-        out.text(&patch_head("lastgood revert --sql: puts back the incident's cells (no compare-and-set)", self.dialect))?;
+        out.text(&patch_head(
+            "lastgood revert --sql: puts back the incident's cells (no compare-and-set)",
+            self.dialect,
+        ))?;
         let specs: Vec<_> = prepared.tables.iter().map(|t| t.spec.clone()).collect();
         let patch = self.patch.as_mut().expect("a patch");
         for step in order::steps(&specs, fks, self.dialect) {
@@ -735,7 +739,9 @@ fn span_text(span: &Span) -> String {
             "  span     {} between base and damaged: every write made between them is in their difference too\n",
             crate::output::human_age(chrono::TimeDelta::seconds(secs))
         )),
-        None => s.push_str("  span     unknown: every write made between base and damaged is in their difference too\n"),
+        None => {
+            s.push_str("  span     unknown: every write made between base and damaged is in their difference too\n")
+        }
     }
     s
 }

@@ -101,7 +101,8 @@ fn expected_tracks(base: &Path, damaged: &Path, remove_inserted: bool) -> Vec<Ve
         })
         .collect();
     if !remove_inserted {
-        let mut kept = damaged_rows.into_iter().filter(|r| r[0] == "Integer(1001)" || r[0] == "Integer(1002)").collect::<Vec<_>>();
+        let mut kept =
+            damaged_rows.into_iter().filter(|r| r[0] == "Integer(1001)" || r[0] == "Integer(1002)").collect::<Vec<_>>();
         kept[1][1] = text("Intro");
         want.extend(kept);
     } else {
@@ -127,7 +128,10 @@ fn expected_tracks(base: &Path, damaged: &Path, remove_inserted: bool) -> Vec<Ve
 }
 
 fn price(db: &Path, id: i64) -> f64 {
-    Connection::open(db).unwrap().query_row("SELECT UnitPrice FROM tracks WHERE TrackId = ?1", [id], |r| r.get(0)).unwrap()
+    Connection::open(db)
+        .unwrap()
+        .query_row("SELECT UnitPrice FROM tracks WHERE TrackId = ?1", [id], |r| r.get(0))
+        .unwrap()
 }
 
 #[test]
@@ -316,7 +320,13 @@ fn json_lines_keep_their_documented_shape() {
         }
         _ => None,
     });
-    let want = ("UnitPrice".to_string(), serde_json::json!(0.99), serde_json::json!(0), serde_json::json!(1.29), "kept".into());
+    let want = (
+        "UnitPrice".to_string(),
+        serde_json::json!(0.99),
+        serde_json::json!(0),
+        serde_json::json!(1.29),
+        "kept".into(),
+    );
     assert_eq!(clerk, Some(want));
     let deleted_in_live = lines.iter().any(|l| {
         matches!(l, Line::Conflict { key, column: None, live, kind, .. } if key["TrackId"] == 4 && live.is_null() && kind == "updated")
@@ -417,7 +427,11 @@ fn bad_command_lines_are_refused_before_anything_is_read() {
     let sides = ["revert", "--base", s(&base), "--damaged", s(&damaged), "--live", s(&live)];
     let out = lastgood(dir.path()).args(sides).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "--columns or --all-columns is required");
-    let err = fails(dir.path(), &["revert", "--base", s(&live), "--damaged", s(&damaged), "--live", s(&live), "--all-columns"], 3);
+    let err = fails(
+        dir.path(),
+        &["revert", "--base", s(&live), "--damaged", s(&damaged), "--live", s(&live), "--all-columns"],
+        3,
+    );
     assert!(err.contains("--base and --live are the same database"), "{err}");
     let err = fails(dir.path(), &[&sides[..], &["--columns", "Price"]].concat(), 3);
     assert!(err.contains("column `Price` is not in table `tracks` in base"), "{err}");
@@ -436,7 +450,8 @@ fn triggers_are_refused_or_skipped_as_for_merge() {
          CREATE TRIGGER log_price AFTER UPDATE OF UnitPrice ON tracks BEGIN INSERT INTO price_log VALUES (NEW.TrackId, 'x'); END;",
     );
     let before = std::fs::read(&live).unwrap();
-    let args = ["revert", "--base", s(&base), "--damaged", s(&damaged), "--live", s(&live), "--columns", "UnitPrice,Composer"];
+    let args =
+        ["revert", "--base", s(&base), "--damaged", s(&damaged), "--live", s(&live), "--columns", "UnitPrice,Composer"];
     let err = fails(dir.path(), &[&args[..], &["--apply"]].concat(), 5);
     assert!(err.contains("log_price"), "{err}");
     assert_eq!(std::fs::read(&live).unwrap(), before);
@@ -469,7 +484,10 @@ fn sigkill_during_apply_leaves_live_before_or_fully_reverted() {
     std::fs::copy(&base, &damaged).unwrap();
     sqlite3(&damaged, "UPDATE t SET v = 'damaged' WHERE id % 2 = 0");
     std::fs::copy(&damaged, &pristine).unwrap();
-    sqlite3(&pristine, "UPDATE t SET v = 'later' WHERE id % 1000 = 0; UPDATE t SET w = -w WHERE id % 10 = 0; INSERT INTO t VALUES (900000, 'new', 0);");
+    sqlite3(
+        &pristine,
+        "UPDATE t SET v = 'later' WHERE id % 1000 = 0; UPDATE t SET w = -w WHERE id % 10 = 0; INSERT INTO t VALUES (900000, 'new', 0);",
+    );
     // The expected outcome, by SQLite itself: base's v where live still holds damaged's.
     let reverted = path(&dir, "reverted.db");
     std::fs::copy(&pristine, &reverted).unwrap();
@@ -506,8 +524,7 @@ fn sigkill_during_apply_leaves_live_before_or_fully_reverted() {
         let live = sub.join("live.db");
         std::fs::copy(&pristine, &live).unwrap();
         let frac = ((i % KILLS) as f64 + rng.below(1000) as f64 / 1000.0) / KILLS as f64;
-        let mut child =
-            lastgood(dir.path()).args(args(&live)).stdout(std::process::Stdio::null()).spawn().unwrap();
+        let mut child = lastgood(dir.path()).args(args(&live)).stdout(std::process::Stdio::null()).spawn().unwrap();
         std::thread::sleep(whole.mul_f64(frac));
         let running = child.try_wait().unwrap().is_none();
         let _ = child.kill(); // SIGKILL

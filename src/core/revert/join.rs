@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 
 use anyhow::Result;
 
-use super::{Conflict, Incident, RevertRequest, RevertTable, Resolution, Seen, TableCounts};
+use super::{Conflict, Incident, Resolution, RevertRequest, RevertTable, Seen, TableCounts};
 use crate::core::diff::{BatchSource, Change, ChangeKind, Cursor, Side};
 use crate::rows::cmp_rows;
 use crate::value::{Row, Value};
@@ -18,7 +18,11 @@ use super::ConflictPolicy;
 /// What one key calls for, beyond counting.
 pub(super) enum Found {
     /// A write, in merge's form, with the incident's kind and damaged's row.
-    Write { kind: Incident, change: Change, damaged: Option<Row> },
+    Write {
+        kind: Incident,
+        change: Change,
+        damaged: Option<Row>,
+    },
     Conflict(Conflict),
 }
 
@@ -459,8 +463,7 @@ mod tests {
         assert_eq!((counts.rows_to_reinsert, counts.rows_already_reverted, counts.row_conflicts.deleted), (1, 1, 1));
         assert_eq!((counts.rows_to_remove, counts.incident.inserted, counts.in_scope.inserted), (0, 3, 0));
         assert_eq!(found.len(), 2);
-        let (counts, _) =
-            run(&request(Kinds::ALL, ConflictPolicy::KeepLive), base, damaged, live);
+        let (counts, _) = run(&request(Kinds::ALL, ConflictPolicy::KeepLive), base, damaged, live);
         assert_eq!((counts.rows_to_remove, counts.rows_already_reverted, counts.row_conflicts.inserted), (1, 2, 1));
     }
 }

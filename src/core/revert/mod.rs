@@ -235,10 +235,21 @@ pub enum Event<'a> {
     Table(&'a RevertTable),
     /// A planned write in merge's form (`scratch_row`: live's row as the write leaves it;
     /// `live_row`: as the plan read it), with the incident's kind and damaged's row.
-    Write { table: &'a RevertTable, kind: Incident, change: &'a Change, damaged: Option<&'a Row> },
-    Conflict { table: &'a RevertTable, conflict: &'a Conflict },
+    Write {
+        table: &'a RevertTable,
+        kind: Incident,
+        change: &'a Change,
+        damaged: Option<&'a Row>,
+    },
+    Conflict {
+        table: &'a RevertTable,
+        conflict: &'a Conflict,
+    },
     /// A table is done.
-    Summary { table: &'a RevertTable, counts: &'a TableCounts },
+    Summary {
+        table: &'a RevertTable,
+        counts: &'a TableCounts,
+    },
 }
 
 /// The three databases of a revert.

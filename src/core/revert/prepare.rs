@@ -149,19 +149,17 @@ fn check_columns(sides: &mut [(&str, &mut dyn Database); 3], table: &str, cols: 
 /// One table: `b` (base against live) read on the columns `d` (damaged against live) also has;
 /// every non-key column live does not generate compared; `columns` (or all of those) in scope.
 fn revert_table(b: TableSpec, d: TableSpec, columns: Option<&[String]>) -> RevertTable {
-    let keep: Vec<usize> = (0..b.columns.len()).filter(|&i| i < b.key_len || d.columns.contains(&b.columns[i])).collect();
+    let keep: Vec<usize> =
+        (0..b.columns.len()).filter(|&i| i < b.key_len || d.columns.contains(&b.columns[i])).collect();
     let mut spec = TableSpec {
         columns: keep.iter().map(|&i| b.columns[i].clone()).collect(),
         live_columns: keep.iter().map(|&i| b.live_columns[i].clone()).collect(),
         compared: Vec::new(),
         ..b
     };
-    spec.compared = (spec.key_len..spec.columns.len()).filter(|&i| spec.live_columns[i].fill != Fill::Generated).collect();
-    let scope = spec
-        .compared
-        .iter()
-        .copied()
-        .filter(|&i| columns.is_none_or(|cols| cols.contains(&spec.columns[i])))
-        .collect();
+    spec.compared =
+        (spec.key_len..spec.columns.len()).filter(|&i| spec.live_columns[i].fill != Fill::Generated).collect();
+    let scope =
+        spec.compared.iter().copied().filter(|&i| columns.is_none_or(|cols| cols.contains(&spec.columns[i]))).collect();
     RevertTable { drift_base: spec.drift.clone(), drift_damaged: d.drift, spec, scope }
 }
