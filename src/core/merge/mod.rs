@@ -40,8 +40,13 @@
 //! backup holds: after a bad UPDATE live's values are the damage) and on live's row for
 //! `inserted` changes (scratch has no such row).
 //!
+//! Revert (`core/revert/`) writes through the same machinery: it plans its own changes through
+//! `Planner` (the per-change checks, counts and spool that `plan` uses for the diff's) and
+//! applies them with `apply_with`, giving its own re-check after the commit.
+//!
 //! Files: this one holds the request, the plan and the report, and what the others share;
-//! `plan` plans (the diff streamed once, counted, spooled); `apply` is the transaction (snapshot,
+//! `plan` plans (the diff streamed once, each change through a `Planner`: counted, spooled);
+//! `apply` is the transaction (snapshot,
 //! trigger guard, replay in write order, commit, residual); `row` writes one change with
 //! compare-and-set and tallies outcomes; `batch` writes same-shaped changes in a few statements
 //! (falling back to `row`); `cascade` refuses writes a cascading foreign key would carry further;
