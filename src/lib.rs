@@ -44,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Scratch(a) => cmd::scratch::run(a, &ctx),
         Command::Diff(a) => cmd::diff::run(a, &ctx),
         Command::Merge(a) => cmd::merge::run(a, &ctx),
+        Command::Revert(a) => cmd::revert::run(a, &ctx),
         Command::Promote(a) => cmd::promote::run(a, &ctx),
         Command::Bisect(a) => cmd::bisect::run(a, &ctx),
         Command::History(a) => cmd::history::run(a, &ctx),

@@ -1,6 +1,7 @@
 //! `lastgood demo [DIR]`: builds the incident sandbox (see `demo.rs`) and walks through the
-//! recovery with the real commands: catalog → bisect → restore --tables downloads → diff →
-//! merge --columns filename (its log trigger skipped) → verify.
+//! recovery with the real commands: catalog → bisect (the last good and the first bad backup) →
+//! restore --tables downloads from both → revert --columns filename (its log trigger skipped) →
+//! verify.
 //!
 //! Each step runs this same binary as a child process, exactly as printed, so the walkthrough is
 //! a transcript an operator can replay by hand.
@@ -112,43 +113,45 @@ impl Walkthrough<'_> {
         let repo = self.sb.backups.display().to_string();
         let live = self.sb.live.display().to_string();
         let scratch = self.sb.scratch.join("downloads-lkg.db").display().to_string();
+        let damaged = self.sb.scratch.join("downloads-first-bad.db").display().to_string();
         self.step("1. What backups do we have?", &["catalog", "--repo", &repo], &[0])?;
         self.step(
             "2. Which is the last known good one? Bisect with a check that tells good data from bad.",
             &["bisect", "--repo", &repo, "--check", demo::CHECK],
             &[0],
         )?;
-        let lkg = self.last_known_good(&repo)?;
+        let (lkg, first_bad) = self.last_known_good(&repo)?;
         let which = lkg.clone().unwrap_or_else(|| "latest~3".into());
+        let bad = first_bad.unwrap_or_else(|| "latest~2".into());
         self.step(
-            "3. Restore only the damaged table from it into scratch.",
+            "3. Restore only the damaged table from it into scratch: the base, as it was before the incident.",
             &["restore", "--repo", &repo, "--backup", &which, "--tables", "downloads", "--into", &scratch],
             &[0],
         )?;
         self.step(
-            "4. What changed since? (deleted = only in scratch, inserted = only in live, updated = both)",
-            &["diff", "--scratch", &scratch, "--live", &live, "--tables", "downloads"],
-            &[0, 1],
+            "4. And from the first bad backup: the damaged state, just after the incident.",
+            &["restore", "--repo", &repo, "--backup", &bad, "--tables", "downloads", "--into", &damaged],
+            &[0],
         )?;
-        let merge = [
-            "merge",
-            "--scratch",
+        let revert = [
+            "revert",
+            "--base",
             &scratch,
+            "--damaged",
+            &damaged,
             "--live",
             &live,
             "--tables",
             "downloads",
             "--columns",
             "filename",
-            "--restore",
-            "updated",
         ];
         self.step(
-            "5. Plan the merge: put back the filename column only, keep every row written since. The plan lists the `downloads_log` trigger these writes would fire.",
-            &merge,
+            "5. Plan the revert: base and damaged tell which filename cells the incident wrote; only those go back, and only where live still holds the damaged value (a cell changed since is a listed conflict, which a two-way merge from the backup would silently overwrite). Rows added since are never touched. The plan lists the `downloads_log` trigger these writes would fire.",
+            &revert,
             &[0],
         )?;
-        let apply: Vec<&str> = merge.iter().copied().chain(["--triggers", "skip", "--apply"]).collect();
+        let apply: Vec<&str> = revert.iter().copied().chain(["--triggers", "skip", "--apply"]).collect();
         self.step(
             "6. Apply it with the trigger skipped (it would log 100,000+ repair writes as filename changes; the snapshot and this report are the repair's record): one transaction, after a safety snapshot of live.",
             &apply,
@@ -162,18 +165,18 @@ impl Walkthrough<'_> {
         Ok(lkg)
     }
 
-    fn last_known_good(&self, repo: &str) -> Result<Option<String>> {
+    /// The last known good backup bisect recorded, and the backup after it (the first bad one).
+    fn last_known_good(&self, repo: &str) -> Result<(Option<String>, Option<String>)> {
         if self.build_only {
-            return Ok(None);
+            return Ok((None, None));
         }
         let out =
             Command::new(std::env::current_exe()?).args(["--json", "--quiet", "catalog", "--repo", repo]).output()?;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("reading the catalog")?;
-        Ok(v["backups"]
-            .as_array()
-            .and_then(|bs| bs.iter().find(|b| b["last_known_good"] == true))
-            .and_then(|b| b["id"].as_str())
-            .map(str::to_string))
+        let backups = v["backups"].as_array().cloned().unwrap_or_default();
+        let at = backups.iter().position(|b| b["last_known_good"] == true);
+        let id = |i: usize| backups.get(i).and_then(|b| b["id"].as_str()).map(str::to_string);
+        Ok((at.and_then(id), at.and_then(|i| id(i + 1))))
     }
 
     fn step(&mut self, title: &str, args: &[&str], ok_codes: &[i32]) -> Result<()> {

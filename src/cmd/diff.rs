@@ -82,7 +82,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
 }
 
 /// Buffered stdout; a closed pipe ends the process quietly with exit 0.
-struct Lines {
+pub(super) struct Lines {
     w: BufWriter<std::io::Stdout>,
 }
 
@@ -128,7 +128,7 @@ impl Default for Lines {
 }
 
 /// A row as a JSON object `{column: value}`.
-struct RowObject<'a>(pub &'a [String], pub &'a [Value]);
+pub(super) struct RowObject<'a>(pub &'a [String], pub &'a [Value]);
 
 impl Serialize for RowObject<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -335,7 +335,7 @@ impl Render {
                 skipped_tables: &p.skipped,
             }),
             Mode::Sql => {
-                out.text(&patch_head(self.dialect))?;
+                out.text(&patch_head("lastgood diff --sql: turns live into scratch", self.dialect))?;
                 let patch = self.patch.as_mut().expect("a patch");
                 for step in order::steps(&p.tables, fks, self.dialect) {
                     let mut segment = patch[step.part.index()].segment(step.table)?;
@@ -370,7 +370,7 @@ impl Render {
 /// them; PostgreSQL: those declared DEFERRABLE, the others are met by the order), and on
 /// PostgreSQL the settings lastgood reads values under, so that text forms read back as they
 /// were written (timestamps, intervals) and a backslash is a backslash.
-fn patch_head(dialect: Dialect) -> String {
+pub(super) fn patch_head(title: &str, dialect: Dialect) -> String {
     let settings = match dialect {
         Dialect::Sqlite => "PRAGMA defer_foreign_keys = ON;\n",
         Dialect::Postgres => {
@@ -378,7 +378,7 @@ fn patch_head(dialect: Dialect) -> String {
              SET LOCAL IntervalStyle = 'postgres';\nSET LOCAL standard_conforming_strings = on;\n"
         }
     };
-    format!("-- lastgood diff --sql: turns live into scratch\nBEGIN;\n{settings}")
+    format!("-- {title}\nBEGIN;\n{settings}")
 }
 
 fn kind_slot(k: &ChangeKind) -> usize {

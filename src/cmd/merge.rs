@@ -100,7 +100,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
 
 /// A live file whose permissions say read-only is refused before anything is written (even root,
 /// who could write it anyway, is taken at the file's word).
-fn check_writable(live: &std::path::Path) -> Result<()> {
+pub(super) fn check_writable(live: &std::path::Path) -> Result<()> {
     let meta = std::fs::metadata(live).map_err(|e| environment(format!("cannot read `{}`: {e}", live.display())))?;
     if meta.permissions().readonly() {
         return Err(environment(format!("live `{}` is read-only; nothing was written", live.display()))
@@ -135,7 +135,7 @@ fn render_plan(p: &MergePlan) -> String {
 
 /// The triggers and rules on the written tables, each with its SQL, and what `--apply` does
 /// about those that fire.
-fn render_triggers(p: &MergePlan) -> String {
+pub(super) fn render_triggers(p: &MergePlan) -> String {
     let listed = &p.triggers.listed;
     if listed.is_empty() {
         return String::new();
@@ -178,7 +178,7 @@ fn render_triggers(p: &MergePlan) -> String {
 
 /// What the triggers did: skipped, or the rows they changed (never hidden behind the re-diff,
 /// which looks only at the merged selection).
-fn render_trigger_writes(r: &MergeReport) -> String {
+pub(super) fn render_trigger_writes(r: &MergeReport) -> String {
     let fired = r.plan.triggers.listed.iter().filter(|l| l.fires).count();
     match (r.plan.request.trigger_policy, &r.trigger_writes) {
         (_, _) if fired == 0 => String::new(),

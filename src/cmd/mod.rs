@@ -14,6 +14,7 @@ pub mod picker;
 pub mod promote;
 pub mod prune;
 pub mod restore;
+pub mod revert;
 pub mod scratch;
 pub mod show;
 pub mod verify;
@@ -80,6 +81,9 @@ pub enum Command {
     Diff(diff::Args),
     /// Put a chosen subset of the diff back into live, in one transaction, after a safety snapshot.
     Merge(merge::Args),
+    /// Three-way repair: write back only the cells an incident changed (base → damaged) where live
+    /// still holds the damaged value; every later write is kept, conflicts listed.
+    Revert(revert::Args),
     /// Replace live by a scratch database as a whole, atomically, keeping the old live as a snapshot.
     Promote(promote::Args),
     /// Find the last known good backup: the newest one where a check query holds.

@@ -385,6 +385,9 @@ impl Kinds {
 pub enum Side {
     Scratch,
     Live,
+    /// Revert's two other sides: the state before the incident and the state just after it.
+    Base,
+    Damaged,
 }
 
 impl Side {
@@ -392,6 +395,8 @@ impl Side {
         match self {
             Side::Scratch => "scratch",
             Side::Live => "live",
+            Side::Base => "base",
+            Side::Damaged => "damaged",
         }
     }
 }
@@ -489,23 +494,23 @@ impl BatchSource for RowsSource {
 }
 
 /// Walks one side row by row and checks the order: every row must sort after the previous one
-/// (strictly, for a keyed table). Nothing is decoded unless asked for.
-struct Cursor<S> {
+/// (strictly, for a keyed table). Nothing is decoded unless asked for. (Revert walks three.)
+pub(crate) struct Cursor<S> {
     src: S,
     side: Side,
-    batch: Batch,
-    row: usize,
-    has: bool,
+    pub(crate) batch: Batch,
+    pub(crate) row: usize,
+    pub(crate) has: bool,
     width: usize,
     order_len: usize,
     strict: bool,
     /// The previous row's ordering columns, for the order check.
     prev: Batch,
-    count: u64,
+    pub(crate) count: u64,
 }
 
 impl<S: BatchSource> Cursor<S> {
-    fn new(src: S, side: Side, spec: &TableSpec, width: usize) -> Result<Self> {
+    pub(crate) fn new(src: S, side: Side, spec: &TableSpec, width: usize) -> Result<Self> {
         let order_len = spec.order_len();
         let mut c = Cursor {
             src,
@@ -550,7 +555,7 @@ impl<S: BatchSource> Cursor<S> {
 
     /// Moves to the next row, checking it sorts after the current one. The previous row is
     /// copied aside only when the batch ends; within a batch it is compared in place.
-    fn advance(&mut self) -> Result<()> {
+    pub(crate) fn advance(&mut self) -> Result<()> {
         self.row += 1;
         let o = if self.row < self.batch.rows() {
             cmp_rows(&self.batch, self.row - 1, &self.batch, self.row, self.order_len)
@@ -574,11 +579,11 @@ impl<S: BatchSource> Cursor<S> {
     }
 
     /// The current row, decoded (all `width` values).
-    fn current(&self) -> Row {
+    pub(crate) fn current(&self) -> Row {
         self.batch.row(self.row, self.width)
     }
 
-    fn raw(&self, c: usize) -> &[u8] {
+    pub(crate) fn raw(&self, c: usize) -> &[u8] {
         self.batch.raw(self.row, c)
     }
 

@@ -7,7 +7,8 @@
 //!   and safety snapshots, asked of the engine registry (each engine's own are in `engine/`);
 //!   `request`: what the core tells an engine about the catalog (`engine::BackupRef`, …);
 //! - `diff`, `merge/`, `sqlgen`, `triggers`, `pair`, `spool`: comparing scratch with live and
-//!   writing a chosen subset back;
+//!   writing a chosen subset back; `revert/`: the three-way repair (base, damaged, live) that
+//!   writes back only the incident's own cells, through merge's write transaction;
 //! - `bisect`, `history`, `drill`, `verify`, `prune`: the other commands' logic;
 //! - `lock`: the writer lock.
 //!
@@ -26,6 +27,7 @@ pub mod promote;
 pub mod prune;
 pub mod request;
 pub mod restore;
+pub mod revert;
 pub mod snapshot;
 pub mod spool;
 pub mod sqlgen;

@@ -23,6 +23,7 @@ mod progress;
 mod promote;
 mod prune;
 mod restore;
+mod revert;
 mod schema_objects;
 mod show;
 mod triggers;

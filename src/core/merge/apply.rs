@@ -27,7 +27,20 @@ use crate::output::Output;
 /// `BadInput` when a write breaks a constraint (UNIQUE, NOT NULL, CHECK: naming the table, the
 /// row and the constraint; FOREIGN KEY, checked at the commit: naming the orphan rows) or a written
 /// row does not read back as scratch's. On any error live is unchanged.
-pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output) -> Result<MergeReport> {
+pub fn apply(plan: MergePlan, live: &Location, snapshot: &Path, out: &Output) -> Result<MergeReport> {
+    apply_with(plan, live, snapshot, out, &mut |plan| residual(plan, live))
+}
+
+/// `apply`, with the re-check after the commit given by the caller: `recheck` returns how many
+/// changes of the selection live still lacks (merge: the re-diff of scratch and live; revert:
+/// its three-way comparison again), which the report holds as `residual`. Errors: as `apply`.
+pub fn apply_with(
+    mut plan: MergePlan,
+    live: &Location,
+    snapshot: &Path,
+    out: &Output,
+    recheck: &mut dyn FnMut(&MergePlan) -> Result<u64>,
+) -> Result<MergeReport> {
     let started = std::time::Instant::now();
     if plan.total == 0 {
         // Nothing to write: no snapshot, no transaction.
@@ -73,7 +86,7 @@ pub fn apply(mut plan: MergePlan, live: &Location, snapshot: &Path, out: &Output
         }
     };
     drop(db);
-    let (residual, residual_error) = match residual(&plan, live) {
+    let (residual, residual_error) = match recheck(&plan) {
         Ok(n) => (Some(n), None),
         Err(e) => (None, Some(format!("{e:#}"))),
     };

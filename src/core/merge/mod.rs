@@ -40,8 +40,13 @@
 //! backup holds: after a bad UPDATE live's values are the damage) and on live's row for
 //! `inserted` changes (scratch has no such row).
 //!
+//! Revert (`core/revert/`) writes through the same machinery: it plans its own changes through
+//! `Planner` (the per-change checks, counts and spool that `plan` uses for the diff's) and
+//! applies them with `apply_with`, giving its own re-check after the commit.
+//!
 //! Files: this one holds the request, the plan and the report, and what the others share;
-//! `plan` plans (the diff streamed once, counted, spooled); `apply` is the transaction (snapshot,
+//! `plan` plans (the diff streamed once, each change through a `Planner`: counted, spooled);
+//! `apply` is the transaction (snapshot,
 //! trigger guard, replay in write order, commit, residual); `row` writes one change with
 //! compare-and-set and tallies outcomes; `batch` writes same-shaped changes in a few statements
 //! (falling back to `row`); `cascade` refuses writes a cascading foreign key would carry further;
@@ -64,8 +69,8 @@ use crate::core::sqlgen::{Dialect, TableSql};
 use crate::core::triggers::{SideEffects, TableWrites, TriggerPolicy, TriggerWrites};
 use crate::engine::{self, Location};
 use crate::value::Value;
-pub use apply::apply;
-pub use plan::{check_filter, plan};
+pub use apply::{apply, apply_with};
+pub use plan::{Planner, check_filter, check_filter_on, plan};
 use spool::Spool;
 
 /// What to merge besides the tables and columns (those are in `Prepared`).

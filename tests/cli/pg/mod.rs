@@ -19,6 +19,7 @@ mod merge;
 mod patch;
 mod promote;
 mod restore;
+mod revert;
 mod verify;
 
 use std::path::{Path, PathBuf};
