@@ -35,6 +35,7 @@ use cmd::{Cli, Command};
 
 /// Runs one parsed command line; returns the exit code for a completed command.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    error::set_driver_kinds(engine::registry::error_kind);
     let ctx = cmd::Context::new(&cli.global)?;
     match &cli.command {
         Command::Catalog(a) => cmd::catalog::run(a, &ctx),
@@ -60,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 /// (`error::Kind::Internal`) is a bug: it says `internal error`, with the panic that caused it
 /// when a thread panicked, and exits 70.
 pub fn report_error(err: &anyhow::Error) -> i32 {
+    error::set_driver_kinds(engine::registry::error_kind);
     let kind = error::kind_of(err);
     let failure = error::classify(err);
     let mut line = format!("{err:#}");

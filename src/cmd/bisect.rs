@@ -4,7 +4,6 @@
 //! it names), 3 for a check whose result is not one row with one number.
 
 use crate::core::bisect::{BisectReport, Check, Request, Verdict, bisect, record_lkg};
-use crate::engine::postgres::conn::PgConn;
 use crate::output::table;
 
 use super::Context;
@@ -34,8 +33,8 @@ pub struct Args {
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let catalog = ctx.catalog()?;
-    let has_sqlite = catalog.backups.iter().any(|b| !b.format.is_postgres());
-    let check = Check::new(&args.check, has_sqlite)?;
+    let engines = crate::engine::registry::engines_of(catalog.backups.iter().map(|b| b.format));
+    let check = Check::new(&args.check, &engines)?;
     let parse = |t: &Option<String>| -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
         t.as_deref().map(|s| crate::time::parse_time(s, ctx.now, ctx.utc)).transpose()
     };
@@ -56,8 +55,11 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
             ctx.out.debug(&format!("--{flag} {}", crate::time::explain(text, t)));
         }
     }
-    let scratch = args.scratch_url.as_deref().map(PgConn::resolve).transpose()?;
-    let req = Request { check: &check, tables: &args.tables, since, until, scan: args.scan, scratch: scratch.as_ref() };
+    if let Some(server) = &args.scratch_url {
+        crate::engine::registry::check_scratch_server(server)?;
+    }
+    let scratch = args.scratch_url.as_deref();
+    let req = Request { check: &check, tables: &args.tables, since, until, scan: args.scan, scratch };
     let report = bisect(&catalog, &req, &ctx.out)?;
     // The mark is the newest verdict: a search over every backup that finds none good clears an
     // older mark (which another check may have set); a search limited by --since/--until cannot

@@ -96,8 +96,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
 }
 
 fn count(db: &Path, table: &str) -> Result<i64> {
-    let c = rusqlite::Connection::open(db)?;
-    Ok(c.query_row(&format!("SELECT count(*) FROM {}", crate::engine::quote_ident(table)), [], |r| r.get(0))?)
+    let loc = crate::engine::Location::parse(&db.display().to_string());
+    Ok(crate::engine::open(&loc, crate::engine::Access::ReadOnly)?.row_count(table)? as i64)
 }
 
 struct Walkthrough<'a> {

@@ -22,8 +22,10 @@ pub struct Args {
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     let catalog = ctx.catalog()?;
-    let scratch = args.scratch_url.as_deref().map(crate::engine::postgres::conn::PgConn::resolve).transpose()?;
-    let report = history(&catalog, &args.table, args.column.as_deref(), scratch.as_ref(), &ctx.out)?;
+    if let Some(server) = &args.scratch_url {
+        crate::engine::registry::check_scratch_server(server)?;
+    }
+    let report = history(&catalog, &args.table, args.column.as_deref(), args.scratch_url.as_deref(), &ctx.out)?;
     ctx.out.emit(&report, render)?;
     Ok(crate::exit::OK)
 }

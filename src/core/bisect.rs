@@ -5,11 +5,10 @@
 //! in time order assuming good-then-bad: a binary search needs ⌈log2(n + 1)⌉ checks for n
 //! backups. `scan` evaluates every backup instead, and notices when good and bad alternate.
 //!
-//! A SQLite backup is queried in place, read-only (`immutable=1`, see `engine::sqlite::file`); only
-//! a compressed backup is decompressed, into a temporary file. A pg_dump archive restores only the
-//! `tables` (all of it without them) into a marked scratch database on the `--scratch-url` server,
-//! which is dropped after the probe whatever happens (`engine::postgres::restore::ProbeScratch`);
-//! in a mixed catalog each backup is checked by its own engine. A backup that lacks a table, a
+//! Each backup is checked by its own engine's probe (`core::probe`, `Engine::open_probe`): a SQLite
+//! backup is queried in place, read-only; a pg_dump archive restores only the `tables` (all of it
+//! without them) into a marked scratch database on the `--scratch-url` server, which is dropped
+//! after the probe whatever happens. In a mixed catalog each backup is checked by its own engine. A backup that lacks a table, a
 //! column or a table named by `tables` "cannot tell": it is shown as such and the search probes its
 //! neighbours instead.
 //!
@@ -29,12 +28,9 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::core::catalog::open::{OpenedBackup, open_copy};
 use crate::core::catalog::{self, Backup, Catalog};
-use crate::engine::postgres::conn::PgConn;
-use crate::engine::postgres::restore::ProbeScratch;
-use crate::engine::sqlite::SqliteDb;
-use crate::engine::{Database, QueryProblem, truth};
+use crate::core::probe::{self, ProbeWith, is_environment, no_server};
+use crate::engine::{Engine, ProbeMode, QueryProblem, truth};
 use crate::error::{bad_input, usage};
 use crate::output::Output;
 use crate::value::Value;
@@ -46,40 +42,20 @@ pub struct Check {
 }
 
 impl Check {
-    /// Checks what can be checked without a backup: SQL syntax, one statement, read-only, by
-    /// SQLite's parser when `sqlite` backups are to be checked (PostgreSQL checks each query on
+    /// Checks what can be checked without a backup: not empty, and for each of `engines` (those
+    /// of the backups to be checked) what it can tell before any backup (`Engine::check_query`:
+    /// SQLite's parser checks syntax, one statement, read-only; PostgreSQL checks each query on
     /// its first probe). Errors: `Usage`.
-    pub fn new(sql: &str, sqlite: bool) -> Result<Check> {
+    pub fn new(sql: &str, engines: &[&dyn Engine]) -> Result<Check> {
         let sql = sql.trim().trim_end_matches(';').trim().to_string();
         if sql.is_empty() {
             return Err(usage("the --check query is empty").into());
         }
-        if !sqlite {
-            return Ok(Check { sql });
+        for e in engines {
+            e.check_query(&sql)?;
         }
-        let conn = rusqlite::Connection::open_in_memory()?;
-        match conn.prepare(&sql) {
-            Ok(st) if !st.readonly() => Err(usage(format!("the --check query `{sql}` writes; it must be a query"))
-                .hint("write a SELECT that returns one number, e.g. SELECT count(*) = 0 FROM t WHERE …")
-                .into()),
-            Ok(st) if st.column_count() != 1 => Err(usage(format!(
-                "the --check query `{sql}` returns {} columns; it must return one",
-                st.column_count()
-            ))
-            .into()),
-            Ok(_) => Ok(Check { sql }),
-            Err(e) if names_missing_object(&e) => Ok(Check { sql }),
-            Err(e) => Err(usage(format!("the --check query is not valid SQL: {e}"))
-                .hint("write one SELECT that returns one number (non-zero = good)")
-                .into()),
-        }
+        Ok(Check { sql })
     }
-}
-
-/// "no such table/column": the query may be fine on a backup that has them.
-fn names_missing_object(e: &rusqlite::Error) -> bool {
-    let m = e.to_string();
-    m.contains("no such table") || m.contains("no such column")
 }
 
 /// What one backup says.
@@ -163,8 +139,9 @@ pub struct Request<'a> {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub scan: bool,
-    /// The server where pg_dump archives are restored for a probe.
-    pub scratch: Option<&'a PgConn>,
+    /// The server where backups are restored for a probe, for engines that need one
+    /// (`--scratch-url`).
+    pub scratch: Option<&'a str>,
 }
 
 /// Runs the search over `catalog`. Errors: see the module docs.
@@ -178,9 +155,9 @@ pub fn bisect(catalog: &Catalog, req: &Request, out: &Output) -> Result<BisectRe
     let skipped_damaged = in_window.iter().filter(|b| b.problem.is_some()).map(|b| b.id.clone()).collect();
     let cands: Vec<&Backup> = in_window.into_iter().filter(|b| b.problem.is_none()).collect();
     if req.scratch.is_none()
-        && let Some(pg) = cands.iter().find(|b| b.format.is_postgres())
+        && let Some(b) = cands.iter().find(|b| probe::needs_server(b))
     {
-        return Err(no_scratch_server(pg));
+        return Err(no_server(b));
     }
     if cands.is_empty() {
         return Err(bad_input("no usable backup to bisect (in the given time window)")
@@ -191,7 +168,7 @@ pub fn bisect(catalog: &Catalog, req: &Request, out: &Output) -> Result<BisectRe
     let mut evals: Vec<Evaluation> = Vec::new();
     let mut run = |i: usize| -> Result<Verdict> {
         bar.set_message(format!("checking {}", cands[i].id));
-        let e = evaluate(cands[i], req, evals.len() + 1, out)?;
+        let e = evaluate(catalog, cands[i], req, evals.len() + 1, out)?;
         bar.inc(1);
         let v = e.verdict;
         evals.push(e);
@@ -284,20 +261,7 @@ fn scan(n: usize, run: &mut dyn FnMut(usize) -> Result<Verdict>) -> Result<Found
     Ok((lkg, bad, alternates))
 }
 
-/// A backup opened for queries: in place when plain, via a private temporary copy when
-/// compressed or read with its `-wal` (see `catalog::open::open_copy`).
-pub struct QueryableBackup {
-    pub db: SqliteDb,
-    _opened: OpenedBackup,
-}
-
-/// Opens a catalogued backup (its primary copy) read-only for queries.
-pub fn open_queryable(b: &Backup) -> Result<QueryableBackup> {
-    let opened = open_copy(b.primary())?;
-    Ok(QueryableBackup { db: opened.open_db()?, _opened: opened })
-}
-
-fn evaluate(b: &Backup, req: &Request, step: usize, out: &Output) -> Result<Evaluation> {
+fn evaluate(catalog: &Catalog, b: &Backup, req: &Request, step: usize, out: &Output) -> Result<Evaluation> {
     let started = Instant::now();
     let mut e = Evaluation {
         step,
@@ -316,7 +280,7 @@ fn evaluate(b: &Backup, req: &Request, step: usize, out: &Output) -> Result<Eval
         e.missing = Some(format!("no table `{t}` (named by --tables)"));
         return Ok(e);
     }
-    match answer(b, req, out)? {
+    match answer(catalog, b, req, out)? {
         Ok(value) => match verdict_of(&value, b)? {
             Some(verdict) => {
                 e.verdict = verdict;
@@ -335,38 +299,31 @@ fn evaluate(b: &Backup, req: &Request, step: usize, out: &Output) -> Result<Eval
 }
 
 /// The check's value on one backup, `Ok(Err(reason))` when the backup cannot tell, or an error
-/// for a check that is unusable whatever the backup. SQLite backups are queried in place; a
-/// pg_dump archive restores the `--tables` (or everything) into a scratch database on the
-/// `--scratch-url` server, which is dropped again whatever happens.
-fn answer(b: &Backup, req: &Request, out: &Output) -> Result<std::result::Result<Value, CannotTell>> {
-    let result = if b.format.is_postgres() {
-        let server = req.scratch.ok_or_else(|| no_scratch_server(b))?;
-        let tables = (!req.tables.is_empty()).then(|| req.tables.to_vec());
-        let why = format!("bisect probe of backup {}", b.id);
-        let mut probe = match ProbeScratch::restore(b, tables, server, why, out) {
-            Ok(p) => p,
-            Err(err) if is_environment(&err) => return Err(err),
-            Err(err) => return Ok(Err(CannotTell::Other(format!("cannot restore it: {err:#}")))),
-        };
-        let r = probe.db().one_value(&req.check.sql);
-        probe.finish()?;
-        r?
-    } else {
-        // A backup the catalog found healthy can still fail to open or read (damaged since, or
-        // corrupt pages the catalog did not touch): it cannot tell; the search goes on around it.
-        match open_queryable(b) {
-            Ok(mut o) => o.db.one_value(&req.check.sql)?,
-            Err(err) => return Ok(Err(CannotTell::Other(format!("cannot read it: {err:#}")))),
-        }
+/// for a check that is unusable whatever the backup. A backup that cannot be opened or restored
+/// cannot tell (damaged since it was catalogued, corrupt pages the catalog did not touch, an
+/// archive that does not restore), and the search goes on around it; a server that fails fails
+/// the search, since every other probe on it would too.
+fn answer(
+    catalog: &Catalog,
+    b: &Backup,
+    req: &Request,
+    out: &Output,
+) -> Result<std::result::Result<Value, CannotTell>> {
+    let tables = (!req.tables.is_empty()).then(|| req.tables.to_vec());
+    let why = format!("bisect probe of backup {}", b.id);
+    let with = ProbeWith { server: req.scratch, mode: ProbeMode::Query };
+    let mut p = match probe::open(catalog, b, tables, with, why, out) {
+        Ok(p) => p,
+        Err(err) if probe::needs_server(b) && is_environment(&err) => return Err(err),
+        Err(err) if probe::needs_server(b) => return Ok(Err(CannotTell::Other(format!("cannot restore it: {err:#}")))),
+        Err(err) => return Ok(Err(CannotTell::Other(format!("cannot read it: {err:#}")))),
     };
-    match result {
+    let result = p.db().one_value(&req.check.sql);
+    p.finish()?;
+    match result? {
         Ok(v) => Ok(Ok(v)),
-        Err(p) => problem_to_reason(p, req.check, b),
+        Err(problem) => problem_to_reason(problem, req.check, b),
     }
-}
-
-fn is_environment(e: &anyhow::Error) -> bool {
-    crate::error::classify(e).is_some_and(|f| f.kind == crate::error::Kind::Environment)
 }
 
 /// `Usage`: the check (or `--tables`) names a table or column that none of the backups searched
@@ -390,12 +347,6 @@ fn check_names_what_no_backup_has(evals: &[Evaluation], req: &Request) -> anyhow
     ))
     .hint(hint)
     .into()
-}
-
-pub fn no_scratch_server(b: &Backup) -> anyhow::Error {
-    usage(format!("backup {} is a pg_dump archive: checking it needs a PostgreSQL server for scratch databases", b.id))
-        .hint("pass --scratch-url postgres://user@host/postgres (a scratch database is created there and dropped)")
-        .into()
 }
 
 /// Why a backup cannot tell: it lacks a table or column the check names (the engine's message),
@@ -524,12 +475,17 @@ mod tests {
     }
 
     #[test]
-    fn checks_are_validated_before_any_backup() {
-        let kind = |s: &str| crate::error::classify(&Check::new(s, true).unwrap_err()).unwrap().kind;
+    fn checks_are_validated_before_any_backup_by_each_engine_that_can() {
+        use crate::engine::{EngineKind, registry::for_kind};
+        let (sqlite, pg) = (for_kind(EngineKind::Sqlite), for_kind(EngineKind::Postgres));
+        let kind = |s: &str| crate::error::classify(&Check::new(s, &[sqlite]).unwrap_err()).unwrap().kind;
         assert_eq!(kind("SELEC 1"), crate::error::Kind::Usage);
         assert_eq!(kind("SELECT 1; SELECT 2"), crate::error::Kind::Usage);
         assert_eq!(kind("SELECT 1, 2"), crate::error::Kind::Usage);
-        assert!(Check::new("SELECT count(*) = 0 FROM downloads WHERE filename = 'x'", true).is_ok());
-        assert!(Check::new("SELECT count(*) = 0 FROM t WHERE v ILIKE 'x%' AND id::int > 0", false).is_ok());
+        assert_eq!(kind("  ;"), crate::error::Kind::Usage);
+        assert!(Check::new("SELECT count(*) = 0 FROM downloads WHERE filename = 'x'", &[sqlite]).is_ok());
+        let pg_only = "SELECT count(*) = 0 FROM t WHERE v ILIKE 'x%' AND id::int > 0";
+        assert!(Check::new(pg_only, &[pg]).is_ok());
+        assert!(Check::new(pg_only, &[sqlite, pg]).is_err());
     }
 }

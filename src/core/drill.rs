@@ -39,11 +39,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::core::catalog::{Backup, Catalog};
-use crate::core::restore::RestorePlan;
-use crate::engine::postgres::conn::PgConn;
-use crate::engine::postgres::restore::ProbeScratch;
-use crate::engine::sqlite::SqliteDb;
-use crate::engine::{Access, Database, EngineKind, QueryProblem, truth};
+use crate::core::probe::{self, ProbeWith};
+use crate::engine::{Database, ProbeMode, QueryProblem, registry, truth};
 use crate::error::{bad_input, usage};
 use crate::output::Output;
 
@@ -254,9 +251,11 @@ pub fn drill(spec: &DatabaseSpec, now: DateTime<Utc>, out: &Output) -> Result<Da
     Ok(report)
 }
 
-/// Restores `backup` whole into scratch (a temporary folder for SQLite, a marked database on the
-/// `server` for a pg_dump archive) and runs the data checks there. Returns the restore-plus-checks
-/// time when the restore itself succeeded. The scratch is removed before returning either way.
+/// Restores `backup` whole into scratch through its engine's probe (`ProbeMode::RestoreWhole`:
+/// a temporary folder for SQLite, a marked database on the drill's `server` for a pg_dump
+/// archive) and runs the data checks there. Returns the restore-plus-checks time when the restore
+/// itself succeeded. The scratch is removed before returning either way (the probe removes it on
+/// every path, also when a check errs).
 fn restore_and_check(
     spec: &DatabaseSpec,
     catalog: &Catalog,
@@ -264,89 +263,27 @@ fn restore_and_check(
     rec: &mut Recorder,
     out: &Output,
 ) -> Option<Duration> {
-    if backup.format.is_postgres() {
-        return restore_and_check_pg(spec, backup, rec, out);
-    }
     let t = Instant::now();
-    let scratch = match tempfile::Builder::new().prefix("lastgood-drill-").tempdir() {
-        Ok(d) => d,
-        Err(e) => {
-            let e = crate::error::environment(format!("cannot create a scratch folder: {e}"));
-            return restore_failed(spec, rec, t, e.into());
-        }
-    };
-    let target = scratch.path().join("drill.db");
     let why = format!("drill of `{}`", spec.name);
-    let restored = RestorePlan::new(catalog, backup, why, None, target.clone(), false).and_then(|p| p.execute(out));
-    let restored = match restored {
-        Ok(r) => format!(
-            "restored whole in {:.2}s, quick_check {}{}",
-            r.seconds,
-            r.quick_check,
-            copies_note(&r.passed_over_copies, &r.plan.backup_path)
-        ),
-        Err(e) => return restore_failed(spec, rec, t, e),
-    };
-    rec.record("restore", t, Ok(restored));
-    // Messages about the restored data name the backup, not the scratch file.
-    let mut db = match SqliteDb::open(&target, Access::ReadOnly).map(|db| db.shown_as(&backup.primary().path)) {
-        Ok(db) => db,
-        Err(e) => {
-            rec.record("open scratch", Instant::now(), Err(e));
-            return None;
-        }
-    };
-    run_data_checks(spec, &mut db, rec);
-    let took = t.elapsed();
-    drop(db);
-    drop(scratch);
-    Some(took)
-}
-
-/// PostgreSQL: restore whole into a marked scratch database on the drill's `server`, check, and
-/// drop it (`ProbeScratch` drops it on every path, also when a check errs).
-fn restore_and_check_pg(spec: &DatabaseSpec, backup: &Backup, rec: &mut Recorder, out: &Output) -> Option<Duration> {
-    let t = Instant::now();
-    let Some(server) = spec.server.as_deref() else {
-        let e = usage(format!(
-            "backup {} is a pg_dump archive: the drill needs a server for the scratch database",
-            backup.id
-        ))
-        .hint("set `server = \"postgres://…\"` in the drill config, or pass --scratch-url");
-        return restore_failed(spec, rec, t, e.into());
-    };
-    let why = format!("drill of `{}`", spec.name);
-    let probe = PgConn::resolve(server).and_then(|conn| ProbeScratch::restore(backup, None, &conn, why, out));
-    let mut probe = match probe {
+    let with = ProbeWith { server: spec.server.as_deref(), mode: ProbeMode::RestoreWhole };
+    let mut probe = match probe::open(catalog, backup, None, with, why, out) {
         Ok(p) => p,
         Err(e) => return restore_failed(spec, rec, t, e),
     };
-    let r = &probe.report;
-    let msg = format!(
-        "restored whole into scratch database `{}` in {:.2}s ({} tables, {} indexes, {} constraints){}",
-        r.plan.target_database,
-        r.seconds,
-        r.tables_restored.len(),
-        r.indexes,
-        r.constraints,
-        copies_note(&r.passed_over_copies, &r.plan.backup_path)
-    );
-    rec.record("restore", t, Ok(msg));
+    rec.record("restore", t, Ok(probe.restored().unwrap_or("restored whole").to_string()));
     run_data_checks(spec, probe.db(), rec);
     let took = t.elapsed();
-    let name = probe.report.plan.target_database.clone();
     let dropped = Instant::now();
-    rec.record("drop scratch", dropped, probe.finish().map(|_| format!("scratch database `{name}` dropped")));
-    Some(took)
-}
-
-/// "; read copy `X`, passed over `Y` (why)" when the restore passed over damaged copies.
-fn copies_note(passed_over: &[crate::engine::PassedCopy], read: &std::path::Path) -> String {
-    if passed_over.is_empty() {
-        return String::new();
+    match probe.finish() {
+        Ok(Some(words)) => {
+            rec.record("drop scratch", dropped, Ok(words));
+        }
+        Ok(None) => {}
+        Err(e) => {
+            rec.record("drop scratch", dropped, Err(e));
+        }
     }
-    let passed: Vec<String> = passed_over.iter().map(|p| format!("`{}` ({})", p.path.display(), p.reason)).collect();
-    format!("; read copy `{}`, passed over {}", read.display(), passed.join(", "))
+    Some(took)
 }
 
 fn restore_failed(spec: &DatabaseSpec, rec: &mut Recorder, t: Instant, e: anyhow::Error) -> Option<Duration> {
@@ -361,10 +298,7 @@ fn restore_failed(spec: &DatabaseSpec, rec: &mut Recorder, t: Instant, e: anyhow
 fn run_data_checks(spec: &DatabaseSpec, db: &mut dyn Database, rec: &mut Recorder) {
     if spec.integrity_check {
         let t = Instant::now();
-        let ok = match db.engine() {
-            EngineKind::Sqlite => "ok (PRAGMA integrity_check)".to_string(),
-            EngineKind::Postgres => "ok: pg_restore succeeded and every row of every table was read".to_string(),
-        };
+        let ok = format!("ok{}", registry::for_kind(db.engine()).integrity_words());
         let r = db
             .integrity_problems(false)
             .and_then(|p| if p.is_empty() { Ok(ok) } else { Err(anyhow::anyhow!(p.join("; "))) });
@@ -454,10 +388,8 @@ fn verify_copies(newest: &Backup, rec: &mut Recorder) -> Vec<PathBuf> {
         let t = Instant::now();
         let v = crate::core::verify::verify_copy(newest, c);
         let why: Vec<String> = v.checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.name, c.detail)).collect();
-        let r = if v.ok && newest.format.is_postgres() {
-            Ok("checksum and archive structure ok".into())
-        } else if v.ok {
-            Ok("checksum, readable, integrity_check ok".into())
+        let r = if v.ok {
+            Ok(registry::for_format(newest.format).verified_words().to_string())
         } else {
             Err(anyhow::anyhow!(why.join("; ")))
         };

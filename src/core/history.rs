@@ -21,12 +21,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::core::bisect::open_queryable;
 use crate::core::catalog::cache::{self, TableDigest};
 use crate::core::catalog::{Backup, Catalog};
-use crate::engine::postgres::conn::PgConn;
-use crate::engine::postgres::restore::ProbeScratch;
-use crate::engine::{Database, Scan};
+use crate::core::probe::{self, ProbeWith, is_environment};
+use crate::engine::{Database, ProbeMode, Scan};
 use crate::error::bad_input;
 use crate::output::Output;
 use crate::value::Value;
@@ -70,7 +68,7 @@ pub fn history(
     catalog: &Catalog,
     table: &str,
     column: Option<&str>,
-    scratch: Option<&PgConn>,
+    scratch: Option<&str>,
     out: &Output,
 ) -> Result<HistoryReport> {
     let started = Instant::now();
@@ -87,7 +85,7 @@ pub fn history(
     let bar = out.count_bar(catalog.backups.len() as u64, &format!("digesting `{table}`"));
     let mut entries = Vec::new();
     for b in &catalog.backups {
-        entries.push(entry_for(b, table, column, scratch, out)?);
+        entries.push(entry_for(catalog, b, table, column, scratch, out)?);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -114,10 +112,11 @@ pub fn history(
 }
 
 fn entry_for(
+    catalog: &Catalog,
     b: &Backup,
     table: &str,
     column: Option<&str>,
-    scratch: Option<&PgConn>,
+    scratch: Option<&str>,
     out: &Output,
 ) -> Result<HistoryEntry> {
     let mut e = HistoryEntry {
@@ -150,7 +149,7 @@ fn entry_for(
         }
         None => {
             e.present = true;
-            let d = match digest_backup(b, table, column, scratch, out)? {
+            let d = match digest_backup(catalog, b, table, column, scratch, out)? {
                 Ok(d) => d,
                 Err(reason) => {
                     e.note = Some(format!("cannot tell: {reason}"));
@@ -174,41 +173,35 @@ fn entry_for(
     Ok(e)
 }
 
-/// Digests `table` of one backup: a SQLite backup in place; a pg_dump archive by restoring only
-/// that table into a scratch database on `scratch`, dropped again afterwards whatever happens.
-/// `Ok(Err(reason))` when this backup cannot be read or restored (a plain dump restores only
-/// whole, a damaged archive, a file damaged since it was catalogued): it cannot tell, and the
-/// other backups still can. Errors: what no backup could get past (no `--scratch-url`, the
-/// machine or the server failing: `Environment`), and failures while digesting.
+/// Digests `table` of one backup through its engine's probe (a SQLite backup in place; a pg_dump
+/// archive by restoring only that table into a scratch database on `scratch`, dropped again
+/// afterwards whatever happens). `Ok(Err(reason))` when this backup cannot be read or restored (a
+/// plain dump restores only whole, a damaged archive, a file damaged since it was catalogued): it
+/// cannot tell, and the other backups still can. Errors: what no backup could get past (no
+/// `--scratch-url`: `Usage`; the machine or the server failing: `Environment`), and failures
+/// while digesting.
 fn digest_backup(
+    catalog: &Catalog,
     b: &Backup,
     table: &str,
     column: Option<&str>,
-    scratch: Option<&PgConn>,
+    scratch: Option<&str>,
     out: &Output,
 ) -> Result<std::result::Result<TableDigest, String>> {
-    if !b.format.is_postgres() {
-        let mut opened = match open_queryable(b) {
-            Ok(o) => o,
-            Err(err) if is_environment(&err) => return Err(err),
-            Err(err) => return Ok(Err(format!("cannot read it: {err:#}"))),
-        };
-        return digest_table(&mut opened.db, table, column).map(Ok);
+    if scratch.is_none() && probe::needs_server(b) {
+        return Err(probe::no_server(b));
     }
-    let server = scratch.ok_or_else(|| crate::core::bisect::no_scratch_server(b))?;
     let why = format!("history of `{table}` in backup {}", b.id);
-    let mut probe = match ProbeScratch::restore(b, Some(vec![table.to_string()]), server, why, out) {
+    let with = ProbeWith { server: scratch, mode: ProbeMode::Query };
+    let mut p = match probe::open(catalog, b, Some(vec![table.to_string()]), with, why, out) {
         Ok(p) => p,
         Err(err) if is_environment(&err) => return Err(err),
-        Err(err) => return Ok(Err(format!("cannot restore `{table}` from it: {err:#}"))),
+        Err(err) if probe::needs_server(b) => return Ok(Err(format!("cannot restore `{table}` from it: {err:#}"))),
+        Err(err) => return Ok(Err(format!("cannot read it: {err:#}"))),
     };
-    let d = digest_table(probe.db(), table, column)?;
-    probe.finish()?;
+    let d = digest_table(p.db(), table, column)?;
+    p.finish()?;
     Ok(Ok(d))
-}
-
-fn is_environment(e: &anyhow::Error) -> bool {
-    crate::error::classify(e).is_some_and(|f| f.kind == crate::error::Kind::Environment)
 }
 
 /// Sets `changed` / `column_changed` against the previous entry that has a digest.
@@ -288,9 +281,12 @@ mod tests {
     fn digest_of(setup: &str, column: Option<&str>) -> TableDigest {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.db");
-        rusqlite::Connection::open(&p).unwrap().execute_batch(setup).unwrap();
-        let mut db = crate::engine::sqlite::SqliteDb::open(&p, crate::engine::Access::ReadOnly).unwrap();
-        digest_table(&mut db, "t", column).unwrap()
+        // Made by the real sqlite3 tool, read through the engine registry.
+        let made = std::process::Command::new("sqlite3").arg(&p).arg(setup).status().expect("sqlite3 on PATH");
+        assert!(made.success());
+        let loc = crate::engine::Location::parse(p.to_str().unwrap());
+        let mut db = crate::engine::open(&loc, crate::engine::Access::ReadOnly).unwrap();
+        digest_table(db.as_mut(), "t", column).unwrap()
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod history;
 pub mod lock;
 pub mod merge;
 pub mod pair;
+pub mod probe;
 pub mod promote;
 pub mod prune;
 pub mod request;

@@ -22,18 +22,7 @@ pub struct Pair {
 pub fn open_pair(scratch: &str, live: &str) -> Result<Pair> {
     let s = Location::parse(scratch);
     let l = Location::parse(live);
-    let same = match (&s, &l) {
-        (Location::Sqlite(a), Location::Sqlite(b)) => engine::same_file(a, b),
-        // Two spellings (URL, key=value, environment) of one server and database are the same.
-        (Location::Postgres(a), Location::Postgres(b)) => {
-            match (engine::postgres::conn::PgConn::resolve(a), engine::postgres::conn::PgConn::resolve(b)) {
-                (Ok(x), Ok(y)) => (&x.host, x.port, &x.dbname) == (&y.host, y.port, &y.dbname),
-                _ => a == b,
-            }
-        }
-        (a, b) => a == b,
-    };
-    if same {
+    if engine::registry::same_database(&s, &l) {
         return Err(bad_input(format!("--scratch and --live are the same database `{}`", l.describe()))
             .hint("pass the scratch database restored from a backup (see `lastgood restore`)")
             .into());

@@ -20,8 +20,7 @@ use chrono::{DateTime, Utc};
 
 use crate::core::catalog::{Backup, Catalog};
 use crate::core::request::{CatalogReader, catalogued};
-use crate::engine::{BackupRef, PassedCopy, RestoreJob, RestoreRequest, RestoreTarget, registry};
-use crate::output::Output;
+use crate::engine::{BackupRef, RestoreJob, RestoreRequest, RestoreTarget, registry};
 
 /// What to restore, where, as the command line says it.
 #[derive(Debug, Clone)]
@@ -53,57 +52,6 @@ pub fn plan(catalog: &Catalog, backup: &Backup, args: RestoreArgs) -> Result<Box
         reader: CatalogReader::of(backup),
     };
     registry::for_format(backup.format).plan_restore(req)
-}
-
-/// A restore into exactly `target` (a file, a database name), for callers that read its facts
-/// rather than print the engine's report (drill).
-pub struct RestorePlan {
-    job: Box<dyn RestoreJob>,
-}
-
-/// The facts of a restore every engine reports (`RestorePlan::execute`).
-#[derive(Debug, Clone)]
-pub struct RestoreReport {
-    pub plan: RestoredFrom,
-    /// The engine's integrity check of the result (SQLite's `quick_check`), empty when none ran.
-    pub quick_check: String,
-    /// Copies not read because their bytes no longer verify, in the order tried.
-    pub passed_over_copies: Vec<PassedCopy>,
-    pub seconds: f64,
-}
-
-/// The copy a restore read.
-#[derive(Debug, Clone)]
-pub struct RestoredFrom {
-    pub backup_path: PathBuf,
-}
-
-impl RestorePlan {
-    /// Checks a restore of `tables` (`None`: everything) of `backup` into `target`. Errors: as
-    /// `Engine::plan_restore`.
-    pub fn new(
-        catalog: &Catalog,
-        backup: &Backup,
-        why: String,
-        tables: Option<Vec<String>>,
-        target: PathBuf,
-        force: bool,
-    ) -> Result<RestorePlan> {
-        let target = RestoreTarget { into: Some(target), ..RestoreTarget::default() };
-        let args = RestoreArgs { why, tables, only_copy: None, target, force, jobs: 1, now: Utc::now() };
-        Ok(RestorePlan { job: plan(catalog, backup, args)? })
-    }
-
-    /// Carries the plan out; on any error nothing is left at the target.
-    pub fn execute(self, out: &Output) -> Result<RestoreReport> {
-        let done = self.job.execute(out)?;
-        Ok(RestoreReport {
-            plan: RestoredFrom { backup_path: done.backup_path().to_path_buf() },
-            quick_check: done.check().unwrap_or_default().to_string(),
-            passed_over_copies: done.passed_over_copies().to_vec(),
-            seconds: done.seconds(),
-        })
-    }
 }
 
 /// The copy `path` names, when it is one of `backup`'s copies (`--backup PATH`).

@@ -16,7 +16,8 @@
 //! core share (`Format`, `Location`, `EngineKind`, `TableSchema`, `SkippedTable`, `PassedCopy`,
 //! triggers, foreign keys…, and the write side's requests: `BackupRef`, `RestoreRequest`,
 //! `PromoteRequest`, …); `source` the `Source` trait (how repository entries become
-//! backups) and its neutral types; `registry` lists engines and sources; `sqlite/` and `postgres/` are the engines;
+//! backups) and its neutral types; `probe` the `Probe` trait (a backup open for queries);
+//! `registry` lists engines and sources; `sqlite/` and `postgres/` are the engines;
 //! `missing` is the promote check both use. The engines depend on the leaf layers and `repo/`
 //! only, never on `core/`: the core hands them what they need of the catalog (`BackupRef`, its
 //! copies' `CopyReader`, `Catalogued`).
@@ -31,6 +32,10 @@
 //! - `promote.rs`: `plan_promote` (a `PromoteJob`);
 //! - `backup.rs`: `take_backup`, the consistent snapshot `lastgood backup` stores;
 //! - `snapshot.rs`: `safety_snapshot_path` and `undo_command` for merge;
+//! - `probe.rs`: `open_probe` (a backup made queryable for bisect, history and drill, see
+//!   `probe`), with `check_query`, `verified_words` and `integrity_words`;
+//! - `error_kind` for its driver's errors, `same_database` when two spellings can name one
+//!   database;
 //! - `scratch_list`/`scratch_drop` only where scratch copies are databases on a server.
 //!
 //! ## Adding a source
@@ -47,6 +52,7 @@
 
 pub mod missing;
 pub mod postgres;
+pub mod probe;
 pub mod registry;
 pub mod source;
 pub mod sqlite;
@@ -57,6 +63,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use self::probe::{Probe, ProbeMode, ProbeRequest};
 use crate::output::Output;
 use crate::rows::{Batch, BatchFiller};
 use crate::util::compress::Compression;
@@ -206,6 +213,53 @@ pub trait Engine: Sync {
     /// default: an engine whose scratch is plain files has none to list (`Usage`).
     fn scratch_list(&self, server: &Location) -> Result<ScratchList> {
         Err(no_scratch_databases(self.name(), server))
+    }
+
+    // probes (bisect, history, drill): see `probe`
+
+    /// Opens one of this engine's backups for read-only queries (`probe::Probe`). Errors:
+    /// `BadInput` when the backup cannot be read or restored (it cannot tell), `Environment` when
+    /// the machine or the scratch server fails, `Usage` when a needed server is not given.
+    fn open_probe(&self, req: ProbeRequest<'_>, out: &Output) -> Result<Box<dyn Probe>>;
+
+    /// Whether probing this engine's backups needs a scratch server (`ProbeRequest::server`).
+    fn probe_needs_server(&self) -> bool {
+        false
+    }
+
+    /// Checks a scratch server as the operator typed it, before any probe (credentials, syntax).
+    /// Errors: `Usage` for one that does not parse. The default: nothing to check.
+    fn check_server(&self, spec: &str) -> Result<()> {
+        let _ = spec;
+        Ok(())
+    }
+
+    /// Checks a read-only query (bisect's `--check`) before any backup, as far as this engine can
+    /// without one: syntax, one statement, read-only, one column. A query naming tables or
+    /// columns only backups have is fine. Errors: `Usage`. The default: checked on first use.
+    fn check_query(&self, sql: &str) -> Result<()> {
+        let _ = sql;
+        Ok(())
+    }
+
+    /// What a successful `verify` of one of this engine's copies checked, in words (drill).
+    fn verified_words(&self) -> &'static str;
+
+    /// What `Database::integrity_problems` finding nothing means, in words appended to "ok"
+    /// (drill's integrity check): " (PRAGMA integrity_check)".
+    fn integrity_words(&self) -> &'static str;
+
+    /// Whether two locations this engine claims are one database (two spellings of one file,
+    /// of one server and database). The default: the same text.
+    fn same_database(&self, a: &Location, b: &Location) -> bool {
+        a == b
+    }
+
+    /// The failure kind of an error of this engine's driver found in a cause chain
+    /// (`error::set_driver_kinds`); `None` when it is not one.
+    fn error_kind(&self, e: &(dyn std::error::Error + 'static)) -> Option<crate::error::Kind> {
+        let _ = e;
+        None
     }
 
     /// Drops the scratch database whose id or name is `which`, or every one (`None`), never a live

@@ -56,6 +56,30 @@ pub fn for_kind(kind: EngineKind) -> &'static dyn Engine {
     ENGINES.iter().copied().find(|e| e.kind() == kind).expect("every kind has its engine")
 }
 
+/// The kind of a driver's error, as the engine owning that driver classifies it
+/// (`Engine::error_kind`; registered with `error::set_driver_kinds`).
+pub fn error_kind(e: &(dyn std::error::Error + 'static)) -> Option<crate::error::Kind> {
+    ENGINES.iter().find_map(|en| en.error_kind(e))
+}
+
+/// Whether `a` and `b` name one database (`Engine::same_database`); never across engines.
+pub fn same_database(a: &Location, b: &Location) -> bool {
+    let (ea, eb) = (for_location(a), for_location(b));
+    ea.kind() == eb.kind() && ea.same_database(a, b)
+}
+
+/// The engines of some backup formats, each once, in registry order.
+pub fn engines_of(formats: impl IntoIterator<Item = Format>) -> Vec<&'static dyn Engine> {
+    let kinds: Vec<EngineKind> = formats.into_iter().map(|f| for_format(f).kind()).collect();
+    ENGINES.iter().copied().filter(|e| kinds.contains(&e.kind())).collect()
+}
+
+/// Checks a scratch server (`--scratch-url`) with every engine whose probes need one, before any
+/// probe. Errors: as `Engine::check_server`.
+pub fn check_scratch_server(spec: &str) -> anyhow::Result<()> {
+    ENGINES.iter().filter(|e| e.probe_needs_server()).try_for_each(|e| e.check_server(spec))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,8 +9,9 @@ use super::conn::PgConn;
 use super::scratch::{Admin, scratch_drop};
 use crate::engine::{
     Access, BackupDetails, BackupRef, BackupSource, CopyReader, Database, Engine, EngineKind, Format, KeptDb, Location,
-    PromoteJob, PromoteRequest, RestoreJob, RestoreRequest, ScratchDb, ScratchList, TakenBackup,
+    Probe, ProbeRequest, PromoteJob, PromoteRequest, RestoreJob, RestoreRequest, ScratchDb, ScratchList, TakenBackup,
 };
+use crate::error::Kind;
 use crate::output::Output;
 use crate::util::compress::Compression;
 
@@ -86,6 +87,40 @@ impl Engine for Postgres {
     ) -> Result<(Vec<ScratchDb>, Vec<KeptDb>)> {
         let server = PgConn::resolve(spec_of(server))?;
         scratch_drop(&server, which, &super::restore::live_sources(catalogued))
+    }
+
+    // probes (bisect, history, drill)
+
+    fn open_probe(&self, req: ProbeRequest<'_>, out: &Output) -> Result<Box<dyn Probe>> {
+        super::probe::open(req, out)
+    }
+
+    fn probe_needs_server(&self) -> bool {
+        true
+    }
+
+    fn check_server(&self, spec: &str) -> Result<()> {
+        PgConn::resolve(spec).map(|_| ())
+    }
+
+    fn integrity_words(&self) -> &'static str {
+        ": pg_restore succeeded and every row of every table was read"
+    }
+
+    fn verified_words(&self) -> &'static str {
+        "checksum and archive structure ok"
+    }
+
+    fn same_database(&self, a: &Location, b: &Location) -> bool {
+        // Two spellings (URL, key=value, environment) of one server and database are the same.
+        match (PgConn::resolve(spec_of(a)), PgConn::resolve(spec_of(b))) {
+            (Ok(x), Ok(y)) => (&x.host, x.port, &x.dbname) == (&y.host, y.port, &y.dbname),
+            _ => a == b,
+        }
+    }
+
+    fn error_kind(&self, e: &(dyn std::error::Error + 'static)) -> Option<Kind> {
+        e.is::<postgres::Error>().then_some(Kind::Environment)
     }
 }
 

@@ -48,6 +48,7 @@ pub mod backup;
 pub mod conn;
 pub mod engine;
 pub mod load;
+pub mod probe;
 pub mod promote;
 pub mod restore;
 pub mod scratch;

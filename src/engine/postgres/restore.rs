@@ -44,7 +44,7 @@ use super::archive::{self, Archive, ArchiveInfo, TocEntry};
 use super::conn::PgConn;
 use super::load::{self, LoadedTable};
 use super::scratch::{Admin, LivePlace, LiveSource, MARK, MAX_NAME, PREFIX, RESTORED_NOTE};
-use super::{PgDb, own_rows, tools};
+use super::{own_rows, tools};
 use crate::engine::{
     BackupRef, BackupSource, CopyRef, Format, PassedCopy, Printable, RestoreDone, RestoreJob, RestoreRequest,
     SchemaObject, TableFacts, copies_read, from_copies, pretty_json, quote_ident,
@@ -683,69 +683,6 @@ impl RestoreDone for PgRestoreReport {
 
     fn seconds(&self) -> f64 {
         self.seconds
-    }
-}
-
-/// A scratch database restored for one probe (drill, bisect, history) and dropped again: by
-/// `finish`, or when it drops (also after an error or a panic), or on Ctrl-C.
-pub struct ProbeScratch {
-    pub report: PgRestoreReport,
-    db: Option<PgDb>,
-    /// The database to drop; `None` once dropped.
-    name: Option<String>,
-    server: PgConn,
-    cleanup: u64,
-}
-
-impl ProbeScratch {
-    /// Restores `tables` (`None`: the whole archive) of `backup` into a new marked database on
-    /// `server`, named after the backup and this process so concurrent probes never collide.
-    pub fn restore(
-        backup: impl Into<BackupRef>,
-        tables: Option<Vec<String>>,
-        server: &PgConn,
-        why: String,
-        out: &Output,
-    ) -> Result<ProbeScratch> {
-        let backup = &backup.into();
-        let now = Utc::now();
-        let id: String = backup.id.chars().take(16).collect();
-        let name = format!("{PREFIX}{id}_{}_{}", std::process::id(), now.format("%H%M%S%3f"));
-        let plan = PgRestorePlan::new(backup, why, tables, server, false, Some(&name), None, &[], false, 2, now)?;
-        let report = plan.execute(out)?;
-        let cleanup = {
-            let (conn, name) = (server.clone(), name.clone());
-            crate::interrupt::cleanup_on_interrupt(move || {
-                if let Ok(mut admin) = Admin::connect(&conn) {
-                    let _ = admin.drop(&name);
-                }
-            })
-        };
-        let mut probe = ProbeScratch { db: None, name: Some(name), server: server.clone(), cleanup, report };
-        probe.db = Some(PgDb::connect(probe.report.plan.conn())?);
-        Ok(probe)
-    }
-
-    pub fn db(&mut self) -> &mut PgDb {
-        self.db.as_mut().expect("open until finished")
-    }
-
-    /// Drops the scratch database now. Errors: `Environment` when the server refuses.
-    pub fn finish(mut self) -> Result<()> {
-        self.drop_database()
-    }
-
-    fn drop_database(&mut self) -> Result<()> {
-        self.db = None;
-        let Some(name) = self.name.take() else { return Ok(()) };
-        crate::interrupt::forget_cleanup(self.cleanup);
-        Admin::connect(&self.server)?.drop(&name)
-    }
-}
-
-impl Drop for ProbeScratch {
-    fn drop(&mut self) {
-        let _ = self.drop_database();
     }
 }
 

@@ -14,6 +14,7 @@ pub mod backup;
 pub mod demo;
 pub mod engine;
 pub mod file;
+pub mod probe;
 pub mod promote;
 pub mod restore;
 pub mod snapshot;
