@@ -16,6 +16,7 @@
 //! - success means the file is durable in the first `require` repositories; the others are best
 //!   effort: a failure there is recorded as pending and warned about, never fails the call (an
 //!   unreachable off-site copy must not stop archiving and fill live's `pg_wal`);
+//! - a repository's folder is never created (a missing one is unreachable), only its `wal/`;
 //! - each call retries, for every repository that took its file, up to `RETRY_PER_CALL` of the
 //!   files it missed, copied from the first repository, so a repository that comes back catches up.
 
@@ -406,7 +407,7 @@ mod tests {
         assert_eq!(r.repositories[1].caught_up, [name]);
         assert_eq!(r.repositories[1].pending, 0);
         assert_eq!(fs::read(b.join("wal").join(name)).unwrap(), b"wal bytes");
-        assert!(lags(&[a.clone()]).is_empty());
+        assert!(lags(std::slice::from_ref(&a)).is_empty());
         assert!(!a.join(CACHE_DIR).join(PENDING_DIR).join(folder_name(&b)).exists(), "the folder goes too");
     }
 }

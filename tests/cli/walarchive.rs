@@ -245,10 +245,8 @@ fn an_unreachable_required_repository_fails_so_postgresql_retries() {
     let err = fails(dir.path(), &["wal-archive", s(&seg), SEG1, "--repo", s(&a), "--repo", s(&b), "--require", "2"], 4);
     assert!(err.contains(s(&b)), "{err}");
     fails(dir.path(), &["wal-archive", s(&seg), SEG1, "--repo", s(&b), "--repo", s(&a)], 4);
-    assert_eq!(
-        fails(dir.path(), &["wal-archive", "pg_wal/missing", SEG2, "--repo", s(&a)], 4).contains("missing"),
-        true
-    );
+    let err = fails(dir.path(), &["wal-archive", "pg_wal/missing", SEG2, "--repo", s(&a)], 4);
+    assert!(err.contains("missing"), "{err}");
     fs::remove_file(&mount).unwrap();
     fs::create_dir_all(&b).unwrap();
     let (code, _, err) = archive(dir.path(), &[s(&seg), SEG1, "--repo", s(&a), "--repo", s(&b), "--require", "2"]);
