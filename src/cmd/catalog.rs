@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::cmd::picker::mark;
 use crate::core::catalog::{Backup, Catalog, Ignored, RecoveryWindow};
+use crate::core::walarchive::{self, WalLag};
 use crate::output::{human_age, human_bytes, table};
 
 use super::Context;
@@ -25,6 +26,9 @@ struct CatalogView<'a> {
     /// Recovery windows: restorable to any moment inside (empty until a source yields one).
     windows: &'a [RecoveryWindow],
     ignored: &'a [Ignored],
+    /// Repositories that missed archived WAL files (`wal-archive`'s pending records), per
+    /// repository; empty when none lags.
+    wal_lag: Vec<WalLag>,
 }
 
 #[derive(Serialize)]
@@ -64,6 +68,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
             .collect(),
         windows: &catalog.windows,
         ignored: &catalog.ignored,
+        wal_lag: walarchive::lags(&catalog.repositories),
     };
     ctx.out.emit(&view, |v| render(&catalog, v, ctx))?;
     Ok(crate::exit::OK)
@@ -73,6 +78,7 @@ fn render(catalog: &Catalog, view: &CatalogView, ctx: &Context) -> String {
     if catalog.backups.is_empty() {
         let mut s = format!("no backups found in {}\n", join_paths(&catalog.repositories));
         s.push_str(&window_lines(&catalog.windows));
+        s.push_str(&lag_lines(&view.wal_lag));
         s.push_str(&ignored_lines(&catalog.ignored));
         return s;
     }
@@ -134,6 +140,7 @@ fn render(catalog: &Catalog, view: &CatalogView, ctx: &Context) -> String {
             s.push_str(&format!("warning: backup {} (`{}`): {w}\n", b.id, b.primary().path.display()));
         }
     }
+    s.push_str(&lag_lines(&view.wal_lag));
     s.push_str(&ignored_lines(&catalog.ignored));
     s
 }
@@ -153,6 +160,22 @@ fn window_lines(windows: &[RecoveryWindow]) -> String {
                 crate::time::show(w.window.from),
                 crate::time::show(w.window.to),
                 w.copies.first().map(|c| c.path.display().to_string()).unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// One warning per repository that missed archived WAL files.
+fn lag_lines(lags: &[WalLag]) -> String {
+    lags.iter()
+        .map(|l| {
+            format!(
+                "warning: repository `{}` lags {} WAL file(s) behind `{}` ({} to {}); the next wal-archive calls copy them once it is reachable\n",
+                l.repository.display(),
+                l.files,
+                l.recorded_in.display(),
+                l.oldest,
+                l.newest
             )
         })
         .collect()

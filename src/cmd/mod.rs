@@ -18,6 +18,7 @@ pub mod revert;
 pub mod scratch;
 pub mod show;
 pub mod verify;
+pub mod wal_archive;
 
 use std::path::PathBuf;
 
@@ -96,6 +97,9 @@ pub enum Command {
     Prune(prune::Args),
     /// Restore drill for CI: verify, restore and check the newest backup; RPO, RTO, JUnit.
     Drill(drill::Args),
+    /// Archive one WAL file into the repositories, as PostgreSQL's archive_command:
+    /// `lastgood wal-archive %p %f --repo DIR [--repo OFFSITE]`; never overwrites.
+    WalArchive(wal_archive::Args),
 }
 
 /// What every command gets besides its own flags.

@@ -10,6 +10,8 @@
 //!   writing a chosen subset back; `revert/`: the three-way repair (base, damaged, live) that
 //!   writes back only the incident's own cells, through merge's write transaction;
 //! - `bisect`, `history`, `drill`, `verify`, `prune`: the other commands' logic;
+//! - `walarchive`: PostgreSQL's WAL archived into repositories (`archive_command`), and the lag
+//!   of repositories that missed files;
 //! - `lock`: the writer lock.
 //!
 //! Depends on the layers below only (`engine/`, `repo/`, `util/`, the leaf modules).
@@ -34,3 +36,4 @@ pub mod spool;
 pub mod sqlgen;
 pub mod triggers;
 pub mod verify;
+pub mod walarchive;

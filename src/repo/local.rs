@@ -22,7 +22,11 @@
 //!
 //! As a `Repository`: `fetch` is the file itself, named below the root as given (so messages name
 //! it as the operator does); `remove` and `locate` use the canonical root; `put` writes under a
-//! temporary name in the destination folder, fsyncs, renames and fsyncs the folder.
+//! temporary name in the destination folder, fsyncs, renames and fsyncs the folder; `put_new`
+//! does the same but names the file without replacing anything (`persist_noclobber`: a link or
+//! `RENAME_NOREPLACE`), so that of two writers racing for one key exactly one stores its file, and
+//! a dangling link at the key counts as taken (nothing is ever written through a link). Folders it
+//! creates on the way are fsynced into their parents.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -32,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{CACHE_DIR, Fetched, Repository, SKIP_MARKER};
+use super::{CACHE_DIR, Fetched, PutNew, Repository, SKIP_MARKER};
 use crate::error::{environment, refused};
 
 /// `ELOOP` on Linux: too many levels of symbolic links (std has no stable `ErrorKind` for it).
@@ -362,6 +366,32 @@ impl Repository for LocalRepo {
         Ok(())
     }
 
+    fn put_new(&self, key: &Path, file: &Path) -> Result<PutNew> {
+        let dest = self.canonical.join(key);
+        if fs::symlink_metadata(&dest).is_ok() {
+            return Ok(PutNew::Existed);
+        }
+        let dir = crate::util::fs::parent_dir(&dest);
+        let failed = |e: &dyn std::fmt::Display| environment(format!("cannot write `{}`: {e}", dest.display()));
+        create_dir_durably(&dir).map_err(|e| failed(&e))?;
+        let (_pending, mut tmp) = crate::interrupt::Pending::create(
+            || tempfile::Builder::new().prefix(crate::util::fs::TEMP_PREFIX).tempfile_in(&dir),
+            |t| t.path(),
+        )
+        .map_err(|e| failed(&e))?;
+        let mut src =
+            fs::File::open(file).map_err(|e| environment(format!("cannot read `{}`: {e}", file.display())))?;
+        std::io::copy(&mut src, tmp.as_file_mut()).map_err(|e| failed(&e))?;
+        tmp.as_file().sync_all().map_err(|e| failed(&e))?;
+        match tmp.persist_noclobber(&dest) {
+            Ok(_) => {}
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(PutNew::Existed),
+            Err(e) => return Err(failed(&e.error).into()),
+        }
+        crate::util::fs::sync_dir(&dir);
+        Ok(PutNew::Stored)
+    }
+
     fn remove(&self, key: &Path) -> Result<bool> {
         remove_real(&self.canonical.join(key))
     }
@@ -369,6 +399,22 @@ impl Repository for LocalRepo {
     fn locate(&self, key: &Path) -> PathBuf {
         self.canonical.join(key)
     }
+}
+
+/// Creates `dir` and the folders above it that are missing, fsyncing each new one into its
+/// parent so that a file stored in it survives a crash.
+fn create_dir_durably(dir: &Path) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut d = Some(dir);
+    while let Some(p) = d.filter(|p| fs::symlink_metadata(p).is_err()) {
+        missing.push(p);
+        d = p.parent();
+    }
+    fs::create_dir_all(dir)?;
+    for p in missing.into_iter().rev() {
+        crate::util::fs::sync_dir(&crate::util::fs::parent_dir(p));
+    }
+    Ok(())
 }
 
 /// Removes `p` if it is a real file (or a folder that is one backup) whose folder is where the
@@ -424,5 +470,29 @@ mod tests {
         assert!(!top.join("2026/11/a.db").exists());
         assert!(!repo.remove(Path::new("2026/11/a.db")).unwrap(), "nothing left to remove");
         assert_eq!(repo.locate(Path::new("x")), top.canonicalize().unwrap().join("x"));
+    }
+
+    /// `put_new` stores a free key in a new folder, and leaves an existing entry — a file or a
+    /// dangling link — exactly as it was, with no temporary file left beside it.
+    #[test]
+    fn put_new_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("repo");
+        fs::create_dir(&top).unwrap();
+        let repo = LocalRepo::open(&top).unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, b"first").unwrap();
+        fs::write(&b, b"second").unwrap();
+        assert_eq!(repo.put_new(Path::new("wal/x"), &a).unwrap(), PutNew::Stored);
+        assert_eq!(repo.put_new(Path::new("wal/x"), &b).unwrap(), PutNew::Existed);
+        assert_eq!(fs::read(top.join("wal/x")).unwrap(), b"first");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), top.join("wal/dangling")).unwrap();
+        assert_eq!(repo.put_new(Path::new("wal/dangling"), &b).unwrap(), PutNew::Existed);
+        assert!(!dir.path().join("nowhere").exists(), "nothing written through the link");
+        let mut left: Vec<String> =
+            fs::read_dir(top.join("wal")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, ["dangling", "x"]);
+        assert!(repo.put_new(Path::new("wal/y"), &dir.path().join("missing")).is_err());
     }
 }

@@ -14,6 +14,10 @@
 //! except that a `:` followed by `//` belongs to a URL: `s3://a:file:///b:/c` is three
 //! repositories (`split_list`).
 //!
+//! Storing without replacing (`put_new`): an entry that must never be overwritten (an archived
+//! WAL file) is linked into place only when its key is free; an existing key is left as it was and
+//! reported as `PutNew::Existed`, so the caller can compare it with what it meant to store.
+//!
 //! A repository's own layout, which every reader and writer of it keeps: lastgood's cache lives
 //! in `CACHE_DIR` at its top, and a folder holding `SKIP_MARKER` (lastgood's scratch folders) is
 //! not part of it. Depends on the leaf modules only.
@@ -78,12 +82,25 @@ pub trait Repository: Send + Sync {
     /// Stores the local file `file` as `key`, atomically, replacing what was there. Errors:
     /// `Environment`.
     fn put(&self, key: &Path, file: &Path) -> Result<()>;
+    /// Stores the local file `file` as `key` only when `key` does not exist yet, atomically and
+    /// durably (the entry and the folder holding it are synced before it returns `Stored`); an
+    /// existing entry is never touched (`Existed`). Errors: `Environment`.
+    fn put_new(&self, key: &Path, file: &Path) -> Result<PutNew>;
     /// Removes `key` (a file, or a folder that is one backup); `false` when there was nothing to
     /// remove or it is a link, which is left alone. Errors: `Environment` when it cannot be
     /// removed, `Refused` when reaching it now goes through a link.
     fn remove(&self, key: &Path) -> Result<bool>;
     /// Where `key` is stored, for reports: a real local path, or a URL.
     fn locate(&self, key: &Path) -> PathBuf;
+}
+
+/// What `Repository::put_new` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutNew {
+    /// The file is now stored under the key, durably.
+    Stored,
+    /// Something was stored under the key already; it was left alone.
+    Existed,
 }
 
 /// A shared handle on a repository, as each copy of a backup holds it. Two handles are equal

@@ -28,3 +28,4 @@ mod schema_objects;
 mod show;
 mod triggers;
 mod verify;
+mod walarchive;

@@ -198,6 +198,45 @@ impl Cluster {
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
 
+    /// Sets `settings` with ALTER SYSTEM (values quoted as SQL strings) and restarts the server,
+    /// for settings that need a restart (`archive_mode`); the start options are kept
+    /// (`postmaster.opts`).
+    pub fn restart_with(&self, settings: &[(&str, &str)]) {
+        for (key, value) in settings {
+            self.psql("postgres", &format!("ALTER SYSTEM SET {key} = '{}'", value.replace('\'', "''")));
+        }
+        let out = self.run_as_server_user(
+            Command::new(self.bin.join("pg_ctl"))
+                .args(["-w", "-t", "30", "-D"])
+                .arg(self.data_dir())
+                .arg("-l")
+                .arg(self.dir.path().join("server.log"))
+                .arg("restart"),
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl restart failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.server_log()
+        );
+    }
+
+    /// The server's log so far (for failure messages).
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Hands `path` (recursively) to the server's OS user when the server runs as another user
+    /// than the tests (as root: `postgres`), so that the server can write there
+    /// (`archive_command`). Put it inside `dir`: the tests' own temporary folders are closed to
+    /// other users.
+    pub fn give_to_server_user(&self, path: &Path) {
+        if self.as_postgres {
+            let st = Command::new("chown").arg("-R").arg("postgres:postgres").arg(path).status().unwrap();
+            assert!(st.success(), "chown {} to postgres failed", path.display());
+        }
+    }
+
     /// Stops the server now (for "server down" tests); Drop then only removes the folder.
     pub fn stop(&self) {
         let _ = self.run_as_server_user(

@@ -570,11 +570,13 @@ fn merge_copy(by_content: &mut BTreeMap<String, Backup>, new: Backup) {
     }
 }
 
-/// Files that belong beside another (a SQLite `-wal`), manifests and lastgood's temporary files:
-/// never backups of their own.
+/// Files that belong beside another (a SQLite `-wal`), manifests, archived WAL files (`wal-archive`:
+/// read with a base backup, never alone) and lastgood's temporary files: never backups of their
+/// own.
 fn never_a_backup(name: &str) -> bool {
     registry::sources().iter().any(|s| s.side_file(name))
         || manifest::is_manifest(Path::new(name))
+        || crate::core::walarchive::is_wal_name(name)
         || crate::util::fs::is_temp_name(name)
 }
 

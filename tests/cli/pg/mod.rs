@@ -21,6 +21,7 @@ mod promote;
 mod restore;
 mod revert;
 mod verify;
+mod walarchive;
 
 use std::path::{Path, PathBuf};
 
