@@ -17,6 +17,11 @@ pub struct Args {
     /// Compress the stored backup.
     #[arg(long, value_enum, default_value = "none")]
     pub compress: CompressArg,
+    /// PostgreSQL: a physical base backup of live's whole cluster (`pg_basebackup`, tar format,
+    /// WAL included, SHA-256 manifest), stored as `base/<name>/` in every repository; with a WAL
+    /// archive (`lastgood wal-archive`) it starts a recovery window.
+    #[arg(long)]
+    pub base: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -32,7 +37,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         CompressArg::Gzip => Compression::Gzip,
         CompressArg::Zstd => Compression::Zstd,
     };
-    let report = backup::take(&Location::parse(&args.live), &ctx.repos, compression, &ctx.out)?;
+    let report = backup::take(&Location::parse(&args.live), &ctx.repos, compression, args.base, &ctx.out)?;
     ctx.out.emit(&report, render)?;
     let failed = report.failed();
     if !failed.is_empty() {
@@ -64,6 +69,9 @@ fn render(r: &BackupReport) -> String {
             (None, Some(e)) => s.push_str(&format!("  FAILED  {}: {e}\n", c.repository.display())),
             _ => {}
         }
+    }
+    if r.file.starts_with(crate::core::backup::BASE_FOLDER) && r.tables.is_empty() {
+        s.push_str("  a base backup of the whole cluster: restorable with the WAL archived after it\n");
     }
     for t in &r.tables {
         s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows_text()));

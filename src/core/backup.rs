@@ -18,12 +18,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::core::catalog::manifest::{self, Manifest, ManifestTable};
-use crate::engine::{Location, TableFacts, registry};
+use crate::engine::{Location, TableFacts, TakenBackup, registry};
 use crate::error::{environment, usage};
 use crate::output::Output;
 use crate::util::compress::Compression;
 use crate::util::fs::{TEMP_PREFIX, sync_dir};
-use crate::util::hash::sha256_file;
+use crate::util::hash::{sha256_dir, sha256_file};
 
 /// The outcome for one repository.
 #[derive(Debug, Clone, Serialize)]
@@ -56,7 +56,13 @@ impl BackupReport {
 /// Takes one backup of `live` and stores a copy in every repository. Errors (before any copy):
 /// `Usage` without repositories, `BadInput`/`Environment` when live cannot be read. Per-repository
 /// failures are reported in `copies`, not as an error.
-pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &Output) -> Result<BackupReport> {
+pub fn take(
+    live: &Location,
+    repos: &[PathBuf],
+    compression: Compression,
+    base: bool,
+    out: &Output,
+) -> Result<BackupReport> {
     if repos.is_empty() {
         return Err(usage("no repository to write the backup to").hint("pass --repo DIR (repeatable)").into());
     }
@@ -68,7 +74,12 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
     // Ctrl-C removes the snapshot folder too (pg_dump output can be large).
     crate::interrupt::track(work.path());
     let _untrack_work = Untrack(work.path().to_path_buf());
-    let snap = registry::for_location(live).take_backup(live, compression, work.path(), out)?;
+    let engine = registry::for_location(live);
+    if base {
+        let snap = engine.take_base_backup(live, compression, work.path(), out)?;
+        return store_base(snap, repos, compression, started);
+    }
+    let snap = engine.take_backup(live, compression, work.path(), out)?;
     let file = free_file_name(&snap.stem, snap.taken_at, &snap.ext, repos);
     let sha256 = sha256_file(&snap.stored)?;
     let content_sha256 = if snap.content == snap.stored { sha256.clone() } else { sha256_file(&snap.content)? };
@@ -104,6 +115,100 @@ pub fn take(live: &Location, repos: &[PathBuf], compression: Compression, out: &
         copies,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Stores a base backup (a flat folder: `Engine::take_base_backup`) in every repository as
+/// `base/<stem>-<taken at>/`. Its own manifest (`backup_manifest`, checked by the engine's verify)
+/// stands in for lastgood's; `sha256` is `sha256_dir` of the folder.
+fn store_base(
+    snap: TakenBackup,
+    repos: &[PathBuf],
+    compression: Compression,
+    started: std::time::Instant,
+) -> Result<BackupReport> {
+    let sub: Vec<PathBuf> = repos.iter().map(|r| r.join(BASE_FOLDER)).collect();
+    let name = free_file_name(&snap.stem, snap.taken_at, &snap.ext, &sub);
+    let sha256 = sha256_dir(&snap.stored)?;
+    let size = files_of(&snap.stored)?.iter().map(|f| f.metadata().map(|m| m.len()).unwrap_or(0)).sum();
+    let copies = repos
+        .iter()
+        .map(|repo| match store_tree(&snap.stored, repo, &name, &sha256) {
+            Ok(path) => CopyOutcome { repository: repo.clone(), path: Some(path), error: None },
+            Err(e) => CopyOutcome { repository: repo.clone(), path: None, error: Some(format!("{e:#}")) },
+        })
+        .collect();
+    Ok(BackupReport {
+        taken_at: snap.taken_at,
+        source: crate::redact::connection_string(&snap.source),
+        file: format!("{BASE_FOLDER}/{name}"),
+        compression,
+        size,
+        sha256,
+        tables: snap.tables,
+        copies,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The folder of a repository that holds base backups.
+pub const BASE_FOLDER: &str = "base";
+
+/// The files of a flat folder, sorted.
+fn files_of(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| environment(format!("cannot read `{}`: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Copies the flat folder `src` into `repo/base/` under a temporary name, fsyncs every file and
+/// the folder, checks the copy's `sha256_dir` against `sha256`, then names it `name` (never over
+/// an existing folder) and fsyncs `base/`.
+fn store_tree(src: &Path, repo: &Path, name: &str, sha256: &str) -> Result<PathBuf> {
+    if !repo.is_dir() {
+        return Err(environment(format!("repository `{}` is not a reachable folder", repo.display())).into());
+    }
+    let shown = repo.join(BASE_FOLDER).join(name);
+    let repo = &repo
+        .canonicalize()
+        .map_err(|e| environment(format!("cannot resolve repository `{}`: {e}", repo.display())))?;
+    let parent = repo.join(BASE_FOLDER);
+    std::fs::create_dir_all(&parent).map_err(|e| environment(format!("cannot create `{}`: {e}", parent.display())))?;
+    sync_dir(repo);
+    let tmp = crate::interrupt::create_tracked(
+        || tempfile::Builder::new().prefix(TEMP_PREFIX).tempdir_in(&parent),
+        |t| vec![t.path().to_path_buf()],
+    )
+    .map_err(|e| environment(format!("cannot write in repository `{}`: {e}", repo.display())))?;
+    let _untrack = Untrack(tmp.path().to_path_buf());
+    for f in files_of(src)? {
+        let to = tmp.path().join(f.file_name().unwrap_or_default());
+        std::fs::copy(&f, &to).map_err(|e| environment(format!("writing to `{}`: {e}", parent.display())))?;
+        File::open(&to)
+            .and_then(|c| c.sync_all())
+            .map_err(|e| environment(format!("syncing a copy in `{}`: {e}", parent.display())))?;
+    }
+    sync_dir(tmp.path());
+    if sha256_dir(tmp.path())? != sha256 {
+        return Err(environment(format!(
+            "the copy in `{}` does not match the base backup's checksum",
+            parent.display()
+        ))
+        .into());
+    }
+    let target = parent.join(name);
+    if std::fs::symlink_metadata(&target).is_ok() {
+        return Err(environment(format!("`{}` appeared while the copy was written", target.display())).into());
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, &target).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&kept);
+        environment(format!("cannot name the copy `{}`: {e}", target.display()))
+    })?;
+    sync_dir(&parent);
+    Ok(shown)
 }
 
 /// `<stem>-2026-11-24T06-00-00.123Z.db[.gz]`: millisecond resolution, so backups taken in the same

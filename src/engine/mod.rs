@@ -205,6 +205,26 @@ pub trait Engine: Sync {
     /// `Environment` when live cannot be read.
     fn take_backup(&self, live: &Location, compression: Compression, dir: &Path, out: &Output) -> Result<TakenBackup>;
 
+    /// Takes a physical base backup of live's whole cluster into a new folder under `dir`
+    /// (`TakenBackup::stored` is that folder), for `lastgood backup --base`: with a WAL archive,
+    /// the start of a recovery window. The default: this engine has none (`Usage`).
+    fn take_base_backup(
+        &self,
+        live: &Location,
+        compression: Compression,
+        dir: &Path,
+        out: &Output,
+    ) -> Result<TakenBackup> {
+        let _ = (compression, dir, out);
+        Err(crate::error::usage(format!(
+            "`backup --base` takes a physical base backup of a server's cluster; `{}` is a {} database, which has none",
+            live.describe(),
+            self.name()
+        ))
+        .hint("drop --base: `lastgood backup` takes a consistent snapshot of it")
+        .into())
+    }
+
     /// What `show` prints about one of this engine's backups: its tables (with row counts even
     /// where the catalog has none) and its schema objects, read through `reader`.
     fn backup_details(&self, backup: &BackupRef, reader: &dyn CopyReader) -> Result<BackupDetails>;

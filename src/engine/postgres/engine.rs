@@ -67,6 +67,16 @@ impl Engine for Postgres {
         super::backup::take(spec_of(live), compression, dir, out)
     }
 
+    fn take_base_backup(
+        &self,
+        live: &Location,
+        compression: Compression,
+        dir: &Path,
+        out: &Output,
+    ) -> Result<TakenBackup> {
+        super::basebackup::take(spec_of(live), compression, dir, out)
+    }
+
     fn backup_details(&self, backup: &BackupRef, _reader: &dyn CopyReader) -> Result<BackupDetails> {
         // Row counts of binary pg_dump archives are not in the catalog: read them now.
         let (tables, schema) = super::restore::archive_details(backup)?;

@@ -81,3 +81,52 @@ fn backup_of_a_postgres_live_is_checksummed_into_two_repositories_with_a_manifes
         assert!(line.contains("SQLite") && line.contains("PostgreSQL") && line.contains("scratch.db"), "{line}");
     }
 }
+
+/// `backup --base`: pg_basebackup of the whole cluster (tar, WAL included, SHA-256 manifest) stored
+/// as `base/<name>/` in two repositories, byte-identical, that `pg_verifybackup` accepts after
+/// unpacking; refused for a SQLite live and for zstd, with nothing stored.
+#[test]
+fn a_base_backup_is_stored_whole_in_every_repository_and_verifies() {
+    let c = cluster_or_skip!();
+    make_shop(&c, 50);
+    let dir = tempdir();
+    let (r1, r2) = (repo(dir.path(), "main"), repo(dir.path(), "offsite"));
+    let (s1, s2) = (r1.to_str().unwrap(), r2.to_str().unwrap());
+    let v = json(dir.path(), &["backup", "--base", "--live", &c.url("shop"), "--repo", s1, "--repo", s2]);
+    let file = v["file"].as_str().unwrap().to_string();
+    assert!(file.starts_with("base/base-"), "{v:#}");
+    let (a, b) = (r1.join(&file), r2.join(&file));
+    let mut names: Vec<String> =
+        std::fs::read_dir(&a).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["backup_manifest", "base.tar", "pg_wal.tar"], "{v:#}");
+    for n in &names {
+        assert_eq!(std::fs::read(a.join(n)).unwrap(), std::fs::read(b.join(n)).unwrap(), "{n}");
+    }
+    let manifest = std::fs::read_to_string(a.join("backup_manifest")).unwrap();
+    assert!(manifest.contains("\"Checksum-Algorithm\": \"SHA256\""), "{manifest:.300}");
+    // Nothing left under a temporary name.
+    let leftovers: Vec<_> = std::fs::read_dir(r1.join("base")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    // The real pg_verifybackup checks every file against the manifest once unpacked.
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir_all(unpacked.join("pg_wal")).unwrap();
+    for (tar, into) in [("base.tar", unpacked.clone()), ("pg_wal.tar", unpacked.join("pg_wal"))] {
+        let st = std::process::Command::new("tar").arg("-xf").arg(a.join(tar)).arg("-C").arg(&into).status().unwrap();
+        assert!(st.success());
+    }
+    std::fs::copy(a.join("backup_manifest"), unpacked.join("backup_manifest")).unwrap();
+    let bin = crate::pgcluster::pg_bin_dir().unwrap();
+    let out = std::process::Command::new(bin.join("pg_verifybackup")).arg(&unpacked).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Refusals, nothing stored: zstd; a SQLite live.
+    let line =
+        fails(dir.path(), &["backup", "--base", "--compress", "zstd", "--live", &c.url("shop"), "--repo", s1], 2);
+    assert!(line.contains("gzip"), "{line}");
+    let db = dir.path().join("app.db");
+    std::fs::write(&db, b"").unwrap();
+    let line = fails(dir.path(), &["backup", "--base", "--live", db.to_str().unwrap(), "--repo", s1], 2);
+    assert!(line.contains("--base") && line.contains("SQLite"), "{line}");
+    assert_eq!(std::fs::read_dir(r1.join("base")).unwrap().count(), 1);
+}
