@@ -53,6 +53,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Prune(a) => cmd::prune::run(a, &ctx),
         Command::Drill(a) => cmd::drill::run(a, &ctx),
         Command::Demo(a) => cmd::demo::run(a, &ctx),
+        Command::Completions(a) => cmd::completions::run(a, &ctx),
+        Command::Man(a) => cmd::completions::run_man(a, &ctx),
         Command::WalArchive(a) => cmd::wal_archive::run(a, &ctx),
     }
 }

@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod bisect;
 pub mod catalog;
+pub mod completions;
 pub mod demo;
 pub mod diff;
 pub mod drill;
@@ -29,10 +30,13 @@ use crate::core::catalog::Catalog;
 use crate::core::diff::Selection;
 use crate::output::Output;
 
+/// `--version`: the package version and the commit built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("LASTGOOD_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "lastgood",
-    version,
+    version = VERSION,
     about = "Point-in-time restore for databases: find the last known good backup, restore only the damaged tables into scratch, diff, and merge them back.",
     after_help = "Exit codes: 0 ok, 1 differences found / check failed, 2 usage error, 3 bad input, 4 environment error, 5 refused for safety, 70 internal error (a bug in lastgood), 130 interrupted."
 )]
@@ -52,7 +56,8 @@ pub struct GlobalOpts {
     /// No progress bars and no warnings on stderr.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
-    /// More detail on stderr (repeat for more).
+    /// More detail on stderr (repeat for more). Without it, LASTGOOD_LOG sets the level:
+    /// `warn` (the default), `info` (as -v), `debug` (as -vv), `error` (warnings hidden).
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// A repository of backups: a folder or a file:// URL (repeatable; LASTGOOD_REPO takes a
@@ -100,6 +105,10 @@ pub enum Command {
     /// Archive one WAL file into the repositories, as PostgreSQL's archive_command:
     /// `lastgood wal-archive %p %f --repo DIR [--repo OFFSITE]`; never overwrites.
     WalArchive(wal_archive::Args),
+    /// Print the shell completion script: `source <(lastgood completions bash)`.
+    Completions(completions::Args),
+    /// Print the manual page (`lastgood man | man -l -`), or write one per command with --dir.
+    Man(completions::ManArgs),
 }
 
 /// What every command gets besides its own flags.
@@ -117,12 +126,8 @@ impl Context {
         for name in g.repos.iter().flat_map(|list| crate::repo::split_list(list)) {
             repos.push(crate::repo::location(&name)?);
         }
-        Ok(Context {
-            out: Output { json: g.json, quiet: g.quiet, verbose: g.verbose },
-            repos,
-            utc: g.utc,
-            now: Utc::now(),
-        })
+        let (quiet, verbose) = log_level(g, std::env::var("LASTGOOD_LOG").ok().as_deref())?;
+        Ok(Context { out: Output { json: g.json, quiet, verbose }, repos, utc: g.utc, now: Utc::now() })
     }
 
     /// Scans the repositories, warning about files that look like backups but are not.
@@ -132,6 +137,23 @@ impl Context {
             self.out.debug(&format!("ignored `{}`: {}", i.path.display(), i.reason));
         }
         Ok(catalog)
+    }
+}
+
+/// `--quiet`/`-v`, else `LASTGOOD_LOG`: (quiet, verbosity). Errors: `Usage` for a level that is
+/// none of error, warn, info, debug, trace.
+fn log_level(g: &GlobalOpts, env: Option<&str>) -> anyhow::Result<(bool, u8)> {
+    if g.quiet || g.verbose > 0 {
+        return Ok((g.quiet, g.verbose));
+    }
+    match env.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") | Some("warn") | Some("warning") => Ok((false, 0)),
+        Some("error") | Some("off") => Ok((true, 0)),
+        Some("info") => Ok((false, 1)),
+        Some("debug") | Some("trace") => Ok((false, 2)),
+        Some(other) => Err(crate::error::usage(format!("LASTGOOD_LOG=`{other}` is not a log level"))
+            .hint("use error, warn, info or debug")
+            .into()),
     }
 }
 

@@ -8,6 +8,7 @@ mod bisect;
 mod catalog;
 mod common;
 mod contract;
+mod conventions;
 mod demo;
 mod diff;
 mod drill;
