@@ -35,6 +35,7 @@ use cmd::{Cli, Command};
 
 /// Runs one parsed command line; returns the exit code for a completed command.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    output::set_color(cli.global.color);
     error::set_driver_kinds(engine::registry::error_kind);
     let ctx = cmd::Context::new(&cli.global)?;
     match &cli.command {
@@ -74,10 +75,10 @@ pub fn report_error(err: &anyhow::Error) -> i32 {
             line.push_str(&format!(" (panic: {p})"));
         }
     }
-    eprintln!("error: {}", redact::in_text(&line).replace('\n', " "));
+    eprintln!("{} {}", output::label("error"), redact::in_text(&line).replace('\n', " "));
     match failure.and_then(|f| f.hint.as_deref()) {
-        Some(hint) => eprintln!("hint: {hint}"),
-        None if kind == error::Kind::Internal => eprintln!("hint: {BUG_HINT}"),
+        Some(hint) => eprintln!("{} {hint}", output::label("hint")),
+        None if kind == error::Kind::Internal => eprintln!("{} {BUG_HINT}", output::label("hint")),
         None => {}
     }
     kind.exit_code()

@@ -11,6 +11,46 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+/// `--color`: whether stderr's `error:`, `warning:`, `hint:` and `note:` labels are colored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// When stderr is a terminal, `NO_COLOR` is unset or empty and `TERM` is not `dumb`.
+    Auto,
+    Always,
+    Never,
+}
+
+static COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Decides, once per run, whether labels are colored (`NO_COLOR`: <https://no-color.org>).
+pub fn set_color(choice: ColorChoice) {
+    let on = match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        }
+    };
+    COLOR.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A stderr label (`error`, `warning`, `hint`, `note`) with its colon, colored when `set_color`
+/// said so: bold red, yellow, cyan, dim.
+pub fn label(name: &str) -> String {
+    if !COLOR.load(std::sync::atomic::Ordering::Relaxed) {
+        return format!("{name}:");
+    }
+    let code = match name {
+        "error" => "1;31",
+        "warning" => "33",
+        "hint" => "36",
+        _ => "2",
+    };
+    format!("\x1b[{code}m{name}:\x1b[0m")
+}
+
 /// The global output settings, shared by every command.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
@@ -43,14 +83,14 @@ impl Output {
     /// A warning on stderr (hidden by `--quiet`).
     pub fn warn(&self, text: &str) {
         if !self.quiet {
-            eprintln!("warning: {text}");
+            eprintln!("{} {text}", label("warning"));
         }
     }
 
     /// A note on stderr: something left out on purpose, not a problem (hidden by `--quiet`).
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            eprintln!("note: {text}");
+            eprintln!("{} {text}", label("note"));
         }
     }
 

@@ -67,6 +67,10 @@ pub struct GlobalOpts {
     /// Read times without an offset as UTC instead of local time.
     #[arg(long, global = true)]
     pub utc: bool,
+    /// Color the `error:`, `warning:` and `hint:` labels on stderr: `auto` when stderr is a
+    /// terminal and NO_COLOR is not set.
+    #[arg(long, value_enum, global = true, default_value = "auto", value_name = "WHEN")]
+    pub color: crate::output::ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]

@@ -99,3 +99,36 @@ fn lastgood_log_sets_the_level_when_no_flag_does() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("LASTGOOD_LOG"));
 }
+
+/// `--color`: in a real terminal (a pty from `script`), `auto` colors the labels unless NO_COLOR
+/// is set; `never` and a pipe give plain text; `always` colors even into a pipe.
+#[test]
+fn labels_are_colored_in_a_terminal_unless_no_color_or_never() {
+    let dir = tempdir();
+    let bin = assert_cmd::cargo::cargo_bin("lastgood");
+    let line = |color: &str| format!("{} -q --color {color} restore --backup nope --repo .", bin.display());
+    let in_pty = |cmd: &str, no_color: bool| {
+        let mut c = Command::new("script");
+        c.current_dir(dir.path()).args(["-qec", cmd, "/dev/null"]).env_remove("LASTGOOD_REPO");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        } else {
+            c.env_remove("NO_COLOR");
+        }
+        String::from_utf8_lossy(&c.output().expect("script (util-linux)").stdout).into_owned()
+    };
+    let red = "\x1b[1;31merror:\x1b[0m";
+    let colored = in_pty(&line("auto"), false);
+    assert!(colored.contains(red) && colored.contains("\x1b[36mhint:"), "{colored:?}");
+    let plain = in_pty(&line("auto"), true);
+    assert!(plain.contains("error: no backup") && !plain.contains('\x1b'), "{plain:?}");
+    let never = in_pty(&line("never"), false);
+    assert!(never.contains("error: no backup") && !never.contains('\x1b'), "{never:?}");
+    let piped = lastgood(dir.path()).args(["restore", "--backup", "nope", "--repo", "."]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains('\x1b'));
+    let always = lastgood(dir.path())
+        .args(["--color", "always", "restore", "--backup", "nope", "--repo", "."])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&always.stderr).contains(red));
+}
