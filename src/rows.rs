@@ -266,6 +266,33 @@ mod tests {
     }
 
     #[test]
+    fn prefixes_of_several_values_are_equal_exactly_when_the_values_are() {
+        // Rows that run together if TEXT and BLOB lengths are only implied by where the next
+        // value starts: ('a\x03', 'c') and ('a', '\x03c') would both be [3,'a',3,3,'c'].
+        let t = |b: &[u8]| Text(b.to_vec());
+        let rows = vec![
+            vec![t(b"a\x03"), t(b"c")],
+            vec![t(b"a"), t(b"\x03c")],
+            vec![Blob(vec![7, 4]), Blob(vec![1])],
+            vec![Blob(vec![7]), Blob(vec![4, 1])],
+            vec![t(b"x\x00"), Null],
+            vec![t(b"x"), t(b"\x00")],
+            vec![t(b""), t(b"\x03")],
+            vec![t(b"\x03"), t(b"")],
+            vec![Blob(vec![2, 0, 0, 0, 0, 0, 0, 0, 0]), Integer(0)],
+            vec![Blob(vec![]), Real(0.0)],
+        ];
+        let b = Batch::from_rows(2, &rows);
+        for (i, x) in rows.iter().enumerate() {
+            for (j, y) in rows.iter().enumerate() {
+                assert_eq!(b.raw_prefix(i, 2) == b.raw_prefix(j, 2), x == y, "{x:?} vs {y:?}");
+                assert_eq!(b.raw_prefix(i, 1) == b.raw_prefix(j, 1), x[0] == y[0], "{x:?} vs {y:?}");
+            }
+            assert_eq!(&b.row(i, 2), x);
+        }
+    }
+
+    #[test]
     fn rows_and_prefixes_round_trip() {
         let rows = vec![vec![Integer(1), Text("a".into())], vec![Integer(2), Null]];
         let b = Batch::from_rows(2, &rows);
