@@ -4,8 +4,11 @@
 //! The encoding is canonical: two values are equal (by `Value`'s exact equality) exactly when
 //! their encoded bytes are equal, so unchanged rows are compared with `memcmp` and never decoded.
 //! Each value is a tag byte (0 NULL, 1 INTEGER, 2 REAL, 3 TEXT, 4 BLOB) followed by its payload:
-//! 8 bytes little-endian for INTEGER and for REAL's bits, the raw bytes for TEXT and BLOB (their
-//! length follows from where the next value starts). `ValueView`'s order is `Value`'s order.
+//! 8 bytes little-endian for INTEGER and for REAL's bits; for TEXT and BLOB their length (LEB128,
+//! shortest form) then their bytes. Every value thus says where it ends, so the encoding of
+//! several values in a row is canonical too: byte equality of any run of values (`raw_prefix`)
+//! is exactly equality of each value (without the length, ('a\x03', 'c') and ('a', '\x03c')
+//! would run together). `ValueView`'s order is `Value`'s order.
 
 use std::cmp::Ordering;
 
@@ -109,13 +112,22 @@ impl Batch {
         self.end();
     }
     pub fn push_text(&mut self, t: &[u8]) {
-        self.buf.push(3);
-        self.buf.extend_from_slice(t);
-        self.end();
+        self.push_bytes(3, t);
     }
     pub fn push_blob(&mut self, b: &[u8]) {
-        self.buf.push(4);
-        self.buf.extend_from_slice(b);
+        self.push_bytes(4, b);
+    }
+
+    /// Tag, length (LEB128, shortest form, so that the encoding stays canonical), bytes.
+    fn push_bytes(&mut self, tag: u8, bytes: &[u8]) {
+        self.buf.push(tag);
+        let mut n = bytes.len();
+        while n >= 0x80 {
+            self.buf.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        self.buf.push(n as u8);
+        self.buf.extend_from_slice(bytes);
         self.end();
     }
 
@@ -159,8 +171,8 @@ impl Batch {
             0 => ValueView::Null,
             1 => ValueView::Integer(i64::from_le_bytes(payload.try_into().expect("8 bytes"))),
             2 => ValueView::Real(f64::from_bits(u64::from_le_bytes(payload.try_into().expect("8 bytes")))),
-            3 => ValueView::Text(payload),
-            _ => ValueView::Blob(payload),
+            3 => ValueView::Text(skip_length(payload)),
+            _ => ValueView::Blob(skip_length(payload)),
         }
     }
 
@@ -179,6 +191,12 @@ impl Batch {
         }
         b
     }
+}
+
+/// A TEXT or BLOB payload without its leading length (whose last byte has the high bit clear).
+fn skip_length(payload: &[u8]) -> &[u8] {
+    let n = payload.iter().position(|b| b & 0x80 == 0).expect("a length");
+    &payload[n + 1..]
 }
 
 /// Fills batches row by row and hands each one that reached `batch_bytes` to `sink`, which
@@ -281,6 +299,11 @@ mod tests {
             vec![t(b"\x03"), t(b"")],
             vec![Blob(vec![2, 0, 0, 0, 0, 0, 0, 0, 0]), Integer(0)],
             vec![Blob(vec![]), Real(0.0)],
+            // Lengths of two bytes and more: 127 | 128 and 300 | 16384 split differently.
+            vec![t(&[b'l'; 128]), t(&[b'l'; 127])],
+            vec![t(&[b'l'; 127]), t(&[b'l'; 128])],
+            vec![Blob(vec![9; 300]), Blob(vec![9; 16_384])],
+            vec![Blob(vec![9; 16_384]), Blob(vec![9; 300])],
         ];
         let b = Batch::from_rows(2, &rows);
         for (i, x) in rows.iter().enumerate() {
