@@ -93,42 +93,63 @@ impl Batch {
         self.buf.len() + 4 * self.ends.len()
     }
 
+    #[inline]
     fn end(&mut self) {
         self.ends.push(self.buf.len() as u32);
     }
 
+    #[inline]
     pub fn push_null(&mut self) {
         self.buf.push(0);
         self.end();
     }
+    #[inline]
     pub fn push_integer(&mut self, i: i64) {
-        self.buf.push(1);
-        self.buf.extend_from_slice(&i.to_le_bytes());
-        self.end();
+        self.push_fixed(1, i.to_le_bytes());
     }
+    #[inline]
     pub fn push_real(&mut self, f: f64) {
-        self.buf.push(2);
-        self.buf.extend_from_slice(&f.to_bits().to_le_bytes());
-        self.end();
+        self.push_fixed(2, f.to_bits().to_le_bytes());
     }
+    #[inline]
     pub fn push_text(&mut self, t: &[u8]) {
         self.push_bytes(3, t);
     }
+    #[inline]
     pub fn push_blob(&mut self, b: &[u8]) {
         self.push_bytes(4, b);
     }
 
+    /// Tag and 8 bytes, in one copy.
+    #[inline]
+    fn push_fixed(&mut self, tag: u8, payload: [u8; 8]) {
+        let mut v = [tag; 9];
+        v[1..].copy_from_slice(&payload);
+        self.buf.extend_from_slice(&v);
+        self.end();
+    }
+
     /// Tag, length (LEB128, shortest form, so that the encoding stays canonical), bytes.
+    #[inline]
     fn push_bytes(&mut self, tag: u8, bytes: &[u8]) {
+        let n = bytes.len();
+        if n < 0x80 {
+            self.buf.extend_from_slice(&[tag, n as u8]);
+        } else {
+            self.push_long_header(tag, n);
+        }
+        self.buf.extend_from_slice(bytes);
+        self.end();
+    }
+
+    #[cold]
+    fn push_long_header(&mut self, tag: u8, mut n: usize) {
         self.buf.push(tag);
-        let mut n = bytes.len();
         while n >= 0x80 {
             self.buf.push((n as u8 & 0x7f) | 0x80);
             n >>= 7;
         }
         self.buf.push(n as u8);
-        self.buf.extend_from_slice(bytes);
-        self.end();
     }
 
     pub fn push_value(&mut self, v: &Value) {
