@@ -176,7 +176,7 @@ impl SqliteDb {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Access, Database};
+    use crate::engine::Access;
     use crate::value::Value;
 
     /// Every batch of a scan, and the rows they hold.
