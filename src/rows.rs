@@ -171,6 +171,7 @@ impl Batch {
     }
 
     /// The encoded bytes of one value (tag included).
+    #[inline]
     pub fn raw(&self, r: usize, c: usize) -> &[u8] {
         let i = r * self.width + c;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
@@ -178,6 +179,7 @@ impl Batch {
     }
 
     /// The encoded bytes of the first `n` values of row `r`.
+    #[inline]
     pub fn raw_prefix(&self, r: usize, n: usize) -> &[u8] {
         let i = r * self.width;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
@@ -185,16 +187,17 @@ impl Batch {
         &self.buf[start..end]
     }
 
-    pub fn get(&self, r: usize, c: usize) -> ValueView<'_> {
-        let raw = self.raw(r, c);
-        let payload = &raw[1..];
-        match raw[0] {
-            0 => ValueView::Null,
-            1 => ValueView::Integer(i64::from_le_bytes(payload.try_into().expect("8 bytes"))),
-            2 => ValueView::Real(f64::from_bits(u64::from_le_bytes(payload.try_into().expect("8 bytes")))),
-            3 => ValueView::Text(skip_length(payload)),
-            _ => ValueView::Blob(skip_length(payload)),
+    /// Row `r` column `c` if it is an INTEGER.
+    #[inline]
+    pub fn integer(&self, r: usize, c: usize) -> Option<i64> {
+        match self.raw(r, c) {
+            [1, x @ ..] => Some(i64::from_le_bytes(eight(x))),
+            _ => None,
         }
+    }
+
+    pub fn get(&self, r: usize, c: usize) -> ValueView<'_> {
+        view(self.raw(r, c))
     }
 
     /// Row `r`'s first `n` values, decoded.
@@ -212,6 +215,23 @@ impl Batch {
         }
         b
     }
+}
+
+/// Decodes one value's encoding (as `Batch::raw` returns it).
+#[inline]
+fn view(raw: &[u8]) -> ValueView<'_> {
+    match raw {
+        [1, rest @ ..] => ValueView::Integer(i64::from_le_bytes(eight(rest))),
+        [2, rest @ ..] => ValueView::Real(f64::from_bits(u64::from_le_bytes(eight(rest)))),
+        [3, rest @ ..] => ValueView::Text(skip_length(rest)),
+        [4, rest @ ..] => ValueView::Blob(skip_length(rest)),
+        _ => ValueView::Null,
+    }
+}
+
+#[inline]
+fn eight(b: &[u8]) -> [u8; 8] {
+    b.try_into().expect("8 bytes")
 }
 
 /// A TEXT or BLOB payload without its leading length (whose last byte has the high bit clear).
@@ -259,11 +279,15 @@ impl<'s> BatchFiller<'s> {
 }
 
 /// Compares the first `n` values of row `ra` of `a` with row `rb` of `b`, in `Value` order.
+/// (Two INTEGERs, the usual key, are compared without decoding anything else.)
 pub fn cmp_rows(a: &Batch, ra: usize, b: &Batch, rb: usize, n: usize) -> Ordering {
     for c in 0..n {
-        match a.get(ra, c).order(&b.get(rb, c)) {
-            Ordering::Equal => {}
-            o => return o,
+        let o = match (a.raw(ra, c), b.raw(rb, c)) {
+            ([1, x @ ..], [1, y @ ..]) => i64::from_le_bytes(eight(x)).cmp(&i64::from_le_bytes(eight(y))),
+            (x, y) => view(x).order(&view(y)),
+        };
+        if o != Ordering::Equal {
+            return o;
         }
     }
     Ordering::Equal
@@ -333,6 +357,24 @@ mod tests {
                 assert_eq!(b.raw_prefix(i, 1) == b.raw_prefix(j, 1), x[0] == y[0], "{x:?} vs {y:?}");
             }
             assert_eq!(&b.row(i, 2), x);
+        }
+    }
+
+    #[test]
+    fn rows_compare_in_value_order_integers_by_the_short_path_too() {
+        let vals = [Integer(-1), Integer(i64::MIN), Integer(i64::MAX), Integer(0), Real(0.5), Null, Text("a".into())];
+        let rows: Vec<Row> = vals.iter().flat_map(|a| vals.iter().map(|b| vec![a.clone(), b.clone()])).collect();
+        let b = Batch::from_rows(2, &rows);
+        for (i, x) in rows.iter().enumerate() {
+            for (j, y) in rows.iter().enumerate() {
+                assert_eq!(cmp_rows(&b, i, &b, j, 2), x.cmp(y), "{x:?} vs {y:?}");
+                assert_eq!(cmp_rows(&b, i, &b, j, 1), x[0].cmp(&y[0]), "{x:?} vs {y:?}");
+            }
+            let int = match x[0] {
+                Integer(v) => Some(v),
+                _ => None,
+            };
+            assert_eq!(b.integer(i, 0), int);
         }
     }
 
