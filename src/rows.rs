@@ -4,8 +4,11 @@
 //! The encoding is canonical: two values are equal (by `Value`'s exact equality) exactly when
 //! their encoded bytes are equal, so unchanged rows are compared with `memcmp` and never decoded.
 //! Each value is a tag byte (0 NULL, 1 INTEGER, 2 REAL, 3 TEXT, 4 BLOB) followed by its payload:
-//! 8 bytes little-endian for INTEGER and for REAL's bits, the raw bytes for TEXT and BLOB (their
-//! length follows from where the next value starts). `ValueView`'s order is `Value`'s order.
+//! 8 bytes little-endian for INTEGER and for REAL's bits; for TEXT and BLOB their length (LEB128,
+//! shortest form) then their bytes. Every value thus says where it ends, so the encoding of
+//! several values in a row is canonical too: byte equality of any run of values (`raw_prefix`)
+//! is exactly equality of each value (without the length, ('a\x03', 'c') and ('a', '\x03c')
+//! would run together). `ValueView`'s order is `Value`'s order.
 
 use std::cmp::Ordering;
 
@@ -90,33 +93,63 @@ impl Batch {
         self.buf.len() + 4 * self.ends.len()
     }
 
+    #[inline]
     fn end(&mut self) {
         self.ends.push(self.buf.len() as u32);
     }
 
+    #[inline]
     pub fn push_null(&mut self) {
         self.buf.push(0);
         self.end();
     }
+    #[inline]
     pub fn push_integer(&mut self, i: i64) {
-        self.buf.push(1);
-        self.buf.extend_from_slice(&i.to_le_bytes());
-        self.end();
+        self.push_fixed(1, i.to_le_bytes());
     }
+    #[inline]
     pub fn push_real(&mut self, f: f64) {
-        self.buf.push(2);
-        self.buf.extend_from_slice(&f.to_bits().to_le_bytes());
-        self.end();
+        self.push_fixed(2, f.to_bits().to_le_bytes());
     }
+    #[inline]
     pub fn push_text(&mut self, t: &[u8]) {
-        self.buf.push(3);
-        self.buf.extend_from_slice(t);
+        self.push_bytes(3, t);
+    }
+    #[inline]
+    pub fn push_blob(&mut self, b: &[u8]) {
+        self.push_bytes(4, b);
+    }
+
+    /// Tag and 8 bytes, in one copy.
+    #[inline]
+    fn push_fixed(&mut self, tag: u8, payload: [u8; 8]) {
+        let mut v = [tag; 9];
+        v[1..].copy_from_slice(&payload);
+        self.buf.extend_from_slice(&v);
         self.end();
     }
-    pub fn push_blob(&mut self, b: &[u8]) {
-        self.buf.push(4);
-        self.buf.extend_from_slice(b);
+
+    /// Tag, length (LEB128, shortest form, so that the encoding stays canonical), bytes.
+    #[inline]
+    fn push_bytes(&mut self, tag: u8, bytes: &[u8]) {
+        let n = bytes.len();
+        if n < 0x80 {
+            self.buf.extend_from_slice(&[tag, n as u8]);
+        } else {
+            self.push_long_header(tag, n);
+        }
+        self.buf.extend_from_slice(bytes);
         self.end();
+    }
+
+    #[cold]
+    fn push_long_header(&mut self, tag: u8, mut n: usize) {
+        self.buf.push(tag);
+        while n >= 0x80 {
+            self.buf.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        self.buf.push(n as u8);
     }
 
     pub fn push_value(&mut self, v: &Value) {
@@ -138,6 +171,7 @@ impl Batch {
     }
 
     /// The encoded bytes of one value (tag included).
+    #[inline]
     pub fn raw(&self, r: usize, c: usize) -> &[u8] {
         let i = r * self.width + c;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
@@ -145,6 +179,7 @@ impl Batch {
     }
 
     /// The encoded bytes of the first `n` values of row `r`.
+    #[inline]
     pub fn raw_prefix(&self, r: usize, n: usize) -> &[u8] {
         let i = r * self.width;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
@@ -152,16 +187,17 @@ impl Batch {
         &self.buf[start..end]
     }
 
-    pub fn get(&self, r: usize, c: usize) -> ValueView<'_> {
-        let raw = self.raw(r, c);
-        let payload = &raw[1..];
-        match raw[0] {
-            0 => ValueView::Null,
-            1 => ValueView::Integer(i64::from_le_bytes(payload.try_into().expect("8 bytes"))),
-            2 => ValueView::Real(f64::from_bits(u64::from_le_bytes(payload.try_into().expect("8 bytes")))),
-            3 => ValueView::Text(payload),
-            _ => ValueView::Blob(payload),
+    /// Row `r` column `c` if it is an INTEGER.
+    #[inline]
+    pub fn integer(&self, r: usize, c: usize) -> Option<i64> {
+        match self.raw(r, c) {
+            [1, x @ ..] => Some(i64::from_le_bytes(eight(x))),
+            _ => None,
         }
+    }
+
+    pub fn get(&self, r: usize, c: usize) -> ValueView<'_> {
+        view(self.raw(r, c))
     }
 
     /// Row `r`'s first `n` values, decoded.
@@ -179,6 +215,29 @@ impl Batch {
         }
         b
     }
+}
+
+/// Decodes one value's encoding (as `Batch::raw` returns it).
+#[inline]
+fn view(raw: &[u8]) -> ValueView<'_> {
+    match raw {
+        [1, rest @ ..] => ValueView::Integer(i64::from_le_bytes(eight(rest))),
+        [2, rest @ ..] => ValueView::Real(f64::from_bits(u64::from_le_bytes(eight(rest)))),
+        [3, rest @ ..] => ValueView::Text(skip_length(rest)),
+        [4, rest @ ..] => ValueView::Blob(skip_length(rest)),
+        _ => ValueView::Null,
+    }
+}
+
+#[inline]
+fn eight(b: &[u8]) -> [u8; 8] {
+    b.try_into().expect("8 bytes")
+}
+
+/// A TEXT or BLOB payload without its leading length (whose last byte has the high bit clear).
+fn skip_length(payload: &[u8]) -> &[u8] {
+    let n = payload.iter().position(|b| b & 0x80 == 0).expect("a length");
+    &payload[n + 1..]
 }
 
 /// Fills batches row by row and hands each one that reached `batch_bytes` to `sink`, which
@@ -220,11 +279,15 @@ impl<'s> BatchFiller<'s> {
 }
 
 /// Compares the first `n` values of row `ra` of `a` with row `rb` of `b`, in `Value` order.
+/// (Two INTEGERs, the usual key, are compared without decoding anything else.)
 pub fn cmp_rows(a: &Batch, ra: usize, b: &Batch, rb: usize, n: usize) -> Ordering {
     for c in 0..n {
-        match a.get(ra, c).order(&b.get(rb, c)) {
-            Ordering::Equal => {}
-            o => return o,
+        let o = match (a.raw(ra, c), b.raw(rb, c)) {
+            ([1, x @ ..], [1, y @ ..]) => i64::from_le_bytes(eight(x)).cmp(&i64::from_le_bytes(eight(y))),
+            (x, y) => view(x).order(&view(y)),
+        };
+        if o != Ordering::Equal {
+            return o;
         }
     }
     Ordering::Equal
@@ -262,6 +325,56 @@ mod tests {
                 assert_eq!(b.raw(i, 0) == b.raw(j, 0), x == y, "{x:?} vs {y:?}");
             }
             assert_eq!(&b.get(i, 0).to_value(), x);
+        }
+    }
+
+    #[test]
+    fn prefixes_of_several_values_are_equal_exactly_when_the_values_are() {
+        // Rows that run together if TEXT and BLOB lengths are only implied by where the next
+        // value starts: ('a\x03', 'c') and ('a', '\x03c') would both be [3,'a',3,3,'c'].
+        let t = |b: &[u8]| Text(b.to_vec());
+        let rows = vec![
+            vec![t(b"a\x03"), t(b"c")],
+            vec![t(b"a"), t(b"\x03c")],
+            vec![Blob(vec![7, 4]), Blob(vec![1])],
+            vec![Blob(vec![7]), Blob(vec![4, 1])],
+            vec![t(b"x\x00"), Null],
+            vec![t(b"x"), t(b"\x00")],
+            vec![t(b""), t(b"\x03")],
+            vec![t(b"\x03"), t(b"")],
+            vec![Blob(vec![2, 0, 0, 0, 0, 0, 0, 0, 0]), Integer(0)],
+            vec![Blob(vec![]), Real(0.0)],
+            // Lengths of two bytes and more: 127 | 128 and 300 | 16384 split differently.
+            vec![t(&[b'l'; 128]), t(&[b'l'; 127])],
+            vec![t(&[b'l'; 127]), t(&[b'l'; 128])],
+            vec![Blob(vec![9; 300]), Blob(vec![9; 16_384])],
+            vec![Blob(vec![9; 16_384]), Blob(vec![9; 300])],
+        ];
+        let b = Batch::from_rows(2, &rows);
+        for (i, x) in rows.iter().enumerate() {
+            for (j, y) in rows.iter().enumerate() {
+                assert_eq!(b.raw_prefix(i, 2) == b.raw_prefix(j, 2), x == y, "{x:?} vs {y:?}");
+                assert_eq!(b.raw_prefix(i, 1) == b.raw_prefix(j, 1), x[0] == y[0], "{x:?} vs {y:?}");
+            }
+            assert_eq!(&b.row(i, 2), x);
+        }
+    }
+
+    #[test]
+    fn rows_compare_in_value_order_integers_by_the_short_path_too() {
+        let vals = [Integer(-1), Integer(i64::MIN), Integer(i64::MAX), Integer(0), Real(0.5), Null, Text("a".into())];
+        let rows: Vec<Row> = vals.iter().flat_map(|a| vals.iter().map(|b| vec![a.clone(), b.clone()])).collect();
+        let b = Batch::from_rows(2, &rows);
+        for (i, x) in rows.iter().enumerate() {
+            for (j, y) in rows.iter().enumerate() {
+                assert_eq!(cmp_rows(&b, i, &b, j, 2), x.cmp(y), "{x:?} vs {y:?}");
+                assert_eq!(cmp_rows(&b, i, &b, j, 1), x[0].cmp(&y[0]), "{x:?} vs {y:?}");
+            }
+            let int = match x[0] {
+                Integer(v) => Some(v),
+                _ => None,
+            };
+            assert_eq!(b.integer(i, 0), int);
         }
     }
 

@@ -592,3 +592,57 @@ fn two_spellings_of_one_postgres_database_are_refused_as_the_same() {
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("same database"));
 }
+
+#[test]
+fn values_that_run_together_byte_for_byte_are_still_different() {
+    // ('a\x03', 'c') and ('a', '\x03c'): same bytes once concatenated (3 is also TEXT's tag in
+    // diff's row encoding), different values. In a composite key and in non-key columns.
+    let dir = tempdir();
+    let (scratch, live) = (path(&dir, "s.db"), path(&dir, "l.db"));
+    let schema = "CREATE TABLE k(k1 TEXT NOT NULL, k2 TEXT NOT NULL, v INT, PRIMARY KEY (k1, k2)) WITHOUT ROWID;
+        CREATE TABLE r(id INTEGER PRIMARY KEY, a TEXT, b TEXT, c BLOB, d BLOB);";
+    sqlite3(
+        &scratch,
+        &format!(
+            "{schema} INSERT INTO k VALUES ('a' || char(3), 'c', 1), ('x', 'y', 2);
+            INSERT INTO r VALUES (1, 'a' || char(3), 'c', x'01', x'02'), (2, 'p', 'q', x'0104', x'02');"
+        ),
+    );
+    sqlite3(
+        &live,
+        &format!(
+            "{schema} INSERT INTO k VALUES ('a', char(3) || 'c', 1), ('x', 'y', 2);
+            INSERT INTO r VALUES (1, 'a', char(3) || 'c', x'01', x'02'), (2, 'p', 'q', x'01', x'0402');"
+        ),
+    );
+    let out = diff_cmd(dir.path(), &scratch, &live, &["--json"]);
+    assert_eq!(out.status.code(), Some(1), "differences exit 1: {}", String::from_utf8_lossy(&out.stdout));
+    let lines = json_lines(&out.stdout);
+    let summary = |t: &str| {
+        let s = lines.iter().find(|l| l["type"] == "summary" && l["table"] == t).unwrap();
+        [&s["deleted"], &s["inserted"], &s["updated"], &s["unchanged"]].map(|n| n.as_u64().unwrap())
+    };
+    assert_eq!(summary("k"), [1, 1, 0, 1]);
+    assert_eq!(summary("r"), [0, 0, 2, 0]);
+    let changes: Vec<(String, String, serde_json::Value)> = lines
+        .iter()
+        .filter(|l| l["type"] == "change")
+        .map(|l| (l["table"].as_str().unwrap().into(), l["kind"].as_str().unwrap().into(), l["columns"].clone()))
+        .collect();
+    let cols = |c: &[&str]| serde_json::json!(c);
+    assert_eq!(
+        changes,
+        [
+            ("k".into(), "inserted".into(), serde_json::Value::Null),
+            ("k".into(), "deleted".into(), serde_json::Value::Null),
+            ("r".into(), "updated".into(), cols(&["a", "b"])),
+            ("r".into(), "updated".into(), cols(&["c", "d"])),
+        ]
+    );
+    // sqldiff counts the same (live → scratch: its deletes are our inserts).
+    let theirs = Command::new("sqldiff").arg("--summary").arg(&live).arg(&scratch).output().expect("sqldiff installed");
+    assert_eq!(
+        String::from_utf8_lossy(&theirs.stdout),
+        "k: 0 changes, 1 inserts, 1 deletes, 1 unchanged\nr: 2 changes, 0 inserts, 0 deletes, 0 unchanged\n"
+    );
+}

@@ -466,4 +466,18 @@ mod tests {
         let (counts, _) = run(&request(Kinds::ALL, ConflictPolicy::KeepLive), base, damaged, live);
         assert_eq!((counts.rows_to_remove, counts.rows_already_reverted, counts.row_conflicts.inserted), (1, 2, 1));
     }
+
+    #[test]
+    fn cells_that_run_together_byte_for_byte_are_still_the_incidents() {
+        // ('a\x03', 'c') → ('a', '\x03c'): the concatenated bytes are alike, the cells are not.
+        let (counts, found) = run(
+            &request(Kinds::ALL, ConflictPolicy::KeepLive),
+            vec![row(1, Real(1.0), "a\u{3}", "c")],
+            vec![row(1, Real(1.0), "a", "\u{3}c")],
+            vec![row(1, Real(1.0), "a", "\u{3}c")],
+        );
+        assert_eq!(counts.cells.iter().map(|c| c.changed).collect::<Vec<_>>(), [0, 1, 1]);
+        assert_eq!((counts.incident.updated, counts.cells_to_revert, counts.writes), (1, 1, 1));
+        assert_eq!(found.len(), 1);
+    }
 }

@@ -3,7 +3,8 @@
 //! the database file on disk (header, side files, the read-only URI of a backup); `restore`:
 //! backups into scratch files; `promote`: a scratch file atomically over live; `backup`: the
 //! `VACUUM INTO` snapshot `lastgood backup` stores; `snapshot`: safety snapshot names and the undo
-//! command; `demo`: the demo's incident sandbox.
+//! command; `demo`: the demo's incident sandbox; `scan`: the batch scan that diff, merge and
+//! revert read tables through.
 //!
 //! Invariants: a backup is only ever opened read-only (`immutable=1` when no `-wal` sits beside
 //! it, so nothing is created next to it); a file is checked for the SQLite header before SQLite
@@ -17,6 +18,7 @@ pub mod file;
 pub mod probe;
 pub mod promote;
 pub mod restore;
+mod scan;
 pub mod snapshot;
 pub mod source;
 pub mod store;
@@ -33,7 +35,7 @@ use super::{
     Trigger, TriggerEvent, TriggerKind, TriggerState, WriteTxn, quote_ident,
 };
 use crate::error::{bad_input, environment, refused};
-use crate::rows::{Batch, BatchFiller};
+use crate::rows::Batch;
 use crate::value::{Row, Value};
 use file::{backup_flags, backup_uri, check_header, check_header_as, would_leave_side_files};
 
@@ -70,6 +72,20 @@ struct SortHere {
     key: Vec<usize>,
     width: usize,
     keep: usize,
+}
+
+/// The SELECT of a scan (see `SqliteDb::scan_sql`), in parts: the select list, and the rest
+/// (`FROM` and `ORDER BY`), so that the list can also be handed to a function (`scan`).
+struct ScanSql {
+    select: Vec<String>,
+    tail: String,
+    sort_here: Option<SortHere>,
+}
+
+impl ScanSql {
+    fn sql(&self) -> String {
+        format!("SELECT {} {}", self.select.join(", "), self.tail)
+    }
 }
 
 /// An open SQLite database.
@@ -173,7 +189,7 @@ impl SqliteDb {
     /// SQLite refuses more than `MAX_ORDER_TERMS` ORDER BY terms (a wide table without a key is
     /// ordered by all its columns): such a scan selects without ORDER BY, plus any order column
     /// not selected, and returns the positions to sort by for `sort::ExternalSort`.
-    fn scan_sql(&self, scan: &Scan) -> Result<(String, Option<SortHere>)> {
+    fn scan_sql(&self, scan: &Scan) -> Result<ScanSql> {
         self.refuse_virtual(&scan.table, "scans read")?;
         let mut order = Vec::new();
         for c in &scan.order_by {
@@ -212,12 +228,12 @@ impl SqliteDb {
             sort_here = Some(SortHere { key, width: width + extra, keep: width });
             order.clear();
         }
-        let mut sql = format!("SELECT {} FROM {}", select.join(", "), quote_ident(&scan.table));
+        let mut tail = format!("FROM {}", quote_ident(&scan.table));
         if !order.is_empty() {
-            sql.push_str(" ORDER BY ");
-            sql.push_str(&order.join(", "));
+            tail.push_str(" ORDER BY ");
+            tail.push_str(&order.join(", "));
         }
-        Ok((sql, sort_here))
+        Ok(ScanSql { select, tail, sort_here })
     }
 
     /// Runs the unordered `sql` of `scan` and hands its rows to `sink` in the order SQLite could
@@ -571,8 +587,9 @@ impl Database for SqliteDb {
     }
 
     fn scan(&mut self, scan: &Scan, sink: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
-        let (sql, sort_here) = self.scan_sql(scan)?;
-        if let Some(order) = sort_here {
+        let q = self.scan_sql(scan)?;
+        let sql = q.sql();
+        if let Some(order) = q.sort_here {
             return self.scan_sorted_here(&sql, scan, order, sink);
         }
         let mut st = self.conn.prepare(&sql).map_err(|e| self.scan_error(e, scan))?;
@@ -594,35 +611,7 @@ impl Database for SqliteDb {
         batch_bytes: usize,
         sink: &mut dyn FnMut(Batch) -> Result<Batch>,
     ) -> Result<()> {
-        let (sql, sort_here) = self.scan_sql(scan)?;
-        if let Some(order) = sort_here {
-            let mut filler = BatchFiller::new(order.keep, batch_bytes, sink);
-            self.scan_sorted_here(&sql, scan, order, &mut |row| {
-                for v in &row {
-                    filler.batch().push_value(v);
-                }
-                filler.row_done()
-            })?;
-            return filler.finish();
-        }
-        let mut st = self.conn.prepare(&sql).map_err(|e| self.scan_error(e, scan))?;
-        let n = st.column_count();
-        let mut filler = BatchFiller::new(n, batch_bytes, sink);
-        let mut rows = st.query([]).map_err(|e| self.scan_error(e, scan))?;
-        while let Some(r) = rows.next().map_err(|e| self.scan_error(e, scan))? {
-            let batch = filler.batch();
-            for i in 0..n {
-                match r.get_ref(i)? {
-                    ValueRef::Null => batch.push_null(),
-                    ValueRef::Integer(v) => batch.push_integer(v),
-                    ValueRef::Real(v) => batch.push_real(v),
-                    ValueRef::Text(t) => batch.push_text(t),
-                    ValueRef::Blob(b) => batch.push_blob(b),
-                }
-            }
-            filler.row_done()?;
-        }
-        filler.finish()
+        self.batches(scan, batch_bytes, sink)
     }
 
     fn check_expression(&mut self, scan: &Scan) -> Result<()> {
@@ -631,7 +620,7 @@ impl Database for SqliteDb {
         // the select list would take but that is no row condition (an aggregate: `count(*) > 0`
         // would turn the scan into one row).
         let as_where = format!("SELECT 1 FROM {} WHERE ({expr}) LIMIT 0", quote_ident(&scan.table));
-        let (sql, _) = self.scan_sql(scan)?;
+        let sql = self.scan_sql(scan)?.sql();
         match self.conn.prepare(&sql).and_then(|_| self.conn.prepare(&as_where)) {
             Ok(_) => Ok(()),
             Err(e) => {
