@@ -47,6 +47,16 @@ pub struct BackupReport {
     pub seconds: f64,
 }
 
+impl CopyOutcome {
+    /// The outcome of storing one copy in `repo`.
+    fn of(repo: &Path, stored: Result<PathBuf>) -> CopyOutcome {
+        match stored {
+            Ok(path) => CopyOutcome { repository: repo.to_path_buf(), path: Some(path), error: None },
+            Err(e) => CopyOutcome { repository: repo.to_path_buf(), path: None, error: Some(format!("{e:#}")) },
+        }
+    }
+}
+
 impl BackupReport {
     pub fn failed(&self) -> Vec<&CopyOutcome> {
         self.copies.iter().filter(|c| c.error.is_some()).collect()
@@ -99,10 +109,7 @@ pub fn take(
     };
     let copies = repos
         .iter()
-        .map(|repo| match store_copy(&snap.stored, repo, &file, &sha256, &manifest) {
-            Ok(path) => CopyOutcome { repository: repo.clone(), path: Some(path), error: None },
-            Err(e) => CopyOutcome { repository: repo.clone(), path: None, error: Some(format!("{e:#}")) },
-        })
+        .map(|repo| CopyOutcome::of(repo, store_copy(&snap.stored, repo, &file, &sha256, &manifest)))
         .collect();
     Ok(BackupReport {
         taken_at: snap.taken_at,
@@ -130,13 +137,8 @@ fn store_base(
     let name = free_file_name(&snap.stem, snap.taken_at, &snap.ext, &sub);
     let sha256 = sha256_dir(&snap.stored)?;
     let size = files_of(&snap.stored)?.iter().map(|f| f.metadata().map(|m| m.len()).unwrap_or(0)).sum();
-    let copies = repos
-        .iter()
-        .map(|repo| match store_tree(&snap.stored, repo, &name, &sha256) {
-            Ok(path) => CopyOutcome { repository: repo.clone(), path: Some(path), error: None },
-            Err(e) => CopyOutcome { repository: repo.clone(), path: None, error: Some(format!("{e:#}")) },
-        })
-        .collect();
+    let copies =
+        repos.iter().map(|repo| CopyOutcome::of(repo, store_tree(&snap.stored, repo, &name, &sha256))).collect();
     Ok(BackupReport {
         taken_at: snap.taken_at,
         source: crate::redact::connection_string(&snap.source),
@@ -167,13 +169,8 @@ fn files_of(dir: &Path) -> Result<Vec<PathBuf>> {
 /// the folder, checks the copy's `sha256_dir` against `sha256`, then names it `name` (never over
 /// an existing folder) and fsyncs `base/`.
 fn store_tree(src: &Path, repo: &Path, name: &str, sha256: &str) -> Result<PathBuf> {
-    if !repo.is_dir() {
-        return Err(environment(format!("repository `{}` is not a reachable folder", repo.display())).into());
-    }
     let shown = repo.join(BASE_FOLDER).join(name);
-    let repo = &repo
-        .canonicalize()
-        .map_err(|e| environment(format!("cannot resolve repository `{}`: {e}", repo.display())))?;
+    let repo = &canonical_repo(repo)?;
     let parent = repo.join(BASE_FOLDER);
     std::fs::create_dir_all(&parent).map_err(|e| environment(format!("cannot create `{}`: {e}", parent.display())))?;
     sync_dir(repo);
@@ -236,18 +233,22 @@ impl Drop for Untrack {
     }
 }
 
-/// Writes one copy into `repo` under a temporary name, fsyncs it, re-reads it to check the
-/// checksum, renames it to `file`, then writes the manifest beside it the same way.
-fn store_copy(stored: &Path, repo: &Path, file: &str, sha256: &str, manifest: &Manifest) -> Result<PathBuf> {
+/// The repository's canonical path, where copies are written (no write goes through a link).
+/// Errors: `Environment` for a repository that is not a reachable folder.
+fn canonical_repo(repo: &Path) -> Result<PathBuf> {
     if !repo.is_dir() {
         return Err(environment(format!("repository `{}` is not a reachable folder", repo.display())).into());
     }
+    repo.canonicalize().map_err(|e| environment(format!("cannot resolve repository `{}`: {e}", repo.display())).into())
+}
+
+/// Writes one copy into `repo` under a temporary name, fsyncs it, re-reads it to check the
+/// checksum, renames it to `file`, then writes the manifest beside it the same way.
+fn store_copy(stored: &Path, repo: &Path, file: &str, sha256: &str, manifest: &Manifest) -> Result<PathBuf> {
     // Written below the canonical root, so that no write goes through a link; a link already at the
     // final name makes the no-clobber rename fail rather than write through it.
     let shown = repo.join(file);
-    let repo = &repo
-        .canonicalize()
-        .map_err(|e| environment(format!("cannot resolve repository `{}`: {e}", repo.display())))?;
+    let repo = &canonical_repo(repo)?;
     let target = repo.join(file);
     let mut tmp = crate::interrupt::create_tracked(
         || tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(repo),
