@@ -148,11 +148,7 @@ fn names_that_are_not_wal_files_are_refused() {
 #[test]
 fn an_unreachable_best_effort_repository_catches_up_later() {
     let dir = tempdir();
-    let a = path(&dir, "a");
-    fs::create_dir(&a).unwrap();
-    let mount = path(&dir, "offsite");
-    fs::write(&mount, b"not a folder").unwrap();
-    let b = mount.join("b");
+    let (a, mount, b) = reachable_and_unreachable(&dir);
     let (bytes1, bytes2, bytes3) = (wal_bytes(100_000, 1), wal_bytes(100_000, 2), wal_bytes(100_000, 3));
     for (name, bytes) in [(SEG1, &bytes1), (SEG2, &bytes2)] {
         let seg = segment(dir.path(), name, bytes);
@@ -204,11 +200,7 @@ fn an_unreachable_best_effort_repository_catches_up_later() {
 #[test]
 fn catching_up_is_bounded_per_call() {
     let dir = tempdir();
-    let a = path(&dir, "a");
-    fs::create_dir(&a).unwrap();
-    let mount = path(&dir, "offsite");
-    fs::write(&mount, b"").unwrap();
-    let b = mount.join("b");
+    let (a, mount, b) = reachable_and_unreachable(&dir);
     let names: Vec<String> = (1..=40).map(|i| format!("0000000100000000000000{i:02X}")).collect();
     for (i, name) in names.iter().enumerate() {
         let seg = segment(dir.path(), name, &wal_bytes(100, i as u64));
@@ -236,11 +228,7 @@ fn catching_up_is_bounded_per_call() {
 #[test]
 fn an_unreachable_required_repository_fails_so_postgresql_retries() {
     let dir = tempdir();
-    let a = path(&dir, "a");
-    fs::create_dir(&a).unwrap();
-    let mount = path(&dir, "offsite");
-    fs::write(&mount, b"").unwrap();
-    let b = mount.join("b");
+    let (a, mount, b) = reachable_and_unreachable(&dir);
     let seg = segment(dir.path(), SEG1, &wal_bytes(1000, 1));
     let err = fails(dir.path(), &["wal-archive", s(&seg), SEG1, "--repo", s(&a), "--repo", s(&b), "--require", "2"], 4);
     assert!(err.contains(s(&b)), "{err}");
@@ -253,4 +241,15 @@ fn an_unreachable_required_repository_fails_so_postgresql_retries() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(fs::read(b.join("wal").join(SEG1)).unwrap(), fs::read(&seg).unwrap());
     assert!(pending(&a).is_empty());
+}
+
+/// A first repository `a` and an off-site `b` that cannot be reached: its path goes through the
+/// file `mount` (no one, not even root, can create it), until the test removes that file.
+fn reachable_and_unreachable(dir: &tempfile::TempDir) -> (PathBuf, PathBuf, PathBuf) {
+    let a = path(dir, "a");
+    fs::create_dir(&a).unwrap();
+    let mount = path(dir, "offsite");
+    fs::write(&mount, b"not a folder").unwrap();
+    let b = mount.join("b");
+    (a, mount, b)
 }
