@@ -13,9 +13,15 @@ fn main() {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=LASTGOOD_COMMIT={commit}");
-    for watched in [".git/HEAD", ".git/refs/heads", ".git/packed-refs"] {
-        if std::path::Path::new(watched).exists() {
-            println!("cargo:rerun-if-changed={watched}");
-        }
+    // Rebuild the stamp when the commit moves: HEAD, the branch file it names, packed refs.
+    // Only existing paths are watched (cargo reruns a script whose watched path is missing).
+    let mut watched = vec![".git/HEAD".to_string(), ".git/packed-refs".to_string()];
+    if let Ok(head) = std::fs::read_to_string(".git/HEAD")
+        && let Some(branch) = head.trim().strip_prefix("ref: ")
+    {
+        watched.push(format!(".git/{branch}"));
+    }
+    for w in watched.iter().filter(|w| std::path::Path::new(w).exists()) {
+        println!("cargo:rerun-if-changed={w}");
     }
 }
