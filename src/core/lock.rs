@@ -18,8 +18,17 @@ use crate::error::{environment, refused};
 /// Held while it lives; dropping it releases the lock.
 #[derive(Debug)]
 pub struct LiveLock {
-    _file: File,
+    file: File,
     pub path: PathBuf,
+}
+
+impl Drop for LiveLock {
+    /// Unlocks explicitly rather than by closing: a `flock` belongs to the open file description,
+    /// and a child being spawned by another thread holds a copy of every descriptor between its
+    /// fork and its exec, so closing ours alone could leave the lock held for that moment.
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
 }
 
 /// Where the lock of the SQLite database `live` lives.
@@ -66,7 +75,7 @@ impl LiveLock {
         file.seek(SeekFrom::Start(0))?;
         file.write_all(info.as_bytes())?;
         file.sync_all()?;
-        Ok(LiveLock { _file: file, path })
+        Ok(LiveLock { file, path })
     }
 }
 
