@@ -74,7 +74,7 @@ impl Engine for Postgres {
         dir: &Path,
         out: &Output,
     ) -> Result<TakenBackup> {
-        super::basebackup::take(spec_of(live), compression, dir, out)
+        super::base_take::take(spec_of(live), compression, dir, out)
     }
 
     fn backup_details(&self, backup: &BackupRef, _reader: &dyn CopyReader) -> Result<BackupDetails> {

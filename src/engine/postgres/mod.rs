@@ -45,7 +45,7 @@
 pub mod archive;
 pub mod archive_data;
 pub mod backup;
-pub mod basebackup;
+pub mod base_take;
 pub mod conn;
 pub mod engine;
 pub mod load;
