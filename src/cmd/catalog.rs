@@ -23,7 +23,8 @@ struct CatalogView<'a> {
     repositories: &'a [std::path::PathBuf],
     now: DateTime<Utc>,
     backups: Vec<BackupView<'a>>,
-    /// Recovery windows: restorable to any moment inside (empty until a source yields one).
+    /// Recovery windows: restorable to any moment inside (a repository's base backups and WAL
+    /// archive, per cluster and timeline).
     windows: &'a [RecoveryWindow],
     ignored: &'a [Ignored],
     /// Repositories that missed archived WAL files (`wal-archive`'s pending records), per
@@ -145,24 +146,41 @@ fn render(catalog: &Catalog, view: &CatalogView, ctx: &Context) -> String {
     s
 }
 
-/// One line per recovery window (nothing when there is none).
+/// A few lines per recovery window (nothing when there is none): its span, what it reads, its
+/// gaps and warnings.
 fn window_lines(windows: &[RecoveryWindow]) -> String {
-    windows
-        .iter()
-        .map(|w| {
-            let gaps = match w.window.gaps.len() {
-                0 => String::new(),
-                n => format!(", {n} gap(s)"),
-            };
-            format!(
-                "recovery window {}: any moment from {} to {}{gaps} (`{}`)\n",
-                w.id,
-                crate::time::show(w.window.from),
-                crate::time::show(w.window.to),
-                w.copies.first().map(|c| c.path.display().to_string()).unwrap_or_default()
-            )
-        })
-        .collect()
+    let mut s = String::new();
+    for w in windows {
+        let of = match (&w.system, w.timeline) {
+            (Some(sys), Some(t)) => format!(" (system {sys}, timeline {t})"),
+            _ => String::new(),
+        };
+        let txns =
+            w.window.transactions.map(|r| format!(", transactions {} to {}", r.first, r.last)).unwrap_or_default();
+        s.push_str(&format!(
+            "recovery window {}{of}: any moment from {} to {}{txns}\n",
+            w.id,
+            crate::time::show(w.window.from),
+            crate::time::show(w.window.to)
+        ));
+        let bases: Vec<String> =
+            w.bases.iter().map(|b| format!("{} (ends {})", b.id, crate::time::show(b.taken_at))).collect();
+        let log = match (&w.log, &w.newest_log_file) {
+            (Some(l), Some(n)) => {
+                format!("; log `{}`: {} file(s), {}, newest {n}", l.display(), w.log_files, human_bytes(w.size))
+            }
+            _ => String::new(),
+        };
+        s.push_str(&format!("  base backup(s): {}{log}\n", bases.join(", ")));
+        for g in &w.window.gaps {
+            let to = if g.to == w.window.to { "the end".to_string() } else { crate::time::show(g.to) };
+            s.push_str(&format!("  GAP from {} to {to}: {}\n", crate::time::show(g.from), g.reason));
+        }
+        for warning in &w.warnings {
+            s.push_str(&format!("  warning: {warning}\n"));
+        }
+    }
+    s
 }
 
 /// One warning per repository that missed archived WAL files.

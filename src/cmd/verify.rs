@@ -1,7 +1,7 @@
 //! `lastgood verify [BACKUP | --all]`: is each backup (or each copy) restorable?
 
 use crate::core::catalog::{self, Backup, Copy};
-use crate::core::verify::{Check, CopyVerdict, verify_copy};
+use crate::core::verify::{Check, CopyVerdict, verify_copy, verify_window};
 
 use super::Context;
 
@@ -30,6 +30,10 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
             verify_copy(b, c)
         })
         .collect();
+    // The logs of the windows these backups start (every window with --all): a gap fails.
+    let ids: Vec<&str> = backups.iter().map(|b| b.id.as_str()).collect();
+    let windows = catalog.windows.iter().filter(|w| args.all || w.bases.iter().any(|b| ids.contains(&b.id.as_str())));
+    verdicts.extend(windows.map(verify_window));
     if args.all {
         // A file named like a backup that is not one (empty, text) is a backup that failed.
         // Links not followed are the catalog's to report, not failed backups.
@@ -38,7 +42,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
     }
     bar.finish_and_clear();
     let failed = verdicts.iter().filter(|v| !v.ok).count();
-    record_marks(&copies, &verdicts, ctx);
+    record_marks(&copies, &verdicts[..copies.len()], ctx);
     ctx.out.emit(&verdicts, |vs| render(vs, failed))?;
     Ok(if failed > 0 { crate::exit::FOUND } else { crate::exit::OK })
 }

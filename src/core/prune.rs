@@ -16,6 +16,11 @@
 //! to a removed backup is left dangling, and named in the plan as `links_left`), and a path whose
 //! folder resolves elsewhere than where the catalog found it is refused.
 //!
+//! Invariant: a base backup a recovery window starts from is kept (reason `recovery window`),
+//! whatever the rules say, and a window's log (the WAL archive) is never a backup, so nothing of
+//! it is ever removed: retention of a WAL archive is the operator's (or pgBackRest's), since
+//! removing its oldest part would silently shorten every window.
+//!
 //! Invariant: the backup `bisect` recorded as the last known good (a mark in the cache of any
 //! repository of the catalog) is kept, every copy of it, whatever the rules say and whether or not
 //! it is healthy: it is the backup an incident is repaired from.
@@ -44,8 +49,8 @@ pub struct Decision {
     pub backup_id: String,
     pub taken_at: chrono::DateTime<chrono::Utc>,
     pub keep: bool,
-    /// Why kept (`last`, `hourly`, `daily`, `newest healthy`, `last known good`), empty when
-    /// removed.
+    /// Why kept (`last`, `hourly`, `daily`, `newest healthy`, `last known good`, `recovery
+    /// window`), empty when removed.
     pub reasons: Vec<&'static str>,
     pub paths: Vec<std::path::PathBuf>,
     /// Links (inside a repository) to a removed backup, left in place: they dangle afterwards.
@@ -106,6 +111,8 @@ impl PrunePlan {
         }
         let newest_first: Vec<&Backup> = catalog.backups.iter().rev().collect();
         let protected = Some(protected_backup(&newest_first, verified, healthy)?.content_sha256.clone());
+        let in_windows: BTreeSet<&str> =
+            catalog.windows.iter().flat_map(|w| w.bases.iter().map(|b| b.id.as_str())).collect();
         let mut hours = BTreeSet::new();
         let mut days = BTreeSet::new();
         let decisions = newest_first
@@ -130,6 +137,9 @@ impl PrunePlan {
                 }
                 if last_known_good(b) {
                     reasons.push("last known good");
+                }
+                if in_windows.contains(b.id.as_str()) {
+                    reasons.push("recovery window");
                 }
                 Decision {
                     backup_id: b.id.clone(),

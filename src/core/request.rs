@@ -23,6 +23,7 @@ impl From<&Backup> for BackupRef {
             problem: b.problem.clone(),
             source: b.source.clone(),
             archive: b.archive.clone(),
+            base: b.base.clone(),
         }
     }
 }

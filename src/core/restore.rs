@@ -18,9 +18,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use crate::core::catalog::{Backup, Catalog};
+use crate::core::catalog::{Backup, Catalog, RecoveryWindow, Target};
 use crate::core::request::{CatalogReader, catalogued};
-use crate::engine::{BackupRef, RestoreJob, RestoreRequest, RestoreTarget, registry};
+use crate::engine::{BackupRef, RecoveryRequest, RestoreJob, RestoreRequest, RestoreTarget, WindowRef, registry};
+use crate::error::bad_input;
 
 /// What to restore, where, as the command line says it.
 #[derive(Debug, Clone)]
@@ -52,6 +53,46 @@ pub fn plan(catalog: &Catalog, backup: &Backup, args: RestoreArgs) -> Result<Box
         reader: CatalogReader::of(backup),
     };
     registry::for_format(backup.format).plan_restore(req)
+}
+
+/// Plans the restore of `window` (one of `catalog`'s) to the moment `to`, by the engine of its
+/// backups' format (`Engine::plan_recovery`). `args.only_copy` is not used (a window reads its
+/// base backups' first copies). Errors: `BadInput` when a base backup is no longer in the
+/// catalog; as `Engine::plan_recovery`.
+pub fn plan_window(
+    catalog: &Catalog,
+    window: &RecoveryWindow,
+    to: Target,
+    args: RestoreArgs,
+) -> Result<Box<dyn RestoreJob>> {
+    let bases = window
+        .bases
+        .iter()
+        .map(|wb| {
+            catalog.backups.iter().find(|b| b.id == wb.id).map(BackupRef::from).ok_or_else(|| {
+                bad_input(format!("base backup {} of recovery window {} is not in the catalog", wb.id, window.id))
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let req = RecoveryRequest {
+        window: WindowRef {
+            id: window.id.clone(),
+            system: window.system.clone(),
+            timeline: window.timeline,
+            window: window.window.clone(),
+            log: window.log.clone(),
+        },
+        bases,
+        to,
+        why: args.why,
+        tables: args.tables,
+        target: args.target,
+        force: args.force,
+        jobs: args.jobs,
+        now: args.now,
+        catalogued: catalogued(catalog),
+    };
+    registry::for_format(window.format).plan_recovery(req)
 }
 
 /// The copy `path` names, when it is one of `backup`'s copies (`--backup PATH`).

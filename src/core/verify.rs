@@ -8,12 +8,14 @@
 //! the manifest, else the catalog; a `-wal` against the manifest's `content_sha256`, else the
 //! catalog), readable (decompression and header), `PRAGMA integrity_check`. pg_dump archives:
 //! checksum, archive structure (TOC, every data block or data file decompressed to its end, or the
-//! whole plain text) and `pg_restore -l`.
+//! whole plain text) and `pg_restore -l`. Base backups: the manifest's checksum, their facts, and
+//! `pg_verifybackup` (plain) or every tar member against the manifest (tar). A recovery window's
+//! log is checked for gaps (`verify_window`).
 
 use serde::Serialize;
 
 use crate::core::catalog::sniff::{Sniff, sniff};
-use crate::core::catalog::{Backup, Copy, manifest};
+use crate::core::catalog::{Backup, Copy, RecoveryWindow, manifest};
 use crate::engine::registry;
 pub use crate::engine::source::Check;
 use crate::engine::source::{Declared, DeclaredSums, StoredCopy};
@@ -53,6 +55,34 @@ pub fn verify_copy(b: &Backup, c: &Copy) -> CopyVerdict {
     };
     let checks = registry::source_for(b.format).verify(&stored);
     CopyVerdict { backup_id: b.id.clone(), path: c.path.clone(), ok: checks.iter().all(|c| c.ok), checks }
+}
+
+/// The check of a recovery window's log: no gap (a missing WAL segment) and nothing its source
+/// warned about (a base backup whose WAL the archive lacks, a segment pg_waldump cannot read).
+/// A window with a gap fails: no restore crosses it.
+pub fn verify_window(w: &RecoveryWindow) -> CopyVerdict {
+    let mut checks = vec![Check {
+        name: "log",
+        ok: w.window.gaps.is_empty(),
+        detail: if w.window.gaps.is_empty() {
+            format!(
+                "no gap from {} to {} ({} file(s))",
+                crate::time::show(w.window.from),
+                crate::time::show(w.window.to),
+                w.log_files
+            )
+        } else {
+            let gaps: Vec<String> = w.window.gaps.iter().map(|g| g.reason.clone()).collect();
+            format!("{} gap(s): {}; no restore crosses a gap", gaps.len(), gaps.join("; "))
+        },
+    }];
+    checks.extend(w.warnings.iter().map(|warning| Check { name: "log", ok: false, detail: warning.clone() }));
+    CopyVerdict {
+        backup_id: w.id.clone(),
+        path: w.log.clone().unwrap_or_else(|| w.repository.clone()),
+        ok: checks.iter().all(|c| c.ok),
+        checks,
+    }
 }
 
 /// Why the copy's content is not (or no longer) a backup of the catalogued format, if it is not.

@@ -91,6 +91,9 @@ pub enum Format {
     PgTar,
     /// pg_dump plain SQL (`-Fp`), possibly gzip/zstd-compressed; restored with psql.
     PgPlain,
+    /// A PostgreSQL base backup (`pg_basebackup`, plain or tar, with its `backup_manifest`): a
+    /// folder, restored to a moment of its WAL archive's window.
+    PgBase,
 }
 
 impl Format {
@@ -106,6 +109,7 @@ impl Format {
             Format::PgDirectory => "pg_dump directory",
             Format::PgTar => "pg_dump tar",
             Format::PgPlain => "pg_dump plain SQL",
+            Format::PgBase => "pg_basebackup",
         }
     }
 }
@@ -183,6 +187,19 @@ pub trait Engine: Sync {
     /// `BadInput` for an unusable backup or an unknown table, `Refused` for a target that is a
     /// backup or a live database (or exists, without `force`), `Usage` for a missing target.
     fn plan_restore(&self, req: RestoreRequest) -> Result<Box<dyn RestoreJob>>;
+
+    /// Checks a restore to a moment of one of this engine's recovery windows (server programs,
+    /// target allowed, which base backup to start from) without writing anything; the plan
+    /// prints as a dry run and then runs. The default: this engine replays no window
+    /// (`BadInput`).
+    fn plan_recovery(&self, req: RecoveryRequest) -> Result<Box<dyn RestoreJob>> {
+        Err(crate::error::bad_input(format!(
+            "recovery window {} is a {} window, which lastgood cannot replay",
+            req.window.id,
+            self.name()
+        ))
+        .into())
+    }
 
     /// Inspects scratch and live (both this engine's) read-only for a promote; the plan prints as a
     /// dry run (with the refusal `--yes` would meet) and then runs.
@@ -344,6 +361,8 @@ pub struct BackupRef {
     pub source: Option<String>,
     /// pg_dump archives: the facts of the archive header.
     pub archive: Option<postgres::archive::ArchiveInfo>,
+    /// A base backup's place in its log (`source::BaseFacts`).
+    pub base: Option<source::BaseFacts>,
 }
 
 impl BackupRef {
@@ -485,6 +504,34 @@ pub struct RestoreRequest {
     pub catalogued: Catalogued,
     /// Reads the backup's copies.
     pub reader: std::sync::Arc<dyn CopyReader>,
+}
+
+/// A recovery window as the core hands it to an engine: its span and where its log is.
+#[derive(Debug, Clone)]
+pub struct WindowRef {
+    pub id: String,
+    pub system: Option<String>,
+    pub timeline: Option<u32>,
+    pub window: source::Window,
+    /// The log folder (absolute).
+    pub log: Option<PathBuf>,
+}
+
+/// A restore to a moment of a recovery window (`Engine::plan_recovery`).
+pub struct RecoveryRequest {
+    pub window: WindowRef,
+    /// The window's base backups, oldest first.
+    pub bases: Vec<BackupRef>,
+    pub to: source::Target,
+    /// Why this window was chosen, in words.
+    pub why: String,
+    /// `None` restores every table.
+    pub tables: Option<Vec<String>>,
+    pub target: RestoreTarget,
+    pub force: bool,
+    pub jobs: u32,
+    pub now: DateTime<Utc>,
+    pub catalogued: Catalogued,
 }
 
 /// A plan or report an engine made, which a command prints: pretty JSON under `--json`, else its

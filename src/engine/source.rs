@@ -7,8 +7,12 @@
 //!
 //! What a backup restores to: a recovery **point** — the moment it was taken, `Inspection::created`
 //! when the backup records it, else the time the catalog finds (manifest, file name, mtime) — or a
-//! recovery **window** (`Window`: any moment in `[from, to]` outside its gaps, e.g. a base backup
-//! and its WAL archive), when `Inspection::window` is set. Today's sources all yield points.
+//! recovery **window** (`Window`: any moment in `[from, to]` outside its gaps). A window comes
+//! either from one entry (`Inspection::window`) or from a repository's log read together with the
+//! base backups found beside it (`Source::windows`: PostgreSQL's base backups and WAL archive,
+//! `postgres/wal.rs`); such a base backup is also a point (the end of its backup), and carries its
+//! place in the log (`Inspection::base`, `BaseFacts`). What is expensive to read from the log (a
+//! segment's last commit) is remembered between scans in the catalog's cache (`Memo`).
 //!
 //! Invariants: every `Format` belongs to exactly one source (checked in `registry`); `sniff` and
 //! `inspect` never write anything beside the stored file; `inspect` keeps a damaged backup with
@@ -103,6 +107,88 @@ pub trait Source: Sync {
     /// Checks one stored copy, every check this format has after the catalog's own `format`
     /// check: checksum first, then readability and the format's own structure.
     fn verify(&self, copy: &StoredCopy) -> Vec<Check>;
+
+    /// The recovery windows the log folder `log` (a repository's `wal/`) opens for this source's
+    /// base backups `bases`, found in the same repository (module docs). `memo` remembers what is
+    /// expensive to read. The default: a source without a log has none. Errors: `Environment`
+    /// when the folder cannot be listed.
+    fn windows(&self, log: &Path, bases: &[(&Path, &BaseFacts)], memo: &mut dyn Memo) -> Result<LogScan> {
+        let _ = (log, bases, memo);
+        Ok(LogScan::default())
+    }
+}
+
+/// Remembers facts between catalog scans (the catalog's cache): `value` for `key` as long as
+/// `stamp` (size and mtime, say) is unchanged. Best effort: a value may be forgotten any time.
+pub trait Memo {
+    fn get(&mut self, key: &str, stamp: &str) -> Option<String>;
+    fn put(&mut self, key: &str, stamp: &str, value: String);
+}
+
+/// A memo that remembers nothing (a repository without a cache).
+pub struct NoMemo;
+
+impl Memo for NoMemo {
+    fn get(&mut self, _key: &str, _stamp: &str) -> Option<String> {
+        None
+    }
+    fn put(&mut self, _key: &str, _stamp: &str, _value: String) {}
+}
+
+/// A base backup's place in its cluster's log: what a recovery window is built from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseFacts {
+    /// The cluster it was taken from (PostgreSQL: the system identifier, in decimal).
+    pub system: String,
+    /// The timeline the backup started on.
+    pub timeline: u32,
+    /// Where in the log the backup starts and stops (PostgreSQL: LSNs, `0/2000028`).
+    pub start: String,
+    pub stop: String,
+    /// When it started (the backup's own label).
+    pub started: DateTime<Utc>,
+    /// When it ended, once the log says (PostgreSQL: the `.backup` file's STOP TIME); until then
+    /// `started` bounds it from below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<DateTime<Utc>>,
+    /// The next transaction id at its starting checkpoint: transactions from here on commit
+    /// after the backup started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_txn: Option<u64>,
+    /// The server's major version (`15`).
+    pub version: String,
+    /// How it is stored: `plain`, `tar`, `tar.gz`, `tar.zst`.
+    pub layout: String,
+    /// Whether it holds the log it needs to reach its end by itself (pg_basebackup's `-X`).
+    pub own_log: bool,
+    /// The bytes of the files it holds, as its manifest lists them (uncompressed).
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+/// What `Source::windows` read from one log folder.
+#[derive(Debug, Clone, Default)]
+pub struct LogScan {
+    pub windows: Vec<LogWindow>,
+    /// When each base backup (index into `bases`) ended, when the log says.
+    pub stopped: Vec<(usize, DateTime<Utc>)>,
+}
+
+/// One recovery window of a log: one cluster, one timeline.
+#[derive(Debug, Clone)]
+pub struct LogWindow {
+    pub system: String,
+    pub timeline: u32,
+    pub window: Window,
+    /// The usable base backups (indices into `bases`), oldest first.
+    pub bases: Vec<usize>,
+    /// Files and bytes of the log this window reads.
+    pub files: usize,
+    pub size: u64,
+    /// The newest log file (a segment's name).
+    pub newest: String,
+    /// What the operator should know (a segment pg_waldump could not read).
+    pub warnings: Vec<String>,
 }
 
 /// Facts an archive records in its own header (pg_dump's: archive version, database, server and
@@ -153,6 +239,8 @@ pub struct Inspection {
     pub created: Option<DateTime<Utc>>,
     /// Set when the backup restores to a window rather than a point (module docs).
     pub window: Option<Window>,
+    /// Set for a base backup, whose windows its source's log opens (module docs).
+    pub base: Option<BaseFacts>,
 }
 
 impl Inspection {
@@ -168,6 +256,7 @@ impl Inspection {
             archive: None,
             created: None,
             window: None,
+            base: None,
         }
     }
 
@@ -249,7 +338,8 @@ impl Check {
 }
 
 /// A recovery window: restorable to any moment in `[from, to]` outside `gaps` (and to any
-/// transaction in `transactions`, when the log says which).
+/// transaction in `transactions`, when the log says which). A gap that reaches `to` (a missing
+/// segment with no newer base backup after it) leaves `to` itself out too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     pub from: DateTime<Utc>,
@@ -282,12 +372,57 @@ impl Window {
     /// Whether the moment `t` can be restored to: inside `[from, to]` and in no gap (a gap's
     /// ends are restorable, its inside is not).
     pub fn covers(&self, t: DateTime<Utc>) -> bool {
-        self.from <= t && t <= self.to && !self.gaps.iter().any(|g| g.from < t && t < g.to)
+        self.from <= t && t <= self.to && self.gap_at(t).is_none()
+    }
+
+    /// The gap `t` falls in, if any (see `covers`).
+    pub fn gap_at(&self, t: DateTime<Utc>) -> Option<&Gap> {
+        self.gaps.iter().find(|g| g.from < t && (t < g.to || g.to == self.to))
     }
 
     /// Whether transaction `txn` lies in the window.
     pub fn covers_txn(&self, txn: u64) -> bool {
         self.transactions.is_some_and(|r| r.first <= txn && txn <= r.last)
+    }
+
+    /// `from … to`, with the gaps, in words.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{} to {}", crate::time::show(self.from), crate::time::show(self.to));
+        if let Some(r) = self.transactions {
+            s.push_str(&format!(", transactions {} to {}", r.first, r.last));
+        }
+        for g in &self.gaps {
+            s.push_str(&format!(
+                "; gap {} to {} ({})",
+                crate::time::show(g.from),
+                if g.to == self.to { "the end".to_string() } else { crate::time::show(g.to) },
+                g.reason
+            ));
+        }
+        s
+    }
+}
+
+/// The moment of a window a restore replays to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "value")]
+pub enum Target {
+    /// The state at this moment (every transaction committed at or before it).
+    Time(DateTime<Utc>),
+    /// The state just before transaction `n` committed.
+    BeforeTxn(u64),
+    /// The state just after transaction `n` committed.
+    AfterTxn(u64),
+}
+
+impl Target {
+    /// `2026-11-24 06:00:00 UTC`, `just before transaction 728`.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Time(t) => crate::time::show(*t),
+            Target::BeforeTxn(n) => format!("just before transaction {n}"),
+            Target::AfterTxn(n) => format!("just after transaction {n}"),
+        }
     }
 }
 
@@ -305,5 +440,9 @@ mod tests {
         assert!(w.covers(t(8)) && w.covers(t(9)), "a gap's ends are restorable");
         assert!(!w.covers(t(8) + chrono::Duration::minutes(30)), "inside a gap");
         assert!(w.covers_txn(10) && w.covers_txn(20) && !w.covers_txn(21));
+        // A gap reaching the end leaves the end out too.
+        let open = Gap { from: t(8), to: t(12), reason: "segment missing".into() };
+        let w = Window { gaps: vec![open], ..w };
+        assert!(w.covers(t(8)) && !w.covers(t(10)) && !w.covers(t(12)));
     }
 }

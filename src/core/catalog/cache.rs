@@ -9,7 +9,10 @@
 //! never through a link: when `.lastgood` or `catalog.db` is a link, the repository is scanned
 //! without a cache.
 //!
-//! A file's facts include, once a source yields them, its recovery window (`FileFacts::window`).
+//! A file's facts include, once a source yields them, its recovery window (`FileFacts::window`)
+//! or its place in a log (`FileFacts::base`). The `memo` table keeps what a source reads from a
+//! repository's log (`engine::source::Memo`: a WAL segment's header and commits), keyed by a name
+//! and a stamp the source chooses; entries not asked for in a scan are forgotten.
 //! Besides per-file facts it holds `marks` (e.g. which backup is the last known good, written by
 //! `bisect`) and `history` digests per (backup sha256, table, column; `''` for none), written by
 //! `history`. Both are keyed by the backup's content checksum (`content_sha256`), so they stay true
@@ -24,10 +27,11 @@ use super::FileFacts;
 use crate::engine::sqlite::store::{Store, Table};
 use crate::value::Value;
 
+// 6: base backups (facts with `base`) and the `memo` table of log facts.
 // 5: identity by `content_sha256` (main file plus `-wal`, keyed by the `-wal`'s stamp too), and
 // facts list skipped (virtual, shadow, foreign) tables, and pg_dump archives' facts include the decoding of every data block (`engine::postgres::archive_data`); facts cached
 // before it are read again.
-const LAYOUT_VERSION: i64 = 5;
+const LAYOUT_VERSION: i64 = 6;
 pub const DIR: &str = ".lastgood";
 
 const FILES: Table = Table {
@@ -41,6 +45,13 @@ const FILES: Table = Table {
         ("wal_mtime_ns", "INTEGER NOT NULL"),
         ("facts", "TEXT NOT NULL"),
     ],
+    key: 1,
+    kept: false,
+};
+
+const MEMO: Table = Table {
+    name: "memo",
+    columns: &[("k", "TEXT NOT NULL"), ("stamp", "TEXT NOT NULL"), ("value", "TEXT NOT NULL")],
     key: 1,
     kept: false,
 };
@@ -82,6 +93,9 @@ pub struct Cache {
     entries: HashMap<String, (Stamp, FileFacts)>,
     dirty: Vec<(String, Stamp, FileFacts)>,
     seen: Vec<String>,
+    memo: HashMap<String, (String, String)>,
+    memo_dirty: Vec<(String, String, String)>,
+    memo_seen: std::collections::HashSet<String>,
 }
 
 impl Cache {
@@ -90,7 +104,16 @@ impl Cache {
     pub fn open(repo: &Path) -> Cache {
         let store = open_store(repo).ok();
         let entries = store.as_ref().and_then(|s| load(s).ok()).unwrap_or_default();
-        Cache { store, entries, dirty: Vec::new(), seen: Vec::new() }
+        let memo = store.as_ref().and_then(|s| load_memo(s).ok()).unwrap_or_default();
+        Cache {
+            store,
+            entries,
+            dirty: Vec::new(),
+            seen: Vec::new(),
+            memo,
+            memo_dirty: Vec::new(),
+            memo_seen: Default::default(),
+        }
     }
 
     pub fn get(&mut self, rel: &str, stamp: Stamp) -> Option<FileFacts> {
@@ -110,7 +133,8 @@ impl Cache {
         let Some(mut store) = self.store else { return };
         let seen: std::collections::HashSet<&String> = self.seen.iter().collect();
         let stale: Vec<&String> = self.entries.keys().filter(|k| !seen.contains(k)).collect();
-        if self.dirty.is_empty() && stale.is_empty() {
+        let stale_memo: Vec<&String> = self.memo.keys().filter(|k| !self.memo_seen.contains(*k)).collect();
+        if self.dirty.is_empty() && stale.is_empty() && self.memo_dirty.is_empty() && stale_memo.is_empty() {
             return;
         }
         let _ = store.write(|w| {
@@ -130,9 +154,41 @@ impl Cache {
             for rel in stale {
                 w.delete(&FILES, &["path"], &[text(rel)])?;
             }
+            for (k, stamp, value) in &self.memo_dirty {
+                w.put(&MEMO, &[text(k), text(stamp), text(value)])?;
+            }
+            for k in stale_memo {
+                w.delete(&MEMO, &["k"], &[text(k)])?;
+            }
             Ok(())
         });
     }
+}
+
+impl crate::engine::source::Memo for Cache {
+    fn get(&mut self, key: &str, stamp: &str) -> Option<String> {
+        self.memo_seen.insert(key.to_string());
+        match self.memo.get(key) {
+            Some((s, v)) if s == stamp => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&mut self, key: &str, stamp: &str, value: String) {
+        self.memo_seen.insert(key.to_string());
+        self.memo.insert(key.to_string(), (stamp.to_string(), value.clone()));
+        self.memo_dirty.push((key.to_string(), stamp.to_string(), value));
+    }
+}
+
+fn load_memo(store: &Store) -> Result<HashMap<String, (String, String)>> {
+    let mut out = HashMap::new();
+    for r in store.rows(&MEMO)? {
+        if let (Some(k), Some(stamp), Some(v)) = (as_text(&r[0]), as_text(&r[1]), as_text(&r[2])) {
+            out.insert(k, (stamp, v));
+        }
+    }
+    Ok(out)
 }
 
 fn text(s: &str) -> Value {
@@ -176,7 +232,7 @@ fn writable_path(repo: &Path) -> Result<PathBuf> {
 }
 
 fn open_store(repo: &Path) -> Result<Store> {
-    Store::open(&writable_path(repo)?, LAYOUT_VERSION, &[FILES, MARKS, HISTORY])
+    Store::open(&writable_path(repo)?, LAYOUT_VERSION, &[FILES, MEMO, MARKS, HISTORY])
 }
 
 fn load(store: &Store) -> Result<HashMap<String, (Stamp, FileFacts)>> {

@@ -9,10 +9,14 @@
 //! (a `-wal`), its manifest (`manifest.rs`) and its name, and are cached per repository
 //! (`cache.rs`).
 //!
-//! What can be restored: each backup is a recovery point; a source that reads a log (a base
-//! backup and its WAL archive) yields a recovery window instead, listed in `Catalog::windows`
-//! (none today). `Catalog::select` says what a restore reads and why: for `--at T`, a window that
-//! covers T, else the newest point taken at or before T.
+//! What can be restored: each backup is a recovery point. A repository's log (its `wal/` folder,
+//! `core::walarchive::WAL_DIR`) read with the base backups found in that repository opens
+//! recovery windows (`Source::windows`: per cluster and timeline, from the end of the oldest
+//! usable base backup to the last commit archived, with its gaps), listed in `Catalog::windows`;
+//! the base backups stay points too, taken at their end once the log says when that was. What is
+//! expensive to read from the log is kept in the cache (`cache.rs`, `Memo`). `Catalog::select`
+//! says what a restore reads and why: for `--at T`, a window that covers T, else the newest point
+//! taken at or before T (a T a window reaches but does not cover is refused, see `select.rs`).
 //!
 //! Identity: a backup is its content. `content_sha256` is the sha256 of the backup's bytes as
 //! SQLite reads them: the main file decompressed (gzip/zstd undone), immediately followed by the
@@ -59,7 +63,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use crate::engine::source::TableFacts;
-use crate::engine::source::{ArchiveInfo, Inspection, Source, Window};
+use crate::engine::source::{ArchiveInfo, BaseFacts, Inspection, Source, Window};
 use crate::engine::{Format, SkippedTable, registry};
 use crate::error::{bad_input, environment, usage};
 use crate::output::Output;
@@ -78,6 +82,8 @@ pub enum TakenAtSource {
     Manifest,
     FileName,
     Mtime,
+    /// A base backup's end, as its WAL archive records it (the `.backup` file's STOP TIME).
+    Log,
 }
 
 impl TakenAtSource {
@@ -87,6 +93,7 @@ impl TakenAtSource {
             TakenAtSource::Manifest => "manifest",
             TakenAtSource::FileName => "file name",
             TakenAtSource::Mtime => "mtime",
+            TakenAtSource::Log => "log",
         }
     }
 }
@@ -123,6 +130,9 @@ pub struct FileFacts {
     /// Set when it restores to a window rather than a point (`engine::source`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<Window>,
+    /// A base backup's place in its log (`engine::source::BaseFacts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseFacts>,
 }
 
 /// One place where a backup's bytes are stored: a key in a repository.
@@ -201,6 +211,9 @@ pub struct Backup {
     /// Files with the same name as one of this backup's copies, in another repository, whose
     /// content differs: a copy was damaged or replaced.
     pub differing_copies: Vec<PathBuf>,
+    /// A base backup's place in its log: it opens recovery windows (`Catalog::windows`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseFacts>,
 }
 
 impl Backup {
@@ -299,17 +312,58 @@ pub struct Catalog {
     pub ignored: Vec<Ignored>,
 }
 
-/// What a source restores to any moment of (a base backup and its log), with its copies.
+/// What restores to any moment of a span: a repository's log with the base backups it starts
+/// from (or one backup that is a window by itself).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecoveryWindow {
-    /// Short stable id: the first 10 hex digits of its base's `content_sha256`.
+    /// Short stable id: the first 10 hex digits of the sha256 of its cluster, timeline and log
+    /// folder (of its backup's content, for a backup that is a window by itself).
     pub id: String,
-    pub content_sha256: String,
+    /// The format of the backups it starts from.
     pub format: Format,
+    /// The cluster (PostgreSQL: system identifier) and timeline it follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<u32>,
     #[serde(flatten)]
     pub window: Window,
-    pub copies: Vec<Copy>,
+    pub repository: PathBuf,
+    /// The log folder (a WAL archive; below the repository's canonical root), when the window is
+    /// a log's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
+    /// The backups a restore starts from, oldest first (each also a recovery point).
+    pub bases: Vec<WindowBase>,
+    /// Files and bytes of the log the window reads.
+    pub log_files: usize,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newest_log_file: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub source: Option<String>,
+}
+
+/// A backup a window starts from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowBase {
+    /// Its id among `Catalog::backups`.
+    pub id: String,
+    pub path: PathBuf,
+    /// When it ends: the first moment it restores to.
+    pub taken_at: DateTime<Utc>,
+}
+
+impl RecoveryWindow {
+    /// One line: `recovery window ID (system S, timeline N): FROM to TO; gaps…`.
+    pub fn describe(&self) -> String {
+        let of = match (&self.system, self.timeline) {
+            (Some(s), Some(t)) => format!(" (system {s}, timeline {t})"),
+            _ => String::new(),
+        };
+        format!("recovery window {}{of}: {}", self.id, self.window.describe())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -375,15 +429,26 @@ impl Catalog {
             let entries: Vec<&local::Entry> = listing.entries.iter().filter(|e| e.root == i).collect();
             let mut cache = cache::Cache::open(&root.canonical);
             let bar = out.count_bar(entries.len() as u64, &format!("scanning {}", root.given.display()));
+            let mut bases: Vec<(String, PathBuf, BaseFacts)> = Vec::new();
             for e in entries {
                 bar.inc(1);
                 match scan_file(&listing, &stores, e, &mut cache, &mut ignored)? {
-                    Some((backup, None)) => merge_copy(&mut by_content, backup),
+                    Some((backup, None)) => {
+                        if let Some(base) = &backup.base {
+                            bases.push((backup.content_sha256.clone(), backup.primary().path.clone(), base.clone()));
+                        }
+                        merge_copy(&mut by_content, backup)
+                    }
                     Some((backup, Some(window))) => add_window(&mut windows, backup, window),
                     None => {}
                 }
             }
             bar.finish_and_clear();
+            let log =
+                LogPlace { repository: &root.given, folder: root.canonical.join(crate::core::walarchive::WAL_DIR) };
+            for w in log_windows(&log, &bases, &mut cache, &mut by_content)? {
+                windows.insert(w.id.clone(), w);
+            }
             cache.save();
         }
         let mut backups: Vec<Backup> = by_content.into_values().collect();
@@ -560,6 +625,7 @@ fn merge_copy(by_content: &mut BTreeMap<String, Backup>, new: Backup) {
             }
             b.source = b.source.take().or(new.source.clone());
             b.archive = b.archive.take().or(new.archive.clone());
+            b.base = b.base.take().or(new.base.clone());
             for w in new.warnings {
                 if !b.warnings.contains(&w) {
                     b.warnings.push(w);
@@ -696,6 +762,8 @@ fn backup_of(
         }),
         _ => None,
     };
+    // A plain base backup's size is its files', not its folder's top level (the cache stamp).
+    let size = facts.base.as_ref().filter(|b| b.layout == "plain").map_or(size, |b| b.bytes.max(size));
     let copy = Copy {
         repository: listing.roots[e.root].given.clone(),
         key: e.rel.clone(),
@@ -732,25 +800,98 @@ fn backup_of(
         source: facts.source,
         archive: facts.archive,
         differing_copies: Vec::new(),
+        base: facts.base,
     }
 }
 
-/// Adds the one-copy backup `b`, which restores to `window`, to the windows (one per content).
+/// Adds the one-copy backup `b`, which restores to `window` by itself, to the windows (one per
+/// content).
 fn add_window(windows: &mut BTreeMap<String, RecoveryWindow>, b: Backup, window: Window) {
-    match windows.get_mut(&b.content_sha256) {
-        Some(w) => w.copies.extend(b.copies),
-        None => {
-            let w = RecoveryWindow {
-                id: b.id,
-                content_sha256: b.content_sha256.clone(),
-                format: b.format,
-                window,
-                copies: b.copies,
-                source: b.source,
-            };
-            windows.insert(b.content_sha256, w);
+    if windows.contains_key(&b.content_sha256) {
+        return; // another copy of the same content: the first found is read
+    }
+    let base = WindowBase { id: b.id.clone(), path: b.primary().path.clone(), taken_at: b.taken_at };
+    let w = RecoveryWindow {
+        id: b.id,
+        format: b.format,
+        system: None,
+        timeline: None,
+        window,
+        repository: b.copies[0].repository.clone(),
+        log: None,
+        bases: vec![base],
+        log_files: 0,
+        size: b.size,
+        newest_log_file: None,
+        warnings: Vec::new(),
+        source: b.source,
+    };
+    windows.insert(b.content_sha256, w);
+}
+
+/// A repository's log folder, as given (`repository`) and as read (`folder`).
+struct LogPlace<'a> {
+    repository: &'a Path,
+    folder: PathBuf,
+}
+
+/// The windows the log of one repository opens with the base backups found in it (`bases`:
+/// content checksum, path, facts), asking each source; the bases' end times the log records are
+/// set on their backups in `by_content`.
+fn log_windows(
+    log: &LogPlace,
+    bases: &[(String, PathBuf, BaseFacts)],
+    cache: &mut cache::Cache,
+    by_content: &mut BTreeMap<String, Backup>,
+) -> Result<Vec<RecoveryWindow>> {
+    if bases.is_empty() || !log.folder.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for source in registry::sources() {
+        let mine: Vec<usize> = (0..bases.len())
+            .filter(|&i| by_content.get(&bases[i].0).is_some_and(|b| source.formats().contains(&b.format)))
+            .collect();
+        let args: Vec<(&Path, &BaseFacts)> = mine.iter().map(|&i| (bases[i].1.as_path(), &bases[i].2)).collect();
+        if args.is_empty() {
+            continue;
+        }
+        let scan = source.windows(&log.folder, &args, cache)?;
+        for &(k, stopped) in &scan.stopped {
+            if let Some(b) = by_content.get_mut(&bases[mine[k]].0) {
+                b.taken_at = stopped;
+                b.taken_at_source = TakenAtSource::Log;
+                if let Some(f) = b.base.as_mut() {
+                    f.stopped = Some(stopped);
+                }
+            }
+        }
+        for w in scan.windows {
+            let key = format!("{}:{}:{}", w.system, w.timeline, log.folder.display());
+            let id = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()))[..10].to_string();
+            let based: Vec<&Backup> = w.bases.iter().filter_map(|&k| by_content.get(&bases[mine[k]].0)).collect();
+            let Some(first) = based.first() else { continue };
+            out.push(RecoveryWindow {
+                id,
+                format: first.format,
+                system: Some(w.system),
+                timeline: Some(w.timeline),
+                window: w.window,
+                repository: log.repository.to_path_buf(),
+                log: Some(log.folder.clone()),
+                bases: based
+                    .iter()
+                    .map(|b| WindowBase { id: b.id.clone(), path: b.primary().path.clone(), taken_at: b.taken_at })
+                    .collect(),
+                log_files: w.files,
+                size: w.size,
+                newest_log_file: Some(w.newest),
+                warnings: w.warnings,
+                source: first.source.clone(),
+            });
         }
     }
+    Ok(out)
 }
 
 /// Total size and newest mtime of the files in a directory archive (its cache key).
@@ -824,6 +965,7 @@ pub fn inspect(path: &Path, meta: &fs::Metadata, side: &Sidecar) -> Result<Inspe
         source: None,
         archive: read.archive,
         window: read.window,
+        base: read.base,
     };
     apply_manifest(&mut facts, manifest);
     if facts.taken_at_source == TakenAtSource::Mtime {

@@ -4,9 +4,14 @@
 //!   usable recovery point taken at or before T, passing over damaged backups and saying so.
 //!   Backups dated after now, other backups sharing the chosen one's taken-at (`TIE_RULE`) and
 //!   links not followed are said in `notes` (the command warns with them) and in the reason.
+//!   A T that a window reaches (T after its start) but does not cover — past its last commit,
+//!   or inside a gap — is refused (`BadInput`, the window printed) unless a point newer than
+//!   what the window restores holds it: an older point would silently lose what the window
+//!   holds after it.
 //! - `Backup(id)`: the backup an id prefix, `latest`, `latest~N` or a copy's path names.
-//! - `Txn(n)`: a window whose log holds transaction n; without one, a `BadInput` that says no
-//!   recovery window covers it (recovery points know no transactions).
+//! - `Txn { xid, after }`: a window whose log holds transaction xid, just before or just after
+//!   it committed; without one, a `BadInput` that says no recovery window covers it (recovery
+//!   points know no transactions), printing the windows.
 //!
 //! `select(&str)` still finds a backup by selector (`find_backup`), so both read as one call.
 
@@ -14,6 +19,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use super::{AtChoice, Backup, Catalog, IgnoredKind, RecoveryWindow, TIE_RULE, future_note};
+pub use crate::engine::source::Target;
 use crate::error::bad_input;
 
 /// What `Catalog::select` is asked for.
@@ -23,8 +29,8 @@ pub enum Selector<'a> {
     At { at: DateTime<Utc>, given: &'a str, now: DateTime<Utc> },
     /// A backup by id prefix, `latest`, `latest~N`, or the path of one of its copies.
     Backup(&'a str),
-    /// The state just after transaction `n` committed.
-    Txn(u64),
+    /// The state just before (`after: false`) or just after transaction `xid` committed.
+    Txn { xid: u64, after: bool },
 }
 
 /// What to restore: a recovery point (a backup), or a moment of a recovery window.
@@ -32,13 +38,6 @@ pub enum Selector<'a> {
 pub enum Restorable<'c> {
     Point(&'c Backup),
     Window { window: &'c RecoveryWindow, to: Target },
-}
-
-/// The moment of a window a restore replays to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    Time(DateTime<Utc>),
-    Txn(u64),
 }
 
 /// What `select` chose, and why, in words.
@@ -52,12 +51,12 @@ pub struct Selection<'c> {
 }
 
 impl<'c> Selection<'c> {
-    /// The backup to restore. Errors: `BadInput` for a window, which no restore replays yet.
+    /// The backup to restore. Errors: `BadInput` for a window, which only `restore` replays.
     pub fn point(&self) -> Result<&'c Backup> {
         match self.restorable {
             Restorable::Point(b) => Ok(b),
             Restorable::Window { window, .. } => Err(bad_input(format!(
-                "recovery window {} covers it, but restoring to a moment of a window is not supported yet",
+                "recovery window {} covers it, but only `restore` replays a window to a moment",
                 window.id
             ))
             .into()),
@@ -85,7 +84,7 @@ impl<'c> Select<'c> for Selector<'_> {
         match self {
             Selector::At { at, given, now } => at_time(catalog, at, given, now),
             Selector::Backup(sel) => by_selector(catalog, sel),
-            Selector::Txn(n) => at_txn(catalog, n),
+            Selector::Txn { xid, after } => at_txn(catalog, xid, after),
         }
     }
 }
@@ -111,7 +110,24 @@ fn at_time<'c>(catalog: &'c Catalog, at: DateTime<Utc>, given: &str, now: DateTi
         let restorable = Restorable::Window { window: w, to: Target::Time(at) };
         return Ok(Selection { restorable, reason, notes: Vec::new() });
     }
-    let choice = catalog.newest_at_or_before(at, now)?;
+    // Windows that reach `at` without covering it, with the last moment each restores before it.
+    let reaching: Vec<(&RecoveryWindow, DateTime<Utc>)> = catalog
+        .windows
+        .iter()
+        .filter(|w| w.window.from <= at)
+        .map(|w| (w, w.window.gap_at(at).map_or(w.window.to, |g| g.from)))
+        .collect();
+    let choice = match catalog.newest_at_or_before(at, now) {
+        Ok(c) if reaching.iter().all(|(_, reach)| c.backup.taken_at > *reach) => c,
+        Ok(_) if !reaching.is_empty() => return Err(not_covered(at, given, &reaching)),
+        Err(_) if !reaching.is_empty() => return Err(not_covered(at, given, &reaching)),
+        Ok(c) => c,
+        Err(e) if catalog.windows.is_empty() => return Err(e),
+        Err(e) => {
+            let starts: Vec<String> = catalog.windows.iter().map(|w| w.describe()).collect();
+            return Err(e.context(format!("no recovery window reaches back to it either: {}", starts.join("; "))));
+        }
+    };
     let b = choice.backup;
     let mut reason = format!(
         "using backup {} taken at {} ({}): the newest taken at or before {} (`{given}`)",
@@ -123,24 +139,48 @@ fn at_time<'c>(catalog: &'c Catalog, at: DateTime<Utc>, given: &str, now: DateTi
     for s in &choice.skipped_damaged {
         reason.push_str(&format!("; skipped damaged backup {} taken at {}", s.id, crate::time::show(s.taken_at)));
     }
-    let notes = passed_over(catalog, &choice, now);
+    let mut notes = passed_over(catalog, &choice, now);
+    for (w, _) in &reaching {
+        notes.push(format!("{} does not cover it; backup {} is newer than what it restores", w.describe(), b.id));
+    }
     for note in &notes {
         reason.push_str(&format!("; {note}"));
     }
     Ok(Selection { restorable: Restorable::Point(b), reason, notes })
 }
 
-fn at_txn(catalog: &Catalog, n: u64) -> Result<Selection<'_>> {
+/// The refusal of a moment that windows reach but do not cover (module docs).
+fn not_covered(at: DateTime<Utc>, given: &str, reaching: &[(&RecoveryWindow, DateTime<Utc>)]) -> anyhow::Error {
+    let (w, _) = reaching[reaching.len() - 1];
+    let why = match w.window.gap_at(at) {
+        Some(g) => format!("it falls in a gap ({})", g.reason),
+        None => format!("the log archived so far ends at {}", crate::time::show(w.window.to)),
+    };
+    let all: Vec<String> = reaching.iter().map(|(w, _)| w.describe()).collect();
+    bad_input(format!(
+        "no recovery window covers {} (`{given}`): {why}; {}",
+        crate::time::show(at),
+        all.join("; ")
+    ))
+    .hint("pick a moment inside the window (`lastgood catalog` lists it); a newer moment needs its WAL archived first (SELECT pg_switch_wal() on the server)")
+    .into()
+}
+
+fn at_txn(catalog: &Catalog, n: u64, after: bool) -> Result<Selection<'_>> {
+    let to = if after { Target::AfterTxn(n) } else { Target::BeforeTxn(n) };
     match catalog.windows.iter().rev().find(|w| w.window.covers_txn(n)) {
         Some(w) => Ok(Selection {
-            restorable: Restorable::Window { window: w, to: Target::Txn(n) },
-            reason: format!("using recovery window {}: its log holds transaction {n}", w.id),
+            restorable: Restorable::Window { window: w, to },
+            reason: format!("using recovery window {} ({}): its log holds transaction {n}", w.id, w.window.describe()),
             notes: Vec::new(),
         }),
         None => {
             let held = match catalog.windows.len() {
                 0 => "the catalog holds recovery points only, which know no transactions".to_string(),
-                k => format!("none of the {k} recovery window(s) holds it"),
+                k => format!(
+                    "none of the {k} recovery window(s) holds it: {}",
+                    catalog.windows.iter().map(|w| w.describe()).collect::<Vec<_>>().join("; ")
+                ),
             };
             Err(bad_input(format!("no recovery window covers transaction {n}: {held}"))
                 .hint("restore by time with --at, or list what the catalog holds with `lastgood catalog`")
@@ -191,7 +231,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::core::catalog::{Copy, TakenAtSource};
+    use crate::core::catalog::{Copy, TakenAtSource, WindowBase};
     use crate::engine::Format;
     use crate::engine::source::{Gap, TxnRange, Window};
     use crate::repo::Repo;
@@ -240,21 +280,30 @@ mod tests {
             source: None,
             archive: None,
             differing_copies: Vec::new(),
+            base: None,
         }
     }
 
     fn window(from: u32, to: u32) -> RecoveryWindow {
+        let repo = PathBuf::from("/nonexistent/repo");
         RecoveryWindow {
             id: "abcdef0123".into(),
-            content_sha256: "ab".repeat(32),
-            format: Format::PgCustom,
+            format: Format::PgBase,
+            system: Some("7715010254350699689".into()),
+            timeline: Some(1),
             window: Window {
                 from: t(from),
                 to: t(to),
                 gaps: vec![Gap { from: t(9), to: t(10), reason: "segment missing".into() }],
                 transactions: Some(TxnRange { first: 100, last: 200 }),
             },
-            copies: vec![copy("base.tar")],
+            repository: repo.clone(),
+            log: Some(repo.join("wal")),
+            bases: vec![WindowBase { id: "base".into(), path: repo.join("base/b1"), taken_at: t(from) }],
+            log_files: 3,
+            size: 3 << 24,
+            newest_log_file: Some("000000010000000000000004".into()),
+            warnings: Vec::new(),
             source: None,
         }
     }
@@ -298,11 +347,23 @@ mod tests {
             other => panic!("expected the window, got {other:?}"),
         }
         assert!(s.reason.contains("recovery window abcdef0123") && s.reason.contains("exactly"), "{}", s.reason);
-        assert!(s.point().is_err(), "no restore replays a window yet");
-        // Outside the window, or inside its gap: the newest point at or before T.
+        assert!(s.point().is_err(), "only restore replays a window");
+        // Before the window: the newest point at or before T.
         assert_eq!(at(&c, 6, 30).unwrap().point().unwrap().taken_at, t(6));
-        assert_eq!(at(&c, 9, 30).unwrap().point().unwrap().taken_at, t(8));
-        assert_eq!(at(&c, 13, 0).unwrap().point().unwrap().taken_at, t(8));
+        // Inside its gap, or past its end, with no newer point: refused, the window printed.
+        for (h, m, why) in [(9, 30, "falls in a gap"), (13, 0, "ends at")] {
+            let err = at(&c, h, m).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains("no recovery window covers") && msg.contains(why), "{msg}");
+            assert!(msg.contains("recovery window abcdef0123 (system 7715010254350699689, timeline 1)"), "{msg}");
+            assert_eq!(crate::error::kind_of(&err), crate::error::Kind::BadInput);
+        }
+        // A point newer than what the window restores wins, with a note.
+        let mut late = catalog(vec![window(7, 12)]);
+        late.backups[2] = backup(13, false);
+        let s = at(&late, 14, 0).unwrap();
+        assert_eq!(s.point().unwrap().taken_at, t(13));
+        assert!(s.notes.iter().any(|n| n.contains("does not cover it")), "{:?}", s.notes);
     }
 
     #[test]
@@ -311,11 +372,13 @@ mod tests {
         let s = c.select(Selector::Backup("latest~1")).unwrap();
         assert_eq!(s.point().unwrap().taken_at, t(8));
         assert!(s.reason.contains("(selected as `latest~1`)"), "{}", s.reason);
-        let s = c.select(Selector::Txn(150)).unwrap();
-        assert!(matches!(s.restorable, Restorable::Window { to: Target::Txn(150), .. }));
-        let err = c.select(Selector::Txn(201)).unwrap_err();
+        let s = c.select(Selector::Txn { xid: 150, after: false }).unwrap();
+        assert!(matches!(s.restorable, Restorable::Window { to: Target::BeforeTxn(150), .. }));
+        let s = c.select(Selector::Txn { xid: 150, after: true }).unwrap();
+        assert!(matches!(s.restorable, Restorable::Window { to: Target::AfterTxn(150), .. }));
+        let err = c.select(Selector::Txn { xid: 201, after: true }).unwrap_err();
         assert!(format!("{err:#}").contains("no recovery window covers transaction 201"), "{err:#}");
-        let err = catalog(Vec::new()).select(Selector::Txn(1)).unwrap_err();
+        let err = catalog(Vec::new()).select(Selector::Txn { xid: 1, after: true }).unwrap_err();
         assert!(format!("{err:#}").starts_with("no recovery window covers transaction 1:"), "{err:#}");
         assert_eq!(crate::error::kind_of(&err), crate::error::Kind::BadInput);
         // A plain selector still finds a backup.

@@ -9,7 +9,8 @@ use super::conn::PgConn;
 use super::scratch::{Admin, scratch_drop};
 use crate::engine::{
     Access, BackupDetails, BackupRef, BackupSource, CopyReader, Database, Engine, EngineKind, Format, KeptDb, Location,
-    Probe, ProbeRequest, PromoteJob, PromoteRequest, RestoreJob, RestoreRequest, ScratchDb, ScratchList, TakenBackup,
+    Probe, ProbeRequest, PromoteJob, PromoteRequest, RecoveryRequest, RestoreJob, RestoreRequest, ScratchDb,
+    ScratchList, TakenBackup,
 };
 use crate::error::Kind;
 use crate::output::Output;
@@ -32,7 +33,7 @@ impl Engine for Postgres {
     }
 
     fn formats(&self) -> &'static [Format] {
-        &[Format::PgCustom, Format::PgDirectory, Format::PgTar, Format::PgPlain]
+        &[Format::PgCustom, Format::PgDirectory, Format::PgTar, Format::PgPlain, Format::PgBase]
     }
 
     fn open(&self, loc: &Location, access: Access) -> Result<Box<dyn Database>> {
@@ -44,6 +45,10 @@ impl Engine for Postgres {
 
     fn plan_restore(&self, req: RestoreRequest) -> Result<Box<dyn RestoreJob>> {
         super::restore::plan(req)
+    }
+
+    fn plan_recovery(&self, req: RecoveryRequest) -> Result<Box<dyn RestoreJob>> {
+        super::pitr::plan(req)
     }
 
     fn plan_promote(&self, req: &PromoteRequest) -> Result<Box<dyn PromoteJob>> {
@@ -78,6 +83,16 @@ impl Engine for Postgres {
     }
 
     fn backup_details(&self, backup: &BackupRef, _reader: &dyn CopyReader) -> Result<BackupDetails> {
+        if backup.format == Format::PgBase {
+            return Err(crate::error::bad_input(format!(
+                "backup {} is a base backup: its tables are known only once it is recovered to a moment",
+                backup.id
+            ))
+            .hint(
+                "`lastgood catalog` shows its recovery window; `lastgood restore --at … --live …` recovers its tables",
+            )
+            .into());
+        }
         // Row counts of binary pg_dump archives are not in the catalog: read them now.
         let (tables, schema) = super::restore::archive_details(backup)?;
         Ok(BackupDetails { tables, schema })

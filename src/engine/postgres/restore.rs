@@ -140,6 +140,14 @@ impl PgRestorePlan {
             .hint("pick another backup with --backup or an earlier --at; `lastgood verify --all` lists healthy ones")
             .into());
         }
+        if backup.format == Format::PgBase {
+            return Err(bad_input(format!(
+                "backup {} is a base backup: it restores to a moment of its recovery window, not by itself",
+                backup.id
+            ))
+            .hint("restore with --at TIME (inside the window `lastgood catalog` shows), --before-txn or --after-txn")
+            .into());
+        }
         let tables = tables.map(|ts| resolve_tables(backup, &ts)).transpose()?;
         if tables.is_some() && backup.format == Format::PgPlain {
             return Err(bad_input(format!(

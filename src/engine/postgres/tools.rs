@@ -37,7 +37,12 @@ pub fn find(name: &str) -> Result<PathBuf> {
 /// A command for tool `name`, connected by `conn` when given. Unrelated PG* variables of the
 /// caller are removed so that only `conn` decides where the tool connects.
 pub fn command(name: &str, conn: Option<&PgConn>) -> Result<Command> {
-    let mut c = Command::new(find(name)?);
+    Ok(command_at(&find(name)?, conn))
+}
+
+/// As `command`, for the program at `program` (a server folder's `pg_dump`).
+pub fn command_at(program: &Path, conn: Option<&PgConn>) -> Command {
+    let mut c = Command::new(program);
     for (k, _) in std::env::vars_os() {
         if let Some(k) = k.to_str().filter(|k| k.starts_with("PG")) {
             c.env_remove(k);
@@ -46,7 +51,7 @@ pub fn command(name: &str, conn: Option<&PgConn>) -> Result<Command> {
     if let Some(conn) = conn {
         c.envs(conn.tool_env());
     }
-    Ok(c)
+    c
 }
 
 /// Runs `cmd` to completion. Errors: `Environment` when it cannot start.
@@ -85,4 +90,63 @@ pub fn list_file(ids: &[i32]) -> Result<tempfile::NamedTempFile> {
     }
     f.flush().context("writing the pg_restore list")?;
     Ok(f)
+}
+
+/// The folder of PostgreSQL `major`'s server programs (`postgres`, `pg_ctl`, `pg_waldump`,
+/// `pg_verifybackup`, `pg_dump`): `LASTGOOD_PG_BIN` when set, whose `postgres --version` must be
+/// that major version, else `/usr/lib/postgresql/<major>/bin`. Errors: `Environment` naming both
+/// versions, or where it looked.
+pub fn server_bin(major: &str) -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("LASTGOOD_PG_BIN").filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        let found = server_major(&dir)?;
+        if found != major {
+            return Err(environment(format!(
+                "the backup is PostgreSQL {major}, but LASTGOOD_PG_BIN (`{}`) holds PostgreSQL {found}'s server programs",
+                dir.display()
+            ))
+            .hint(format!("point LASTGOOD_PG_BIN at PostgreSQL {major}'s bin folder, or unset it"))
+            .into());
+        }
+        return Ok(dir);
+    }
+    let dir = PathBuf::from(format!("/usr/lib/postgresql/{major}/bin"));
+    if dir.join("postgres").is_file() {
+        return Ok(dir);
+    }
+    let installed: Vec<String> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("bin/postgres").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let have = if installed.is_empty() { "none".to_string() } else { installed.join(", ") };
+    Err(environment(format!(
+        "the backup is PostgreSQL {major}, whose server programs are not installed (`{}` has no postgres; installed: {have})",
+        dir.display()
+    ))
+    .hint(format!("install PostgreSQL {major}'s server (Debian: postgresql-{major}) or set LASTGOOD_PG_BIN to its bin folder"))
+    .into())
+}
+
+/// The major version of the `postgres` in `dir` (`postgres (PostgreSQL) 15.20 …` → `15`),
+/// asked once per folder.
+fn server_major(dir: &Path) -> Result<String> {
+    static SEEN: std::sync::Mutex<Vec<(PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+    if let Some((_, v)) = SEEN.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(d, _)| d == dir) {
+        return Ok(v.clone());
+    }
+    let postgres = dir.join("postgres");
+    if !postgres.is_file() {
+        return Err(environment(format!("`postgres` not found in LASTGOOD_PG_BIN (`{}`)", dir.display()))
+            .hint("point LASTGOOD_PG_BIN at a PostgreSQL bin folder holding the server programs")
+            .into());
+    }
+    let out = output(Command::new(&postgres).arg("--version"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let full = text.split_whitespace().nth(2).unwrap_or("unknown");
+    let major = full.split('.').next().unwrap_or(full).to_string();
+    SEEN.lock().unwrap_or_else(|p| p.into_inner()).push((dir.to_path_buf(), major.clone()));
+    Ok(major)
 }

@@ -17,6 +17,7 @@ mod history;
 mod interrupt;
 mod merge;
 mod patch;
+mod pitr;
 mod promote;
 mod restore;
 mod revert;

@@ -1,0 +1,246 @@
+//! True point-in-time recovery: a real cluster archives its WAL through `lastgood wal-archive`,
+//! `pg_basebackup` puts a plain and a tar base backup into the repository, and `restore --at`,
+//! `--before-txn` and `--after-txn` replay the archive in a throwaway instance to exactly the
+//! moment asked for; a missing segment is a gap that no restore crosses; nothing is left behind.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::cluster_or_skip;
+
+/// The table's rows, one line each, for comparing states.
+fn rows_of(c: &Cluster, db: &str) -> Vec<String> {
+    c.psql(db, "SELECT id || '|' || v || '|' || n FROM t ORDER BY id").lines().map(str::to_string).collect()
+}
+
+/// The server's clock now, as RFC 3339.
+fn server_now(c: &Cluster) -> String {
+    c.psql("postgres", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+        .trim()
+        .to_string()
+}
+
+/// Switches to a new segment and waits until the one switched from is in the archive; returns
+/// its name.
+fn switch_and_archive(c: &Cluster, wal: &Path) -> String {
+    let seg = c.psql("postgres", "SELECT pg_walfile_name(pg_switch_wal())").trim().to_string();
+    let start = Instant::now();
+    while !wal.join(&seg).exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "{seg} not archived after 60 s:\n{}", c.server_log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    seg
+}
+
+fn base_backup(c: &Cluster, dir: &Path, args: &[&str]) {
+    let out = c.tool("pg_basebackup", "postgres").arg("-D").arg(dir).args(["-c", "fast"]).args(args).output().unwrap();
+    assert!(out.status.success(), "pg_basebackup {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Restores table `t` as of `how` (`--at T`, `--before-txn X`…) into scratch; returns the report.
+fn restore_t(c: &Cluster, repo: &Path, scratch: &Path, how: &[&str]) -> serde_json::Value {
+    let live = c.url("shop");
+    let mut args = vec!["restore", "--repo", s(repo), "--tables", "t", "--live", &live, "--scratch-dir", s(scratch)];
+    args.extend_from_slice(how);
+    json(c.dir.path(), &args)
+}
+
+/// Nothing of a recovery instance remains: no process names the scratch folder, and the folder
+/// holds only its marker.
+fn nothing_left(scratch: &Path) {
+    let ps = Command::new("pgrep").arg("-af").arg(s(scratch)).output().unwrap();
+    assert!(ps.stdout.is_empty(), "processes left: {}", String::from_utf8_lossy(&ps.stdout));
+    assert_eq!(files_in(scratch), vec![".lastgood-scratch".to_string()]);
+}
+
+#[test]
+fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_the_wal_archive() {
+    let c = cluster_or_skip!();
+    let repo = c.dir.path().join("archive").join("repo");
+    let wal = repo.join("wal");
+    fs::create_dir_all(repo.join("base")).unwrap();
+    c.give_to_server_user(&c.dir.path().join("archive"));
+    let bin = assert_cmd::cargo::cargo_bin("lastgood");
+    let command = format!("{} wal-archive %p %f --repo {}", bin.display(), s(&repo));
+    c.restart_with(&[("archive_mode", "on"), ("archive_command", &command)]);
+    let scratch = c.dir.path().join("scratch");
+
+    c.create_db("shop");
+    c.psql("shop", "CREATE TABLE t(id int PRIMARY KEY, v text NOT NULL, n int); CREATE INDEX t_v ON t(v);");
+    c.psql("shop", "INSERT INTO t SELECT x, 'ok', x FROM generate_series(1, 50) x");
+    base_backup(&c, &repo.join("base/plain"), &["-Fp"]);
+    c.psql("shop", "INSERT INTO t SELECT x, 'ok', x FROM generate_series(51, 60) x");
+    std::thread::sleep(Duration::from_millis(1100));
+    let t0 = server_now(&c);
+    let at_t0 = rows_of(&c, "shop");
+    std::thread::sleep(Duration::from_millis(1100));
+    base_backup(&c, &repo.join("base/tar"), &["-Ft", "-z"]);
+    c.psql("shop", "INSERT INTO t SELECT x, 'ok', x FROM generate_series(61, 70) x");
+    let middle = switch_and_archive(&c, &wal);
+    c.psql("shop", "INSERT INTO t VALUES (71, 'ok', 71)");
+    // A quiet second, its middle T, then the incident at a recorded transaction.
+    std::thread::sleep(Duration::from_millis(1100));
+    let t = server_now(&c);
+    let pre = rows_of(&c, "shop");
+    std::thread::sleep(Duration::from_millis(1100));
+    let xid = c.psql("shop", "BEGIN; SELECT txid_current(); UPDATE t SET v = 'bad' WHERE id <= 40; COMMIT;");
+    let xid = xid.trim().to_string();
+    let damaged = rows_of(&c, "shop");
+    c.psql("shop", "INSERT INTO t SELECT x, 'ok', x FROM generate_series(72, 75) x; UPDATE t SET n = 99 WHERE id = 5");
+    switch_and_archive(&c, &wal);
+
+    // The catalog: both base backups as points, one window with no gap.
+    let v = json(c.dir.path(), &["catalog", "--repo", s(&repo)]);
+    let bases: Vec<&serde_json::Value> =
+        v["backups"].as_array().unwrap().iter().filter(|b| b["format"] == "pg-base").collect();
+    assert_eq!(bases.len(), 2, "{v:#}");
+    assert!(bases.iter().all(|b| b["taken_at_source"] == "log" && b["problem"].is_null()), "{v:#}");
+    let windows = v["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 1, "{v:#}");
+    let w = &windows[0];
+    assert_eq!((w["timeline"].as_u64(), w["gaps"].as_array().map(Vec::len)), (Some(1), Some(0)), "{w:#}");
+    assert_eq!(w["bases"].as_array().unwrap().len(), 2, "{w:#}");
+    assert_eq!(w["from"], bases.iter().map(|b| b["taken_at"].clone()).min_by_key(|t| t.to_string()).unwrap());
+    let to = chrono::DateTime::parse_from_rfc3339(w["to"].as_str().unwrap()).unwrap();
+    assert!(to > chrono::DateTime::parse_from_rfc3339(&t).unwrap(), "the last commit is after T: {w:#}");
+    let txns = &w["transactions"];
+    assert!(
+        txns["first"].as_u64().unwrap() <= xid.parse().unwrap()
+            && txns["last"].as_u64().unwrap() > xid.parse().unwrap(),
+        "{w:#}"
+    );
+
+    // verify: pg_verifybackup on the plain backup, the tar one read against its manifest, the
+    // log without a gap; prune keeps both base backups the window starts from.
+    let v = json(c.dir.path(), &["verify", "--all", "--repo", s(&repo)]);
+    let checks: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["checks"].as_array().unwrap().iter())
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(["pg_verifybackup", "tar members", "log"].iter().all(|n| checks.iter().any(|c| c == n)), "{v:#}");
+    assert!(v.as_array().unwrap().iter().all(|c| c["ok"] == true), "{v:#}");
+    let p = json(c.dir.path(), &["prune", "--repo", s(&repo), "--keep-last", "1"]);
+    assert!(p.to_string().matches("recovery window").count() >= 2, "{p:#}");
+    assert!(repo.join("base/plain").exists() && repo.join("base/tar").exists());
+
+    // A leftover of a lastgood killed outright: removed by the next run.
+    let dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    let _ = { dead }.wait();
+    let leftover = scratch.join(format!("pitr-leftover-{dead_pid}-1"));
+    fs::create_dir_all(leftover.join("data")).unwrap();
+    fs::write(leftover.join(".lastgood-pitr"), format!("{dead_pid}\n")).unwrap();
+
+    // --at T: exactly the rows before the incident, with the table's key and index.
+    let r = restore_t(&c, &repo, &scratch, &["--at", &t]);
+    let db = r["scratch_database"].as_str().unwrap();
+    assert_eq!(rows_of(&c, db), pre, "{r:#}");
+    assert_eq!(r["base_backup"]["layout"], "tar.gz", "{r:#}");
+    assert!(r["reached"].as_str().unwrap().starts_with("recovery stopping before commit"), "{r:#}");
+    assert_eq!(r["tables_restored"][0]["rows"].as_u64(), Some(pre.len() as u64), "{r:#}");
+    for phase in ["unpack", "replay", "copy"] {
+        assert!(r["seconds"][phase].as_f64().is_some(), "{r:#}");
+    }
+    let indexes =
+        c.psql(db, "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE tablename = 't'");
+    assert_eq!(indexes.trim(), "t_pkey,t_v");
+    assert!(!leftover.exists(), "the dead run's folder is removed");
+    nothing_left(&scratch);
+
+    // --at T0, before the tar backup: from the plain one.
+    let r = restore_t(&c, &repo, &scratch, &["--at", &t0]);
+    assert_eq!(r["base_backup"]["layout"], "plain", "{r:#}");
+    assert_eq!(rows_of(&c, r["scratch_database"].as_str().unwrap()), at_t0);
+
+    // lastgood killed outright while its instance runs: the server and folder stay behind, and
+    // the next run stops that server (its postmaster.pid lies inside the folder) and removes them.
+    let live = c.url("shop");
+    let mut victim = lastgood(c.dir.path())
+        .args([
+            "restore",
+            "--repo",
+            s(&repo),
+            "--tables",
+            "t",
+            "--live",
+            &live,
+            "--scratch-dir",
+            s(&scratch),
+            "--at",
+            &t,
+        ])
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let running = loop {
+        let found = fs::read_dir(&scratch).unwrap().flatten().find(|e| e.path().join("data/postmaster.pid").exists());
+        if let Some(e) = found {
+            break e.path();
+        }
+        assert!(victim.try_wait().unwrap().is_none(), "the restore ended before its server started");
+        assert!(start.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    victim.kill().unwrap();
+    let _ = victim.wait();
+    let ps = Command::new("pgrep").arg("-f").arg(s(&running)).output().unwrap();
+    assert!(!ps.stdout.is_empty(), "the killed run's server is still running");
+
+    // Either side of the bad transaction: they differ by exactly its rows.
+    let before = restore_t(&c, &repo, &scratch, &["--before-txn", &xid]);
+    assert_eq!(rows_of(&c, before["scratch_database"].as_str().unwrap()), pre, "{before:#}");
+    assert!(before["reached"].as_str().unwrap().contains(&format!("before commit of transaction {xid}")));
+    let after = restore_t(&c, &repo, &scratch, &["--after-txn", &xid]);
+    let after_rows = rows_of(&c, after["scratch_database"].as_str().unwrap());
+    assert_eq!(after_rows, damaged, "{after:#}");
+    let changed: Vec<&String> = after_rows.iter().filter(|r| !pre.contains(r)).collect();
+    assert_eq!(changed.len(), 40);
+    assert!(changed.iter().all(|r| r.contains("|bad|")));
+    assert!(!running.exists(), "the killed run's folder is removed by the next run");
+    nothing_left(&scratch);
+
+    // Before every base backup: refused, the window named.
+    let err = fails(
+        c.dir.path(),
+        &[
+            "restore",
+            "--repo",
+            s(&repo),
+            "--at",
+            "2000-01-01T00:00:00Z",
+            "--live",
+            &c.url("shop"),
+            "--scratch-dir",
+            s(&scratch),
+        ],
+        3,
+    );
+    assert!(err.contains("recovery window"), "{err}");
+
+    // A missing segment: a gap, and no restore across it.
+    fs::remove_file(wal.join(&middle)).unwrap();
+    let v = json(c.dir.path(), &["catalog", "--repo", s(&repo)]);
+    let gaps = v["windows"][0]["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{v:#}");
+    assert!(gaps[0]["reason"].as_str().unwrap().contains(&middle), "{v:#}");
+    let across = |how: &[&str]| {
+        let mut args =
+            vec!["restore", "--repo", s(&repo), "--tables", "t", "--live", &live, "--scratch-dir", s(&scratch)];
+        args.extend_from_slice(how);
+        fails(c.dir.path(), &args, 3)
+    };
+    let out = lastgood(c.dir.path()).args(["verify", "--all", "--repo", s(&repo)]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a gap fails verify: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&middle));
+    let err = across(&["--at", &t]);
+    assert!(err.contains("falls in a gap") && err.contains(&middle), "{err}");
+    let err = across(&["--before-txn", &xid]);
+    assert!(err.contains("WAL archive ends before"), "{err}");
+    nothing_left(&scratch);
+}
