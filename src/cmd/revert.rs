@@ -262,29 +262,30 @@ impl Render {
     fn event(&mut self, e: Event) -> Result<()> {
         match e {
             Event::Table(t) => self.table_start(t),
+            // Lines are built only where they are printed (a dry run's summary prints none).
             Event::Write { table, kind, change, damaged } => {
-                let line = ChangeLine::new(table, kind, change, damaged);
+                let line = || ChangeLine::new(table, kind, change, damaged);
                 match self.mode {
-                    Mode::Json => self.json(&line),
+                    Mode::Json => self.json(&line()),
                     Mode::Sql => {
                         let sql = undo_statement(self.table_sql.as_ref().expect("table"), &table.spec, change)?;
                         let part = &mut self.patch.as_mut().expect("a patch")[Part::of(&change.kind).index()];
                         part.write(self.table, format!("{sql}\n").as_bytes())
                     }
                     Mode::Rows => {
-                        self.list(kind_slot(kind), human_write(&line));
+                        self.list(kind_slot(kind), || human_write(&line()));
                         Ok(())
                     }
                     Mode::Human => Ok(()),
                 }
             }
             Event::Conflict { table, conflict } => {
-                let line = ConflictLine::new(table, conflict);
+                let line = || ConflictLine::new(table, conflict);
                 match self.mode {
-                    Mode::Json => self.json(&line),
+                    Mode::Json => self.json(&line()),
                     Mode::Sql => Ok(()),
                     Mode::Human | Mode::Rows => {
-                        self.list(3, human_conflict(&line));
+                        self.list(3, || human_conflict(&line()));
                         Ok(())
                     }
                 }
@@ -293,10 +294,11 @@ impl Render {
         }
     }
 
-    fn list(&mut self, slot: usize, line: String) {
+    /// Counts one line of `slot` and keeps it while fewer than `--limit` are kept.
+    fn list(&mut self, slot: usize, line: impl FnOnce() -> String) {
         self.shown[slot] += 1;
         if self.shown[slot] <= self.limit {
-            self.listed.push(line);
+            self.listed.push(line());
         }
     }
 
