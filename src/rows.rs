@@ -58,24 +58,32 @@ impl ValueView<'_> {
     }
 }
 
-/// Rows of `width` values each, encoded in one buffer. Invariant: `ends` holds the end offset of
-/// every value pushed, so row `r` column `c` spans `ends[r*width + c - 1] .. ends[r*width + c]`.
-#[derive(Debug, Clone, Default)]
+/// Rows of `width` values each, encoded in one buffer. Invariant: `ends` holds 0, then the end
+/// offset of every value pushed, so row `r` column `c` spans `ends[r*width + c] ..
+/// ends[r*width + c + 1]` (no special case for the first value).
+#[derive(Debug, Clone)]
 pub struct Batch {
     buf: Vec<u8>,
     ends: Vec<u32>,
     width: usize,
 }
 
+impl Default for Batch {
+    fn default() -> Batch {
+        Batch::new(1)
+    }
+}
+
 impl Batch {
     pub fn new(width: usize) -> Batch {
-        Batch { buf: Vec::new(), ends: Vec::new(), width: width.max(1) }
+        Batch { buf: Vec::new(), ends: vec![0], width: width.max(1) }
     }
 
     /// Empties the batch for reuse with rows of `width` values (keeps the allocations).
     pub fn reset(&mut self, width: usize) {
         self.buf.clear();
         self.ends.clear();
+        self.ends.push(0);
         self.width = width.max(1);
     }
 
@@ -85,7 +93,7 @@ impl Batch {
 
     /// Complete rows held.
     pub fn rows(&self) -> usize {
-        self.ends.len() / self.width
+        (self.ends.len() - 1) / self.width
     }
 
     /// Bytes held (for flushing batches by size).
@@ -174,17 +182,14 @@ impl Batch {
     #[inline]
     pub fn raw(&self, r: usize, c: usize) -> &[u8] {
         let i = r * self.width + c;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.buf[start..self.ends[i] as usize]
+        &self.buf[self.ends[i] as usize..self.ends[i + 1] as usize]
     }
 
     /// The encoded bytes of the first `n` values of row `r`.
     #[inline]
     pub fn raw_prefix(&self, r: usize, n: usize) -> &[u8] {
         let i = r * self.width;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        let end = if n == 0 { start } else { self.ends[i + n - 1] as usize };
-        &self.buf[start..end]
+        &self.buf[self.ends[i] as usize..self.ends[i + n] as usize]
     }
 
     /// Row `r` column `c` if it is an INTEGER.
