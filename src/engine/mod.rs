@@ -18,7 +18,8 @@
 //! `PromoteRequest`, …); `source` the `Source` trait (how repository entries become
 //! backups) and its neutral types; `probe` the `Probe` trait (a backup open for queries);
 //! `registry` lists engines and sources; `sqlite/` and `postgres/` are the engines;
-//! `missing` is the promote check both use. The engines depend on the leaf layers and `repo/`
+//! `missing` is the promote check both use; `wal` the neutral types of a write-ahead log scan
+//! (`Engine::scan_wal`, for `incidents`). The engines depend on the leaf layers and `repo/`
 //! only, never on `core/`: the core hands them what they need of the catalog (`BackupRef`, its
 //! copies' `CopyReader`, `Catalogued`).
 //!
@@ -56,6 +57,7 @@ pub mod probe;
 pub mod registry;
 pub mod source;
 pub mod sqlite;
+pub mod wal;
 
 use std::path::{Path, PathBuf};
 
@@ -64,6 +66,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use self::probe::{Probe, ProbeMode, ProbeRequest};
+pub use self::wal::{TxnTouch, WalScan, WalScanRequest};
 use crate::output::Output;
 use crate::rows::{Batch, BatchFiller};
 use crate::util::compress::Compression;
@@ -240,6 +243,24 @@ pub trait Engine: Sync {
         ))
         .hint("drop --base: `lastgood backup` takes a consistent snapshot of it")
         .into())
+    }
+
+    /// Whether this engine keeps a write-ahead log whose archive `scan_wal` reads.
+    fn reads_wal(&self) -> bool {
+        false
+    }
+
+    /// Reads the write-ahead log archived in `req.folders` and calls `sink` once for every
+    /// transaction that touched the selected tables (`wal` module docs), in the order they ended;
+    /// returns what was read and what could not be. A damaged or missing segment is a
+    /// `WalProblem`, not an error: reading goes on after it. Errors: `Usage` for an engine without
+    /// a log (the default), `BadInput` for folders holding no log or an unknown table,
+    /// `Environment` for a missing log reader or an unreachable live database.
+    fn scan_wal(&self, req: &WalScanRequest<'_>, out: &Output, sink: &mut dyn FnMut(TxnTouch)) -> Result<WalScan> {
+        let _ = (req, out, sink);
+        Err(crate::error::usage(format!("`incidents` reads a write-ahead log archive; {} databases have none", self.name()))
+            .hint("pass --live with a PostgreSQL database (or no --live)")
+            .into())
     }
 
     /// What `show` prints about one of this engine's backups: its tables (with row counts even

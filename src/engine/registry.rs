@@ -57,6 +57,11 @@ pub fn for_kind(kind: EngineKind) -> &'static dyn Engine {
     ENGINES.iter().copied().find(|e| e.kind() == kind).expect("every kind has its engine")
 }
 
+/// The engine whose write-ahead log archive `incidents` reads when no live database names one.
+pub fn wal_reader() -> Option<&'static dyn Engine> {
+    ENGINES.iter().copied().find(|e| e.reads_wal())
+}
+
 /// The kind of a driver's error, as the engine owning that driver classifies it
 /// (`Engine::error_kind`; registered with `error::set_driver_kinds`).
 pub fn error_kind(e: &(dyn std::error::Error + 'static)) -> Option<crate::error::Kind> {

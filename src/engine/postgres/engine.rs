@@ -10,7 +10,7 @@ use super::scratch::{Admin, scratch_drop};
 use crate::engine::{
     Access, BackupDetails, BackupRef, BackupSource, CopyReader, Database, Engine, EngineKind, Format, KeptDb, Location,
     Probe, ProbeRequest, PromoteJob, PromoteRequest, RecoveryRequest, RestoreJob, RestoreRequest, ScratchDb,
-    ScratchList, TakenBackup,
+    ScratchList, TakenBackup, TxnTouch, WalScan, WalScanRequest,
 };
 use crate::error::Kind;
 use crate::output::Output;
@@ -80,6 +80,14 @@ impl Engine for Postgres {
         out: &Output,
     ) -> Result<TakenBackup> {
         super::base_take::take(spec_of(live), compression, dir, out)
+    }
+
+    fn reads_wal(&self) -> bool {
+        true
+    }
+
+    fn scan_wal(&self, req: &WalScanRequest<'_>, out: &Output, sink: &mut dyn FnMut(TxnTouch)) -> Result<WalScan> {
+        super::waldump::scan(req, out, sink)
     }
 
     fn backup_details(&self, backup: &BackupRef, _reader: &dyn CopyReader) -> Result<BackupDetails> {

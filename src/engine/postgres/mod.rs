@@ -4,7 +4,8 @@
 //! databases (`scratch`: creating, listing, dropping those), `load` loads table rows over several
 //! connections, `promote` swaps a scratch database in for live, `backup` takes the pg_dump that
 //! `lastgood backup` stores, `snapshot` names merge's safety snapshots and their undo, `tools`
-//! runs the client programs.
+//! runs the client programs, `waldump` reads a WAL archive for `incidents` (`walfiles`: the
+//! archive's segments; `walnames`: file nodes named through live).
 //!
 //! Table names: a table in schema `public` is named by its bare name (`Order Items`), any other
 //! as `schema.name`; a name that exists verbatim in `public` wins over the split at its first dot.
@@ -60,6 +61,9 @@ pub mod snapshot;
 pub mod source;
 pub mod tools;
 pub mod wal;
+pub mod waldump;
+pub mod walfiles;
+pub mod walnames;
 
 use anyhow::Result;
 use bytes::BytesMut;

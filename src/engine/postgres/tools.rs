@@ -1,4 +1,5 @@
-//! The PostgreSQL client programs lastgood runs (pg_restore, psql, pg_dump), and the `-L` list
+//! The PostgreSQL client programs lastgood runs (pg_restore, psql, pg_dump; pg_waldump, found
+//! for the WAL's major version by `find_versioned`), and the `-L` list
 //! files that tell pg_restore which archive entries to restore.
 //!
 //! Where they are found: in `LASTGOOD_PG_BIN` when that is set (and only there), else on PATH.
@@ -32,6 +33,55 @@ pub fn find(name: &str) -> Result<PathBuf> {
             .hint("install them (Debian: apt-get install postgresql-client) or set LASTGOOD_PG_BIN to their folder")
             .into()
     })
+}
+
+/// Finds a server program that reads one major version's files only (`pg_waldump`) for
+/// `major` (when known): in `LASTGOOD_PG_BIN` when set (and only there); else the first of PATH
+/// and Debian's `/usr/lib/postgresql/<major>/bin` (then the other versions there, newest first)
+/// whose version is `major`, else the first found. Returns it with its major version. Errors:
+/// `Environment` naming where it looked.
+pub fn find_versioned(name: &str, major: Option<u32>) -> Result<(PathBuf, Option<u32>)> {
+    if std::env::var_os("LASTGOOD_PG_BIN").is_some_and(|d| !d.is_empty()) {
+        let p = find(name)?;
+        let m = major_of(&p);
+        return Ok((p, m));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = std::env::split_paths(&path).map(|d| d.join(name)).collect();
+    if let Some(m) = major {
+        candidates.push(Path::new(DEBIAN_PG).join(m.to_string()).join("bin").join(name));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(DEBIAN_PG)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin").join(name))))
+        .collect();
+    versions.sort();
+    candidates.extend(versions.into_iter().rev().map(|(_, p)| p));
+    let found: Vec<PathBuf> = candidates.into_iter().filter(|p| p.is_file()).collect();
+    let with_major: Vec<(PathBuf, Option<u32>)> = found.into_iter().map(|p| (p.clone(), major_of(&p))).collect();
+    if let Some(hit) = with_major.iter().find(|(_, m)| major.is_some() && *m == major) {
+        return Ok(hit.clone());
+    }
+    with_major.into_iter().next().ok_or_else(|| {
+        let version = major.map_or("<version>".to_string(), |m| m.to_string());
+        environment(format!("`{name}` not found on PATH nor in {DEBIAN_PG}/*/bin"))
+            .hint(format!(
+                "install PostgreSQL's server programs (Debian: apt-get install postgresql-{version}) or set LASTGOOD_PG_BIN to their folder"
+            ))
+            .into()
+    })
+}
+
+/// Where Debian installs each PostgreSQL major version's programs (`<major>/bin`).
+const DEBIAN_PG: &str = "/usr/lib/postgresql";
+
+/// The major version a PostgreSQL program says it is (`pg_waldump (PostgreSQL) 15.20` → 15).
+fn major_of(program: &Path) -> Option<u32> {
+    let out = Command::new(program).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().nth(2)?.split(['.', 'b', 'r']).next()?.parse().ok()
 }
 
 /// A command for tool `name`, connected by `conn` when given. Unrelated PG* variables of the
