@@ -50,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Promote(a) => cmd::promote::run(a, &ctx),
         Command::Bisect(a) => cmd::bisect::run(a, &ctx),
         Command::History(a) => cmd::history::run(a, &ctx),
+        Command::Incidents(a) => cmd::incidents::run(a, &ctx),
         Command::Backup(a) => cmd::backup::run(a, &ctx),
         Command::Prune(a) => cmd::prune::run(a, &ctx),
         Command::Drill(a) => cmd::drill::run(a, &ctx),

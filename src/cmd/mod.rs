@@ -10,6 +10,7 @@ pub mod demo;
 pub mod diff;
 pub mod drill;
 pub mod history;
+pub mod incidents;
 pub mod merge;
 pub mod picker;
 pub mod promote;
@@ -100,6 +101,9 @@ pub enum Command {
     Bisect(bisect::Args),
     /// Per backup, a table's row count and content checksum: where the damage shows up.
     History(history::Args),
+    /// The transactions of the archived WAL that touched some tables, biggest first, with the
+    /// `revert --txn` / `restore --before-txn` command for each (PostgreSQL, via pg_waldump).
+    Incidents(incidents::Args),
     /// Take a consistent backup of live, with a manifest, into every repository given.
     Backup(backup::Args),
     /// Remove old backups by retention rules (never the newest verified one).

@@ -10,6 +10,7 @@
 //!   writing a chosen subset back; `revert/`: the three-way repair (base, damaged, live) that
 //!   writes back only the incident's own cells, through merge's write transaction;
 //! - `bisect`, `history`, `drill`, `verify`, `prune`: the other commands' logic;
+//! - `incidents`: the transactions of a WAL archive that touched some tables, biggest first;
 //! - `walarchive`: PostgreSQL's WAL archived into repositories (`archive_command`), and the lag
 //!   of repositories that missed files;
 //! - `lock`: the writer lock.
@@ -22,6 +23,7 @@ pub mod catalog;
 pub mod diff;
 pub mod drill;
 pub mod history;
+pub mod incidents;
 pub mod lock;
 pub mod merge;
 pub mod pair;

@@ -138,8 +138,5 @@ pub struct WalScan {
     pub last_segment: Option<String>,
     /// The tables kept, as named (empty: every table).
     pub tables: Vec<String>,
-    /// Why some relations carry no table name (no live database, or live no longer has them).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unnamed: Option<String>,
     pub problems: Vec<WalProblem>,
 }

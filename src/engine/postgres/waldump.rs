@@ -442,7 +442,6 @@ pub fn scan(req: &WalScanRequest<'_>, out: &Output, sink: &mut dyn FnMut(TxnTouc
         }
     }
     scan.bar.finish_and_clear();
-    scan.report.unnamed = scan.names.unnamed.clone();
     Ok(scan.report)
 }
 

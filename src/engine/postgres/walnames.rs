@@ -45,8 +45,6 @@ pub struct Names {
     filter: Option<Vec<(u32, u32, Named)>>,
     /// The tables selected, as lastgood names them.
     pub tables: Vec<String>,
-    /// Why some relations show by file node, once one does.
-    pub unnamed: Option<String>,
 }
 
 impl Names {
@@ -54,7 +52,7 @@ impl Names {
     /// a live database or a live database that is not PostgreSQL, `BadInput` for a table live
     /// does not have, `Environment` when live cannot be reached.
     pub fn open(live: Option<&Location>, tables: &[String]) -> Result<Names> {
-        let mut names = Names { live: None, cache: HashMap::new(), filter: None, tables: Vec::new(), unnamed: None };
+        let mut names = Names { live: None, cache: HashMap::new(), filter: None, tables: Vec::new() };
         let Some(live) = live else {
             if !tables.is_empty() {
                 return Err(usage("--table needs --live: WAL names tables by file node, which only live can map to names")
@@ -112,12 +110,6 @@ impl Names {
                 Some((db, _)) => lookup(db, key)?,
             }
         };
-        if let Named::Unknown(why) = &named {
-            self.unnamed.get_or_insert_with(|| match &self.live {
-                None => "without --live, relations show by file node (`rel tablespace/database/filenode`)".to_string(),
-                Some(_) => format!("some relations show by file node: {why}"),
-            });
-        }
         self.cache.insert(key, named.clone());
         Ok(named)
     }
