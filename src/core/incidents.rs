@@ -101,8 +101,8 @@ fn inside(time: Option<DateTime<Utc>>, since: Option<DateTime<Utc>>, until: Opti
     }
 }
 
-/// Lists the transactions (module docs). Errors: `Usage` without a folder to read or for
-/// `--since` after `--until`; as `Engine::scan_wal` otherwise.
+/// Lists the transactions (module docs). Errors: `Usage` without a folder to read, for tables
+/// without a live database or for `--since` after `--until`; as `Engine::scan_wal` otherwise.
 pub fn find(req: &Request, out: &Output) -> Result<IncidentsReport> {
     if let (Some(s), Some(u)) = (req.since, req.until)
         && s > u
@@ -115,14 +115,16 @@ pub fn find(req: &Request, out: &Output) -> Result<IncidentsReport> {
         .hint("swap the two times")
         .into());
     }
-    let folders: Vec<PathBuf> = if req.wal.is_empty() {
-        req.repos.iter().map(|r| r.join(WAL_DIR)).collect()
-    } else {
-        req.wal.clone()
-    };
+    let folders: Vec<PathBuf> =
+        if req.wal.is_empty() { req.repos.iter().map(|r| r.join(WAL_DIR)).collect() } else { req.wal.clone() };
     if folders.is_empty() {
         return Err(usage("no WAL archive to read")
             .hint("pass --wal DIR (the folder archive_command fills) or --repo R (where `lastgood wal-archive` stores it)")
+            .into());
+    }
+    if !req.tables.is_empty() && req.live.is_none() {
+        return Err(usage("--table needs --live: WAL names tables by file node, which only live maps to names")
+            .hint("pass --live URL (the database the WAL is from), or drop --table to list every relation by file node")
             .into());
     }
     let live = req.live.as_deref().map(Location::parse);
@@ -152,7 +154,15 @@ pub fn find(req: &Request, out: &Output) -> Result<IncidentsReport> {
 fn incident(t: TxnTouch, req: &Request) -> Incident {
     let rows = t.rows();
     let next = next_commands(&t, req);
-    Incident { xid: t.xid, timeline: t.timeline, status: t.status, commit_time: t.time, rows, relations: t.relations, next }
+    Incident {
+        xid: t.xid,
+        timeline: t.timeline,
+        status: t.status,
+        commit_time: t.time,
+        rows,
+        relations: t.relations,
+        next,
+    }
 }
 
 /// `lastgood revert --txn X --live URL --tables T` and `lastgood restore --before-txn X --tables T
@@ -166,7 +176,8 @@ fn next_commands(t: &TxnTouch, req: &Request) -> Vec<String> {
     }
     let live = shell_quote(&without_password(live));
     let tables = shell_quote(&tables.join(","));
-    let repos: String = req.repos.iter().map(|r| format!(" --repo {}", shell_quote(&r.display().to_string()))).collect();
+    let repos: String =
+        req.repos.iter().map(|r| format!(" --repo {}", shell_quote(&r.display().to_string()))).collect();
     vec![
         format!("lastgood revert --txn {} --live {live} --tables {tables}{repos}", t.xid),
         format!("lastgood restore --before-txn {} --tables {tables} --live {live}{repos}", t.xid),
@@ -198,7 +209,7 @@ mod tests {
 
     #[test]
     fn truncates_rank_first_then_rows_then_oldest() {
-        let mut v = vec![Ranked(txn(5, 10, 0)), Ranked(txn(3, 10, 0)), Ranked(txn(9, 0, 1)), Ranked(txn(1, 2, 0))];
+        let mut v = [Ranked(txn(5, 10, 0)), Ranked(txn(3, 10, 0)), Ranked(txn(9, 0, 1)), Ranked(txn(1, 2, 0))];
         v.sort_by(|a, b| b.cmp(a));
         assert_eq!(v.iter().map(|r| r.0.xid).collect::<Vec<_>>(), vec![9, 3, 5, 1]);
     }

@@ -258,9 +258,12 @@ pub trait Engine: Sync {
     /// `Environment` for a missing log reader or an unreachable live database.
     fn scan_wal(&self, req: &WalScanRequest<'_>, out: &Output, sink: &mut dyn FnMut(TxnTouch)) -> Result<WalScan> {
         let _ = (req, out, sink);
-        Err(crate::error::usage(format!("`incidents` reads a write-ahead log archive; {} databases have none", self.name()))
-            .hint("pass --live with a PostgreSQL database (or no --live)")
-            .into())
+        Err(crate::error::usage(format!(
+            "`incidents` reads a write-ahead log archive; {} databases have none",
+            self.name()
+        ))
+        .hint("pass --live with a PostgreSQL database (or no --live)")
+        .into())
     }
 
     /// What `show` prints about one of this engine's backups: its tables (with row counts even

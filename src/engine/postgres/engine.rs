@@ -87,7 +87,7 @@ impl Engine for Postgres {
     }
 
     fn scan_wal(&self, req: &WalScanRequest<'_>, out: &Output, sink: &mut dyn FnMut(TxnTouch)) -> Result<WalScan> {
-        super::waldump::scan(req, out, sink)
+        super::walscan::scan(req, out, sink)
     }
 
     fn backup_details(&self, backup: &BackupRef, _reader: &dyn CopyReader) -> Result<BackupDetails> {

@@ -4,8 +4,9 @@
 //! databases (`scratch`: creating, listing, dropping those), `load` loads table rows over several
 //! connections, `promote` swaps a scratch database in for live, `backup` takes the pg_dump that
 //! `lastgood backup` stores, `snapshot` names merge's safety snapshots and their undo, `tools`
-//! runs the client programs, `waldump` reads a WAL archive for `incidents` (`walfiles`: the
-//! archive's segments; `walnames`: file nodes named through live).
+//! runs the client programs, `walscan` reads a WAL archive for `incidents` (`walfiles`: the
+//! archive's segments; `waldump`: pg_waldump's records, grouped by transaction; `walnames`: file
+//! nodes named through live).
 //!
 //! Table names: a table in schema `public` is named by its bare name (`Order Items`), any other
 //! as `schema.name`; a name that exists verbatim in `public` wins over the split at its first dot.
@@ -64,6 +65,7 @@ pub mod wal;
 pub mod waldump;
 pub mod walfiles;
 pub mod walnames;
+pub mod walscan;
 
 use anyhow::Result;
 use bytes::BytesMut;

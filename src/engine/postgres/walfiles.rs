@@ -193,7 +193,8 @@ fn no_segments(folders: &[PathBuf], unreadable: bool) -> anyhow::Error {
 /// The WAL page magic and the segment size in a segment's first page header. Errors:
 /// `BadInput` when it is not a segment's header.
 pub fn read_header(file: &WalFile) -> Result<(u16, u64)> {
-    let f = fs::File::open(&file.path).map_err(|e| environment(format!("cannot read `{}`: {e}", file.path.display())))?;
+    let f =
+        fs::File::open(&file.path).map_err(|e| environment(format!("cannot read `{}`: {e}", file.path.display())))?;
     let mut head = [0u8; LONG_HEADER];
     let mut reader = compress::decoder(file.compression, f)?;
     reader
@@ -321,7 +322,10 @@ mod tests {
         let size = 16 << 20;
         assert_eq!(s.segno(size), 256 + 0x3F);
         assert_eq!(segment_name(2, 256 + 0x3F, size), "00000002000000010000003F");
-        assert_eq!(parse_entry("000000010000000000000001.partial.zst"), Some(Entry::Segment(parse_segment_name("000000010000000000000001").unwrap(), true)));
+        assert_eq!(
+            parse_entry("000000010000000000000001.partial.zst"),
+            Some(Entry::Segment(parse_segment_name("000000010000000000000001").unwrap(), true))
+        );
         assert_eq!(parse_entry("00000002.history"), Some(Entry::History(2)));
         assert_eq!(parse_entry("000000010000000000000001.00000028.backup"), None);
         assert_eq!(parse_entry("00000001000000000000000g"), None);

@@ -28,7 +28,10 @@ use crate::error::usage;
 /// What a file node is, for incidents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Named {
-    Table { name: String, note: Option<String> },
+    Table {
+        name: String,
+        note: Option<String>,
+    },
     /// Not a table (index, TOAST, catalog…): left out.
     Skip,
     /// No name: why.
@@ -62,7 +65,11 @@ impl Names {
             return Ok(names);
         };
         let Location::Postgres(spec) = live else {
-            return Err(usage(format!("`{}` is not a PostgreSQL database; WAL names a PostgreSQL server's tables", live.describe())).into());
+            return Err(usage(format!(
+                "`{}` is not a PostgreSQL database; WAL names a PostgreSQL server's tables",
+                live.describe()
+            ))
+            .into());
         };
         let mut db = PgDb::open(spec)?;
         let conn = db.conn().clone();
@@ -150,7 +157,13 @@ impl Names {
         if rels.is_empty() {
             return Ok(None);
         }
-        Ok(Some(TxnTouch { xid: u64::from(f.xid), timeline: f.timeline, status: f.status, time: f.time, relations: rels }))
+        Ok(Some(TxnTouch {
+            xid: u64::from(f.xid),
+            timeline: f.timeline,
+            status: f.status,
+            time: f.time,
+            relations: rels,
+        }))
     }
 }
 

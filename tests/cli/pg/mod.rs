@@ -14,6 +14,7 @@ mod diff;
 mod drill;
 mod engine;
 mod history;
+mod incidents;
 mod interrupt;
 mod merge;
 mod patch;
