@@ -98,7 +98,7 @@ impl Batch {
 
     /// Bytes held (for flushing batches by size).
     pub fn bytes(&self) -> usize {
-        self.buf.len() + 4 * self.ends.len()
+        self.buf.len() + 4 * (self.ends.len() - 1)
     }
 
     #[inline]
