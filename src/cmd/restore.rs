@@ -87,7 +87,9 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
             let only = named_copy(backup, args.backup.as_deref().map(std::path::Path::new));
             crate::core::restore::plan(&catalog, backup, request(why, only))?
         }
-        Chosen::Window(window, to, why) => crate::core::restore::plan_window(&catalog, window, to, request(why, None))?,
+        Chosen::Window(window, to, why) => {
+            crate::core::restore::plan_window(&catalog, window, to, None, request(why, None))?
+        }
     };
     if args.dry_run {
         crate::engine::print(&ctx.out, job.plan())?;

@@ -24,7 +24,8 @@ use super::diff::{Lines, RowObject, patch_head};
 use crate::core::diff::{ChangeKind, Drift, KeyMode, KindName, Kinds};
 use crate::core::lock::LiveLock;
 use crate::core::merge::order::{self, Part};
-use crate::core::pair::open_pair;
+use crate::core::pair::check_pair;
+use crate::core::revert::window::{Restored, WindowSides};
 use crate::core::revert::{
     self, ConflictPolicy, Event, Incident, Prepared, Resolution, RevertPlan, RevertReport, RevertRequest,
     RevertSelection, RevertTable, Seen, Sides, Span, TableCounts,
@@ -37,14 +38,32 @@ use crate::error::{Failure, usage};
 use crate::value::Value;
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("scope").args(["columns", "all_columns"]).required(true)))]
+#[command(group(clap::ArgGroup::new("scope").args(["columns", "all_columns"])))]
 pub struct Args {
     /// The state just before the incident (e.g. a scratch restore of the last good backup).
-    #[arg(long, value_name = "DB")]
-    pub base: String,
+    #[arg(long, value_name = "DB", required_unless_present_any = ["txn", "base_txn"], requires = "damaged")]
+    pub base: Option<String>,
     /// The state just after it (e.g. a scratch restore of the first bad backup).
-    #[arg(long, value_name = "DB")]
-    pub damaged: String,
+    #[arg(long, value_name = "DB", requires = "base")]
+    pub damaged: Option<String>,
+    /// Undo transaction XID (PostgreSQL, from a recovery window in --repo): base and damaged are
+    /// restored just before and just after it by one replay (`lastgood incidents` finds XID).
+    /// Every column and all three kinds by default: the sides are exactly one transaction apart.
+    #[arg(long, value_name = "XID", conflicts_with_all = ["base", "damaged", "base_txn", "damaged_txn"])]
+    pub txn: Option<u64>,
+    /// With --damaged-txn: an incident of several transactions, base restored just before
+    /// this one.
+    #[arg(long, value_name = "XID", requires = "damaged_txn", conflicts_with_all = ["base", "damaged"])]
+    pub base_txn: Option<u64>,
+    /// With --base-txn: damaged restored just after this one.
+    #[arg(long, value_name = "XID", requires = "base_txn", conflicts_with_all = ["base", "damaged"])]
+    pub damaged_txn: Option<u64>,
+    /// With --txn or --base-txn: the folder for the recovery instance.
+    #[arg(long, value_name = "DIR", env = "LASTGOOD_SCRATCH_DIR")]
+    pub scratch_dir: Option<std::path::PathBuf>,
+    /// With --txn or --base-txn: keep the two scratch databases (default: dropped when done).
+    #[arg(long)]
+    pub keep_scratch: bool,
     /// The live database.
     #[arg(long, value_name = "DB")]
     pub live: String,
@@ -66,8 +85,9 @@ pub struct Args {
     /// What to revert (comma-separated): updated (cells), deleted (re-insert rows the incident
     /// deleted), inserted (remove rows the incident inserted; between two backups these
     /// include legitimate new rows, so they are removed only when asked).
-    #[arg(long, value_delimiter = ',', value_enum, default_values = ["updated", "deleted"], value_name = "KINDS")]
-    pub kinds: Vec<KindName>,
+    /// Default: updated,deleted; with --txn or --base-txn also inserted.
+    #[arg(long, value_delimiter = ',', value_enum, value_name = "KINDS")]
+    pub kinds: Option<Vec<KindName>>,
     /// Cells live changed after the incident: keep-live (leave them, listed) or take-base
     /// (write base's value over them). Row conflicts are always kept.
     #[arg(long, value_enum, default_value_t = ConflictPolicy::KeepLive, value_name = "POLICY")]
@@ -100,8 +120,61 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     if args.sql && ctx.out.json {
         return Err(usage("--sql and --json cannot be combined").into());
     }
-    let (sides, mut dbs) = open_sides(args)?;
+    let window_mode = args.txn.is_some() || args.base_txn.is_some();
+    if !window_mode && args.columns.is_none() && !args.all_columns {
+        return Err(usage("revert needs --columns C,… or --all-columns: between two backups the difference also holds every legitimate edit made between them")
+            .hint("the plan counts the changed cells per column: run it with --all-columns first to choose")
+            .into());
+    }
+    let restored = if window_mode { Some(restore_sides(args, ctx)?) } else { None };
+    let result = revert_with(args, ctx, restored.as_ref().map(|(r, _)| r));
+    if let Some((r, catalog)) = &restored {
+        if args.keep_scratch {
+            ctx.out.note(&format!("scratch databases kept: {} (base) and {} (damaged)", r.names[0], r.names[1]));
+        } else {
+            r.drop_all(catalog, &args.live, &ctx.out);
+        }
+    }
+    result
+}
+
+/// Restores base and damaged from the recovery window that holds the transactions asked for.
+fn restore_sides(args: &Args, ctx: &Context) -> Result<(Restored, crate::core::catalog::Catalog)> {
+    let (a, b) = match (args.txn, args.base_txn, args.damaged_txn) {
+        (Some(x), _, _) => (x, x),
+        (None, Some(a), Some(b)) => (a, b),
+        _ => return Err(usage("--base-txn and --damaged-txn go together").into()),
+    };
+    if ctx.repos.is_empty() {
+        return Err(usage("--txn restores both sides from a recovery window: give --repo (or LASTGOOD_REPO)").into());
+    }
+    let catalog = ctx.catalog()?;
+    let req = WindowSides {
+        base_txn: a,
+        damaged_txn: b,
+        live: &args.live,
+        tables: args.tables.clone(),
+        scratch_dir: args.scratch_dir.clone(),
+        now: ctx.now,
+    };
+    let r = crate::core::revert::window::restore(&catalog, req, &ctx.out)?;
+    if !ctx.out.json && !ctx.out.quiet {
+        eprint!("{}", r.report);
+    }
+    Ok((r, catalog))
+}
+
+fn revert_with(args: &Args, ctx: &Context, restored: Option<&Restored>) -> Result<i32> {
+    let (base, damaged) = match restored {
+        Some(r) => (r.base.clone(), r.damaged.clone()),
+        None => (
+            Location::parse(args.base.as_deref().unwrap_or_default()),
+            Location::parse(args.damaged.as_deref().unwrap_or_default()),
+        ),
+    };
+    let (sides, mut dbs) = open_sides(&base, &damaged, &args.live)?;
     let [b, d, l] = &mut dbs;
+    // No --columns is every column (--all-columns, or --txn: its sides are one transaction apart).
     let sel = RevertSelection { tables: args.tables.clone(), columns: args.columns.clone() };
     let prepared = revert::prepare(b.as_mut(), d.as_mut(), l.as_mut(), &sel)?;
     for w in &prepared.warnings {
@@ -113,9 +186,17 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     let dialect = Dialect::of(l.engine());
     let fks = if args.sql { order::foreign_keys(&mut |q, p, sink| l.query(q, p, sink), dialect)? } else { Vec::new() };
     drop(dbs);
-    let span = span(args, ctx);
+    let span = match restored {
+        Some(r) => r.span.clone(),
+        None => span(args, ctx),
+    };
+    let kinds = match (&args.kinds, restored) {
+        (Some(k), _) => k.clone(),
+        (None, None) => vec![KindName::Updated, KindName::Deleted],
+        (None, Some(_)) => vec![KindName::Updated, KindName::Deleted, KindName::Inserted],
+    };
     let request = RevertRequest {
-        kinds: Kinds::from_names(&args.kinds),
+        kinds: Kinds::from_names(&kinds),
         filter: args.filter.clone(),
         conflicts: args.conflicts,
         strict: args.strict,
@@ -155,29 +236,25 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
 
 /// Locates and opens the three sides (read-only), each error naming its side, and refuses any
 /// two that are the same database or of different engines.
-fn open_sides(args: &Args) -> Result<(Sides, [Box<dyn Database>; 3])> {
-    let named = [("--base", &args.base), ("--damaged", &args.damaged), ("--live", &args.live)];
+fn open_sides(base: &Location, damaged: &Location, live: &str) -> Result<(Sides, [Box<dyn Database>; 3])> {
+    let live = Location::parse(live);
+    let named = [("--base", base), ("--damaged", damaged), ("--live", &live)];
     let mut dbs = Vec::with_capacity(3);
-    for (flag, arg) in named {
-        let loc = Location::parse(arg);
-        dbs.push(engine::open(&loc, Access::ReadOnly).map_err(|e| e.context(format!("opening {flag}")))?);
+    for (flag, loc) in named {
+        dbs.push(engine::open(loc, Access::ReadOnly).map_err(|e| e.context(format!("opening {flag}")))?);
     }
     for (a, b) in [(0, 2), (1, 2), (0, 1)] {
         distinct(named[a], named[b])?;
     }
-    let sides = Sides {
-        base: Location::parse(&args.base),
-        damaged: Location::parse(&args.damaged),
-        live: Location::parse(&args.live),
-    };
+    let sides = Sides { base: base.clone(), damaged: damaged.clone(), live };
     let dbs: [Box<dyn Database>; 3] = dbs.try_into().map_err(|_| anyhow::anyhow!("three databases expected"))?;
     Ok((sides, dbs))
 }
 
 /// `pair::open_pair`'s checks (not the same database; one engine) for two of the sides, its
 /// refusal worded with the flags of these two.
-fn distinct((a_flag, a): (&str, &String), (b_flag, b): (&str, &String)) -> Result<()> {
-    open_pair(a, b).map(drop).map_err(|e| match crate::error::classify(&e) {
+fn distinct((a_flag, a): (&str, &Location), (b_flag, b): (&str, &Location)) -> Result<()> {
+    check_pair(a, b).map_err(|e| match crate::error::classify(&e) {
         Some(f) if f.message.starts_with("--scratch") => {
             let message = f.message.replacen("--scratch", a_flag, 1).replacen("--live", b_flag, 1);
             let mut g = Failure::new(f.kind, message);
@@ -203,7 +280,11 @@ fn span(args: &Args, ctx: &Context) -> Span {
             }
         }
     };
-    revert::span(&args.base, &args.damaged, catalog.as_ref())
+    revert::span(
+        args.base.as_deref().unwrap_or_default(),
+        args.damaged.as_deref().unwrap_or_default(),
+        catalog.as_ref(),
+    )
 }
 
 #[derive(PartialEq)]
@@ -728,6 +809,9 @@ fn human_table(t: &RevertTable, c: &TableCounts) -> String {
 }
 
 fn span_text(span: &Span) -> String {
+    if let Some(between) = &span.between {
+        return format!("  span     {between}\n");
+    }
     let side = |t: &Option<revert::TakenAt>| match t {
         Some(t) => format!("taken {} ({})", crate::time::show(t.at), t.from),
         None => "taken at an unknown time".to_string(),

@@ -22,7 +22,15 @@ pub struct Pair {
 pub fn open_pair(scratch: &str, live: &str) -> Result<Pair> {
     let s = Location::parse(scratch);
     let l = Location::parse(live);
-    if engine::registry::same_database(&s, &l) {
+    check_pair(&s, &l)?;
+    let sdb = engine::open(&s, Access::ReadOnly).map_err(|e| e.context("opening scratch"))?;
+    let ldb = engine::open(&l, Access::ReadOnly).map_err(|e| e.context("opening live"))?;
+    Ok(Pair { scratch: s, live: l, scratch_db: sdb, live_db: ldb })
+}
+
+/// `open_pair`'s refusals, without opening anything: the same database twice, or two engines.
+pub fn check_pair(s: &Location, l: &Location) -> Result<()> {
+    if engine::registry::same_database(s, l) {
         return Err(bad_input(format!("--scratch and --live are the same database `{}`", l.describe()))
             .hint("pass the scratch database restored from a backup (see `lastgood restore`)")
             .into());
@@ -38,9 +46,7 @@ pub fn open_pair(scratch: &str, live: &str) -> Result<Pair> {
         .hint("restore the backup with the live database's engine (a pg_dump archive into PostgreSQL, a SQLite backup into a file)")
         .into());
     }
-    let sdb = engine::open(&s, Access::ReadOnly).map_err(|e| e.context("opening scratch"))?;
-    let ldb = engine::open(&l, Access::ReadOnly).map_err(|e| e.context("opening live"))?;
-    Ok(Pair { scratch: s, live: l, scratch_db: sdb, live_db: ldb })
+    Ok(())
 }
 
 fn engine_name(k: engine::EngineKind) -> &'static str {

@@ -58,11 +58,13 @@ pub fn plan(catalog: &Catalog, backup: &Backup, args: RestoreArgs) -> Result<Box
 /// Plans the restore of `window` (one of `catalog`'s) to the moment `to`, by the engine of its
 /// backups' format (`Engine::plan_recovery`). `args.only_copy` is not used (a window reads its
 /// base backups' first copies). Errors: `BadInput` when a base backup is no longer in the
-/// catalog; as `Engine::plan_recovery`.
+/// catalog; as `Engine::plan_recovery`. `then`: a second, later moment restored too (into a
+/// second scratch database).
 pub fn plan_window(
     catalog: &Catalog,
     window: &RecoveryWindow,
     to: Target,
+    then: Option<Target>,
     args: RestoreArgs,
 ) -> Result<Box<dyn RestoreJob>> {
     let bases = window
@@ -84,6 +86,7 @@ pub fn plan_window(
         },
         bases,
         to,
+        then,
         why: args.why,
         tables: args.tables,
         target: args.target,

@@ -547,6 +547,10 @@ pub struct RecoveryRequest {
     /// The window's base backups, oldest first.
     pub bases: Vec<BackupRef>,
     pub to: source::Target,
+    /// A second, later moment of the same window restored too, into a second scratch database
+    /// (both sides of one transaction for `revert --txn`): the engine reuses its replay where
+    /// it can (PostgreSQL: the paused instance moves its target forward, no second unpack).
+    pub then: Option<source::Target>,
     /// Why this window was chosen, in words.
     pub why: String,
     /// `None` restores every table.
@@ -586,6 +590,12 @@ pub trait RestoreDone: Printable {
     /// The engine's integrity check of the result (SQLite's `quick_check`), when it runs one.
     fn check(&self) -> Option<&str>;
     fn seconds(&self) -> f64;
+    /// Where to open what was restored (the target's state, then `RecoveryRequest::then`'s),
+    /// with the credentials it needs (never to be printed: `Location::describe` redacts), and
+    /// the name `scratch drop` takes.
+    fn restored(&self) -> Vec<(Location, String)> {
+        Vec::new()
+    }
 }
 
 /// A promote as the core asks an engine for it (`Engine::plan_promote`): the paths or

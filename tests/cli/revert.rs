@@ -437,6 +437,25 @@ fn bad_command_lines_are_refused_before_anything_is_read() {
     assert!(err.contains("column `Price` is not in table `tracks` in base"), "{err}");
     let err = fails(dir.path(), &[&sides[..], &["--all-columns", "--tables", "invoices"]].concat(), 3);
     assert!(err.contains("table `invoices` is not in base"), "{err}");
+    // The window forms: a repository is needed, and base's transaction comes first; live's
+    // bytes are untouched either way.
+    let before = std::fs::read(&live).unwrap();
+    let err = fails(dir.path(), &["revert", "--txn", "725", "--live", s(&live)], 2);
+    assert!(err.contains("give --repo"), "{err}");
+    let repo = dir.path().join("empty-repo");
+    std::fs::create_dir(&repo).unwrap();
+    let err = fails(
+        dir.path(),
+        &["revert", "--base-txn", "9", "--damaged-txn", "5", "--repo", s(&repo), "--live", s(&live)],
+        2,
+    );
+    assert!(err.contains("--base-txn 9 is newer than --damaged-txn 5"), "{err}");
+    let err = fails(dir.path(), &["revert", "--txn", "725", "--repo", s(&repo), "--live", s(&live)], 3);
+    assert!(err.contains("725"), "{err}");
+    let out =
+        lastgood(dir.path()).args(["revert", "--txn", "7", "--base", s(&base), "--live", s(&live)]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "--txn and --base exclude each other");
+    assert_eq!(std::fs::read(&live).unwrap(), before);
 }
 
 /// Trigger policy as merge: refused by default (nothing written), skipped on request.

@@ -36,12 +36,14 @@
 //!
 //! Files: `prepare` decides per table what is read and what may be reverted; `join` is the pure
 //! three-way merge-join and the per-key decision; `plan` streams the tables, plans the writes
-//! through merge and applies them; `span` finds when base and damaged were taken.
+//! through merge and applies them; `span` finds when base and damaged were taken; `window`
+//! restores both sides from a recovery window.
 
 mod join;
 mod plan;
 mod prepare;
 mod span;
+pub mod window;
 
 use serde::Serialize;
 

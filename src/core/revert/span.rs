@@ -26,6 +26,10 @@ pub struct Span {
     pub damaged: Option<TakenAt>,
     /// Seconds from base to damaged, when both are known.
     pub seconds: Option<i64>,
+    /// What lies between them when that is known exactly (both restored from a recovery
+    /// window either side of known transactions), in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub between: Option<String>,
 }
 
 /// The span of `base` and `damaged` as the operator named them (a path to a backup file, or
@@ -36,7 +40,7 @@ pub fn span(base: &str, damaged: &str, catalog: Option<&Catalog>) -> Span {
         (Some(b), Some(d)) => Some((d.at - b.at).num_seconds()),
         _ => None,
     };
-    Span { base: b, damaged: d, seconds }
+    Span { base: b, damaged: d, seconds, between: None }
 }
 
 fn taken_at(arg: &str, catalog: Option<&Catalog>) -> Option<TakenAt> {

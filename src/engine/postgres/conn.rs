@@ -156,6 +156,26 @@ impl PgConn {
         self.port == other.port && self.dbname == other.dbname && host_key(&self.host) == host_key(&other.host)
     }
 
+    /// The settings as a libpq `key=value` string, password included: for opening this database
+    /// again in this process, never for printing (`describe` is the printable form).
+    pub fn conninfo(&self) -> String {
+        fn q(v: &str) -> String {
+            format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+        }
+        let mut s = format!(
+            "host={} port={} user={} dbname={} sslmode={}",
+            q(&self.host),
+            self.port,
+            q(&self.user),
+            q(&self.dbname),
+            q(&self.sslmode)
+        );
+        if let Some(p) = &self.password {
+            s.push_str(&format!(" password={}", q(p)));
+        }
+        s
+    }
+
     pub fn password(&self) -> Option<&str> {
         self.password.as_deref()
     }
@@ -399,6 +419,16 @@ mod tests {
             ("envhost", 6000, "envuser", "other")
         );
         assert!(!format!("{c:?}").contains("pw"));
+    }
+
+    #[test]
+    fn conninfo_reads_back_as_the_same_settings() {
+        let env = env_of(&[]);
+        let c = PgConn::resolve_with("host=/tmp/sock port=5499 user='o\\'b' dbname='a b' password='p\\'w\\\\x'", &env)
+            .unwrap();
+        assert_eq!((c.user.as_str(), c.dbname.as_str(), c.password()), ("o'b", "a b", Some("p'w\\x")));
+        let again = PgConn::resolve_with(&c.with_dbname("scratch_1").conninfo(), &env).unwrap();
+        assert_eq!(again, c.with_dbname("scratch_1"));
     }
 
     #[test]

@@ -32,11 +32,11 @@ use super::archive;
 use super::conn::PgConn;
 use super::instance::{Instance, RunAs, clean_leftovers};
 use super::restore::{PgRestorePlan, PgRestoreReport, live_sources, server_for_restore};
-use super::scratch::LiveSource;
+use super::scratch::{Admin, LiveSource};
 use super::tools;
 use crate::engine::source::{Target, Window};
 use crate::engine::{
-    BackupRef, CopyRef, Format, PassedCopy, Printable, RecoveryRequest, RestoreDone, RestoreJob, TableFacts,
+    BackupRef, CopyRef, Format, Location, PassedCopy, Printable, RecoveryRequest, RestoreDone, RestoreJob, TableFacts,
     pretty_json,
 };
 use crate::error::{bad_input, environment, usage};
@@ -73,6 +73,9 @@ pub struct PitrPlan {
     pub window: WindowView,
     pub base_backup: BaseView,
     pub target: Target,
+    /// A second, later moment restored too, by the same instance moved forward.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub then: Option<Target>,
     /// The database of the backup whose tables are copied (live's name).
     pub database: String,
     /// Schema-qualified names as asked (resolved once the instance runs); `None`: every table.
@@ -126,6 +129,22 @@ pub struct PitrReport {
     pub seconds: Phases,
     /// The restore of the copied tables into scratch.
     pub restore: PgRestoreReport,
+    /// The second moment (`then`), when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub then: Option<Box<LaterSide>>,
+}
+
+/// The second moment of a two-sided restore: the same instance, its target moved forward.
+#[derive(Debug, Clone, Serialize)]
+pub struct LaterSide {
+    pub target: Target,
+    pub reached: String,
+    pub tables_restored: Vec<TableFacts>,
+    pub scratch: String,
+    pub scratch_database: String,
+    /// Seconds: the restart and replay to the later target, and the copy (no second unpack).
+    pub seconds: Phases,
+    pub restore: PgRestoreReport,
 }
 
 /// `Engine::plan_recovery` for PostgreSQL windows.
@@ -138,7 +157,12 @@ impl PitrPlan {
     /// window without a log or base backup; `Environment` for missing server programs or a
     /// version mismatch, and for a live server that cannot be reached.
     pub fn new(req: RecoveryRequest) -> Result<PitrPlan> {
-        let RecoveryRequest { window, bases, to, why, tables, target, force, jobs, now, catalogued } = req;
+        let RecoveryRequest { window, bases, to, then, why, tables, target, force, jobs, now, catalogued } = req;
+        if then.is_some() && (target.into.is_some() || target.scratch_url.is_some()) {
+            return Err(
+                usage("two moments restore into two new scratch databases: --into and --scratch-url name one").into()
+            );
+        }
         let log = window
             .log
             .clone()
@@ -170,6 +194,7 @@ impl PitrPlan {
                 why: base_why,
             },
             target: to,
+            then,
             database,
             tables,
             server: server.describe_server(),
@@ -189,7 +214,8 @@ impl PitrPlan {
         })
     }
 
-    /// Carries the plan out (module docs); the instance is gone afterwards whatever happens.
+    /// Carries the plan out (module docs); the instance is gone afterwards whatever happens, and
+    /// a failure leaves no scratch database (the first side's is dropped if the second fails).
     pub fn execute(self, out: &Output) -> Result<PitrReport> {
         let started = Instant::now();
         let leftovers_removed = clean_leftovers(&self.scratch_dir);
@@ -204,19 +230,67 @@ impl PitrPlan {
         let unpacked = inst.unpack(&self.base_backup.path, &self.base_backup.layout);
         spinner.finish_and_clear();
         unpacked?;
-        inst.configure(&self.settings(&inst), &self.window.log)?;
+        inst.configure(&self.settings(&inst, self.target), &self.window.log)?;
         seconds.unpack = t.elapsed().as_secs_f64();
         let t = Instant::now();
         inst.start()?;
         let role = superuser_name(&self.job.server);
         let conn = instance_conn(&inst, &role, &self.database)?;
-        let reached = self.wait_paused(&mut inst, &conn, out)?;
+        let reached = self.wait_paused(&mut inst, &conn, self.target, out)?;
         seconds.replay = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let dump = self.dump_tables(&inst, &conn, out)?;
-        inst.stop();
-        let restore = self.restore_dump(&dump, &reached, out)?;
+        let dump = self.dump_tables(&inst, &conn, self.target, "tables.pgdump", out)?;
         seconds.copy = t.elapsed().as_secs_f64();
+        // The later moment: the paused instance stops (a restartpoint), gets the new target and
+        // replays on from where it was; nothing is unpacked again.
+        let later = match self.then {
+            None => None,
+            Some(then) => {
+                let mut secs = Phases::default();
+                let t = Instant::now();
+                inst.stop();
+                inst.configure(&self.settings(&inst, then), &self.window.log)?;
+                inst.start()?;
+                let reached = self.wait_paused(&mut inst, &conn, then, out)?;
+                secs.replay = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let dump = self.dump_tables(&inst, &conn, then, "then.pgdump", out)?;
+                secs.copy = t.elapsed().as_secs_f64();
+                Some((then, reached, dump, secs))
+            }
+        };
+        inst.stop();
+        let t = Instant::now();
+        let restore = self.restore_dump(&dump, self.target, &reached, out)?;
+        seconds.copy += t.elapsed().as_secs_f64();
+        let then = match later {
+            None => None,
+            Some((then, reached, dump, mut secs)) => {
+                let t = Instant::now();
+                match self.restore_dump(&dump, then, &reached, out) {
+                    Ok(restore) => {
+                        secs.copy += t.elapsed().as_secs_f64();
+                        secs.total = secs.replay + secs.copy;
+                        Some(Box::new(LaterSide {
+                            target: then,
+                            reached,
+                            tables_restored: restore.tables_restored.clone(),
+                            scratch: restore.plan.target.clone(),
+                            scratch_database: restore.plan.target_database.clone(),
+                            seconds: secs,
+                            restore,
+                        }))
+                    }
+                    Err(e) => {
+                        let first = restore.plan.target_database.clone();
+                        if let Err(d) = Admin::connect(&self.job.server).and_then(|mut a| a.drop(&first)) {
+                            out.warn(&format!("could not drop scratch database `{first}` after the failure: {d:#}"));
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        };
         drop(inst);
         seconds.total = started.elapsed().as_secs_f64();
         Ok(PitrReport {
@@ -228,13 +302,14 @@ impl PitrPlan {
             leftovers_removed,
             seconds,
             restore,
+            then,
         })
     }
 
     /// lastgood's settings of the instance (module docs of `instance.rs`).
-    fn settings(&self, inst: &Instance) -> Vec<(&'static str, String)> {
+    fn settings(&self, inst: &Instance, target: Target) -> Vec<(&'static str, String)> {
         let mut s = vec![("restore_command", restore_command(&self.window.log))];
-        match self.target {
+        match target {
             Target::Time(t) => {
                 s.push(("recovery_target_time", t.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string()));
                 s.push(("recovery_target_inclusive", "on".into()));
@@ -242,7 +317,7 @@ impl PitrPlan {
             Target::BeforeTxn(x) | Target::AfterTxn(x) => {
                 // The WAL records 32-bit transaction ids; txid_current() adds the epoch above.
                 s.push(("recovery_target_xid", (x & 0xFFFF_FFFF).to_string()));
-                let inclusive = matches!(self.target, Target::AfterTxn(_));
+                let inclusive = matches!(target, Target::AfterTxn(_));
                 s.push(("recovery_target_inclusive", if inclusive { "on" } else { "off" }.into()));
             }
         }
@@ -274,12 +349,12 @@ impl PitrPlan {
     }
 
     /// Polls the instance until replay pauses at the target; returns where it stopped.
-    fn wait_paused(&self, inst: &mut Instance, conn: &PgConn, out: &Output) -> Result<String> {
-        let spinner = out.spinner(&format!("replaying WAL to {}", self.target.describe()));
+    fn wait_paused(&self, inst: &mut Instance, conn: &PgConn, target: Target, out: &Output) -> Result<String> {
+        let spinner = out.spinner(&format!("replaying WAL to {}", target.describe()));
         let mut client: Option<postgres::Client> = None;
         let result = loop {
             if let Some(status) = inst.exited() {
-                break Err(self.ended(inst, status));
+                break Err(self.ended(inst, target, status));
             }
             if client.is_none() {
                 client = conn.config().connect_timeout(Duration::from_secs(2)).connect(postgres::NoTls).ok();
@@ -293,7 +368,7 @@ impl PitrPlan {
                         break Ok(stop_point(&inst.log_text()).unwrap_or_else(|| format!("paused at {at}")));
                     }
                     Ok((true, _, at)) => {
-                        spinner.set_message(format!("replaying WAL to {}: at {at}", self.target.describe()))
+                        spinner.set_message(format!("replaying WAL to {}: at {at}", target.describe()))
                     }
                     Err(_) => client = None,
                 }
@@ -305,10 +380,10 @@ impl PitrPlan {
     }
 
     /// Why the instance stopped before pausing (module docs).
-    fn ended(&self, inst: &Instance, status: std::process::ExitStatus) -> anyhow::Error {
+    fn ended(&self, inst: &Instance, target: Target, status: std::process::ExitStatus) -> anyhow::Error {
         let log = inst.log_text();
         let tail = inst.log_tail(6);
-        let target = self.target.describe();
+        let target = target.describe();
         if log.contains("recovery ended before configured recovery target was reached") {
             return bad_input(format!(
                 "the WAL archive ends before {target}: recovery replayed all it found and stopped (server log: {tail})"
@@ -330,19 +405,19 @@ impl PitrPlan {
     }
 
     /// Dumps the tables from the paused instance into the instance folder.
-    fn dump_tables(&self, inst: &Instance, conn: &PgConn, out: &Output) -> Result<PathBuf> {
+    fn dump_tables(&self, inst: &Instance, conn: &PgConn, target: Target, file: &str, out: &Output) -> Result<PathBuf> {
         let have = user_tables(conn)?;
         let wanted = match &self.tables {
             None => None,
             Some(names) => Some(resolve(names, &have, &self.base_backup.id, &self.database)?),
         };
-        let dump = inst.folder.join("tables.pgdump");
+        let dump = inst.folder.join(file);
         let mut cmd = tools::command_at(&self.server_programs.join("pg_dump"), Some(conn));
         cmd.args(["-Fc", "--no-password", "-f"]).arg(&dump);
         for (schema, name) in wanted.iter().flatten() {
             cmd.arg("-t").arg(format!("\"{}\".\"{}\"", schema.replace('"', "\"\""), name.replace('"', "\"\"")));
         }
-        let spinner = out.spinner(&format!("copying tables out of the recovery instance ({})", self.target.describe()));
+        let spinner = out.spinner(&format!("copying tables out of the recovery instance ({})", target.describe()));
         let done = tools::output(&mut cmd);
         spinner.finish_and_clear();
         let done = done?;
@@ -357,9 +432,9 @@ impl PitrPlan {
     }
 
     /// Restores the dump into a new scratch database on the server, as `restore --tables` does.
-    fn restore_dump(&self, dump: &Path, reached: &str, out: &Output) -> Result<PgRestoreReport> {
+    fn restore_dump(&self, dump: &Path, target: Target, reached: &str, out: &Output) -> Result<PgRestoreReport> {
         let a = archive::read_custom(dump)?;
-        let taken_at = match self.target {
+        let taken_at = match target {
             Target::Time(t) => t,
             _ => self.job.now,
         };
@@ -380,7 +455,7 @@ impl PitrPlan {
             archive: Some(a.info),
             base: None,
         };
-        let why = format!("recovery window {} replayed to {}: {reached}", self.window.id, self.target.describe());
+        let why = format!("recovery window {} replayed to {}: {reached}", self.window.id, target.describe());
         let j = &self.job;
         let plan = PgRestorePlan::new(
             &backup,
@@ -577,7 +652,25 @@ impl Printable for PitrReport {
             "unpack {:.2}s   replay {:.2}s   copy {:.2}s   total {:.2}s\n",
             x.unpack, x.replay, x.copy, x.total
         ));
-        s.push_str(&format!("drop it when done: lastgood scratch drop {} --live …\n", self.scratch_database));
+        let mut drop = self.scratch_database.clone();
+        if let Some(l) = &self.then {
+            s.push_str(&format!(
+                "moved the same instance on to {}: {}\nrestored {} into {}\n",
+                l.target.describe(),
+                l.reached,
+                p.what(),
+                l.scratch
+            ));
+            for t in &l.tables_restored {
+                s.push_str(&format!("  {:<30} {:>12} rows\n", t.name, t.rows_text()));
+            }
+            s.push_str(&format!(
+                "second side: replay {:.2}s   copy {:.2}s (no second unpack)\n",
+                l.seconds.replay, l.seconds.copy
+            ));
+            drop = format!("{drop} --live …` and `lastgood scratch drop {}", l.scratch_database);
+        }
+        s.push_str(&format!("drop it when done: `lastgood scratch drop {drop} --live …`\n"));
         s
     }
 }
@@ -597,6 +690,11 @@ impl RestoreDone for PitrReport {
 
     fn seconds(&self) -> f64 {
         self.seconds.total
+    }
+
+    fn restored(&self) -> Vec<(Location, String)> {
+        let at = |db: &str| (Location::Postgres(self.plan.job.server.with_dbname(db).conninfo()), db.to_string());
+        std::iter::once(at(&self.scratch_database)).chain(self.then.as_ref().map(|l| at(&l.scratch_database))).collect()
     }
 }
 

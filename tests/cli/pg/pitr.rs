@@ -89,7 +89,12 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
     let xid = c.psql("shop", "BEGIN; SELECT txid_current(); UPDATE t SET v = 'bad' WHERE id <= 40; COMMIT;");
     let xid = xid.trim().to_string();
     let damaged = rows_of(&c, "shop");
-    c.psql("shop", "INSERT INTO t SELECT x, 'ok', x FROM generate_series(72, 75) x; UPDATE t SET n = 99 WHERE id = 5");
+    // Later writes: new rows, another column of a damaged row, and a damaged cell edited again.
+    c.psql(
+        "shop",
+        "INSERT INTO t SELECT x, 'ok', x FROM generate_series(72, 75) x; UPDATE t SET n = 99 WHERE id = 5;
+         UPDATE t SET v = 'fixed' WHERE id = 7",
+    );
     switch_and_archive(&c, &wal);
 
     // The catalog: both base backups as points, one window with no gap.
@@ -203,6 +208,53 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
     assert_eq!(changed.len(), 40);
     assert!(changed.iter().all(|r| r.contains("|bad|")));
     assert!(!running.exists(), "the killed run's folder is removed by the next run");
+    nothing_left(&scratch);
+
+    // revert --txn: both sides from one replay, then the three-way revert of exactly that
+    // transaction. The dry run writes nothing and lists the re-edited cell as a conflict.
+    let scratch_dbs = || c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'lastgood_scratch_%'");
+    let dbs_before = scratch_dbs();
+    let live_before = rows_of(&c, "shop");
+    let revert = |extra: &[&str]| {
+        let mut args = vec![
+            "revert",
+            "--txn",
+            &xid,
+            "--repo",
+            s(&repo),
+            "--live",
+            &live,
+            "--tables",
+            "t",
+            "--scratch-dir",
+            s(&scratch),
+        ];
+        args.extend_from_slice(extra);
+        let out = lastgood(c.dir.path()).args(&args).output().unwrap();
+        assert!(out.status.success(), "revert {extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        lines
+    };
+    let plan = revert(&["--json"]);
+    assert_eq!(rows_of(&c, "shop"), live_before, "a dry run writes nothing");
+    let conflicts: Vec<(i64, String)> = plan
+        .iter()
+        .filter(|v| v["type"] == "conflict")
+        .map(|v| (v["key"]["id"].as_i64().unwrap(), v["column"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(conflicts, [(7, "v".to_string())], "{plan:#?}");
+    let report = revert(&["--json", "--apply"]);
+    let end = report.iter().find(|v| v["type"] == "end").unwrap();
+    assert_eq!(end["span"]["between"].as_str().map(|b| b.contains(&xid)), Some(true), "{end:#}");
+    assert!(!end.to_string().contains("password"), "{end:#}");
+    // Independently: live as it was, with every damaged cell (ids 1 to 40, v = 'bad') back to
+    // 'ok' except the re-edited one, and every later write kept.
+    let want: Vec<String> = live_before.iter().map(|r| r.replace("|bad|", "|ok|")).collect();
+    assert!(live_before.iter().any(|r| r == "5|bad|99") && want.contains(&"5|ok|99".to_string()));
+    assert!(want.contains(&"7|fixed|7".to_string()) && want.contains(&"75|ok|75".to_string()));
+    assert_eq!(rows_of(&c, "shop"), want);
+    assert_eq!(scratch_dbs(), dbs_before, "both sides' scratch databases are dropped");
     nothing_left(&scratch);
 
     // Before every base backup: refused, the window named.
