@@ -170,6 +170,38 @@ impl Batch {
         }
     }
 
+    /// Writes the batch to `w` for a spill file: width, value count, the ends, the bytes
+    /// (little-endian `u32`s). `read_from` reads it back.
+    pub fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let values = self.ends.len() - 1;
+        w.write_all(&(self.width as u32).to_le_bytes())?;
+        w.write_all(&(values as u32).to_le_bytes())?;
+        for e in &self.ends[1..] {
+            w.write_all(&e.to_le_bytes())?;
+        }
+        w.write_all(&self.buf)
+    }
+
+    /// The next batch `write_to` wrote to `r`; `None` at its end.
+    pub fn read_from(r: &mut dyn std::io::Read) -> std::io::Result<Option<Batch>> {
+        let mut word = [0u8; 4];
+        match r.read_exact(&mut word) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            other => other?,
+        }
+        let width = u32::from_le_bytes(word) as usize;
+        r.read_exact(&mut word)?;
+        let values = u32::from_le_bytes(word) as usize;
+        let mut raw = vec![0u8; 4 * values];
+        r.read_exact(&mut raw)?;
+        let mut ends = Vec::with_capacity(values + 1);
+        ends.push(0);
+        ends.extend(raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+        let mut buf = vec![0u8; *ends.last().unwrap_or(&0) as usize];
+        r.read_exact(&mut buf)?;
+        Ok(Some(Batch { buf, ends, width: width.max(1) }))
+    }
+
     /// Appends the first `n` values of row `r` of `other` (raw bytes, no decoding).
     pub fn push_from(&mut self, other: &Batch, r: usize, n: usize) {
         for c in 0..n {
@@ -302,6 +334,25 @@ pub fn cmp_rows(a: &Batch, ra: usize, b: &Batch, rb: usize, n: usize) -> Orderin
 mod tests {
     use super::*;
     use crate::value::Value::*;
+
+    #[test]
+    fn batches_read_back_from_a_spill_file_exactly() {
+        let rows = vec![vec![Integer(1), Text(b"a\x03".to_vec()), Null], vec![Integer(2), Blob(vec![]), Real(-0.0)]];
+        let (a, b) = (Batch::from_rows(3, &rows), Batch::from_rows(3, &rows[..1]));
+        let mut file = Vec::new();
+        a.write_to(&mut file).unwrap();
+        b.write_to(&mut file).unwrap();
+        let mut r = &file[..];
+        for want in [&a, &b] {
+            let got = Batch::read_from(&mut r).unwrap().unwrap();
+            assert_eq!((got.width(), got.rows(), got.bytes()), (want.width(), want.rows(), want.bytes()));
+            for i in 0..want.rows() {
+                assert_eq!(got.row(i, 3), want.row(i, 3));
+            }
+        }
+        assert!(Batch::read_from(&mut r).unwrap().is_none());
+        assert!(Batch::read_from(&mut &file[..7]).is_err(), "a cut-short file is an error, not an end");
+    }
 
     #[test]
     fn views_sort_like_values_and_encodings_are_equal_exactly_when_values_are() {

@@ -567,3 +567,54 @@ fn sigkill_during_apply_leaves_live_before_or_fully_reverted() {
     assert!(seen.0 > 0, "no kill landed before the commit: {seen:?}");
     eprintln!("{mid_run} kills while running; live before: {}, fully reverted: {}", seen.0, seen.1);
 }
+
+/// The re-check after the commit (which reads live against the incident's rows the plan kept)
+/// sees damage written back inside the revert's own transaction: a live trigger, fired by
+/// `--triggers fire`, puts row 1's damaged value back when row 2 is reverted. The revert
+/// commits, and exits 1 naming the write still to do; with no such trigger it exits 0.
+#[test]
+fn the_recheck_finds_damage_written_back_during_the_revert() {
+    let dir = tempdir();
+    let [base, damaged, live] = ["base.db", "damaged.db", "live.db"].map(|f| dir.path().join(f));
+    let setup = |p: &Path, sql: &str| Connection::open(p).unwrap().execute_batch(sql).unwrap();
+    setup(
+        &base,
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, status TEXT, n INTEGER);
+         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 500)
+         INSERT INTO t SELECT x, 'ok', x FROM c;",
+    );
+    std::fs::copy(&base, &damaged).unwrap();
+    setup(&damaged, "UPDATE t SET status = 'void' WHERE id IN (1, 2, 300)");
+    std::fs::copy(&damaged, &live).unwrap();
+    setup(&live, "UPDATE t SET n = -1 WHERE id = 400; INSERT INTO t VALUES (501, 'new', 0);");
+    let args = ["--base", s(&base), "--damaged", s(&damaged), "--live", s(&live), "--columns", "status", "--apply"];
+    let clean = dir.path().join("clean.db");
+    std::fs::copy(&live, &clean).unwrap();
+    setup(
+        &live,
+        "CREATE TRIGGER redamage AFTER UPDATE OF status ON t WHEN NEW.id = 2
+         BEGIN UPDATE t SET status = 'void' WHERE id = 1; END;",
+    );
+    let out = revert(dir.path(), &[&args[..], &["--triggers", "fire"]].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the revert is committed, but the re-check found 1 write(s) still to do"), "{err}");
+    let status = |p: &Path, id: i64| -> String {
+        Connection::open(p).unwrap().query_row("SELECT status FROM t WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+    };
+    assert_eq!([status(&live, 1), status(&live, 2), status(&live, 300)], ["void", "ok", "ok"]);
+    // Without the trigger: everything reverted, the later writes kept, exit 0.
+    let args = ["--base", s(&base), "--damaged", s(&damaged), "--live", s(&clean), "--columns", "status", "--apply"];
+    let report = ok(&revert(dir.path(), &args));
+    assert!(report.contains("re-check after the revert: 0 write(s)"), "{report}");
+    let all: Vec<(i64, String, i64)> = Connection::open(&clean)
+        .unwrap()
+        .prepare("SELECT id, status, n FROM t WHERE id IN (1, 2, 300, 400, 501) ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let want = [(1, "ok", 1), (2, "ok", 2), (300, "ok", 300), (400, "ok", -1), (501, "new", 0)];
+    assert_eq!(all, want.map(|(i, s, n)| (i, s.to_string(), n)));
+}

@@ -8,6 +8,7 @@ use std::cmp::Ordering;
 
 use anyhow::Result;
 
+use super::keep::Kept;
 use super::{Conflict, Incident, Resolution, RevertRequest, RevertTable, Seen, TableCounts};
 use crate::core::diff::{BatchSource, Change, ChangeKind, Cursor, Side};
 use crate::rows::cmp_rows;
@@ -36,6 +37,7 @@ pub(super) fn revert_rows<S: BatchSource>(
     [base, damaged, live]: [S; 3],
     filtered: bool,
     counts: &mut TableCounts,
+    mut keep: Option<&mut Kept>,
     on: &mut dyn FnMut(Found) -> Result<()>,
 ) -> Result<()> {
     let spec = &t.spec;
@@ -63,7 +65,16 @@ pub(super) fn revert_rows<S: BatchSource>(
             // Not the incident's row: live's since is its own business.
             let same = at[2] && same_rows(l, d, ncols);
             counts.untouched += u64::from(!same);
+        } else if !at[0] && !at[1] {
+            counts.untouched += 1; // inserted in live after the incident
         } else {
+            if let Some(k) = keep.as_deref_mut() {
+                for i in 0..2 {
+                    if at[i] {
+                        k.push(i, &cs[i].batch, cs[i].row)?;
+                    }
+                }
+            }
             let row = |i: usize| at[i].then(|| cs[i].batch.row(cs[i].row, widths[i]));
             decide(t, req, [row(0), row(1), row(2)], filtered, counts, on)?;
         }
@@ -384,7 +395,7 @@ mod tests {
         };
         let mut found = Vec::new();
         let src = |rows: &[Row]| RowsSource::new(4, rows, 2);
-        revert_rows(&t, req, [src(&b), src(&d), src(&l)], false, &mut counts, &mut |f| {
+        revert_rows(&t, req, [src(&b), src(&d), src(&l)], false, &mut counts, None, &mut |f| {
             found.push(f);
             Ok(())
         })

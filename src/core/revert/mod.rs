@@ -40,6 +40,7 @@
 //! restores both sides from a recovery window.
 
 mod join;
+mod keep;
 mod plan;
 mod prepare;
 mod span;
@@ -285,6 +286,10 @@ pub struct RevertPlan {
     sides: Sides,
     #[serde(skip)]
     prepared: Vec<RevertTable>,
+    /// Per table, base's and damaged's incident rows (planned for `apply`), which the re-check
+    /// after the commit reads instead of base and damaged.
+    #[serde(skip)]
+    kept: Vec<[keep::KeptSide; 2]>,
 }
 
 /// What `apply` did: the plan, and merge's report of the write transaction, whose `residual`

@@ -8,13 +8,15 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::join::{Found, revert_rows};
+use super::keep::{Kept, KeptSide};
 use super::{
     ColumnCells, Event, Prepared, RevertPlan, RevertReport, RevertRequest, RevertTable, Sides, Span, TableCounts,
 };
-use crate::core::diff::RowStream;
+use crate::core::diff::{BatchSource, RowStream};
 use crate::core::merge::{self, MergeRequest, Planner};
 use crate::error::refused;
 use crate::output::Output;
+use crate::rows::Batch;
 
 /// Plans a revert of the prepared tables; with `spool`, for `apply`. Every write and conflict
 /// is also handed to `events`, as found. Errors: an invalid `--where` (`BadInput`, checked on
@@ -41,11 +43,14 @@ pub fn plan(
     };
     let mut planner = Planner::new(&sides.base, &sides.live, &specs, prepared.skipped.clone(), writes, spool)?;
     let mut tables = Vec::with_capacity(prepared.tables.len());
+    let mut kept = Vec::new();
     for (ti, t) in prepared.tables.iter().enumerate() {
         events(Event::Table(t))?;
         let bar = out.spinner(&format!("comparing `{}` in base, damaged and live", t.spec.table));
         let mut counts = new_counts(t);
-        compare(sides, t, &request, &mut counts, &mut |found| match found {
+        let width = t.spec.columns.len() + usize::from(request.filter.is_some());
+        let mut keep = if spool { Some(Kept::new(width)?) } else { None };
+        compare(sides, t, &request, &mut counts, keep.as_mut(), &mut |found| match found {
             Found::Write { kind, change, damaged } => {
                 planner.add(ti, &change)?;
                 events(Event::Write { table: t, kind, change: &change, damaged: damaged.as_ref() })
@@ -53,6 +58,9 @@ pub fn plan(
             Found::Conflict(conflict) => events(Event::Conflict { table: t, conflict: &conflict }),
         })?;
         bar.finish_and_clear();
+        if let Some(k) = keep {
+            kept.push(k.finish()?);
+        }
         events(Event::Summary { table: t, counts: &counts })?;
         tables.push(counts);
     }
@@ -78,6 +86,7 @@ pub fn plan(
         merge: Some(merge),
         sides: sides.clone(),
         prepared: prepared.tables.clone(),
+        kept,
     })
 }
 
@@ -97,16 +106,43 @@ fn compare(
     t: &RevertTable,
     request: &RevertRequest,
     counts: &mut TableCounts,
+    keep: Option<&mut Kept>,
     on: &mut dyn FnMut(Found) -> Result<()>,
 ) -> Result<()> {
     let filter = request.filter.as_deref();
     let streams = [
-        RowStream::start(&sides.base, t.spec.scan(filter)),
-        RowStream::start(&sides.damaged, t.spec.scan(filter)),
-        RowStream::start(&sides.live, t.spec.scan(None)),
+        Side::Stream(RowStream::start(&sides.base, t.spec.scan(filter))),
+        Side::Stream(RowStream::start(&sides.damaged, t.spec.scan(filter))),
+        Side::Stream(RowStream::start(&sides.live, t.spec.scan(None))),
     ];
-    revert_rows(t, request, streams, filter.is_some(), counts, on)
+    revert_rows(t, request, streams, filter.is_some(), counts, keep, on)
         .map_err(|e| e.context(format!("comparing table `{}`", t.spec.table)))
+}
+
+/// The re-check's comparison of one table: live scanned again, against the incident's rows of
+/// base and damaged kept by the plan (`keep`).
+fn recheck(sides: &Sides, t: &RevertTable, request: &RevertRequest, kept: [KeptSide; 2]) -> Result<u64> {
+    let mut counts = new_counts(t);
+    let [b, d] = kept;
+    let streams = [Side::Kept(b), Side::Kept(d), Side::Stream(RowStream::start(&sides.live, t.spec.scan(None)))];
+    revert_rows(t, request, streams, request.filter.is_some(), &mut counts, None, &mut |_| Ok(()))
+        .map_err(|e| e.context(format!("re-checking table `{}`", t.spec.table)))?;
+    Ok(counts.writes)
+}
+
+/// A side of the comparison: a scan, or rows the plan kept.
+enum Side {
+    Stream(RowStream),
+    Kept(KeptSide),
+}
+
+impl BatchSource for Side {
+    fn next_batch(&mut self, spent: Batch) -> Result<Option<Batch>> {
+        match self {
+            Side::Stream(s) => s.next_batch(spent),
+            Side::Kept(k) => k.next_batch(spent),
+        }
+    }
 }
 
 /// Applies a plan made with a spool: merge's one write transaction on live after a safety
@@ -115,12 +151,19 @@ fn compare(
 /// live is unchanged.
 pub fn apply(mut plan: RevertPlan, snapshot: &Path, out: &Output) -> Result<RevertReport> {
     let writes = plan.merge.take().context("the revert was planned twice")?;
+    let mut kept = std::mem::take(&mut plan.kept);
     let (sides, tables, request) = (&plan.sides, &plan.prepared, &plan.request);
     let merge = merge::apply_with(writes, &sides.live, snapshot, out, &mut |_| {
         let mut outstanding = 0;
+        if kept.len() == tables.len() {
+            for (t, k) in tables.iter().zip(std::mem::take(&mut kept)) {
+                outstanding += recheck(sides, t, request, k)?;
+            }
+            return Ok(outstanding);
+        }
         for t in tables {
             let mut counts = new_counts(t);
-            compare(sides, t, request, &mut counts, &mut |_| Ok(()))?;
+            compare(sides, t, request, &mut counts, None, &mut |_| Ok(()))?;
             outstanding += counts.writes;
         }
         Ok(outstanding)
