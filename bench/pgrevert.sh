@@ -24,11 +24,11 @@ P=(psql -X -q -v ON_ERROR_STOP=1)
 "${P[@]}" -d postgres -c "CREATE DATABASE rbase"
 "$BIN/pgbench" -i -q -s "$SCALE" rbase >/dev/null 2>&1
 "${P[@]}" -d postgres -c "CREATE DATABASE rdamaged TEMPLATE rbase"
-"${P[@]}" -d rdamaged -c "UPDATE pgbench_accounts SET abalance = -1 WHERE aid % 100 = 7; VACUUM ANALYZE pgbench_accounts"
+"${P[@]}" -d rdamaged -c "UPDATE pgbench_accounts SET abalance = -1 WHERE aid % 100 = 7" -c "VACUUM ANALYZE pgbench_accounts"
 "${P[@]}" -d postgres -c "CREATE DATABASE rlive TEMPLATE rdamaged"
 "${P[@]}" -d rlive -c "UPDATE pgbench_accounts SET abalance = 42 WHERE aid % 1000 = 7;
-    INSERT INTO pgbench_accounts SELECT 100000000 + g, 1, 0, '' FROM generate_series(1, 1000) g;
-    VACUUM ANALYZE pgbench_accounts"
+    INSERT INTO pgbench_accounts SELECT 100000000 + g, 1, 0, '' FROM generate_series(1, 1000) g" \
+    -c "VACUUM ANALYZE pgbench_accounts"
 ROWS=$("${P[@]}" -A -t -d rbase -c "SELECT count(*) FROM pgbench_accounts")
 url() { echo "postgres://postgres@127.0.0.1:$PORT/$1"; }
 TMP=$WORK/times
