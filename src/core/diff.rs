@@ -824,7 +824,7 @@ fn updated(columns: Vec<String>, a: Row, b: Row, spec: &TableSpec, filtered: boo
 /// about `(DEPTH + 3) * BATCH_BYTES` (under 5 MB) plus one row, whatever the table size. A deep
 /// queue lets a scan run ahead while it holds a core: revert's three scans and its join share
 /// two cores better (measured, 1M rows: the dry run 0.25-0.27 s at depth 4, 0.24 s at 16).
-const BATCH_BYTES: usize = 256 * 1024;
+pub(crate) const BATCH_BYTES: usize = 256 * 1024;
 const DEPTH: usize = 16;
 
 /// One side of one table, scanned in key order on its own thread with its own connection.

@@ -617,4 +617,11 @@ fn the_recheck_finds_damage_written_back_during_the_revert() {
         .collect();
     let want = [(1, "ok", 1), (2, "ok", 2), (300, "ok", 300), (400, "ok", -1), (501, "new", 0)];
     assert_eq!(all, want.map(|(i, s, n)| (i, s.to_string(), n)));
+    // The printed undo puts the live file back as it was before the revert, byte for byte.
+    let undo = report.lines().find_map(|l| l.strip_prefix("to undo: ")).expect("an undo line").to_string();
+    let words: Vec<&str> = undo.split_whitespace().collect();
+    assert_eq!(&words[..2], ["lastgood", "promote"], "{undo}");
+    let out = lastgood(dir.path()).args(&words[1..]).output().unwrap();
+    assert!(out.status.success(), "{undo}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!([status(&clean, 1), status(&clean, 300)], ["void", "void"], "{undo}");
 }

@@ -12,11 +12,8 @@ use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
 
 use anyhow::Result;
 
-use crate::core::diff::BatchSource;
+use crate::core::diff::{BATCH_BYTES, BatchSource};
 use crate::rows::Batch;
-
-/// Bytes of a batch before it is written out.
-const BATCH_BYTES: usize = 256 * 1024;
 
 /// Base's and damaged's incident rows of one table, being written.
 pub struct Kept {

@@ -255,6 +255,15 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
     assert!(want.contains(&"7|fixed|7".to_string()) && want.contains(&"75|ok|75".to_string()));
     assert_eq!(rows_of(&c, "shop"), want);
     assert_eq!(scratch_dbs(), dbs_before, "both sides' scratch databases are dropped");
+    // The printed undo puts live back as it was before the revert.
+    let undo = end["undo"].as_str().or(end["report"]["undo"].as_str()).unwrap().to_string();
+    // It is a shell command line (a restore of the safety snapshot, then a merge of it).
+    assert!(undo.starts_with("lastgood "), "{undo}");
+    let bin_dir = bin.parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new("sh").arg("-c").arg(&undo).current_dir(c.dir.path()).env("PATH", path).output().unwrap();
+    assert!(out.status.success(), "{undo}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(rows_of(&c, "shop"), live_before, "{undo}");
     nothing_left(&scratch);
 
     // Before every base backup: refused, the window named.
