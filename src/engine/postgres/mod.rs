@@ -50,6 +50,7 @@ pub mod backup;
 pub mod base_take;
 pub mod basebackup;
 pub mod conn;
+pub mod copy;
 pub mod engine;
 pub mod instance;
 pub mod load;

@@ -12,9 +12,11 @@
 //! `recovery_target_time` (inclusive) or `recovery_target_xid` (`before` = not inclusive,
 //! `after` = inclusive) on the window's timeline, and pauses there (`pg_get_wal_replay_pause_state()
 //! = 'paused'`). The selected tables (every user table without `--tables`) of live's database are
-//! then dumped from the paused instance over its socket (`pg_dump -Fc`) and restored into a new
-//! scratch database on live's server by the pg_dump archive restore (`restore.rs`), which brings
-//! their keys, indexes and constraints. The instance is stopped and its folder removed
+//! then copied from the paused instance into a new scratch database on live's server: their
+//! schema and sequence values dumped over its socket (`pg_dump -Fc --exclude-table-data`) and
+//! restored by the pg_dump archive restore (`restore.rs`), which brings their keys, indexes and
+//! constraints, and their rows piped straight between the two servers by binary COPY, in
+//! parallel per table and across key ranges (`copy.rs`), between the schema's two halves. The instance is stopped and its folder removed
 //! afterwards, on any error and on Ctrl-C (`instance.rs`).
 //!
 //! Errors while replaying: recovery that ends before the target (the archive lacks WAL past a
@@ -239,37 +241,28 @@ impl PitrPlan {
         let reached = self.wait_paused(&mut inst, &conn, self.target, out)?;
         seconds.replay = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let dump = self.dump_tables(&inst, &conn, self.target, "tables.pgdump", out)?;
+        let restore = self.copy_tables(&inst, &conn, self.target, "tables.pgdump", &reached, out)?;
         seconds.copy = t.elapsed().as_secs_f64();
         // The later moment: the paused instance stops (a restartpoint), gets the new target and
         // replays on from where it was; nothing is unpacked again.
-        let later = match self.then {
+        let then = match self.then {
             None => None,
             Some(then) => {
                 let mut secs = Phases::default();
                 let t = Instant::now();
-                inst.stop();
-                inst.configure(&self.settings(&inst, then), &self.window.log)?;
-                inst.start()?;
-                let reached = self.wait_paused(&mut inst, &conn, then, out)?;
-                secs.replay = t.elapsed().as_secs_f64();
-                let t = Instant::now();
-                let dump = self.dump_tables(&inst, &conn, then, "then.pgdump", out)?;
-                secs.copy = t.elapsed().as_secs_f64();
-                Some((then, reached, dump, secs))
-            }
-        };
-        inst.stop();
-        let t = Instant::now();
-        let restore = self.restore_dump(&dump, self.target, &reached, out)?;
-        seconds.copy += t.elapsed().as_secs_f64();
-        let then = match later {
-            None => None,
-            Some((then, reached, dump, mut secs)) => {
-                let t = Instant::now();
-                match self.restore_dump(&dump, then, &reached, out) {
-                    Ok(restore) => {
-                        secs.copy += t.elapsed().as_secs_f64();
+                let later = (|| {
+                    inst.stop();
+                    inst.configure(&self.settings(&inst, then), &self.window.log)?;
+                    inst.start()?;
+                    let reached = self.wait_paused(&mut inst, &conn, then, out)?;
+                    secs.replay = t.elapsed().as_secs_f64();
+                    let t = Instant::now();
+                    let restore = self.copy_tables(&inst, &conn, then, "then.pgdump", &reached, out)?;
+                    secs.copy = t.elapsed().as_secs_f64();
+                    Ok::<_, anyhow::Error>((reached, restore))
+                })();
+                match later {
+                    Ok((reached, restore)) => {
                         secs.total = secs.replay + secs.copy;
                         Some(Box::new(LaterSide {
                             target: then,
@@ -291,6 +284,7 @@ impl PitrPlan {
                 }
             }
         };
+        inst.stop();
         drop(inst);
         seconds.total = started.elapsed().as_secs_f64();
         Ok(PitrReport {
@@ -339,6 +333,9 @@ impl PitrPlan {
             ("primary_slot_name", String::new()),
             ("synchronous_standby_names", String::new()),
             ("shared_buffers", "128MB".into()),
+            // Throwaway: nothing in the folder outlives a crash (the next run removes it), so
+            // restartpoints and the stop between two sides need not wait for the disk.
+            ("fsync", "off".into()),
             ("huge_pages", "off".into()),
             ("logging_collector", "off".into()),
             ("log_destination", "stderr".into()),
@@ -404,8 +401,25 @@ impl PitrPlan {
         environment(format!("the recovery instance stopped ({status}) before reaching {target}: {tail}")).into()
     }
 
-    /// Dumps the tables from the paused instance into the instance folder.
-    fn dump_tables(&self, inst: &Instance, conn: &PgConn, target: Target, file: &str, out: &Output) -> Result<PathBuf> {
+    /// Copies the tables out of the paused instance into a new scratch database: their schema
+    /// dumped into the instance folder (`dump_schema`) and restored as `restore --tables` does,
+    /// their rows copied straight from the instance (`copy.rs`) between the two halves.
+    fn copy_tables(
+        &self,
+        inst: &Instance,
+        conn: &PgConn,
+        target: Target,
+        file: &str,
+        reached: &str,
+        out: &Output,
+    ) -> Result<PgRestoreReport> {
+        let dump = self.dump_schema(inst, conn, target, file, out)?;
+        self.restore_dump(&dump, conn, target, reached, out)
+    }
+
+    /// Dumps the tables' schema and sequence values (no table rows) from the paused instance
+    /// into the instance folder.
+    fn dump_schema(&self, inst: &Instance, conn: &PgConn, target: Target, file: &str, out: &Output) -> Result<PathBuf> {
         let have = user_tables(conn)?;
         let wanted = match &self.tables {
             None => None,
@@ -413,11 +427,11 @@ impl PitrPlan {
         };
         let dump = inst.folder.join(file);
         let mut cmd = tools::command_at(&self.server_programs.join("pg_dump"), Some(conn));
-        cmd.args(["-Fc", "--no-password", "-f"]).arg(&dump);
+        cmd.args(["-Fc", "--no-password", "--exclude-table-data=*.*", "-f"]).arg(&dump);
         for (schema, name) in wanted.iter().flatten() {
             cmd.arg("-t").arg(format!("\"{}\".\"{}\"", schema.replace('"', "\"\""), name.replace('"', "\"\"")));
         }
-        let spinner = out.spinner(&format!("copying tables out of the recovery instance ({})", target.describe()));
+        let spinner = out.spinner(&format!("reading the schema of the recovery instance ({})", target.describe()));
         let done = tools::output(&mut cmd);
         spinner.finish_and_clear();
         let done = done?;
@@ -431,8 +445,16 @@ impl PitrPlan {
         Ok(dump)
     }
 
-    /// Restores the dump into a new scratch database on the server, as `restore --tables` does.
-    fn restore_dump(&self, dump: &Path, target: Target, reached: &str, out: &Output) -> Result<PgRestoreReport> {
+    /// Restores the schema dump into a new scratch database on the server, as `restore --tables`
+    /// does, with the rows copied from the instance at `from`.
+    fn restore_dump(
+        &self,
+        dump: &Path,
+        from: &PgConn,
+        target: Target,
+        reached: &str,
+        out: &Output,
+    ) -> Result<PgRestoreReport> {
         let a = archive::read_custom(dump)?;
         let taken_at = match target {
             Target::Time(t) => t,
@@ -470,7 +492,7 @@ impl PitrPlan {
             j.jobs,
             j.now,
         )?;
-        plan.execute(out)
+        plan.rows_from(from.clone()).execute(out)
     }
 }
 

@@ -42,6 +42,7 @@ use serde::Serialize;
 
 use super::archive::{self, Archive, ArchiveInfo, TocEntry};
 use super::conn::PgConn;
+use super::copy;
 use super::load::{self, LoadedTable};
 use super::scratch::{Admin, LivePlace, LiveSource, MARK, MAX_NAME, PREFIX, RESTORED_NOTE};
 use super::{own_rows, tools};
@@ -81,6 +82,10 @@ pub struct PgRestorePlan {
     pub jobs: u32,
     /// Connections loading table rows side by side (`load`); 1 leaves the rows to pg_restore.
     pub load_connections: u32,
+    /// Rows copied straight from this server (a paused recovery instance, `copy.rs`) instead of
+    /// the archive's data entries; the archive then holds the schema and sequence values only.
+    #[serde(skip)]
+    rows_from: Option<PgConn>,
     /// Lastgood's default name (no `--into`/`--scratch-url`), before a suffix made it free: the
     /// target is always a free name, never a database replaced, so a restore never takes the
     /// place of an earlier one.
@@ -197,12 +202,20 @@ impl PgRestorePlan {
             replace_existing: force,
             jobs,
             load_connections,
+            rows_from: None,
             default_base,
             conn,
             copies: backup.copies.clone(),
             compression: backup.primary().compression,
             archive: backup.archive.clone(),
         })
+    }
+
+    /// Takes the rows of the archive's tables from `server` (a paused recovery instance holding
+    /// them as the archive's schema was dumped), not from the archive (module docs of `copy`).
+    pub fn rows_from(mut self, server: PgConn) -> PgRestorePlan {
+        self.rows_from = Some(server);
+        self
     }
 
     /// Reads only `copy` (one of the backup's copies: the one `--backup PATH` names), never
@@ -300,7 +313,7 @@ impl PgRestorePlan {
         let cleanup = self.create_target(&mut admin, &comment)?;
         let spinner = out.spinner(&format!("restoring backup {} into {}", self.backup_id, self.target_database));
         let result =
-            self.run_restore().and_then(|(skipped, loaded)| self.report(skipped, &loaded, passed_over, started));
+            self.run_restore(out).and_then(|(skipped, loaded)| self.report(skipped, &loaded, passed_over, started));
         spinner.finish_and_clear();
         crate::interrupt::forget_cleanup(cleanup);
         match result {
@@ -395,11 +408,11 @@ impl PgRestorePlan {
 
     /// Returns the foreign keys left out and the rows loaded by `load` (none when pg_restore
     /// loaded them).
-    fn run_restore(&self) -> Result<(Vec<String>, Vec<LoadedTable>)> {
+    fn run_restore(&self, out: &Output) -> Result<(Vec<String>, Vec<LoadedTable>)> {
         if self.format == Format::PgPlain {
             return self.run_psql().map(|_| (Vec::new(), Vec::new()));
         }
-        if self.load_connections <= 1 {
+        if self.load_connections <= 1 && self.rows_from.is_none() {
             let (list, skipped) = match &self.tables {
                 Some(tables) => {
                     let (ids, fks) = self.selection(tables)?;
@@ -426,7 +439,18 @@ impl PgRestorePlan {
             ids.iter().partition(|id| by_id.get(id).is_some_and(|e| e.desc == "TABLE DATA"));
         self.pg_restore(Some(&ids), &["--section=pre-data"], 1)?;
         let what = format!("{} (`{}`)", self.backup_id, self.backup_path.display());
-        let loaded = load::load(&self.backup_path, &data, &self.conn, self.load_connections as usize, &what)?;
+        let loaded = match &self.rows_from {
+            None => load::load(&self.backup_path, &data, &self.conn, self.load_connections as usize, &what)?,
+            Some(server) => {
+                let tables: Vec<(String, String)> = ids
+                    .iter()
+                    .filter_map(|id| by_id.get(id))
+                    .filter(|e| e.desc == "TABLE")
+                    .map(|e| (e.namespace.clone(), e.tag.clone()))
+                    .collect();
+                copy::copy_rows(server, &self.conn, &tables, self.load_connections as usize, out)?
+            }
+        };
         // Parallel workers each open a connection: worth it only with more than one entry to run.
         let later = rest.iter().filter(|id| by_id.get(id).is_some_and(|e| e.section >= 3)).count();
         let jobs = if later > 1 { self.jobs } else { 1 };

@@ -71,6 +71,14 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
     c.create_db("shop");
     c.psql("shop", "CREATE TABLE t(id int PRIMARY KEY, v text NOT NULL, n int); CREATE INDEX t_v ON t(v);");
     c.psql("shop", "INSERT INTO t SELECT x, 'ok', x FROM generate_series(1, 50) x");
+    // A table big enough to be copied in key ranges side by side, with a generated column
+    // (never copied: computed again by the scratch server) and a dropped one.
+    c.psql(
+        "shop",
+        "CREATE TABLE big(id bigint PRIMARY KEY, gone int, pad text, twice bigint GENERATED ALWAYS AS (id * 2) STORED);
+         ALTER TABLE big DROP COLUMN gone;
+         INSERT INTO big(id, pad) SELECT x, repeat(md5(x::text), 2) FROM generate_series(-20000, 100000) x;",
+    );
     base_backup(&c, &repo.join("base/plain"), &["-Fp"]);
     c.psql("shop", "INSERT INTO t SELECT x, 'ok', x FROM generate_series(51, 60) x");
     std::thread::sleep(Duration::from_millis(1100));
@@ -81,11 +89,15 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
     c.psql("shop", "INSERT INTO t SELECT x, 'ok', x FROM generate_series(61, 70) x");
     let middle = switch_and_archive(&c, &wal);
     c.psql("shop", "INSERT INTO t VALUES (71, 'ok', 71)");
+    let big_sum = "SELECT count(*) || ' ' || sum(id) || ' ' || sum(twice) || ' ' || md5(string_agg(pad, '' ORDER BY id)) FROM big";
+    c.psql("shop", "UPDATE big SET pad = 'later' WHERE id % 1000 = 0");
+    let big_pre = c.psql("shop", big_sum);
     // A quiet second, its middle T, then the incident at a recorded transaction.
     std::thread::sleep(Duration::from_millis(1100));
     let t = server_now(&c);
     let pre = rows_of(&c, "shop");
     std::thread::sleep(Duration::from_millis(1100));
+    c.psql("shop", "UPDATE big SET pad = 'too late' WHERE id % 1000 = 1");
     let xid = c.psql("shop", "BEGIN; SELECT txid_current(); UPDATE t SET v = 'bad' WHERE id <= 40; COMMIT;");
     let xid = xid.trim().to_string();
     let damaged = rows_of(&c, "shop");
@@ -157,6 +169,21 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
     assert_eq!(indexes.trim(), "t_pkey,t_v");
     assert!(!leftover.exists(), "the dead run's folder is removed");
     nothing_left(&scratch);
+    // The big table, copied in key ranges: the same rows, the generated column computed again.
+    let live = c.url("shop");
+    let r = json(
+        c.dir.path(),
+        &["restore", "--repo", s(&repo), "--tables", "big", "--live", &live, "--scratch-dir", s(&scratch), "--at", &t],
+    );
+    let db = r["scratch_database"].as_str().unwrap();
+    assert!(c.psql("shop", "SELECT pg_relation_size('big') >= 8 << 20").trim() == "t", "big enough to be split");
+    assert_eq!(c.psql(db, big_sum), big_pre, "{r:#}");
+    assert_eq!(r["tables_restored"][0]["rows"].as_u64(), Some(120_001), "{r:#}");
+    assert_eq!(
+        c.psql(db, "SELECT count(*) FROM pg_index WHERE indrelid = 'big'::regclass AND indisprimary").trim(),
+        "1"
+    );
+    nothing_left(&scratch);
 
     // --at T0, before the tar backup: from the plain one.
     let r = restore_t(&c, &repo, &scratch, &["--at", &t0]);
@@ -165,7 +192,6 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
 
     // lastgood killed outright while its instance runs: the server and folder stay behind, and
     // the next run stops that server (its postmaster.pid lies inside the folder) and removes them.
-    let live = c.url("shop");
     let mut victim = lastgood(c.dir.path())
         .args([
             "restore",
