@@ -335,6 +335,34 @@ pub trait Engine: Sync {
         let _ = (which, catalogued);
         Err(no_scratch_databases(self.name(), server))
     }
+
+    /// The folders this engine's throwaway servers keep in the scratch folder `dir` (PostgreSQL's
+    /// recovery instances), with their owners (`scratch list`). The default: none.
+    fn scratch_folders(&self, dir: &Path) -> Vec<ScratchFolder> {
+        let _ = dir;
+        Vec::new()
+    }
+
+    /// Removes those of `scratch_folders` whose owning lastgood is gone (all, or the one named
+    /// `which`), stopping a server still running inside one first; returns what was removed, in
+    /// words. A folder whose owner runs is never touched.
+    fn remove_scratch_folders(&self, dir: &Path, which: Option<&str>) -> Vec<String> {
+        let _ = (dir, which);
+        Vec::new()
+    }
+}
+
+/// A throwaway server's folder in the scratch folder.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScratchFolder {
+    /// The folder's name (what `scratch drop` takes).
+    pub id: String,
+    pub folder: PathBuf,
+    /// The lastgood process that made it, and whether it still runs (a folder whose owner is gone
+    /// is a leftover of a run killed outright, removed by the next run or `scratch drop`).
+    pub owner_pid: u32,
+    pub owner_running: bool,
+    pub size: u64,
 }
 
 /// The refusal of `scratch list|drop` for an engine whose scratch databases are files.

@@ -122,6 +122,14 @@ impl Engine for Postgres {
         scratch_drop(&server, which, &super::restore::live_sources(catalogued))
     }
 
+    fn scratch_folders(&self, dir: &std::path::Path) -> Vec<crate::engine::ScratchFolder> {
+        super::instance::leftovers(dir)
+    }
+
+    fn remove_scratch_folders(&self, dir: &std::path::Path, which: Option<&str>) -> Vec<String> {
+        super::instance::clean_leftovers_named(dir, which)
+    }
+
     // probes (bisect, history, drill)
 
     fn open_probe(&self, req: ProbeRequest<'_>, out: &Output) -> Result<Box<dyn Probe>> {

@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::tools;
+use crate::engine::ScratchFolder;
 use crate::error::{bad_input, environment};
 use crate::repo::SKIP_MARKER;
 
@@ -202,7 +203,7 @@ impl Instance {
             fs::create_dir_all(self.data.join("pg_wal"))?;
             untar(&wal, &self.data.join("pg_wal"))?;
         }
-        Ok(dir_size(&self.data))
+        Ok(crate::util::fs::tree_size(&self.data))
     }
 
     /// Makes `data` a recovery that never reaches production (module docs), with lastgood's
@@ -357,19 +358,41 @@ fn stop_server(run_as: &RunAs, bin: &Path, data: &Path, child: Option<&mut Child
     }
 }
 
+/// The instance folders in `scratch` (named and marked as `Instance::create` makes them), with
+/// their owners (`scratch list`).
+pub fn leftovers(scratch: &Path) -> Vec<ScratchFolder> {
+    let Ok(entries) = fs::read_dir(scratch) else { return Vec::new() };
+    let mut found: Vec<ScratchFolder> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(PREFIX))
+        .filter_map(|e| {
+            let folder = e.path();
+            let owner = fs::read_to_string(folder.join(MARKER)).ok()?.trim().parse::<u32>().ok()?;
+            Some(ScratchFolder {
+                id: e.file_name().to_string_lossy().into_owned(),
+                size: crate::util::fs::tree_size(&folder),
+                owner_running: pid_alive(owner),
+                owner_pid: owner,
+                folder,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    found
+}
+
 /// Removes the instance folders in `scratch` whose owner is dead (module docs); returns what
 /// was removed, in words.
 pub fn clean_leftovers(scratch: &Path) -> Vec<String> {
+    clean_leftovers_named(scratch, None)
+}
+
+/// `clean_leftovers` of every folder, or only of the one named `which`.
+pub fn clean_leftovers_named(scratch: &Path, which: Option<&str>) -> Vec<String> {
     let mut done = Vec::new();
-    let Ok(entries) = fs::read_dir(scratch) else { return done };
-    for e in entries.flatten() {
-        let folder = e.path();
-        let named = e.file_name().to_string_lossy().starts_with(PREFIX);
-        let Some(owner) = fs::read_to_string(folder.join(MARKER)).ok().and_then(|s| s.trim().parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !named || pid_alive(owner) {
+    for f in leftovers(scratch) {
+        let (folder, owner) = (f.folder, f.owner_pid);
+        if f.owner_running || which.is_some_and(|w| w != f.id) {
             continue;
         }
         let stopped = stop_leftover(&folder);
@@ -513,19 +536,6 @@ fn untar(tar: &Path, dir: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn dir_size(dir: &Path) -> u64 {
-    fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
-        })
-        .sum()
 }
 
 #[cfg(test)]

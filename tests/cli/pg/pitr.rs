@@ -292,6 +292,35 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
     assert_eq!(rows_of(&c, "shop"), live_before, "{undo}");
     nothing_left(&scratch);
 
+    // revert --txn --apply killed outright once the first side is in scratch (the instance
+    // replaying on to the second): live is untouched; `scratch list` shows the folder and the
+    // database left behind, and `scratch drop --all` stops that server and removes both.
+    let mut victim = lastgood(c.dir.path())
+        .args(["revert", "--txn", &xid, "--repo", s(&repo), "--live", &live, "--tables", "t"])
+        .args(["--scratch-dir", s(&scratch), "--apply"])
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while scratch_dbs() == dbs_before {
+        assert!(victim.try_wait().unwrap().is_none(), "the revert ended before its first side was restored");
+        assert!(start.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    victim.kill().unwrap();
+    let _ = victim.wait();
+    assert_eq!(rows_of(&c, "shop"), live_before, "a killed revert wrote nothing");
+    let listed = json(c.dir.path(), &["scratch", "list", "--live", &live, "--scratch-dir", s(&scratch)]);
+    let folders: Vec<&serde_json::Value> =
+        listed.as_array().unwrap().iter().filter(|v| v["folder"].is_string()).collect();
+    assert_eq!(folders.len(), 1, "{listed:#}");
+    assert_eq!(folders[0]["owner_running"], false, "{listed:#}");
+    assert!(listed.as_array().unwrap().iter().any(|v| v["database"].is_string()), "{listed:#}");
+    let dropped = json(c.dir.path(), &["scratch", "drop", "--all", "--live", &live, "--scratch-dir", s(&scratch)]);
+    assert_eq!(dropped["removed_folders"].as_array().map(Vec::len), Some(1), "{dropped:#}");
+    assert_eq!(scratch_dbs().trim(), "0", "{dropped:#}");
+    assert_eq!(rows_of(&c, "shop"), live_before);
+    nothing_left(&scratch);
+
     // Before every base backup: refused, the window named.
     let err = fails(
         c.dir.path(),
