@@ -28,6 +28,10 @@ pub struct Args {
     /// The state just after transaction XID committed (a recovery window's log replayed to it).
     #[arg(long, value_name = "XID")]
     pub after_txn: Option<u64>,
+    /// With --at/--before-txn/--after-txn: follow this timeline of the recovery window (default:
+    /// the newest timeline that holds the moment).
+    #[arg(long, value_name = "N")]
+    pub timeline: Option<u32>,
     /// Restore only these tables (comma-separated), with their indexes and triggers.
     #[arg(long, value_delimiter = ',', value_name = "T1,T2")]
     pub tables: Option<Vec<String>>,
@@ -65,7 +69,16 @@ fn parse_jobs(s: &str) -> Result<u32, String> {
 }
 
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
-    let catalog = ctx.catalog()?;
+    let mut catalog = ctx.catalog()?;
+    if let Some(n) = args.timeline {
+        if args.at.is_none() && args.before_txn.is_none() && args.after_txn.is_none() {
+            return Err(crate::error::usage(
+                "--timeline chooses among recovery windows: give --at, --before-txn or --after-txn too",
+            )
+            .into());
+        }
+        catalog.follow_timeline(n)?;
+    }
     let chosen = choose(args, ctx, &catalog)?;
     let target = RestoreTarget {
         into: args.into.clone(),

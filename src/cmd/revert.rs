@@ -58,6 +58,10 @@ pub struct Args {
     /// With --base-txn: damaged restored just after this one.
     #[arg(long, value_name = "XID", requires = "base_txn", conflicts_with_all = ["base", "damaged"])]
     pub damaged_txn: Option<u64>,
+    /// With --txn or --base-txn: follow this timeline of the recovery window (default: the
+    /// newest timeline that holds the transactions).
+    #[arg(long, value_name = "N", conflicts_with_all = ["base", "damaged"])]
+    pub timeline: Option<u32>,
     /// With --txn or --base-txn: the folder for the recovery instance.
     #[arg(long, value_name = "DIR", env = "LASTGOOD_SCRATCH_DIR")]
     pub scratch_dir: Option<std::path::PathBuf>,
@@ -148,7 +152,10 @@ fn restore_sides(args: &Args, ctx: &Context) -> Result<(Restored, crate::core::c
     if ctx.repos.is_empty() {
         return Err(usage("--txn restores both sides from a recovery window: give --repo (or LASTGOOD_REPO)").into());
     }
-    let catalog = ctx.catalog()?;
+    let mut catalog = ctx.catalog()?;
+    if let Some(n) = args.timeline {
+        catalog.follow_timeline(n)?;
+    }
     let req = WindowSides {
         base_txn: a,
         damaged_txn: b,

@@ -89,6 +89,30 @@ impl<'c> Select<'c> for Selector<'_> {
     }
 }
 
+impl Catalog {
+    /// Keeps only the recovery windows that follow timeline `n` (`--timeline`: without it a
+    /// moment is restored on the newest timeline that holds it). Errors: `BadInput` when no
+    /// window follows it, naming the timelines there are.
+    pub fn follow_timeline(&mut self, n: u32) -> Result<()> {
+        let have: std::collections::BTreeSet<u32> = self.windows.iter().filter_map(|w| w.timeline).collect();
+        if !have.contains(&n) {
+            let listed: Vec<String> = have.iter().map(u32::to_string).collect();
+            return Err(bad_input(format!(
+                "no recovery window follows timeline {n}; {}",
+                if listed.is_empty() {
+                    "the catalog has no window with a timeline".to_string()
+                } else {
+                    format!("the catalog's windows follow timeline {}", listed.join(", "))
+                }
+            ))
+            .hint("`lastgood catalog` lists the windows and their timelines")
+            .into());
+        }
+        self.windows.retain(|w| w.timeline == Some(n));
+        Ok(())
+    }
+}
+
 fn by_selector<'c>(catalog: &'c Catalog, sel: &str) -> Result<Selection<'c>> {
     let b = catalog.find_backup(sel)?;
     let path = std::path::Path::new(sel);
@@ -333,6 +357,26 @@ mod tests {
         assert_eq!(s.point().unwrap().taken_at, t(8));
         assert!(s.reason.contains(&format!("skipped damaged backup {}", c.backups[2].id)), "{}", s.reason);
         assert!(at(&c, 5, 0).is_err(), "nothing at or before 05:00");
+    }
+
+    #[test]
+    fn a_moment_on_two_timelines_is_restored_on_the_newest_unless_one_is_named() {
+        let second = RecoveryWindow { id: "fedcba9876".into(), timeline: Some(2), ..window(7, 12) };
+        let pick = |c: &Catalog| match c.select(Selector::At { at: t(8), given: "T", now: t(23) }).unwrap().restorable {
+            Restorable::Window { window, .. } => window.id.clone(),
+            other => panic!("expected a window, got {other:?}"),
+        };
+        let mut c = catalog(vec![window(7, 12), second]);
+        assert_eq!(pick(&c), "fedcba9876", "the newest timeline holding the moment");
+        let mut one = catalog(c.windows.clone());
+        one.follow_timeline(1).unwrap();
+        assert_eq!(pick(&one), "abcdef0123");
+        let err = c.follow_timeline(3).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "no recovery window follows timeline 3; the catalog's windows follow timeline 1, 2"
+        );
+        assert_eq!(crate::error::kind_of(&err), crate::error::Kind::BadInput);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub struct TakenAt {
 
 /// The span between base and damaged: more than one transaction apart in general, so the
 /// incident's rows may sit beside legitimate writes made between the two (see `--columns`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Span {
     pub base: Option<TakenAt>,
     pub damaged: Option<TakenAt>,
@@ -30,6 +30,9 @@ pub struct Span {
     /// window either side of known transactions), in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub between: Option<String>,
+    /// Seconds spent restoring both sides, when the revert restored them itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_seconds: Option<f64>,
 }
 
 /// The span of `base` and `damaged` as the operator named them (a path to a backup file, or
@@ -40,7 +43,7 @@ pub fn span(base: &str, damaged: &str, catalog: Option<&Catalog>) -> Span {
         (Some(b), Some(d)) => Some((d.at - b.at).num_seconds()),
         _ => None,
     };
-    Span { base: b, damaged: d, seconds, between: None }
+    Span { base: b, damaged: d, seconds, between: None, restore_seconds: None }
 }
 
 fn taken_at(arg: &str, catalog: Option<&Catalog>) -> Option<TakenAt> {

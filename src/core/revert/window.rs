@@ -102,7 +102,7 @@ pub fn restore(catalog: &Catalog, req: WindowSides<'_>, out: &Output) -> Result<
         base,
         damaged,
         names: [base_name, damaged_name],
-        span: Span { between: Some(between), ..Span::default() },
+        span: Span { between: Some(between), restore_seconds: Some(done.seconds()), ..Span::default() },
         report: done.text(),
     })
 }

@@ -186,7 +186,7 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
     nothing_left(&scratch);
 
     // --at T0, before the tar backup: from the plain one.
-    let r = restore_t(&c, &repo, &scratch, &["--at", &t0]);
+    let r = restore_t(&c, &repo, &scratch, &["--at", &t0, "--timeline", "1"]);
     assert_eq!(r["base_backup"]["layout"], "plain", "{r:#}");
     assert_eq!(rows_of(&c, r["scratch_database"].as_str().unwrap()), at_t0);
 
@@ -320,6 +320,14 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
     assert_eq!(scratch_dbs().trim(), "0", "{dropped:#}");
     assert_eq!(rows_of(&c, "shop"), live_before);
     nothing_left(&scratch);
+
+    // A timeline no window follows: refused, naming the ones there are; --timeline alone is a
+    // usage error.
+    let args = ["restore", "--repo", s(&repo), "--live", &live, "--scratch-dir", s(&scratch), "--timeline", "9"];
+    let err = fails(c.dir.path(), &[&args[..], &["--at", &t]].concat(), 3);
+    assert!(err.contains("no recovery window follows timeline 9") && err.contains("timeline 1"), "{err}");
+    let err = fails(c.dir.path(), &args, 2);
+    assert!(err.contains("--timeline"), "{err}");
 
     // Before every base backup: refused, the window named.
     let err = fails(
