@@ -20,7 +20,12 @@ static ENGINES: &[&dyn Engine] = &[&super::sqlite::engine::Sqlite, &super::postg
 /// The first is the default: the one whose words say a file is not a backup, and whose format a
 /// backup has when neither content, name nor manifest tells.
 static SOURCES: &[&dyn Source] =
-    &[&super::sqlite::source::SqliteFile, &super::postgres::source::PgDump, &super::postgres::basebackup::PgBaseBackup];
+    &[
+    &super::sqlite::source::SqliteFile,
+    &super::postgres::source::PgDump,
+    &super::postgres::basebackup::PgBaseBackup,
+    &super::postgres::pgbackrest::PgBackRest,
+];
 
 /// Every source.
 pub fn sources() -> &'static [&'static dyn Source] {
@@ -92,7 +97,7 @@ mod tests {
 
     #[test]
     fn every_format_and_location_has_exactly_one_engine() {
-        for f in [Format::Sqlite, Format::PgCustom, Format::PgDirectory, Format::PgTar, Format::PgPlain, Format::PgBase]
+        for f in [Format::Sqlite, Format::PgCustom, Format::PgDirectory, Format::PgTar, Format::PgPlain, Format::PgBase, Format::PgBackRest]
         {
             assert_eq!(ENGINES.iter().filter(|e| e.formats().contains(&f)).count(), 1, "{f:?}");
         }
@@ -105,7 +110,7 @@ mod tests {
 
     #[test]
     fn every_format_has_exactly_one_source() {
-        for f in [Format::Sqlite, Format::PgCustom, Format::PgDirectory, Format::PgTar, Format::PgPlain, Format::PgBase]
+        for f in [Format::Sqlite, Format::PgCustom, Format::PgDirectory, Format::PgTar, Format::PgPlain, Format::PgBase, Format::PgBackRest]
         {
             assert_eq!(SOURCES.iter().filter(|s| s.formats().contains(&f)).count(), 1, "{f:?}");
         }

@@ -205,6 +205,12 @@ impl Instance {
         Ok(dir_size(&self.data))
     }
 
+    /// Hands the instance folder to the server's OS user (before a tool of that user fills
+    /// `data`). Errors: `Environment` when it cannot.
+    pub fn hand_over(&self) -> Result<()> {
+        self.run_as.hand_over(&self.folder)
+    }
+
     /// Makes `data` a recovery that never reaches production (module docs), with lastgood's
     /// `settings` (`restore_command`, the target, …) appended to `postgresql.auto.conf`, and
     /// hands the folder to the server's OS user. `log` is the WAL archive the server reads.
@@ -515,7 +521,7 @@ fn untar(tar: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn dir_size(dir: &Path) -> u64 {
+pub(super) fn dir_size(dir: &Path) -> u64 {
     fs::read_dir(dir)
         .into_iter()
         .flatten()

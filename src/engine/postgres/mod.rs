@@ -53,6 +53,7 @@ pub mod conn;
 pub mod engine;
 pub mod instance;
 pub mod load;
+pub mod pgbackrest;
 pub mod pitr;
 pub mod probe;
 pub mod promote;

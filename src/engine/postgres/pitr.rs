@@ -22,14 +22,15 @@
 //! `BadInput`; a server that dies otherwise is `Environment`, with the last lines of its log.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::archive;
 use super::conn::PgConn;
+use super::{archive, pgbackrest};
 use super::instance::{Instance, RunAs, clean_leftovers};
 use super::restore::{PgRestorePlan, PgRestoreReport, live_sources, server_for_restore};
 use super::scratch::{Admin, LiveSource};
@@ -101,6 +102,46 @@ struct Job {
     jobs: u32,
     now: DateTime<Utc>,
     run_as: RunAs,
+    /// How the instance's data folder is made.
+    data: Arc<dyn DataFolder>,
+}
+
+/// The one step of a restore to a moment that differs between the sources a window restores
+/// from: how the instance's (empty, private) data folder is filled, and the `restore_command`
+/// that reads the window's log. Everything else — settings that keep the instance away from
+/// production, replay, pause, copy, cleanup — is shared.
+pub(super) trait DataFolder: std::fmt::Debug + Send + Sync {
+    /// For the spinner: `unpacking base backup ID`.
+    fn doing(&self, base_id: &str) -> String;
+    /// Fills `inst.data` with the base backup's files for a replay to `target`; returns the
+    /// bytes written. Errors: `BadInput` for a backup that cannot be used, `Environment` for
+    /// I/O and tools.
+    fn produce(&self, inst: &Instance, run_as: &RunAs, target: Target) -> Result<u64>;
+    /// The `restore_command` the instance runs (lastgood's own, reading the log only).
+    fn restore_command(&self, inst: &Instance) -> String;
+}
+
+/// A pg_basebackup base backup, copied or unpacked; `restore_command` reads the WAL archive
+/// folder `log`.
+#[derive(Debug, Clone)]
+struct Unpack {
+    base: PathBuf,
+    layout: String,
+    log: PathBuf,
+}
+
+impl DataFolder for Unpack {
+    fn doing(&self, base_id: &str) -> String {
+        format!("unpacking base backup {base_id}")
+    }
+
+    fn produce(&self, inst: &Instance, _run_as: &RunAs, _target: Target) -> Result<u64> {
+        inst.unpack(&self.base, &self.layout)
+    }
+
+    fn restore_command(&self, _inst: &Instance) -> String {
+        restore_command(&self.log)
+    }
 }
 
 /// Seconds per phase.
@@ -176,6 +217,11 @@ impl PitrPlan {
                 .hint("pass --live postgres://…/dbname (scratch goes on its server, or on --scratch-url)")
         })?;
         let scratch_dir = target.scratch_dir.clone().unwrap_or_else(|| PathBuf::from("lastgood-scratch"));
+        let data: Arc<dyn DataFolder> = if base.format == Format::PgBackRest {
+            Arc::new(pgbackrest::Restore::of(&base.primary().path, window.timeline)?)
+        } else {
+            Arc::new(Unpack { base: base.primary().path.clone(), layout: facts.layout.clone(), log: log.clone() })
+        };
         Ok(PitrPlan {
             why,
             window: WindowView {
@@ -210,6 +256,7 @@ impl PitrPlan {
                 jobs,
                 now,
                 run_as: RunAs::detect()?,
+                data,
             },
         })
     }
@@ -226,8 +273,8 @@ impl PitrPlan {
         let mut inst =
             Instance::create(&self.scratch_dir, &self.window.id, &self.server_programs, self.job.run_as.clone())?;
         let t = Instant::now();
-        let spinner = out.spinner(&format!("unpacking base backup {}", self.base_backup.id));
-        let unpacked = inst.unpack(&self.base_backup.path, &self.base_backup.layout);
+        let spinner = out.spinner(&self.job.data.doing(&self.base_backup.id));
+        let unpacked = self.job.data.produce(&inst, &self.job.run_as, self.target);
         spinner.finish_and_clear();
         unpacked?;
         inst.configure(&self.settings(&inst, self.target), &self.window.log)?;
@@ -308,7 +355,7 @@ impl PitrPlan {
 
     /// lastgood's settings of the instance (module docs of `instance.rs`).
     fn settings(&self, inst: &Instance, target: Target) -> Vec<(&'static str, String)> {
-        let mut s = vec![("restore_command", restore_command(&self.window.log))];
+        let mut s = vec![("restore_command", self.job.data.restore_command(inst))];
         match target {
             Target::Time(t) => {
                 s.push(("recovery_target_time", t.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string()));
