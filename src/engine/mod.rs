@@ -99,6 +99,7 @@ pub enum Format {
     PgBase,
     /// A backup in a pgBackRest repository (read through the real `pgbackrest`): restored to a
     /// moment of its stanza's window, never by itself.
+    #[serde(rename = "pgbackrest")]
     PgBackRest,
 }
 

@@ -84,7 +84,7 @@ pub enum TakenAtSource {
     Mtime,
     /// A base backup's end, as its WAL archive records it (the `.backup` file's STOP TIME).
     Log,
-    /// A backup's end as the tool that keeps its repository records it (pgBackRest's `info`).
+    /// A backup's end as the tool that keeps its repository records it (`Source::scan_tool_repository`).
     Tool,
 }
 
@@ -692,7 +692,7 @@ fn tool_source(dir: &Path) -> Option<&'static dyn Source> {
     registry::sources().iter().copied().find(|s| s.tool_repository(dir))
 }
 
-/// Whether `path` lies inside a repository another tool keeps (pgBackRest's), whose retention
+/// Whether `path` lies inside a repository another tool keeps, whose retention
 /// that tool owns: `prune` never removes anything there.
 pub fn in_tool_repository(path: &Path) -> bool {
     path.ancestors().any(|d| tool_source(d).is_some())

@@ -82,6 +82,10 @@ impl Source for PgBackRest {
         format!("`{}` is not a backup of a pgBackRest repository", path.display())
     }
 
+    fn folder_format(&self) -> Option<Format> {
+        Some(Format::PgBackRest)
+    }
+
     fn qualified_name(&self, name: &str) -> Option<String> {
         Some(format!("public.{name}"))
     }
