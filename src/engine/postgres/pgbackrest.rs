@@ -372,7 +372,7 @@ impl Tool {
 
     /// `pgbackrest verify` of the stanza, as it concerns backup `label` and the archive.
     fn verify(&self, stanza: &str, label: &str) -> Result<String> {
-        let out = tools::output(self.command(stanza).args(["verify", "--output=text"]))?;
+        let out = tools::output(self.command(stanza).args(["verify", "--output=text", "--verbose"]))?;
         let text = String::from_utf8_lossy(&out.stdout);
         let backup = text.lines().find(|l| l.trim_start().starts_with(&format!("backup: {label},")));
         let archives: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("archiveId:")).collect();

@@ -183,7 +183,9 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_a_pgbackrest_repo
     nothing_left(&scratch);
 
     // verify runs pgbackrest verify; prune removes nothing inside the pgBackRest repository.
-    let v = json(c.dir.path(), &["verify", "--all", "--repo", s(&repo)]);
+    let out = lastgood(c.dir.path()).args(["--json", "verify", "--all", "--repo", s(&repo)]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{v:#}");
     let names: Vec<&str> = v
         .as_array()
         .unwrap()
