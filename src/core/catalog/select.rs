@@ -107,12 +107,11 @@ fn by_selector<'c>(catalog: &'c Catalog, sel: &str) -> Result<Selection<'c>> {
 fn unreadable_repository(catalog: &Catalog) -> Result<()> {
     match catalog.ignored.iter().find(|i| i.kind == IgnoredKind::Repository) {
         None => Ok(()),
-        Some(i) => Err(crate::error::environment(format!(
-            "{} (it may hold the recovery window this restore needs)",
-            i.reason
-        ))
-        .hint(i.hint.clone().unwrap_or_default())
-        .into()),
+        Some(i) => {
+            Err(crate::error::environment(format!("{} (it may hold the recovery window this restore needs)", i.reason))
+                .hint(i.hint.clone().unwrap_or_default())
+                .into())
+        }
     }
 }
 

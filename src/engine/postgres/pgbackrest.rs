@@ -133,8 +133,7 @@ impl Source for PgBackRest {
             match tool.info(&stanza) {
                 Ok(info) => read_stanza(&tool, &stanza, &info, memo, &mut scan),
                 Err(e) => {
-                    let why =
-                        format!("pgBackRest repository `{}`, stanza `{stanza}`: {e:#}", dir.display());
+                    let why = format!("pgBackRest repository `{}`, stanza `{stanza}`: {e:#}", dir.display());
                     scan.unreadable = Some((why, "run `pgbackrest info` on it to see why".to_string()));
                 }
             }
@@ -355,7 +354,9 @@ impl Tool {
         let out = self.run(stanza, &["info", "--output=json"])?;
         let all: Vec<StanzaInfo> = serde_json::from_slice(&out.stdout)
             .map_err(|e| environment(format!("`pgbackrest info` printed no JSON lastgood reads: {e}")))?;
-        all.into_iter().next().ok_or_else(|| environment(format!("`pgbackrest info` lists no stanza `{stanza}`")).into())
+        all.into_iter()
+            .next()
+            .ok_or_else(|| environment(format!("`pgbackrest info` lists no stanza `{stanza}`")).into())
     }
 
     /// The file at `path` (relative to the repository), decrypted (`repo-get`), not decompressed.
@@ -417,7 +418,10 @@ fn read_stanza(tool: &Tool, stanza: &str, info: &StanzaInfo, memo: &mut dyn Memo
             .filter(|&i| {
                 let b = &scan.backups[i];
                 b.inspection.problem.is_none()
-                    && b.inspection.base.as_ref().is_some_and(|f| f.system == db.system_id.to_string() && f.timeline == tli)
+                    && b.inspection
+                        .base
+                        .as_ref()
+                        .is_some_and(|f| f.system == db.system_id.to_string() && f.timeline == tli)
             })
             .collect();
         bases.sort_by_key(|&i| scan.backups[i].taken_at);
@@ -507,7 +511,10 @@ fn decompressed(bytes: Vec<u8>, compression: Compression) -> Result<Vec<u8>> {
         return Ok(bytes);
     }
     let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut crate::util::compress::decoder(compression, std::io::Cursor::new(bytes))?, &mut out)?;
+    std::io::Read::read_to_end(
+        &mut crate::util::compress::decoder(compression, std::io::Cursor::new(bytes))?,
+        &mut out,
+    )?;
     Ok(out)
 }
 
@@ -540,7 +547,9 @@ fn last_commit(
     let max = a.max.as_deref()?;
     let dir = format!("archive/{stanza}/{}/{}", a.id, max.get(..16)?);
     let mut names: Vec<String> = match tool.repo_ls(stanza, &dir) {
-        Ok(n) => n.into_iter().filter(|n| n.len() > 25 && wal::is_segment_name(&n[..24]) && &n[24..25] == "-").collect(),
+        Ok(n) => {
+            n.into_iter().filter(|n| n.len() > 25 && wal::is_segment_name(&n[..24]) && &n[24..25] == "-").collect()
+        }
         Err(e) => {
             warnings.push(format!("{e:#}"));
             return None;
@@ -637,9 +646,7 @@ impl Restore {
         let (conf, include) = write_config(&dir, &self.repo)?;
         inst.hand_over()?;
         let mut cmd = base_command(run_as.command(&self.bin), &conf, &include, &self.stanza);
-        cmd.arg(format!("--pg1-path={}", inst.data.display()))
-            .arg("restore")
-            .arg(format!("--set={}", self.label));
+        cmd.arg(format!("--pg1-path={}", inst.data.display())).arg("restore").arg(format!("--set={}", self.label));
         match target {
             Target::Time(t) => {
                 cmd.arg("--type=time").arg(format!("--target={}", t.format("%Y-%m-%d %H:%M:%S%.6f+00")));

@@ -30,11 +30,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::conn::PgConn;
-use super::{archive, pgbackrest};
 use super::instance::{Instance, RunAs, clean_leftovers};
 use super::restore::{PgRestorePlan, PgRestoreReport, live_sources, server_for_restore};
 use super::scratch::{Admin, LiveSource};
 use super::tools;
+use super::{archive, pgbackrest};
 use crate::engine::source::{Target, Window};
 use crate::engine::{
     BackupRef, CopyRef, Format, Location, PassedCopy, Printable, RecoveryRequest, RestoreDone, RestoreJob, TableFacts,

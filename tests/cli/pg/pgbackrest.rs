@@ -22,7 +22,9 @@ fn pgbackrest_or_skip() -> Option<PathBuf> {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("pgbackrest not found and CI=true: install it (apt-get install pgbackrest)");
         }
-        eprintln!("\n*** SKIPPED: pgbackrest not found; install it (apt-get install pgbackrest) to run this test ***\n");
+        eprintln!(
+            "\n*** SKIPPED: pgbackrest not found; install it (apt-get install pgbackrest) to run this test ***\n"
+        );
     }
     found
 }
@@ -44,7 +46,12 @@ fn pgbackrest(conf: &Path, args: &[&str]) {
         Command::new("pgbackrest")
     };
     let out = cmd.arg(format!("--config={}", conf.display())).arg("--stanza=demo").args(args).output().unwrap();
-    assert!(out.status.success(), "pgbackrest {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pgbackrest {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn rows_of(c: &Cluster, db: &str) -> Vec<String> {
@@ -158,7 +165,8 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_a_pgbackrest_repo
     // --at T: exactly the rows before the incident, with the table's key and index.
     let live = c.url("shop");
     let restore = |how: &[&str]| {
-        let mut args = vec!["restore", "--repo", s(&repo), "--tables", "t", "--live", &live, "--scratch-dir", s(&scratch)];
+        let mut args =
+            vec!["restore", "--repo", s(&repo), "--tables", "t", "--live", &live, "--scratch-dir", s(&scratch)];
         args.extend_from_slice(how);
         json(c.dir.path(), &args)
     };
