@@ -12,7 +12,10 @@
 //! base backups found beside it (`Source::windows`: PostgreSQL's base backups and WAL archive,
 //! `postgres/wal.rs`); such a base backup is also a point (the end of its backup), and carries its
 //! place in the log (`Inspection::base`, `BaseFacts`). What is expensive to read from the log (a
-//! segment's last commit) is remembered between scans in the catalog's cache (`Memo`).
+//! segment's last commit) is remembered between scans in the catalog's cache (`Memo`). A folder
+//! that another tool keeps as its own repository (pgBackRest's, `postgres/pgbackrest.rs`) is read
+//! whole through that tool (`Source::tool_repository`, `scan_tool_repository`: its backups as
+//! points, its windows), never walked into, never pruned.
 //!
 //! Invariants: every `Format` belongs to exactly one source (checked in `registry`); `sniff` and
 //! `inspect` never write anything beside the stored file; `inspect` keeps a damaged backup with

@@ -13,7 +13,10 @@
 //! `core::walarchive::WAL_DIR`) read with the base backups found in that repository opens
 //! recovery windows (`Source::windows`: per cluster and timeline, from the end of the oldest
 //! usable base backup to the last commit archived, with its gaps), listed in `Catalog::windows`;
-//! the base backups stay points too, taken at their end once the log says when that was. What is
+//! the base backups stay points too, taken at their end once the log says when that was. A folder
+//! a source calls a tool repository (`Source::tool_repository`, as a repository's root or inside
+//! it) is one entry of the walk, read whole by that source into points and windows; one its tool
+//! cannot read now is listed in `ignored` (kind `repository`, with a hint), not a failure. What is
 //! expensive to read from the log is kept in the cache (`cache.rs`, `Memo`). `Catalog::select`
 //! says what a restore reads and why: for `--at T`, a window that covers T, else the newest point
 //! taken at or before T (a T a window reaches but does not cover is refused, see `select.rs`).

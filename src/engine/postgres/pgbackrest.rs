@@ -42,7 +42,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::instance::{Instance, RunAs};
+use super::instance::{DataFolder, Instance, RunAs};
 use super::{tools, wal};
 use crate::engine::Format;
 use crate::engine::source::{
@@ -607,7 +607,7 @@ pub struct Restore {
     bin: PathBuf,
 }
 
-impl super::pitr::DataFolder for Restore {
+impl DataFolder for Restore {
     fn doing(&self, base_id: &str) -> String {
         format!("restoring pgBackRest backup {} ({base_id}) with `pgbackrest restore`", self.label)
     }

@@ -6,9 +6,12 @@
 //! checkpoint comes before it (its next transaction id is at most XID), else the oldest — and
 //! the server programs of its major version (`tools::server_bin`: a mismatch is `Environment`,
 //! naming both). Its execution: leftover instances of dead lastgood runs are removed
-//! (`instance::clean_leftovers`); the base backup is copied or unpacked into a private instance
-//! folder under the scratch folder; the instance replays the WAL archive (`restore_command`
-//! reading the archive folder, decompressing `.gz`/`.zst` with `gzip`/`zstd`) to
+//! (`instance::clean_leftovers`); the private instance folder under the scratch folder gets its
+//! data folder from the window's source — the one pluggable step (`DataFolder`): a pg_basebackup
+//! base backup copied or unpacked (`restore_command` reading the archive folder, decompressing
+//! `.gz`/`.zst` with `gzip`/`zstd`), or `pgbackrest restore` of a pgBackRest backup
+//! (`restore_command` its `archive-get` with a private configuration, `pgbackrest.rs`); the
+//! instance replays the log to
 //! `recovery_target_time` (inclusive) or `recovery_target_xid` (`before` = not inclusive,
 //! `after` = inclusive) on the window's timeline, and pauses there (`pg_get_wal_replay_pause_state()
 //! = 'paused'`). The selected tables (every user table without `--tables`) of live's database are
@@ -30,7 +33,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::conn::PgConn;
-use super::instance::{Instance, RunAs, clean_leftovers};
+use super::instance::{DataFolder, Instance, RunAs, clean_leftovers};
 use super::restore::{PgRestorePlan, PgRestoreReport, live_sources, server_for_restore};
 use super::scratch::{Admin, LiveSource};
 use super::tools;
@@ -104,21 +107,6 @@ struct Job {
     run_as: RunAs,
     /// How the instance's data folder is made.
     data: Arc<dyn DataFolder>,
-}
-
-/// The one step of a restore to a moment that differs between the sources a window restores
-/// from: how the instance's (empty, private) data folder is filled, and the `restore_command`
-/// that reads the window's log. Everything else — settings that keep the instance away from
-/// production, replay, pause, copy, cleanup — is shared.
-pub(super) trait DataFolder: std::fmt::Debug + Send + Sync {
-    /// For the spinner: `unpacking base backup ID`.
-    fn doing(&self, base_id: &str) -> String;
-    /// Fills `inst.data` with the base backup's files for a replay to `target`; returns the
-    /// bytes written. Errors: `BadInput` for a backup that cannot be used, `Environment` for
-    /// I/O and tools.
-    fn produce(&self, inst: &Instance, run_as: &RunAs, target: Target) -> Result<u64>;
-    /// The `restore_command` the instance runs (lastgood's own, reading the log only).
-    fn restore_command(&self, inst: &Instance) -> String;
 }
 
 /// A pg_basebackup base backup, copied or unpacked; `restore_command` reads the WAL archive
