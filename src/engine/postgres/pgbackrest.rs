@@ -270,7 +270,7 @@ fn write_config(dir: &Path, repo: &Path) -> Result<(PathBuf, PathBuf)> {
     let conf = dir.join("pgbackrest.conf");
     let line = |k: &str, p: &Path| format!("{k}={}\n", p.display());
     let text = [
-        "# written by lastgood: a private configuration, nothing of /etc/pgbackrest\n[global]\n".to_string(),
+        "# written by lastgood: a private configuration, no system-wide settings\n[global]\n".to_string(),
         line("repo1-path", repo),
         line("lock-path", &dir.join("lock")),
         line("log-path", &dir.join("log")),
@@ -710,5 +710,33 @@ mod tests {
         assert_eq!(timeline_of("000000020000000000000003"), Some(2));
         assert_eq!(compression_of("000000010000000000000002-44e9.gz"), Some(Compression::Gzip));
         assert_eq!(compression_of("x.lz4"), None);
+    }
+
+    #[test]
+    fn the_private_configuration_names_only_the_repository_and_private_folders() {
+        let d = tempfile::tempdir().unwrap();
+        let (conf, include) = write_config(d.path(), Path::new("/srv/repo/pgbackrest")).unwrap();
+        let text = fs::read_to_string(&conf).unwrap();
+        assert!(text.contains("repo1-path=/srv/repo/pgbackrest\n") && text.contains("log-level-file=off"));
+        assert!(!text.contains("/etc/pgbackrest\n") && !text.contains("pg1-"), "{text}");
+        assert!(include.is_dir() && fs::read_dir(&include).unwrap().next().is_none());
+        let scratch = d.path().join("scratch");
+        let bin = Path::new("/usr/lib/postgresql/15/bin");
+        let inst = Instance::create(&scratch, "w", bin, RunAs { os_user: None }).unwrap();
+        let r = Restore {
+            repo: "/srv/repo/pgbackrest".into(),
+            stanza: "demo".into(),
+            label: "20261204-204715F".into(),
+            timeline: Some(1),
+            bin: "/usr/bin/pgbackrest".into(),
+        };
+        let cmd = r.restore_command(&inst);
+        let folder = inst.folder.display().to_string();
+        assert!(
+            cmd.starts_with(&format!("/usr/bin/pgbackrest --config={folder}/pgbackrest/pgbackrest.conf ")),
+            "{cmd}"
+        );
+        assert!(cmd.contains(&format!("--config-include-path={folder}/pgbackrest/include ")), "{cmd}");
+        assert!(cmd.ends_with("--stanza=demo archive-get %f \"%p\""), "{cmd}");
     }
 }
