@@ -200,7 +200,13 @@ fn lag_lines(lags: &[WalLag]) -> String {
 }
 
 fn ignored_lines(ignored: &[Ignored]) -> String {
-    ignored.iter().map(|i| format!("ignored `{}`: {}\n", i.path.display(), i.reason)).collect()
+    ignored
+        .iter()
+        .map(|i| match &i.hint {
+            None => format!("ignored `{}`: {}\n", i.path.display(), i.reason),
+            Some(h) => format!("unreadable `{}`: {}\n  hint: {h}\n", i.path.display(), i.reason),
+        })
+        .collect()
 }
 
 fn join_paths(p: &[std::path::PathBuf]) -> String {

@@ -19,7 +19,9 @@
 //! Invariant: a base backup a recovery window starts from is kept (reason `recovery window`),
 //! whatever the rules say, and a window's log (the WAL archive) is never a backup, so nothing of
 //! it is ever removed: retention of a WAL archive is the operator's (or pgBackRest's), since
-//! removing its oldest part would silently shorten every window.
+//! removing its oldest part would silently shorten every window. A backup inside a repository
+//! another tool keeps (`catalog::in_tool_repository`) is kept too (reason `kept by
+//! its tool`): that tool owns its retention, so nothing there is ever removed.
 //!
 //! Invariant: the backup `bisect` recorded as the last known good (a mark in the cache of any
 //! repository of the catalog) is kept, every copy of it, whatever the rules say and whether or not
@@ -32,7 +34,7 @@ use anyhow::Result;
 use chrono::Local;
 use serde::Serialize;
 
-use crate::core::catalog::{Backup, Catalog, manifest};
+use crate::core::catalog::{self, Backup, Catalog, manifest};
 use crate::engine::registry;
 use crate::error::{refused, usage};
 use crate::repo::Repo;
@@ -50,7 +52,7 @@ pub struct Decision {
     pub taken_at: chrono::DateTime<chrono::Utc>,
     pub keep: bool,
     /// Why kept (`last`, `hourly`, `daily`, `newest healthy`, `last known good`, `recovery
-    /// window`), empty when removed.
+    /// window`, `kept by its tool`), empty when removed.
     pub reasons: Vec<&'static str>,
     pub paths: Vec<std::path::PathBuf>,
     /// Links (inside a repository) to a removed backup, left in place: they dangle afterwards.
@@ -140,6 +142,9 @@ impl PrunePlan {
                 }
                 if in_windows.contains(b.id.as_str()) {
                     reasons.push("recovery window");
+                }
+                if b.copies.iter().any(|c| catalog::in_tool_repository(&c.real)) {
+                    reasons.push("kept by its tool");
                 }
                 Decision {
                     backup_id: b.id.clone(),

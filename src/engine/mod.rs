@@ -97,9 +97,19 @@ pub enum Format {
     /// A PostgreSQL base backup (`pg_basebackup`, plain or tar, with its `backup_manifest`): a
     /// folder, restored to a moment of its WAL archive's window.
     PgBase,
+    /// A backup in a pgBackRest repository (read through the real `pgbackrest`): restored to a
+    /// moment of its stanza's window, never by itself.
+    #[serde(rename = "pgbackrest")]
+    PgBackRest,
 }
 
 impl Format {
+    /// Whether a backup of this format is a physical base backup: it restores only to a moment
+    /// of its recovery window, never by itself.
+    pub fn is_base_backup(self) -> bool {
+        matches!(self, Format::PgBase | Format::PgBackRest)
+    }
+
     /// Whether this is a PostgreSQL archive (restored into a PostgreSQL database).
     pub fn is_postgres(self) -> bool {
         !matches!(self, Format::Sqlite)
@@ -113,6 +123,7 @@ impl Format {
             Format::PgTar => "pg_dump tar",
             Format::PgPlain => "pg_dump plain SQL",
             Format::PgBase => "pg_basebackup",
+            Format::PgBackRest => "pgBackRest",
         }
     }
 }

@@ -19,8 +19,12 @@ static ENGINES: &[&dyn Engine] = &[&super::sqlite::engine::Sqlite, &super::postg
 /// Every source, in the order they are asked (`sniff`: the first that recognises a file wins).
 /// The first is the default: the one whose words say a file is not a backup, and whose format a
 /// backup has when neither content, name nor manifest tells.
-static SOURCES: &[&dyn Source] =
-    &[&super::sqlite::source::SqliteFile, &super::postgres::source::PgDump, &super::postgres::basebackup::PgBaseBackup];
+static SOURCES: &[&dyn Source] = &[
+    &super::sqlite::source::SqliteFile,
+    &super::postgres::source::PgDump,
+    &super::postgres::basebackup::PgBaseBackup,
+    &super::postgres::pgbackrest::PgBackRest,
+];
 
 /// Every source.
 pub fn sources() -> &'static [&'static dyn Source] {
@@ -92,8 +96,15 @@ mod tests {
 
     #[test]
     fn every_format_and_location_has_exactly_one_engine() {
-        for f in [Format::Sqlite, Format::PgCustom, Format::PgDirectory, Format::PgTar, Format::PgPlain, Format::PgBase]
-        {
+        for f in [
+            Format::Sqlite,
+            Format::PgCustom,
+            Format::PgDirectory,
+            Format::PgTar,
+            Format::PgPlain,
+            Format::PgBase,
+            Format::PgBackRest,
+        ] {
             assert_eq!(ENGINES.iter().filter(|e| e.formats().contains(&f)).count(), 1, "{f:?}");
         }
         for s in ["shop.db", "postgres://u@h/db", "host=/tmp dbname=x"] {
@@ -105,8 +116,15 @@ mod tests {
 
     #[test]
     fn every_format_has_exactly_one_source() {
-        for f in [Format::Sqlite, Format::PgCustom, Format::PgDirectory, Format::PgTar, Format::PgPlain, Format::PgBase]
-        {
+        for f in [
+            Format::Sqlite,
+            Format::PgCustom,
+            Format::PgDirectory,
+            Format::PgTar,
+            Format::PgPlain,
+            Format::PgBase,
+            Format::PgBackRest,
+        ] {
             assert_eq!(SOURCES.iter().filter(|s| s.formats().contains(&f)).count(), 1, "{f:?}");
         }
         // A source's formats are one engine's.

@@ -12,7 +12,10 @@
 //! base backups found beside it (`Source::windows`: PostgreSQL's base backups and WAL archive,
 //! `postgres/wal.rs`); such a base backup is also a point (the end of its backup), and carries its
 //! place in the log (`Inspection::base`, `BaseFacts`). What is expensive to read from the log (a
-//! segment's last commit) is remembered between scans in the catalog's cache (`Memo`).
+//! segment's last commit) is remembered between scans in the catalog's cache (`Memo`). A folder
+//! that another tool keeps as its own repository (pgBackRest's, `postgres/pgbackrest.rs`) is read
+//! whole through that tool (`Source::tool_repository`, `scan_tool_repository`: its backups as
+//! points, its windows), never walked into, never pruned.
 //!
 //! Invariants: every `Format` belongs to exactly one source (checked in `registry`); `sniff` and
 //! `inspect` never write anything beside the stored file; `inspect` keeps a damaged backup with
@@ -116,6 +119,44 @@ pub trait Source: Sync {
         let _ = (log, bases, memo);
         Ok(LogScan::default())
     }
+
+    /// Grouping: whether the folder `dir` is a repository another tool keeps (pgBackRest's):
+    /// read whole by `scan_tool_repository`, never walked into, and nothing in it is ever
+    /// removed by lastgood (the tool owns its retention).
+    fn tool_repository(&self, _dir: &Path) -> bool {
+        false
+    }
+
+    /// Reads a repository `tool_repository` accepted: its backups (each a recovery point) and
+    /// the recovery windows they open with its log. Never fails: a tool that cannot run, or a
+    /// repository it cannot read, is `ToolScan::unreadable`, so the catalog lists it and goes on.
+    fn scan_tool_repository(&self, dir: &Path, memo: &mut dyn Memo) -> ToolScan {
+        let _ = (dir, memo);
+        ToolScan::default()
+    }
+}
+
+/// What `Source::scan_tool_repository` read from one tool repository.
+#[derive(Debug, Clone, Default)]
+pub struct ToolScan {
+    pub backups: Vec<ToolBackup>,
+    /// The windows; `LogWindow::bases` index into `backups`.
+    pub windows: Vec<LogWindow>,
+    /// Why the repository cannot be read, and the hint that fixes it (the tool is missing).
+    pub unreadable: Option<(String, String)>,
+}
+
+/// One backup of a tool repository, as the catalog lists it.
+#[derive(Debug, Clone)]
+pub struct ToolBackup {
+    /// Its folder inside the tool repository.
+    pub path: PathBuf,
+    pub format: Format,
+    /// Its end: the first moment it restores to.
+    pub taken_at: DateTime<Utc>,
+    /// Bytes it takes in the repository.
+    pub size: u64,
+    pub inspection: Inspection,
 }
 
 /// Remembers facts between catalog scans (the catalog's cache): `value` for `key` as long as

@@ -13,7 +13,10 @@
 //! `core::walarchive::WAL_DIR`) read with the base backups found in that repository opens
 //! recovery windows (`Source::windows`: per cluster and timeline, from the end of the oldest
 //! usable base backup to the last commit archived, with its gaps), listed in `Catalog::windows`;
-//! the base backups stay points too, taken at their end once the log says when that was. What is
+//! the base backups stay points too, taken at their end once the log says when that was. A folder
+//! a source calls a tool repository (`Source::tool_repository`, as a repository's root or inside
+//! it) is one entry of the walk, read whole by that source into points and windows; one its tool
+//! cannot read now is listed in `ignored` (kind `repository`, with a hint), not a failure. What is
 //! expensive to read from the log is kept in the cache (`cache.rs`, `Memo`). `Catalog::select`
 //! says what a restore reads and why: for `--at T`, a window that covers T, else the newest point
 //! taken at or before T (a T a window reaches but does not cover is refused, see `select.rs`).
@@ -84,6 +87,8 @@ pub enum TakenAtSource {
     Mtime,
     /// A base backup's end, as its WAL archive records it (the `.backup` file's STOP TIME).
     Log,
+    /// A backup's end as the tool that keeps its repository records it (`Source::scan_tool_repository`).
+    Tool,
 }
 
 impl TakenAtSource {
@@ -94,6 +99,7 @@ impl TakenAtSource {
             TakenAtSource::FileName => "file name",
             TakenAtSource::Mtime => "mtime",
             TakenAtSource::Log => "log",
+            TakenAtSource::Tool => "tool",
         }
     }
 }
@@ -370,6 +376,9 @@ impl RecoveryWindow {
 pub struct Ignored {
     pub path: PathBuf,
     pub reason: String,
+    /// What makes it readable (a repository whose tool is missing: how to install it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     /// `file` (named like a backup, content not one) or `link` (a link not followed).
     pub kind: IgnoredKind,
 }
@@ -379,6 +388,9 @@ pub struct Ignored {
 pub enum IgnoredKind {
     File,
     Link,
+    /// A repository another tool keeps that cannot be read now (its tool is missing): its
+    /// backups and windows are unknown.
+    Repository,
 }
 
 /// How backups sharing one taken-at are ordered, the preferred last (module docs).
@@ -423,15 +435,28 @@ impl Catalog {
         let mut ignored: Vec<Ignored> = listing
             .unfollowed
             .iter()
-            .map(|u| Ignored { path: u.path.clone(), reason: u.reason.clone(), kind: IgnoredKind::Link })
+            .map(|u| Ignored { path: u.path.clone(), reason: u.reason.clone(), hint: None, kind: IgnoredKind::Link })
             .collect();
         for (i, root) in listing.roots.iter().enumerate() {
-            let entries: Vec<&local::Entry> = listing.entries.iter().filter(|e| e.root == i).collect();
+            // A repository another tool keeps is read whole by its source, as the root itself or
+            // as a folder inside it (module docs).
+            let mut tools: Vec<ToolPlace> = Vec::new();
+            if let Some(source) = tool_source(&root.canonical) {
+                tools.push(ToolPlace { source, shown: root.given.clone(), real: root.canonical.clone() });
+            }
+            let entries: Vec<&local::Entry> =
+                listing.entries.iter().filter(|e| e.root == i && tools.is_empty()).collect();
             let mut cache = cache::Cache::open(&root.canonical);
             let bar = out.count_bar(entries.len() as u64, &format!("scanning {}", root.given.display()));
             let mut bases: Vec<(String, PathBuf, BaseFacts)> = Vec::new();
             for e in entries {
                 bar.inc(1);
+                if e.meta.is_dir()
+                    && let Some(source) = tool_source(&listing.real(e))
+                {
+                    tools.push(ToolPlace { source, shown: listing.shown(e), real: listing.real(e) });
+                    continue;
+                }
                 match scan_file(&listing, &stores, e, &mut cache, &mut ignored)? {
                     Some((backup, None)) => {
                         if let Some(base) = &backup.base {
@@ -448,6 +473,19 @@ impl Catalog {
                 LogPlace { repository: &root.given, folder: root.canonical.join(crate::core::walarchive::WAL_DIR) };
             for w in log_windows(&log, &bases, &mut cache, &mut by_content)? {
                 windows.insert(w.id.clone(), w);
+            }
+            for place in &tools {
+                let (store, given) = (&stores[i], &root.given);
+                let found = tool_repository(place, store, given, &root.canonical, &mut cache);
+                match found {
+                    Ok((found, w)) => {
+                        found.into_iter().for_each(|b| merge_copy(&mut by_content, b));
+                        w.into_iter().for_each(|w| {
+                            windows.insert(w.id.clone(), w);
+                        });
+                    }
+                    Err(unreadable) => ignored.push(unreadable),
+                }
             }
             cache.save();
         }
@@ -646,9 +684,117 @@ fn never_a_backup(name: &str) -> bool {
         || crate::util::fs::is_temp_name(name)
 }
 
-/// Folders that are one backup (a pg_dump directory archive).
+/// Folders that are one entry of the walk: one backup (a pg_dump directory archive), or a
+/// repository another tool keeps (read whole, `tool_repository`).
 fn one_backup(dir: &Path) -> bool {
-    registry::sources().iter().any(|s| s.one_backup(dir))
+    registry::sources().iter().any(|s| s.one_backup(dir) || s.tool_repository(dir))
+}
+
+/// The source that reads the folder `dir` as a repository another tool keeps, if one does.
+fn tool_source(dir: &Path) -> Option<&'static dyn Source> {
+    registry::sources().iter().copied().find(|s| s.tool_repository(dir))
+}
+
+/// Whether `path` lies inside a repository another tool keeps, whose retention
+/// that tool owns: `prune` never removes anything there.
+pub fn in_tool_repository(path: &Path) -> bool {
+    path.ancestors().any(|d| tool_source(d).is_some())
+}
+
+/// A repository another tool keeps: its source, and where it is as shown and as read.
+struct ToolPlace {
+    source: &'static dyn Source,
+    shown: PathBuf,
+    real: PathBuf,
+}
+
+/// The backups (each a recovery point) and windows of one tool repository, as the catalog lists
+/// them; `Err` is the repository listed as unreadable (its tool is missing), never a failure of
+/// the scan.
+fn tool_repository(
+    place: &ToolPlace,
+    store: &Repo,
+    repository: &Path,
+    root: &Path,
+    cache: &mut cache::Cache,
+) -> std::result::Result<(Vec<Backup>, Vec<RecoveryWindow>), Ignored> {
+    use std::os::unix::fs::MetadataExt;
+    let scan = place.source.scan_tool_repository(&place.real, cache);
+    if let Some((reason, hint)) = scan.unreadable.clone().filter(|_| scan.backups.is_empty()) {
+        return Err(Ignored { path: place.shown.clone(), reason, hint: Some(hint), kind: IgnoredKind::Repository });
+    }
+    let device = fs::metadata(&place.real).map(|m| m.dev()).unwrap_or(0);
+    let backups: Vec<Backup> = scan
+        .backups
+        .iter()
+        .map(|tb| {
+            let i = &tb.inspection;
+            let inside = tb.path.strip_prefix(&place.real).unwrap_or(&tb.path);
+            let copy = Copy {
+                repository: repository.to_path_buf(),
+                key: tb.path.strip_prefix(root).unwrap_or(&tb.path).to_path_buf(),
+                store: store.clone(),
+                path: place.shown.join(inside),
+                size: tb.size,
+                sha256: i.sha256.clone(),
+                compression: Compression::None,
+                wal: None,
+                aliases: Vec::new(),
+                hard_links: Vec::new(),
+                real: tb.path.clone(),
+                root: root.to_path_buf(),
+                device,
+            };
+            Backup {
+                id: i.content_sha256[..10].to_string(),
+                sha256: i.sha256.clone(),
+                content_sha256: i.content_sha256.clone(),
+                format: tb.format,
+                compression: Compression::None,
+                taken_at: tb.taken_at,
+                taken_at_source: TakenAtSource::Tool,
+                size: tb.size,
+                tables: i.tables.clone(),
+                skipped_tables: i.skipped_tables.clone(),
+                copies: vec![copy],
+                problem: i.problem.clone(),
+                warnings: i.warnings.clone(),
+                source: None,
+                archive: i.archive.clone(),
+                differing_copies: Vec::new(),
+                base: i.base.clone(),
+            }
+        })
+        .collect();
+    let windows = scan
+        .windows
+        .into_iter()
+        .filter_map(|w| {
+            let key = format!("{}:{}:{}", w.system, w.timeline, place.real.display());
+            let id = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()))[..10].to_string();
+            let based: Vec<&Backup> = w.bases.iter().filter_map(|&k| backups.get(k)).collect();
+            let first = based.first()?;
+            Some(RecoveryWindow {
+                id,
+                format: first.format,
+                system: Some(w.system),
+                timeline: Some(w.timeline),
+                window: w.window,
+                repository: repository.to_path_buf(),
+                log: Some(place.real.clone()),
+                bases: based
+                    .iter()
+                    .map(|b| WindowBase { id: b.id.clone(), path: b.primary().path.clone(), taken_at: b.taken_at })
+                    .collect(),
+                log_files: w.files,
+                size: w.size,
+                newest_log_file: Some(w.newest),
+                warnings: w.warnings,
+                source: None,
+            })
+        })
+        .collect();
+    Ok((backups, windows))
 }
 
 /// The file a source reads together with the main file `main` (a SQLite `-wal`), whether or not
@@ -719,7 +865,7 @@ fn scan_file(
             }
             Inspected::Ignored(reason) => {
                 if looks_like_backup(shown) {
-                    ignored.push(Ignored { path: shown.to_path_buf(), reason, kind: IgnoredKind::File });
+                    ignored.push(Ignored { path: shown.to_path_buf(), reason, hint: None, kind: IgnoredKind::File });
                 }
                 return Ok(None);
             }

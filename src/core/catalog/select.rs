@@ -12,6 +12,9 @@
 //! - `Txn { xid, after }`: a window whose log holds transaction xid, just before or just after
 //!   it committed; without one, a `BadInput` that says no recovery window covers it (recovery
 //!   points know no transactions), printing the windows.
+//! - A repository another tool keeps that cannot be read (its tool is missing) stops a `--at` or
+//!   transaction restore that no readable window covers: `Environment`, with the tool's install
+//!   hint, since that repository may hold the window.
 //!
 //! `select(&str)` still finds a backup by selector (`find_backup`), so both read as one call.
 
@@ -122,6 +125,20 @@ fn by_selector<'c>(catalog: &'c Catalog, sel: &str) -> Result<Selection<'c>> {
     Ok(Selection { restorable: Restorable::Point(b), reason, notes: Vec::new() })
 }
 
+/// A repository another tool keeps that cannot be read now (its tool is missing): it may hold
+/// a window covering the target, so a restore that no readable window covers stops here
+/// (`Environment`, with the hint) rather than pick an older point silently.
+fn unreadable_repository(catalog: &Catalog) -> Result<()> {
+    match catalog.ignored.iter().find(|i| i.kind == IgnoredKind::Repository) {
+        None => Ok(()),
+        Some(i) => {
+            Err(crate::error::environment(format!("{} (it may hold the recovery window this restore needs)", i.reason))
+                .hint(i.hint.clone().unwrap_or_default())
+                .into())
+        }
+    }
+}
+
 fn at_time<'c>(catalog: &'c Catalog, at: DateTime<Utc>, given: &str, now: DateTime<Utc>) -> Result<Selection<'c>> {
     if let Some(w) = catalog.windows.iter().rev().find(|w| w.window.covers(at)) {
         let reason = format!(
@@ -134,6 +151,7 @@ fn at_time<'c>(catalog: &'c Catalog, at: DateTime<Utc>, given: &str, now: DateTi
         let restorable = Restorable::Window { window: w, to: Target::Time(at) };
         return Ok(Selection { restorable, reason, notes: Vec::new() });
     }
+    unreadable_repository(catalog)?;
     // Windows that reach `at` without covering it, with the last moment each restores before it.
     let reaching: Vec<(&RecoveryWindow, DateTime<Utc>)> = catalog
         .windows
@@ -199,6 +217,7 @@ fn at_txn(catalog: &Catalog, n: u64, after: bool) -> Result<Selection<'_>> {
             notes: Vec::new(),
         }),
         None => {
+            unreadable_repository(catalog)?;
             let held = match catalog.windows.len() {
                 0 => "the catalog holds recovery points only, which know no transactions".to_string(),
                 k => format!(

@@ -33,7 +33,7 @@ impl Engine for Postgres {
     }
 
     fn formats(&self) -> &'static [Format] {
-        &[Format::PgCustom, Format::PgDirectory, Format::PgTar, Format::PgPlain, Format::PgBase]
+        &[Format::PgCustom, Format::PgDirectory, Format::PgTar, Format::PgPlain, Format::PgBase, Format::PgBackRest]
     }
 
     fn open(&self, loc: &Location, access: Access) -> Result<Box<dyn Database>> {
@@ -91,7 +91,7 @@ impl Engine for Postgres {
     }
 
     fn backup_details(&self, backup: &BackupRef, _reader: &dyn CopyReader) -> Result<BackupDetails> {
-        if backup.format == Format::PgBase {
+        if backup.format.is_base_backup() {
             return Err(crate::error::bad_input(format!(
                 "backup {} is a base backup: its tables are known only once it is recovered to a moment",
                 backup.id

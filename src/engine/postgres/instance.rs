@@ -46,6 +46,22 @@ pub const MARKER: &str = ".lastgood-pitr";
 /// The folder name prefix of instances.
 const PREFIX: &str = "pitr-";
 
+/// The one step of a restore to a moment that differs between the sources a window restores
+/// from: how the instance's (empty, private) data folder is filled, and the `restore_command`
+/// that reads the window's log (`pitr.rs`: an unpacked base backup; `pgbackrest.rs`: `pgbackrest
+/// restore`). Everything else — settings that keep the instance away from production, replay,
+/// pause, copy, cleanup — is shared.
+pub trait DataFolder: std::fmt::Debug + Send + Sync {
+    /// For the spinner: `unpacking base backup ID`.
+    fn doing(&self, base_id: &str) -> String;
+    /// Fills `inst.data` with the base backup's files for a replay to `target`; returns the
+    /// bytes written. Errors: `BadInput` for a backup that cannot be used, `Environment` for
+    /// I/O and tools.
+    fn produce(&self, inst: &Instance, run_as: &RunAs, target: crate::engine::source::Target) -> Result<u64>;
+    /// The `restore_command` the instance runs (lastgood's own, reading the log only).
+    fn restore_command(&self, inst: &Instance) -> String;
+}
+
 /// Who runs the server programs: this process's user, or (as root) the `postgres` OS user.
 #[derive(Debug, Clone)]
 pub struct RunAs {
@@ -204,6 +220,12 @@ impl Instance {
             untar(&wal, &self.data.join("pg_wal"))?;
         }
         Ok(crate::util::fs::tree_size(&self.data))
+    }
+
+    /// Hands the instance folder to the server's OS user (before a tool of that user fills
+    /// `data`). Errors: `Environment` when it cannot.
+    pub fn hand_over(&self) -> Result<()> {
+        self.run_as.hand_over(&self.folder)
     }
 
     /// Makes `data` a recovery that never reaches production (module docs), with lastgood's

@@ -54,6 +54,7 @@ pub mod copy;
 pub mod engine;
 pub mod instance;
 pub mod load;
+pub mod pgbackrest;
 pub mod pitr;
 pub mod probe;
 pub mod promote;

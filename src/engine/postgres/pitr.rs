@@ -6,9 +6,12 @@
 //! checkpoint comes before it (its next transaction id is at most XID), else the oldest — and
 //! the server programs of its major version (`tools::server_bin`: a mismatch is `Environment`,
 //! naming both). Its execution: leftover instances of dead lastgood runs are removed
-//! (`instance::clean_leftovers`); the base backup is copied or unpacked into a private instance
-//! folder under the scratch folder; the instance replays the WAL archive (`restore_command`
-//! reading the archive folder, decompressing `.gz`/`.zst` with `gzip`/`zstd`) to
+//! (`instance::clean_leftovers`); the private instance folder under the scratch folder gets its
+//! data folder from the window's source — the one pluggable step (`DataFolder`): a pg_basebackup
+//! base backup copied or unpacked (`restore_command` reading the archive folder, decompressing
+//! `.gz`/`.zst` with `gzip`/`zstd`), or `pgbackrest restore` of a pgBackRest backup
+//! (`restore_command` its `archive-get` with a private configuration, `pgbackrest.rs`); the
+//! instance replays the log to
 //! `recovery_target_time` (inclusive) or `recovery_target_xid` (`before` = not inclusive,
 //! `after` = inclusive) on the window's timeline, and pauses there (`pg_get_wal_replay_pause_state()
 //! = 'paused'`). The selected tables (every user table without `--tables`) of live's database are
@@ -24,18 +27,19 @@
 //! `BadInput`; a server that dies otherwise is `Environment`, with the last lines of its log.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::archive;
 use super::conn::PgConn;
-use super::instance::{Instance, RunAs, clean_leftovers};
+use super::instance::{DataFolder, Instance, RunAs, clean_leftovers};
 use super::restore::{PgRestorePlan, PgRestoreReport, live_sources, server_for_restore};
 use super::scratch::{Admin, LiveSource};
 use super::tools;
+use super::{archive, pgbackrest};
 use crate::engine::source::{Target, Window};
 use crate::engine::{
     BackupRef, CopyRef, Format, Location, PassedCopy, Printable, RecoveryRequest, RestoreDone, RestoreJob, TableFacts,
@@ -103,6 +107,31 @@ struct Job {
     jobs: u32,
     now: DateTime<Utc>,
     run_as: RunAs,
+    /// How the instance's data folder is made.
+    data: Arc<dyn DataFolder>,
+}
+
+/// A pg_basebackup base backup, copied or unpacked; `restore_command` reads the WAL archive
+/// folder `log`.
+#[derive(Debug, Clone)]
+struct Unpack {
+    base: PathBuf,
+    layout: String,
+    log: PathBuf,
+}
+
+impl DataFolder for Unpack {
+    fn doing(&self, base_id: &str) -> String {
+        format!("unpacking base backup {base_id}")
+    }
+
+    fn produce(&self, inst: &Instance, _run_as: &RunAs, _target: Target) -> Result<u64> {
+        inst.unpack(&self.base, &self.layout)
+    }
+
+    fn restore_command(&self, _inst: &Instance) -> String {
+        restore_command(&self.log)
+    }
 }
 
 /// Seconds per phase.
@@ -178,6 +207,11 @@ impl PitrPlan {
                 .hint("pass --live postgres://…/dbname (scratch goes on its server, or on --scratch-url)")
         })?;
         let scratch_dir = target.scratch_dir.clone().unwrap_or_else(|| PathBuf::from("lastgood-scratch"));
+        let data: Arc<dyn DataFolder> = if base.format == Format::PgBackRest {
+            Arc::new(pgbackrest::Restore::of(&base.primary().path, window.timeline)?)
+        } else {
+            Arc::new(Unpack { base: base.primary().path.clone(), layout: facts.layout.clone(), log: log.clone() })
+        };
         Ok(PitrPlan {
             why,
             window: WindowView {
@@ -212,6 +246,7 @@ impl PitrPlan {
                 jobs,
                 now,
                 run_as: RunAs::detect()?,
+                data,
             },
         })
     }
@@ -228,8 +263,8 @@ impl PitrPlan {
         let mut inst =
             Instance::create(&self.scratch_dir, &self.window.id, &self.server_programs, self.job.run_as.clone())?;
         let t = Instant::now();
-        let spinner = out.spinner(&format!("unpacking base backup {}", self.base_backup.id));
-        let unpacked = inst.unpack(&self.base_backup.path, &self.base_backup.layout);
+        let spinner = out.spinner(&self.job.data.doing(&self.base_backup.id));
+        let unpacked = self.job.data.produce(&inst, &self.job.run_as, self.target);
         spinner.finish_and_clear();
         unpacked?;
         inst.configure(&self.settings(&inst, self.target), &self.window.log)?;
@@ -302,7 +337,7 @@ impl PitrPlan {
 
     /// lastgood's settings of the instance (module docs of `instance.rs`).
     fn settings(&self, inst: &Instance, target: Target) -> Vec<(&'static str, String)> {
-        let mut s = vec![("restore_command", restore_command(&self.window.log))];
+        let mut s = vec![("restore_command", self.job.data.restore_command(inst))];
         match target {
             Target::Time(t) => {
                 s.push(("recovery_target_time", t.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string()));

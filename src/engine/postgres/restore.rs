@@ -145,7 +145,7 @@ impl PgRestorePlan {
             .hint("pick another backup with --backup or an earlier --at; `lastgood verify --all` lists healthy ones")
             .into());
         }
-        if backup.format == Format::PgBase {
+        if backup.format.is_base_backup() {
             return Err(bad_input(format!(
                 "backup {} is a base backup: it restores to a moment of its recovery window, not by itself",
                 backup.id

@@ -204,17 +204,24 @@ fn commits(f: &WalFile, version: &str, memo: &mut dyn Memo) -> Commits {
 
 /// `pg_waldump -r Transaction` on a private link to (or decompressed copy of) the segment.
 fn run_waldump(f: &WalFile, version: &str) -> Result<Commits> {
+    commits_in_file(&f.path, &f.wal_name, f.compression, version)
+}
+
+/// The commits of the segment stored at `path` (named `wal_name` to PostgreSQL, compressed
+/// with `compression`), by `pg_waldump -r Transaction` of PostgreSQL `version` on a private link
+/// to it (or decompressed copy of it). Errors: `Environment` when pg_waldump cannot run.
+pub fn commits_in_file(path: &Path, wal_name: &str, compression: Compression, version: &str) -> Result<Commits> {
     let bin = tools::server_bin(version).map(|d| d.join("pg_waldump")).or_else(|_| tools::find("pg_waldump"))?;
     let tmp = tempfile::Builder::new()
         .prefix("lastgood-waldump-")
         .tempdir()
         .map_err(|e| environment(format!("cannot create a temporary folder: {e}")))?;
-    let at = tmp.path().join(&f.wal_name);
-    if f.compression == Compression::None {
-        std::os::unix::fs::symlink(&f.path, &at)?;
+    let at = tmp.path().join(wal_name);
+    if compression == Compression::None {
+        std::os::unix::fs::symlink(path, &at)?;
     } else {
         let mut out = fs::File::create(&at)?;
-        std::io::copy(&mut decoder(f.compression, fs::File::open(&f.path)?)?, &mut out)?;
+        std::io::copy(&mut decoder(compression, fs::File::open(path)?)?, &mut out)?;
     }
     let out = tools::output(std::process::Command::new(&bin).env("TZ", "UTC").args(["-r", "Transaction"]).arg(&at))?;
     let mut c = parse_commits(&String::from_utf8_lossy(&out.stdout));
@@ -222,10 +229,19 @@ fn run_waldump(f: &WalFile, version: &str) -> Result<Commits> {
     // The end of the segment's valid WAL (a record continuing into the next file) is no problem.
     let benign = err.contains("could not find file") || err.contains("error in WAL record");
     if !out.status.success() && !benign {
-        c.problem =
-            Some(format!("pg_waldump cannot read `{}`: {}", f.path.display(), tools::stderr_tail(&out, None, 2)));
+        c.problem = Some(format!("pg_waldump cannot read `{}`: {}", path.display(), tools::stderr_tail(&out, None, 2)));
     }
     Ok(c)
+}
+
+/// The full (epoch-carrying) transaction id of the 32-bit `low` the WAL records, for a window
+/// whose first transaction is `next` (the base backup's next transaction id): `None` when it
+/// lies before `next`.
+pub fn full_xid(next: u64, low: u32) -> Option<u64> {
+    let epoch = next >> 32;
+    let low = u64::from(low);
+    let full = if low < (next & 0xFFFF_FFFF) { ((epoch + 1) << 32) | low } else { (epoch << 32) | low };
+    (full >= next).then_some(full)
 }
 
 /// Commit records in pg_waldump's output (`tx: 725, … desc: COMMIT 2026-12-03 09:40:14.421589 UTC`).
@@ -354,12 +370,7 @@ fn window_of(
     let span = Span { tli, size, oldest, newest, from, to };
     let gaps = gaps_of(&span, segs, &bases, &version, memo);
     let transactions = match (first.facts.next_txn, last) {
-        (Some(next), Some((_, xid))) => {
-            let epoch = next >> 32;
-            let low = u64::from(xid);
-            let last_full = if low < (next & 0xFFFF_FFFF) { ((epoch + 1) << 32) | low } else { (epoch << 32) | low };
-            (last_full >= next).then_some(TxnRange { first: next, last: last_full })
-        }
+        (Some(next), Some((_, xid))) => full_xid(next, xid).map(|last| TxnRange { first: next, last }),
         _ => None,
     };
     let in_window: Vec<&&WalFile> = segs.range(oldest..).map(|(_, f)| f).collect();

@@ -18,6 +18,7 @@ mod incidents;
 mod interrupt;
 mod merge;
 mod patch;
+mod pgbackrest;
 mod pitr;
 mod promote;
 mod restore;
