@@ -11,7 +11,8 @@
 //! reading the archive folder, decompressing `.gz`/`.zst` with `gzip`/`zstd`) to
 //! `recovery_target_time` (inclusive) or `recovery_target_xid` (`before` = not inclusive,
 //! `after` = inclusive) on the window's timeline, and pauses there (`pg_get_wal_replay_pause_state()
-//! = 'paused'`). The selected tables (every user table without `--tables`) of live's database are
+//! = 'paused'`). The selected tables (every user table without `--tables`) of live's database (or
+//! of `RestoreTarget::database`, a drill's `dbname`) are
 //! then dumped from the paused instance over its socket (`pg_dump -Fc`) and restored into a new
 //! scratch database on live's server by the pg_dump archive restore (`restore.rs`), which brings
 //! their keys, indexes and constraints. The instance is stopped and its folder removed
@@ -171,7 +172,7 @@ impl PitrPlan {
         let facts = base.base.clone().ok_or_else(|| bad_input(format!("backup {} is not a base backup", base.id)))?;
         let bin = tools::server_bin(&facts.version)?;
         let (server, explicit, live_db) = server_for_restore(target.live.as_deref(), target.scratch_url.as_deref())?;
-        let database = live_db.clone().ok_or_else(|| {
+        let database = target.database.clone().or_else(|| live_db.clone()).ok_or_else(|| {
             usage("restoring to a moment of a recovery window needs --live: its database is the one whose tables are copied")
                 .hint("pass --live postgres://…/dbname (scratch goes on its server, or on --scratch-url)")
         })?;
