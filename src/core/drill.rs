@@ -270,15 +270,20 @@ pub fn drill(spec: &DatabaseSpec, now: DateTime<Utc>, out: &Output) -> Result<Da
     finish(spec, report, took, rec)
 }
 
-/// Scans the database's repositories: a catalog, or (`Err`) the failed report saying why.
-/// Errors: `Usage` (no repository given).
+/// Scans the database's repositories (none given: the repository of the WAL archive folder its
+/// `window` names): a catalog, or (`Err`) the failed report saying why. Errors: `Usage` (no
+/// repository given).
 fn scan(
     spec: &DatabaseSpec,
     rec: &mut Recorder,
     t: Instant,
     out: &Output,
 ) -> Result<std::result::Result<Catalog, DatabaseReport>> {
-    match Catalog::scan(&spec.repos, out) {
+    let repos = match (&spec.repos[..], spec.window.as_deref().and_then(window::repository_of)) {
+        ([], Some(r)) => vec![r],
+        _ => spec.repos.clone(),
+    };
+    match Catalog::scan(&repos, out) {
         Ok(c) => Ok(Ok(c)),
         Err(e) if crate::error::classify(&e).is_some_and(|f| f.kind == crate::error::Kind::Usage) => Err(e),
         Err(e) => {

@@ -3,7 +3,8 @@
 //!
 //! The window is found among the catalog's by the cluster's system identifier (all digits), the
 //! window's id, or its log folder (the WAL archive; anything else, relative to the config file);
-//! of several (timelines), the one reaching furthest is drilled. None found is a `Usage` error
+//! of several (timelines), the one reaching furthest is drilled. A database without `repos`
+//! (and no `--repo`) naming `<repository>/wal` scans that repository. None found is a `Usage` error
 //! naming what was asked and listing the windows there are (exit 2, as a config error).
 //!
 //! Checks, in this order: `recovery window` (its span), `WAL age (RPO)` against `max_age` (RPO =
@@ -72,6 +73,16 @@ pub(super) fn resolve_folder(w: &mut String, base: &Path) {
     if Path::new(w.as_str()).is_relative() && !w.bytes().all(|b| b.is_ascii_digit()) && !is_window_id(w) {
         *w = base.join(&*w).display().to_string();
     }
+}
+
+/// The repository whose WAL archive folder (`<repository>/wal`) `w` names, if it names one.
+pub(super) fn repository_of(w: &str) -> Option<std::path::PathBuf> {
+    if w.bytes().all(|b| b.is_ascii_digit()) || is_window_id(w) {
+        return None;
+    }
+    let p = Path::new(w);
+    let folder = p.file_name().is_some_and(|n| n == crate::core::walarchive::WAL_DIR);
+    folder.then(|| p.parent().map(Path::to_path_buf)).flatten()
 }
 
 /// Whether `s` looks like a window's id (10 hex digits).
@@ -338,6 +349,9 @@ mod tests {
         assert_eq!(w, "0a1b2c3d4e");
         let mut w = "backups/wal".to_string();
         resolve_folder(&mut w, base);
-        assert_eq!(PathBuf::from(w), base.join("backups/wal"));
+        assert_eq!(PathBuf::from(&w), base.join("backups/wal"));
+        assert_eq!(repository_of(&w), Some(base.join("backups")));
+        assert_eq!(repository_of("7301234567890123456"), None);
+        assert_eq!(repository_of("/srv/archive"), None, "not a repository's wal/ folder");
     }
 }

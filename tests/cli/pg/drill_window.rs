@@ -129,7 +129,9 @@ fn drill_on_a_recovery_window_restores_its_newest_moment_and_fails_on_a_gap() {
     // A segment missing in the middle: the window ends in a gap; the drill (naming the archive
     // folder this time) fails naming the segment, restores nothing, leaves nothing.
     fs::remove_file(wal.join(&middle)).unwrap();
-    fs::write(&cfg, config(&c, "archive/repo/wal")).unwrap();
+    // Without `repos`, the repository is the one whose wal/ folder is named.
+    fs::write(&cfg, config(&c, "archive/repo/wal").replace("repos = [\"archive/repo\"]\n", "")).unwrap();
+    assert!(!fs::read_to_string(&cfg).unwrap().contains("repos"));
     let junit = cwd.join("gap.xml");
     let (code, v) = drill(cwd, &["--config", s(&cfg), "--junit", s(&junit)]);
     assert_eq!(code, 1, "{v:#}");
