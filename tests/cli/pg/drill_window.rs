@@ -1,8 +1,9 @@
 //! `drill` on a recovery window (issue 13, items 6 and 7): a real cluster archives its WAL through
 //! `lastgood wal-archive`, `lastgood backup --base` starts the window, rows written after it prove
-//! that the drill restored the window's end and not the base backup; JSON and JUnit say which
-//! window and moment; a missing segment fails the drill naming it; an unknown window is a config
-//! error; nothing (server, instance folder, scratch database) is left behind.
+//! that the drill restored the window's end and not a base backup; JSON and JUnit say which
+//! window and moment; a missing segment fails the drill naming it (between base backups: the end
+//! still restored; after the newest: nothing restored); an unknown window is a config error;
+//! nothing (server, instance folder, scratch database) is left behind.
 
 use std::fs;
 use std::path::Path;
@@ -39,8 +40,8 @@ fn config(c: &Cluster, window: &str) -> String {
     format!(
         "[[database]]\nname = \"shop\"\nrepos = [\"archive/repo\"]\nwindow = \"{window}\"\nserver = \"{}\"\n\
          dbname = \"shop\"\nscratch_dir = \"scratch\"\nmax_age = \"1h\"\nmax_restore_time = \"10m\"\n\
-         min_rows = {{ orders = 200 }}\n[[database.check]]\nname = \"rows written after the base backup\"\n\
-         sql = \"SELECT count(*) = 100 FROM orders WHERE id > 100\"\n",
+         min_rows = {{ orders = 300 }}\n[[database.check]]\nname = \"rows written after the base backups\"\n\
+         sql = \"SELECT count(*) = 100 FROM orders WHERE id > 200\"\n",
         c.url("postgres")
     )
 }
@@ -68,6 +69,11 @@ fn drill_on_a_recovery_window_restores_its_newest_moment_and_fails_on_a_gap() {
     c.psql("shop", "INSERT INTO orders SELECT x, x FROM generate_series(101, 150) x");
     let middle = switch_and_archive(&c, &wal);
     c.psql("shop", "INSERT INTO orders SELECT x, x FROM generate_series(151, 200) x");
+    json(cwd, &["backup", "--base", "--live", &c.url("shop"), "--repo", s(&repo)]);
+    // Rows only the WAL after the newest base backup holds.
+    c.psql("shop", "INSERT INTO orders SELECT x, x FROM generate_series(201, 250) x");
+    let late = switch_and_archive(&c, &wal);
+    c.psql("shop", "INSERT INTO orders SELECT x, x FROM generate_series(251, 300) x");
     switch_and_archive(&c, &wal);
 
     let catalog = json(cwd, &["catalog", "--repo", s(&repo)]);
@@ -106,7 +112,7 @@ fn drill_on_a_recovery_window_restores_its_newest_moment_and_fails_on_a_gap() {
         "restore",
         "integrity_check",
         "min_rows orders",
-        "check rows written after the base backup",
+        "check rows written after the base backups",
         "drop scratch",
         "restore time (RTO)",
     ] {
@@ -126,9 +132,25 @@ fn drill_on_a_recovery_window_restores_its_newest_moment_and_fails_on_a_gap() {
     let err = fails(cwd, &["drill", "--repo", s(&repo), "--window", "no/such/wal"], 2);
     assert!(err.contains("no/such/wal"), "{err}");
 
-    // A segment missing in the middle: the window ends in a gap; the drill (naming the archive
-    // folder this time) fails naming the segment, restores nothing, leaves nothing.
+    // A segment missing between the two base backups: the end is still restored (from the newer
+    // one) and every data check passes, but the gap fails the drill, named with its segment.
     fs::remove_file(wal.join(&middle)).unwrap();
+    fs::write(&cfg, config(&c, &system)).unwrap();
+    let (code, v) = drill(cwd, &["--config", s(&cfg)]);
+    assert_eq!(code, 1, "{v:#}");
+    let failed = failed_checks(&v);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].starts_with("gaps:") && failed[0].contains(&middle), "{failed:?}");
+    let drilled = &v["databases"][0]["window"];
+    assert_eq!(to(&drilled["moment"]), to(&w["to"]), "{v:#}");
+    assert_eq!(drilled["gaps"].as_array().map(Vec::len), Some(1), "{v:#}");
+    assert_eq!(scratch_dbs(&c), "");
+    nothing_left(&scratch);
+
+    // A segment missing after the newest base backup: the window ends in a gap; the drill
+    // (naming the archive folder this time) fails naming the segment, restores nothing, leaves
+    // nothing.
+    fs::remove_file(wal.join(&late)).unwrap();
     // Without `repos`, the repository is the one whose wal/ folder is named.
     fs::write(&cfg, config(&c, "archive/repo/wal").replace("repos = [\"archive/repo\"]\n", "")).unwrap();
     assert!(!fs::read_to_string(&cfg).unwrap().contains("repos"));
@@ -136,16 +158,16 @@ fn drill_on_a_recovery_window_restores_its_newest_moment_and_fails_on_a_gap() {
     let (code, v) = drill(cwd, &["--config", s(&cfg), "--junit", s(&junit)]);
     assert_eq!(code, 1, "{v:#}");
     let failed = failed_checks(&v);
-    assert!(failed.iter().any(|f| f.starts_with("gaps:") && f.contains(&middle)), "{failed:?}");
-    assert!(failed.iter().any(|f| f.starts_with("restore:") && f.contains("gap")), "{failed:?}");
+    assert!(failed.iter().any(|f| f.starts_with("gaps:") && f.contains(&middle) && f.contains(&late)), "{failed:?}");
+    assert!(failed.iter().any(|f| f.starts_with("restore:") && f.contains(&late)), "{failed:?}");
     assert!(failed.iter().any(|f| f.starts_with("min_rows orders: not run")), "{failed:?}");
     let drilled = &v["databases"][0]["window"];
-    assert_eq!(drilled["gaps"].as_array().map(Vec::len), Some(1), "{v:#}");
+    assert_eq!(drilled["gaps"].as_array().map(Vec::len), Some(2), "{v:#}");
     assert!(drilled["moment"].is_null(), "{v:#}");
     let xml = fs::read_to_string(&junit).unwrap();
     let report = Report::deserialize_from_str(&xml).expect("valid JUnit XML");
     assert!(report.failures >= 2, "{xml}");
-    assert!(xml.contains(&middle) && xml.contains(&format!("recovery window {}", w["id"].as_str().unwrap())), "{xml}");
+    assert!(xml.contains(&late) && xml.contains(&format!("recovery window {}", w["id"].as_str().unwrap())), "{xml}");
     assert_eq!(scratch_dbs(&c), "");
     nothing_left(&scratch);
 }
