@@ -59,6 +59,21 @@ pub struct WindowDrilled {
 }
 
 impl WindowDrilled {
+    /// What a drill of `w` restored: `target` (its end), or nothing (`None`, a gap at the end).
+    fn of(w: &RecoveryWindow, target: Option<Target>, dbname: Option<String>) -> WindowDrilled {
+        WindowDrilled {
+            id: w.id.clone(),
+            system: w.system.clone(),
+            timeline: w.timeline,
+            from: w.window.from,
+            to: w.window.to,
+            gaps: w.window.gaps.clone(),
+            moment: target.map(|_| w.window.to),
+            target,
+            dbname,
+        }
+    }
+
     /// `recovery window ID at MOMENT` (or `… ending in a gap`).
     pub fn describe(&self) -> String {
         match self.moment {
@@ -118,38 +133,27 @@ pub(super) fn drill(
     rec.record("recovery window", t, Ok(w.describe()));
     report.rpo_seconds = Some(record_wal_age(spec, w, now, &mut rec, t));
     rec.record("gaps", t, gaps_check(w));
-    let end_gap = w.window.gap_at(w.window.to).cloned();
-    let moment = end_gap.is_none().then_some(w.window.to);
-    let target = moment.map(|m| w.window.transactions.map_or(Target::Time(m), |r| Target::AfterTxn(r.last)));
     let base = w.bases.iter().rev().find(|b| b.taken_at <= w.window.to).or(w.bases.first());
     if let Some(b) = base.and_then(|b| catalog.backups.iter().find(|x| x.id == b.id)) {
         verify_copies(b, &mut rec);
     }
-    let took = match (target, &end_gap) {
-        (Some(target), _) => restore_and_check(spec, catalog, w, target, now, &mut rec, out),
-        (None, gap) => {
-            let why = gap
-                .as_ref()
-                .map(|g| format!("gap from {} ({})", crate::time::show(g.from), g.reason))
-                .unwrap_or_default();
+    let (took, target) = match w.window.gap_at(w.window.to) {
+        None => {
+            // A time target stops only at a later record, which the newest commit has none of.
+            let target = w.window.transactions.map_or(Target::Time(w.window.to), |r| Target::AfterTxn(r.last));
+            (restore_and_check(spec, catalog, w, target, now, &mut rec, out), Some(target))
+        }
+        Some(g) => {
             let e = bad_input(format!(
-                "recovery window {} ends in a {why}: nothing after the gap can be restored, so its end is not drilled",
-                w.id
+                "recovery window {} ends in a gap from {} ({}): nothing after it can be restored, so the end is not drilled",
+                w.id,
+                crate::time::show(g.from),
+                g.reason
             ));
-            restore_failed(spec, &mut rec, Instant::now(), e.into())
+            (restore_failed(spec, &mut rec, Instant::now(), e.into()), None)
         }
     };
-    report.window = Some(WindowDrilled {
-        id: w.id.clone(),
-        system: w.system.clone(),
-        timeline: w.timeline,
-        from: w.window.from,
-        to: w.window.to,
-        gaps: w.window.gaps.clone(),
-        moment,
-        target,
-        dbname: spec.dbname.clone(),
-    });
+    report.window = Some(WindowDrilled::of(w, target, spec.dbname.clone()));
     finish(spec, report, took, rec)
 }
 
