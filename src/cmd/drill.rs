@@ -1,4 +1,5 @@
-//! `lastgood drill`: unattended restore drills for CI, from a TOML config or flags.
+//! `lastgood drill`: unattended restore drills for CI, from a TOML config or flags: of the newest
+//! backup of each database, or of a recovery window to its newest moment (`--window`, `window =`).
 
 use std::path::PathBuf;
 
@@ -37,6 +38,17 @@ pub struct Args {
     /// created and dropped again; a database's `server` in the config wins.
     #[arg(long, value_name = "URL")]
     pub scratch_url: Option<String>,
+    /// Drill a recovery window instead of file backups: the cluster's system identifier, the
+    /// window's id, or its WAL archive folder; restored to its newest moment.
+    #[arg(long, value_name = "ID|DIR")]
+    pub window: Option<String>,
+    /// A window: the database of the recovered cluster to check (default: the one --scratch-url
+    /// names).
+    #[arg(long, value_name = "NAME")]
+    pub dbname: Option<String>,
+    /// A window: the folder the throwaway recovery instance is unpacked in.
+    #[arg(long, value_name = "DIR", env = "LASTGOOD_SCRATCH_DIR")]
+    pub scratch_dir: Option<PathBuf>,
     /// Also write a JUnit XML report here.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -68,6 +80,9 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
                 if db.server.is_none() {
                     db.server = args.scratch_url.clone();
                 }
+                if db.scratch_dir.is_none() {
+                    db.scratch_dir = args.scratch_dir.clone();
+                }
             }
             cfg.databases
         }
@@ -87,6 +102,9 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
                 .map(|(i, sql)| SqlCheck { name: format!("{}", i + 1), sql: sql.clone() })
                 .collect(),
             server: args.scratch_url.clone(),
+            window: args.window.clone(),
+            dbname: args.dbname.clone(),
+            scratch_dir: args.scratch_dir.clone(),
         }],
     };
     if specs.is_empty() {
@@ -110,10 +128,10 @@ fn render(reports: &[DatabaseReport]) -> String {
     let mut s = String::new();
     for r in reports {
         s.push_str(&format!(
-            "{} {}  backup {}  RPO {}  RTO {}\n",
+            "{} {}  {}  RPO {}  RTO {}\n",
             if r.ok { "PASS" } else { "FAIL" },
             r.name,
-            r.backup_id.as_deref().unwrap_or("-"),
+            if r.window.is_some() { r.drilled() } else { format!("backup {}", r.backup_id.as_deref().unwrap_or("-")) },
             r.rpo_seconds.map(|s| crate::output::human_age(chrono::TimeDelta::seconds(s))).unwrap_or("-".into()),
             r.rto_seconds.map(|s| format!("{s:.2}s")).unwrap_or("-".into()),
         ));

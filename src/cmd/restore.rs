@@ -85,6 +85,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<i32> {
         scratch_dir: args.scratch_dir.clone(),
         live: args.live.clone(),
         scratch_url: args.scratch_url.clone(),
+        database: None,
     };
     let request = |why: String, only_copy| RestoreArgs {
         why,

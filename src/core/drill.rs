@@ -13,6 +13,10 @@
 //! the scratch database) is removed afterwards, on success and on failure alike, and nothing is
 //! written anywhere else.
 //!
+//! A database may instead name a recovery window (`window`: the cluster's system identifier, the
+//! window's id, or its WAL archive folder): the window is restored to its newest moment, checked
+//! alike and timed; RPO = now − its newest archived commit; a gap fails the drill (`window.rs`).
+//!
 //! Config (TOML), every key optional but `name`; unknown keys are errors with their line:
 //! ```toml
 //! [[database]]
@@ -25,6 +29,10 @@
 //! integrity_check = true                  # default true
 //! server = "postgres://user@db-host/postgres"  # pg_dump archives: where scratch is created
 //! min_rows = { orders = 1000 }
+//! # instead of file backups, a recovery window (PostgreSQL: base backups and the WAL archive):
+//! # window = "7301234567890123456"       # system identifier, window id, or the WAL archive folder
+//! # dbname = "shop"                       # the database of the cluster to check (default: server's)
+//! # scratch_dir = "/var/tmp/lastgood"     # where the throwaway instance is unpacked
 //! [[database.check]]
 //! name = "no negative amounts"
 //! sql = "SELECT count(*) = 0 FROM orders WHERE amount < 0"
@@ -43,6 +51,8 @@ use crate::core::probe::{self, ProbeWith};
 use crate::engine::{Database, ProbeMode, QueryProblem, registry, truth};
 use crate::error::{bad_input, usage};
 use crate::output::Output;
+
+mod window;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +86,17 @@ pub struct DatabaseSpec {
     /// is created and dropped again.
     #[serde(default)]
     pub server: Option<String>,
+    /// A recovery window instead of file backups: the cluster's system identifier, the window's
+    /// id, or its WAL archive folder (relative to the config file) — see `window.rs`.
+    #[serde(default)]
+    pub window: Option<String>,
+    /// A window: the database of the recovered cluster that is copied and checked (default: the
+    /// one `server` names).
+    #[serde(default)]
+    pub dbname: Option<String>,
+    /// A window: the folder the throwaway instance is unpacked in (default: `--scratch-dir`).
+    #[serde(default)]
+    pub scratch_dir: Option<PathBuf>,
 }
 
 fn yes() -> bool {
@@ -123,6 +144,12 @@ impl DrillConfig {
                     *r = base.join(&*r);
                 }
             }
+            if let Some(d) = db.scratch_dir.as_mut().filter(|d| d.is_relative()) {
+                *d = base.join(&*d);
+            }
+            if let Some(w) = db.window.as_mut() {
+                window::resolve_folder(w, base);
+            }
         }
         Ok(cfg)
     }
@@ -152,10 +179,22 @@ pub struct DatabaseReport {
     /// What the operator should know though no check failed: a taken-at in the future, several
     /// newest backups with one taken-at.
     pub warnings: Vec<String>,
+    /// A window drill: which window, and the moment restored (`backup_id` is then the window's
+    /// id, `backup_path` its WAL archive folder, `taken_at` its end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<window::WindowDrilled>,
     pub ok: bool,
 }
 
 impl DatabaseReport {
+    /// What was drilled, for messages: `backup ID`, or `recovery window ID at MOMENT`.
+    pub fn drilled(&self) -> String {
+        match &self.window {
+            Some(w) => w.describe(),
+            None => format!("backup {}", self.backup_id.as_deref().unwrap_or("(none)")),
+        }
+    }
+
     /// A failed report with nothing in it yet.
     fn empty(name: &str) -> DatabaseReport {
         DatabaseReport {
@@ -167,6 +206,7 @@ impl DatabaseReport {
             rto_seconds: None,
             checks: Vec::new(),
             warnings: Vec::new(),
+            window: None,
             ok: false,
         }
     }
@@ -197,17 +237,18 @@ impl Recorder {
 /// Drills one database. Errors only for a usage error (no repository given); a repository that
 /// cannot be read is a failed `repositories` check, and everything about the backup itself is a
 /// failed check in the report, so the JUnit report always says what failed.
+/// A database naming a window is drilled by `window::drill`; errors there also for a window no
+/// repository holds (`Usage`, naming it).
 pub fn drill(spec: &DatabaseSpec, now: DateTime<Utc>, out: &Output) -> Result<DatabaseReport> {
     let mut rec = Recorder { checks: Vec::new() };
     let t = Instant::now();
-    let catalog = match Catalog::scan(&spec.repos, out) {
+    let catalog = match scan(spec, &mut rec, t, out)? {
         Ok(c) => c,
-        Err(e) if crate::error::classify(&e).is_some_and(|f| f.kind == crate::error::Kind::Usage) => return Err(e),
-        Err(e) => {
-            rec.record("repositories", t, Err(e));
-            return Ok(DatabaseReport { checks: rec.checks, ..DatabaseReport::empty(&spec.name) });
-        }
+        Err(failed) => return Ok(failed),
     };
+    if let Some(w) = &spec.window {
+        return window::drill(spec, w, &catalog, now, rec, out);
+    }
     let mine: Vec<&Backup> = catalog.backups.iter().filter(|b| belongs(spec, b)).collect();
     let mut report = DatabaseReport::empty(&spec.name);
     let t = Instant::now();
@@ -226,6 +267,41 @@ pub fn drill(spec: &DatabaseSpec, now: DateTime<Utc>, out: &Output) -> Result<Da
         rec.record("copies", t, check_copies(newest, &mine, n, &passed));
     }
     let took = restore_and_check(spec, &catalog, newest, &mut rec, out);
+    finish(spec, report, took, rec)
+}
+
+/// Scans the database's repositories (none given: the repository of the WAL archive folder its
+/// `window` names): a catalog, or (`Err`) the failed report saying why. Errors: `Usage` (no
+/// repository given).
+fn scan(
+    spec: &DatabaseSpec,
+    rec: &mut Recorder,
+    t: Instant,
+    out: &Output,
+) -> Result<std::result::Result<Catalog, DatabaseReport>> {
+    let repos = match (&spec.repos[..], spec.window.as_deref().and_then(window::repository_of)) {
+        ([], Some(r)) => vec![r],
+        _ => spec.repos.clone(),
+    };
+    match Catalog::scan(&repos, out) {
+        Ok(c) => Ok(Ok(c)),
+        Err(e) if crate::error::classify(&e).is_some_and(|f| f.kind == crate::error::Kind::Usage) => Err(e),
+        Err(e) => {
+            rec.record("repositories", t, Err(e));
+            let checks = std::mem::take(&mut rec.checks);
+            Ok(Err(DatabaseReport { checks, ..DatabaseReport::empty(&spec.name) }))
+        }
+    }
+}
+
+/// Records the RTO (`took`: restore plus checks, when the restore succeeded) against
+/// `max_restore_time` and closes the report.
+fn finish(
+    spec: &DatabaseSpec,
+    mut report: DatabaseReport,
+    took: Option<Duration>,
+    mut rec: Recorder,
+) -> Result<DatabaseReport> {
     let restored = took.is_some();
     let rto = took.unwrap_or_default();
     if restored {
@@ -491,13 +567,17 @@ pub fn junit(reports: &[DatabaseReport]) -> Result<String> {
     let mut report = Report::new("lastgood drill");
     for db in reports {
         let mut suite = TestSuite::new(format!("drill {}", db.name));
+        if let Some(w) = &db.window {
+            suite.add_property(quick_junit::Property::new("recovery window", w.id.as_str()));
+            let moment = w.moment.map_or("none (the window ends in a gap)".to_string(), |m| m.to_rfc3339());
+            suite.add_property(quick_junit::Property::new("moment", moment));
+        }
         for c in &db.checks {
             let status = if c.ok {
                 TestCaseStatus::success()
             } else {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                let backup = db.backup_id.as_deref().unwrap_or("(none)");
-                s.set_message(format!("backup {backup}: {}: {}", c.name, c.message));
+                s.set_message(format!("{}: {}: {}", db.drilled(), c.name, c.message));
                 s
             };
             let mut case = TestCase::new(c.name.clone(), status);

@@ -547,6 +547,9 @@ pub struct RestoreTarget {
     pub live: Option<String>,
     /// `--scratch-url`: exactly this database (PostgreSQL).
     pub scratch_url: Option<String>,
+    /// A recovery window: the database of the recovered cluster whose tables are copied, when
+    /// not live's (a drill's `dbname`).
+    pub database: Option<String>,
 }
 
 /// A restore as the core asks an engine for it (`Engine::plan_restore`).

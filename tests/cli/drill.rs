@@ -347,6 +347,26 @@ fn a_drill_config_with_an_unknown_key_names_the_line_and_key() {
     assert!(err.contains("line 5") && err.contains("require_copys"), "{err}");
 }
 
+#[test]
+fn a_drill_config_naming_a_window_no_repository_holds_is_a_config_error_naming_it() {
+    let dir = tempdir();
+    let r = repos(dir.path(), 1);
+    let live = dir.path().join("live.db");
+    sqlite3(&live, "CREATE TABLE t(id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);");
+    assert!(backup(dir.path(), &live, &r, &[]).status.success());
+    let cfg = dir.path().join("drill.toml");
+    let text = format!("[[database]]\nname = \"shop\"\nrepos = [\"{}\"]\nwindow = \"7301234567890123456\"\n", s(&r[0]));
+    std::fs::write(&cfg, text).unwrap();
+    let err = fails(dir.path(), &["drill", "--config", s(&cfg)], 2);
+    assert!(err.contains("7301234567890123456") && err.contains("shop"), "{err}");
+    let err = fails(dir.path(), &["drill", "--repo", s(&r[0]), "--window", "backups/wal"], 2);
+    assert!(err.contains("backups/wal"), "{err}");
+    // `match` is for file backups.
+    std::fs::write(&cfg, "[[database]]\nname = \"shop\"\nwindow = \"1\"\nmatch = \"shop-*\"\n").unwrap();
+    let err = fails(dir.path(), &["drill", "--repo", s(&r[0]), "--config", s(&cfg)], 2);
+    assert!(err.contains("match"), "{err}");
+}
+
 fn sha256_hex(p: &Path) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(std::fs::read(p).unwrap()))

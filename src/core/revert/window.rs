@@ -82,6 +82,7 @@ pub fn restore(catalog: &Catalog, req: WindowSides<'_>, out: &Output) -> Result<
             scratch_dir: req.scratch_dir.clone(),
             live: Some(req.live.to_string()),
             scratch_url: None,
+            database: None,
         },
         force: false,
         jobs: 2,

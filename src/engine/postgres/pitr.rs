@@ -14,12 +14,13 @@
 //! instance replays the log to
 //! `recovery_target_time` (inclusive) or `recovery_target_xid` (`before` = not inclusive,
 //! `after` = inclusive) on the window's timeline, and pauses there (`pg_get_wal_replay_pause_state()
-//! = 'paused'`). The selected tables (every user table without `--tables`) of live's database are
-//! then copied from the paused instance into a new scratch database on live's server: their
-//! schema and sequence values dumped over its socket (`pg_dump -Fc --exclude-table-data`) and
-//! restored by the pg_dump archive restore (`restore.rs`), which brings their keys, indexes and
-//! constraints, and their rows piped straight between the two servers by binary COPY, in
-//! parallel per table and across key ranges (`copy.rs`), between the schema's two halves. The instance is stopped and its folder removed
+//! = 'paused'`). The selected tables (every user table without `--tables`) of live's database (or
+//! of `RestoreTarget::database`, a drill's `dbname`) are then copied from the paused instance
+//! into a new scratch database on live's server: their schema and sequence values dumped over
+//! its socket (`pg_dump -Fc --exclude-table-data`) and restored by the pg_dump archive restore
+//! (`restore.rs`), which brings their keys, indexes and constraints, and their rows piped
+//! straight between the two servers by binary COPY, in parallel per table and across key ranges
+//! (`copy.rs`), between the schema's two halves. The instance is stopped and its folder removed
 //! afterwards, on any error and on Ctrl-C (`instance.rs`).
 //!
 //! Errors while replaying: recovery that ends before the target (the archive lacks WAL past a
@@ -202,7 +203,7 @@ impl PitrPlan {
         let facts = base.base.clone().ok_or_else(|| bad_input(format!("backup {} is not a base backup", base.id)))?;
         let bin = tools::server_bin(&facts.version)?;
         let (server, explicit, live_db) = server_for_restore(target.live.as_deref(), target.scratch_url.as_deref())?;
-        let database = live_db.clone().ok_or_else(|| {
+        let database = target.database.clone().or_else(|| live_db.clone()).ok_or_else(|| {
             usage("restoring to a moment of a recovery window needs --live: its database is the one whose tables are copied")
                 .hint("pass --live postgres://…/dbname (scratch goes on its server, or on --scratch-url)")
         })?;

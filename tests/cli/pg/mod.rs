@@ -12,6 +12,7 @@ mod catalog;
 mod connection;
 mod diff;
 mod drill;
+mod drill_window;
 mod engine;
 mod history;
 mod incidents;
