@@ -4,8 +4,8 @@
 //! Each table's rows go as one `COPY … TO STDOUT` on the source, piped into `COPY … FROM STDIN`
 //! on the target, in PostgreSQL's binary format when both servers are of the same major version
 //! (no text to print and parse; binary COPY is defined per major version), else in text. A big
-//! table (at least `SPLIT_BYTES` on disk) with a one-column integer primary key is cut into
-//! `workers` key ranges copied side by side, and tables are copied side by side over `workers`
+//! table (at least `SPLIT_BYTES` on disk) is cut into `workers` ranges of its blocks copied side
+//! by side (TID range scans, PostgreSQL 14 and later: each part reads only its blocks), and tables are copied side by side over `workers`
 //! pairs of connections, biggest first, so even one big table keeps more than one core of each
 //! server busy. The schema (tables before, keys, indexes and constraints after) is the pg_dump
 //! archive restore's job (`restore.rs`); this module moves rows only.
@@ -29,12 +29,12 @@ use crate::engine::quote_ident;
 use crate::error::{bad_input, environment};
 use crate::output::Output;
 
-/// Tables at least this big on disk are copied in key ranges side by side.
+/// Tables at least this big on disk are copied in block ranges side by side.
 const SPLIT_BYTES: i64 = 8 << 20;
 /// Bytes read from the source before they are written to the target.
 const CHUNK: usize = 256 << 10;
 
-/// One `COPY` pair: a whole table or one key range of it.
+/// One `COPY` pair: a whole table or one block range of it.
 struct Part {
     table: usize,
     /// `COPY (…) TO STDOUT` on the source.
@@ -60,11 +60,12 @@ pub fn copy_rows(
     }
     let workers = workers.max(1);
     let mut src = from.connect()?;
-    let binary = major(&mut src, from)? == major(&mut to.connect()?, to)?;
+    let source_major = major(&mut src, from)?;
+    let binary = source_major == major(&mut to.connect()?, to)?;
     let format = if binary { " (FORMAT binary)" } else { "" };
     let mut parts = Vec::new();
     for (i, (schema, name)) in tables.iter().enumerate() {
-        parts.extend(plan_table(&mut src, from, i, schema, name, workers, format)?);
+        parts.extend(plan_table(&mut src, from, i, schema, name, workers, source_major >= 14, format)?);
     }
     drop(src);
     parts.sort_by_key(|p| std::cmp::Reverse(p.bytes));
@@ -107,8 +108,10 @@ fn major(client: &mut postgres::Client, conn: &PgConn) -> Result<i32> {
     Ok(v.trim().parse::<i32>().unwrap_or(0) / 10000)
 }
 
-/// The parts one table is copied in: its stored columns, and key ranges when it is big and has
-/// a one-column integer primary key.
+/// The parts one table is copied in: its stored columns, and ranges of its blocks when it is big
+/// and the source reads block ranges (`tid_ranges`: a TID range scan, PostgreSQL 14 and later,
+/// reads only the blocks asked for, where a key range would scan the whole table per part).
+#[allow(clippy::too_many_arguments)]
 fn plan_table(
     src: &mut postgres::Client,
     from: &PgConn,
@@ -116,18 +119,15 @@ fn plan_table(
     schema: &str,
     name: &str,
     workers: usize,
+    tid_ranges: bool,
     format: &str,
 ) -> Result<Vec<Part>> {
     let qualified = format!("{}.{}", quote_ident(schema), quote_ident(name));
     let facts = src
         .query_opt(
-            "SELECT pg_relation_size(c.oid), \
+            "SELECT pg_relation_size(c.oid), current_setting('block_size')::int8, \
                (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a \
                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''), \
-               (SELECT quote_ident(a.attname) FROM pg_index i \
-                  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
-                 WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnkeyatts = 1 \
-                   AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)), \
                c.relkind = 'p' \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
@@ -135,7 +135,7 @@ fn plan_table(
         )
         .map_err(|e| from.classify(e, "reading the tables of"))?
         .ok_or_else(|| bad_input(format!("table {qualified} is not an ordinary table of the recovery instance")))?;
-    let (bytes, columns, key): (i64, Option<String>, Option<String>) = (facts.get(0), facts.get(1), facts.get(2));
+    let (bytes, block, columns): (i64, i64, Option<String>) = (facts.get(0), facts.get(1), facts.get(2));
     if facts.get::<_, bool>(3) {
         return Ok(Vec::new()); // a partitioned table holds no rows of its own: its partitions do
     }
@@ -146,23 +146,18 @@ fn plan_table(
         return Ok(vec![Part { table, out, into, bytes }]);
     };
     let into = format!("COPY {qualified} ({columns}) FROM STDIN{format}");
-    let whole =
-        || Part { table, out: format!("COPY {qualified} ({columns}) TO STDOUT{format}"), into: into.clone(), bytes };
-    let (Some(key), true) = (key, workers > 1 && bytes >= SPLIT_BYTES) else {
-        return Ok(vec![whole()]);
-    };
-    let range = src
-        .query_one(&format!("SELECT min({key})::int8, max({key})::int8 FROM ONLY {qualified}"), &[])
-        .map_err(|e| from.classify(e, "reading the key range of a table of"))?;
-    let (Some(lo), Some(hi)): (Option<i64>, Option<i64>) = (range.get(0), range.get(1)) else {
-        return Ok(vec![whole()]);
-    };
-    Ok(key_ranges(lo, hi, workers)
+    let blocks = bytes / block.max(1);
+    if !(tid_ranges && workers > 1 && bytes >= SPLIT_BYTES && blocks > 1) {
+        let out = format!("COPY {qualified} ({columns}) TO STDOUT{format}");
+        return Ok(vec![Part { table, out, into, bytes }]);
+    }
+    // The last range is open: blocks added after the size was read still go.
+    Ok(ranges(0, blocks - 1, workers)
         .into_iter()
         .map(|(a, b)| {
             let cond = match b {
-                Some(b) => format!("{key} >= {a} AND {key} < {b}"),
-                None => format!("{key} >= {a}"),
+                Some(b) => format!("ctid >= '({a},0)'::tid AND ctid < '({b},0)'::tid"),
+                None => format!("ctid >= '({a},0)'::tid"),
             };
             Part {
                 table,
@@ -174,9 +169,9 @@ fn plan_table(
         .collect())
 }
 
-/// `n` ranges `[a, b)` covering the keys `lo..=hi` (the last one open: `[a, ∞)`), about equally
-/// wide; fewer when there are fewer keys than ranges.
-fn key_ranges(lo: i64, hi: i64, n: usize) -> Vec<(i64, Option<i64>)> {
+/// `n` ranges `[a, b)` covering `lo..=hi` (the last one open: `[a, ∞)`), about equally wide;
+/// fewer when there are fewer numbers than ranges.
+fn ranges(lo: i64, hi: i64, n: usize) -> Vec<(i64, Option<i64>)> {
     let span = hi as i128 - lo as i128 + 1;
     let n = (n as i128).clamp(1, span.max(1));
     let cut = |k: i128| (lo as i128 + span * k / n) as i64;
@@ -256,14 +251,14 @@ fn rejected(target: &PgConn, e: postgres::Error, copy: &str) -> anyhow::Error {
 
 #[cfg(test)]
 mod tests {
-    use super::key_ranges;
+    use super::ranges;
 
     #[test]
-    fn key_ranges_cover_every_key_once() {
-        assert_eq!(key_ranges(1, 100, 2), vec![(1, Some(51)), (51, None)]);
-        assert_eq!(key_ranges(5, 5, 4), vec![(5, None)]);
-        assert_eq!(key_ranges(1, 3, 8), vec![(1, Some(2)), (2, Some(3)), (3, None)]);
-        let r = key_ranges(i64::MIN, i64::MAX, 3);
+    fn ranges_cover_every_number_once() {
+        assert_eq!(ranges(1, 100, 2), vec![(1, Some(51)), (51, None)]);
+        assert_eq!(ranges(5, 5, 4), vec![(5, None)]);
+        assert_eq!(ranges(1, 3, 8), vec![(1, Some(2)), (2, Some(3)), (3, None)]);
+        let r = ranges(i64::MIN, i64::MAX, 3);
         assert_eq!((r[0].0, r.len(), r[2].1), (i64::MIN, 3, None));
         assert!(r.windows(2).all(|w| w[0].1 == Some(w[1].0) && w[0].0 < w[1].0));
     }

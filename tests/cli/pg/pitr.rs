@@ -71,7 +71,7 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
     c.create_db("shop");
     c.psql("shop", "CREATE TABLE t(id int PRIMARY KEY, v text NOT NULL, n int); CREATE INDEX t_v ON t(v);");
     c.psql("shop", "INSERT INTO t SELECT x, 'ok', x FROM generate_series(1, 50) x");
-    // A table big enough to be copied in key ranges side by side, with a generated column
+    // A table big enough to be copied in block ranges side by side, with a generated column
     // (never copied: computed again by the scratch server) and a dropped one.
     c.psql(
         "shop",
@@ -169,7 +169,7 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
     assert_eq!(indexes.trim(), "t_pkey,t_v");
     assert!(!leftover.exists(), "the dead run's folder is removed");
     nothing_left(&scratch);
-    // The big table, copied in key ranges: the same rows, the generated column computed again.
+    // The big table, copied in block ranges: the same rows, the generated column computed again.
     let live = c.url("shop");
     let r = json(
         c.dir.path(),
