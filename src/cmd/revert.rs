@@ -52,7 +52,8 @@ pub struct Args {
     #[arg(long, value_name = "XID", conflicts_with_all = ["base", "damaged", "base_txn", "damaged_txn"])]
     pub txn: Option<u64>,
     /// With --damaged-txn: an incident of several transactions, base restored just before
-    /// this one.
+    /// this one. As between two backups, name the columns (or --all-columns), and inserted rows
+    /// are removed only with --kinds: other transactions lie between the two sides.
     #[arg(long, value_name = "XID", requires = "damaged_txn", conflicts_with_all = ["base", "damaged"])]
     pub base_txn: Option<u64>,
     /// With --base-txn: damaged restored just after this one.
@@ -120,12 +121,19 @@ pub struct Args {
     pub show: usize,
 }
 
+/// Whether base and damaged are exactly one transaction apart (`--txn X`, or `--base-txn X
+/// --damaged-txn X`): then every column and all three kinds are the default, since nothing but
+/// that transaction lies between them.
+fn one_transaction(args: &Args) -> bool {
+    args.txn.is_some() || (args.base_txn.is_some() && args.base_txn == args.damaged_txn)
+}
+
 pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
     if args.sql && ctx.out.json {
         return Err(usage("--sql and --json cannot be combined").into());
     }
     let window_mode = args.txn.is_some() || args.base_txn.is_some();
-    if !window_mode && args.columns.is_none() && !args.all_columns {
+    if !one_transaction(args) && args.columns.is_none() && !args.all_columns {
         return Err(usage("revert needs --columns C,… or --all-columns: between two backups the difference also holds every legitimate edit made between them")
             .hint("the plan counts the changed cells per column: run it with --all-columns first to choose")
             .into());
@@ -197,10 +205,10 @@ fn revert_with(args: &Args, ctx: &Context, restored: Option<&Restored>) -> Resul
         Some(r) => r.span.clone(),
         None => span(args, ctx),
     };
-    let kinds = match (&args.kinds, restored) {
-        (Some(k), _) => k.clone(),
-        (None, None) => vec![KindName::Updated, KindName::Deleted],
-        (None, Some(_)) => vec![KindName::Updated, KindName::Deleted, KindName::Inserted],
+    let kinds = match &args.kinds {
+        Some(k) => k.clone(),
+        None if one_transaction(args) => vec![KindName::Updated, KindName::Deleted, KindName::Inserted],
+        None => vec![KindName::Updated, KindName::Deleted],
     };
     let request = RevertRequest {
         kinds: Kinds::from_names(&kinds),

@@ -102,11 +102,12 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
     let xid = xid.trim().to_string();
     let damaged = rows_of(&c, "shop");
     // Later writes: new rows, another column of a damaged row, and a damaged cell edited again.
-    c.psql(
+    let later_xid = c.psql(
         "shop",
-        "INSERT INTO t SELECT x, 'ok', x FROM generate_series(72, 75) x; UPDATE t SET n = 99 WHERE id = 5;
-         UPDATE t SET v = 'fixed' WHERE id = 7",
+        "BEGIN; SELECT txid_current(); INSERT INTO t SELECT x, 'ok', x FROM generate_series(72, 75) x;
+         UPDATE t SET n = 99 WHERE id = 5; UPDATE t SET v = 'fixed' WHERE id = 7; COMMIT;",
     );
+    let later_xid = later_xid.trim().to_string();
     switch_and_archive(&c, &wal);
 
     // The catalog: both base backups as points, one window with no gap.
@@ -290,6 +291,31 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
     let out = Command::new("sh").arg("-c").arg(&undo).current_dir(c.dir.path()).env("PATH", path).output().unwrap();
     assert!(out.status.success(), "{undo}: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(rows_of(&c, "shop"), live_before, "{undo}");
+    nothing_left(&scratch);
+
+    // --base-txn X --damaged-txn Y: the sides are more than one transaction apart, so the
+    // columns must be named, and the rows inserted between them are kept by default. The span
+    // holds the later edit of id 7 too: reverting v writes 'ok' over it, as the plan shows.
+    let between = ["revert", "--base-txn", &xid, "--damaged-txn", &later_xid, "--repo", s(&repo), "--live", &live];
+    let between = [&between[..], &["--tables", "t", "--scratch-dir", s(&scratch)]].concat();
+    let err = fails(c.dir.path(), &between, 2);
+    assert!(err.contains("--columns"), "{err}");
+    let out = lastgood(c.dir.path()).args(&between).args(["--columns", "v", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut changed: Vec<i64> =
+        lines.iter().filter(|v| v["type"] == "change").map(|v| v["key"]["id"].as_i64().unwrap()).collect();
+    changed.sort();
+    assert_eq!(changed, (1..=40).collect::<Vec<i64>>(), "{lines:#?}");
+    assert!(!lines.iter().any(|v| v["type"] == "conflict"), "{lines:#?}");
+    let end = lines.iter().find(|v| v["type"] == "end").unwrap();
+    assert!(
+        end["span"]["between"].as_str().unwrap().contains(&format!("transactions {xid} to {later_xid}")),
+        "{end:#}"
+    );
+    assert_eq!(rows_of(&c, "shop"), live_before, "a dry run writes nothing");
+    assert_eq!(scratch_dbs(), dbs_before, "both sides' scratch databases are dropped");
     nothing_left(&scratch);
 
     // revert --txn --apply killed outright once the first side is in scratch (the instance
