@@ -256,6 +256,13 @@ impl Instance {
         fs::write(&auto, text)?;
         fs::write(self.data.join("recovery.signal"), "")?;
         fs::set_permissions(&self.data, fs::Permissions::from_mode(0o700))?;
+        // Replaying a CREATE TABLESPACE links `pg_tblspc/<oid>` to the location the record
+        // names: production's own folder on this host, which the instance would then write
+        // into. A closed `pg_tblspc` makes that replay fail instead (the backups restored here
+        // hold no tablespaces, so nothing else is ever written there).
+        let tblspc = self.data.join("pg_tblspc");
+        fs::create_dir_all(&tblspc)?;
+        fs::set_permissions(&tblspc, fs::Permissions::from_mode(0o500))?;
         self.run_as.hand_over(&self.folder)?;
         if let Some(u) = &self.run_as.os_user {
             if !self.run_as.can("-w", &self.data) {

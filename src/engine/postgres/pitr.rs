@@ -427,6 +427,14 @@ impl PitrPlan {
             ))
             .into();
         }
+        if log.contains("pg_tblspc") && (log.contains("Permission denied") || log.contains("could not create")) {
+            return bad_input(format!(
+                "the WAL before {target} creates a tablespace (CREATE TABLESPACE after base backup {}): replaying it would write into that tablespace's folder on this host, which may be production's; the recovery instance stopped (server log: {tail})",
+                self.base_backup.id
+            ))
+            .hint("restore from a base backup taken after the tablespace was created, or restore to a moment before it")
+            .into();
+        }
         if log.contains("before consistent recovery point") {
             return bad_input(format!(
                 "{target} is before base backup {}'s end, where its data becomes consistent (server log: {tail})",

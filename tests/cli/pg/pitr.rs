@@ -394,3 +394,67 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
     assert!(err.contains("WAL archive ends before"), "{err}");
     nothing_left(&scratch);
 }
+
+/// A tablespace created after the base backup: replaying its CREATE TABLESPACE would link the
+/// instance to the tablespace's folder on this host — production's — so the restore fails, one
+/// clear line, and that folder is left exactly as it was.
+#[test]
+fn replay_never_writes_into_a_tablespace_folder_created_after_the_base_backup() {
+    let c = cluster_or_skip!();
+    let repo = c.dir.path().join("archive").join("repo");
+    let wal = repo.join("wal");
+    fs::create_dir_all(repo.join("base")).unwrap();
+    c.give_to_server_user(&c.dir.path().join("archive"));
+    let bin = assert_cmd::cargo::cargo_bin("lastgood");
+    let command = format!("{} wal-archive %p %f --repo {}", bin.display(), s(&repo));
+    c.restart_with(&[("archive_mode", "on"), ("archive_command", &command)]);
+    let scratch = c.dir.path().join("scratch");
+    c.create_db("shop");
+    c.psql("shop", "CREATE TABLE t(id int PRIMARY KEY, v text NOT NULL, n int)");
+    c.psql("shop", "INSERT INTO t SELECT x, 'ok', x FROM generate_series(1, 50) x");
+    base_backup(&c, &repo.join("base/tar"), &["-Ft"]);
+    let place = c.dir.path().join("production-tablespace");
+    fs::create_dir_all(&place).unwrap();
+    c.give_to_server_user(&place);
+    c.psql("shop", &format!("CREATE TABLESPACE far LOCATION '{}'", s(&place)));
+    c.psql(
+        "shop",
+        "CREATE TABLE t2(id int PRIMARY KEY) TABLESPACE far; INSERT INTO t2 SELECT generate_series(1, 1000)",
+    );
+    c.psql("postgres", "CHECKPOINT");
+    let listing = |dir: &Path| -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap().flatten() {
+                let m = fs::symlink_metadata(e.path()).unwrap();
+                if m.is_dir() {
+                    stack.push(e.path());
+                }
+                out.push((e.path().display().to_string(), if m.is_file() { m.len() } else { 0 }));
+            }
+        }
+        out.sort();
+        out
+    };
+    let mtimes = |dir: &Path| -> Vec<std::time::SystemTime> {
+        listing(dir).iter().map(|(p, _)| fs::symlink_metadata(p).unwrap().modified().unwrap()).collect()
+    };
+    std::thread::sleep(Duration::from_millis(1100));
+    let t = server_now(&c);
+    std::thread::sleep(Duration::from_millis(1100));
+    c.psql("shop", "UPDATE t SET v = 'bad'");
+    switch_and_archive(&c, &wal);
+    c.psql("postgres", "CHECKPOINT");
+    let (before, before_times) = (listing(&place), mtimes(&place));
+    assert!(!before.is_empty());
+
+    let live = c.url("shop");
+    let args =
+        ["restore", "--repo", s(&repo), "--tables", "t", "--live", &live, "--scratch-dir", s(&scratch), "--at", &t];
+    let err = fails(c.dir.path(), &args, 3);
+    assert!(err.contains("creates a tablespace") && err.lines().count() <= 2, "{err}");
+    assert_eq!(listing(&place), before, "the tablespace folder is as it was");
+    assert_eq!(mtimes(&place), before_times, "nothing in it was written");
+    nothing_left(&scratch);
+}
