@@ -133,6 +133,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<i32> {
         return Err(usage("--sql and --json cannot be combined").into());
     }
     let window_mode = args.txn.is_some() || args.base_txn.is_some();
+    if let (Some(a), Some(b)) = (args.base_txn, args.damaged_txn)
+        && a > b
+    {
+        return Err(usage(format!(
+            "--base-txn {a} is newer than --damaged-txn {b}: base is taken just before the first transaction of the incident, damaged just after its last"
+        ))
+        .into());
+    }
     if !one_transaction(args) && args.columns.is_none() && !args.all_columns {
         return Err(usage("revert needs --columns C,… or --all-columns: between two backups the difference also holds every legitimate edit made between them")
             .hint("the plan counts the changed cells per column: run it with --all-columns first to choose")
