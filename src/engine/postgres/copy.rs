@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use anyhow::Result;
 
 use super::conn::PgConn;
-use super::load::LoadedTable;
+use super::load::{LoadedTable, rejected};
 use crate::engine::quote_ident;
 use crate::error::{bad_input, environment};
 use crate::output::Output;
@@ -234,19 +234,6 @@ fn copy_part(
         progress(n as u64);
     }
     writer.finish().map_err(|e| rejected(to, e, &part.into))
-}
-
-/// A server error while loading: rejected rows are bad input, a lost connection is the
-/// environment's.
-fn rejected(target: &PgConn, e: postgres::Error, copy: &str) -> anyhow::Error {
-    let statement: String = copy.chars().take(80).collect();
-    match e.code() {
-        Some(_) => {
-            bad_input(format!("the server rejected `{statement}`: {}", target.scrub(&super::conn::driver_message(&e))))
-                .into()
-        }
-        None => target.classify(e, "loading rows into"),
-    }
 }
 
 #[cfg(test)]

@@ -207,7 +207,7 @@ fn work(target: &PgConn, rx: Receiver<Msg>) -> Result<Vec<u64>, WorkError> {
 
 /// A server error while loading: rejected rows are bad input, a lost connection is the
 /// environment's.
-fn rejected(target: &PgConn, e: postgres::Error, copy: &str) -> anyhow::Error {
+pub(super) fn rejected(target: &PgConn, e: postgres::Error, copy: &str) -> anyhow::Error {
     let statement: String = copy.chars().take(80).collect();
     match e.code() {
         Some(_) => bad_input(format!("the server rejected `{statement}`: {}", target.scrub(&driver_text(&e)))).into(),

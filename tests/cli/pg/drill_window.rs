@@ -8,24 +8,12 @@
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use quick_junit::Report;
 
+use super::pitr::switch_and_archive;
 use super::*;
 use crate::cluster_or_skip;
-
-/// Switches to a new segment and waits until the one switched from is in the archive; returns
-/// its name.
-fn switch_and_archive(c: &Cluster, wal: &Path) -> String {
-    let seg = c.psql("postgres", "SELECT pg_walfile_name(pg_switch_wal())").trim().to_string();
-    let start = Instant::now();
-    while !wal.join(&seg).exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "{seg} not archived after 60 s:\n{}", c.server_log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    seg
-}
 
 /// No process names the scratch folder, and it holds at most lastgood's marker.
 fn nothing_left(scratch: &Path) {

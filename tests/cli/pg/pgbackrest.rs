@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use super::pitr::{rows_of, server_now};
 use super::*;
 use crate::cluster_or_skip;
 
@@ -52,16 +53,6 @@ fn pgbackrest(conf: &Path, args: &[&str]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn rows_of(c: &Cluster, db: &str) -> Vec<String> {
-    c.psql(db, "SELECT id || '|' || v || '|' || n FROM t ORDER BY id").lines().map(str::to_string).collect()
-}
-
-fn server_now(c: &Cluster) -> String {
-    c.psql("postgres", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
-        .trim()
-        .to_string()
 }
 
 /// Switches to a new segment and waits until pgBackRest has archived the one switched from.

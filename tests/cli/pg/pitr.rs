@@ -12,12 +12,12 @@ use super::*;
 use crate::cluster_or_skip;
 
 /// The table's rows, one line each, for comparing states.
-fn rows_of(c: &Cluster, db: &str) -> Vec<String> {
+pub(super) fn rows_of(c: &Cluster, db: &str) -> Vec<String> {
     c.psql(db, "SELECT id || '|' || v || '|' || n FROM t ORDER BY id").lines().map(str::to_string).collect()
 }
 
 /// The server's clock now, as RFC 3339.
-fn server_now(c: &Cluster) -> String {
+pub(super) fn server_now(c: &Cluster) -> String {
     c.psql("postgres", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
         .trim()
         .to_string()
@@ -25,7 +25,7 @@ fn server_now(c: &Cluster) -> String {
 
 /// Switches to a new segment and waits until the one switched from is in the archive; returns
 /// its name.
-fn switch_and_archive(c: &Cluster, wal: &Path) -> String {
+pub(super) fn switch_and_archive(c: &Cluster, wal: &Path) -> String {
     let seg = c.psql("postgres", "SELECT pg_walfile_name(pg_switch_wal())").trim().to_string();
     let start = Instant::now();
     while !wal.join(&seg).exists() {
@@ -56,17 +56,22 @@ fn nothing_left(scratch: &Path) {
     assert_eq!(files_in(scratch), vec![".lastgood-scratch".to_string()]);
 }
 
+/// Makes `c` archive its WAL through `lastgood wal-archive` into a new repository; returns the
+/// repository, its WAL folder and a scratch folder.
+fn archive_through_lastgood(c: &Cluster) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let repo = c.dir.path().join("archive").join("repo");
+    fs::create_dir_all(repo.join("base")).unwrap();
+    c.give_to_server_user(&c.dir.path().join("archive"));
+    let command =
+        format!("{} wal-archive %p %f --repo {}", assert_cmd::cargo::cargo_bin("lastgood").display(), s(&repo));
+    c.restart_with(&[("archive_mode", "on"), ("archive_command", &command)]);
+    (repo.clone(), repo.join("wal"), c.dir.path().join("scratch"))
+}
+
 #[test]
 fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_the_wal_archive() {
     let c = cluster_or_skip!();
-    let repo = c.dir.path().join("archive").join("repo");
-    let wal = repo.join("wal");
-    fs::create_dir_all(repo.join("base")).unwrap();
-    c.give_to_server_user(&c.dir.path().join("archive"));
-    let bin = assert_cmd::cargo::cargo_bin("lastgood");
-    let command = format!("{} wal-archive %p %f --repo {}", bin.display(), s(&repo));
-    c.restart_with(&[("archive_mode", "on"), ("archive_command", &command)]);
-    let scratch = c.dir.path().join("scratch");
+    let (repo, wal, scratch) = archive_through_lastgood(&c);
 
     c.create_db("shop");
     c.psql("shop", "CREATE TABLE t(id int PRIMARY KEY, v text NOT NULL, n int); CREATE INDEX t_v ON t(v);");
@@ -286,7 +291,7 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
     let undo = end["undo"].as_str().or(end["report"]["undo"].as_str()).unwrap().to_string();
     // It is a shell command line (a restore of the safety snapshot, then a merge of it).
     assert!(undo.starts_with("lastgood "), "{undo}");
-    let bin_dir = bin.parent().unwrap().to_path_buf();
+    let bin_dir = assert_cmd::cargo::cargo_bin("lastgood").parent().unwrap().to_path_buf();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     let out = Command::new("sh").arg("-c").arg(&undo).current_dir(c.dir.path()).env("PATH", path).output().unwrap();
     assert!(out.status.success(), "{undo}: {}", String::from_utf8_lossy(&out.stderr));
@@ -401,14 +406,7 @@ fn restore_to_a_moment_and_either_side_of_one_transaction_from_base_backups_and_
 #[test]
 fn replay_never_writes_into_a_tablespace_folder_created_after_the_base_backup() {
     let c = cluster_or_skip!();
-    let repo = c.dir.path().join("archive").join("repo");
-    let wal = repo.join("wal");
-    fs::create_dir_all(repo.join("base")).unwrap();
-    c.give_to_server_user(&c.dir.path().join("archive"));
-    let bin = assert_cmd::cargo::cargo_bin("lastgood");
-    let command = format!("{} wal-archive %p %f --repo {}", bin.display(), s(&repo));
-    c.restart_with(&[("archive_mode", "on"), ("archive_command", &command)]);
-    let scratch = c.dir.path().join("scratch");
+    let (repo, wal, scratch) = archive_through_lastgood(&c);
     c.create_db("shop");
     c.psql("shop", "CREATE TABLE t(id int PRIMARY KEY, v text NOT NULL, n int)");
     c.psql("shop", "INSERT INTO t SELECT x, 'ok', x FROM generate_series(1, 50) x");
